@@ -1,0 +1,163 @@
+//! The memory collector: `system.memory.*` from `/proc/meminfo`.
+//!
+//! ```text
+//! MemTotal:       24572316 kB
+//! MemAvailable:   23120044 kB
+//! ```
+//!
+//! `used` is `MemTotal − MemAvailable` (as the hostmetrics receiver and `free` compute it), so
+//! `used + free + buffers + cached` may exceed the total: `free`, `buffers` and `cached` are the
+//! kernel's own figures. On kernels without `MemAvailable` (before 3.14), `used` is
+//! `MemTotal − MemFree − Buffers − Cached`.
+
+use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use crate::host::HostPaths;
+use crate::procfs::{meminfo, ProcFile};
+use opentelemetry::metrics::Meter;
+use opentelemetry::KeyValue;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// `collector.memory`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Run this collector (default true; metricsd's `enable_memory` also switches it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Reads `/proc/meminfo` every tick, keeping the file open.
+pub struct MemoryCollector {
+    file: ProcFile,
+    snap: Arc<SnapshotCell<meminfo::MemInfo>>,
+}
+
+impl MemoryCollector {
+    /// A collector reading `paths`' `/proc/meminfo`.
+    pub fn new(paths: &HostPaths, clock: &TickClock) -> Self {
+        MemoryCollector { file: ProcFile::new(paths.proc("meminfo")), snap: SnapshotCell::new(clock) }
+    }
+}
+
+/// Used memory: `MemTotal − MemAvailable`, or the pre-3.14 estimate.
+pub fn used_bytes(m: &meminfo::MemInfo) -> u64 {
+    match m.available {
+        Some(a) => m.total.saturating_sub(a),
+        None => m.total.saturating_sub(m.free + m.buffers + m.cached),
+    }
+}
+
+fn states(m: &meminfo::MemInfo) -> [(&'static str, u64); 4] {
+    [("used", used_bytes(m)), ("free", m.free), ("buffers", m.buffers), ("cached", m.cached)]
+}
+
+impl Collector for MemoryCollector {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn register(&mut self, meter: &Meter) {
+        let state_attrs: Vec<[KeyValue; 1]> =
+            ["used", "free", "buffers", "cached"].iter().map(|s| [KeyValue::new("system.memory.state", *s)]).collect();
+        let (snap, attrs) = (self.snap.clone(), state_attrs.clone());
+        meter
+            .i64_observable_up_down_counter("system.memory.usage")
+            .with_unit("By")
+            .with_description("Reports memory in use by state")
+            .with_callback(move |obs| {
+                snap.with(|m| {
+                    for (i, (_, v)) in states(m).iter().enumerate() {
+                        obs.observe(*v as i64, &attrs[i]);
+                    }
+                });
+            })
+            .build();
+        let (snap, attrs) = (self.snap.clone(), state_attrs);
+        meter
+            .f64_observable_gauge("system.memory.utilization")
+            .with_unit("1")
+            .with_description("Fraction of memory in use by state")
+            .with_callback(move |obs| {
+                snap.with(|m| {
+                    if m.total > 0 {
+                        for (i, (_, v)) in states(m).iter().enumerate() {
+                            obs.observe(*v as f64 / m.total as f64, &attrs[i]);
+                        }
+                    }
+                });
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("system.memory.limit")
+            .with_unit("By")
+            .with_description("Total memory available to the system")
+            .with_callback(move |obs| {
+                snap.with(|m| obs.observe(m.total as i64, &[]));
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("system.memory.linux.available")
+            .with_unit("By")
+            .with_description("Estimate of memory available for starting new applications (MemAvailable)")
+            .with_callback(move |obs| {
+                snap.with(|m| {
+                    if let Some(a) = m.available {
+                        obs.observe(a as i64, &[]);
+                    }
+                });
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("system.memory.linux.shared")
+            .with_unit("By")
+            .with_description("Shared memory (Shmem)")
+            .with_callback(move |obs| {
+                snap.with(|m| obs.observe(m.shmem as i64, &[]));
+            })
+            .build();
+        let snap = self.snap.clone();
+        let slab = [[KeyValue::new("system.memory.linux.slab.state", "reclaimable")], [KeyValue::new("system.memory.linux.slab.state", "unreclaimable")]];
+        meter
+            .i64_observable_up_down_counter("system.memory.linux.slab.usage")
+            .with_unit("By")
+            .with_description("Kernel slab memory by state (SReclaimable, SUnreclaim)")
+            .with_callback(move |obs| {
+                snap.with(|m| {
+                    obs.observe(m.slab_reclaimable as i64, &slab[0]);
+                    obs.observe(m.slab_unreclaimable as i64, &slab[1]);
+                });
+            })
+            .build();
+    }
+
+    fn refresh(&mut self) -> Result<(), CollectorError> {
+        let path = self.file.path().to_path_buf();
+        let text = self.file.read()?;
+        let m = meminfo::parse(text).map_err(|msg| crate::procfs::ProcError::Parse { path, line: 0, msg })?;
+        self.snap.set(m);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mi(total: u64, free: u64, available: Option<u64>, buffers: u64, cached: u64) -> meminfo::MemInfo {
+        meminfo::MemInfo { total, free, available, buffers, cached, shmem: 0, slab_reclaimable: 0, slab_unreclaimable: 0, swap_total: 0, swap_free: 0, swap_cached: 0 }
+    }
+
+    #[test]
+    fn used_is_total_minus_available() {
+        assert_eq!(used_bytes(&mi(1000, 100, Some(700), 50, 200)), 300);
+    }
+
+    #[test]
+    fn used_on_kernels_without_memavailable_subtracts_free_buffers_and_cached() {
+        assert_eq!(used_bytes(&mi(1000, 100, None, 50, 200)), 650);
+    }
+}

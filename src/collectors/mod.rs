@@ -1,0 +1,132 @@
+//! Collectors: each reads its sources into a snapshot at the tick; OpenTelemetry asynchronous
+//! instruments registered by the collector report from that snapshot when the reader collects.
+//!
+//! A collector's `refresh` does the I/O (it runs on a blocking thread, under a time limit); its
+//! instrument callbacks only read the snapshot. A snapshot is stamped with the tick that took it
+//! ([`SnapshotCell`]), and callbacks report only a snapshot of the current tick: a collector that
+//! failed or timed out reports nothing that tick instead of stale numbers.
+//!
+//! Adding a collector: one file here with its config section and `Collector` impl, and one line
+//! in [`build`].
+
+pub mod load;
+pub mod memory;
+
+use crate::config::Config;
+use crate::host::HostPaths;
+use opentelemetry::metrics::Meter;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Why a collector's refresh failed, naming the source.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    /// A /proc or /sys file could not be read or parsed.
+    #[error(transparent)]
+    Proc(#[from] crate::procfs::ProcError),
+    /// Anything else, with what was being read.
+    #[error("{what}: {msg}")]
+    Other { what: String, msg: String },
+}
+
+/// One source of metrics.
+pub trait Collector: Send + 'static {
+    /// The collector's name as used in config and self-telemetry (`memory`, `cpu`).
+    fn name(&self) -> &'static str;
+    /// Registers the instruments; their callbacks must only read snapshot cells.
+    fn register(&mut self, meter: &Meter);
+    /// Reads the sources and stores a new snapshot. Blocking I/O is fine here.
+    fn refresh(&mut self) -> Result<(), CollectorError>;
+}
+
+/// The tick counter shared by the scheduler and every snapshot cell.
+#[derive(Debug, Clone, Default)]
+pub struct TickClock(Arc<AtomicU64>);
+
+impl TickClock {
+    /// The current tick number.
+    pub fn now(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+    /// Starts the next tick; snapshots of earlier ticks stop reporting.
+    pub fn advance(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::AcqRel) + 1
+    }
+}
+
+/// A snapshot shared between a collector and its instrument callbacks, stamped with its tick.
+#[derive(Debug)]
+pub struct SnapshotCell<T> {
+    clock: TickClock,
+    inner: Mutex<Option<(u64, T)>>,
+}
+
+impl<T> SnapshotCell<T> {
+    /// An empty cell on the given clock.
+    pub fn new(clock: &TickClock) -> Arc<Self> {
+        Arc::new(SnapshotCell { clock: clock.clone(), inner: Mutex::new(None) })
+    }
+
+    /// Stores the snapshot taken during the current tick.
+    pub fn set(&self, value: T) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.clock.now(), value));
+    }
+
+    /// Runs `f` on the snapshot if it was taken during the current tick.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match &*g {
+            Some((tick, v)) if *tick == self.clock.now() => Some(f(v)),
+            _ => None,
+        }
+    }
+
+    /// Takes the previous snapshot out for reuse (its allocations), whatever its tick.
+    pub fn take(&self) -> Option<T> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).take().map(|(_, v)| v)
+    }
+}
+
+/// Whether a collector runs: its own `enabled` wins, then metricsd's `enable_*` switch, then
+/// the collector's default.
+pub fn enabled(own: Option<bool>, metricsd_switch: Option<bool>, default: bool) -> bool {
+    own.or(metricsd_switch).unwrap_or(default)
+}
+
+/// Builds every enabled collector for this config.
+pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<dyn Collector>> {
+    let c = &config.collector;
+    let mut v: Vec<Box<dyn Collector>> = Vec::new();
+    if enabled(c.memory.enabled, c.enable_memory, true) {
+        v.push(Box::new(memory::MemoryCollector::new(paths, clock)));
+    }
+    if enabled(c.load.enabled, None, true) {
+        v.push(Box::new(load::LoadCollector::new(paths, clock)));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_reports_only_during_the_tick_that_took_it() {
+        let clock = TickClock::default();
+        clock.advance();
+        let cell = SnapshotCell::new(&clock);
+        cell.set(5);
+        assert_eq!(cell.with(|v| *v), Some(5));
+        clock.advance();
+        assert_eq!(cell.with(|v| *v), None, "stale snapshot must not report");
+        assert_eq!(cell.take(), Some(5));
+    }
+
+    #[test]
+    fn the_collectors_own_switch_wins_over_metricsds() {
+        assert!(!enabled(Some(false), Some(true), true));
+        assert!(!enabled(None, Some(false), true));
+        assert!(enabled(None, None, true));
+        assert!(!enabled(None, None, false));
+    }
+}

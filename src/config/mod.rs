@@ -1,0 +1,426 @@
+//! The agent's configuration: metricsd's `config.json` schema, extended.
+//!
+//! metricsd's four sections load unchanged:
+//!
+//! ```json
+//! { "server": {"host": "0.0.0.0", "port": 8080},
+//!   "collector": {"interval_seconds": 60, "enable_cpu": true, "enable_gpu": false},
+//!   "shipper": {"type": "prometheus_remote_write", "endpoint": "http://prom:9090/api/v1/write"},
+//!   "endpoints": [{"name": "app1", "url": "http://localhost:3000/metrics"}] }
+//! ```
+//!
+//! Extensions: `exporters` (a list, each shipped to at once), `resource` (attributes that win
+//! over every detector), `root_path` (where the host's `/` is mounted) and a section per
+//! collector inside `collector`. The same schema may be written in YAML (`.yaml`/`.yml`) or TOML
+//! (`.toml`); the file extension decides. Unknown keys are errors naming the key and its line.
+//! Environment overrides are in [`env`].
+
+pub mod duration;
+pub mod env;
+
+pub use duration::ConfigDuration;
+
+use crate::exporters::ExporterConfig;
+use crate::scrape::EndpointConfig;
+use crate::tls::TlsConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default bind address of the HTTP server: loopback, so a first run exposes nothing.
+pub const DEFAULT_SERVER_HOST: &str = "127.0.0.1";
+/// Default port of the HTTP server (metricsd's).
+pub const DEFAULT_SERVER_PORT: u16 = 8080;
+/// Default collection interval (metricsd's).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default time limit for one collector's refresh.
+pub const DEFAULT_COLLECTOR_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default request timeout of metricsd's `shipper` (30 s, as metricsd).
+pub const DEFAULT_SHIPPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time allowed to flush exporters at shutdown.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP server: `/health`, `/ready`, `/status`, `/metrics`.
+    pub server: ServerConfig,
+    /// When and what to collect.
+    pub collector: CollectorConfig,
+    /// metricsd's single exporter (`type`: `prometheus_remote_write`, `http_json`, and here also
+    /// `otlp`, `stdout`). Shipped to alongside every entry of `exporters`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipper: Option<ShipperConfig>,
+    /// Application endpoints to scrape (metricsd's `endpoints`).
+    pub endpoints: Vec<EndpointConfig>,
+    /// Exporters, each fed every batch through its own queue.
+    pub exporters: Vec<ExporterConfig>,
+    /// Resource attributes that win over every detector and `OTEL_RESOURCE_ATTRIBUTES`.
+    pub resource: BTreeMap<String, String>,
+    /// Where the host's root filesystem is mounted (`/proc` and `/sys` are read below it), as
+    /// the Collector's hostmetrics `root_path`. `HOST_PROC`, `HOST_SYS`, `HOST_ROOT` win.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_path: Option<PathBuf>,
+    /// Time allowed at SIGTERM to send what is queued (default `"10s"`).
+    pub shutdown_timeout: Option<ConfigDuration>,
+}
+
+/// metricsd's `server` section.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Bind address (default `127.0.0.1`; metricsd's was `0.0.0.0`, our manifests set that).
+    pub host: String,
+    /// Port (default 8080).
+    pub port: u16,
+    /// Set `false` to run without the HTTP server.
+    pub enabled: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { host: DEFAULT_SERVER_HOST.into(), port: DEFAULT_SERVER_PORT, enabled: true }
+    }
+}
+
+/// metricsd's `collector` section, with a sub-section per collector.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    /// metricsd's interval in whole seconds (default 60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u64>,
+    /// The interval as a duration (`"10s"`); wins over `interval_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<ConfigDuration>,
+    /// Time limit of one collector's refresh (default `"5s"`, at most the interval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+    /// metricsd's switch for the cpu collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_cpu: Option<bool>,
+    /// metricsd's switch for the memory and paging (swap) collectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_memory: Option<bool>,
+    /// metricsd's switch for the disk and filesystem collectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_disk: Option<bool>,
+    /// metricsd's switch for the network collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_network: Option<bool>,
+    /// metricsd's switch for the NVIDIA GPU collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_gpu: Option<bool>,
+    /// The memory collector (`system.memory.*`).
+    pub memory: crate::collectors::memory::MemoryConfig,
+    /// The load collector (`system.cpu.load_average.*`).
+    pub load: crate::collectors::load::LoadConfig,
+}
+
+impl CollectorConfig {
+    /// The effective interval: `interval`, else `interval_seconds`, else 60 s.
+    pub fn interval(&self) -> Duration {
+        self.interval
+            .map(|d| d.get())
+            .or(self.interval_seconds.map(Duration::from_secs))
+            .unwrap_or(DEFAULT_INTERVAL)
+    }
+
+    /// The effective per-collector time limit, never longer than the interval.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_COLLECTOR_TIMEOUT).min(self.interval())
+    }
+}
+
+/// metricsd's `shipper` section: one exporter, in metricsd's flat shape.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShipperConfig {
+    /// `prometheus_remote_write`, `http_json`, `otlp` or `stdout`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where to send.
+    pub endpoint: String,
+    /// Request timeout: integer nanoseconds as metricsd wrote it, or `"30s"` (default 30 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+    /// TLS client settings.
+    pub tls: TlsConfig,
+}
+
+/// What went wrong with the configuration, naming the file, key or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read config file: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file is not valid JSON/YAML/TOML for this schema.
+    #[error("{}", fmt_parse(path, *line, msg))]
+    Parse { path: PathBuf, line: Option<usize>, msg: String },
+    /// An environment override has a value that cannot be used.
+    #[error("environment variable {var}={value:?}: {msg}")]
+    Env { var: String, value: String, msg: String },
+    /// A value that parsed but cannot work.
+    #[error("{key}: {msg}")]
+    Invalid { key: String, msg: String },
+}
+
+fn fmt_parse(path: &Path, line: Option<usize>, msg: &str) -> String {
+    match line {
+        Some(l) => format!("{}:{l}: {msg}", path.display()),
+        None => format!("{}: {msg}", path.display()),
+    }
+}
+
+/// The file formats a config may be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Yaml,
+    Toml,
+}
+
+impl Format {
+    /// By extension: `.yaml`/`.yml` YAML, `.toml` TOML, anything else JSON (metricsd's).
+    pub fn of(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+            Some("yaml") | Some("yml") => Format::Yaml,
+            Some("toml") => Format::Toml,
+            _ => Format::Json,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and parses a config file (no environment applied).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Config::parse(&text, Format::of(path), path)
+    }
+
+    /// Parses config text of the given format; `path` only names it in errors.
+    pub fn parse(text: &str, format: Format, path: &Path) -> Result<Config, ConfigError> {
+        let parsed: Result<Config, (Option<usize>, String)> = match format {
+            Format::Json => serde_json::from_str(text).map_err(|e| {
+                let line = (e.line() > 0).then_some(e.line());
+                // serde_json appends " at line L column C"; we print the line in front instead.
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                (line, msg)
+            }),
+            Format::Yaml => serde_yaml_ng::from_str(text).map_err(|e| {
+                let line = e.location().map(|l| l.line());
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                (line, msg)
+            }),
+            Format::Toml => toml::from_str(text).map_err(|e| {
+                let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                (line, e.message().to_string())
+            }),
+        };
+        parsed.map_err(|(line, msg)| {
+            // Errors from inside tagged enums (exporters) lose their position; find the key.
+            let line = line.filter(|l| *l > 1 || !msg.contains("unknown field")).or_else(|| locate_key(text, &msg)).or(line);
+            ConfigError::Parse { path: path.into(), line, msg }
+        })
+    }
+
+    /// Checks what parsing cannot: returns every problem, not just the first.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let c = &self.collector;
+        if c.interval() < Duration::from_millis(100) {
+            errors.push(ConfigError::Invalid { key: "collector.interval".into(), msg: format!("{} is too short (minimum 100ms)", ConfigDuration(c.interval())) });
+        }
+        if let Some(0) = c.interval_seconds {
+            errors.push(ConfigError::Invalid { key: "collector.interval_seconds".into(), msg: "must be at least 1".into() });
+        }
+        if let Some(s) = &self.shipper {
+            if let Err(e) = self.shipper_exporter(s) {
+                errors.push(e);
+            }
+        }
+        for (i, e) in self.exporters.iter().enumerate() {
+            for msg in e.validate() {
+                errors.push(ConfigError::Invalid { key: format!("exporters[{i}]"), msg });
+            }
+        }
+        for (i, e) in self.endpoints.iter().enumerate() {
+            for msg in e.validate() {
+                errors.push(ConfigError::Invalid { key: format!("endpoints[{i}] ({})", e.name), msg });
+            }
+        }
+        for (k, v) in &self.resource {
+            if k.is_empty() || v.is_empty() {
+                errors.push(ConfigError::Invalid { key: format!("resource.{k}"), msg: "empty attribute key or value".into() });
+            }
+        }
+        errors
+    }
+
+    /// metricsd's `shipper` turned into one of our exporters.
+    pub fn shipper_exporter(&self, s: &ShipperConfig) -> Result<ExporterConfig, ConfigError> {
+        ExporterConfig::from_shipper(s).map_err(|msg| ConfigError::Invalid { key: "shipper".into(), msg })
+    }
+
+    /// Every exporter to run: `shipper` (if any) first, then `exporters`.
+    pub fn all_exporters(&self) -> Result<Vec<ExporterConfig>, ConfigError> {
+        let mut v = Vec::new();
+        if let Some(s) = &self.shipper {
+            v.push(self.shipper_exporter(s)?);
+        }
+        v.extend(self.exporters.iter().cloned());
+        Ok(v)
+    }
+
+    /// The effective config as JSON with secrets replaced by `"<redacted>"`.
+    pub fn redacted_json(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        redact(&mut v);
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
+/// Keys whose values are secrets; never printed.
+const SECRET_KEYS: &[&str] = &["password", "bearer_token", "authorization", "api_key", "token", "x-api-key"];
+
+fn redact(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                let lk = k.to_ascii_lowercase();
+                if SECRET_KEYS.iter().any(|s| lk == *s) && !val.is_null() {
+                    *val = serde_json::Value::String("<redacted>".into());
+                } else if lk == "headers" {
+                    if let serde_json::Value::Object(h) = val {
+                        for (hk, hv) in h.iter_mut() {
+                            let hk = hk.to_ascii_lowercase();
+                            if hk.contains("auth") || hk.contains("token") || hk.contains("key") || hk.contains("secret") {
+                                *hv = serde_json::Value::String("<redacted>".into());
+                            }
+                        }
+                    }
+                } else {
+                    redact(val);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// Finds the line of a key named in a serde message such as "unknown field `foo`, expected ...".
+fn locate_key(text: &str, msg: &str) -> Option<usize> {
+    let key = msg.split('`').nth(1)?;
+    let needles = [format!("\"{key}\""), format!("{key}:"), format!("{key} ="), format!("{key}=")];
+    text.lines().position(|l| {
+        let t = l.trim_start();
+        needles.iter().any(|n| t.starts_with(n.as_str()) || t.starts_with(&format!("- {n}")) || l.contains(&needles[0]))
+    })
+    .map(|i| i + 1)
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Json => "JSON",
+            Format::Yaml => "YAML",
+            Format::Toml => "TOML",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, f: Format) -> Result<Config, ConfigError> {
+        Config::parse(text, f, Path::new("test.cfg"))
+    }
+
+    #[test]
+    fn loads_metricsd_example_config_unchanged() {
+        let text = r#"{
+          "server": {"host": "0.0.0.0", "port": 8080},
+          "collector": {"interval_seconds": 60, "enable_cpu": true, "enable_memory": true,
+                        "enable_disk": true, "enable_network": true, "enable_gpu": false},
+          "shipper": {"type": "http_json", "endpoint": "https://collector.example.com:9090/api/v1/metrics",
+                      "timeout": 30000000000,
+                      "tls": {"enabled": true, "cert_file": "/path/to/client-cert.pem", "key_file": "/path/to/client-key.pem",
+                              "ca_file": "/path/to/ca.pem", "insecure_skip_verify": false, "server_name": "collector.example.com",
+                              "min_version": "TLS1.2", "max_version": "TLS1.3",
+                              "cipher_suites": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"],
+                              "session_tickets": true}},
+          "endpoints": [{"name": "app1", "url": "http://localhost:3000/metrics"}]
+        }"#;
+        let c = parse(text, Format::Json).unwrap();
+        assert_eq!(c.server.host, "0.0.0.0");
+        assert_eq!(c.collector.interval(), Duration::from_secs(60));
+        let s = c.shipper.as_ref().unwrap();
+        assert_eq!(s.kind, "http_json");
+        assert_eq!(s.timeout.unwrap().get(), Duration::from_secs(30));
+        assert_eq!(s.tls.cipher_suites.len(), 2);
+        assert_eq!(c.endpoints[0].name, "app1");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key_and_its_line() {
+        let text = "{\n  \"server\": {\n    \"hots\": \"x\"\n  }\n}";
+        let e = parse(text, Format::Json).unwrap_err().to_string();
+        assert!(e.starts_with("test.cfg:3:"), "{e}");
+        assert!(e.contains("unknown field `hots`"), "{e}");
+    }
+
+    #[test]
+    fn yaml_and_toml_carry_the_same_schema() {
+        let y = parse("server:\n  port: 9100\ncollector:\n  interval: 15s\n", Format::Yaml).unwrap();
+        assert_eq!(y.server.port, 9100);
+        assert_eq!(y.collector.interval(), Duration::from_secs(15));
+        let t = parse("[server]\nport = 9101\n[collector]\ninterval_seconds = 5\n", Format::Toml).unwrap();
+        assert_eq!(t.server.port, 9101);
+        assert_eq!(t.collector.interval(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unknown_keys_in_yaml_and_toml_name_their_line() {
+        let e = parse("server:\n  port: 1\n  bogus: 2\n", Format::Yaml).unwrap_err().to_string();
+        assert!(e.contains("test.cfg:3:") && e.contains("bogus"), "{e}");
+        let e = parse("[server]\nport = 1\nbogus = 2\n", Format::Toml).unwrap_err().to_string();
+        assert!(e.contains("test.cfg:3:") && e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_line() {
+        let e = parse("{\"server\": {\n\"port\": \"eighty\"}}", Format::Json).unwrap_err().to_string();
+        assert!(e.starts_with("test.cfg:2:") && e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn interval_prefers_the_duration_key_and_the_timeout_never_exceeds_it() {
+        let c = parse(r#"{"collector": {"interval_seconds": 60, "interval": "2s", "timeout": "10s"}}"#, Format::Json).unwrap();
+        assert_eq!(c.collector.interval(), Duration::from_secs(2));
+        assert_eq!(c.collector.timeout(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let c = parse(r#"{"collector": {"interval_seconds": 0}, "resource": {"": "x"}}"#, Format::Json).unwrap();
+        let errs = c.validate();
+        assert!(errs.len() >= 2, "{errs:?}");
+    }
+
+    #[test]
+    fn redaction_hides_secrets_and_auth_headers() {
+        let v = serde_json::json!({"a": {"password": "hunter2", "headers": {"Authorization": "Bearer x", "X-Tenant": "t"}}, "b": [{"bearer_token": "y"}]});
+        let mut v2 = v.clone();
+        redact(&mut v2);
+        let s = v2.to_string();
+        assert!(!s.contains("hunter2") && !s.contains("Bearer x") && !s.contains("\"y\""), "{s}");
+        assert!(s.contains("\"t\""));
+    }
+}

@@ -1,0 +1,19 @@
+//! metricsd: an OpenTelemetry-native host metrics agent.
+//!
+//! Data flow: [`collectors`] refresh snapshots at each tick of the [`pipeline`] scheduler; the
+//! OpenTelemetry SDK's instruments read them; the collected batch (an OTLP
+//! `ExportMetricsServiceRequest`) goes to every exporter's queue ([`exporters`]); the
+//! [`server`] shows health, status and the latest batch.
+
+pub mod agent;
+pub mod collectors;
+pub mod config;
+pub mod exporters;
+pub mod host;
+pub mod pipeline;
+pub mod procfs;
+pub mod resource;
+pub mod scrape;
+pub mod server;
+pub mod tls;
+pub mod translate;

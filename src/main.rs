@@ -1,0 +1,156 @@
+//! metricsd: command line, logging and the runtime. Everything else is in the library.
+//!
+//! Arguments are parsed by hand: metricsd's Go-style single-dash long flags (`-config FILE`,
+//! `-log-level debug`) must keep working beside `--config`, which argument crates reject, and
+//! seven flags do not earn a parser's weight.
+
+use metricsd::agent::{self, exit, Options};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+metricsd: OpenTelemetry-native host metrics agent
+
+USAGE: metricsd [OPTIONS]
+
+OPTIONS:
+  -c, --config FILE       config file (.json, .yaml/.yml or .toml); default ./config.json if present
+      --log-level LEVEL   error, warn, info (default), debug, trace
+      --log-format FMT    text (default) or json
+      --once              collect once, print to stdout, exit
+      --check-config      print the effective config (secrets redacted), or every error (exit 2)
+  -V, --version           print the version
+  -h, --help              print this help
+
+metricsd's Go-style flags work too: -config FILE, -log-level LEVEL.
+";
+
+#[derive(Debug, PartialEq)]
+struct Cli {
+    opts: Options,
+    log_level: String,
+    log_json: bool,
+    help: bool,
+    version: bool,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
+    let mut cli = Cli { opts: Options::default(), log_level: "info".into(), log_json: false, help: false, version: false };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with('-') => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"));
+        match flag.as_str() {
+            "-c" | "--config" | "-config" => cli.opts.config = Some(PathBuf::from(value(&flag)?)),
+            "--log-level" | "-log-level" => {
+                let v = value(&flag)?.to_ascii_lowercase();
+                if !["error", "warn", "warning", "info", "debug", "trace"].contains(&v.as_str()) {
+                    return Err(format!("{flag}: unknown level {v:?} (error, warn, info, debug, trace)"));
+                }
+                cli.log_level = v;
+            }
+            "--log-format" | "-log-format" => match value(&flag)?.as_str() {
+                "text" => cli.log_json = false,
+                "json" => cli.log_json = true,
+                other => return Err(format!("{flag}: unknown format {other:?} (text or json)")),
+            },
+            "--once" | "-once" => cli.opts.once = true,
+            "--check-config" | "-check-config" => cli.opts.check_config = true,
+            "-h" | "--help" | "-help" => cli.help = true,
+            "-V" | "--version" | "-version" => cli.version = true,
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+    Ok(cli)
+}
+
+fn init_logging(level: &str, json: bool) {
+    let level = match level {
+        "error" => tracing::Level::ERROR,
+        "warn" | "warning" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_args(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    if cli.help {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if cli.version {
+        println!("metricsd {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&cli.log_level, cli.log_json);
+    if cli.opts.check_config {
+        return ExitCode::from(agent::check_config(&cli.opts));
+    }
+    let (config, path) = match agent::load_config(&cli.opts, &metricsd::config::env::process_env) {
+        Ok(x) => x,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).max_blocking_threads(16).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let code = if cli.opts.once { rt.block_on(agent::run_once(config)) } else { rt.block_on(agent::run(config, path.as_deref())) };
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn accepts_metricsds_go_style_flags() {
+        let c = parse_args(args("-config /opt/metricsd/config.json -log-level debug")).unwrap();
+        assert_eq!(c.opts.config, Some(PathBuf::from("/opt/metricsd/config.json")));
+        assert_eq!(c.log_level, "debug");
+    }
+
+    #[test]
+    fn accepts_gnu_style_flags_and_inline_values() {
+        let c = parse_args(args("--config=x.yaml --log-format json --once --check-config")).unwrap();
+        assert_eq!(c.opts.config, Some(PathBuf::from("x.yaml")));
+        assert!(c.log_json && c.opts.once && c.opts.check_config);
+        assert_eq!(parse_args(args("-c a.toml")).unwrap().opts.config, Some(PathBuf::from("a.toml")));
+    }
+
+    #[test]
+    fn rejects_unknown_flags_missing_values_and_bad_levels() {
+        assert!(parse_args(args("--bogus")).unwrap_err().contains("--bogus"));
+        assert!(parse_args(args("--config")).unwrap_err().contains("needs a value"));
+        assert!(parse_args(args("--log-level loud")).unwrap_err().contains("loud"));
+    }
+}

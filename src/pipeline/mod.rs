@@ -1,0 +1,283 @@
+//! The scheduler: one tick refreshes every collector (concurrently, each under a time limit),
+//! collects the OpenTelemetry instruments through a `ManualReader`, turns the result into one
+//! OTLP `ExportMetricsServiceRequest` (the batch), and hands it to every exporter's queue.
+//!
+//! Why a `ManualReader` and not the SDK's `PeriodicReader`: the latter runs callbacks on its
+//! own thread with no time limit and no hook to refresh snapshots first. Our scheduler also gives
+//! `--once`, `/metrics` and one collection shared by every exporter.
+
+pub mod queue;
+
+use crate::collectors::{Collector, TickClock};
+use crate::resource::Attributes;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::Resource;
+use queue::{ExporterStatus, QueueHandle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// One collection: the OTLP request every exporter receives (shared, never copied).
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// The metrics, one `ResourceMetrics` for the host and one per scraped target.
+    pub request: ExportMetricsServiceRequest,
+    /// Tick number.
+    pub seq: u64,
+    /// Data points in the batch.
+    pub points: u64,
+}
+
+impl Batch {
+    /// A batch of `request` for tick `seq` holding `points` points.
+    pub fn new(request: ExportMetricsServiceRequest, seq: u64, points: u64) -> Self {
+        Batch { request, seq, points }
+    }
+
+    /// Wraps a request, counting its points.
+    pub fn from_request(request: ExportMetricsServiceRequest, seq: u64) -> Self {
+        let points = count_points(&request);
+        Batch { request, seq, points }
+    }
+}
+
+/// Data points in a request (histogram and summary points count once each).
+pub fn count_points(req: &ExportMetricsServiceRequest) -> u64 {
+    let mut n = 0u64;
+    for rm in &req.resource_metrics {
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                n += match &m.data {
+                    Some(Data::Gauge(g)) => g.data_points.len(),
+                    Some(Data::Sum(s)) => s.data_points.len(),
+                    Some(Data::Histogram(h)) => h.data_points.len(),
+                    Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+                    Some(Data::Summary(s)) => s.data_points.len(),
+                    None => 0,
+                } as u64;
+            }
+        }
+    }
+    n
+}
+
+/// Lets the provider own a reader the scheduler also holds (`ManualReader` is not `Clone`).
+#[derive(Debug, Clone)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline)
+    }
+    fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.collect(rm)
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
+}
+
+/// The last refresh of one collector, for `/status` and self-telemetry.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CollectorStatus {
+    /// Seconds the last refresh took.
+    pub last_duration_seconds: f64,
+    /// The last refresh's error, if it failed.
+    pub last_error: Option<String>,
+    /// Refreshes that failed or timed out since start.
+    pub errors: u64,
+    /// Refreshes since start.
+    pub refreshes: u64,
+}
+
+/// What the HTTP server shows: shared between the scheduler and the server.
+pub struct AgentState {
+    /// When the agent started.
+    pub started: Instant,
+    /// The resource attributes in use.
+    pub resource: RwLock<Attributes>,
+    /// The most recent batch.
+    pub latest: RwLock<Option<Arc<Batch>>>,
+    /// Per collector.
+    pub collectors: Mutex<BTreeMap<String, CollectorStatus>>,
+    /// The exporters' queues.
+    pub exporters: RwLock<Vec<QueueHandle>>,
+    /// Whether `/ready` waits for a first successful export (when exporters exist).
+    pub ready_requires_export: bool,
+}
+
+impl AgentState {
+    /// A fresh state with these resource attributes.
+    pub fn new(resource: Attributes) -> Arc<Self> {
+        Arc::new(AgentState {
+            started: Instant::now(),
+            resource: RwLock::new(resource),
+            latest: RwLock::new(None),
+            collectors: Mutex::new(BTreeMap::new()),
+            exporters: RwLock::new(Vec::new()),
+            ready_requires_export: true,
+        })
+    }
+
+    /// Every exporter's counters.
+    pub fn exporter_status(&self) -> Vec<ExporterStatus> {
+        self.exporters.read().unwrap().iter().map(|h| h.status()).collect()
+    }
+
+    /// Ready: a batch was collected, and (if any exporter exists) one of them has delivered.
+    pub fn is_ready(&self) -> Result<(), String> {
+        if self.latest.read().unwrap().is_none() {
+            return Err("no collection has completed yet".into());
+        }
+        let ex = self.exporter_status();
+        if self.ready_requires_export && !ex.is_empty() && ex.iter().all(|e| e.last_success.is_none()) {
+            return Err("no exporter has delivered a batch yet".into());
+        }
+        Ok(())
+    }
+}
+
+type SharedCollector = Arc<Mutex<Box<dyn Collector>>>;
+
+/// Collectors, the SDK and the exporters' queues: everything one tick needs.
+pub struct Scheduler {
+    clock: TickClock,
+    collectors: Vec<(&'static str, SharedCollector)>,
+    reader: Arc<ManualReader>,
+    provider: SdkMeterProvider,
+    timeout: Duration,
+    state: Arc<AgentState>,
+    seq: u64,
+    last_errors: BTreeMap<&'static str, String>,
+}
+
+impl Scheduler {
+    /// Registers every collector's instruments on a new meter provider carrying `resource`.
+    pub fn new(mut collectors: Vec<Box<dyn Collector>>, clock: TickClock, resource: &Attributes, timeout: Duration, state: Arc<AgentState>) -> Self {
+        let reader = Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build());
+        let res = Resource::builder_empty().with_attributes(resource.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone()))).build();
+        let provider = SdkMeterProvider::builder().with_resource(res).with_reader(SharedReader(reader.clone())).build();
+        let scope = opentelemetry::InstrumentationScope::builder("metricsd").with_version(env!("CARGO_PKG_VERSION")).build();
+        let meter = provider.meter_with_scope(scope);
+        for c in collectors.iter_mut() {
+            c.register(&meter);
+        }
+        let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
+        Scheduler { clock, collectors, reader, provider, timeout, state, seq: 0, last_errors: BTreeMap::new() }
+    }
+
+    /// Names of the collectors in use.
+    pub fn collector_names(&self) -> Vec<&'static str> {
+        self.collectors.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// One tick: refresh, collect, convert; the batch is stored as the latest and returned.
+    pub async fn tick(&mut self) -> Arc<Batch> {
+        self.clock.advance();
+        self.seq += 1;
+        let mut handles = Vec::with_capacity(self.collectors.len());
+        for (name, c) in &self.collectors {
+            let c = c.clone();
+            let started = Instant::now();
+            let h = tokio::task::spawn_blocking(move || match c.try_lock() {
+                Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
+                Err(_) => Err("the previous refresh is still running".to_string()),
+            });
+            handles.push((*name, started, h));
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut results = Vec::with_capacity(handles.len());
+        for (name, started, h) in handles {
+            let r = match tokio::time::timeout_at(deadline, h).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(join)) => Err(format!("refresh panicked: {join}")),
+                Err(_) => Err(format!("refresh timed out after {:?}", self.timeout)),
+            };
+            results.push((name, started.elapsed(), r));
+        }
+        // A collector that failed or timed out must report nothing this tick. One still running
+        // would stamp its snapshot late; advancing the clock for the collect would hide good
+        // ones too, so instead we only record the failure (its cell keeps the old stamp, which
+        // no longer matches the current tick unless it finishes in time).
+        {
+            let mut st = self.state.collectors.lock().unwrap();
+            for (name, took, r) in &results {
+                let e = st.entry(name.to_string()).or_default();
+                e.refreshes += 1;
+                e.last_duration_seconds = took.as_secs_f64();
+                match r {
+                    Ok(()) => {
+                        e.last_error = None;
+                        if self.last_errors.remove(name).is_some() {
+                            tracing::info!(collector = %name, "Collector recovered");
+                        }
+                    }
+                    Err(msg) => {
+                        e.errors += 1;
+                        e.last_error = Some(msg.clone());
+                        if self.last_errors.get(name) != Some(msg) {
+                            tracing::warn!(collector = %name, error = %msg, "Collector failed; it reports nothing until it recovers");
+                            self.last_errors.insert(name, msg.clone());
+                        } else {
+                            tracing::debug!(collector = %name, error = %msg, "Collector still failing");
+                        }
+                    }
+                }
+            }
+        }
+        let reader = self.reader.clone();
+        let seq = self.seq;
+        let batch = tokio::task::spawn_blocking(move || {
+            let mut rm = ResourceMetrics::default();
+            if let Err(e) = reader.collect(&mut rm) {
+                tracing::error!(error = %e, "OpenTelemetry collect failed");
+            }
+            Batch::from_request(ExportMetricsServiceRequest::from(&rm), seq)
+        })
+        .await
+        .unwrap_or_default();
+        let batch = Arc::new(batch);
+        *self.state.latest.write().unwrap() = Some(batch.clone());
+        batch
+    }
+
+    /// Ticks every `interval` (first after a small random offset) until `stop` fires, handing
+    /// each batch to every exporter.
+    pub async fn run(mut self, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        let offset = Duration::from_secs_f64(fastrand::f64() * interval.min(Duration::from_secs(10)).as_secs_f64() / 10.0);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() {
+                break;
+            }
+            let batch = self.tick().await;
+            for q in self.state.exporters.read().unwrap().iter() {
+                q.submit(batch.clone());
+            }
+        }
+        self
+    }
+
+    /// Stops the meter provider.
+    pub fn shutdown(self) {
+        let _ = self.provider.shutdown();
+    }
+}
