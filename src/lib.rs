@@ -10,6 +10,7 @@ pub mod collectors;
 pub mod config;
 pub mod exporters;
 pub mod host;
+pub mod http;
 pub mod pipeline;
 pub mod procfs;
 pub mod resource;

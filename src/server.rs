@@ -58,6 +58,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AgentState>, mut stop: toki
                 async move { Ok::<_, Infallible>(route(&req, &state)) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), svc);
             let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;

@@ -224,7 +224,7 @@ impl Config {
         };
         parsed.map_err(|(line, msg)| {
             // Errors from inside tagged enums (exporters) lose their position; find the key.
-            let line = line.filter(|l| *l > 1 || !msg.contains("unknown field")).or_else(|| locate_key(text, &msg)).or(line);
+            let line = if msg.contains("unknown field") { locate_key(text, &msg, line.unwrap_or(1)).or(line) } else { line };
             ConfigError::Parse { path: path.into(), line, msg }
         })
     }
@@ -315,14 +315,16 @@ fn redact(v: &mut serde_json::Value) {
 }
 
 /// Finds the line of a key named in a serde message such as "unknown field `foo`, expected ...".
-fn locate_key(text: &str, msg: &str) -> Option<usize> {
+/// The search starts at line `from` (where the parser says the enclosing value begins).
+fn locate_key(text: &str, msg: &str, from: usize) -> Option<usize> {
     let key = msg.split('`').nth(1)?;
     let needles = [format!("\"{key}\""), format!("{key}:"), format!("{key} ="), format!("{key}=")];
-    text.lines().position(|l| {
+    let skip = from.saturating_sub(1);
+    text.lines().skip(skip).position(|l| {
         let t = l.trim_start();
         needles.iter().any(|n| t.starts_with(n.as_str()) || t.starts_with(&format!("- {n}")) || l.contains(&needles[0]))
     })
-    .map(|i| i + 1)
+    .map(|i| i + 1 + skip)
 }
 
 impl fmt::Display for Format {

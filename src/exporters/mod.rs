@@ -3,10 +3,13 @@
 //!
 //! Adding an exporter: one module here and one variant of [`ExporterConfig`].
 
+pub mod auth;
+pub mod http_json;
+pub mod remote_write;
 pub mod stdout;
 
 use crate::config::ShipperConfig;
-use crate::pipeline::queue::QueueHandle;
+use crate::pipeline::queue::{QueueHandle, RetryConfig};
 use serde::{Deserialize, Serialize};
 
 /// One entry of `exporters` (and metricsd's `shipper`), chosen by `type`.
@@ -15,13 +18,31 @@ use serde::{Deserialize, Serialize};
 pub enum ExporterConfig {
     /// Prints each batch: a table, or OTLP/JSON (`format = "json"`).
     Stdout(stdout::StdoutConfig),
+    /// Prometheus remote-write 1.0.
+    PrometheusRemoteWrite(remote_write::RemoteWriteConfig),
+    /// JSON over HTTP: metricsd's payload or OTLP/JSON.
+    HttpJson(http_json::HttpJsonConfig),
 }
+
+/// The `type` values, for messages.
+pub const EXPORTER_TYPES: &str = "prometheus_remote_write, http_json or stdout";
 
 impl ExporterConfig {
     /// The `type` value.
     pub fn kind(&self) -> &'static str {
         match self {
             ExporterConfig::Stdout(_) => "stdout",
+            ExporterConfig::PrometheusRemoteWrite(_) => "prometheus_remote_write",
+            ExporterConfig::HttpJson(_) => "http_json",
+        }
+    }
+
+    /// Where it sends, for logs and `/status`.
+    pub fn endpoint(&self) -> String {
+        match self {
+            ExporterConfig::Stdout(_) => "stdout".into(),
+            ExporterConfig::PrometheusRemoteWrite(c) => c.endpoint.clone(),
+            ExporterConfig::HttpJson(c) => c.endpoint.clone(),
         }
     }
 
@@ -29,6 +50,8 @@ impl ExporterConfig {
     pub fn validate(&self) -> Vec<String> {
         match self {
             ExporterConfig::Stdout(_) => Vec::new(),
+            ExporterConfig::PrometheusRemoteWrite(c) => c.validate(),
+            ExporterConfig::HttpJson(c) => c.validate(),
         }
     }
 
@@ -39,18 +62,39 @@ impl ExporterConfig {
 
     /// metricsd's flat `shipper` section as one of ours.
     pub fn from_shipper(s: &ShipperConfig) -> Result<ExporterConfig, String> {
+        let timeout = s.timeout.unwrap_or(crate::config::ConfigDuration(crate::config::DEFAULT_SHIPPER_TIMEOUT));
         match s.kind.as_str() {
             "stdout" => Ok(ExporterConfig::Stdout(stdout::StdoutConfig::default())),
-            "" => Err("`type` is missing (prometheus_remote_write, http_json, otlp or stdout)".into()),
-            other => Err(format!("unknown shipper type {other:?} (expected prometheus_remote_write, http_json, otlp or stdout)")),
+            "prometheus_remote_write" => Ok(ExporterConfig::PrometheusRemoteWrite(remote_write::RemoteWriteConfig {
+                endpoint: s.endpoint.clone(),
+                timeout,
+                tls: s.tls.clone(),
+                ..Default::default()
+            })),
+            "http_json" => Ok(ExporterConfig::HttpJson(http_json::HttpJsonConfig { endpoint: s.endpoint.clone(), timeout, tls: s.tls.clone(), ..Default::default() })),
+            "" => Err(format!("`type` is missing ({EXPORTER_TYPES})")),
+            other => Err(format!("unknown shipper type {other:?} (expected {EXPORTER_TYPES})")),
         }
+        .and_then(|e| {
+            let problems = e.validate();
+            if problems.is_empty() {
+                Ok(e)
+            } else {
+                Err(problems.join("; "))
+            }
+        })
     }
 
     /// Starts this exporter's queue; `index` names it in logs and `/status`.
     pub fn spawn(&self, index: usize) -> Result<QueueHandle, String> {
         let name = format!("{}[{index}]", self.kind());
+        let endpoint = self.endpoint();
         match self {
-            ExporterConfig::Stdout(c) => Ok(QueueHandle::spawn(name, "stdout".into(), stdout::StdoutExporter::new(c.clone()), c.queue.clone(), Default::default())),
+            ExporterConfig::Stdout(c) => Ok(QueueHandle::spawn(name, endpoint, stdout::StdoutExporter::new(c.clone()), c.queue.clone(), RetryConfig::default())),
+            ExporterConfig::PrometheusRemoteWrite(c) => {
+                Ok(QueueHandle::spawn(name, endpoint, remote_write::RemoteWriteExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()))
+            }
+            ExporterConfig::HttpJson(c) => Ok(QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())),
         }
     }
 }

@@ -281,3 +281,91 @@ impl Scheduler {
         let _ = self.provider.shutdown();
     }
 }
+
+/// Splits a request into requests whose metrics add up to at most `max_bytes` each by
+/// `size_of` (one metric larger than the limit goes alone). Resources and scopes are kept
+/// with each piece, so every piece is a valid request on its own.
+pub fn split_request(
+    req: &ExportMetricsServiceRequest,
+    max_bytes: usize,
+    size_of: impl Fn(&opentelemetry_proto::tonic::metrics::v1::Metric) -> usize,
+) -> Vec<ExportMetricsServiceRequest> {
+    use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics as Rm, ScopeMetrics as Sm};
+    let mut out: Vec<ExportMetricsServiceRequest> = Vec::new();
+    let mut cur = ExportMetricsServiceRequest::default();
+    let mut cur_bytes = 0usize;
+    for rm in &req.resource_metrics {
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                let n = size_of(m);
+                if cur_bytes > 0 && cur_bytes + n > max_bytes {
+                    out.push(std::mem::take(&mut cur));
+                    cur_bytes = 0;
+                }
+                // Open (or reuse) this resource and scope in the current piece.
+                let same_rm = cur.resource_metrics.last().is_some_and(|r| r.resource == rm.resource && r.schema_url == rm.schema_url);
+                if !same_rm {
+                    cur.resource_metrics.push(Rm { resource: rm.resource.clone(), scope_metrics: Vec::new(), schema_url: rm.schema_url.clone() });
+                }
+                let r = cur.resource_metrics.last_mut().expect("pushed above");
+                let same_sm = r.scope_metrics.last().is_some_and(|s| s.scope == sm.scope && s.schema_url == sm.schema_url);
+                if !same_sm {
+                    r.scope_metrics.push(Sm { scope: sm.scope.clone(), metrics: Vec::new(), schema_url: sm.schema_url.clone() });
+                }
+                r.scope_metrics.last_mut().expect("pushed above").metrics.push(m.clone());
+                cur_bytes += n;
+            }
+        }
+    }
+    if !cur.resource_metrics.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics as Rm, ScopeMetrics as Sm};
+    use opentelemetry_proto::tonic::resource::v1::Resource as PRes;
+
+    fn req(resources: usize, metrics: usize) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: (0..resources)
+                .map(|r| Rm {
+                    resource: Some(PRes { attributes: vec![], dropped_attributes_count: r as u32, entity_refs: vec![] }),
+                    scope_metrics: vec![Sm { scope: None, metrics: (0..metrics).map(|i| Metric { name: format!("m{r}.{i}"), ..Default::default() }).collect(), schema_url: String::new() }],
+                    schema_url: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn splitting_keeps_every_metric_once_with_its_resource_and_respects_the_limit() {
+        let r = req(3, 10);
+        let parts = split_request(&r, 35, |_| 10);
+        assert_eq!(parts.len(), 10); // 30 metrics, 3 per piece
+        let mut names = Vec::new();
+        for p in &parts {
+            let n: usize = p.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).map(|s| s.metrics.len()).sum();
+            assert!(n * 10 <= 35);
+            for rm in &p.resource_metrics {
+                for m in &rm.scope_metrics[0].metrics {
+                    let res_idx: u32 = m.name[1..2].parse().unwrap();
+                    assert_eq!(rm.resource.as_ref().unwrap().dropped_attributes_count, res_idx, "metric kept with its resource");
+                    names.push(m.name.clone());
+                }
+            }
+        }
+        assert_eq!(names.len(), 30);
+        names.dedup();
+        assert_eq!(names.len(), 30);
+    }
+
+    #[test]
+    fn a_metric_larger_than_the_limit_goes_alone() {
+        let parts = split_request(&req(1, 3), 5, |_| 10);
+        assert_eq!(parts.len(), 3);
+    }
+}

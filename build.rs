@@ -1,0 +1,20 @@
+//! Compiles `proto/remote.proto` (the Prometheus remote-write 1.0 schema) into Rust with
+//! prost-build. The `.proto` is parsed by `protox`, a pure-Rust protobuf compiler, so the
+//! build needs no system `protoc`. Output: `$OUT_DIR/prometheus.rs`, included by
+//! `src/exporters/remote_write/encode.rs`.
+
+use std::env;
+use std::error::Error;
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let proto_dir = dir.join("proto");
+    let remote = proto_dir.join("remote.proto");
+    println!("cargo:rerun-if-changed={}", remote.display());
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let fds = protox::compile([&remote], [&proto_dir])?;
+    prost_build::Config::new().compile_fds(fds)?;
+    Ok(())
+}

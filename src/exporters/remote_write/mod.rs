@@ -1,0 +1,176 @@
+//! `type = "prometheus_remote_write"`: Prometheus remote-write 1.0 to Prometheus, Mimir, Thanos
+//! Receive, Cortex or VictoriaMetrics.
+//!
+//! Each batch is translated by [`crate::translate`] (the same names as `/metrics`), split into
+//! `WriteRequest`s of at most `max_batch_bytes`, protobuf-encoded, snappy-compressed (block
+//! format) and POSTed with the protocol's headers. 5xx and 429 are retried with backoff,
+//! honouring `Retry-After`; any other 4xx is dropped, logged once with the server's message,
+//! and counted. One sender per exporter keeps every series' samples in timestamp order.
+
+pub mod encode;
+
+use super::auth::{self, Auth, BasicAuth};
+use crate::config::ConfigDuration;
+use crate::http::{classify, HttpClient};
+use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
+use crate::pipeline::Batch;
+use crate::tls::TlsConfig;
+use crate::translate::{translate, TranslateOptions};
+use hyper::header::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Default request timeout.
+pub const DEFAULT_TIMEOUT: ConfigDuration = ConfigDuration::secs(30);
+/// Default largest uncompressed `WriteRequest`.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// Headers the protocol sets; `headers` may not replace them.
+pub const RESERVED_HEADERS: &[&str] = &["Content-Encoding", "Content-Type", "X-Prometheus-Remote-Write-Version", "User-Agent", "Authorization"];
+
+/// `type = "prometheus_remote_write"`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteWriteConfig {
+    /// The receiver, e.g. `http://prometheus:9090/api/v1/write`.
+    pub endpoint: String,
+    /// Request timeout (default `"30s"`; integer nanoseconds also accepted).
+    pub timeout: ConfigDuration,
+    /// Extra request headers (e.g. `X-Scope-OrgID`); cannot replace the protocol's own.
+    pub headers: BTreeMap<String, String>,
+    /// Basic authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// Bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// File holding the bearer token (re-read at every request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<std::path::PathBuf>,
+    /// Labels added to every series that lacks them (as Prometheus' `external_labels`).
+    pub external_labels: BTreeMap<String, String>,
+    /// Resource attributes copied as labels onto every series (e.g. `host.name`,
+    /// `k8s.pod.name`); all of them are on `target_info` anyway.
+    pub promote_resource_attributes: Vec<String>,
+    /// Send `target_info` (default true).
+    pub target_info: bool,
+    /// Largest uncompressed request (default 2 MiB); bigger batches are split.
+    pub max_batch_bytes: usize,
+    /// TLS client settings.
+    pub tls: TlsConfig,
+    /// Queue bound.
+    pub queue: QueueConfig,
+    /// Retry schedule.
+    pub retry: RetryConfig,
+}
+
+impl Default for RemoteWriteConfig {
+    fn default() -> Self {
+        RemoteWriteConfig {
+            endpoint: String::new(),
+            timeout: DEFAULT_TIMEOUT,
+            headers: BTreeMap::new(),
+            basic_auth: None,
+            bearer_token: None,
+            bearer_token_file: None,
+            external_labels: BTreeMap::new(),
+            promote_resource_attributes: Vec::new(),
+            target_info: true,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            tls: TlsConfig::default(),
+            queue: QueueConfig::default(),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+impl RemoteWriteConfig {
+    fn auth(&self) -> Auth {
+        Auth { basic: self.basic_auth.clone(), bearer_token: self.bearer_token.clone(), bearer_token_file: self.bearer_token_file.clone() }
+    }
+
+    /// Problems found without connecting.
+    pub fn validate(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Err(e) = auth::parse_endpoint(&self.endpoint) {
+            v.push(e);
+        }
+        if let Err(e) = auth::user_headers(&self.headers, RESERVED_HEADERS) {
+            v.push(e);
+        }
+        v.extend(self.auth().validate());
+        if self.max_batch_bytes < 1024 {
+            v.push("`max_batch_bytes` must be at least 1024".into());
+        }
+        if let Err(e) = self.tls.validate() {
+            v.push(format!("tls: {e}"));
+        }
+        v
+    }
+
+    fn translate_options(&self) -> TranslateOptions {
+        TranslateOptions {
+            promote_resource_attributes: self.promote_resource_attributes.clone(),
+            add_target_info: self.target_info,
+            external_labels: self.external_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            name_prefix: None,
+        }
+    }
+}
+
+/// Sends batches by remote-write.
+pub struct RemoteWriteExporter {
+    config: RemoteWriteConfig,
+    uri: hyper::Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    auth: Auth,
+    client: HttpClient,
+    options: TranslateOptions,
+    dropped_points: AtomicU64,
+}
+
+impl RemoteWriteExporter {
+    /// Builds the client (reads certificates now).
+    pub fn new(config: RemoteWriteConfig) -> Result<Self, String> {
+        let uri = auth::parse_endpoint(&config.endpoint)?;
+        let mut headers = auth::user_headers(&config.headers, RESERVED_HEADERS)?;
+        headers.push((hyper::header::CONTENT_ENCODING, HeaderValue::from_static("snappy")));
+        headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf")));
+        headers.push((HeaderName::from_static("x-prometheus-remote-write-version"), HeaderValue::from_static("0.1.0")));
+        let client = HttpClient::new(&config.tls, config.timeout.get()).map_err(|e| format!("tls: {e}"))?;
+        Ok(RemoteWriteExporter { auth: config.auth(), options: config.translate_options(), uri, headers, client, config, dropped_points: AtomicU64::new(0) })
+    }
+
+    /// Points the translation dropped (delta temporality, exponential histograms).
+    pub fn untranslatable_points(&self) -> u64 {
+        self.dropped_points.load(Ordering::Relaxed)
+    }
+}
+
+impl Exporter for RemoteWriteExporter {
+    fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
+        let (families, stats) = translate(&batch.request, &self.options);
+        if stats.dropped() > 0 {
+            self.dropped_points.fetch_add(stats.dropped() as u64, Ordering::Relaxed);
+        }
+        let mut buf = Vec::new();
+        Ok(encode::to_write_requests(&families, self.config.max_batch_bytes)
+            .iter()
+            .map(|req| {
+                let points = req.timeseries.iter().map(|t| t.samples.len() as u64).sum();
+                Payload { body: encode::encode(req, &mut buf).into(), points }
+            })
+            .collect())
+    }
+
+    async fn send(&self, payload: &Payload) -> Outcome {
+        let mut headers = self.headers.clone();
+        match self.auth.header() {
+            Ok(Some(h)) => headers.push((hyper::header::AUTHORIZATION, h)),
+            Ok(None) => {}
+            Err(e) => return Outcome::Retry { after: None, reason: e },
+        }
+        let r = self.client.request(hyper::Method::POST, &self.uri, &headers, payload.body.clone(), 64 * 1024).await;
+        classify(r, &[429])
+    }
+}

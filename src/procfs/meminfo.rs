@@ -1,0 +1,167 @@
+//! `/proc/meminfo`: one `Key: value [kB]` line per counter.
+//!
+//! ```text
+//! MemTotal:       24683656 kB
+//! MemFree:        23628744 kB
+//! MemAvailable:   24322148 kB
+//! HugePages_Total:       0
+//! ```
+//!
+//! Values in kB (which the kernel means as KiB) are returned in bytes (×1024). `MemTotal`,
+//! `MemFree`, `Buffers`, `Cached`, `SwapTotal` and `SwapFree` must be present; `MemAvailable`
+//! (Linux 3.14+) is `None` when absent; `Shmem`, `SReclaimable`, `SUnreclaim` and `SwapCached`
+//! are 0 when absent (some sandboxed kernels, e.g. gVisor, leave them out). Other keys are ignored.
+
+use super::{LineError, ProcError, ProcFile};
+use crate::host::HostPaths;
+use std::path::PathBuf;
+
+/// The counters of `/proc/meminfo` the memory and paging collectors use, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemInfo {
+    pub total: u64,
+    pub free: u64,
+    /// `MemAvailable`; `None` before Linux 3.14.
+    pub available: Option<u64>,
+    pub buffers: u64,
+    pub cached: u64,
+    pub shmem: u64,
+    pub slab_reclaimable: u64,
+    pub slab_unreclaimable: u64,
+    pub swap_total: u64,
+    pub swap_free: u64,
+    pub swap_cached: u64,
+}
+
+/// Parses the text of `/proc/meminfo`. The error names the missing key, or the line (1-based)
+/// and key whose value is not a number.
+pub fn parse(text: &str) -> Result<MemInfo, String> {
+    parse_at(text).map_err(|e| e.to_string())
+}
+
+fn parse_at(text: &str) -> Result<MemInfo, LineError> {
+    const TOTAL: u8 = 1;
+    const FREE: u8 = 2;
+    const BUFFERS: u8 = 4;
+    const CACHED: u8 = 8;
+    const SWAP_TOTAL: u8 = 16;
+    const SWAP_FREE: u8 = 32;
+    let mut m = MemInfo::default();
+    let mut seen = 0u8;
+    for (i, line) in text.lines().enumerate() {
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let (slot, bit): (&mut u64, u8) = match key {
+            "MemTotal" => (&mut m.total, TOTAL),
+            "MemFree" => (&mut m.free, FREE),
+            "MemAvailable" => (m.available.insert(0), 0),
+            "Buffers" => (&mut m.buffers, BUFFERS),
+            "Cached" => (&mut m.cached, CACHED),
+            "Shmem" => (&mut m.shmem, 0),
+            "SReclaimable" => (&mut m.slab_reclaimable, 0),
+            "SUnreclaim" => (&mut m.slab_unreclaimable, 0),
+            "SwapTotal" => (&mut m.swap_total, SWAP_TOTAL),
+            "SwapFree" => (&mut m.swap_free, SWAP_FREE),
+            "SwapCached" => (&mut m.swap_cached, 0),
+            _ => continue,
+        };
+        *slot = value(rest)
+            .ok_or_else(|| LineError::new(i + 1, format!("{key}: bad value {:?}", rest.trim())))?;
+        seen |= bit;
+    }
+    for (bit, key) in [
+        (TOTAL, "MemTotal"),
+        (FREE, "MemFree"),
+        (BUFFERS, "Buffers"),
+        (CACHED, "Cached"),
+        (SWAP_TOTAL, "SwapTotal"),
+        (SWAP_FREE, "SwapFree"),
+    ] {
+        if seen & bit == 0 {
+            return Err(LineError::new(0, format!("missing key {key}")));
+        }
+    }
+    Ok(m)
+}
+
+/// `"   24683656 kB"` → bytes; a value without unit is taken as is.
+fn value(rest: &str) -> Option<u64> {
+    let mut it = rest.split_ascii_whitespace();
+    let n: u64 = it.next()?.parse().ok()?;
+    match it.next() {
+        None => Some(n),
+        Some("kB") => n.checked_mul(1024),
+        Some(_) => None,
+    }
+}
+
+/// `/proc/meminfo` below the host's `/proc`.
+pub fn path(paths: &HostPaths) -> PathBuf {
+    paths.proc("meminfo")
+}
+
+/// Reads and parses `/proc/meminfo` through a file kept open between ticks.
+pub fn read_file(file: &mut ProcFile) -> Result<MemInfo, ProcError> {
+    let text = file.read()?;
+    parse_at(text).map_err(|e| super::at(file.path(), e))
+}
+
+/// Reads and parses `/proc/meminfo` once.
+pub fn read(paths: &HostPaths) -> Result<MemInfo, ProcError> {
+    read_file(&mut ProcFile::new(path(paths)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::fixture_paths;
+
+    #[test]
+    fn parses_meminfo_of_a_6_18_kernel_into_bytes() {
+        let m = read(&fixture_paths("linux-6.18-vm")).unwrap();
+        assert_eq!(m.total, 25_276_063_744); // 24683656 kB
+        assert_eq!(m.free, 24_196_087_808); // 23628992 kB
+        assert_eq!(m.available, Some(24_906_096_640)); // 24322360 kB
+        assert_eq!(m.buffers, 8_347_648); // 8152 kB
+        assert_eq!(m.cached, 879_734_784); // 859116 kB
+        assert_eq!(m.shmem, 9_166_848); // 8952 kB
+        assert_eq!(m.slab_reclaimable, 95_977_472); // 93728 kB
+        assert_eq!(m.slab_unreclaimable, 24_477_696); // 23904 kB
+        assert_eq!((m.swap_total, m.swap_free, m.swap_cached), (0, 0, 0));
+    }
+
+    #[test]
+    fn parses_meminfo_without_mem_available_of_a_2_6_32_kernel() {
+        let m = read(&fixture_paths("linux-2.6.32-old")).unwrap();
+        assert_eq!(m.available, None);
+        assert_eq!(m.total, 4_046_798_848); // 3951952 kB
+        assert_eq!(m.swap_total, 4_294_963_200); // 4194300 kB
+        assert_eq!(m.swap_free, 4_194_373_632); // 4096068 kB
+        assert_eq!(m.swap_cached, 10_485_760); // 10240 kB
+    }
+
+    #[test]
+    fn names_the_missing_key() {
+        let err =
+            parse("MemTotal: 1 kB\nMemFree: 1 kB\nBuffers: 1 kB\nCached: 1 kB\nSwapTotal: 0 kB\n")
+                .unwrap_err();
+        assert!(err.contains("SwapFree"), "{err}");
+    }
+
+    #[test]
+    fn names_the_line_of_a_bad_value() {
+        let err = parse("MemTotal: 1 kB\nMemFree: x kB\n").unwrap_err();
+        assert_eq!(err, "line 2: MemFree: bad value \"x kB\"");
+    }
+
+    #[test]
+    fn ignores_unknown_keys_and_unitless_lines() {
+        let m = parse(
+            "MemTotal: 2 kB\nNewThing(x): 7 MB\nMemFree: 1 kB\nBuffers: 0 kB\nCached: 0 kB\n\
+             SwapTotal: 0 kB\nSwapFree: 0 kB\nHugePages_Total: 3\ngarbage\n",
+        )
+        .unwrap();
+        assert_eq!((m.total, m.free), (2048, 1024));
+    }
+}

@@ -1,0 +1,211 @@
+//! Helpers shared by the integration tests: the agent binary, free ports, and an in-process
+//! HTTP server that records what it receives and answers as the test says.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The agent binary cargo built for these tests.
+pub fn agent_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_metricsd"))
+}
+
+/// A command running the agent with a clean `MC_*`/`OTEL_*`/`HOST_*` environment.
+pub fn agent() -> Command {
+    let mut c = Command::new(agent_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MC_") || k.starts_with("OTEL_") || k.starts_with("HOST_") || k.starts_with("K8S_") {
+            c.env_remove(k);
+        }
+    }
+    c.current_dir(std::env::temp_dir());
+    c
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Kills the child when dropped, so a failing test leaves nothing running.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        Running(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("agent starts")))
+    }
+    pub fn pid(&self) -> i32 {
+        self.0.as_ref().unwrap().id() as i32
+    }
+    /// Sends a signal.
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+    /// Waits up to `limit` for exit; returns (code, stdout, stderr).
+    pub fn wait(mut self, limit: Duration) -> (Option<i32>, String, String) {
+        let mut child = self.0.take().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let out = child.wait_with_output().unwrap();
+                return (status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into());
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!("agent did not exit within {limit:?}; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it returns Some, for at most `limit`.
+pub fn eventually<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// A plain HTTP/1.1 GET with std only (the tests must not trust the agent's own client).
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    // Our server answers with a content-length body; chunked is not used.
+    Some((status, body))
+}
+
+/// One request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer for the n-th request (0-based): status, extra headers, body, delay.
+pub type Responder = dyn Fn(usize, &Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync;
+
+/// An HTTP server on 127.0.0.1 that records requests; runs on its own thread and runtime.
+pub struct Sink {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    pub fn start(responder: impl Fn(usize, &Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync + 'static) -> Sink {
+        let responder: Arc<Responder> = Arc::new(responder);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let rec = received.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(l.local_addr().unwrap()).unwrap();
+                loop {
+                    let (stream, _) = tokio::select! {
+                        r = l.accept() => r.unwrap(),
+                        _ = &mut stop_rx => return,
+                    };
+                    let (rec, responder) = (rec.clone(), responder.clone());
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                            let (rec, responder) = (rec.clone(), responder.clone());
+                            async move {
+                                let method = req.method().to_string();
+                                let path = req.uri().path().to_string();
+                                let headers = req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+                                let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                                let r = Received { method, path, headers, body, at: Instant::now() };
+                                let n = {
+                                    let mut g = rec.lock().unwrap();
+                                    g.push(r.clone());
+                                    g.len() - 1
+                                };
+                                let (status, hdrs, body, delay) = responder(n, &r);
+                                if !delay.is_zero() {
+                                    tokio::time::sleep(delay).await;
+                                }
+                                let mut resp = Response::builder().status(status);
+                                for (k, v) in hdrs {
+                                    resp = resp.header(k, v);
+                                }
+                                Ok::<_, std::convert::Infallible>(resp.body(Full::new(Bytes::from(body))).unwrap())
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    });
+                }
+            });
+        });
+        let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        Sink { addr, received, stop: Some(stop_tx), thread: Some(thread) }
+    }
+
+    /// Always 200.
+    pub fn ok() -> Sink {
+        Sink::start(|_, _| (200, vec![], String::new(), Duration::ZERO))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
