@@ -55,9 +55,16 @@ impl Exporter for StdoutExporter {
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
-        let mut out = std::io::stdout().lock();
-        match out.write_all(&payload.body).and_then(|_| out.flush()) {
-            Ok(()) => Outcome::Sent,
+        // A write to a full pipe blocks: keep it off the async workers.
+        let body = payload.body.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&body).and_then(|_| out.flush())
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => Outcome::Sent,
+            Ok(Err(e)) => Outcome::Drop { reason: format!("cannot write to stdout: {e}") },
             Err(e) => Outcome::Drop { reason: format!("cannot write to stdout: {e}") },
         }
     }

@@ -35,12 +35,25 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Kills the child when dropped, so a failing test leaves nothing running.
-pub struct Running(pub Option<Child>);
+/// Kills the child when dropped, so a failing test leaves nothing running. Its output is
+/// drained by threads as it comes, so a chatty agent never blocks on a full pipe.
+pub struct Running(pub Option<Child>, Vec<std::thread::JoinHandle<String>>);
+
+fn drain(r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let mut r = std::io::BufReader::new(r);
+        let _ = std::io::Read::read_to_string(&mut r, &mut s);
+        s
+    })
+}
 
 impl Running {
     pub fn spawn(mut cmd: Command) -> Running {
-        Running(Some(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("agent starts")))
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("agent starts");
+        let out = drain(child.stdout.take().unwrap());
+        let err = drain(child.stderr.take().unwrap());
+        Running(Some(child), vec![out, err])
     }
     pub fn pid(&self) -> i32 {
         self.0.as_ref().unwrap().id() as i32
@@ -57,13 +70,16 @@ impl Running {
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let out = child.wait_with_output().unwrap();
-                return (status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into());
+                let mut d = std::mem::take(&mut self.1).into_iter();
+                let out = d.next().unwrap().join().unwrap_or_default();
+                let err = d.next().unwrap().join().unwrap_or_default();
+                return (status.code(), out, err);
             }
             if start.elapsed() > limit {
                 let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
-                panic!("agent did not exit within {limit:?}; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+                let _ = child.wait();
+                let err = std::mem::take(&mut self.1).pop().unwrap().join().unwrap_or_default();
+                panic!("agent did not exit within {limit:?}; stderr:\n{err}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -207,5 +223,89 @@ impl Drop for Sink {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Whether the tests run under CI, where a missing real server is a failure, not a skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+}
+
+/// The path of a program on PATH (or in /usr/bin, /usr/sbin), or a skip / CI failure.
+pub fn require_program(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!("{name} is not installed (apt-get install {name}; scripts/test.sh does it)");
+        if under_ci() {
+            panic!("{msg}: this end-to-end test must run under CI");
+        }
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A real Prometheus (Debian's package) on a free loopback port with the remote-write
+/// receiver on; stopped and its data removed when dropped.
+pub struct Prometheus {
+    pub addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    pub fn start() -> Option<Prometheus> {
+        let bin = require_program("prometheus")?;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("prometheus.yml");
+        std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--web.enable-remote-write-receiver")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts");
+        let p = Prometheus { addr, child, _dir: dir };
+        eventually(Duration::from_secs(30), || http_get(&p.addr, "/-/ready").filter(|(s, _)| *s == 200)).expect("prometheus becomes ready");
+        Some(p)
+    }
+
+    pub fn write_url(&self) -> String {
+        format!("http://{}/api/v1/write", self.addr)
+    }
+
+    /// `/api/v1/query` result vector as JSON values.
+    pub fn query(&self, q: &str) -> Vec<serde_json::Value> {
+        let (status, body) = http_get(&self.addr, &format!("/api/v1/query?query={}", urlencode(q))).expect("query answers");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("query JSON");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,170 @@
+//! The remote-write exporter against an in-process receiver (headers, auth, labels, batching,
+//! retries) and end to end against a real Prometheus.
+
+mod common;
+
+use common::*;
+use metricsd::exporters::remote_write::encode::{decode, proto};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+fn config(dir: &tempfile::TempDir, exporter_yaml: &str) -> std::path::PathBuf {
+    let p = dir.path().join("c.yaml");
+    std::fs::write(&p, format!("server:\n  enabled: false\ncollector:\n  interval: 250ms\nexporters:\n{exporter_yaml}  - type: stdout\n    format: json\n")).unwrap();
+    p
+}
+
+fn labels(ts: &proto::TimeSeries) -> BTreeMap<String, String> {
+    ts.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect()
+}
+
+fn run_agent_for(cfg: &std::path::Path, secs: f64) -> (String, String) {
+    let agent = Running::spawn({
+        let mut c = agent();
+        c.arg("-c").arg(cfg);
+        c
+    });
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    agent.signal(libc::SIGTERM);
+    let (code, out, err) = agent.wait(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{err}");
+    (out, err)
+}
+
+#[test]
+fn sends_snappy_protobuf_with_the_protocol_headers_auth_and_external_labels() {
+    let sink = Sink::start(|_, _| (204, vec![], String::new(), Duration::ZERO));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &format!(
+        "  - type: prometheus_remote_write\n    endpoint: {}\n    headers: {{X-Scope-OrgID: tenant-7}}\n    basic_auth: {{username: agent, password: pw}}\n    external_labels: {{cluster: c1}}\n    promote_resource_attributes: [os.type]\n",
+        sink.url("/api/v1/write")
+    ));
+    run_agent_for(&cfg, 1.0);
+    let reqs = sink.requests();
+    assert!(!reqs.is_empty());
+    let r = &reqs[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.header("content-encoding"), Some("snappy"));
+    assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+    assert_eq!(r.header("x-prometheus-remote-write-version"), Some("0.1.0"));
+    assert_eq!(r.header("user-agent"), Some(concat!("metricsd/", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(r.header("x-scope-orgid"), Some("tenant-7"));
+    assert_eq!(r.header("authorization"), Some("Basic YWdlbnQ6cHc="));
+    let w = decode(&r.body).expect("snappy + protobuf body");
+    let mem = w.timeseries.iter().map(labels).find(|l| l["__name__"] == "system_memory_usage_bytes" && l.get("system_memory_state").map(String::as_str) == Some("used")).expect("memory series");
+    assert_eq!(mem["cluster"], "c1");
+    assert_eq!(mem["job"], "metricsd");
+    assert_eq!(mem["os_type"], "linux");
+    assert!(!mem["instance"].is_empty());
+    for ts in &w.timeseries {
+        let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted, "labels sorted and unique");
+        assert!(ts.labels.iter().all(|l| !l.value.is_empty()));
+        assert!(!ts.samples.is_empty());
+    }
+    assert!(w.timeseries.iter().any(|t| labels(t)["__name__"] == "target_info"));
+}
+
+#[test]
+fn big_batches_are_split_under_max_batch_bytes() {
+    let sink = Sink::start(|_, _| (204, vec![], String::new(), Duration::ZERO));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    max_batch_bytes: 1024\n", sink.url("/w")));
+    let (out, _) = run_agent_for(&cfg, 0.6);
+    let batches = out.lines().filter(|l| l.starts_with('{')).count();
+    let reqs = sink.requests();
+    assert!(reqs.len() > batches, "{} requests for {batches} batches", reqs.len());
+    for r in &reqs {
+        let w = decode(&r.body).unwrap();
+        let size = prost::Message::encoded_len(&w);
+        // A single series larger than the limit may go alone; ours are all small.
+        assert!(size <= 1024, "request of {size} bytes");
+    }
+}
+
+#[test]
+fn server_errors_are_retried_until_accepted_and_nothing_is_lost() {
+    // 503 three times, then 204.
+    let sink = Sink::start(|n, _| if n < 3 { (503, vec![], "overloaded".into(), Duration::ZERO) } else { (204, vec![], String::new(), Duration::ZERO) });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    retry: {{initial_interval: 50ms, max_interval: 100ms}}\n", sink.url("/w")));
+    let (out, _) = run_agent_for(&cfg, 1.5);
+    let batches = out.lines().filter(|l| l.starts_with('{')).count();
+    let reqs = sink.requests();
+    assert!(reqs.len() >= 4);
+    // Every collected batch's memory-limit sample arrived in an accepted request, in order.
+    let mut stamps = Vec::new();
+    for r in &reqs[3..] {
+        for ts in decode(&r.body).unwrap().timeseries {
+            if labels(&ts)["__name__"] == "system_memory_limit_bytes" {
+                stamps.extend(ts.samples.iter().map(|s| s.timestamp));
+            }
+        }
+    }
+    let distinct: BTreeSet<i64> = stamps.iter().copied().collect();
+    assert_eq!(distinct.len(), batches, "one sample per collected batch");
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "timestamps in order: {stamps:?}");
+}
+
+#[test]
+fn a_400_is_dropped_without_retrying() {
+    let sink = Sink::start(|_, _| (400, vec![], "out of order sample".into(), Duration::ZERO));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    retry: {{initial_interval: 50ms}}\n", sink.url("/w")));
+    let (_, err) = run_agent_for(&cfg, 1.0);
+    let reqs = sink.requests();
+    let distinct: BTreeSet<&[u8]> = reqs.iter().map(|r| r.body.as_ref()).collect();
+    assert_eq!(distinct.len(), reqs.len(), "each payload was sent once");
+    assert!(err.contains("out of order sample"), "the server's message is logged: {err}");
+    assert_eq!(err.matches("not retryable").count(), 1, "logged once, not every tick: {err}");
+}
+
+#[test]
+fn a_429_with_retry_after_waits_as_asked() {
+    let sink = Sink::start(|n, _| if n == 0 { (429, vec![("Retry-After".into(), "1".into())], "slow down".into(), Duration::ZERO) } else { (204, vec![], String::new(), Duration::ZERO) });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    retry: {{initial_interval: 10ms}}\n", sink.url("/w")));
+    run_agent_for(&cfg, 1.8);
+    let reqs = sink.requests();
+    assert!(reqs.len() >= 2);
+    let gap = reqs[1].at.duration_since(reqs[0].at);
+    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
+}
+
+#[test]
+fn end_to_end_into_a_real_prometheus() {
+    let Some(prom) = Prometheus::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n", prom.write_url()));
+    run_agent_for(&cfg, 3.0);
+    let host = metricsd_host_name();
+    // Memory and load series with the translated names and labels.
+    let used = prom.query("system_memory_usage_bytes{system_memory_state=\"used\"}");
+    assert_eq!(used.len(), 1, "{used:?}");
+    assert_eq!(used[0]["metric"]["job"], "metricsd");
+    assert_eq!(used[0]["metric"]["instance"], host.as_str());
+    let v: f64 = used[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(v > 0.0);
+    assert_eq!(prom.query("system_cpu_load_average_1m").len(), 1);
+    assert_eq!(prom.query("system_memory_utilization_ratio").len(), 4);
+    // target_info carries the resource.
+    let ti = prom.query("target_info");
+    assert_eq!(ti.len(), 1, "{ti:?}");
+    assert_eq!(ti[0]["metric"]["os_type"], "linux");
+    assert_eq!(ti[0]["metric"]["service_version"], env!("CARGO_PKG_VERSION"));
+    assert!(ti[0]["metric"]["host_id"].as_str().is_some_and(|s| !s.is_empty()));
+    // Several samples arrived over the run (one per tick).
+    let n = prom.query("count_over_time(system_memory_limit_bytes[1m])");
+    let count: f64 = n[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(count >= 5.0, "{count} samples");
+}
+
+/// The host.name the agent reports (its resource detector, run in-process).
+fn metricsd_host_name() -> String {
+    let paths = metricsd::host::HostPaths::default();
+    let input = metricsd::resource::DetectInput { paths: &paths, env: &|_| None, config_resource: &Default::default(), hostname: None };
+    metricsd::resource::detect(&input).attributes["host.name"].clone()
+}
