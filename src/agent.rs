@@ -117,8 +117,38 @@ pub async fn run_once(config: Config) -> u8 {
     exit::OK
 }
 
-/// Runs until SIGTERM/SIGINT; returns the exit code.
-pub async fn run(config: Config, config_path: Option<&Path>) -> u8 {
+/// Exporters in use, with the config each was built from (to keep unchanged ones on reload).
+struct Running {
+    configs: Vec<ExporterConfig>,
+    handles: Vec<crate::pipeline::queue::QueueHandle>,
+}
+
+/// Starts the exporters of `wanted`, keeping those of `old` whose config is unchanged (and
+/// without TLS, whose certificates a reload must re-read). Returns the running set and the
+/// handles that are no longer wanted.
+fn reconcile_exporters(old: Running, wanted: &[ExporterConfig]) -> Result<(Running, Vec<crate::pipeline::queue::QueueHandle>), String> {
+    let mut old: Vec<(ExporterConfig, crate::pipeline::queue::QueueHandle)> = old.configs.into_iter().zip(old.handles).collect();
+    let mut next = Running { configs: Vec::new(), handles: Vec::new() };
+    for (i, cfg) in wanted.iter().enumerate() {
+        let reusable = old.iter().position(|(c, _)| c == cfg && !uses_tls(c));
+        let handle = match reusable {
+            Some(pos) => old.remove(pos).1,
+            None => cfg.spawn(i).map_err(|msg| format!("exporters[{i}] ({}): {msg}", cfg.kind()))?,
+        };
+        next.configs.push(cfg.clone());
+        next.handles.push(handle);
+    }
+    Ok((next, old.into_iter().map(|(_, h)| h).collect()))
+}
+
+fn uses_tls(c: &ExporterConfig) -> bool {
+    let e = c.endpoint();
+    e.starts_with("https://") || serde_json::to_value(c).ok().and_then(|v| v.get("tls").and_then(|t| t.get("enabled")).and_then(|b| b.as_bool())).unwrap_or(false)
+}
+
+/// Runs until SIGTERM/SIGINT, reloading on SIGHUP; returns the exit code.
+pub async fn run(config: Config, opts: &Options) -> u8 {
+    let config_path = opts.config.clone().or_else(|| Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()));
     let state = AgentState::new(detect_resource(&config));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
@@ -138,37 +168,84 @@ pub async fn run(config: Config, config_path: Option<&Path>) -> u8 {
         None
     };
 
-    let exporters = match config.all_exporters() {
+    let wanted = match config.all_exporters() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::CONFIG;
         }
     };
-    {
-        let mut handles = state.exporters.write().unwrap();
-        for (i, e) in exporters.iter().enumerate() {
-            match e.spawn(i) {
-                Ok(h) => handles.push(h),
-                Err(msg) => {
-                    eprintln!("error: exporters[{i}] ({}): {msg}", e.kind());
-                    return exit::CONFIG;
+    let mut running = match reconcile_exporters(Running { configs: Vec::new(), handles: Vec::new() }, &wanted) {
+        Ok((r, _)) => r,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return exit::CONFIG;
+        }
+    };
+    if running.handles.is_empty() {
+        tracing::info!("No exporter configured; metrics are served on /metrics only");
+    }
+    *state.exporters.write().unwrap() = running.handles.clone();
+
+    let mut config = config;
+    let (mut sched_stop, mut sched_task) = start_scheduler(&config, state.clone(), config_path.as_deref());
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    let mut hup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {}
+        }
+        tracing::info!(config = ?config_path, "SIGHUP: reloading configuration");
+        let new = match load_config(opts, &env::process_env) {
+            Ok((c, _)) => c,
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!(error = %e, "Reload failed; keeping the running configuration");
                 }
+                continue;
             }
+        };
+        let wanted = match new.all_exporters() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "Reload failed; keeping the running configuration");
+                continue;
+            }
+        };
+        let (next, retired) = match reconcile_exporters(Running { configs: running.configs.clone(), handles: running.handles.clone() }, &wanted) {
+            Ok(x) => x,
+            Err(msg) => {
+                tracing::error!(error = %msg, "Reload failed; keeping the running configuration");
+                continue;
+            }
+        };
+        if new.server != config.server {
+            tracing::warn!("The server address changed; it takes effect at the next restart");
         }
-        if handles.is_empty() {
-            tracing::info!("No exporter configured; metrics are served on /metrics only");
+        // Stop the old scheduler, then swap resource, exporters and collectors.
+        let _ = sched_stop.send(true);
+        if let Ok(old) = sched_task.await {
+            tokio::task::spawn_blocking(move || old.shutdown()).await.ok();
         }
+        *state.resource.write().unwrap() = detect_resource(&new);
+        *state.exporters.write().unwrap() = next.handles.clone();
+        running = next;
+        for h in retired {
+            tokio::spawn(async move { h.shutdown(Instant::now() + Duration::from_secs(5)).await });
+        }
+        config = new;
+        (sched_stop, sched_task) = start_scheduler(&config, state.clone(), config_path.as_deref());
+        tracing::info!(exporters = running.handles.len(), "Reloaded");
     }
 
-    let sched = build_scheduler(&config, state.clone());
-    let interval = config.collector.interval();
-    tracing::info!(collectors = ?sched.collector_names(), interval = ?interval, config = ?config_path, "Started");
-    let sched_task = tokio::spawn(sched.run(interval, stop_rx.clone()));
-
-    wait_for_stop().await;
     tracing::info!("Stopping: flushing exporters");
     let _ = stop_tx.send(true);
+    let _ = sched_stop.send(true);
     let sched = sched_task.await.ok();
     let deadline = Instant::now() + config.shutdown_timeout.map(|d| d.get()).unwrap_or(crate::config::DEFAULT_SHUTDOWN_TIMEOUT);
     let handles: Vec<_> = state.exporters.read().unwrap().clone();
@@ -183,6 +260,14 @@ pub async fn run(config: Config, config_path: Option<&Path>) -> u8 {
     exit::OK
 }
 
+fn start_scheduler(config: &Config, state: Arc<AgentState>, path: Option<&Path>) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<Scheduler>) {
+    let sched = build_scheduler(config, state);
+    let interval = config.collector.interval();
+    tracing::info!(collectors = ?sched.collector_names(), interval = ?interval, config = ?path, "Collecting");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    (tx, tokio::spawn(sched.run(interval, rx)))
+}
+
 async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
     let mut set = Vec::new();
     for f in futs {
@@ -190,20 +275,5 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
     }
     for f in set {
         f.await;
-    }
-}
-
-/// Waits for SIGTERM or SIGINT.
-async fn wait_for_stop() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
-    let mut hup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = hup.recv() => tracing::warn!("SIGHUP received: configuration reload is not supported yet; restart to apply changes"),
-        }
     }
 }

@@ -103,7 +103,7 @@ fn main() -> ExitCode {
     if cli.opts.check_config {
         return ExitCode::from(agent::check_config(&cli.opts));
     }
-    let (config, path) = match agent::load_config(&cli.opts, &metricsd::config::env::process_env) {
+    let (config, _path) = match agent::load_config(&cli.opts, &metricsd::config::env::process_env) {
         Ok(x) => x,
         Err(errors) => {
             for e in errors {
@@ -119,7 +119,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
-    let code = if cli.opts.once { rt.block_on(agent::run_once(config)) } else { rt.block_on(agent::run(config, path.as_deref())) };
+    let code = if cli.opts.once { rt.block_on(agent::run_once(config)) } else { rt.block_on(agent::run(config, &cli.opts)) };
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(code)
 }

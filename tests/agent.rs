@@ -234,3 +234,39 @@ fn sigterm_flushes_a_queued_batch_before_exiting() {
     assert!(stderr.contains("Stopping"), "{stderr}");
     assert!(!stderr.contains("unsent payloads dropped"), "nothing may be lost at shutdown: {stderr}");
 }
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_running_one_and_a_new_exporter_starts() {
+    let a = Sink::ok();
+    let b = Sink::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let good = |sinks: &[&Sink]| {
+        let mut y = String::from("server:\n  enabled: false\nshutdown_timeout: 2s\ncollector:\n  interval: 200ms\nexporters:\n");
+        for s in sinks {
+            y.push_str(&format!("  - type: http_json\n    endpoint: {}\n", s.url("/i")));
+        }
+        y
+    };
+    let cfg = write_config(&dir, "c.yaml", &good(&[&a]));
+    let agent = Running::spawn({
+        let mut c = agent();
+        c.arg("-c").arg(&cfg);
+        c
+    });
+    eventually(Duration::from_secs(10), || (!a.requests().is_empty()).then_some(())).expect("first exporter delivers");
+    // A broken config: reported, and the running one keeps going.
+    std::fs::write(&cfg, "exporters:\n  - type: http_json\n    endpoint: [\n").unwrap();
+    agent.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = a.requests().len();
+    eventually(Duration::from_secs(5), || (a.requests().len() > before + 1).then_some(())).expect("old config keeps shipping");
+    // A config with a second exporter: it starts.
+    std::fs::write(&cfg, good(&[&a, &b])).unwrap();
+    agent.signal(libc::SIGHUP);
+    eventually(Duration::from_secs(10), || (!b.requests().is_empty()).then_some(())).expect("new exporter starts after reload");
+    agent.signal(libc::SIGTERM);
+    let (code, _, err) = agent.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("Reload failed; keeping the running configuration") && err.contains("c.yaml:4"), "{err}");
+    assert!(err.contains("Reloaded"), "{err}");
+}
