@@ -19,6 +19,7 @@ OPTIONS:
       --log-format FMT    text (default) or json
       --once              collect once, print to stdout, exit
       --check-config      print the effective config (secrets redacted), or every error (exit 2)
+      --health [ADDR]     probe a running agent's /health (default 127.0.0.1:8080): exit 0 if healthy
   -V, --version           print the version
   -h, --help              print this help
 
@@ -32,10 +33,11 @@ struct Cli {
     log_json: bool,
     help: bool,
     version: bool,
+    health: Option<String>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
-    let mut cli = Cli { opts: Options::default(), log_level: "info".into(), log_json: false, help: false, version: false };
+    let mut cli = Cli { opts: Options::default(), log_level: "info".into(), log_json: false, help: false, version: false, health: None };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -59,12 +61,43 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
             },
             "--once" | "-once" => cli.opts.once = true,
             "--check-config" | "-check-config" => cli.opts.check_config = true,
+            "--health" | "-health" => {
+                let v = inline.clone().or_else(|| it.next()).unwrap_or_else(|| "127.0.0.1:8080".into());
+                cli.health = Some(v);
+            }
             "-h" | "--help" | "-help" => cli.help = true,
             "-V" | "--version" | "-version" => cli.version = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
     Ok(cli)
+}
+
+/// `--health ADDR`: GET /health from a running agent (for container HEALTHCHECKs, where the
+/// distroless image has no curl). Plain std: no runtime needed.
+fn probe_health(addr: &str) -> u8 {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let attempt = || -> std::io::Result<bool> {
+        let sock = std::net::ToSocketAddrs::to_socket_addrs(addr)?.next().ok_or_else(|| std::io::Error::other("no address"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        write!(s, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf.starts_with("HTTP/1.1 200") && buf.contains("\"healthy\""))
+    };
+    match attempt() {
+        Ok(true) => exit::OK,
+        Ok(false) => {
+            eprintln!("{addr}: not healthy");
+            exit::RUNTIME
+        }
+        Err(e) => {
+            eprintln!("{addr}: {e}");
+            exit::RUNTIME
+        }
+    }
 }
 
 fn init_logging(level: &str, json: bool) {
@@ -94,6 +127,9 @@ fn main() -> ExitCode {
     if cli.help {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
+    }
+    if let Some(addr) = &cli.health {
+        return ExitCode::from(probe_health(addr));
     }
     if cli.version {
         println!("metricsd {}", env!("CARGO_PKG_VERSION"));

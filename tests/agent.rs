@@ -163,6 +163,9 @@ fn health_ready_status_and_metrics_answer_over_http() {
     assert!(body.contains("system_memory_usage_bytes{") && body.contains("system_memory_state=\"used\""), "{body}");
     assert!(body.contains("target_info{"), "{body}");
     assert_eq!(http_get(&addr, "/nope").unwrap().0, 404);
+    // The container HEALTHCHECK probe.
+    assert_eq!(agent_cmd_status(&["--health", &addr]), Some(0));
+    assert_eq!(agent_cmd_status(&["--health", &format!("127.0.0.1:{}", free_port())]), Some(1));
     agent.signal(libc::SIGTERM);
     let (code, _, _) = agent.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0));
@@ -269,4 +272,8 @@ fn sighup_with_a_broken_config_keeps_the_running_one_and_a_new_exporter_starts()
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("Reload failed; keeping the running configuration") && err.contains("c.yaml:4"), "{err}");
     assert!(err.contains("Reloaded"), "{err}");
+}
+
+fn agent_cmd_status(args: &[&str]) -> Option<i32> {
+    agent().args(args).output().unwrap().status.code()
 }
