@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""metricsd and node_exporter side by side, in the same run, on this host.
+
+Measures, for the same collector set (cpu, memory, disk, filesystem, network, load):
+
+* node_exporter (Debian's prometheus-node-exporter, `minimal` collector set as the anchors in
+  ../shared/bench/anchors use it): exporter CPU per scrape over N paced scrapes (one per
+  second, the cost of a 1 s collection cycle) and RSS after them;
+* metricsd (release build) at a 1 s interval with its default collectors and one exporter
+  (OTLP HTTP/protobuf, or remote-write, to a local sink that only counts bytes): CPU per tick
+  over the same window, and RSS;
+
+and prints the ratios. CPU comes from /proc/PID/task/*/schedstat (ns, summed over threads) as
+the anchors take it; RSS is VmRSS. Everything listens on 127.0.0.1 and is stopped at the end.
+
+Usage: scripts/bench_vs_node_exporter.py [--seconds 30] [--exporter otlp|remote_write]
+       (build first: cargo build --release)
+"""
+import argparse
+import http.client
+import http.server
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NE_MINIMAL = ["--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.diskstats",
+              "--collector.filesystem", "--collector.netdev", "--collector.loadavg"]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def cpu_ns(pid):
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+    return total
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_port(port, limit=20):
+    end = time.time() + limit
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    received = 0
+    requests = 0
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        self.rfile.read(n)
+        Sink.received += n
+        Sink.requests += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--exporter", choices=["otlp", "remote_write"], default="otlp")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/metricsd"))
+    ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
+    args = ap.parse_args()
+    if not os.path.exists(args.binary):
+        raise SystemExit(f"{args.binary} missing: run cargo build --release")
+    n = args.seconds
+
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink_port = sink.server_address[1]
+
+    # node_exporter, minimal set, paced scrapes.
+    ne_port = free_port()
+    ne = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + NE_MINIMAL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(ne_port)
+        conn = http.client.HTTPConnection("127.0.0.1", ne_port, timeout=10)
+        for _ in range(5):  # warm-up
+            conn.request("GET", "/metrics"); conn.getresponse().read()
+        time.sleep(1)
+        c0, t0 = cpu_ns(ne.pid), time.time()
+        for i in range(n):
+            conn.request("GET", "/metrics"); conn.getresponse().read()
+            time.sleep(max(0, t0 + i + 1 - time.time()))
+        ne_cpu_ms = (cpu_ns(ne.pid) - c0) / 1e6 / n
+        ne_rss = rss_kb(ne.pid) / 1024
+    finally:
+        ne.send_signal(signal.SIGTERM)
+        ne.wait(10)
+
+    # metricsd, default collectors, one exporter, 1 s interval.
+    with tempfile.TemporaryDirectory() as d:
+        cfg = os.path.join(d, "bench.yaml")
+        if args.exporter == "otlp":
+            exp = f"  - type: otlp\n    protocol: http/protobuf\n    endpoint: http://127.0.0.1:{sink_port}/v1/metrics\n"
+        else:
+            exp = f"  - type: prometheus_remote_write\n    endpoint: http://127.0.0.1:{sink_port}/api/v1/write\n"
+        with open(cfg, "w") as f:
+            f.write(f"server:\n  enabled: false\ncollector:\n  interval: 1s\nexporters:\n{exp}")
+        md = subprocess.Popen([args.binary, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(5)  # warm-up: first ticks, connection pool, allocator settle
+            before = Sink.requests
+            c0 = cpu_ns(md.pid)
+            time.sleep(n)
+            md_cpu_ms = (cpu_ns(md.pid) - c0) / 1e6 / n
+            md_rss = rss_kb(md.pid) / 1024
+            sent = Sink.requests - before
+        finally:
+            md.send_signal(signal.SIGTERM)
+            md.wait(15)
+    sink.shutdown()
+
+    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().release} nproc={os.cpu_count()} window={n}s exporter={args.exporter}")
+    print(f"node_exporter_cpu_ms_per_cycle: {ne_cpu_ms:.3f} ms")
+    print(f"node_exporter_rss: {ne_rss:.1f} MB")
+    print(f"metricsd_cpu_ms_per_tick: {md_cpu_ms:.3f} ms")
+    print(f"metricsd_rss: {md_rss:.1f} MB")
+    print(f"metricsd_requests_in_window: {sent}")
+    print(f"ratio_cpu_node_exporter_over_metricsd: {ne_cpu_ms / md_cpu_ms:.1f}x")
+    print(f"ratio_rss_node_exporter_over_metricsd: {ne_rss / md_rss:.1f}x")
+    ok = md_cpu_ms <= ne_cpu_ms / 5 and md_rss <= ne_rss / 2
+    print(f"target (<= 1/5 CPU, <= 1/2 RSS of node_exporter): {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
