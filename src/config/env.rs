@@ -102,6 +102,11 @@ impl Config {
                 }
             }
         }
+        // As an OpenTelemetry SDK does: an OTLP endpoint in the environment and nothing
+        // configured means ship OTLP there.
+        if self.exporters.is_empty() && self.shipper.is_none() && (get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() || get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some()) {
+            self.exporters.push(crate::exporters::ExporterConfig::Otlp(Default::default()));
+        }
         for e in self.exporters.iter_mut() {
             errors.extend(e.apply_env(env));
         }
@@ -173,6 +178,28 @@ mod tests {
         assert!(text.iter().any(|t| t.contains("MC_TLS_ENABLED")));
         assert!(text.iter().any(|t| t.contains("MC_COLLECTOR_INTERVAL")));
         assert_eq!(c.server.host, "0.0.0.0");
+    }
+
+    #[test]
+    fn an_otlp_endpoint_in_the_environment_ships_otlp_only_when_nothing_is_configured() {
+        use crate::exporters::ExporterConfig;
+        let env = env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")]);
+        let mut c = Config::default();
+        assert!(c.apply_env(&env).is_empty());
+        assert_eq!(c.exporters.len(), 1);
+        assert_eq!((c.exporters[0].kind(), c.exporters[0].endpoint().as_str()), ("otlp", "http://collector:4317"));
+        let mut c = Config::default();
+        c.apply_env(&env_of(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:4317")]));
+        assert_eq!(c.exporters[0].endpoint(), "http://m:4317");
+        let mut c: Config = serde_json::from_str(r#"{"exporters": [{"type": "stdout"}]}"#).unwrap();
+        c.apply_env(&env);
+        assert!(matches!(c.exporters.as_slice(), [ExporterConfig::Stdout(_)]));
+        let mut c: Config = serde_json::from_str(r#"{"shipper": {"type": "prometheus_remote_write", "endpoint": "http://p/api/v1/write"}}"#).unwrap();
+        c.apply_env(&env);
+        assert!(c.exporters.is_empty());
+        let mut c = Config::default();
+        c.apply_env(&env_of(&[]));
+        assert!(c.exporters.is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod http_json;
+pub mod otlp;
 pub mod remote_write;
 pub mod stdout;
 
@@ -22,10 +23,12 @@ pub enum ExporterConfig {
     PrometheusRemoteWrite(remote_write::RemoteWriteConfig),
     /// JSON over HTTP: metricsd's payload or OTLP/JSON.
     HttpJson(http_json::HttpJsonConfig),
+    /// OTLP over gRPC or HTTP/protobuf.
+    Otlp(otlp::OtlpConfig),
 }
 
 /// The `type` values, for messages.
-pub const EXPORTER_TYPES: &str = "prometheus_remote_write, http_json or stdout";
+pub const EXPORTER_TYPES: &str = "otlp, prometheus_remote_write, http_json or stdout";
 
 impl ExporterConfig {
     /// The `type` value.
@@ -34,6 +37,7 @@ impl ExporterConfig {
             ExporterConfig::Stdout(_) => "stdout",
             ExporterConfig::PrometheusRemoteWrite(_) => "prometheus_remote_write",
             ExporterConfig::HttpJson(_) => "http_json",
+            ExporterConfig::Otlp(_) => "otlp",
         }
     }
 
@@ -43,6 +47,7 @@ impl ExporterConfig {
             ExporterConfig::Stdout(_) => "stdout".into(),
             ExporterConfig::PrometheusRemoteWrite(c) => c.endpoint.clone(),
             ExporterConfig::HttpJson(c) => c.endpoint.clone(),
+            ExporterConfig::Otlp(c) => c.endpoint_for_display(),
         }
     }
 
@@ -52,12 +57,16 @@ impl ExporterConfig {
             ExporterConfig::Stdout(_) => Vec::new(),
             ExporterConfig::PrometheusRemoteWrite(c) => c.validate(),
             ExporterConfig::HttpJson(c) => c.validate(),
+            ExporterConfig::Otlp(c) => c.validate(),
         }
     }
 
     /// Applies the `OTEL_EXPORTER_*` defaults this exporter honours.
-    pub fn apply_env(&mut self, _env: crate::config::env::Env) -> Vec<crate::config::ConfigError> {
-        Vec::new()
+    pub fn apply_env(&mut self, env: crate::config::env::Env) -> Vec<crate::config::ConfigError> {
+        match self {
+            ExporterConfig::Otlp(c) => c.apply_env(env),
+            _ => Vec::new(),
+        }
     }
 
     /// metricsd's flat `shipper` section as one of ours.
@@ -72,6 +81,12 @@ impl ExporterConfig {
                 ..Default::default()
             })),
             "http_json" => Ok(ExporterConfig::HttpJson(http_json::HttpJsonConfig { endpoint: s.endpoint.clone(), timeout, tls: s.tls.clone(), ..Default::default() })),
+            "otlp" => Ok(ExporterConfig::Otlp(otlp::OtlpConfig {
+                endpoint: Some(s.endpoint.clone()).filter(|e| !e.is_empty()),
+                timeout: s.timeout,
+                tls: s.tls.clone(),
+                ..Default::default()
+            })),
             "" => Err(format!("`type` is missing ({EXPORTER_TYPES})")),
             other => Err(format!("unknown shipper type {other:?} (expected {EXPORTER_TYPES})")),
         }
@@ -95,6 +110,7 @@ impl ExporterConfig {
                 Ok(QueueHandle::spawn(name, endpoint, remote_write::RemoteWriteExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()))
             }
             ExporterConfig::HttpJson(c) => Ok(QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())),
+            ExporterConfig::Otlp(c) => Ok(QueueHandle::spawn(name, endpoint, otlp::OtlpExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())),
         }
     }
 }
