@@ -9,8 +9,13 @@
 //! Adding a collector: one file here with its config section and `Collector` impl, and one line
 //! in [`build`].
 
+pub mod cpu;
 pub mod load;
 pub mod memory;
+pub mod processes;
+#[cfg(test)]
+pub(crate) mod testutil;
+pub mod uptime;
 
 use crate::config::Config;
 use crate::host::HostPaths;
@@ -37,6 +42,13 @@ pub trait Collector: Send + 'static {
     fn register(&mut self, meter: &Meter);
     /// Reads the sources and stores a new snapshot. Blocking I/O is fine here.
     fn refresh(&mut self) -> Result<(), CollectorError>;
+    /// Whether a refresh may block for long (network filesystems, driver calls). Collectors
+    /// that can't (plain /proc and /sys reads) are refreshed one after another on one blocking
+    /// thread, which costs one thread hand-off per tick instead of one per collector; those
+    /// that can get their own thread and the per-collector time limit.
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 /// The tick counter shared by the scheduler and every snapshot cell.

@@ -117,6 +117,8 @@ pub struct AgentState {
     pub exporters: RwLock<Vec<QueueHandle>>,
     /// Whether `/ready` waits for a first successful export (when exporters exist).
     pub ready_requires_export: bool,
+    /// The scrape targets, when `endpoints` is not empty.
+    pub scrape: RwLock<Option<Arc<crate::scrape::Scraper>>>,
 }
 
 impl AgentState {
@@ -129,6 +131,7 @@ impl AgentState {
             collectors: Mutex::new(BTreeMap::new()),
             exporters: RwLock::new(Vec::new()),
             ready_requires_export: true,
+            scrape: RwLock::new(None),
         })
     }
 
@@ -162,6 +165,7 @@ pub struct Scheduler {
     state: Arc<AgentState>,
     seq: u64,
     last_errors: BTreeMap<&'static str, String>,
+    scraper: Option<Arc<crate::scrape::Scraper>>,
 }
 
 impl Scheduler {
@@ -176,7 +180,13 @@ impl Scheduler {
             c.register(&meter);
         }
         let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
-        Scheduler { clock, collectors, reader, provider, timeout, state, seq: 0, last_errors: BTreeMap::new() }
+        Scheduler { clock, collectors, reader, provider, timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
+    }
+
+    /// Adds the scrape targets' latest results to every batch.
+    pub fn with_scraper(mut self, s: Option<Arc<crate::scrape::Scraper>>) -> Self {
+        self.scraper = s;
+        self
     }
 
     /// Names of the collectors in use.
@@ -185,29 +195,76 @@ impl Scheduler {
     }
 
     /// One tick: refresh, collect, convert; the batch is stored as the latest and returned.
+    ///
+    /// Collectors that cannot block are refreshed in turn on one blocking thread, and the
+    /// OpenTelemetry collect runs there too: one thread hand-off per tick. Collectors that may
+    /// block run each on their own blocking thread under the time limit.
     pub async fn tick(&mut self) -> Arc<Batch> {
         self.clock.advance();
         self.seq += 1;
-        let mut handles = Vec::with_capacity(self.collectors.len());
+        let deadline = Instant::now() + self.timeout;
+        let (slow_tx, slow_rx) = std::sync::mpsc::channel::<(&'static str, Duration, Result<(), String>)>();
+        let mut slow_names = Vec::new();
+        let mut fast = Vec::new();
         for (name, c) in &self.collectors {
-            let c = c.clone();
-            let started = Instant::now();
-            let h = tokio::task::spawn_blocking(move || match c.try_lock() {
-                Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
-                Err(_) => Err("the previous refresh is still running".to_string()),
-            });
-            handles.push((*name, started, h));
+            let may_block = c.try_lock().map(|c| c.may_block()).unwrap_or(true);
+            if may_block {
+                let (c, tx, name) = (c.clone(), slow_tx.clone(), *name);
+                let started = Instant::now();
+                tokio::task::spawn_blocking(move || {
+                    let r = match c.try_lock() {
+                        Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
+                        Err(_) => Err("the previous refresh is still running".to_string()),
+                    };
+                    let _ = tx.send((name, started.elapsed(), r));
+                });
+                slow_names.push(name);
+            } else {
+                fast.push((*name, c.clone()));
+            }
         }
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut results = Vec::with_capacity(handles.len());
-        for (name, started, h) in handles {
-            let r = match tokio::time::timeout_at(deadline, h).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(join)) => Err(format!("refresh panicked: {join}")),
-                Err(_) => Err(format!("refresh timed out after {:?}", self.timeout)),
-            };
-            results.push((name, started.elapsed(), r));
-        }
+        drop(slow_tx);
+        let (reader, seq, timeout) = (self.reader.clone(), self.seq, self.timeout);
+        // Fast refreshes, then the slow ones' results (until the deadline), then the collect.
+        let run = tokio::task::spawn_blocking(move || {
+            let mut results: Vec<(&'static str, Duration, Result<(), String>)> = fast
+                .into_iter()
+                .map(|(name, c)| {
+                    let started = Instant::now();
+                    let r = match c.try_lock() {
+                        Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
+                        Err(_) => Err("the previous refresh is still running".to_string()),
+                    };
+                    (name, started.elapsed(), r)
+                })
+                .collect();
+            let mut pending = slow_names;
+            while !pending.is_empty() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match slow_rx.recv_timeout(left) {
+                    Ok(r) => {
+                        pending.retain(|n| *n != r.0);
+                        results.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            for name in pending {
+                results.push((name, timeout, Err(format!("refresh timed out after {timeout:?}"))));
+            }
+            let mut rm = ResourceMetrics::default();
+            if let Err(e) = reader.collect(&mut rm) {
+                tracing::error!(error = %e, "OpenTelemetry collect failed");
+            }
+            (results, Batch::from_request(ExportMetricsServiceRequest::from(&rm), seq))
+        });
+        let (results, batch) = match run.await {
+            Ok(x) => x,
+            Err(join) => {
+                tracing::error!(error = %join, "A collector panicked");
+                (Vec::new(), Batch::default())
+            }
+        };
         // A collector that failed or timed out must report nothing this tick. One still running
         // would stamp its snapshot late; advancing the clock for the collect would hide good
         // ones too, so instead we only record the failure (its cell keeps the old stamp, which
@@ -238,17 +295,15 @@ impl Scheduler {
                 }
             }
         }
-        let reader = self.reader.clone();
-        let seq = self.seq;
-        let batch = tokio::task::spawn_blocking(move || {
-            let mut rm = ResourceMetrics::default();
-            if let Err(e) = reader.collect(&mut rm) {
-                tracing::error!(error = %e, "OpenTelemetry collect failed");
+        // Scraped targets' results since the previous tick, each under its own resource.
+        let batch = match self.scraper.as_ref().map(|s| s.drain()) {
+            Some(scraped) if !scraped.is_empty() => {
+                let mut request = batch.request;
+                request.resource_metrics.extend(scraped);
+                Batch::from_request(request, batch.seq)
             }
-            Batch::from_request(ExportMetricsServiceRequest::from(&rm), seq)
-        })
-        .await
-        .unwrap_or_default();
+            _ => batch,
+        };
         let batch = Arc::new(batch);
         *self.state.latest.write().unwrap() = Some(batch.clone());
         batch

@@ -1,0 +1,185 @@
+//! The processes collector: `system.process.count{process.state}` from the state letter of
+//! every `/proc/[pid]/stat`, and `system.process.created` from the `processes` line of
+//! `/proc/stat`.
+//!
+//! ```text
+//! 4242 (my (weird) ) x) R 1 4242 4242 0 -1 ...      /proc/[pid]/stat: state after the last ')'
+//! processes 6457                                     /proc/stat: forks since boot
+//! ```
+//!
+//! States, as `ps` prints them in its `STAT` column: `R` → `running`; `S` (interruptible
+//! sleep) and `I` (idle kernel thread) → `sleeping`; `D` (uninterruptible sleep, usually
+//! waiting for disk or NFS) → `blocked`; `T` and `t` (stopped, tracing stop) → `stopped`; `Z` →
+//! `defunct`. Processes in any other state (`X` dead, which is only seen for an instant) are
+//! not counted.
+//!
+//! `blocked` is not one of the semantic conventions' `process.state` values; it is kept apart
+//! as the OpenTelemetry Collector's hostmetrics receiver (`system.processes.count{status=
+//! "blocked"}`) and `vmstat`'s `b` column keep it apart, because processes stuck in `D` are what
+//! an operator looks for (they add to the load average without using CPU). Each process is
+//! counted in exactly one state, so the values sum to the number of processes (`ps -e | wc -l`,
+//! less its header).
+//!
+//! Unlike the hostmetrics receiver, `running` and `blocked` are not taken from `/proc/stat`'s
+//! `procs_running`/`procs_blocked`: those count threads, not processes, and mixing them with
+//! per-process counts would make the sum meaningless. Only the main thread's state counts.
+//!
+//! `system.process.created` counts processes *and threads* created since boot (every fork and
+//! clone), as the kernel's `processes` line and the hostmetrics receiver report it.
+
+use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use crate::host::HostPaths;
+use crate::procfs::{pid, stat, ProcFile};
+use opentelemetry::metrics::Meter;
+use opentelemetry::KeyValue;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// `collector.processes`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessesConfig {
+    /// Run this collector (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// The `process.state` values reported, in this order.
+pub const STATES: [&str; 5] = ["running", "sleeping", "blocked", "stopped", "defunct"];
+
+/// What one tick read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Processes by state, in the order of [`STATES`].
+    pub counts: [u64; 5],
+    /// Processes and threads created since boot.
+    pub created: u64,
+}
+
+/// Counts processes by state in [`STATES`] order (see the module docs for the mapping).
+pub fn by_state(c: &pid::StateCounts) -> [u64; 5] {
+    [
+        c.running,
+        c.sleeping + c.idle,
+        c.disk_sleep,
+        c.stopped,
+        c.zombie,
+    ]
+}
+
+/// Scans `/proc` every tick and reads `/proc/stat` through a file kept open.
+pub struct ProcessesCollector {
+    paths: HostPaths,
+    stat: ProcFile,
+    snap: Arc<SnapshotCell<Snapshot>>,
+}
+
+impl ProcessesCollector {
+    /// A collector reading `paths`' `/proc`.
+    pub fn new(paths: &HostPaths, clock: &TickClock) -> Self {
+        ProcessesCollector {
+            paths: paths.clone(),
+            stat: ProcFile::new(stat::path(paths)),
+            snap: SnapshotCell::new(clock),
+        }
+    }
+}
+
+impl Collector for ProcessesCollector {
+    fn name(&self) -> &'static str {
+        "processes"
+    }
+
+    fn register(&mut self, meter: &Meter) {
+        let attrs: [[KeyValue; 1]; 5] = STATES.map(|s| [KeyValue::new("process.state", s)]);
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("system.process.count")
+            .with_unit("{process}")
+            .with_description("Total number of processes in each state")
+            .with_callback(move |obs| {
+                snap.with(|s| {
+                    for (n, a) in s.counts.iter().zip(&attrs) {
+                        obs.observe(*n as i64, a);
+                    }
+                });
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .u64_observable_counter("system.process.created")
+            .with_unit("{process}")
+            .with_description("Total number of processes and threads created since boot")
+            .with_callback(move |obs| {
+                snap.with(|s| obs.observe(s.created, &[]));
+            })
+            .build();
+    }
+
+    fn refresh(&mut self) -> Result<(), CollectorError> {
+        let created = stat::read_file(&mut self.stat)?.processes;
+        let counts = by_state(&pid::count_states(&self.paths)?);
+        self.snap.set(Snapshot { counts, created });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::testutil::{fixture_copy, of, value, write, Harness, Kind};
+    use crate::procfs::fixture_paths;
+
+    fn count(p: &[crate::collectors::testutil::Point], state: &str) -> Option<f64> {
+        value(p, "system.process.count", &[("process.state", state)])
+    }
+
+    #[test]
+    fn counts_each_process_of_the_5_15_tree_in_one_state() {
+        let (dir, paths) = fixture_copy("linux-5.15-server");
+        // The 5.15 tree has no /proc/stat; give it one.
+        write(
+            &dir,
+            "proc/stat",
+            "cpu 1 2 3 4\ncpu0 1 2 3 4\nprocesses 91234\nprocs_running 3\nprocs_blocked 2\n",
+        );
+        let clock = TickClock::default();
+        let mut c = ProcessesCollector::new(&paths, &clock);
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).unwrap();
+        // pid 1 S, 2 S, 12 I, 4242 R, 4243 Z, 4244 D, 4245 T, 4246 t, 4247 X (not counted).
+        assert_eq!(count(&p, "running"), Some(1.0));
+        assert_eq!(count(&p, "sleeping"), Some(3.0));
+        assert_eq!(count(&p, "blocked"), Some(1.0));
+        assert_eq!(count(&p, "stopped"), Some(2.0));
+        assert_eq!(count(&p, "defunct"), Some(1.0));
+        assert_eq!(of(&p, "system.process.count").len(), 5);
+        assert_eq!(of(&p, "system.process.count")[0].3, Kind::UpDownCounter);
+        // procs_running/procs_blocked (threads) are not used.
+        assert_eq!(value(&p, "system.process.created", &[]), Some(91234.0));
+        assert_eq!(of(&p, "system.process.created")[0].3, Kind::Counter);
+        assert_eq!(h.unit("system.process.count"), Some("{process}"));
+    }
+
+    #[test]
+    fn counts_the_captured_sleep_process_and_forks_of_the_6_18_vm() {
+        let clock = TickClock::default();
+        let mut c = ProcessesCollector::new(&fixture_paths("linux-6.18-vm"), &clock);
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).unwrap();
+        // proc/23887/stat is "S"; proc/1 has no stat; "processes 6457".
+        assert_eq!(count(&p, "sleeping"), Some(1.0));
+        assert_eq!(count(&p, "running"), Some(0.0));
+        assert_eq!(value(&p, "system.process.created", &[]), Some(6457.0));
+    }
+
+    #[test]
+    fn fails_without_proc_stat_and_reports_nothing() {
+        let clock = TickClock::default();
+        let mut c = ProcessesCollector::new(&fixture_paths("linux-5.15-server"), &clock);
+        let mut h = Harness::new(&clock, &mut c);
+        let e = h.tick(&mut c).unwrap_err();
+        assert!(e.to_string().contains("proc/stat"), "{e}");
+        assert!(h.collect().is_empty());
+    }
+}
