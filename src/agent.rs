@@ -87,7 +87,10 @@ fn detect_resource(config: &Config) -> resource::Attributes {
 fn build_scheduler(config: &Config, state: Arc<crate::pipeline::AgentState>) -> Scheduler {
     let paths = config.host_paths(&env::process_env);
     let clock = TickClock::default();
-    let collectors = collectors::build(config, &paths, &clock);
+    let mut collectors = collectors::build(config, &paths, &clock);
+    if collectors::enabled(config.collector.agent.enabled, None, true) {
+        collectors.push(Box::new(collectors::agent::AgentCollector::new(state.clone(), &clock)));
+    }
     let resource = state.resource.read().unwrap().clone();
     Scheduler::new(collectors, clock, &resource, config.collector.timeout(), state)
 }
@@ -96,6 +99,24 @@ fn build_scheduler(config: &Config, state: Arc<crate::pipeline::AgentState>) -> 
 pub async fn run_once(config: Config) -> u8 {
     let state = AgentState::new(detect_resource(&config));
     let mut sched = build_scheduler(&config, state.clone());
+    if !config.endpoints.is_empty() {
+        let resource = state.resource.read().unwrap().clone();
+        match crate::scrape::Scraper::build(&config.endpoints, &resource, config.collector.interval()) {
+            Ok(s) => {
+                s.scrape_once().await;
+                for t in s.status() {
+                    if let Some(e) = t["last_error"].as_str() {
+                        eprintln!("target {} failed: {e}", t["name"].as_str().unwrap_or(""));
+                    }
+                }
+                sched = sched.with_scraper(Some(s));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::CONFIG;
+            }
+        }
+    }
     let format = config
         .all_exporters()
         .unwrap_or_default()
@@ -229,6 +250,7 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         }
         // Stop the old scheduler, then swap resource, exporters and collectors.
         let _ = sched_stop.send(true);
+        stop_scraper(&state);
         if let Ok(old) = sched_task.await {
             tokio::task::spawn_blocking(move || old.shutdown()).await.ok();
         }
@@ -246,6 +268,7 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
     tracing::info!("Stopping: flushing exporters");
     let _ = stop_tx.send(true);
     let _ = sched_stop.send(true);
+    stop_scraper(&state);
     let sched = sched_task.await.ok();
     let deadline = Instant::now() + config.shutdown_timeout.map(|d| d.get()).unwrap_or(crate::config::DEFAULT_SHUTDOWN_TIMEOUT);
     let handles: Vec<_> = state.exporters.read().unwrap().clone();
@@ -261,11 +284,36 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
 }
 
 fn start_scheduler(config: &Config, state: Arc<AgentState>, path: Option<&Path>) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<Scheduler>) {
-    let sched = build_scheduler(config, state);
+    let sched = build_scheduler(config, state.clone()).with_scraper(start_scraper(config, &state));
     let interval = config.collector.interval();
     tracing::info!(collectors = ?sched.collector_names(), interval = ?interval, config = ?path, "Collecting");
     let (tx, rx) = tokio::sync::watch::channel(false);
     (tx, tokio::spawn(sched.run(interval, rx)))
+}
+
+/// Starts scraping `endpoints` (nothing when empty) and shows the targets in `/status`.
+fn start_scraper(config: &Config, state: &AgentState) -> Option<Arc<crate::scrape::Scraper>> {
+    if config.endpoints.is_empty() {
+        return None;
+    }
+    let resource = state.resource.read().unwrap().clone();
+    match crate::scrape::Scraper::start(&config.endpoints, &resource, config.collector.interval()) {
+        Ok(s) => {
+            *state.scrape.write().unwrap() = Some(s.clone());
+            Some(s)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot scrape the endpoints");
+            None
+        }
+    }
+}
+
+/// Stops the scrape targets' tasks (on reload and shutdown).
+fn stop_scraper(state: &AgentState) {
+    if let Some(s) = state.scrape.write().unwrap().take() {
+        s.stop();
+    }
 }
 
 async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {

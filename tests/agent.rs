@@ -194,6 +194,11 @@ fn ready_waits_for_a_first_delivery_when_exporters_exist() {
     assert!(e["last_error"].as_str().unwrap().contains("HTTP 503"), "{e}");
     assert!(e["failed_attempts"].as_u64().unwrap() >= 1);
     assert!(e["last_success"].is_null());
+    // Self-telemetry goes through the same pipeline: visible on /metrics.
+    let body = eventually(Duration::from_secs(5), || http_get(&addr, "/metrics").map(|(_, b)| b).filter(|b| b.contains("metricsd_exporter_failed_attempts_total{") && b.contains("metricsd_collector_duration_seconds{"))).expect("self-telemetry on /metrics");
+    assert!(body.contains("metricsd_exporter=\"http_json[0]\""), "{body}");
+    assert!(body.contains("metricsd_collector_duration_seconds{"), "{body}");
+    assert!(body.contains("metricsd_process_memory_rss_bytes"), "{body}");
 }
 
 #[test]

@@ -10,8 +10,11 @@
 //! in [`build`].
 
 pub mod cpu;
+pub mod agent;
 pub mod load;
 pub mod memory;
+pub mod network;
+pub mod paging;
 pub mod processes;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -114,6 +117,21 @@ pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<d
     }
     if enabled(c.load.enabled, None, true) {
         v.push(Box::new(load::LoadCollector::new(paths, clock)));
+    }
+    if enabled(c.cpu.enabled, c.enable_cpu, true) {
+        v.push(Box::new(cpu::CpuCollector::new(paths, clock, &c.cpu)));
+    }
+    if enabled(c.paging.enabled, c.enable_memory, true) {
+        v.push(Box::new(paging::PagingCollector::new(paths, clock)));
+    }
+    if enabled(c.network.enabled, c.enable_network, true) {
+        v.push(Box::new(network::NetworkCollector::new(paths, clock, &c.network)));
+    }
+    if enabled(c.processes.enabled, None, true) {
+        v.push(Box::new(processes::ProcessesCollector::new(paths, clock)));
+    }
+    if enabled(c.uptime.enabled, None, true) {
+        v.push(Box::new(uptime::UptimeCollector::new(paths, clock)));
     }
     v
 }

@@ -116,8 +116,23 @@ pub struct CollectorConfig {
     pub enable_gpu: Option<bool>,
     /// The memory collector (`system.memory.*`).
     pub memory: crate::collectors::memory::MemoryConfig,
+    /// The agent's own telemetry (`metricsd.*`).
+    pub agent: crate::collectors::agent::AgentConfig,
     /// The load collector (`system.cpu.load_average.*`).
     pub load: crate::collectors::load::LoadConfig,
+    /// The cpu collector (`system.cpu.time`, `.utilization`, `.logical.count`,
+    /// `.physical.count`, `.frequency`); metricsd's `enable_cpu` also switches it.
+    pub cpu: crate::collectors::cpu::CpuConfig,
+    /// The paging collector (`system.paging.*`: swap usage, faults, paging operations);
+    /// metricsd's `enable_memory` also switches it.
+    pub paging: crate::collectors::paging::PagingConfig,
+    /// The network collector (`system.network.*`: interface counters, socket counts);
+    /// metricsd's `enable_network` also switches it.
+    pub network: crate::collectors::network::NetworkConfig,
+    /// The processes collector (`system.process.count`, `system.process.created`).
+    pub processes: crate::collectors::processes::ProcessesConfig,
+    /// The uptime collector (`system.uptime`).
+    pub uptime: crate::collectors::uptime::UptimeConfig,
 }
 
 impl CollectorConfig {

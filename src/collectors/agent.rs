@@ -1,0 +1,220 @@
+//! The agent's own telemetry (`metricsd.*`), reported through the same pipeline as everything
+//! else and shown on `/status`: per collector refresh duration and errors, per exporter
+//! delivered / failed / dropped points and payloads, send latency and queue size, and the
+//! agent's own CPU time and RSS (from `/proc/self/stat`, `/proc/self/statm`).
+//!
+//! ```text
+//! 4242 (metricsd) S 1 4242 4242 0 -1 4194560 612 0 0 0 41 12 0 0 20 0 5 0 ...
+//! ```
+//!
+//! | metric | instrument | unit | attributes |
+//! | --- | --- | --- | --- |
+//! | `metricsd.collector.duration` | Gauge | s | `metricsd.collector` |
+//! | `metricsd.collector.errors` | Counter | {error} | `metricsd.collector` |
+//! | `metricsd.exporter.sent.points` / `.sent.payloads` | Counter | {point} / {payload} | `metricsd.exporter` |
+//! | `metricsd.exporter.failed.attempts` | Counter | {attempt} | `metricsd.exporter` |
+//! | `metricsd.exporter.dropped.points` / `.dropped.payloads` | Counter | {point} / {payload} | `metricsd.exporter` |
+//! | `metricsd.exporter.rejected.points` | Counter | {point} | `metricsd.exporter` |
+//! | `metricsd.exporter.queue.size` / `.queue.length` | UpDownCounter | By / {payload} | `metricsd.exporter` |
+//! | `metricsd.exporter.send.duration` | Gauge | s | `metricsd.exporter` (last successful send) |
+//! | `metricsd.process.cpu.time` | Counter | s | – |
+//! | `metricsd.process.memory.rss` | UpDownCounter | By | – |
+//!
+//! Values are those of the previous tick (this tick's refreshes and sends are not over yet when
+//! it is collected).
+
+use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use crate::pipeline::queue::ExporterStatus;
+use crate::pipeline::{AgentState, CollectorStatus};
+use opentelemetry::metrics::Meter;
+use opentelemetry::KeyValue;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// `collector.agent`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Report the agent's own telemetry (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    collectors: Vec<(KeyValue, CollectorStatus)>,
+    exporters: Vec<(KeyValue, ExporterStatus)>,
+    cpu_seconds: f64,
+    rss_bytes: u64,
+}
+
+/// Reads the agent's state and its own /proc entries.
+pub struct AgentCollector {
+    state: Arc<AgentState>,
+    snap: Arc<SnapshotCell<Snapshot>>,
+    clk_tck: f64,
+    page_size: u64,
+}
+
+impl AgentCollector {
+    /// A collector of `state`.
+    pub fn new(state: Arc<AgentState>, clock: &TickClock) -> Self {
+        // SAFETY: sysconf only reads a configuration value.
+        let (tck, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        AgentCollector { state, snap: SnapshotCell::new(clock), clk_tck: if tck > 0 { tck as f64 } else { 100.0 }, page_size: if page > 0 { page as u64 } else { 4096 } }
+    }
+}
+
+/// utime + stime (clock ticks) from `/proc/self/stat` text.
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split_ascii_whitespace();
+    let utime: u64 = f.nth(11)?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+macro_rules! exporter_counter {
+    ($meter:expr, $snap:expr, $name:literal, $unit:literal, $desc:literal, $field:ident) => {{
+        let snap = $snap.clone();
+        $meter
+            .u64_observable_counter($name)
+            .with_unit($unit)
+            .with_description($desc)
+            .with_callback(move |obs| {
+                snap.with(|s: &Snapshot| {
+                    for (k, e) in &s.exporters {
+                        obs.observe(e.$field as u64, std::slice::from_ref(k));
+                    }
+                });
+            })
+            .build();
+    }};
+}
+
+impl Collector for AgentCollector {
+    fn name(&self) -> &'static str {
+        "agent"
+    }
+
+    fn register(&mut self, meter: &Meter) {
+        let snap = self.snap.clone();
+        meter
+            .f64_observable_gauge("metricsd.collector.duration")
+            .with_unit("s")
+            .with_description("Duration of the collector's last refresh")
+            .with_callback(move |obs| {
+                snap.with(|s| s.collectors.iter().for_each(|(k, c)| obs.observe(c.last_duration_seconds, std::slice::from_ref(k))));
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .u64_observable_counter("metricsd.collector.errors")
+            .with_unit("{error}")
+            .with_description("Refreshes that failed or timed out")
+            .with_callback(move |obs| {
+                snap.with(|s| s.collectors.iter().for_each(|(k, c)| obs.observe(c.errors, std::slice::from_ref(k))));
+            })
+            .build();
+        exporter_counter!(meter, self.snap, "metricsd.exporter.sent.points", "{point}", "Points delivered", sent_points);
+        exporter_counter!(meter, self.snap, "metricsd.exporter.sent.payloads", "{payload}", "Payloads delivered", sent_payloads);
+        exporter_counter!(meter, self.snap, "metricsd.exporter.failed.attempts", "{attempt}", "Send attempts that failed", failed_attempts);
+        exporter_counter!(meter, self.snap, "metricsd.exporter.dropped.points", "{point}", "Points dropped (not retryable, retries exhausted, queue full, shutdown)", dropped_points);
+        exporter_counter!(meter, self.snap, "metricsd.exporter.dropped.payloads", "{payload}", "Payloads dropped", dropped_payloads);
+        exporter_counter!(meter, self.snap, "metricsd.exporter.rejected.points", "{point}", "Points the server rejected in a partial success", rejected_points);
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("metricsd.exporter.queue.size")
+            .with_unit("By")
+            .with_description("Bytes waiting in the exporter's queue")
+            .with_callback(move |obs| {
+                snap.with(|s| s.exporters.iter().for_each(|(k, e)| obs.observe(e.queue_bytes as i64, std::slice::from_ref(k))));
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("metricsd.exporter.queue.length")
+            .with_unit("{payload}")
+            .with_description("Payloads waiting in the exporter's queue")
+            .with_callback(move |obs| {
+                snap.with(|s| s.exporters.iter().for_each(|(k, e)| obs.observe(e.queue_length as i64, std::slice::from_ref(k))));
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .f64_observable_gauge("metricsd.exporter.send.duration")
+            .with_unit("s")
+            .with_description("Duration of the last successful send")
+            .with_callback(move |obs| {
+                snap.with(|s| {
+                    for (k, e) in &s.exporters {
+                        if let Some(d) = e.last_send_seconds {
+                            obs.observe(d, std::slice::from_ref(k));
+                        }
+                    }
+                });
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .f64_observable_counter("metricsd.process.cpu.time")
+            .with_unit("s")
+            .with_description("CPU time the agent used (user + system)")
+            .with_callback(move |obs| {
+                snap.with(|s| obs.observe(s.cpu_seconds, &[]));
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("metricsd.process.memory.rss")
+            .with_unit("By")
+            .with_description("The agent's resident memory")
+            .with_callback(move |obs| {
+                snap.with(|s| obs.observe(s.rss_bytes as i64, &[]));
+            })
+            .build();
+    }
+
+    fn refresh(&mut self) -> Result<(), CollectorError> {
+        let mut s = self.snap.take().unwrap_or_default();
+        s.collectors.clear();
+        for (name, st) in self.state.collectors.lock().unwrap().iter() {
+            s.collectors.push((KeyValue::new("metricsd.collector", name.clone()), st.clone()));
+        }
+        s.exporters.clear();
+        for e in self.state.exporter_status() {
+            s.exporters.push((KeyValue::new("metricsd.exporter", e.name.clone()), e));
+        }
+        let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| CollectorError::Other { what: "/proc/self/stat".into(), msg: e.to_string() })?;
+        s.cpu_seconds = cpu_ticks(&stat).unwrap_or(0) as f64 / self.clk_tck;
+        let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| CollectorError::Other { what: "/proc/self/statm".into(), msg: e.to_string() })?;
+        s.rss_bytes = statm.split_ascii_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * self.page_size;
+        self.snap.set(s);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::testutil;
+
+    #[test]
+    fn cpu_ticks_skip_a_command_name_with_spaces_and_parentheses() {
+        let stat = "4242 (metri (c) sd) S 1 4242 4242 0 -1 4194560 612 0 0 0 41 12 0 0 20 0 5 0 100 0 0";
+        assert_eq!(cpu_ticks(stat), Some(53));
+    }
+
+    #[test]
+    fn reports_collector_and_exporter_counters_from_the_agent_state() {
+        let state = AgentState::new(Default::default());
+        state.collectors.lock().unwrap().insert("memory".into(), CollectorStatus { last_duration_seconds: 0.25, last_error: None, errors: 3, refreshes: 9 });
+        let clock = TickClock::default();
+        let mut c = AgentCollector::new(state, &clock);
+        let points = testutil::collect_once(&clock, &mut c);
+        assert_eq!(testutil::value(&points, "metricsd.collector.duration", &[("metricsd.collector", "memory")]), Some(0.25));
+        assert_eq!(testutil::value(&points, "metricsd.collector.errors", &[("metricsd.collector", "memory")]), Some(3.0));
+        assert!(testutil::value(&points, "metricsd.process.memory.rss", &[]).unwrap() > 1_000_000.0);
+        assert!(testutil::value(&points, "metricsd.process.cpu.time", &[]).unwrap() >= 0.0);
+    }
+}
