@@ -116,6 +116,7 @@ fn route(req: &Request<Incoming>, state: &AgentState) -> Response<Full<Bytes>> {
                 "resource": *state.resource.read().unwrap(),
                 "collectors": *state.collectors.lock().unwrap(),
                 "exporters": state.exporter_status(),
+                "targets": state.scrape.read().unwrap().as_ref().map(|s| s.status()).unwrap_or_default(),
             });
             respond(StatusCode::OK, "application/json", serde_json::to_string_pretty(&body).unwrap_or_default())
         }

@@ -1,18 +1,245 @@
-//! Application endpoints to scrape (metricsd's `endpoints`).
+//! Application endpoints to scrape (metricsd's `endpoints`), so one agent on a host also
+//! gathers its applications' metrics: Prometheus text 0.0.4, OpenMetrics 1.0 and JSON.
+//!
+//! metricsd's entries (`name`, `url`) load unchanged; every other key is optional:
+//!
+//! ```yaml
+//! endpoints:
+//!   - name: app1                      # service.name of its metrics
+//!     url: http://localhost:3000/metrics
+//!   - name: payments
+//!     url: https://10.0.0.7:9443/metrics
+//!     format: auto                    # auto (by Content-Type), prometheus, openmetrics, json
+//!     interval: 15s                   # default: the agent's collection interval
+//!     timeout: 5s                     # default 10s, at most the interval
+//!     headers: {X-Tenant: blue}
+//!     bearer_token_file: /var/run/secrets/token   # or bearer_token, or basic_auth
+//!     tls: {ca_file: /etc/ssl/internal-ca.pem}
+//!     labels: {team: payments}        # added to every point
+//!     metric_prefix: app_             # metricsd's naming; default none
+//!     body_size_limit: 10MiB          # a bigger answer fails that scrape
+//! ```
+//!
+//! Each target's metrics go into the batch under their own resource, as the Collector's
+//! Prometheus receiver does: `service.name` = the target's `name`, `service.instance.id` =
+//! `host:port` of its URL, `server.address`, `server.port`, `url.scheme`, plus the host's
+//! resource attributes (those that describe metricsd itself, `service.version` and
+//! `telemetry.sdk.*`, are left out). Each target also reports, whether it answered or not:
+//!
+//! | metric | meaning |
+//! | --- | --- |
+//! | `up` | 1 if the scrape succeeded, else 0 |
+//! | `scrape_duration_seconds` | how long the scrape took |
+//! | `scrape_samples_scraped` | samples (lines, or JSON values) read |
+//! | `scrape_samples_skipped` | malformed lines and unusable JSON values skipped |
+//!
+//! Targets are scraped concurrently, each on its own task and interval and under its own
+//! timeout and body limit: a slow, dead or garbage-answering target only reports `up` 0 and
+//! its error (in the log once per distinct error, and in `/status` under `targets`). A body
+//! with malformed lines keeps the rest; only one where nothing parsed fails the scrape.
+//!
+//! Parsing is in [`text`] and [`json`], the mapping to OTLP (and counter start times) in
+//! [`convert`], the HTTP side in [`target`].
 
-use serde::{Deserialize, Serialize};
+pub mod convert;
+pub mod json;
+pub mod target;
+pub mod text;
 
-/// One entry of `endpoints`: metricsd's `name` and `url`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+use crate::config::ConfigDuration;
+use crate::exporters::auth::{self, Auth, BasicAuth};
+use crate::tls::TlsConfig;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use serde::{de, Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use target::Target;
+
+/// Default per-scrape timeout (Prometheus' `scrape_timeout`), capped at the interval.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default largest answer body.
+pub const DEFAULT_BODY_SIZE_LIMIT: usize = 10 * 1024 * 1024;
+/// Default metric name prefix: none (metricsd used `app_`; set `metric_prefix: app_` for that).
+pub const DEFAULT_METRIC_PREFIX: &str = "";
+/// Shortest interval accepted.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Scrape results kept per target between two batches (older ones are dropped).
+pub const MAX_PENDING_RESULTS: usize = 8;
+/// Headers the scraper sets itself.
+pub const RESERVED_HEADERS: &[&str] =
+    &["Authorization", "Accept-Encoding", "Content-Length", "Host"];
+
+/// How to read a target's answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScrapeFormat {
+    /// By `Content-Type`: `application/openmetrics-text` → OpenMetrics, `…json` → JSON,
+    /// anything else Prometheus text (or JSON when the body starts with `{`).
+    #[default]
+    Auto,
+    /// Prometheus text 0.0.4.
+    Prometheus,
+    /// OpenMetrics 1.0 text.
+    Openmetrics,
+    /// JSON: metricsd's payload, plantd's message, or an object of numbers.
+    Json,
+}
+
+/// A size in bytes: an integer, or a string such as `"10MiB"`, `"512KB"`, `"1GiB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ByteSize(pub usize);
+
+impl Default for ByteSize {
+    fn default() -> Self {
+        ByteSize(DEFAULT_BODY_SIZE_LIMIT)
+    }
+}
+
+/// Parses `"10MiB"`, `"10MB"`, `"512 KiB"`, `"1048576"`.
+pub fn parse_byte_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = (s[..split].trim(), s[split..].trim());
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?} (write e.g. \"10MiB\" or a number of bytes)"))?;
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "kib" | "k" => 1024.0,
+        "mb" => 1e6,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "invalid size unit in {s:?} (B, KB, KiB, MB, MiB, GB, GiB)"
+            ))
+        }
+    };
+    let v = n * mult;
+    if !v.is_finite() || v > usize::MAX as f64 {
+        return Err(format!("size {s:?} is too large"));
+    }
+    Ok(v as usize)
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size such as \"10MiB\" or a number of bytes")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                usize::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("size too large"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                usize::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("size must not be negative"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                parse_byte_size(v).map(ByteSize).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One entry of `endpoints`: metricsd's `name` and `url`, and the scrape options.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EndpointConfig {
-    /// The target's name (becomes `service.name` of its metrics).
+    /// The target's name: `service.name` of its metrics.
     pub name: String,
     /// Where to scrape, e.g. `http://localhost:3000/metrics`.
     pub url: String,
+    /// `auto` (default: by `Content-Type`), `prometheus`, `openmetrics` or `json`.
+    pub format: ScrapeFormat,
+    /// How often to scrape (default: the agent's collection interval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<ConfigDuration>,
+    /// Time limit of one scrape, body included (default `"10s"`, at most the interval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+    /// Extra request headers (`Authorization` and `Accept-Encoding` are the scraper's own).
+    pub headers: BTreeMap<String, String>,
+    /// Basic authentication (`username`, `password` / `password_file` / `password_env`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// Bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// File holding the bearer token (re-read at every scrape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<std::path::PathBuf>,
+    /// TLS client settings for `https://` URLs (the same keys as the exporters').
+    pub tls: TlsConfig,
+    /// Labels added to every point of this target; they win over scraped labels of the same
+    /// name, which are kept as `exported_<name>`.
+    pub labels: BTreeMap<String, String>,
+    /// Prepended to every scraped metric name (not to `up` and `scrape_*`). Default none;
+    /// metricsd named application metrics `app_…`, which `"app_"` reproduces.
+    pub metric_prefix: String,
+    /// Largest answer accepted, in bytes or as `"10MiB"` (default 10 MiB); a bigger one fails
+    /// that scrape (`up` 0), nothing more.
+    pub body_size_limit: ByteSize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            name: String::new(),
+            url: String::new(),
+            format: ScrapeFormat::Auto,
+            interval: None,
+            timeout: None,
+            headers: BTreeMap::new(),
+            basic_auth: None,
+            bearer_token: None,
+            bearer_token_file: None,
+            tls: TlsConfig::default(),
+            labels: BTreeMap::new(),
+            metric_prefix: DEFAULT_METRIC_PREFIX.to_string(),
+            body_size_limit: ByteSize(DEFAULT_BODY_SIZE_LIMIT),
+        }
+    }
 }
 
 impl EndpointConfig {
+    /// The authentication settings.
+    pub fn auth(&self) -> Auth {
+        Auth {
+            basic: self.basic_auth.clone(),
+            bearer_token: self.bearer_token.clone(),
+            bearer_token_file: self.bearer_token_file.clone(),
+        }
+    }
+
+    /// The effective interval given the agent's.
+    pub fn interval(&self, default_interval: Duration) -> Duration {
+        self.interval
+            .map(|d| d.get())
+            .unwrap_or(default_interval)
+            .max(MIN_INTERVAL)
+    }
+
+    /// The effective timeout: `timeout` (default 10 s), never longer than the interval.
+    pub fn timeout(&self, default_interval: Duration) -> Duration {
+        self.timeout
+            .map(|d| d.get())
+            .unwrap_or(DEFAULT_TIMEOUT)
+            .min(self.interval(default_interval))
+    }
+
     /// Problems found without connecting.
     pub fn validate(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -20,9 +247,203 @@ impl EndpointConfig {
             v.push("`name` is empty".into());
         }
         match self.url.parse::<hyper::Uri>() {
-            Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {}
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
+            }
             _ => v.push(format!("`url` {:?} is not an http(s) URL", self.url)),
         }
+        if let Some(i) = self.interval {
+            if i.get() < MIN_INTERVAL {
+                v.push(format!("`interval` must be at least {MIN_INTERVAL:?}"));
+            }
+        }
+        if let Some(t) = self.timeout {
+            if t.get().is_zero() {
+                v.push("`timeout` must be more than 0".into());
+            }
+            if let Some(i) = self.interval {
+                if t.get() > i.get() {
+                    v.push(format!("`timeout` ({t}) is longer than `interval` ({i})"));
+                }
+            }
+        }
+        if self.body_size_limit.0 == 0 {
+            v.push("`body_size_limit` must be more than 0".into());
+        }
+        if let Err(e) = auth::user_headers(&self.headers, RESERVED_HEADERS) {
+            v.push(e);
+        }
+        v.extend(self.auth().validate());
+        for k in self.labels.keys() {
+            if k.is_empty()
+                || k.starts_with(|c: char| c.is_ascii_digit())
+                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                v.push(format!(
+                    "`labels`: {k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+                ));
+            }
+        }
+        if !self
+            .metric_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            || self.metric_prefix.starts_with(|c: char| c.is_ascii_digit())
+        {
+            v.push(format!(
+                "`metric_prefix` {:?} may hold only [a-zA-Z0-9_:] and not start with a digit",
+                self.metric_prefix
+            ));
+        }
+        if let Err(e) = self.tls.validate() {
+            v.push(format!("tls: {e}"));
+        }
         v
+    }
+}
+
+/// Every target of `endpoints`, each on its own task; the scheduler drains their results
+/// into each batch.
+pub struct Scraper {
+    targets: Vec<Arc<Target>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Scraper {
+    /// The targets, ready to scrape, with no task started (for `--once`).
+    pub fn build(
+        endpoints: &[EndpointConfig],
+        host_resource: &crate::resource::Attributes,
+        default_interval: Duration,
+    ) -> Result<Arc<Scraper>, String> {
+        let mut targets = Vec::with_capacity(endpoints.len());
+        for (i, e) in endpoints.iter().enumerate() {
+            let t = Target::new(e, host_resource, default_interval)
+                .map_err(|msg| format!("endpoints[{i}] ({}): {msg}", e.name))?;
+            targets.push(Arc::new(t));
+        }
+        Ok(Arc::new(Scraper {
+            targets,
+            tasks: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Builds the targets and starts one task per target on the current tokio runtime, each
+    /// scraping on its interval and keeping its results until [`Scraper::drain`].
+    pub fn start(
+        endpoints: &[EndpointConfig],
+        host_resource: &crate::resource::Attributes,
+        default_interval: Duration,
+    ) -> Result<Arc<Scraper>, String> {
+        let s = Scraper::build(endpoints, host_resource, default_interval)?;
+        let mut tasks = s.tasks.lock().unwrap();
+        for t in &s.targets {
+            tasks.push(tokio::spawn(target::run(t.clone())));
+        }
+        drop(tasks);
+        tracing::info!(targets = s.targets.len(), "Scraping application endpoints");
+        Ok(s)
+    }
+
+    /// Scrapes every target once, concurrently, and keeps the results for the next drain.
+    pub async fn scrape_once(&self) {
+        let handles: Vec<_> = self
+            .targets
+            .iter()
+            .map(|t| {
+                let t = t.clone();
+                tokio::spawn(async move {
+                    let rm = t.scrape().await;
+                    t.keep(rm);
+                })
+            })
+            .collect();
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// The results completed since the previous drain, oldest first, one `ResourceMetrics`
+    /// per scrape (its `up` and `scrape_*` metrics included).
+    pub fn drain(&self) -> Vec<ResourceMetrics> {
+        self.targets.iter().flat_map(|t| t.take()).collect()
+    }
+
+    /// Stops every target's task (a scrape in flight is abandoned).
+    pub fn stop(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    /// Per target, for `/status`: name, URL (without credentials), `up`, last scrape time,
+    /// duration, error, samples.
+    pub fn status(&self) -> Vec<serde_json::Value> {
+        self.targets
+            .iter()
+            .map(|t| serde_json::to_value(t.status()).unwrap_or_default())
+            .collect()
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metricsd_entries_load_unchanged_and_get_the_defaults() {
+        let e: EndpointConfig =
+            serde_json::from_str(r#"{"name": "app1", "url": "http://localhost:3000/metrics"}"#)
+                .unwrap();
+        assert!(e.validate().is_empty());
+        assert_eq!(e.format, ScrapeFormat::Auto);
+        assert_eq!(e.body_size_limit.0, DEFAULT_BODY_SIZE_LIMIT);
+        assert_eq!(e.metric_prefix, "");
+        assert_eq!(e.interval(Duration::from_secs(60)), Duration::from_secs(60));
+        assert_eq!(e.timeout(Duration::from_secs(60)), DEFAULT_TIMEOUT);
+        assert_eq!(
+            e.timeout(Duration::from_secs(2)),
+            Duration::from_secs(2),
+            "never longer than the interval"
+        );
+    }
+
+    #[test]
+    fn every_option_parses_and_unknown_keys_are_refused() {
+        let yaml = "name: a\nurl: https://h:9443/m\nformat: openmetrics\ninterval: 15s\ntimeout: 5s\nheaders: {X-T: b}\nbearer_token: t\nlabels: {team: x}\nmetric_prefix: app_\nbody_size_limit: 2MiB\ntls: {insecure_skip_verify: true}\n";
+        let e: EndpointConfig = serde_yaml_ng::from_str(yaml).unwrap();
+        assert!(e.validate().is_empty(), "{:?}", e.validate());
+        assert_eq!(
+            (e.format, e.body_size_limit.0, e.interval(Duration::ZERO)),
+            (ScrapeFormat::Openmetrics, 2 << 20, Duration::from_secs(15))
+        );
+        assert!(serde_json::from_str::<EndpointConfig>(
+            r#"{"name":"a","url":"http://h/","colour":1}"#
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("colour"));
+        let e: EndpointConfig = serde_json::from_str(r#"{"name":"a","url":"http://h/","body_size_limit":1000,"timeout":"20s","interval":"10s","labels":{"1x":"y"},"headers":{"Authorization":"x"}}"#).unwrap();
+        let errs = e.validate().join("\n");
+        assert!(
+            errs.contains("longer than `interval`")
+                && errs.contains("1x")
+                && errs.contains("Authorization"),
+            "{errs}"
+        );
+    }
+
+    #[test]
+    fn sizes_read_units() {
+        assert_eq!(parse_byte_size("10MiB").unwrap(), 10 << 20);
+        assert_eq!(parse_byte_size("10 MB").unwrap(), 10_000_000);
+        assert_eq!(parse_byte_size("512").unwrap(), 512);
+        assert!(parse_byte_size("ten").is_err() && parse_byte_size("1 parsec").is_err());
     }
 }

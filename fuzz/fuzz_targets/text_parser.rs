@@ -1,0 +1,30 @@
+//! Any bytes through the Prometheus and OpenMetrics text parsers and on into OTLP: no panic,
+//! and the output stays proportional to the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use metricsd::scrape::convert::{ConvertOptions, Converter};
+use metricsd::scrape::text::{parse, TextFormat, MAX_REPORTED_ERRORS};
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let mut converter = Converter::default();
+    let labels = [("team".to_string(), "x".to_string())];
+    for format in [TextFormat::Prometheus, TextFormat::OpenMetrics] {
+        let p = parse(&text, format);
+        assert!(p.errors.len() <= MAX_REPORTED_ERRORS);
+        assert!(p.samples <= text.len());
+        // Twice, so the start-time and reset state is exercised too.
+        for now_ns in [1_000_000_000, 2_000_000_000] {
+            let metrics = converter.convert(
+                &p.families,
+                &ConvertOptions {
+                    now_ns,
+                    prefix: "app_",
+                    labels: &labels,
+                },
+            );
+            assert!(metrics.len() <= p.samples);
+        }
+    }
+});

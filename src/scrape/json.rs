@@ -1,0 +1,555 @@
+//! JSON scrape bodies, in the three shapes found in the wild, turned into the same
+//! [`Family`] structure the text parser produces (so one converter serves both).
+//!
+//! 1. **metricsd** (what our `http_json` exporter and the Go metricsd POST):
+//!    `{"timestamp": 1699185296, "resource": {...}, "metrics": [{"name", "value", "type",
+//!    "labels"}]}`. `type` is `counter` (a monotonic sum), `gauge`, `untyped`, `histogram`
+//!    (`_bucket` samples with `le`, `_sum`, `_count`) or `summary` (samples with `quantile`,
+//!    `_sum`, `_count`); `value` a number, a boolean, or `"NaN"`, `"+Inf"`, `"-Inf"`.
+//!    `resource` attributes are added to the target's resource (the target's own
+//!    `service.name`/`service.instance.id` still win). `timestamp` is Unix seconds or RFC 3339.
+//! 2. **plantd** (its metric module's message): `{"service", "timestamp", "metrics": {name:
+//!    number}, "tags": {...}}`, or a batch `{"metrics": [such objects]}`. Every metric is a
+//!    gauge labelled with `tags` and `service`.
+//! 3. **Any other object**: every number (or boolean) in it is a gauge named by its key path,
+//!    nested keys joined with `_` (`{"db": {"pool": {"idle": 3}}}` → `db_pool_idle`).
+//!
+//! Booleans are 0/1. Anything else (strings, nulls, arrays, a counter with a bad value, a
+//! bucket without `le`) is skipped and counted; the first few are described in `errors`.
+//! Characters not allowed in a Prometheus name become `_`.
+
+use super::text::{parse_value, Family, Kind, Sample, Suffix, MAX_REPORTED_ERRORS};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Which shape the body had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"metrics": [{"name", "value", ...}]}`.
+    Metricsd,
+    /// `{"service", "metrics": {...}, "tags"}` or a batch of them.
+    Plantd,
+    /// An object of numbers, possibly nested.
+    Object,
+}
+
+/// What a JSON body held.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonParsed {
+    /// The shape recognised.
+    pub shape: Shape,
+    /// Families (every sample owned).
+    pub families: Vec<Family<'static>>,
+    /// Samples kept.
+    pub samples: usize,
+    /// Values skipped.
+    pub skipped: usize,
+    /// The first few skipped values, described.
+    pub errors: Vec<String>,
+    /// Resource attributes the body carried (metricsd shape).
+    pub resource: Vec<(String, String)>,
+}
+
+/// Parses a JSON body. Only a body that is not a JSON object is an error.
+pub fn parse(body: &[u8]) -> Result<JsonParsed, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Value::Object(top) = v else {
+        return Err(format!("expected a JSON object, found {}", type_name(&v)));
+    };
+    let mut b = Builder::default();
+    let shape = match top.get("metrics") {
+        Some(Value::Array(items))
+            if items
+                .iter()
+                .all(|i| i.get("metrics").is_some_and(Value::is_object))
+                && !items.is_empty() =>
+        {
+            for item in items {
+                if let Value::Object(o) = item {
+                    b.plantd(o);
+                }
+            }
+            Shape::Plantd
+        }
+        Some(Value::Array(items)) => {
+            let ts = timestamp_ms(top.get("timestamp"));
+            if let Some(Value::Object(r)) = top.get("resource") {
+                for (k, v) in r {
+                    match scalar_string(v) {
+                        Some(s) => b.resource.push((k.clone(), s)),
+                        None => b.skip(format!("resource.{k}: {} value skipped", type_name(v))),
+                    }
+                }
+            }
+            for (i, item) in items.iter().enumerate() {
+                b.metricsd_item(i, item, ts);
+            }
+            Shape::Metricsd
+        }
+        Some(Value::Object(_)) => {
+            b.plantd(&top);
+            Shape::Plantd
+        }
+        _ => {
+            let mut path = String::new();
+            b.flatten(&mut path, &Value::Object(top), &[], None, 0);
+            Shape::Object
+        }
+    };
+    Ok(JsonParsed {
+        shape,
+        samples: b.samples,
+        skipped: b.skipped,
+        errors: b.errors,
+        resource: b.resource,
+        families: b.families,
+    })
+}
+
+#[derive(Default)]
+struct Builder {
+    families: Vec<Family<'static>>,
+    index: HashMap<(String, KindKey), usize>,
+    /// Names already used by a flattened value (duplicates are skipped).
+    seen: std::collections::HashSet<(String, Vec<(String, String)>)>,
+    samples: usize,
+    skipped: usize,
+    errors: Vec<String>,
+    resource: Vec<(String, String)>,
+}
+
+type KindKey = u8;
+
+fn kind_key(k: Kind) -> KindKey {
+    k as u8
+}
+
+impl Builder {
+    fn skip(&mut self, why: String) {
+        self.skipped += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(why);
+        }
+    }
+
+    fn push(&mut self, family: String, kind: Kind, sample: Sample<'static>) {
+        let key = (family, kind_key(kind));
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.families.len();
+                self.families.push(Family::new(key.0.clone(), kind));
+                self.index.insert(key, i);
+                i
+            }
+        };
+        self.families[i].samples.push(sample);
+        self.samples += 1;
+    }
+
+    /// One entry of a metricsd `metrics` array.
+    fn metricsd_item(&mut self, i: usize, item: &Value, ts: Option<i64>) {
+        let Some(name) = item
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        else {
+            return self.skip(format!("metrics[{i}]: no \"name\""));
+        };
+        let name = sanitize(name);
+        let value = match item.get("value") {
+            Some(v) => number(v),
+            None => None,
+        };
+        let Some(value) = value else {
+            return self.skip(format!("metrics[{i}] ({name}): value is not a number"));
+        };
+        let mut labels: Vec<(Cow<'static, str>, Cow<'static, str>)> = Vec::new();
+        if let Some(Value::Object(l)) = item.get("labels") {
+            for (k, v) in l {
+                match scalar_string(v) {
+                    Some(s) => labels.push((Cow::Owned(k.clone()), Cow::Owned(s))),
+                    None => self.skip(format!("metrics[{i}] ({name}): label {k} is not a string")),
+                }
+            }
+        }
+        let kind = match item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("untyped")
+        {
+            "counter" => Kind::Counter,
+            "gauge" => Kind::Gauge,
+            "histogram" => Kind::Histogram,
+            "summary" => Kind::Summary,
+            _ => Kind::Untyped,
+        };
+        let has = |labels: &[(Cow<str>, Cow<str>)], k: &str| {
+            labels
+                .iter()
+                .any(|(n, v)| n == k && parse_value(v).is_some())
+        };
+        let (family, suffix) = match kind {
+            Kind::Histogram => {
+                if let Some(b) = name.strip_suffix("_bucket") {
+                    if !has(&labels, "le") {
+                        return self.skip(format!(
+                            "metrics[{i}] ({name}): histogram bucket without a valid \"le\" label"
+                        ));
+                    }
+                    (b.to_string(), Suffix::Bucket)
+                } else if let Some(b) = name.strip_suffix("_sum") {
+                    (b.to_string(), Suffix::Sum)
+                } else if let Some(b) = name.strip_suffix("_count") {
+                    (b.to_string(), Suffix::Count)
+                } else {
+                    return self.skip(format!(
+                        "metrics[{i}] ({name}): histogram sample is not _bucket, _sum or _count"
+                    ));
+                }
+            }
+            Kind::Summary => {
+                if let Some(b) = name.strip_suffix("_sum") {
+                    (b.to_string(), Suffix::Sum)
+                } else if let Some(b) = name.strip_suffix("_count") {
+                    (b.to_string(), Suffix::Count)
+                } else if has(&labels, "quantile") {
+                    (name, Suffix::None)
+                } else {
+                    return self.skip(format!(
+                        "metrics[{i}] ({name}): summary sample without a valid \"quantile\" label"
+                    ));
+                }
+            }
+            _ => (name, Suffix::None),
+        };
+        self.push(
+            family,
+            kind,
+            Sample {
+                suffix,
+                labels,
+                value,
+                timestamp_ms: ts,
+            },
+        );
+    }
+
+    /// One plantd message.
+    fn plantd(&mut self, o: &Map<String, Value>) {
+        let ts = timestamp_ms(o.get("timestamp"));
+        let mut labels: Vec<(String, String)> = Vec::new();
+        if let Some(s) = o.get("service").and_then(scalar_string) {
+            labels.push(("service".into(), s));
+        }
+        if let Some(Value::Object(tags)) = o.get("tags") {
+            for (k, v) in tags {
+                match scalar_string(v) {
+                    Some(s) => {
+                        labels.retain(|(n, _)| n != k);
+                        labels.push((k.clone(), s));
+                    }
+                    None => self.skip(format!("tags.{k}: {} value skipped", type_name(v))),
+                }
+            }
+        }
+        if let Some(m @ Value::Object(_)) = o.get("metrics") {
+            let mut path = String::new();
+            self.flatten(&mut path, m, &labels, ts, 0);
+        }
+    }
+
+    /// Every number under `v`, named by its key path.
+    fn flatten(
+        &mut self,
+        path: &mut String,
+        v: &Value,
+        labels: &[(String, String)],
+        ts: Option<i64>,
+        depth: usize,
+    ) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('_');
+                    }
+                    path.push_str(k);
+                    self.flatten(path, child, labels, ts, depth + 1);
+                    path.truncate(len);
+                }
+            }
+            Value::Number(_) | Value::Bool(_) => {
+                let value = number(v).unwrap_or(f64::NAN);
+                let name = sanitize(path);
+                if name.is_empty() {
+                    return self.skip("a value with an empty key skipped".into());
+                }
+                if !self.seen.insert((name.clone(), labels.to_vec())) {
+                    return self.skip(format!("{path}: duplicate name {name} skipped"));
+                }
+                let labels = labels
+                    .iter()
+                    .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
+                    .collect();
+                self.push(
+                    name,
+                    Kind::Gauge,
+                    Sample {
+                        suffix: Suffix::None,
+                        labels,
+                        value,
+                        timestamp_ms: ts,
+                    },
+                );
+            }
+            other => {
+                let p = if path.is_empty() {
+                    "(top)"
+                } else {
+                    path.as_str()
+                };
+                let why = format!("{p}: {} value skipped", type_name(other));
+                self.skip(why);
+            }
+        }
+    }
+}
+
+/// A number, a boolean (0/1), or `"NaN"`/`"+Inf"`/`"-Inf"`.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::String(s)
+            if matches!(
+                s.to_ascii_lowercase().as_str(),
+                "nan" | "+inf" | "-inf" | "inf"
+            ) =>
+        {
+            parse_value(s)
+        }
+        _ => None,
+    }
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Unix seconds (a number) or an RFC 3339 string, in milliseconds.
+fn timestamp_ms(v: Option<&Value>) -> Option<i64> {
+    match v? {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e11)
+            .map(|s| (s * 1000.0) as i64),
+        Value::String(s) => {
+            let t = humantime::parse_rfc3339_weak(s).ok()?;
+            Some(
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_millis()
+                    .min(i64::MAX as u128) as i64,
+            )
+        }
+        _ => None,
+    }
+}
+
+/// A Prometheus-valid name: other characters become `_`, a leading digit gets a `_`.
+pub fn sanitize(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/scrape/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn fam<'p>(p: &'p JsonParsed, name: &str) -> &'p Family<'static> {
+        p.families
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no family {name} in {:?}",
+                    p.families.iter().map(|f| &f.name).collect::<Vec<_>>()
+                )
+            })
+    }
+
+    #[test]
+    fn reads_metricsds_own_payload_with_types_resource_and_timestamp() {
+        let p = parse(&fixture("metricsd.json")).unwrap();
+        assert_eq!(p.shape, Shape::Metricsd);
+        assert_eq!(
+            p.resource,
+            vec![
+                ("host.name".to_string(), "web-1".to_string()),
+                ("service.name".to_string(), "metricsd".to_string())
+            ]
+        );
+        let c = fam(&p, "app_requests_total");
+        assert_eq!(c.kind, Kind::Counter);
+        assert_eq!(c.samples[0].label("route"), Some("/"));
+        assert_eq!(c.samples[0].timestamp_ms, Some(1_699_185_296_000));
+        let g = fam(&p, "system_memory_usage_bytes");
+        assert_eq!((g.kind, g.samples[0].value), (Kind::Gauge, 1204224000.0));
+        assert!(fam(&p, "weird").samples[0].value.is_nan());
+        assert_eq!(fam(&p, "weird").samples[1].value, f64::INFINITY);
+        assert_eq!(fam(&p, "up_flag").samples[0].value, 1.0);
+        let h = fam(&p, "latency_seconds");
+        assert_eq!(h.kind, Kind::Histogram);
+        assert_eq!(
+            h.samples
+                .iter()
+                .filter(|s| s.suffix == Suffix::Bucket)
+                .count(),
+            2
+        );
+        assert_eq!(
+            h.samples
+                .iter()
+                .find(|s| s.suffix == Suffix::Sum)
+                .unwrap()
+                .value,
+            0.7
+        );
+        let s = fam(&p, "rpc_seconds");
+        assert_eq!(s.kind, Kind::Summary);
+        assert_eq!(s.samples.len(), 3);
+        // a string value, a bucket without `le`, an entry without a name
+        assert_eq!(p.skipped, 3, "{:?}", p.errors);
+    }
+
+    #[test]
+    fn reads_plantds_message_with_tags_and_service_as_labels() {
+        let p = parse(&fixture("plantd.json")).unwrap();
+        assert_eq!(p.shape, Shape::Plantd);
+        let t = fam(&p, "temperature_celsius");
+        assert_eq!((t.kind, t.samples[0].value), (Kind::Gauge, 23.5));
+        assert_eq!(t.samples[0].label("service"), Some("org.plantd.TempSensor"));
+        assert_eq!(t.samples[0].label("location"), Some("server_room"));
+        assert_eq!(t.samples[0].timestamp_ms, Some(1_704_110_400_000));
+        assert_eq!(p.samples, 3);
+    }
+
+    #[test]
+    fn reads_a_plantd_batch() {
+        let p = parse(br#"{"metrics": [{"service": "s1", "metrics": {"value": 1.0}}, {"service": "s2", "timestamp": "2024-01-01T12:00:01Z", "metrics": {"value": 2.0}}]}"#).unwrap();
+        assert_eq!(p.shape, Shape::Plantd);
+        let v = fam(&p, "value");
+        assert_eq!(
+            v.samples
+                .iter()
+                .map(|s| (s.label("service").unwrap(), s.value))
+                .collect::<Vec<_>>(),
+            [("s1", 1.0), ("s2", 2.0)]
+        );
+    }
+
+    #[test]
+    fn flattens_nested_objects_joining_keys_and_counts_what_it_skips() {
+        let p = parse(&fixture("nested.json")).unwrap();
+        assert_eq!(p.shape, Shape::Object);
+        assert_eq!(fam(&p, "db_pool_idle").samples[0].value, 3.0);
+        assert_eq!(fam(&p, "db_pool_open").samples[0].value, 1.0);
+        assert_eq!(fam(&p, "cache_hit_ratio").samples[0].value, 0.93);
+        assert_eq!(fam(&p, "healthy").samples[0].value, 1.0);
+        assert_eq!(fam(&p, "http_5xx_rate").samples[0].value, 0.0);
+        assert_eq!(fam(&p, "_2xx").samples[0].value, 7.0);
+        // version (string), owner (null), tags (array)
+        assert_eq!(p.skipped, 3, "{:?}", p.errors);
+        assert!(
+            p.errors.iter().any(|e| e.contains("version: string")),
+            "{:?}",
+            p.errors
+        );
+    }
+
+    #[test]
+    fn non_objects_and_invalid_json_are_errors() {
+        assert!(parse(b"[1,2]").unwrap_err().contains("array"));
+        assert!(parse(b"{\"a\":").unwrap_err().contains("invalid JSON"));
+        assert!(parse(b"\x00\xff garbage").is_err());
+    }
+
+    #[test]
+    fn random_and_mutated_inputs_never_panic() {
+        let seeds = [
+            fixture("metricsd.json"),
+            fixture("plantd.json"),
+            fixture("nested.json"),
+        ];
+        let alphabet: &[u8] = b"{}[]\":,0123456789.e-+ truefalsnNaI\\metricsvaluetypelabels";
+        let mut rng = fastrand::Rng::with_seed(0x15_0e);
+        for round in 0..5000 {
+            let mut bytes: Vec<u8> = if round % 3 == 0 {
+                (0..rng.usize(0..200))
+                    .map(|_| alphabet[rng.usize(..alphabet.len())])
+                    .collect()
+            } else {
+                seeds[round % 3].clone()
+            };
+            for _ in 0..rng.usize(0..6) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.usize(..bytes.len());
+                match rng.u8(0..3) {
+                    0 => bytes[at] = alphabet[rng.usize(..alphabet.len())],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, rng.u8(..)),
+                }
+            }
+            if let Ok(p) = parse(&bytes) {
+                assert!(p.samples <= bytes.len());
+                assert!(p.errors.len() <= MAX_REPORTED_ERRORS);
+            }
+        }
+        // Deep nesting is refused by serde_json's recursion limit, not a stack overflow.
+        let deep = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+        assert!(parse(deep.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,1016 @@
+//! The Prometheus text exposition format 0.0.4 and OpenMetrics 1.0 text format, parsed into
+//! metric families.
+//!
+//! ## Why our own parser
+//!
+//! The crates on crates.io that parse this format were each missing something the scraper
+//! needs: `prometheus-parse` reads 0.0.4 only (no `# UNIT`, `_created`, `# EOF`, float-second
+//! timestamps or exemplars), stops at the first bad line instead of keeping the rest, and
+//! allocates a `String` per label; `openmetrics-parser` is a pest grammar that rejects a whole
+//! scrape for one bad line and is several times slower; the `prometheus`/`prometheus-client`
+//! crates only write the format. The grammar is small (one line is one record), so a
+//! hand-written parser over `&str` is a few hundred lines, borrows names and label values from
+//! the body (a `Cow` only when a value has escapes), keeps going past a malformed line and
+//! reports it with its number, and is checked by the fixture tests below, a random-input
+//! loop, and the `fuzz/` targets.
+//!
+//! ## What is accepted
+//!
+//! - `# HELP name text` (`\\` and `\n` escapes), `# TYPE name type`, `# UNIT name unit`
+//!   (OpenMetrics), `# EOF` (everything after it is ignored and reported); other `#` lines are
+//!   comments; blank lines are skipped.
+//! - Types `counter`, `gauge`, `histogram`, `summary`, `untyped`, and OpenMetrics' `unknown`,
+//!   `info`, `stateset`, `gaugehistogram`.
+//! - Samples `name{label="value",...} value [timestamp]`: label values with `\\`, `\"`, `\n`
+//!   escapes (any other escape is kept as written, as Prometheus does), a trailing comma,
+//!   spaces around tokens, quoted UTF-8 metric and label names (`{"my.metric", "a.b"="c"}`),
+//!   values `NaN`, `+Inf`, `-Inf` (any case), timestamps in integer milliseconds (0.0.4) or
+//!   float seconds (OpenMetrics), and OpenMetrics exemplars (` # {...} v [ts]`, ignored).
+//! - A sample belongs to the family whose `# TYPE` names it or its base name: counters
+//!   `_total`/`_created`, histograms `_bucket`/`_sum`/`_count`/`_created`, summaries
+//!   `_sum`/`_count`/`_created` and their quantile samples, gauge histograms
+//!   `_bucket`/`_gsum`/`_gcount`, info `_info`. A sample of no declared family is untyped.
+//!
+//! A malformed line is skipped and reported with its 1-based line number; every other line is
+//! kept. At most [`MAX_REPORTED_ERRORS`] errors are kept (all are counted), so garbage input
+//! never makes the error list grow without bound.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Errors kept per parse (the rest are only counted).
+pub const MAX_REPORTED_ERRORS: usize = 100;
+
+/// Which dialect to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    /// Prometheus text 0.0.4: timestamps in integer milliseconds.
+    Prometheus,
+    /// OpenMetrics 1.0: timestamps in float seconds, `# EOF` required, exemplars allowed.
+    OpenMetrics,
+}
+
+/// A family's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `counter`.
+    Counter,
+    /// `gauge`.
+    Gauge,
+    /// `histogram`.
+    Histogram,
+    /// `summary`.
+    Summary,
+    /// `untyped`, `unknown`, or no `# TYPE` line.
+    Untyped,
+    /// OpenMetrics `info`.
+    Info,
+    /// OpenMetrics `stateset`.
+    StateSet,
+    /// OpenMetrics `gaugehistogram`.
+    GaugeHistogram,
+}
+
+impl Kind {
+    fn parse(word: &str) -> Option<Kind> {
+        Some(match word {
+            "counter" => Kind::Counter,
+            "gauge" => Kind::Gauge,
+            "histogram" => Kind::Histogram,
+            "summary" => Kind::Summary,
+            "untyped" | "unknown" => Kind::Untyped,
+            "info" => Kind::Info,
+            "stateset" => Kind::StateSet,
+            "gaugehistogram" => Kind::GaugeHistogram,
+            _ => return None,
+        })
+    }
+
+    /// The word as written on a `# TYPE` line (0.0.4 spelling where one exists).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+            Kind::Untyped => "untyped",
+            Kind::Info => "info",
+            Kind::StateSet => "stateset",
+            Kind::GaugeHistogram => "gaugehistogram",
+        }
+    }
+
+    /// The suffixes a sample name of this kind may add to the family name.
+    fn suffixes(self) -> &'static [(&'static str, Suffix)] {
+        match self {
+            Kind::Counter => &[("_total", Suffix::Total), ("_created", Suffix::Created)],
+            Kind::Histogram => &[
+                ("_bucket", Suffix::Bucket),
+                ("_sum", Suffix::Sum),
+                ("_count", Suffix::Count),
+                ("_created", Suffix::Created),
+            ],
+            Kind::Summary => &[
+                ("_sum", Suffix::Sum),
+                ("_count", Suffix::Count),
+                ("_created", Suffix::Created),
+            ],
+            Kind::GaugeHistogram => &[
+                ("_bucket", Suffix::Bucket),
+                ("_gsum", Suffix::Sum),
+                ("_gcount", Suffix::Count),
+            ],
+            Kind::Info => &[("_info", Suffix::Info)],
+            Kind::Gauge | Kind::Untyped | Kind::StateSet => &[],
+        }
+    }
+
+    /// Whether a sample named exactly as the family belongs to it.
+    fn takes_bare_name(self) -> bool {
+        !matches!(self, Kind::Histogram | Kind::GaugeHistogram | Kind::Info)
+    }
+}
+
+/// Which member of its family a sample is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suffix {
+    /// The family name itself (gauge, untyped, 0.0.4 counter, summary quantile).
+    None,
+    /// `_total`.
+    Total,
+    /// `_bucket`.
+    Bucket,
+    /// `_sum` (`_gsum` of a gauge histogram).
+    Sum,
+    /// `_count` (`_gcount` of a gauge histogram).
+    Count,
+    /// `_created`.
+    Created,
+    /// `_info`.
+    Info,
+}
+
+impl Suffix {
+    /// The suffix as written after the family name, for a family of `kind`.
+    pub fn as_str(self, kind: Kind) -> &'static str {
+        match (self, kind) {
+            (Suffix::None, _) => "",
+            (Suffix::Total, _) => "_total",
+            (Suffix::Bucket, _) => "_bucket",
+            (Suffix::Sum, Kind::GaugeHistogram) => "_gsum",
+            (Suffix::Count, Kind::GaugeHistogram) => "_gcount",
+            (Suffix::Sum, _) => "_sum",
+            (Suffix::Count, _) => "_count",
+            (Suffix::Created, _) => "_created",
+            (Suffix::Info, _) => "_info",
+        }
+    }
+}
+
+/// One sample line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample<'a> {
+    /// Which member of the family.
+    pub suffix: Suffix,
+    /// Labels in the order written.
+    pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// The value.
+    pub value: f64,
+    /// The sample's own timestamp in Unix milliseconds, if it has one.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Sample<'_> {
+    /// The value of label `name`.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// A metric family: metadata and its samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family<'a> {
+    /// The family name (`# TYPE` name, or the sample name when there is none).
+    pub name: Cow<'a, str>,
+    /// Type.
+    pub kind: Kind,
+    /// `# HELP` text, unescaped.
+    pub help: Cow<'a, str>,
+    /// `# UNIT`.
+    pub unit: Cow<'a, str>,
+    /// Samples in the order read.
+    pub samples: Vec<Sample<'a>>,
+}
+
+impl<'a> Family<'a> {
+    /// A family with no metadata.
+    pub fn new(name: impl Into<Cow<'a, str>>, kind: Kind) -> Self {
+        Family {
+            name: name.into(),
+            kind,
+            help: Cow::Borrowed(""),
+            unit: Cow::Borrowed(""),
+            samples: Vec::new(),
+        }
+    }
+
+    /// The full name of a sample of this family.
+    pub fn sample_name(&self, s: &Sample) -> String {
+        let mut n = String::with_capacity(self.name.len() + 8);
+        n.push_str(&self.name);
+        n.push_str(s.suffix.as_str(self.kind));
+        n
+    }
+}
+
+/// A malformed line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// What a parse found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed<'a> {
+    /// Families in the order first seen.
+    pub families: Vec<Family<'a>>,
+    /// The first [`MAX_REPORTED_ERRORS`] malformed lines.
+    pub errors: Vec<LineError>,
+    /// Malformed lines in all.
+    pub error_count: usize,
+    /// Samples kept.
+    pub samples: usize,
+}
+
+impl Parsed<'_> {
+    fn error(&mut self, line: usize, message: impl Into<String>) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(LineError {
+                line,
+                message: message.into(),
+            });
+        }
+    }
+}
+
+/// Parses a whole exposition. Never fails: bad lines are skipped and listed in `errors`.
+pub fn parse(input: &str, format: TextFormat) -> Parsed<'_> {
+    let mut p = Parser {
+        format,
+        out: Parsed::default(),
+        index: HashMap::new(),
+        current: None,
+    };
+    let mut saw_eof = false;
+    for (i, raw) in input.split('\n').enumerate() {
+        let line_no = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if saw_eof {
+            if !line.trim().is_empty() {
+                p.out.error(line_no, "content after # EOF");
+                break;
+            }
+            continue;
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('#') {
+            if rest.trim_end() == " EOF" {
+                saw_eof = true;
+                continue;
+            }
+            if let Err(e) = p.comment(rest) {
+                p.out.error(line_no, e);
+            }
+            continue;
+        }
+        if let Err(e) = p.sample(line) {
+            p.out.error(line_no, e);
+        }
+    }
+    if format == TextFormat::OpenMetrics && !saw_eof {
+        let last = input.split('\n').count();
+        p.out
+            .error(last, "missing # EOF (the body may be truncated)");
+    }
+    p.out
+}
+
+struct Parser<'a> {
+    format: TextFormat,
+    out: Parsed<'a>,
+    /// Family name → index in `out.families`.
+    index: HashMap<Cow<'a, str>, usize>,
+    /// The family of the previous sample or metadata line (the fast path).
+    current: Option<usize>,
+}
+
+impl<'a> Parser<'a> {
+    fn family(&mut self, name: &'a str) -> usize {
+        if let Some(i) = self.current.filter(|&i| self.out.families[i].name == name) {
+            return i;
+        }
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.out.families.len();
+        self.out.families.push(Family::new(name, Kind::Untyped));
+        self.index.insert(Cow::Borrowed(name), i);
+        i
+    }
+
+    /// A `#` line (`rest` is what follows the `#`).
+    fn comment(&mut self, rest: &'a str) -> Result<(), String> {
+        let rest = rest.trim_start_matches([' ', '\t']);
+        let (keyword, rest) = split_token(rest);
+        if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
+            return Ok(()); // a plain comment
+        }
+        let (name, rest) = split_token(rest);
+        if name.is_empty() {
+            return Err(format!("# {keyword} without a metric name"));
+        }
+        if !is_metric_name(name) {
+            return Err(format!("# {keyword}: invalid metric name {:?}", clip(name)));
+        }
+        match keyword {
+            "HELP" => {
+                let i = self.family(name);
+                let f = &mut self.out.families[i];
+                if !f.help.is_empty() {
+                    return Err(format!("second # HELP for {name}"));
+                }
+                f.help = unescape_help(rest);
+                self.current = Some(i);
+            }
+            "TYPE" => {
+                let word = rest.trim();
+                let kind = Kind::parse(word)
+                    .ok_or_else(|| format!("# TYPE {name}: unknown type {:?}", clip(word)))?;
+                let existing = match self.current.filter(|&i| self.out.families[i].name == name) {
+                    Some(i) => Some(i),
+                    None => self.index.get(name).copied(),
+                };
+                if let Some(i) = existing {
+                    let f = &self.out.families[i];
+                    if !f.samples.is_empty() {
+                        return Err(format!("# TYPE for {name} after its samples"));
+                    }
+                    if f.kind != Kind::Untyped && f.kind != kind {
+                        return Err(format!("second # TYPE for {name}"));
+                    }
+                }
+                let i = self.family(name);
+                self.out.families[i].kind = kind;
+                self.current = Some(i);
+            }
+            _ => {
+                let i = self.family(name);
+                self.out.families[i].unit = Cow::Borrowed(rest.trim());
+                self.current = Some(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Which family and member a sample named `name` is.
+    fn resolve(&mut self, name: &'a str) -> Result<(usize, Suffix), String> {
+        if let Some(i) = self.current {
+            if let Some(s) = member(&self.out.families[i], name) {
+                return Ok((i, s));
+            }
+        }
+        if let Some(&i) = self.index.get(name) {
+            return match member(&self.out.families[i], name) {
+                Some(s) => Ok((i, s)),
+                None => Err(format!(
+                    "sample {name} cannot belong to {} family {name}",
+                    self.out.families[i].kind.as_str()
+                )),
+            };
+        }
+        for suffix in [
+            "_total", "_bucket", "_sum", "_count", "_created", "_gsum", "_gcount", "_info",
+        ] {
+            if let Some(base) = name.strip_suffix(suffix) {
+                if let Some(&i) = self.index.get(base) {
+                    if let Some(s) = member(&self.out.families[i], name) {
+                        return Ok((i, s));
+                    }
+                }
+            }
+        }
+        Ok((self.family(name), Suffix::None))
+    }
+
+    fn sample(&mut self, line: &'a str) -> Result<(), String> {
+        let mut cur = Cursor { s: line, pos: 0 };
+        cur.skip_ws();
+        let mut name: Option<Cow<'a, str>> = None;
+        let mut separated = false;
+        if cur.peek() != Some(b'{') {
+            let n = cur.take_while(is_name_byte);
+            if n.is_empty() || n.as_bytes()[0].is_ascii_digit() {
+                return Err(format!(
+                    "expected a metric name, found {:?}",
+                    clip(cur.rest())
+                ));
+            }
+            name = Some(Cow::Borrowed(n));
+            separated = cur.skip_ws();
+        }
+        let mut labels = Vec::new();
+        if cur.peek() == Some(b'{') {
+            cur.pos += 1;
+            parse_labels(&mut cur, &mut labels, &mut name)?;
+            separated = cur.skip_ws();
+        }
+        let name = name.ok_or("a sample without a metric name")?;
+        let name: &'a str = match name {
+            Cow::Borrowed(n) => n,
+            Cow::Owned(_) => return Err("escapes in a quoted metric name are not supported".into()),
+        };
+        if !separated && !cur.at_end() {
+            return Err(format!(
+                "expected a space before the value, found {:?}",
+                clip(cur.rest())
+            ));
+        }
+        let value_tok = cur.token();
+        if value_tok.is_empty() {
+            return Err(format!("sample {name} has no value"));
+        }
+        let value = parse_value(value_tok)
+            .ok_or_else(|| format!("sample {name}: invalid value {:?}", clip(value_tok)))?;
+        cur.skip_ws();
+        let mut timestamp_ms = None;
+        if !cur.at_end() && cur.peek() != Some(b'#') {
+            let t = cur.token();
+            timestamp_ms = Some(match self.format {
+                TextFormat::Prometheus => t.parse::<i64>().map_err(|_| {
+                    format!(
+                        "sample {name}: invalid timestamp {:?} (integer milliseconds)",
+                        clip(t)
+                    )
+                })?,
+                TextFormat::OpenMetrics => {
+                    let secs =
+                        t.parse::<f64>()
+                            .ok()
+                            .filter(|v| v.is_finite())
+                            .ok_or_else(|| {
+                                format!("sample {name}: invalid timestamp {:?} (seconds)", clip(t))
+                            })?;
+                    (secs * 1000.0)
+                        .round()
+                        .clamp(i64::MIN as f64, i64::MAX as f64) as i64
+                }
+            });
+            cur.skip_ws();
+        }
+        if !cur.at_end() {
+            let rest = cur.rest();
+            // An exemplar (`# {trace_id="…"} 1.0 [ts]`), as OpenMetrics writes it; ignored.
+            if !(rest.starts_with("# {") || rest.starts_with("#{")) {
+                return Err(format!(
+                    "sample {name}: unexpected text after the value: {:?}",
+                    clip(rest)
+                ));
+            }
+        }
+        let (fi, suffix) = self.resolve(name)?;
+        let kind = self.out.families[fi].kind;
+        let check = |labels: &[(Cow<str>, Cow<str>)], key: &str| -> Result<(), String> {
+            match labels.iter().find(|(k, _)| k == key) {
+                None => Err(format!("sample {name} has no {key:?} label")),
+                Some((_, v)) if parse_value(v).is_none() => {
+                    Err(format!("sample {name}: invalid {key} {:?}", clip(v)))
+                }
+                Some(_) => Ok(()),
+            }
+        };
+        match (kind, suffix) {
+            (Kind::Histogram | Kind::GaugeHistogram, Suffix::Bucket) => check(&labels, "le")?,
+            (Kind::Summary, Suffix::None) => check(&labels, "quantile")?,
+            _ => {}
+        }
+        self.out.families[fi].samples.push(Sample {
+            suffix,
+            labels,
+            value,
+            timestamp_ms,
+        });
+        self.out.samples += 1;
+        self.current = Some(fi);
+        Ok(())
+    }
+}
+
+/// Whether `name` is a member of `f`, and which.
+fn member(f: &Family, name: &str) -> Option<Suffix> {
+    let rest = name.strip_prefix(f.name.as_ref())?;
+    if rest.is_empty() {
+        return f.kind.takes_bare_name().then_some(Suffix::None);
+    }
+    f.kind
+        .suffixes()
+        .iter()
+        .find(|(s, _)| *s == rest)
+        .map(|(_, s)| *s)
+}
+
+fn parse_labels<'a>(
+    cur: &mut Cursor<'a>,
+    labels: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    name: &mut Option<Cow<'a, str>>,
+) -> Result<(), String> {
+    loop {
+        cur.skip_ws();
+        match cur.peek() {
+            None => return Err("unterminated label set (no closing '}')".into()),
+            Some(b'}') => {
+                cur.pos += 1;
+                return Ok(());
+            }
+            _ => {}
+        }
+        let key: Cow<'a, str> = if cur.peek() == Some(b'"') {
+            cur.pos += 1;
+            let k = quoted(cur)?;
+            cur.skip_ws();
+            // `{"metric.name", ...}`: a quoted name without `=` is the metric name.
+            if matches!(cur.peek(), Some(b',') | Some(b'}')) {
+                if name.is_some() {
+                    return Err("two metric names".into());
+                }
+                *name = Some(k);
+                if cur.peek() == Some(b',') {
+                    cur.pos += 1;
+                }
+                continue;
+            }
+            k
+        } else {
+            let at = cur.rest();
+            let k = cur.take_while(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if k.is_empty() || k.as_bytes()[0].is_ascii_digit() {
+                return Err(format!("invalid label name at {:?}", clip(at)));
+            }
+            Cow::Borrowed(k)
+        };
+        cur.skip_ws();
+        if cur.peek() != Some(b'=') {
+            return Err(format!("expected '=' after label {:?}", clip(&key)));
+        }
+        cur.pos += 1;
+        cur.skip_ws();
+        if cur.peek() != Some(b'"') {
+            return Err(format!("label {:?}: value is not quoted", clip(&key)));
+        }
+        cur.pos += 1;
+        let value = quoted(cur)?;
+        if labels.iter().any(|(k, _)| *k == key) {
+            return Err(format!("duplicate label {:?}", clip(&key)));
+        }
+        labels.push((key, value));
+        cur.skip_ws();
+        match cur.peek() {
+            Some(b',') => cur.pos += 1,
+            Some(b'}') => {}
+            None => return Err("unterminated label set (no closing '}')".into()),
+            Some(_) => {
+                return Err(format!(
+                    "expected ',' or '}}' in the label set, found {:?}",
+                    clip(cur.rest())
+                ))
+            }
+        }
+    }
+}
+
+/// A quoted string after its opening quote, up to and past the closing one.
+fn quoted<'a>(cur: &mut Cursor<'a>) -> Result<Cow<'a, str>, String> {
+    let start = cur.pos;
+    let bytes = cur.s.as_bytes();
+    let mut i = start;
+    let mut escaped = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let raw = &cur.s[start..i];
+                cur.pos = i + 1;
+                return Ok(if escaped {
+                    Cow::Owned(unescape_label(raw))
+                } else {
+                    Cow::Borrowed(raw)
+                });
+            }
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    Err("unterminated quoted string".into())
+}
+
+/// `\\`, `\"`, `\n` unescaped; any other escape kept as written (Prometheus' behaviour).
+fn unescape_label(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('"') => out.push('"'),
+            Some('n') => out.push('\n'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// `# HELP` text: `\\` and `\n` unescaped (and `\"`, which OpenMetrics allows).
+fn unescape_help(raw: &str) -> Cow<'_, str> {
+    if raw.contains('\\') {
+        Cow::Owned(unescape_label(raw))
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// A value as the Go parser reads it: a float, `NaN`, `±Inf` in any case.
+pub fn parse_value(s: &str) -> Option<f64> {
+    if let Ok(v) = s.parse::<f64>() {
+        return Some(v);
+    }
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "nan" => Some(f64::NAN),
+        "inf" | "+inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+}
+
+fn is_metric_name(s: &str) -> bool {
+    !s.is_empty() && !s.as_bytes()[0].is_ascii_digit() && s.bytes().all(is_name_byte)
+}
+
+/// The first word and what follows its separating space.
+fn split_token(s: &str) -> (&str, &str) {
+    match s.bytes().position(|b| b == b' ' || b == b'\t') {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, ""),
+    }
+}
+
+/// At most 40 characters of untrusted text, for an error message.
+fn clip(s: &str) -> String {
+    let mut end = s.len().min(40);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < s.len() {
+        format!("{}…", &s[..end])
+    } else {
+        s.to_string()
+    }
+}
+
+struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
+    }
+    fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+    fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+    /// Skips spaces and tabs; whether any were skipped.
+    fn skip_ws(&mut self) -> bool {
+        let start = self.pos;
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.pos += 1;
+        }
+        self.pos > start
+    }
+    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a str {
+        let start = self.pos;
+        while self.peek().is_some_and(&f) {
+            self.pos += 1;
+        }
+        &self.s[start..self.pos]
+    }
+    /// Up to the next space or tab.
+    fn token(&mut self) -> &'a str {
+        self.take_while(|b| b != b' ' && b != b'\t')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/scrape/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn fam<'p, 'a>(p: &'p Parsed<'a>, name: &str) -> &'p Family<'a> {
+        p.families
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no family {name}"))
+    }
+
+    #[test]
+    fn parses_every_construct_of_the_prometheus_fixture() {
+        let text = fixture("all_types.prom");
+        let p = parse(&text, TextFormat::Prometheus);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+
+        let c = fam(&p, "http_requests_total");
+        assert_eq!(c.kind, Kind::Counter);
+        assert_eq!(c.help, "The total number of HTTP requests.");
+        assert_eq!(c.samples.len(), 2);
+        assert_eq!(c.samples[0].label("method"), Some("post"));
+        assert_eq!(c.samples[0].value, 1027.0);
+        assert_eq!(c.samples[0].timestamp_ms, Some(1395066363000));
+        assert_eq!(c.samples[1].timestamp_ms, None);
+
+        let e = fam(&p, "msdos_file_access_time_seconds");
+        assert_eq!(e.kind, Kind::Untyped);
+        assert_eq!(e.samples[0].label("path"), Some("C:\\DIR\\FILE.TXT"));
+        assert_eq!(
+            e.samples[0].label("error"),
+            Some("Cannot find file:\n\"FILE.TXT\"")
+        );
+        assert_eq!(e.samples[0].value, 1.458255915e9);
+
+        let m = fam(&p, "metric_without_timestamp_and_labels");
+        assert_eq!((m.kind, m.samples[0].value), (Kind::Untyped, 12.47));
+
+        let g = fam(&p, "weird_values");
+        assert!(g.samples[0].value.is_nan());
+        assert_eq!(g.samples[1].value, f64::INFINITY);
+        assert_eq!(g.samples[2].value, f64::NEG_INFINITY);
+        assert_eq!(g.samples[3].timestamp_ms, Some(-1));
+
+        let h = fam(&p, "http_request_duration_seconds");
+        assert_eq!(h.kind, Kind::Histogram);
+        let buckets: Vec<_> = h
+            .samples
+            .iter()
+            .filter(|s| s.suffix == Suffix::Bucket)
+            .map(|s| s.label("le").unwrap())
+            .collect();
+        assert_eq!(buckets, ["0.05", "0.1", "0.2", "0.5", "1", "+Inf"]);
+        assert!(h
+            .samples
+            .iter()
+            .any(|s| s.suffix == Suffix::Sum && s.value == 53423.0));
+        assert!(h
+            .samples
+            .iter()
+            .any(|s| s.suffix == Suffix::Count && s.value == 144320.0));
+
+        let s = fam(&p, "rpc_duration_seconds");
+        assert_eq!(s.kind, Kind::Summary);
+        assert_eq!(
+            s.samples
+                .iter()
+                .filter(|s| s.suffix == Suffix::None)
+                .count(),
+            5
+        );
+        assert_eq!(
+            s.samples
+                .iter()
+                .find(|s| s.suffix == Suffix::Count)
+                .unwrap()
+                .value,
+            2693.0
+        );
+
+        let sp = fam(&p, "spaced_out");
+        assert_eq!(
+            sp.samples[0].labels,
+            vec![
+                (Cow::from("a"), Cow::from("1")),
+                (Cow::from("b"), Cow::from("x y"))
+            ]
+        );
+        assert_eq!(fam(&p, "trailing_comma").samples[0].label("x"), Some("y"));
+        assert_eq!(
+            fam(&p, "odd_escape").samples[0].label("v"),
+            Some("tab\\there")
+        );
+        let q = fam(&p, "my.dotted.metric");
+        assert_eq!(q.samples[0].label("service.name"), Some("api"));
+        assert_eq!(fam(&p, "help_escapes").help, "line one\nback\\slash");
+    }
+
+    #[test]
+    fn parses_openmetrics_created_unit_info_stateset_exemplars_and_eof() {
+        let text = fixture("openmetrics.txt");
+        let p = parse(&text, TextFormat::OpenMetrics);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let c = fam(&p, "acme_http_router_request");
+        assert_eq!((c.kind, c.unit.as_ref()), (Kind::Counter, "seconds"));
+        assert_eq!(
+            c.samples
+                .iter()
+                .filter(|s| s.suffix == Suffix::Total)
+                .count(),
+            2
+        );
+        let created = c
+            .samples
+            .iter()
+            .find(|s| s.suffix == Suffix::Created)
+            .unwrap();
+        assert_eq!(created.value, 1605281325.0);
+        let t = c
+            .samples
+            .iter()
+            .find(|s| s.suffix == Suffix::Total)
+            .unwrap();
+        assert_eq!(t.timestamp_ms, Some(1605281325500));
+        let h = fam(&p, "request_latency_seconds");
+        assert_eq!(h.kind, Kind::Histogram);
+        assert!(h.samples.iter().any(|s| s.suffix == Suffix::Created));
+        assert_eq!(fam(&p, "build").kind, Kind::Info);
+        assert_eq!(fam(&p, "build").samples[0].suffix, Suffix::Info);
+        assert_eq!(fam(&p, "feature").kind, Kind::StateSet);
+        assert_eq!(fam(&p, "queue_depth").kind, Kind::GaugeHistogram);
+        assert_eq!(
+            fam(&p, "queue_depth")
+                .samples
+                .iter()
+                .filter(|s| s.suffix == Suffix::Sum)
+                .count(),
+            1
+        );
+        assert_eq!(fam(&p, "thing").kind, Kind::Untyped);
+    }
+
+    #[test]
+    fn malformed_lines_are_reported_with_their_numbers_and_the_rest_is_kept() {
+        let text = fixture("malformed.prom");
+        let p = parse(&text, TextFormat::Prometheus);
+        let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
+        assert_eq!(
+            lines,
+            [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 18, 19, 21],
+            "{:#?}",
+            p.errors
+        );
+        assert_eq!(p.error_count, 14);
+        assert!(
+            p.errors[0].message.contains("invalid value"),
+            "{}",
+            p.errors[0]
+        );
+        assert_eq!(p.errors[0].to_string().split(':').next(), Some("line 4"));
+        let good = fam(&p, "good");
+        assert_eq!(
+            good.samples.iter().map(|s| s.value).collect::<Vec<_>>(),
+            [1.0, 2.0, 3.0]
+        );
+        assert_eq!(fam(&p, "also_good").samples.len(), 1);
+        assert_eq!(p.samples, 4);
+    }
+
+    #[test]
+    fn node_exporter_output_parses_cleanly() {
+        let text = fixture("node_exporter.prom");
+        let p = parse(&text, TextFormat::Prometheus);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(fam(&p, "node_cpu_seconds_total").kind, Kind::Counter);
+        assert_eq!(fam(&p, "node_memory_MemTotal_bytes").kind, Kind::Gauge);
+        assert_eq!(fam(&p, "go_gc_duration_seconds").kind, Kind::Summary);
+        let declared = text.lines().filter(|l| l.starts_with("# TYPE")).count();
+        assert_eq!(p.families.len(), declared);
+        assert_eq!(
+            p.samples,
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .count()
+        );
+    }
+
+    #[test]
+    fn openmetrics_without_eof_is_reported_and_content_after_it_too() {
+        let p = parse("a 1\n", TextFormat::OpenMetrics);
+        assert_eq!(p.samples, 1);
+        assert!(p.errors[0].message.contains("EOF"));
+        let p = parse("a 1\n# EOF\nb 2\n", TextFormat::OpenMetrics);
+        assert_eq!((p.samples, p.errors[0].line), (1, 3));
+    }
+
+    #[test]
+    fn errors_are_counted_but_only_the_first_hundred_kept() {
+        let text = "!\n".repeat(1000);
+        let p = parse(&text, TextFormat::Prometheus);
+        assert_eq!((p.error_count, p.errors.len()), (1000, MAX_REPORTED_ERRORS));
+    }
+
+    #[test]
+    fn buckets_without_le_and_quantile_samples_without_quantile_are_errors() {
+        let p = parse("# TYPE h histogram\nh_bucket 1\nh_bucket{le=\"x\"} 1\nh_count 1\n# TYPE s summary\ns 1\n", TextFormat::Prometheus);
+        assert_eq!(
+            p.errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            [2, 3, 6]
+        );
+        assert_eq!(p.samples, 1);
+    }
+
+    /// Random and mutated inputs: never a panic, output bounded by the input.
+    #[test]
+    fn random_and_mutated_inputs_never_panic() {
+        let seeds = [
+            fixture("all_types.prom"),
+            fixture("openmetrics.txt"),
+            fixture("malformed.prom"),
+        ];
+        let alphabet: &[u8] = b"abc_:{}=\",\\# \t\n\r01.e+-InfNaN\xc3\xa9";
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        for round in 0..5000 {
+            let mut bytes: Vec<u8> = if round % 3 == 0 {
+                (0..rng.usize(0..300))
+                    .map(|_| alphabet[rng.usize(..alphabet.len())])
+                    .collect()
+            } else {
+                seeds[round % seeds.len()].as_bytes().to_vec()
+            };
+            for _ in 0..rng.usize(0..12) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.usize(..bytes.len());
+                match rng.u8(0..4) {
+                    0 => bytes[at] = alphabet[rng.usize(..alphabet.len())],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    2 => bytes.insert(at, rng.u8(..)),
+                    _ => {
+                        let end = (at + rng.usize(0..40)).min(bytes.len());
+                        let chunk = bytes[at..end].to_vec();
+                        bytes.splice(at..at, chunk);
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            for format in [TextFormat::Prometheus, TextFormat::OpenMetrics] {
+                let p = parse(&text, format);
+                assert!(p.samples <= text.lines().count() + 1);
+                assert!(p.errors.len() <= MAX_REPORTED_ERRORS);
+                let labels: usize = p
+                    .families
+                    .iter()
+                    .flat_map(|f| &f.samples)
+                    .map(|s| s.labels.len())
+                    .sum();
+                assert!(labels <= text.len());
+            }
+        }
+    }
+}
