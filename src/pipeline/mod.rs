@@ -7,6 +7,7 @@
 //! `--once`, `/metrics` and one collection shared by every exporter.
 
 pub mod queue;
+pub mod spool;
 
 use crate::collectors::{Collector, TickClock};
 use crate::resource::Attributes;

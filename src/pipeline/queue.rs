@@ -10,15 +10,28 @@
 //! - retries with exponential backoff and full jitter, honouring the server's delay
 //!   (`Retry-After`, gRPC `RetryInfo`), bounded by a maximum elapsed time;
 //! - counters and last success / last error for `/status` and self-telemetry;
-//! - a bounded flush at shutdown.
+//! - a bounded flush at shutdown;
+//! - optionally a disk spool ([`super::spool`], `queue.spool`), so that an outage or a restart
+//!   loses nothing.
 //!
 //! Collection never waits for an exporter: [`QueueHandle::submit`] only hands the batch over.
+//!
+//! With a spool, every encoded payload is appended to it (write-ahead) and the in-memory queue
+//! stays empty: the sender reads the oldest record back from disk (normally from the page cache)
+//! just before sending it, and acknowledges it in the spool once it is sent or rejected for good.
+//! So memory use does not grow with an outage, and what the spool holds at a restart is sent
+//! first. When the spool fails (full disk, read-only directory, ...), payloads go to the
+//! in-memory queue with its byte bound instead; they are never appended to the spool while the
+//! memory queue holds anything, and the sender takes from the spool first, so the order is kept.
+//! The spool is tried again every 30 s once the memory queue is empty.
 
+use super::spool::{Pos, Spool, SpoolConfig, SpoolError, SYNC_INTERVAL};
 use super::Batch;
 use crate::config::ConfigDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch, Notify};
@@ -31,18 +44,27 @@ pub const DEFAULT_INITIAL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(30);
 /// Default time after which a payload that keeps failing is dropped.
 pub const DEFAULT_MAX_ELAPSED: Duration = Duration::from_secs(300);
+/// After the spool failed, how long before it is tried again.
+pub const SPOOL_RETRY: Duration = Duration::from_secs(30);
+/// How long a new exporter waits for a spool directory still held by the one it replaces (a
+/// reload stops the old one within 5 s).
+const SPOOL_LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// `queue`: the bound of an exporter's in-memory queue.
+/// `queue`: the bound of an exporter's in-memory queue, and its optional disk spool.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
-    /// Most bytes of encoded payloads held (default 64 MiB); beyond it the oldest are dropped.
+    /// Most bytes of encoded payloads held in memory (default 64 MiB); beyond it the oldest are
+    /// dropped.
     pub max_bytes: u64,
+    /// Disk spool (`{dir, max_bytes}`; also accepted as `buffer`); none by default.
+    #[serde(alias = "buffer", skip_serializing_if = "Option::is_none")]
+    pub spool: Option<SpoolConfig>,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { max_bytes: DEFAULT_QUEUE_MAX_BYTES }
+        QueueConfig { max_bytes: DEFAULT_QUEUE_MAX_BYTES, spool: None }
     }
 }
 
@@ -126,7 +148,8 @@ pub struct ExporterStatus {
     pub rejected_points: u64,
     /// Attempts that failed (each retry counts).
     pub failed_attempts: u64,
-    /// Payloads dropped (not retryable, retries exhausted, queue full, or unsent at shutdown).
+    /// Payloads dropped (not retryable, retries exhausted, queue or spool full, unsent at shutdown
+    /// without a spool, or a corrupt region of the spool skipped).
     pub dropped_payloads: u64,
     /// Points in the dropped payloads.
     pub dropped_points: u64,
@@ -140,6 +163,12 @@ pub struct ExporterStatus {
     pub last_error: Option<String>,
     /// Duration of the last successful send, seconds.
     pub last_send_seconds: Option<f64>,
+    /// Bytes of the disk spool's segments (0 without a spool).
+    pub spool_bytes: u64,
+    /// Payloads waiting in the disk spool.
+    pub spool_records: u64,
+    /// Why the configured spool is not in use (payloads then wait in memory).
+    pub spool_error: Option<String>,
 }
 
 struct Queue {
@@ -154,6 +183,30 @@ struct Shared {
     status: Mutex<ExporterStatus>,
     notify: Notify,
     max_bytes: u64,
+    /// The configured spool, if any.
+    spool_cfg: Option<SpoolConfig>,
+    /// Lock order: `spool`, then `queue`, then `status`.
+    spool: Mutex<SpoolSlot>,
+    /// Whether `spool` holds an open spool (read without the lock).
+    spool_open: AtomicBool,
+}
+
+struct SpoolSlot {
+    spool: Option<Spool>,
+    /// After a failure: not before this instant.
+    retry_at: Option<Instant>,
+    retry_every: Duration,
+    /// The error of the current failure episode (logged once).
+    error: Option<String>,
+    full_episode: bool,
+    too_large_logged: bool,
+}
+
+/// Where the payload being sent comes from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Memory(u64),
+    Spool(Pos),
 }
 
 /// The scheduler's end of one exporter's queue.
@@ -175,6 +228,9 @@ impl QueueHandle {
             status: Mutex::new(ExporterStatus { name: name.clone(), endpoint, ..Default::default() }),
             notify: Notify::new(),
             max_bytes: queue.max_bytes.max(1),
+            spool_cfg: queue.spool.clone(),
+            spool: Mutex::new(SpoolSlot { spool: None, retry_at: None, retry_every: SPOOL_RETRY, error: None, full_episode: false, too_large_logged: false }),
+            spool_open: AtomicBool::new(false),
         });
         let (tx, mut rx) = mpsc::channel::<Arc<Batch>>(64);
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -183,6 +239,12 @@ impl QueueHandle {
             let (shared, exporter, name) = (shared.clone(), exporter.clone(), name.clone());
             tokio::spawn(async move {
                 let mut last_err: Option<String> = None;
+                let spooled = shared.spool_cfg.is_some();
+                if spooled {
+                    open_spool(&shared, &name).await;
+                }
+                let mut sync = tokio::time::interval(SYNC_INTERVAL);
+                sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     let batch = tokio::select! {
                         b = rx.recv() => b,
@@ -191,13 +253,18 @@ impl QueueHandle {
                             rx.close();
                             rx.recv().await
                         }
+                        _ = sync.tick(), if spooled => {
+                            let (sh, n) = (shared.clone(), name.clone());
+                            let _ = tokio::task::spawn_blocking(move || sh.spool_sync(&n)).await;
+                            continue;
+                        }
                     };
                     let Some(batch) = batch else { break };
                     match exporter.encode(&batch) {
                         Ok(payloads) => {
                             last_err = None;
                             for p in payloads {
-                                shared.push(&name, p);
+                                enqueue(&shared, &name, p).await;
                             }
                         }
                         Err(e) => {
@@ -250,8 +317,11 @@ impl QueueHandle {
         let intake = tasks.next();
         let sender = tasks.next();
         let _ = self.intake_stop.send(true);
-        if let Some(i) = intake {
-            let _ = tokio::time::timeout_at(deadline.into(), i).await;
+        if let Some(mut i) = intake {
+            if tokio::time::timeout_at(deadline.into(), &mut i).await.is_err() {
+                // Still waiting for a spool directory, or encoding: it must not outlive us.
+                i.abort();
+            }
         }
         let _ = self.stop.send(Some(deadline));
         self.shared.notify.notify_one();
@@ -259,6 +329,11 @@ impl QueueHandle {
             if tokio::time::timeout_at(deadline.into(), &mut s).await.is_err() {
                 s.abort();
             }
+        }
+        if self.shared.spool_cfg.is_some() {
+            // What is left in the spool stays there for the next start.
+            let sh = self.shared.clone();
+            let _ = tokio::task::spawn_blocking(move || sh.spool_close()).await;
         }
         let mut q = self.shared.queue.lock().unwrap();
         let mut st = self.shared.status.lock().unwrap();
@@ -273,7 +348,198 @@ impl QueueHandle {
     }
 }
 
+/// Opens the spool at start; a directory still held by the exporter this one replaces (a
+/// reload) is waited for, batches meanwhile waiting in the intake channel.
+async fn open_spool(shared: &Arc<Shared>, name: &str) {
+    let started = Instant::now();
+    loop {
+        let (sh, n) = (shared.clone(), name.to_string());
+        let wait = tokio::task::spawn_blocking(move || {
+            let mut slot = sh.spool.lock().unwrap();
+            match sh.open_spool(&n, &mut slot) {
+                Ok(()) => false,
+                Err(SpoolError::Locked { .. }) if started.elapsed() < SPOOL_LOCK_WAIT => true,
+                Err(e) => {
+                    sh.spool_failed(&n, &mut slot, &e);
+                    false
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if !wait {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    shared.notify.notify_one();
+}
+
+/// Appends a payload to the spool when it should and can, else queues it in memory.
+async fn enqueue(shared: &Arc<Shared>, name: &str, p: Payload) {
+    if shared.spool_cfg.is_some() {
+        let (sh, n, p2) = (shared.clone(), name.to_string(), p.clone());
+        if tokio::task::spawn_blocking(move || sh.spool_append(&n, &p2)).await.unwrap_or(false) {
+            shared.notify.notify_one();
+            return;
+        }
+    }
+    shared.push(name, p);
+}
+
 impl Shared {
+    // The spool's side: blocking file I/O, called on blocking threads.
+
+    fn open_spool(&self, name: &str, slot: &mut SpoolSlot) -> Result<(), SpoolError> {
+        let cfg = self.spool_cfg.as_ref().expect("a spool is configured");
+        let (spool, report) = Spool::open(cfg)?;
+        let dir = cfg.dir.display().to_string();
+        for s in &report.skipped {
+            tracing::warn!(exporter = %name, dir = %dir, "Spool: {s}; never sent");
+        }
+        if report.cursor_reset {
+            tracing::warn!(exporter = %name, dir = %dir, "Spool: the cursor file is unreadable; everything in the spool is sent again");
+        }
+        if report.records > 0 {
+            tracing::info!(exporter = %name, dir = %dir, payloads = report.records, points = report.points, bytes = report.bytes, "Spool: sending what was left by the previous run first");
+        } else {
+            tracing::debug!(exporter = %name, dir = %dir, "Spool opened");
+        }
+        {
+            let mut st = self.status.lock().unwrap();
+            st.dropped_payloads += report.skipped.len() as u64;
+        }
+        self.spool_stats(&spool);
+        slot.spool = Some(spool);
+        self.spool_open.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Notes a spool failure: logged once per episode, shown on `/status`, retried later.
+    fn spool_failed(&self, name: &str, slot: &mut SpoolSlot, e: &SpoolError) {
+        slot.retry_at = Some(Instant::now() + slot.retry_every);
+        let msg = e.to_string();
+        if slot.error.is_none() {
+            tracing::error!(exporter = %name, error = %msg, retry_in = ?slot.retry_every, "Cannot use the disk spool; queueing in memory until it works again");
+        } else {
+            tracing::debug!(exporter = %name, error = %msg, "The disk spool still fails");
+        }
+        self.status.lock().unwrap().spool_error = Some(msg.clone());
+        slot.error = Some(msg);
+    }
+
+    fn spool_stats(&self, spool: &Spool) {
+        let stats = spool.stats();
+        let mut st = self.status.lock().unwrap();
+        st.spool_bytes = stats.bytes;
+        st.spool_records = stats.records;
+    }
+
+    /// Appends to the spool; false when the payload must go to the memory queue instead.
+    fn spool_append(&self, name: &str, p: &Payload) -> bool {
+        let mut slot = self.spool.lock().unwrap();
+        // Memory holds only payloads newer than everything spooled: none may overtake them.
+        if !self.queue.lock().unwrap().items.is_empty() {
+            return false;
+        }
+        if slot.retry_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        if slot.spool.is_none() {
+            if let Err(e) = self.open_spool(name, &mut slot) {
+                self.spool_failed(name, &mut slot, &e);
+                return false;
+            }
+        }
+        let slot = &mut *slot;
+        let spool = slot.spool.as_mut().expect("opened above");
+        match spool.append(&p.body, p.points) {
+            Ok(dropped) => {
+                if dropped.records > 0 {
+                    if !slot.full_episode {
+                        tracing::warn!(exporter = %name, dir = %spool.dir().display(), "Spool full; dropping its oldest payloads until it drains");
+                    }
+                    slot.full_episode = true;
+                    let mut st = self.status.lock().unwrap();
+                    st.dropped_payloads += dropped.records;
+                    st.dropped_points += dropped.points;
+                }
+                self.spool_stats(spool);
+                slot.retry_at = None;
+                if slot.error.take().is_some() {
+                    tracing::info!(exporter = %name, dir = %spool.dir().display(), "The disk spool works again");
+                    self.status.lock().unwrap().spool_error = None;
+                }
+                true
+            }
+            Err(e @ SpoolError::TooLarge { .. }) => {
+                if !slot.too_large_logged {
+                    tracing::warn!(exporter = %name, error = %e, "Payload queued in memory instead of the spool");
+                    slot.too_large_logged = true;
+                }
+                false
+            }
+            Err(e) => {
+                self.spool_stats(spool);
+                self.spool_failed(name, slot, &e);
+                false
+            }
+        }
+    }
+
+    /// The oldest spooled payload.
+    fn spool_read(&self, name: &str) -> Option<(Pos, Payload)> {
+        let mut slot = self.spool.lock().unwrap();
+        let spool = slot.spool.as_mut()?;
+        let rec = spool.read_head();
+        let skipped = spool.take_skipped();
+        if !skipped.is_empty() {
+            for s in &skipped {
+                tracing::warn!(exporter = %name, dir = %spool.dir().display(), "Spool: {s}; never sent");
+            }
+            self.status.lock().unwrap().dropped_payloads += skipped.len() as u64;
+        }
+        self.spool_stats(spool);
+        rec.map(|r| (r.pos, Payload { body: r.body, points: r.points }))
+    }
+
+    fn spool_ack(&self, name: &str, pos: Pos) {
+        let mut slot = self.spool.lock().unwrap();
+        let Some(spool) = slot.spool.as_mut() else { return };
+        let r = spool.ack(pos);
+        self.spool_stats(spool);
+        if spool.stats().records == 0 {
+            slot.full_episode = false;
+        }
+        if let Err(e) = r {
+            self.spool_failed(name, &mut slot, &e);
+        }
+    }
+
+    fn spool_sync(&self, name: &str) {
+        let mut slot = self.spool.lock().unwrap();
+        let Some(spool) = slot.spool.as_mut() else { return };
+        if let Err(e) = spool.sync(false) {
+            self.spool_failed(name, &mut slot, &e);
+        }
+    }
+
+    /// Closes the spool at shutdown (fsynced; the lock released).
+    fn spool_close(&self) {
+        let mut slot = self.spool.lock().unwrap();
+        self.spool_open.store(false, Ordering::Release);
+        if let Some(mut spool) = slot.spool.take() {
+            let name = self.status.lock().unwrap().name.clone();
+            if let Err(e) = spool.sync(true) {
+                tracing::error!(exporter = %name, error = %e, "Cannot fsync the spool");
+            }
+            let stats = spool.stats();
+            if stats.records > 0 {
+                tracing::info!(exporter = %name, dir = %spool.dir().display(), payloads = stats.records, points = stats.points, "Unsent payloads stay in the spool for the next start");
+            }
+        }
+    }
+
     fn push(&self, name: &str, p: Payload) {
         let mut q = self.queue.lock().unwrap();
         let len = p.body.len() as u64;
@@ -331,7 +597,13 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
     let mut last_logged: Option<String> = None;
     loop {
         let deadline = *stop.borrow();
-        let Some((id, payload)) = shared.front() else {
+        // The spool first: what is in memory is newer.
+        let mut next = None;
+        if shared.spool_open.load(Ordering::Acquire) {
+            let (sh, n) = (shared.clone(), name.clone());
+            next = tokio::task::spawn_blocking(move || sh.spool_read(&n)).await.ok().flatten().map(|(pos, p)| (Source::Spool(pos), p));
+        }
+        let Some((source, payload)) = next.or_else(|| shared.front().map(|(id, p)| (Source::Memory(id), p))) else {
             if deadline.is_some() {
                 return;
             }
@@ -379,8 +651,11 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
                     Outcome::Retry { after, reason } => {
                         st.failed_attempts += 1;
                         st.last_error = Some(reason.clone());
+                        // A spooled payload is kept until sent, rejected or pushed out by the
+                        // spool's bound: no time limit.
                         let max_elapsed = retry.max_elapsed_time.get();
-                        let give_up = !retry.enabled || (!max_elapsed.is_zero() && first_try.elapsed() >= max_elapsed);
+                        let in_memory = matches!(source, Source::Memory(_));
+                        let give_up = !retry.enabled || (in_memory && !max_elapsed.is_zero() && first_try.elapsed() >= max_elapsed);
                         if last_logged.as_deref() != Some(reason.as_str()) {
                             tracing::warn!(exporter = %name, reason = %reason, attempt, "Send failed; will retry");
                             last_logged = Some(reason.clone());
@@ -398,7 +673,13 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
             };
             match retry_after {
                 None => {
-                    shared.remove(id);
+                    match source {
+                        Source::Memory(id) => shared.remove(id),
+                        Source::Spool(pos) => {
+                            let (sh, n) = (shared.clone(), name.clone());
+                            let _ = tokio::task::spawn_blocking(move || sh.spool_ack(&n, pos)).await;
+                        }
+                    }
                     break;
                 }
                 Some(after) => {
@@ -417,9 +698,12 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
                             tokio::time::sleep_until(wake.into()).await;
                         }
                     }
-                    // The payload may have been evicted while we waited.
-                    if shared.front().map(|(i, _)| i) != Some(id) {
-                        break;
+                    // A payload in memory may have been evicted while we waited (one from the
+                    // spool is kept by this loop until it is sent or given up).
+                    if let Source::Memory(id) = source {
+                        if shared.front().map(|(i, _)| i) != Some(id) {
+                            break;
+                        }
                     }
                 }
             }
@@ -515,7 +799,7 @@ mod tests {
     async fn a_full_queue_drops_the_oldest_but_never_the_one_in_flight() {
         // The server is down for good: everything stays queued; the bound is 25 bytes = 2 payloads.
         let s = script((0..1000).map(|_| Outcome::Retry { after: Some(Duration::from_secs(60)), reason: "down".into() }).collect());
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig { max_bytes: 25 }, fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig { max_bytes: 25, ..Default::default() }, fast_retry());
         for i in 1..=5 {
             h.submit(batch(i));
         }
@@ -545,6 +829,139 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         h.shutdown(Instant::now() + Duration::from_secs(2)).await;
         assert_eq!(*s.sent.lock().unwrap(), vec![1, 2]);
+    }
+
+    fn spooled(dir: &std::path::Path) -> QueueConfig {
+        QueueConfig { spool: Some(SpoolConfig::new(dir)), ..Default::default() }
+    }
+
+    fn down() -> Vec<Outcome> {
+        (0..1000).map(|_| Outcome::Retry { after: Some(Duration::from_millis(20)), reason: "503".into() }).collect()
+    }
+
+    #[tokio::test]
+    async fn a_spooled_exporter_keeps_what_it_could_not_send_across_a_restart() {
+        let d = tempfile::tempdir().unwrap();
+        // Down for good, and a retry limit that would drop payloads kept in memory.
+        let s = script(down());
+        let retry = RetryConfig { max_elapsed_time: ConfigDuration::millis(30), ..fast_retry() };
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), retry.clone());
+        for i in 1..=5 {
+            h.submit(batch(i));
+        }
+        wait_for(|| h.status().spool_records == 5).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let st = h.status();
+        assert_eq!((st.queue_length, st.spool_records, st.spool_bytes, st.dropped_payloads), (0, 5, 5 * 30, 0), "{st:?}");
+        assert!(st.spool_error.is_none());
+        h.shutdown(Instant::now() + Duration::from_millis(50)).await;
+        assert_eq!(h.status().dropped_payloads, 0, "kept on disk, not dropped at shutdown");
+
+        // The next start sends them first, in order, then the new ones.
+        let s = script(vec![]);
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), retry);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        h.submit(batch(6));
+        h.submit(batch(7));
+        wait_for(|| s.sent.lock().unwrap().len() == 7).await;
+        assert_eq!(*s.sent.lock().unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+        wait_for(|| h.status().spool_records == 0).await;
+        let st = h.status();
+        assert_eq!((st.sent_payloads, st.sent_points, st.dropped_payloads), (7, 21, 0));
+    }
+
+    #[tokio::test]
+    async fn a_spooled_payload_rejected_for_good_is_removed_from_the_spool() {
+        let d = tempfile::tempdir().unwrap();
+        let s = script(vec![Outcome::Drop { reason: "400 bad".into() }]);
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry());
+        h.submit(batch(1));
+        h.submit(batch(2));
+        wait_for(|| s.sent.lock().unwrap().len() == 1).await;
+        wait_for(|| h.status().spool_records == 0).await;
+        assert_eq!(*s.sent.lock().unwrap(), vec![2]);
+        assert_eq!((h.status().dropped_payloads, h.status().dropped_points), (1, 3));
+    }
+
+    #[tokio::test]
+    async fn a_spool_directory_that_cannot_be_created_falls_back_to_memory() {
+        // Tests run as root, where permissions do not stop writes: a path under a regular file.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("file"), b"").unwrap();
+        let dir = d.path().join("file").join("spool");
+        let s = script(vec![Outcome::Retry { after: None, reason: "503".into() }]);
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(&dir), fast_retry());
+        for i in 1..=3 {
+            h.submit(batch(i));
+        }
+        wait_for(|| s.sent.lock().unwrap().len() == 3).await;
+        assert_eq!(*s.sent.lock().unwrap(), vec![1, 2, 3]);
+        let st = h.status();
+        let err = st.spool_error.expect("the failure is shown");
+        assert!(err.contains(&dir.display().to_string()) && err.contains("Not a directory"), "{err}");
+        assert_eq!((st.spool_records, st.dropped_payloads), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_spool_failing_mid_run_falls_back_to_memory_without_loss_or_reordering() {
+        let d = tempfile::tempdir().unwrap();
+        let mut answers = vec![Outcome::Retry { after: Some(Duration::from_millis(300)), reason: "503".into() }];
+        answers.extend(down().into_iter().take(3));
+        let s = script(answers);
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry());
+        h.shared.spool.lock().unwrap().retry_every = Duration::from_millis(100);
+        h.submit(batch(1));
+        h.submit(batch(2));
+        wait_for(|| h.status().spool_records == 2).await;
+        // The disk fills up: new payloads wait in memory, behind the spooled ones.
+        wait_for(|| h.shared.spool_open.load(Ordering::Acquire)).await;
+        h.shared.spool.lock().unwrap().spool.as_mut().unwrap().fail_appends = Some(libc::ENOSPC);
+        h.submit(batch(3));
+        h.submit(batch(4));
+        wait_for(|| h.status().queue_length == 2).await;
+        let err = h.status().spool_error.expect("shown on /status");
+        assert!(err.contains("No space left on device") && err.contains(&d.path().display().to_string()), "{err}");
+        // Space again: still behind the memory queue until it drains.
+        h.shared.spool.lock().unwrap().spool.as_mut().unwrap().fail_appends = None;
+        h.submit(batch(5));
+        wait_for(|| s.sent.lock().unwrap().len() == 5).await;
+        assert_eq!(*s.sent.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        h.submit(batch(6));
+        wait_for(|| s.sent.lock().unwrap().len() == 6).await;
+        let st = h.status();
+        assert!(st.spool_error.is_none(), "the spool is used again: {st:?}");
+        assert_eq!((st.dropped_payloads, st.queue_length, st.spool_records), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn an_exporter_replacing_another_on_reload_waits_for_its_spool() {
+        let d = tempfile::tempdir().unwrap();
+        let old = QueueHandle::spawn("t".into(), "e".into(), script(down()), spooled(d.path()), fast_retry());
+        old.submit(batch(1));
+        old.submit(batch(2));
+        wait_for(|| old.status().spool_records == 2).await;
+        // The new one starts while the old one still holds the directory, then the old one stops.
+        let s = script(vec![]);
+        let new = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry());
+        new.submit(batch(3));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(s.sent.lock().unwrap().is_empty(), "nothing sent before the old spool is handed over");
+        old.shutdown(Instant::now() + Duration::from_millis(50)).await;
+        wait_for(|| s.sent.lock().unwrap().len() == 3).await;
+        assert_eq!(*s.sent.lock().unwrap(), vec![1, 2, 3]);
+        assert!(new.status().spool_error.is_none());
+    }
+
+    #[test]
+    fn the_spool_is_configured_under_queue_as_spool_or_buffer() {
+        let q: QueueConfig = serde_json::from_str(r#"{"spool": {"dir": "/var/spool/x"}}"#).unwrap();
+        assert_eq!(q.spool, Some(SpoolConfig::new("/var/spool/x")));
+        assert_eq!(q.max_bytes, DEFAULT_QUEUE_MAX_BYTES);
+        let q: QueueConfig = serde_json::from_str(r#"{"buffer": {"dir": "/x", "max_bytes": 1000}}"#).unwrap();
+        assert_eq!(q.spool.unwrap().max_bytes, 1000);
+        assert!(serde_json::from_str::<QueueConfig>(r#"{"spool": {"dir": "/x", "size": 1}}"#).is_err());
+        assert!(serde_json::from_str::<QueueConfig>(r#"{"spool": {}}"#).is_err(), "dir is required");
     }
 
     #[test]
