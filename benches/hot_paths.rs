@@ -49,7 +49,7 @@ fn full_tick(c: &mut Criterion) {
 }
 
 fn kv(k: &str, v: String) -> KeyValue {
-    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }) }
+    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v)) }), ..Default::default() }
 }
 
 /// N gauge series in 100 metrics, each with two attributes.

@@ -10,11 +10,15 @@
 //! in [`build`].
 
 pub mod cpu;
+pub mod disk;
+pub mod filesystem;
 pub mod agent;
+pub mod gpu;
 pub mod load;
 pub mod memory;
 pub mod network;
 pub mod paging;
+pub mod process;
 pub mod processes;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -130,8 +134,20 @@ pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<d
     if enabled(c.processes.enabled, None, true) {
         v.push(Box::new(processes::ProcessesCollector::new(paths, clock)));
     }
+    if enabled(c.disk.enabled, c.enable_disk, true) {
+        v.push(Box::new(disk::DiskCollector::new(paths, clock, &c.disk)));
+    }
+    if enabled(c.filesystem.enabled, c.enable_disk, true) {
+        v.push(Box::new(filesystem::FilesystemCollector::new(paths, clock, &c.filesystem)));
+    }
+    if enabled(c.process.enabled, None, false) {
+        v.push(Box::new(process::ProcessCollector::new(paths, clock, &c.process)));
+    }
     if enabled(c.uptime.enabled, None, true) {
         v.push(Box::new(uptime::UptimeCollector::new(paths, clock)));
+    }
+    if enabled(c.gpu.enabled, c.enable_gpu, false) {
+        v.push(Box::new(gpu::GpuCollector::new(&c.gpu, paths, clock)));
     }
     v
 }

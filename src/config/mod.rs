@@ -129,10 +129,19 @@ pub struct CollectorConfig {
     /// The network collector (`system.network.*`: interface counters, socket counts);
     /// metricsd's `enable_network` also switches it.
     pub network: crate::collectors::network::NetworkConfig,
+    /// The disk collector (`system.disk.*`); metricsd's `enable_disk` also switches it.
+    pub disk: crate::collectors::disk::DiskConfig,
+    /// The filesystem collector (`system.filesystem.*`); metricsd's `enable_disk` also
+    /// switches it.
+    pub filesystem: crate::collectors::filesystem::FilesystemConfig,
+    /// The per-process collector (`process.*` of the top N processes); off by default.
+    pub process: crate::collectors::process::ProcessConfig,
     /// The processes collector (`system.process.count`, `system.process.created`).
     pub processes: crate::collectors::processes::ProcessesConfig,
     /// The uptime collector (`system.uptime`).
     pub uptime: crate::collectors::uptime::UptimeConfig,
+    /// The NVIDIA GPU collector (`hw.gpu.*`, `nvidia.gpu.*`, via NVML); off by default.
+    pub gpu: crate::collectors::gpu::GpuConfig,
 }
 
 impl CollectorConfig {

@@ -1,0 +1,546 @@
+//! The disk collector: `system.disk.*` per block device from `/proc/diskstats`, and each
+//! device's size from `/sys/block/DEV/size`.
+//!
+//! ```text
+//!  259       0 nvme0n1 8837406 1123 701256730 2611389 52612233 27319854 2934766802 31548224 0 23125260 ...
+//! ```
+//!
+//! | metric | instrument | unit | attributes |
+//! | --- | --- | --- | --- |
+//! | `system.disk.io` | Counter | By | `system.device`, `disk.io.direction` (read, write) |
+//! | `system.disk.operations` | Counter | {operation} | `system.device`, `disk.io.direction` |
+//! | `system.disk.io_time` | Counter | s | `system.device` |
+//! | `system.disk.operation_time` | Counter | s | `system.device`, `disk.io.direction` |
+//! | `system.disk.merged` | Counter | {operation} | `system.device`, `disk.io.direction` |
+//! | `system.disk.limit` | UpDownCounter | By | `system.device` |
+//!
+//! `system.disk.io` is sectors × 512 (diskstats sectors are always 512 bytes, whatever the
+//! device's block size), `io_time` is the time the device had I/O in progress (field 10, what
+//! `iostat` turns into `%util`), `operation_time` the time requests of each direction spent,
+//! summed over requests (fields 4 and 8, so it can exceed wall time on devices with deep
+//! queues). `system.device` is the kernel's name (`sda`, `nvme0n1`, `dm-0`), without `/dev/`.
+//!
+//! **Which devices.** By default those node_exporter reports by default
+//! ([`diskstats::is_reported_by_default`]): RAM disks (`ram*`, `zram*`), loop devices and floppies
+//! are skipped, and so are partitions of whole disks that are already reported (`sda1`,
+//! `nvme0n1p2`, `mmcblk0p1`, `xvdb3`), so each byte is counted once per disk. Device-mapper
+//! (`dm-0`) and md RAID (`md0`) devices are reported beside the disks under them, as
+//! node_exporter and the hostmetrics receiver do. `include` replaces that rule with a list of
+//! names; `exclude` removes names in either case (see [`DiskConfig`]).
+//!
+//! **Size.** `system.disk.limit` is read when a device first appears and then at most once a
+//! minute (a size changes only when a volume is resized); a device without a readable size file
+//! reports no limit.
+
+use super::network::glob_match;
+use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use crate::host::HostPaths;
+use crate::procfs::{diskstats, ProcFile};
+use opentelemetry::metrics::Meter;
+use opentelemetry::KeyValue;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the sizes of known devices are read again.
+const LIMIT_REFRESH: Duration = Duration::from_secs(60);
+
+/// `collector.disk`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskConfig {
+    /// Run this collector (default true; metricsd's `enable_disk` also switches it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Devices to report, by kernel name or a pattern where `*` matches any run of characters
+    /// (`sd*`, `nvme*n1`, `dm-*`). Empty (the default): node_exporter's default rule (whole
+    /// disks, device-mapper and md devices; no RAM disks, loop devices, floppies or partitions
+    /// of reported disks). Non-empty: exactly the matching devices, partitions and loop devices
+    /// included if they match.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// Devices not to report, in the same form; wins over `include` and the default rule
+    /// (`["dm-*"]` keeps only the physical disks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+impl DiskConfig {
+    /// Whether the device `name` is reported.
+    pub fn accepts(&self, name: &str) -> bool {
+        let included = if self.include.is_empty() {
+            diskstats::is_reported_by_default(name)
+        } else {
+            self.include.iter().any(|p| glob_match(p, name))
+        };
+        included && !self.exclude.iter().any(|p| glob_match(p, name))
+    }
+}
+
+/// The attributes of one device, built once.
+#[derive(Debug)]
+struct DevAttrs {
+    /// `system.device` alone.
+    dev: [KeyValue; 1],
+    /// `system.device` with `disk.io.direction`: `[read, write]`.
+    dir: [[KeyValue; 2]; 2],
+}
+
+impl DevAttrs {
+    fn new(name: &str) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        let dev = KeyValue::new("system.device", name);
+        DevAttrs {
+            dir: ["read", "write"].map(|d| [dev.clone(), KeyValue::new("disk.io.direction", d)]),
+            dev: [dev],
+        }
+    }
+}
+
+/// A known device: its attributes, last size, and the refresh that last saw it.
+struct Device {
+    attrs: Arc<DevAttrs>,
+    limit: Option<u64>,
+    seen: u64,
+}
+
+/// The counters of one device in one tick.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counters {
+    /// `[read, write]` bytes.
+    bytes: [u64; 2],
+    /// `[read, write]` completed requests.
+    ops: [u64; 2],
+    /// `[read, write]` merged requests.
+    merged: [u64; 2],
+    /// `[read, write]` milliseconds.
+    op_ms: [u64; 2],
+    io_ms: u64,
+}
+
+impl Counters {
+    fn of(d: &diskstats::DiskStats) -> Self {
+        Counters {
+            bytes: [d.read_bytes(), d.written_bytes()],
+            ops: [d.reads, d.writes],
+            merged: [d.reads_merged, d.writes_merged],
+            op_ms: [d.read_ms, d.write_ms],
+            io_ms: d.io_ticks_ms,
+        }
+    }
+}
+
+/// What one tick read: per device, in file order.
+#[derive(Default)]
+struct Snapshot {
+    disks: Vec<(Arc<DevAttrs>, Counters, Option<u64>)>,
+}
+
+/// Reads `/proc/diskstats` every tick (kept open) and device sizes from `/sys/block`.
+pub struct DiskCollector {
+    paths: HostPaths,
+    config: DiskConfig,
+    file: ProcFile,
+    devices: HashMap<String, Device>,
+    /// When the sizes of all known devices were last read.
+    limits_read_at: Option<Instant>,
+    generation: u64,
+    snap: Arc<SnapshotCell<Snapshot>>,
+}
+
+impl DiskCollector {
+    /// A collector reading `paths`' `/proc/diskstats` and `/sys/block`.
+    pub fn new(paths: &HostPaths, clock: &TickClock, config: &DiskConfig) -> Self {
+        DiskCollector {
+            paths: paths.clone(),
+            config: config.clone(),
+            file: ProcFile::new(diskstats::path(paths)),
+            devices: HashMap::new(),
+            limits_read_at: None,
+            generation: 0,
+            snap: SnapshotCell::new(clock),
+        }
+    }
+}
+
+/// A device's size in bytes, or `None` (logged at debug) when it cannot be read.
+fn read_limit(paths: &HostPaths, dev: &str) -> Option<u64> {
+    match diskstats::read_size_bytes(paths, dev) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::debug!(device = dev, error = %e, "no size for block device");
+            None
+        }
+    }
+}
+
+impl Collector for DiskCollector {
+    fn name(&self) -> &'static str {
+        "disk"
+    }
+
+    fn register(&mut self, meter: &Meter) {
+        type Pick = fn(&Counters) -> [u64; 2];
+        for (name, unit, desc, pick) in [
+            (
+                "system.disk.io",
+                "By",
+                "Bytes read from and written to each disk",
+                (|c: &Counters| c.bytes) as Pick,
+            ),
+            (
+                "system.disk.operations",
+                "{operation}",
+                "Read and write requests completed by each disk",
+                |c| c.ops,
+            ),
+            (
+                "system.disk.merged",
+                "{operation}",
+                "Adjacent read and write requests merged into one before reaching each disk",
+                |c| c.merged,
+            ),
+        ] {
+            let snap = self.snap.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_unit(unit)
+                .with_description(desc)
+                .with_callback(move |obs| {
+                    snap.with(|s| {
+                        for (a, c, _) in &s.disks {
+                            for (v, attrs) in pick(c).iter().zip(&a.dir) {
+                                obs.observe(*v, attrs);
+                            }
+                        }
+                    });
+                })
+                .build();
+        }
+        let snap = self.snap.clone();
+        meter
+            .f64_observable_counter("system.disk.operation_time")
+            .with_unit("s")
+            .with_description(
+                "Time spent by read and write requests of each disk, summed over requests",
+            )
+            .with_callback(move |obs| {
+                snap.with(|s| {
+                    for (a, c, _) in &s.disks {
+                        for (ms, attrs) in c.op_ms.iter().zip(&a.dir) {
+                            obs.observe(*ms as f64 / 1000.0, attrs);
+                        }
+                    }
+                });
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .f64_observable_counter("system.disk.io_time")
+            .with_unit("s")
+            .with_description("Time each disk had I/O requests in progress")
+            .with_callback(move |obs| {
+                snap.with(|s| {
+                    for (a, c, _) in &s.disks {
+                        obs.observe(c.io_ms as f64 / 1000.0, &a.dev);
+                    }
+                });
+            })
+            .build();
+        let snap = self.snap.clone();
+        meter
+            .i64_observable_up_down_counter("system.disk.limit")
+            .with_unit("By")
+            .with_description("Size of each disk")
+            .with_callback(move |obs| {
+                snap.with(|s| {
+                    for (a, _, limit) in &s.disks {
+                        if let Some(l) = limit {
+                            obs.observe(*l as i64, &a.dev);
+                        }
+                    }
+                });
+            })
+            .build();
+    }
+
+    fn refresh(&mut self) -> Result<(), CollectorError> {
+        let config = &self.config;
+        let stats = diskstats::read_file(&mut self.file, |n| config.accepts(n))?;
+        let now = Instant::now();
+        let reread = match self.limits_read_at {
+            Some(t) => now.saturating_duration_since(t) >= LIMIT_REFRESH,
+            None => true,
+        };
+        if reread {
+            self.limits_read_at = Some(now);
+        }
+        self.generation += 1;
+        let gen = self.generation;
+        let mut snap = self.snap.take().unwrap_or_default();
+        snap.disks.clear();
+        for d in &stats {
+            let dev = match self.devices.get_mut(d.name.as_str()) {
+                Some(dev) => {
+                    if reread {
+                        dev.limit = read_limit(&self.paths, &d.name);
+                    }
+                    dev
+                }
+                None => self.devices.entry(d.name.clone()).or_insert(Device {
+                    attrs: Arc::new(DevAttrs::new(&d.name)),
+                    limit: read_limit(&self.paths, &d.name),
+                    seen: gen,
+                }),
+            };
+            dev.seen = gen;
+            snap.disks
+                .push((dev.attrs.clone(), Counters::of(d), dev.limit));
+        }
+        self.devices.retain(|_, d| d.seen == gen);
+        self.snap.set(snap);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::testutil::{fixture_copy, kind, of, value, write, Harness, Kind};
+    use crate::procfs::fixture_paths;
+
+    /// The devices reported, sorted.
+    fn devices(p: &[crate::collectors::testutil::Point]) -> Vec<String> {
+        let mut d: Vec<String> = of(p, "system.disk.io_time")
+            .iter()
+            .map(|p| p.1[0].1.clone())
+            .collect();
+        d.sort();
+        d
+    }
+
+    #[test]
+    fn reports_whole_disks_dm_and_md_devices_of_the_5_15_tree_by_default() {
+        let clock = TickClock::default();
+        let mut c = DiskCollector::new(
+            &fixture_paths("linux-5.15-server"),
+            &clock,
+            &DiskConfig::default(),
+        );
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).unwrap();
+        // loop0, loop1, zram0 and the partitions nvme0n1p1-3 and sda1 are skipped.
+        assert_eq!(
+            devices(&p),
+            ["dm-0", "dm-1", "md0", "nvme0n1", "sda", "sr0"]
+        );
+        let nvme = |dir| [("system.device", "nvme0n1"), ("disk.io.direction", dir)];
+        // 701256730 and 2934766802 sectors of 512 bytes.
+        assert_eq!(
+            value(&p, "system.disk.io", &nvme("read")),
+            Some(359_043_445_760.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.io", &nvme("write")),
+            Some(1_502_600_602_624.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.operations", &nvme("read")),
+            Some(8_837_406.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.operations", &nvme("write")),
+            Some(52_612_233.0)
+        );
+        assert_eq!(value(&p, "system.disk.merged", &nvme("read")), Some(1123.0));
+        assert_eq!(
+            value(&p, "system.disk.merged", &nvme("write")),
+            Some(27_319_854.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.operation_time", &nvme("read")),
+            Some(2611.389)
+        );
+        assert_eq!(
+            value(&p, "system.disk.operation_time", &nvme("write")),
+            Some(31548.224)
+        );
+        assert_eq!(
+            value(&p, "system.disk.io_time", &[("system.device", "nvme0n1")]),
+            Some(23125.26)
+        );
+        // sda: 4917930 sectors read, 101324 ms busy.
+        let sda_read = [("system.device", "sda"), ("disk.io.direction", "read")];
+        assert_eq!(
+            value(&p, "system.disk.io", &sda_read),
+            Some(2_517_980_160.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.io_time", &[("system.device", "sda")]),
+            Some(101.324)
+        );
+        // The 5.15 tree has no /sys/block: no limits, and that is not an error.
+        assert!(of(&p, "system.disk.limit").is_empty());
+        for m in [
+            "system.disk.io",
+            "system.disk.operations",
+            "system.disk.io_time",
+            "system.disk.operation_time",
+            "system.disk.merged",
+        ] {
+            assert_eq!(kind(&p, m), Some(Kind::Counter), "{m}");
+        }
+        assert_eq!(h.unit("system.disk.io"), Some("By"));
+        assert_eq!(h.unit("system.disk.io_time"), Some("s"));
+        assert_eq!(h.unit("system.disk.operations"), Some("{operation}"));
+        // 6 devices: io, operations, merged, operation_time by 2 directions; io_time by 1.
+        assert_eq!(p.len(), 6 * (4 * 2 + 1));
+    }
+
+    #[test]
+    fn reports_the_size_of_the_6_18_vms_disk_from_sys_block() {
+        let clock = TickClock::default();
+        let mut c = DiskCollector::new(
+            &fixture_paths("linux-6.18-vm"),
+            &clock,
+            &DiskConfig::default(),
+        );
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).unwrap();
+        assert_eq!(devices(&p), ["vda"]);
+        // sys/block/vda/size: 536870912 sectors = 256 GiB.
+        assert_eq!(
+            value(&p, "system.disk.limit", &[("system.device", "vda")]),
+            Some(274_877_906_944.0)
+        );
+        assert_eq!(kind(&p, "system.disk.limit"), Some(Kind::UpDownCounter));
+        assert_eq!(h.unit("system.disk.limit"), Some("By"));
+        // 2833586 sectors read, 2684208 written.
+        let vda = |dir| [("system.device", "vda"), ("disk.io.direction", dir)];
+        assert_eq!(
+            value(&p, "system.disk.io", &vda("read")),
+            Some(1_450_796_032.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.io", &vda("write")),
+            Some(1_374_314_496.0)
+        );
+    }
+
+    #[test]
+    fn include_replaces_the_default_rule_and_exclude_wins() {
+        let clock = TickClock::default();
+        let cfg = DiskConfig {
+            include: vec!["loop*".into(), "vda".into()],
+            exclude: vec!["loop[3-7]".into(), "loop7".into(), "loop6".into()],
+            ..Default::default()
+        };
+        let mut c = DiskCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &cfg);
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).unwrap();
+        // `[3-7]` is no pattern syntax here: only `*` is special.
+        assert_eq!(
+            devices(&p),
+            ["loop0", "loop1", "loop2", "loop3", "loop4", "loop5", "vda"]
+        );
+        // loop0 has a size file (0 bytes); loop1 has none.
+        assert_eq!(
+            value(&p, "system.disk.limit", &[("system.device", "loop0")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.limit", &[("system.device", "loop1")]),
+            None
+        );
+
+        let cfg = DiskConfig {
+            exclude: vec!["dm-*".into(), "sr*".into()],
+            ..Default::default()
+        };
+        assert!(cfg.accepts("nvme0n1") && cfg.accepts("md0"));
+        assert!(
+            !cfg.accepts("dm-0")
+                && !cfg.accepts("sr0")
+                && !cfg.accepts("sda1")
+                && !cfg.accepts("loop0")
+        );
+    }
+
+    #[test]
+    fn rereads_sizes_once_a_minute_and_reads_a_new_devices_size_at_once() {
+        let (dir, paths) = fixture_copy("linux-6.18-vm");
+        let clock = TickClock::default();
+        let mut c = DiskCollector::new(&paths, &clock, &DiskConfig::default());
+        let mut h = Harness::new(&clock, &mut c);
+        let vda = [("system.device", "vda")];
+        assert_eq!(
+            value(&h.tick(&mut c).unwrap(), "system.disk.limit", &vda),
+            Some(274_877_906_944.0)
+        );
+        // The volume grows; the size is not read again within the minute...
+        write(&dir, "sys/block/vda/size", "1073741824\n");
+        assert_eq!(
+            value(&h.tick(&mut c).unwrap(), "system.disk.limit", &vda),
+            Some(274_877_906_944.0)
+        );
+        // ...but a new device's is, at once.
+        let text = std::fs::read_to_string(dir.path().join("proc/diskstats")).unwrap();
+        write(
+            &dir,
+            "proc/diskstats",
+            &format!("{text} 254      16 vdb 1 0 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"),
+        );
+        write(&dir, "sys/block/vdb/size", "2048\n");
+        let p = h.tick(&mut c).unwrap();
+        assert_eq!(
+            value(&p, "system.disk.limit", &[("system.device", "vdb")]),
+            Some(1_048_576.0)
+        );
+        assert_eq!(
+            value(&p, "system.disk.limit", &vda),
+            Some(274_877_906_944.0)
+        );
+        // A minute later every size is read again.
+        c.limits_read_at = c.limits_read_at.and_then(|t| t.checked_sub(LIMIT_REFRESH));
+        let p = h.tick(&mut c).unwrap();
+        assert_eq!(
+            value(&p, "system.disk.limit", &vda),
+            Some(549_755_813_888.0)
+        );
+    }
+
+    #[test]
+    fn forgets_devices_that_disappear() {
+        let (dir, paths) = fixture_copy("linux-6.18-vm");
+        let clock = TickClock::default();
+        let cfg = DiskConfig {
+            include: vec!["*".into()],
+            ..Default::default()
+        };
+        let mut c = DiskCollector::new(&paths, &clock, &cfg);
+        let mut h = Harness::new(&clock, &mut c);
+        assert_eq!(devices(&h.tick(&mut c).unwrap()).len(), 10);
+        write(
+            &dir,
+            "proc/diskstats",
+            " 254       0 vda 29127 6078 2833586 12993 7324 20562 2684208 23612 0 11364 38511\n",
+        );
+        assert_eq!(devices(&h.tick(&mut c).unwrap()), ["vda"]);
+        assert_eq!(c.devices.len(), 1);
+    }
+
+    #[test]
+    fn fails_when_diskstats_is_missing_and_reports_nothing() {
+        let clock = TickClock::default();
+        let mut c = DiskCollector::new(
+            &HostPaths::under("/nonexistent/metricsd"),
+            &clock,
+            &DiskConfig::default(),
+        );
+        let mut h = Harness::new(&clock, &mut c);
+        let e = h.tick(&mut c).unwrap_err();
+        assert!(e.to_string().contains("diskstats"), "{e}");
+        assert!(h.collect().is_empty());
+    }
+}
