@@ -396,7 +396,10 @@ fn delta_temporality_sends_counters_as_differences_and_keeps_up_down_counters_cu
                 Some(Data::Sum(s)) if s.is_monotonic => {
                     assert_eq!(s.aggregation_temporality, 1, "{} is delta", m.name);
                     for p in &s.data_points {
-                        let key = format!("{}{:?}", m.name, p.attributes);
+                        // Attribute order inside a point is not stable: sort for the key.
+                        let mut attrs: Vec<String> = p.attributes.iter().map(|a| format!("{a:?}")).collect();
+                        attrs.sort();
+                        let key = format!("{}{:?}", m.name, attrs);
                         if let Some(prev) = last_time.get(&key) {
                             assert_eq!(
                                 p.start_time_unix_nano, *prev,
