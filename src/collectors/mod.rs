@@ -132,7 +132,8 @@ pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<d
         v.push(Box::new(network::NetworkCollector::new(paths, clock, &c.network)));
     }
     if enabled(c.processes.enabled, None, true) {
-        v.push(Box::new(processes::ProcessesCollector::new(paths, clock)));
+        let every = c.processes.scan_interval.map(|d| d.get()).unwrap_or(std::time::Duration::from_secs(60));
+        v.push(Box::new(processes::ProcessesCollector::new(paths, clock).with_scan_interval(every)));
     }
     if enabled(c.disk.enabled, c.enable_disk, true) {
         v.push(Box::new(disk::DiskCollector::new(paths, clock, &c.disk)));

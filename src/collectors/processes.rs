@@ -39,6 +39,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessesConfig {
+    /// How often every /proc/PID/stat is read to count processes by state (default `"60s"`;
+    /// `"0s"` = every tick). The scan costs ~20 µs per process; `system.process.created`
+    /// is read every tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_interval: Option<crate::config::ConfigDuration>,
     /// Run this collector (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -72,6 +77,9 @@ pub struct ProcessesCollector {
     paths: HostPaths,
     stat: ProcFile,
     snap: Arc<SnapshotCell<Snapshot>>,
+    scan_interval: std::time::Duration,
+    /// The last full scan of /proc/PID/stat and when it was taken.
+    last_scan: Option<(std::time::Instant, [u64; 5])>,
 }
 
 impl ProcessesCollector {
@@ -81,7 +89,15 @@ impl ProcessesCollector {
             paths: paths.clone(),
             stat: ProcFile::new(stat::path(paths)),
             snap: SnapshotCell::new(clock),
+            scan_interval: std::time::Duration::ZERO,
+            last_scan: None,
         }
+    }
+
+    /// Re-scan every process at most this often (`collector.processes.scan_interval`).
+    pub fn with_scan_interval(mut self, d: std::time::Duration) -> Self {
+        self.scan_interval = d;
+        self
     }
 }
 
@@ -118,7 +134,14 @@ impl Collector for ProcessesCollector {
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
         let created = stat::read_file(&mut self.stat)?.processes;
-        let counts = by_state(&pid::count_states(&self.paths)?);
+        let due = match &self.last_scan {
+            Some((at, _)) => at.elapsed() >= self.scan_interval,
+            None => true,
+        };
+        if due {
+            self.last_scan = Some((std::time::Instant::now(), by_state(&pid::count_states(&self.paths)?)));
+        }
+        let counts = self.last_scan.as_ref().map(|(_, c)| *c).unwrap_or_default();
         self.snap.set(Snapshot { counts, created });
         Ok(())
     }
@@ -159,6 +182,25 @@ mod tests {
         assert_eq!(value(&p, "system.process.created", &[]), Some(91234.0));
         assert_eq!(of(&p, "system.process.created")[0].3, Kind::Counter);
         assert_eq!(h.unit("system.process.count"), Some("{process}"));
+    }
+
+    #[test]
+    fn the_process_scan_is_repeated_only_after_the_scan_interval() {
+        let (dir, paths) = fixture_copy("linux-5.15-server");
+        write(&dir, "proc/stat", "cpu 1 2 3 4\ncpu0 1 2 3 4\nprocesses 10\n");
+        let clock = TickClock::default();
+        let mut c = ProcessesCollector::new(&paths, &clock).with_scan_interval(std::time::Duration::from_secs(3600));
+        let mut h = Harness::new(&clock, &mut c);
+        assert_eq!(count(&h.tick(&mut c).unwrap(), "running"), Some(1.0));
+        // pid 4242 stops running; the scan is not due, `created` is read every tick.
+        write(&dir, "proc/4242/stat", &std::fs::read_to_string(dir.path().join("proc/4242/stat")).unwrap().replacen(") R ", ") S ", 1));
+        write(&dir, "proc/stat", "cpu 1 2 3 4\ncpu0 1 2 3 4\nprocesses 11\n");
+        let p = h.tick(&mut c).unwrap();
+        assert_eq!(count(&p, "running"), Some(1.0), "last scan's counts until the interval passes");
+        assert_eq!(value(&p, "system.process.created", &[]), Some(11.0));
+        let mut c2 = ProcessesCollector::new(&paths, &clock);
+        let mut h2 = Harness::new(&clock, &mut c2);
+        assert_eq!(count(&h2.tick(&mut c2).unwrap(), "running"), Some(0.0), "a zero interval scans every tick");
     }
 
     #[test]
