@@ -21,11 +21,10 @@ use opentelemetry_proto::tonic::metrics::v1::NumberDataPoint;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{
-    InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality,
+    ManualReader, SdkMeterProvider, Temporality,
 };
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 
 /// The instrument kind a point came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,26 +49,7 @@ pub(crate) struct Harness {
     units: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone)]
-struct Shared(Arc<ManualReader>);
-
-impl MetricReader for Shared {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline)
-    }
-    fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.collect(rm)
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, t: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.shutdown_with_timeout(t)
-    }
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
-    }
-}
+use crate::pipeline::SharedReader as Shared;
 
 impl Harness {
     /// Registers `collector`'s instruments on a fresh provider (cumulative temporality, as the

@@ -71,7 +71,7 @@ pub fn count_points(req: &ExportMetricsServiceRequest) -> u64 {
 
 /// Lets the provider own a reader the scheduler also holds (`ManualReader` is not `Clone`).
 #[derive(Debug, Clone)]
-struct SharedReader(Arc<ManualReader>);
+pub(crate) struct SharedReader(pub(crate) Arc<ManualReader>);
 
 impl MetricReader for SharedReader {
     fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
