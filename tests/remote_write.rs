@@ -156,6 +156,18 @@ fn end_to_end_into_a_real_prometheus() {
     assert_eq!(ti[0]["metric"]["os_type"], "linux");
     assert_eq!(ti[0]["metric"]["service_version"], env!("CARGO_PKG_VERSION"));
     assert!(ti[0]["metric"]["host_id"].as_str().is_some_and(|s| !s.is_empty()));
+    // cpu, filesystem and network series, named and labelled by the translation.
+    let idle = prom.query("system_cpu_time_seconds_total{cpu_mode=\"idle\"}");
+    assert!(!idle.is_empty(), "cpu series");
+    assert!(idle[0]["metric"]["cpu_logical_number"].as_str().is_some());
+    assert!(!prom.query("system_network_io_bytes_total{network_io_direction=\"receive\"}").is_empty(), "network series");
+    let fs = prom.query("system_filesystem_usage_bytes{system_filesystem_state=\"used\"}");
+    assert!(!fs.is_empty(), "filesystem series");
+    assert!(fs[0]["metric"]["system_filesystem_mountpoint"].as_str().is_some());
+    // Counters increase between ticks.
+    let grew = prom.query("sum(max_over_time(system_cpu_time_seconds_total[1m])) - sum(min_over_time(system_cpu_time_seconds_total[1m]))");
+    let d: f64 = grew[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(d > 0.5, "CPU time (all modes) grew by {d} s over the run");
     // Several samples arrived over the run (one per tick).
     let n = prom.query("count_over_time(system_memory_limit_bytes[1m])");
     let count: f64 = n[0]["value"][1].as_str().unwrap().parse().unwrap();
