@@ -1,0 +1,266 @@
+//! The seam between the GPU collector and the driver: a small trait with index-based calls,
+//! implemented by NVML ([`super::nvml::NvmlBackend`]) and, in tests, by a fake.
+//!
+//! Every call returns a [`GpuError`] that tells the collector what to do next: stop calling
+//! ([`GpuError::NotSupported`]), mark the GPU failed and re-initialise later
+//! ([`GpuError::Lost`], [`GpuError::DriverUnavailable`]), or skip the value this tick
+//! ([`GpuError::Other`]). Units are NVML's own (percent, milliwatts, millijoules, MHz); the
+//! collector converts them.
+
+/// Why a driver call gave no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GpuError {
+    /// The device does not offer this (NVML `NotSupported`, `FunctionNotFound`, a symbol missing
+    /// from an older driver, `InvalidArg` for fans of a fanless card). Learned once per device.
+    #[error("not supported by this GPU or driver")]
+    NotSupported,
+    /// The GPU fell off the bus or stopped answering (NVML `GpuLost`, `ResetRequired`,
+    /// `Unknown`).
+    #[error("GPU is lost (fell off the bus or stopped answering)")]
+    Lost,
+    /// No usable driver: the library cannot be loaded, the kernel module is not loaded, or the
+    /// library and kernel module versions differ (after a driver upgrade without reboot).
+    #[error("NVIDIA driver unavailable: {0}")]
+    DriverUnavailable(String),
+    /// Anything else (no permission, timeout, …), with the driver's message.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What identifies a GPU, read once when devices are enumerated.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// NVML's index, as `nvidia-smi` numbers GPUs (ordered by PCI bus id by default).
+    pub index: u32,
+    /// `GPU-xxxxxxxx-…`, stable across reboots and index changes.
+    pub uuid: String,
+    /// Product name, `NVIDIA H100 80GB HBM3`.
+    pub name: String,
+    /// PCI bus id, `00000000:00:06.0`.
+    pub pci_bus_id: String,
+    /// Board serial number where the board has an infoROM that carries one.
+    pub serial: Option<String>,
+}
+
+/// `utilization_rates()`: percent of the last sample period (1/6 s to 1 s depending on the
+/// product) during which a kernel ran / device memory was read or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Utilization {
+    /// Percent of time one or more kernels were running.
+    pub gpu: u32,
+    /// Percent of time the memory controller was busy (not how much memory is used).
+    pub memory: u32,
+}
+
+/// `memory_info()` in bytes: `total = used + free + reserved` (NVML's `_v2` call, which keeps
+/// driver-reserved memory out of `used`, as `nvidia-smi` does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Memory {
+    /// Installed device memory.
+    pub total: u64,
+    /// Allocated by processes and the driver's per-context allocations.
+    pub used: u64,
+    /// Unallocated.
+    pub free: u64,
+    /// Reserved by the driver and firmware, never available to processes.
+    pub reserved: u64,
+}
+
+/// Which clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockKind {
+    /// Streaming multiprocessor clock.
+    Sm,
+    /// Memory clock.
+    Memory,
+}
+
+/// Which ECC error counter (always the volatile one: since the driver was loaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EccKind {
+    /// Single-bit errors, corrected by ECC.
+    Corrected,
+    /// Double-bit errors: data was lost.
+    Uncorrected,
+}
+
+/// Which process list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessKind {
+    /// CUDA and other compute contexts.
+    Compute,
+    /// Graphics contexts (X, Vulkan, OpenGL).
+    Graphics,
+}
+
+/// One process with a context on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GpuProcess {
+    /// Process id, in the PID namespace of the driver (the host's).
+    pub pid: u32,
+    /// Device memory it uses, when the driver can tell (not under Windows WDDM).
+    pub used_memory: Option<u64>,
+    /// MIG GPU instance it runs on.
+    pub gpu_instance_id: Option<u32>,
+    /// MIG compute instance it runs on.
+    pub compute_instance_id: Option<u32>,
+}
+
+/// One MIG device (a GPU instance's compute instance) of a GPU in MIG mode.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MigDevice {
+    /// `MIG-xxxxxxxx-…`.
+    pub uuid: String,
+    /// GPU instance id.
+    pub gpu_instance_id: u32,
+    /// Compute instance id within the GPU instance.
+    pub compute_instance_id: u32,
+    /// Its share of device memory.
+    pub memory: Memory,
+}
+
+/// A value from `nvmlDeviceGetFieldValues`, in the type NVML chose.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue {
+    /// 32-bit unsigned (the PCIe byte counters 197/198: they wrap at 4 GiB).
+    U32(u32),
+    /// 64-bit unsigned.
+    U64(u64),
+    /// 64-bit signed.
+    I64(i64),
+    /// Double.
+    F64(f64),
+}
+
+impl FieldValue {
+    /// The value as f64 (for gauges).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            FieldValue::U32(v) => v as f64,
+            FieldValue::U64(v) => v as f64,
+            FieldValue::I64(v) => v as f64,
+            FieldValue::F64(v) => v,
+        }
+    }
+}
+
+/// NVML field ids used by the collector (`nvml.h`'s `NVML_FI_DEV_*`).
+pub mod field {
+    /// `NVML_FI_DEV_MEMORY_TEMP`: HBM temperature, °C.
+    pub const MEMORY_TEMP: u32 = 82;
+    /// `NVML_FI_DEV_PCIE_COUNT_TX_BYTES`: PCIe bytes sent by the GPU, u32, wraps.
+    pub const PCIE_TX_BYTES: u32 = 197;
+    /// `NVML_FI_DEV_PCIE_COUNT_RX_BYTES`: PCIe bytes received by the GPU, u32, wraps.
+    pub const PCIE_RX_BYTES: u32 = 198;
+}
+
+/// NVML's clock throttle (since CUDA 12: "clocks event") reason bits
+/// (`nvmlClocksThrottleReason*`), and the names the collector reports them under.
+pub mod throttle {
+    /// Nothing runs; clocks are lowered to save power.
+    pub const GPU_IDLE: u64 = 0x1;
+    /// Clocks limited by the application clocks setting.
+    pub const APPLICATIONS_CLOCKS_SETTING: u64 = 0x2;
+    /// Software power cap (the power limit).
+    pub const SW_POWER_CAP: u64 = 0x4;
+    /// Hardware slowdown (temperature, power brake or power supply), clocks cut by half or more.
+    pub const HW_SLOWDOWN: u64 = 0x8;
+    /// Clocks synchronised with other GPUs of a sync-boost group.
+    pub const SYNC_BOOST: u64 = 0x10;
+    /// Software thermal slowdown: GPU or memory temperature above its maximum operating point.
+    pub const SW_THERMAL_SLOWDOWN: u64 = 0x20;
+    /// Hardware thermal slowdown: temperature too high.
+    pub const HW_THERMAL_SLOWDOWN: u64 = 0x40;
+    /// Hardware power brake: an external signal (power supply) asked for a slowdown.
+    pub const HW_POWER_BRAKE_SLOWDOWN: u64 = 0x80;
+    /// Clocks lowered to match the display clock.
+    pub const DISPLAY_CLOCK_SETTING: u64 = 0x100;
+
+    /// Every reason with its `nvidia.gpu.throttle.reason` value, in reporting order.
+    pub const REASONS: [(u64, &str); 9] = [
+        (GPU_IDLE, "gpu_idle"),
+        (APPLICATIONS_CLOCKS_SETTING, "applications_clocks_setting"),
+        (SW_POWER_CAP, "sw_power_cap"),
+        (HW_SLOWDOWN, "hw_slowdown"),
+        (SYNC_BOOST, "sync_boost"),
+        (SW_THERMAL_SLOWDOWN, "sw_thermal_slowdown"),
+        (HW_THERMAL_SLOWDOWN, "hw_thermal_slowdown"),
+        (HW_POWER_BRAKE_SLOWDOWN, "hw_power_brake_slowdown"),
+        (DISPLAY_CLOCK_SETTING, "display_clock_setting"),
+    ];
+
+    /// Reasons that mean the hardware is protecting itself: `hw.status` is `degraded` while
+    /// any is active.
+    pub const DEGRADED: u64 =
+        HW_SLOWDOWN | SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN | HW_POWER_BRAKE_SLOWDOWN;
+}
+
+/// A GPU driver: NVML, or a fake in tests. Devices are addressed by their enumeration index
+/// (`0..device_count()`), valid until the next [`GpuBackend::init`].
+///
+/// Every call blocks (NVML calls are blocking C calls): call them from the collector's
+/// `refresh`, which runs on a blocking thread, never from an async task or an instrument
+/// callback.
+pub trait GpuBackend: Send {
+    /// Loads the driver library and initialises it; a second call re-initialises (after a
+    /// driver reload or a lost GPU), invalidating earlier device indexes.
+    fn init(&mut self) -> Result<(), GpuError>;
+    /// Releases the driver (NVML's `nvmlShutdown`). Calls after this fail with
+    /// [`GpuError::DriverUnavailable`] until the next [`GpuBackend::init`].
+    fn shutdown(&mut self);
+    /// The driver version (`580.159.04`), for the log.
+    fn driver_version(&self) -> Result<String, GpuError>;
+    /// How many GPUs the driver sees.
+    fn device_count(&self) -> Result<u32, GpuError>;
+    /// The GPU's identity.
+    fn identity(&self, dev: u32) -> Result<Identity, GpuError>;
+    /// GPU and memory-controller busy percent.
+    fn utilization(&self, dev: u32) -> Result<Utilization, GpuError>;
+    /// Video encoder busy percent.
+    fn encoder_utilization(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Video decoder busy percent.
+    fn decoder_utilization(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Device memory in bytes.
+    fn memory(&self, dev: u32) -> Result<Memory, GpuError>;
+    /// GPU die temperature, °C.
+    fn temperature(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Power draw, mW.
+    fn power_usage(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Enforced power limit, mW.
+    fn power_limit(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Energy since the driver was loaded, mJ. Slow: about 4 ms on an H100.
+    fn total_energy(&self, dev: u32) -> Result<u64, GpuError>;
+    /// Current clock, MHz.
+    fn clock(&self, dev: u32, clock: ClockKind) -> Result<u32, GpuError>;
+    /// Number of fans (0 on datacenter GPUs).
+    fn fan_count(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Intended fan speed, percent of maximum.
+    fn fan_speed(&self, dev: u32, fan: u32) -> Result<u32, GpuError>;
+    /// Performance state: 0 (P0, maximum) to 15 (minimum).
+    fn performance_state(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Active clock throttle reasons, as [`throttle`] bits.
+    fn throttle_reasons(&self, dev: u32) -> Result<u64, GpuError>;
+    /// ECC errors since the driver was loaded.
+    fn ecc_errors(&self, dev: u32, kind: EccKind) -> Result<u64, GpuError>;
+    /// PCIe replays since the driver was loaded.
+    fn pcie_replay_counter(&self, dev: u32) -> Result<u32, GpuError>;
+    /// Reads several NVML field values in one driver call: `out[i]` is the result for `ids[i]`.
+    /// The outer error is for the call as a whole.
+    fn field_values(
+        &self,
+        dev: u32,
+        ids: &[u32],
+        out: &mut Vec<Result<FieldValue, GpuError>>,
+    ) -> Result<(), GpuError>;
+    /// Appends the processes with a context of `kind` on the GPU to `out`.
+    fn processes(
+        &self,
+        dev: u32,
+        kind: ProcessKind,
+        out: &mut Vec<GpuProcess>,
+    ) -> Result<(), GpuError>;
+    /// Whether MIG mode is currently enabled.
+    fn mig_enabled(&self, dev: u32) -> Result<bool, GpuError>;
+    /// Appends the GPU's MIG devices to `out`.
+    fn mig_devices(&self, dev: u32, out: &mut Vec<MigDevice>) -> Result<(), GpuError>;
+}

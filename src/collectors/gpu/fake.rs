@@ -1,0 +1,342 @@
+//! A fake driver for the GPU collector's tests: GPUs whose values the test sets, a driver that
+//! can be missing, unloaded or reloaded, GPUs that get lost, and a count of every call.
+//!
+//! Defaults are what NVML returned on an H100 80GB HBM3 (see
+//! `reference/nvml-on-h100.md`), with a busy GPU's utilization and memory so that conversions
+//! are visible.
+
+use super::device::{
+    field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity,
+    Memory, MigDevice, ProcessKind, Utilization,
+};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// One fake GPU. Calls named in `unsupported` (the trait method's name, or `field:<id>`) answer
+/// `NotSupported`; every call of a `lost` GPU answers `Lost`.
+#[derive(Debug, Clone)]
+pub struct FakeGpu {
+    pub identity: Identity,
+    pub lost: bool,
+    pub unsupported: HashSet<String>,
+    pub utilization: Utilization,
+    pub encoder: u32,
+    pub decoder: u32,
+    pub memory: Memory,
+    pub temperature: u32,
+    pub memory_temperature: u32,
+    pub power_mw: u32,
+    pub power_limit_mw: u32,
+    pub energy_mj: u64,
+    pub sm_mhz: u32,
+    pub memory_mhz: u32,
+    pub fans: Vec<u32>,
+    pub pstate: u32,
+    pub throttle: u64,
+    pub ecc_corrected: u64,
+    pub ecc_uncorrected: u64,
+    pub pcie_replay: u32,
+    pub pcie_tx: u32,
+    pub pcie_rx: u32,
+    pub compute: Vec<GpuProcess>,
+    pub graphics: Vec<GpuProcess>,
+    pub mig: Option<Vec<MigDevice>>,
+}
+
+impl FakeGpu {
+    /// An H100 SXM at NVML index `index`.
+    pub fn h100(index: u32) -> Self {
+        let total = 85_520_809_984;
+        let reserved = 503_316_480;
+        let used = 21_474_836_480;
+        FakeGpu {
+            identity: Identity {
+                index,
+                uuid: format!("GPU-11899c91-4bd4-1fa3-7e4c-3d6b0b0f00{index:02}"),
+                name: "NVIDIA H100 80GB HBM3".into(),
+                pci_bus_id: format!("00000000:00:{:02X}.0", 6 + index),
+                serial: Some("1752624011542".into()),
+            },
+            lost: false,
+            unsupported: HashSet::new(),
+            utilization: Utilization {
+                gpu: 37,
+                memory: 12,
+            },
+            encoder: 5,
+            decoder: 7,
+            memory: Memory {
+                total,
+                used,
+                free: total - used - reserved,
+                reserved,
+            },
+            temperature: 36,
+            memory_temperature: 41,
+            power_mw: 115_350,
+            power_limit_mw: 700_000,
+            energy_mj: 2_147_197,
+            sm_mhz: 1755,
+            memory_mhz: 2619,
+            fans: Vec::new(),
+            pstate: 0,
+            throttle: throttle::GPU_IDLE,
+            ecc_corrected: 3,
+            ecc_uncorrected: 0,
+            pcie_replay: 2,
+            pcie_tx: 1000,
+            pcie_rx: 2000,
+            compute: Vec::new(),
+            graphics: Vec::new(),
+            mig: None,
+        }
+    }
+
+    /// Marks calls as not supported (`"temperature"`, `"field:82"`).
+    pub fn without(mut self, calls: &[&str]) -> Self {
+        self.unsupported.extend(calls.iter().map(|c| c.to_string()));
+        self
+    }
+}
+
+/// The fake driver's state, shared between the backend the collector owns and the test.
+#[derive(Debug, Default)]
+pub struct FakeState {
+    /// `libnvidia-ml.so.1` can be loaded and the kernel module is loaded.
+    pub driver: bool,
+    /// `init` succeeded and `shutdown` was not called since.
+    pub initialised: bool,
+    /// Number of `init` calls.
+    pub inits: u32,
+    pub gpus: Vec<FakeGpu>,
+    /// Calls per (GPU index, method name).
+    pub calls: BTreeMap<(u32, String), u32>,
+}
+
+/// The backend handed to the collector; clones share the state.
+#[derive(Debug, Clone, Default)]
+pub struct FakeNvml(pub Arc<Mutex<FakeState>>);
+
+impl FakeNvml {
+    /// A loaded driver with these GPUs.
+    pub fn with(gpus: Vec<FakeGpu>) -> Self {
+        FakeNvml(Arc::new(Mutex::new(FakeState {
+            driver: true,
+            gpus,
+            ..Default::default()
+        })))
+    }
+
+    /// A host without the driver.
+    pub fn no_driver() -> Self {
+        FakeNvml::default()
+    }
+
+    /// The shared state, to change between ticks.
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.0.lock().unwrap()
+    }
+
+    /// How often `call` was made for GPU `dev`.
+    pub fn calls(&self, dev: u32, call: &str) -> u32 {
+        self.state()
+            .calls
+            .get(&(dev, call.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn on<R>(
+        &self,
+        dev: u32,
+        call: &str,
+        f: impl FnOnce(&FakeGpu) -> Result<R, GpuError>,
+    ) -> Result<R, GpuError> {
+        let mut s = self.state();
+        *s.calls.entry((dev, call.to_string())).or_default() += 1;
+        if !s.driver || !s.initialised {
+            return Err(GpuError::DriverUnavailable(
+                "NVML is not initialised".into(),
+            ));
+        }
+        let g = s
+            .gpus
+            .get(dev as usize)
+            .ok_or_else(|| GpuError::Other(format!("no GPU {dev}")))?;
+        if g.lost {
+            return Err(GpuError::Lost);
+        }
+        if g.unsupported.contains(call) {
+            return Err(GpuError::NotSupported);
+        }
+        f(g)
+    }
+}
+
+impl GpuBackend for FakeNvml {
+    fn init(&mut self) -> Result<(), GpuError> {
+        let mut s = self.state();
+        s.inits += 1;
+        s.initialised = s.driver;
+        if s.driver {
+            Ok(())
+        } else {
+            Err(GpuError::DriverUnavailable(
+                "a libloading error occurred: libnvidia-ml.so.1: cannot open shared object file: \
+                 No such file or directory"
+                    .into(),
+            ))
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.state().initialised = false;
+    }
+
+    fn driver_version(&self) -> Result<String, GpuError> {
+        Ok("580.159.04".into())
+    }
+
+    fn device_count(&self) -> Result<u32, GpuError> {
+        let s = self.state();
+        if !s.driver || !s.initialised {
+            return Err(GpuError::DriverUnavailable(
+                "NVML is not initialised".into(),
+            ));
+        }
+        Ok(s.gpus.len() as u32)
+    }
+
+    fn identity(&self, dev: u32) -> Result<Identity, GpuError> {
+        self.on(dev, "identity", |g| Ok(g.identity.clone()))
+    }
+
+    fn utilization(&self, dev: u32) -> Result<Utilization, GpuError> {
+        self.on(dev, "utilization", |g| Ok(g.utilization))
+    }
+
+    fn encoder_utilization(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "encoder_utilization", |g| Ok(g.encoder))
+    }
+
+    fn decoder_utilization(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "decoder_utilization", |g| Ok(g.decoder))
+    }
+
+    fn memory(&self, dev: u32) -> Result<Memory, GpuError> {
+        self.on(dev, "memory", |g| Ok(g.memory))
+    }
+
+    fn temperature(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "temperature", |g| Ok(g.temperature))
+    }
+
+    fn power_usage(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "power_usage", |g| Ok(g.power_mw))
+    }
+
+    fn power_limit(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "power_limit", |g| Ok(g.power_limit_mw))
+    }
+
+    fn total_energy(&self, dev: u32) -> Result<u64, GpuError> {
+        self.on(dev, "total_energy", |g| Ok(g.energy_mj))
+    }
+
+    fn clock(&self, dev: u32, clock: ClockKind) -> Result<u32, GpuError> {
+        self.on(dev, "clock", |g| {
+            Ok(match clock {
+                ClockKind::Sm => g.sm_mhz,
+                ClockKind::Memory => g.memory_mhz,
+            })
+        })
+    }
+
+    fn fan_count(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "fan_count", |g| Ok(g.fans.len() as u32))
+    }
+
+    fn fan_speed(&self, dev: u32, fan: u32) -> Result<u32, GpuError> {
+        // As NVML on a fanless H100: InvalidArg, which the NVML backend maps to NotSupported.
+        self.on(dev, "fan_speed", |g| {
+            g.fans
+                .get(fan as usize)
+                .copied()
+                .ok_or(GpuError::NotSupported)
+        })
+    }
+
+    fn performance_state(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "performance_state", |g| Ok(g.pstate))
+    }
+
+    fn throttle_reasons(&self, dev: u32) -> Result<u64, GpuError> {
+        self.on(dev, "throttle_reasons", |g| Ok(g.throttle))
+    }
+
+    fn ecc_errors(&self, dev: u32, kind: EccKind) -> Result<u64, GpuError> {
+        self.on(dev, "ecc_errors", |g| {
+            Ok(match kind {
+                EccKind::Corrected => g.ecc_corrected,
+                EccKind::Uncorrected => g.ecc_uncorrected,
+            })
+        })
+    }
+
+    fn pcie_replay_counter(&self, dev: u32) -> Result<u32, GpuError> {
+        self.on(dev, "pcie_replay_counter", |g| Ok(g.pcie_replay))
+    }
+
+    fn field_values(
+        &self,
+        dev: u32,
+        ids: &[u32],
+        out: &mut Vec<Result<FieldValue, GpuError>>,
+    ) -> Result<(), GpuError> {
+        self.on(dev, "field_values", |g| {
+            for id in ids {
+                out.push(if g.unsupported.contains(&format!("field:{id}")) {
+                    Err(GpuError::NotSupported)
+                } else {
+                    match *id {
+                        field::MEMORY_TEMP => Ok(FieldValue::U32(g.memory_temperature)),
+                        field::PCIE_TX_BYTES => Ok(FieldValue::U32(g.pcie_tx)),
+                        field::PCIE_RX_BYTES => Ok(FieldValue::U32(g.pcie_rx)),
+                        _ => Err(GpuError::NotSupported),
+                    }
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn processes(
+        &self,
+        dev: u32,
+        kind: ProcessKind,
+        out: &mut Vec<GpuProcess>,
+    ) -> Result<(), GpuError> {
+        let name = match kind {
+            ProcessKind::Compute => "compute_processes",
+            ProcessKind::Graphics => "graphics_processes",
+        };
+        self.on(dev, name, |g| {
+            out.extend_from_slice(match kind {
+                ProcessKind::Compute => &g.compute,
+                ProcessKind::Graphics => &g.graphics,
+            });
+            Ok(())
+        })
+    }
+
+    fn mig_enabled(&self, dev: u32) -> Result<bool, GpuError> {
+        self.on(dev, "mig_enabled", |g| Ok(g.mig.is_some()))
+    }
+
+    fn mig_devices(&self, dev: u32, out: &mut Vec<MigDevice>) -> Result<(), GpuError> {
+        self.on(dev, "mig_devices", |g| {
+            out.extend(g.mig.iter().flatten().cloned());
+            Ok(())
+        })
+    }
+}
