@@ -34,7 +34,9 @@ fn full_tick(c: &mut Criterion) {
     let clock = TickClock::default();
     let state = AgentState::new(Default::default());
     let collectors = collectors::build(&config, &fixture(), &clock);
-    let mut sched = rt.block_on(async { Scheduler::new(collectors, clock, &[("host.name".to_string(), "bench".to_string())].into(), std::time::Duration::from_secs(5), state) });
+    let mut sched = rt.block_on(async {
+        Scheduler::new(collectors, clock, &[("host.name".to_string(), "bench".to_string())].into(), std::time::Duration::from_secs(5), state)
+    });
     let batch = rt.block_on(sched.tick());
     eprintln!("full tick: {} data points, {} bytes as OTLP protobuf", batch.points, batch.request.encoded_len());
     c.bench_function("refresh/full_tick", |b| b.iter(|| rt.block_on(sched.tick())));

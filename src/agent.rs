@@ -164,7 +164,8 @@ fn reconcile_exporters(old: Running, wanted: &[ExporterConfig]) -> Result<(Runni
 
 fn uses_tls(c: &ExporterConfig) -> bool {
     let e = c.endpoint();
-    e.starts_with("https://") || serde_json::to_value(c).ok().and_then(|v| v.get("tls").and_then(|t| t.get("enabled")).and_then(|b| b.as_bool())).unwrap_or(false)
+    e.starts_with("https://")
+        || serde_json::to_value(c).ok().and_then(|v| v.get("tls").and_then(|t| t.get("enabled")).and_then(|b| b.as_bool())).unwrap_or(false)
 }
 
 /// Runs until SIGTERM/SIGINT, reloading on SIGHUP; returns the exit code.

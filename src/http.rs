@@ -69,7 +69,14 @@ impl HttpClient {
     }
 
     /// Sends a request; the body of the answer is read up to `body_limit` bytes.
-    pub async fn request(&self, method: Method, uri: &Uri, headers: &[(HeaderName, HeaderValue)], body: Bytes, body_limit: usize) -> Result<Answer, RequestError> {
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &Uri,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        body_limit: usize,
+    ) -> Result<Answer, RequestError> {
         let mut req = Request::builder().method(method).uri(uri.clone());
         let h = req.headers_mut().expect("builder has no error yet");
         for (k, v) in headers {

@@ -72,11 +72,7 @@ pub fn local_addr(l: &TcpListener) -> Option<SocketAddr> {
 }
 
 fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Full::new(body.into()))
-        .expect("static response parts are valid")
+    Response::builder().status(status).header("content-type", content_type).body(Full::new(body.into())).expect("static response parts are valid")
 }
 
 /// Go's `time.Duration` string as metricsd prints uptime: `1h23m45s`.
@@ -129,7 +125,11 @@ fn route(req: &Request<Incoming>, state: &AgentState) -> Response<Full<Bytes>> {
             }
             respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
         }
-        "/" => respond(StatusCode::OK, "text/html", "<html><body><h1>metricsd</h1><a href=\"/metrics\">/metrics</a> <a href=\"/status\">/status</a> <a href=\"/health\">/health</a></body></html>\n"),
+        "/" => respond(
+            StatusCode::OK,
+            "text/html",
+            "<html><body><h1>metricsd</h1><a href=\"/metrics\">/metrics</a> <a href=\"/status\">/status</a> <a href=\"/health\">/health</a></body></html>\n",
+        ),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
 }

@@ -50,10 +50,7 @@ use rustls::crypto::{ring, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::{
-    ClientConfig, DigitallySignedStruct, InconsistentKeys, RootCertStore, SignatureScheme,
-    SupportedCipherSuite, SupportedProtocolVersion,
-};
+use rustls::{ClientConfig, DigitallySignedStruct, InconsistentKeys, RootCertStore, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion};
 
 /// TLS settings for a connection metricsd makes (the `tls` section of the shipper, of an
 /// exporter or of a scrape endpoint). Keys are metricsd's.
@@ -145,10 +142,7 @@ pub enum TlsError {
     )]
     KeyMismatch { cert: PathBuf, key: PathBuf },
     #[error("tls.{set} is set but tls.{missing} is not; a client certificate needs both cert_file and key_file")]
-    IncompleteClientCert {
-        set: &'static str,
-        missing: &'static str,
-    },
+    IncompleteClientCert { set: &'static str, missing: &'static str },
     #[error("tls.{option}: \"{value}\": TLS1.0/TLS1.1 are not supported by rustls; use TLS1.2 or TLS1.3")]
     UnsupportedVersion { option: &'static str, value: String },
     #[error("tls.{option}: \"{value}\" is not a TLS version; use TLS1.2 or TLS1.3")]
@@ -159,9 +153,7 @@ pub enum TlsError {
         "tls.cipher_suites: {name} is not supported by rustls ({reason}); CBC / RSA key exchange suites are not supported by rustls, use ECDHE suites with AES-GCM or CHACHA20-POLY1305"
     )]
     UnsupportedCipher { name: String, reason: &'static str },
-    #[error(
-        "tls.cipher_suites: unknown cipher suite \"{name}\" (expected names such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_AES_128_GCM_SHA256)"
-    )]
+    #[error("tls.cipher_suites: unknown cipher suite \"{name}\" (expected names such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_AES_128_GCM_SHA256)")]
     UnknownCipher { name: String },
     #[error("tls.cipher_suites: none of the listed suites can be used with the allowed TLS versions ({versions})")]
     NoUsableCipher { versions: String },
@@ -202,43 +194,29 @@ impl TlsConfig {
     pub fn server_name_for<'a>(&'a self, url_host: &'a str) -> &'a str {
         match self.server_name.as_deref().map(str::trim) {
             Some(name) if !name.is_empty() => name,
-            _ => url_host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(url_host),
+            _ => url_host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(url_host),
         }
     }
 
     /// [`server_name_for`](Self::server_name_for) as the rustls type that connectors take.
     pub fn server_name(&self, url_host: &str) -> Result<ServerName<'static>, TlsError> {
         let name = self.server_name_for(url_host);
-        ServerName::try_from(name.to_owned()).map_err(|_| TlsError::InvalidServerName {
-            name: name.to_owned(),
-        })
+        ServerName::try_from(name.to_owned()).map_err(|_| TlsError::InvalidServerName { name: name.to_owned() })
     }
 
     fn build(&self, alpn: Vec<Vec<u8>>, warn: bool) -> Result<ClientConfig, TlsError> {
         let (min, max) = self.version_range()?;
-        let versions: Vec<&'static SupportedProtocolVersion> = [TlsVersion::V12, TlsVersion::V13]
-            .into_iter()
-            .filter(|v| (min..=max).contains(v))
-            .map(TlsVersion::rustls)
-            .collect();
+        let versions: Vec<&'static SupportedProtocolVersion> =
+            [TlsVersion::V12, TlsVersion::V13].into_iter().filter(|v| (min..=max).contains(v)).map(TlsVersion::rustls).collect();
         let suites = self.selected_suites(min, max)?;
         if let Some(name) = self.server_name.as_deref().map(str::trim) {
             if !name.is_empty() && ServerName::try_from(name).is_err() {
-                return Err(TlsError::InvalidServerName {
-                    name: name.to_owned(),
-                });
+                return Err(TlsError::InvalidServerName { name: name.to_owned() });
             }
         }
 
-        let provider = Arc::new(CryptoProvider {
-            cipher_suites: suites,
-            ..ring::default_provider()
-        });
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)?;
+        let provider = Arc::new(CryptoProvider { cipher_suites: suites, ..ring::default_provider() });
+        let builder = ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions)?;
 
         let ca_roots = match &self.ca_file {
             Some(path) => Some(load_ca_file(path)?),
@@ -252,11 +230,7 @@ impl TlsConfig {
                      any server certificate is accepted and the connection can be intercepted"
                 );
             }
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
-                    algorithms: provider.signature_verification_algorithms,
-                }))
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { algorithms: provider.signature_verification_algorithms }))
         } else {
             let roots = match ca_roots {
                 Some(roots) => roots,
@@ -270,18 +244,8 @@ impl TlsConfig {
                 let certified = load_client_identity(cert, key, &provider)?;
                 builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
             }
-            (Some(_), None) => {
-                return Err(TlsError::IncompleteClientCert {
-                    set: "cert_file",
-                    missing: "key_file",
-                })
-            }
-            (None, Some(_)) => {
-                return Err(TlsError::IncompleteClientCert {
-                    set: "key_file",
-                    missing: "cert_file",
-                })
-            }
+            (Some(_), None) => return Err(TlsError::IncompleteClientCert { set: "cert_file", missing: "key_file" }),
+            (None, Some(_)) => return Err(TlsError::IncompleteClientCert { set: "key_file", missing: "cert_file" }),
             (None, None) => builder.with_no_client_auth(),
         };
         config.alpn_protocols = alpn;
@@ -293,25 +257,16 @@ impl TlsConfig {
     }
 
     fn version_range(&self) -> Result<(TlsVersion, TlsVersion), TlsError> {
-        let min =
-            parse_version("min_version", self.min_version.as_deref())?.unwrap_or(TlsVersion::V12);
-        let max =
-            parse_version("max_version", self.max_version.as_deref())?.unwrap_or(TlsVersion::V13);
+        let min = parse_version("min_version", self.min_version.as_deref())?.unwrap_or(TlsVersion::V12);
+        let max = parse_version("max_version", self.max_version.as_deref())?.unwrap_or(TlsVersion::V13);
         if min > max {
-            return Err(TlsError::VersionRange {
-                min: min.to_string(),
-                max: max.to_string(),
-            });
+            return Err(TlsError::VersionRange { min: min.to_string(), max: max.to_string() });
         }
         Ok((min, max))
     }
 
     /// The suites to offer, in rustls' preference order, for the versions in `min..=max`.
-    fn selected_suites(
-        &self,
-        min: TlsVersion,
-        max: TlsVersion,
-    ) -> Result<Vec<SupportedCipherSuite>, TlsError> {
+    fn selected_suites(&self, min: TlsVersion, max: TlsVersion) -> Result<Vec<SupportedCipherSuite>, TlsError> {
         let defaults = ring::DEFAULT_CIPHER_SUITES;
         let mut listed = Vec::new();
         for name in &self.cipher_suites {
@@ -326,17 +281,9 @@ impl TlsConfig {
             TlsVersion::V13 if !lists_tls13 => true,
             _ => listed.is_empty() || listed.contains(s),
         };
-        let suites: Vec<SupportedCipherSuite> = defaults
-            .iter()
-            .copied()
-            .filter(|s| wanted(s) && (min..=max).contains(&suite_version(s)))
-            .collect();
+        let suites: Vec<SupportedCipherSuite> = defaults.iter().copied().filter(|s| wanted(s) && (min..=max).contains(&suite_version(s))).collect();
         if suites.is_empty() {
-            let versions = if min == max {
-                min.to_string()
-            } else {
-                format!("{min} to {max}")
-            };
+            let versions = if min == max { min.to_string() } else { format!("{min} to {max}") };
             return Err(TlsError::NoUsableCipher { versions });
         }
         Ok(suites)
@@ -368,10 +315,7 @@ impl fmt::Display for TlsVersion {
 }
 
 /// Accepts `TLS1.2`, `TLSv1.2`, `tls12`, `1.2`, `VersionTLS12` and alike; empty means unset.
-fn parse_version(
-    option: &'static str,
-    value: Option<&str>,
-) -> Result<Option<TlsVersion>, TlsError> {
+fn parse_version(option: &'static str, value: Option<&str>) -> Result<Option<TlsVersion>, TlsError> {
     let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
@@ -382,23 +326,14 @@ fn parse_version(
         None => (false, rest.strip_prefix("TLS").unwrap_or(rest)),
     };
     let rest = rest.strip_prefix('V').unwrap_or(rest);
-    let digits: String = rest
-        .chars()
-        .filter(|c| !matches!(c, '.' | '_' | ' ' | '-'))
-        .collect();
-    let unsupported = || TlsError::UnsupportedVersion {
-        option,
-        value: raw.to_owned(),
-    };
+    let digits: String = rest.chars().filter(|c| !matches!(c, '.' | '_' | ' ' | '-')).collect();
+    let unsupported = || TlsError::UnsupportedVersion { option, value: raw.to_owned() };
     match (ssl, digits.as_str()) {
         (false, "12") => Ok(Some(TlsVersion::V12)),
         (false, "13") => Ok(Some(TlsVersion::V13)),
         (false, "1" | "10" | "11") => Err(unsupported()),
         (true, "2" | "20" | "3" | "30") => Err(unsupported()),
-        _ => Err(TlsError::InvalidVersion {
-            option,
-            value: raw.to_owned(),
-        }),
+        _ => Err(TlsError::InvalidVersion { option, value: raw.to_owned() }),
     }
 }
 
@@ -415,20 +350,13 @@ fn lookup_cipher(name: &str) -> Result<SupportedCipherSuite, TlsError> {
     let suite = match upper.as_str() {
         "TLS_AES_128_GCM_SHA256" | "TLS13_AES_128_GCM_SHA256" => cs::TLS13_AES_128_GCM_SHA256,
         "TLS_AES_256_GCM_SHA384" | "TLS13_AES_256_GCM_SHA384" => cs::TLS13_AES_256_GCM_SHA384,
-        "TLS_CHACHA20_POLY1305_SHA256" | "TLS13_CHACHA20_POLY1305_SHA256" => {
-            cs::TLS13_CHACHA20_POLY1305_SHA256
-        }
+        "TLS_CHACHA20_POLY1305_SHA256" | "TLS13_CHACHA20_POLY1305_SHA256" => cs::TLS13_CHACHA20_POLY1305_SHA256,
         "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" => cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
         "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" => cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
-        | "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => {
-            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
-        }
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" | "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" => cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
         "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" => cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" | "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => {
-            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
-        }
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" | "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
         other => {
             let known_insecure = [
                 "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
@@ -452,9 +380,7 @@ fn lookup_cipher(name: &str) -> Result<SupportedCipherSuite, TlsError> {
                 "TLS_RSA_WITH_RC4_128_SHA",
             ];
             if !known_insecure.contains(&other) {
-                return Err(TlsError::UnknownCipher {
-                    name: name.trim().to_owned(),
-                });
+                return Err(TlsError::UnknownCipher { name: name.trim().to_owned() });
             }
             let reason = if other.starts_with("TLS_RSA_") {
                 "static RSA key exchange, no forward secrecy"
@@ -465,38 +391,23 @@ fn lookup_cipher(name: &str) -> Result<SupportedCipherSuite, TlsError> {
             } else {
                 "CBC mode"
             };
-            return Err(TlsError::UnsupportedCipher {
-                name: name.trim().to_owned(),
-                reason,
-            });
+            return Err(TlsError::UnsupportedCipher { name: name.trim().to_owned(), reason });
         }
     };
     Ok(suite)
 }
 
 fn read_file(option: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    fs::read(path).map_err(|source| TlsError::ReadFile {
-        option,
-        path: path.to_owned(),
-        source,
-    })
+    fs::read(path).map_err(|source| TlsError::ReadFile { option, path: path.to_owned(), source })
 }
 
 /// Every certificate in a PEM file (other sections, such as a key, are skipped).
 fn read_certs(option: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read_file(option, path)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Pem {
-            option,
-            path: path.to_owned(),
-            source,
-        })?;
+    let certs =
+        CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>().map_err(|source| TlsError::Pem { option, path: path.to_owned(), source })?;
     if certs.is_empty() {
-        return Err(TlsError::NoCertificates {
-            option,
-            path: path.to_owned(),
-        });
+        return Err(TlsError::NoCertificates { option, path: path.to_owned() });
     }
     Ok(certs)
 }
@@ -504,12 +415,7 @@ fn read_certs(option: &'static str, path: &Path) -> Result<Vec<CertificateDer<'s
 fn load_ca_file(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for (i, cert) in read_certs("ca_file", path)?.into_iter().enumerate() {
-        roots.add(cert).map_err(|source| TlsError::BadCertificate {
-            option: "ca_file",
-            path: path.to_owned(),
-            index: i + 1,
-            source,
-        })?;
+        roots.add(cert).map_err(|source| TlsError::BadCertificate { option: "ca_file", path: path.to_owned(), index: i + 1, source })?;
     }
     Ok(roots)
 }
@@ -519,75 +425,36 @@ fn system_roots(found: rustls_native_certs::CertificateResult) -> Result<RootCer
     let (added, ignored) = roots.add_parsable_certificates(found.certs);
     let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
     if added == 0 {
-        let detail = if errors.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", errors.join("; "))
-        };
+        let detail = if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) };
         return Err(TlsError::NoSystemRoots { detail });
     }
     if ignored > 0 || !errors.is_empty() {
-        tracing::debug!(
-            added,
-            ignored,
-            ?errors,
-            "some system root certificates were not loaded"
-        );
+        tracing::debug!(added, ignored, ?errors, "some system root certificates were not loaded");
     }
     Ok(roots)
 }
 
-fn load_client_identity(
-    cert_path: &Path,
-    key_path: &Path,
-    provider: &CryptoProvider,
-) -> Result<CertifiedKey, TlsError> {
+fn load_client_identity(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
     let chain = read_certs("cert_file", cert_path)?;
     let key_pem = read_file("key_file", key_path)?;
     let encrypted = |marker: &[u8]| key_pem.windows(marker.len()).any(|w| w == marker);
     let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
         Ok(key) => key,
         Err(_) if encrypted(b"ENCRYPTED PRIVATE KEY") || encrypted(b"Proc-Type: 4,ENCRYPTED") => {
-            return Err(TlsError::EncryptedKey {
-                path: key_path.to_owned(),
-            })
+            return Err(TlsError::EncryptedKey { path: key_path.to_owned() })
         }
-        Err(pem::Error::NoItemsFound) => {
-            return Err(TlsError::NoKey {
-                path: key_path.to_owned(),
-            })
-        }
-        Err(source) => {
-            return Err(TlsError::Pem {
-                option: "key_file",
-                path: key_path.to_owned(),
-                source,
-            })
-        }
+        Err(pem::Error::NoItemsFound) => return Err(TlsError::NoKey { path: key_path.to_owned() }),
+        Err(source) => return Err(TlsError::Pem { option: "key_file", path: key_path.to_owned(), source }),
     };
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|source| TlsError::InvalidKey {
-            path: key_path.to_owned(),
-            source,
-        })?;
+    let signing_key = provider.key_provider.load_private_key(key).map_err(|source| TlsError::InvalidKey { path: key_path.to_owned(), source })?;
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         // `Unknown`: the key cannot tell its public key; nothing to compare (not so for ring's).
         Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(certified),
         Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
-            Err(TlsError::KeyMismatch {
-                cert: cert_path.to_owned(),
-                key: key_path.to_owned(),
-            })
+            Err(TlsError::KeyMismatch { cert: cert_path.to_owned(), key: key_path.to_owned() })
         }
-        Err(source) => Err(TlsError::BadCertificate {
-            option: "cert_file",
-            path: cert_path.to_owned(),
-            index: 1,
-            source,
-        }),
+        Err(source) => Err(TlsError::BadCertificate { option: "cert_file", path: cert_path.to_owned(), index: 1, source }),
     }
 }
 
@@ -610,21 +477,11 @@ impl ServerCertVerifier for AcceptAnyServerCert {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -640,10 +497,7 @@ mod tests {
     //! tests/fixtures/tls (see gen.sh there).
 
     use super::*;
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-        IsCa, KeyPair, KeyUsagePurpose,
-    };
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
     use rustls::server::WebPkiClientVerifier;
     use rustls::{HandshakeKind, ProtocolVersion, ServerConfig};
     use std::net::SocketAddr;
@@ -663,9 +517,7 @@ mod tests {
             p.distinguished_name.push(DnType::CommonName, name);
             p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-            Ca {
-                issuer: CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap(),
-            }
+            Ca { issuer: CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap() }
         }
         fn pem(&self) -> String {
             self.issuer.pem()
@@ -676,24 +528,15 @@ mod tests {
         fn leaf(&self, sans: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
             let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
             let mut p = CertificateParams::new(sans).unwrap();
-            p.distinguished_name
-                .push(DnType::CommonName, "metricsd test leaf");
+            p.distinguished_name.push(DnType::CommonName, "metricsd test leaf");
             p.extended_key_usages = vec![usage];
             p.use_authority_key_identifier_extension = true;
             let key = KeyPair::generate().unwrap();
             let cert = p.signed_by(&key, &self.issuer).unwrap();
-            Leaf {
-                cert_pem: cert.pem(),
-                key_pem: key.serialize_pem(),
-                der: cert.der().clone(),
-                key_der: PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            }
+            Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().clone(), key_der: PrivateKeyDer::Pkcs8(key.serialize_der().into()) }
         }
         fn server(&self) -> Leaf {
-            self.leaf(
-                &["localhost", "127.0.0.1"],
-                ExtendedKeyUsagePurpose::ServerAuth,
-            )
+            self.leaf(&["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth)
         }
         fn client(&self) -> Leaf {
             self.leaf(&[], ExtendedKeyUsagePurpose::ClientAuth)
@@ -721,18 +564,12 @@ mod tests {
     }
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/tls")
-            .join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls").join(name)
     }
 
     /// A client section trusting `ca`, with the files written into `files`.
     fn trusting(files: &Files, ca: &Ca) -> TlsConfig {
-        TlsConfig {
-            enabled: true,
-            ca_file: Some(files.write("ca.pem", &ca.pem())),
-            ..TlsConfig::default()
-        }
+        TlsConfig { enabled: true, ca_file: Some(files.write("ca.pem", &ca.pem())), ..TlsConfig::default() }
     }
 
     fn with_client_cert(mut cfg: TlsConfig, files: &Files, leaf: &Leaf) -> TlsConfig {
@@ -757,27 +594,18 @@ mod tests {
             provider.cipher_suites = suites;
         }
         let provider = Arc::new(provider);
-        let versions = opts
-            .versions
-            .unwrap_or_else(|| vec![&rustls::version::TLS12, &rustls::version::TLS13]);
-        let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)
-            .unwrap();
+        let versions = opts.versions.unwrap_or_else(|| vec![&rustls::version::TLS12, &rustls::version::TLS13]);
+        let builder = ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions).unwrap();
         let builder = match opts.client_ca {
             Some(ca) => {
                 let mut roots = RootCertStore::empty();
                 roots.add(ca).unwrap();
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                        .build()
-                        .unwrap();
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
                 builder.with_client_cert_verifier(verifier)
             }
             None => builder.with_no_client_auth(),
         };
-        let mut config = builder
-            .with_single_cert(vec![leaf.der.clone()], leaf.key_der.clone_key())
-            .unwrap();
+        let mut config = builder.with_single_cert(vec![leaf.der.clone()], leaf.key_der.clone_key()).unwrap();
         config.alpn_protocols = opts.alpn;
         Arc::new(config)
     }
@@ -786,10 +614,7 @@ mod tests {
     type Served = Result<Option<CertificateDer<'static>>, io::Error>;
 
     /// Serves `connections` connections one after the other: handshake, write "ok", close.
-    async fn serve(
-        config: Arc<ServerConfig>,
-        connections: usize,
-    ) -> (SocketAddr, tokio::task::JoinHandle<Vec<Served>>) {
+    async fn serve(config: Arc<ServerConfig>, connections: usize) -> (SocketAddr, tokio::task::JoinHandle<Vec<Served>>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -822,40 +647,20 @@ mod tests {
     }
 
     /// Connects with `config`, verifying `name`, and reads until the server closes.
-    async fn connect(
-        config: Arc<ClientConfig>,
-        addr: SocketAddr,
-        name: &str,
-    ) -> io::Result<Connected> {
+    async fn connect(config: Arc<ClientConfig>, addr: SocketAddr, name: &str) -> io::Result<Connected> {
         let tcp = TcpStream::connect(addr).await?;
         let name = ServerName::try_from(name.to_owned()).unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await?;
+        let mut tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
         let conn = tls.get_ref().1;
-        let (version, suite, alpn) = (
-            conn.protocol_version(),
-            conn.negotiated_cipher_suite().map(|s| s.suite()),
-            conn.alpn_protocol().map(<[u8]>::to_vec),
-        );
+        let (version, suite, alpn) = (conn.protocol_version(), conn.negotiated_cipher_suite().map(|s| s.suite()), conn.alpn_protocol().map(<[u8]>::to_vec));
         let kind = conn.handshake_kind();
         let mut body = String::new();
         tls.read_to_string(&mut body).await?;
-        Ok(Connected {
-            body,
-            version,
-            suite,
-            kind,
-            alpn,
-        })
+        Ok(Connected { body, version, suite, kind, alpn })
     }
 
     /// One connection from `client` (a `TlsConfig`) to a server: client and server outcomes.
-    async fn handshake(
-        client: &TlsConfig,
-        server: Arc<ServerConfig>,
-        url_host: &str,
-    ) -> (io::Result<Connected>, Served) {
+    async fn handshake(client: &TlsConfig, server: Arc<ServerConfig>, url_host: &str) -> (io::Result<Connected>, Served) {
         let config = Arc::new(client.client_config(Vec::new()).expect("client config"));
         let (addr, task) = serve(server, 1).await;
         let name = client.server_name_for(url_host).to_owned();
@@ -870,9 +675,7 @@ mod tests {
     }
 
     fn rustls_error(e: &io::Error) -> &rustls::Error {
-        e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .unwrap_or_else(|| panic!("not a rustls error: {e:?}"))
+        e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).unwrap_or_else(|| panic!("not a rustls error: {e:?}"))
     }
 
     fn ok(result: io::Result<Connected>) -> Connected {
@@ -890,10 +693,7 @@ mod tests {
         let (client, served) = handshake(&trusting(&files, &ca), server, "localhost").await;
         let connected = ok(client);
         assert_eq!(connected.version, Some(ProtocolVersion::TLSv1_3));
-        assert!(
-            served.unwrap().is_none(),
-            "no client certificate was configured"
-        );
+        assert!(served.unwrap().is_none(), "no client certificate was configured");
     }
 
     #[tokio::test]
@@ -908,13 +708,7 @@ mod tests {
     async fn mutual_tls_presents_the_client_certificate() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let client_leaf = ca.client();
-        let server = server_config(
-            &ca.server(),
-            ServerOpts {
-                client_ca: Some(ca.der()),
-                ..ServerOpts::default()
-            },
-        );
+        let server = server_config(&ca.server(), ServerOpts { client_ca: Some(ca.der()), ..ServerOpts::default() });
         let cfg = with_client_cert(trusting(&files, &ca), &files, &client_leaf);
         let (client, served) = handshake(&cfg, server, "localhost").await;
         ok(client);
@@ -927,60 +721,33 @@ mod tests {
         let server = server_config(&ca.server(), ServerOpts::default());
         let (client, served) = handshake(&trusting(&files, &other), server, "localhost").await;
         let err = client.unwrap_err();
-        assert!(
-            matches!(
-                rustls_error(&err),
-                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(rustls_error(&err), rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)), "{err:?}");
         assert!(served.is_err());
     }
 
     #[tokio::test]
     async fn a_missing_client_certificate_against_an_mtls_server_fails() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
-        let server = server_config(
-            &ca.server(),
-            ServerOpts {
-                client_ca: Some(ca.der()),
-                ..ServerOpts::default()
-            },
-        );
+        let server = server_config(&ca.server(), ServerOpts { client_ca: Some(ca.der()), ..ServerOpts::default() });
         let (client, served) = handshake(&trusting(&files, &ca), server, "localhost").await;
         // TLS 1.3: the client finishes first and learns of the rejection from the server's alert.
         let err = client.unwrap_err();
-        assert!(
-            matches!(rustls_error(&err), rustls::Error::AlertReceived(_)),
-            "{err:?}"
-        );
+        assert!(matches!(rustls_error(&err), rustls::Error::AlertReceived(_)), "{err:?}");
         let served = served.unwrap_err();
-        assert!(
-            matches!(
-                rustls_error(&served),
-                rustls::Error::NoCertificatesPresented
-            ),
-            "{served:?}"
-        );
+        assert!(matches!(rustls_error(&served), rustls::Error::NoCertificatesPresented), "{served:?}");
     }
 
     #[tokio::test]
     async fn a_server_name_the_certificate_does_not_cover_fails() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let server = server_config(&ca.server(), ServerOpts::default());
-        let cfg = TlsConfig {
-            server_name: Some("metrics.example.com".into()),
-            ..trusting(&files, &ca)
-        };
+        let cfg = TlsConfig { server_name: Some("metrics.example.com".into()), ..trusting(&files, &ca) };
         let (client, _) = handshake(&cfg, server, "localhost").await;
         let err = client.unwrap_err();
         assert!(
             matches!(
                 rustls_error(&err),
-                rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::NotValidForName
-                        | rustls::CertificateError::NotValidForNameContext { .. }
-                )
+                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. })
             ),
             "{err:?}"
         );
@@ -989,14 +756,8 @@ mod tests {
     #[tokio::test]
     async fn server_name_overrides_the_url_host() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
-        let server = server_config(
-            &ca.leaf(&["collector.internal"], ExtendedKeyUsagePurpose::ServerAuth),
-            ServerOpts::default(),
-        );
-        let cfg = TlsConfig {
-            server_name: Some("collector.internal".into()),
-            ..trusting(&files, &ca)
-        };
+        let server = server_config(&ca.leaf(&["collector.internal"], ExtendedKeyUsagePurpose::ServerAuth), ServerOpts::default());
+        let cfg = TlsConfig { server_name: Some("collector.internal".into()), ..trusting(&files, &ca) };
         let (client, _) = handshake(&cfg, server, "127.0.0.1").await;
         ok(client);
     }
@@ -1005,28 +766,11 @@ mod tests {
     async fn a_tls13_only_server_rejects_max_version_tls12_and_accepts_the_default() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let leaf = ca.server();
-        let tls13_only = || {
-            server_config(
-                &leaf,
-                ServerOpts {
-                    versions: Some(vec![&rustls::version::TLS13]),
-                    ..ServerOpts::default()
-                },
-            )
-        };
-        let capped = TlsConfig {
-            max_version: Some("TLS1.2".into()),
-            ..trusting(&files, &ca)
-        };
+        let tls13_only = || server_config(&leaf, ServerOpts { versions: Some(vec![&rustls::version::TLS13]), ..ServerOpts::default() });
+        let capped = TlsConfig { max_version: Some("TLS1.2".into()), ..trusting(&files, &ca) };
         let (client, _) = handshake(&capped, tls13_only(), "localhost").await;
         let err = client.unwrap_err();
-        assert!(
-            matches!(
-                rustls_error(&err),
-                rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(rustls_error(&err), rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)), "{err:?}");
 
         let (client, _) = handshake(&trusting(&files, &ca), tls13_only(), "localhost").await;
         assert_eq!(ok(client).version, Some(ProtocolVersion::TLSv1_3));
@@ -1036,28 +780,11 @@ mod tests {
     async fn a_tls12_only_server_rejects_min_version_tls13_and_accepts_the_default() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let leaf = ca.server();
-        let tls12_only = || {
-            server_config(
-                &leaf,
-                ServerOpts {
-                    versions: Some(vec![&rustls::version::TLS12]),
-                    ..ServerOpts::default()
-                },
-            )
-        };
-        let tls13 = TlsConfig {
-            min_version: Some("TLS1.3".into()),
-            ..trusting(&files, &ca)
-        };
+        let tls12_only = || server_config(&leaf, ServerOpts { versions: Some(vec![&rustls::version::TLS12]), ..ServerOpts::default() });
+        let tls13 = TlsConfig { min_version: Some("TLS1.3".into()), ..trusting(&files, &ca) };
         let (client, _) = handshake(&tls13, tls12_only(), "localhost").await;
         let err = client.unwrap_err();
-        assert!(
-            matches!(
-                rustls_error(&err),
-                rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(rustls_error(&err), rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)), "{err:?}");
 
         let (client, _) = handshake(&trusting(&files, &ca), tls12_only(), "localhost").await;
         assert_eq!(ok(client).version, Some(ProtocolVersion::TLSv1_2));
@@ -1072,39 +799,22 @@ mod tests {
                 &leaf,
                 ServerOpts {
                     versions: Some(vec![&rustls::version::TLS12]),
-                    suites: Some(vec![
-                        ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-                    ]),
+                    suites: Some(vec![ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]),
                     ..ServerOpts::default()
                 },
             )
         };
-        let unshared = TlsConfig {
-            cipher_suites: vec!["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".into()],
-            ..trusting(&files, &ca)
-        };
+        let unshared = TlsConfig { cipher_suites: vec!["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".into()], ..trusting(&files, &ca) };
         let (client, _) = handshake(&unshared, server(), "localhost").await;
         let err = client.unwrap_err();
-        assert!(
-            matches!(
-                rustls_error(&err),
-                rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure)
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(rustls_error(&err), rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure)), "{err:?}");
 
         let shared = TlsConfig {
-            cipher_suites: vec![
-                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".into(),
-                "tls_ecdhe_ecdsa_with_aes_256_gcm_sha384".into(),
-            ],
+            cipher_suites: vec!["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".into(), "tls_ecdhe_ecdsa_with_aes_256_gcm_sha384".into()],
             ..trusting(&files, &ca)
         };
         let (client, _) = handshake(&shared, server(), "localhost").await;
-        assert_eq!(
-            ok(client).suite,
-            Some(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384)
-        );
+        assert_eq!(ok(client).suite, Some(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384));
     }
 
     #[tokio::test]
@@ -1112,10 +822,7 @@ mod tests {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let server = server_config(&ca.server(), ServerOpts::default());
         let cfg = TlsConfig {
-            cipher_suites: vec![
-                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384".into(),
-                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".into(),
-            ],
+            cipher_suites: vec!["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384".into(), "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".into()],
             ..trusting(&files, &ca)
         };
         let (client, _) = handshake(&cfg, server, "localhost").await;
@@ -1126,15 +833,9 @@ mod tests {
     async fn listed_tls13_suites_restrict_tls13() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let server = server_config(&ca.server(), ServerOpts::default());
-        let cfg = TlsConfig {
-            cipher_suites: vec!["TLS_CHACHA20_POLY1305_SHA256".into()],
-            ..trusting(&files, &ca)
-        };
+        let cfg = TlsConfig { cipher_suites: vec!["TLS_CHACHA20_POLY1305_SHA256".into()], ..trusting(&files, &ca) };
         let (client, _) = handshake(&cfg, server, "localhost").await;
-        assert_eq!(
-            ok(client).suite,
-            Some(rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256)
-        );
+        assert_eq!(ok(client).suite, Some(rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256));
     }
 
     #[tokio::test]
@@ -1142,11 +843,7 @@ mod tests {
         let (files, ca, other) = (Files::new(), Ca::new("ca"), Ca::new("other"));
         // The right CA second: every certificate of the bundle must be loaded.
         let bundle = format!("# bundle\n{}\n{}", other.pem(), ca.pem());
-        let cfg = TlsConfig {
-            enabled: true,
-            ca_file: Some(files.write("bundle.pem", &bundle)),
-            ..TlsConfig::default()
-        };
+        let cfg = TlsConfig { enabled: true, ca_file: Some(files.write("bundle.pem", &bundle)), ..TlsConfig::default() };
         cfg.validate().unwrap();
         let server = server_config(&ca.server(), ServerOpts::default());
         let (client, _) = handshake(&cfg, server, "localhost").await;
@@ -1155,26 +852,11 @@ mod tests {
 
     async fn mtls_with_fixture_key(cert: &str, key: &str, expect_marker: &str) {
         let key_path = fixture(key);
-        assert!(
-            fs::read_to_string(&key_path)
-                .unwrap()
-                .starts_with(expect_marker),
-            "fixture {key} is not in the expected encoding"
-        );
+        assert!(fs::read_to_string(&key_path).unwrap().starts_with(expect_marker), "fixture {key} is not in the expected encoding");
         let fixture_ca = CertificateDer::from_pem_file(fixture("ca.pem")).unwrap();
         let (files, ca) = (Files::new(), Ca::new("ca"));
-        let server = server_config(
-            &ca.server(),
-            ServerOpts {
-                client_ca: Some(fixture_ca),
-                ..ServerOpts::default()
-            },
-        );
-        let cfg = TlsConfig {
-            cert_file: Some(fixture(cert)),
-            key_file: Some(key_path),
-            ..trusting(&files, &ca)
-        };
+        let server = server_config(&ca.server(), ServerOpts { client_ca: Some(fixture_ca), ..ServerOpts::default() });
+        let cfg = TlsConfig { cert_file: Some(fixture(cert)), key_file: Some(key_path), ..trusting(&files, &ca) };
         cfg.validate().unwrap();
         let (client, served) = handshake(&cfg, server, "localhost").await;
         ok(client);
@@ -1184,44 +866,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_pkcs1_rsa_client_key_loads_and_authenticates() {
-        mtls_with_fixture_key(
-            "client-rsa.pem",
-            "client-rsa.key",
-            "-----BEGIN RSA PRIVATE KEY-----",
-        )
-        .await;
+        mtls_with_fixture_key("client-rsa.pem", "client-rsa.key", "-----BEGIN RSA PRIVATE KEY-----").await;
     }
 
     #[tokio::test]
     async fn a_sec1_ec_client_key_loads_and_authenticates() {
-        mtls_with_fixture_key(
-            "client-ec.pem",
-            "client-ec.key",
-            "-----BEGIN EC PRIVATE KEY-----",
-        )
-        .await;
+        mtls_with_fixture_key("client-ec.pem", "client-ec.key", "-----BEGIN EC PRIVATE KEY-----").await;
     }
 
     #[tokio::test]
     async fn certificate_and_key_may_share_one_file() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let client_leaf = ca.client();
-        let both = files.write(
-            "client-both.pem",
-            &format!("{}{}", client_leaf.key_pem, client_leaf.cert_pem),
-        );
-        let cfg = TlsConfig {
-            cert_file: Some(both.clone()),
-            key_file: Some(both),
-            ..trusting(&files, &ca)
-        };
-        let server = server_config(
-            &ca.server(),
-            ServerOpts {
-                client_ca: Some(ca.der()),
-                ..ServerOpts::default()
-            },
-        );
+        let both = files.write("client-both.pem", &format!("{}{}", client_leaf.key_pem, client_leaf.cert_pem));
+        let cfg = TlsConfig { cert_file: Some(both.clone()), key_file: Some(both), ..trusting(&files, &ca) };
+        let server = server_config(&ca.server(), ServerOpts { client_ca: Some(ca.der()), ..ServerOpts::default() });
         let (client, served) = handshake(&cfg, server, "localhost").await;
         ok(client);
         assert_eq!(served.unwrap(), Some(client_leaf.der));
@@ -1231,12 +890,7 @@ mod tests {
     async fn insecure_skip_verify_connects_to_an_untrusted_server_under_any_name() {
         let untrusted = Ca::new("nobody trusts me");
         let server = server_config(&untrusted.server(), ServerOpts::default());
-        let cfg = TlsConfig {
-            enabled: true,
-            insecure_skip_verify: true,
-            server_name: Some("not-the-name.example".into()),
-            ..TlsConfig::default()
-        };
+        let cfg = TlsConfig { enabled: true, insecure_skip_verify: true, server_name: Some("not-the-name.example".into()), ..TlsConfig::default() };
         let (client, _) = handshake(&cfg, server, "localhost").await;
         ok(client);
     }
@@ -1244,18 +898,8 @@ mod tests {
     #[tokio::test]
     async fn alpn_protocols_are_offered() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
-        let server = server_config(
-            &ca.server(),
-            ServerOpts {
-                alpn: vec![b"h2".to_vec()],
-                ..ServerOpts::default()
-            },
-        );
-        let config = Arc::new(
-            trusting(&files, &ca)
-                .client_config(vec![b"h2".to_vec()])
-                .unwrap(),
-        );
+        let server = server_config(&ca.server(), ServerOpts { alpn: vec![b"h2".to_vec()], ..ServerOpts::default() });
+        let config = Arc::new(trusting(&files, &ca).client_config(vec![b"h2".to_vec()]).unwrap());
         let (addr, _task) = serve(server, 1).await;
         let connected = ok(connect(config, addr, "localhost").await);
         assert_eq!(connected.alpn.as_deref(), Some(&b"h2"[..]));
@@ -1264,10 +908,7 @@ mod tests {
     async fn second_handshake_kind(cfg: &TlsConfig) -> Option<HandshakeKind> {
         let ca = Ca::new("ca");
         let files = Files::new();
-        let cfg = TlsConfig {
-            ca_file: Some(files.write("ca.pem", &ca.pem())),
-            ..cfg.clone()
-        };
+        let cfg = TlsConfig { ca_file: Some(files.write("ca.pem", &ca.pem())), ..cfg.clone() };
         let server = server_config(&ca.server(), ServerOpts::default());
         let config = Arc::new(cfg.client_config(Vec::new()).unwrap());
         let (addr, task) = serve(server, 2).await;
@@ -1280,18 +921,9 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_are_resumed_by_default_and_not_with_session_tickets_false() {
-        let on = TlsConfig {
-            enabled: true,
-            ..TlsConfig::default()
-        };
-        assert_eq!(
-            second_handshake_kind(&on).await,
-            Some(HandshakeKind::Resumed)
-        );
-        let off = TlsConfig {
-            session_tickets: Some(false),
-            ..on
-        };
+        let on = TlsConfig { enabled: true, ..TlsConfig::default() };
+        assert_eq!(second_handshake_kind(&on).await, Some(HandshakeKind::Resumed));
+        let off = TlsConfig { session_tickets: Some(false), ..on };
         assert_eq!(second_handshake_kind(&off).await, Some(HandshakeKind::Full));
     }
 
@@ -1300,15 +932,7 @@ mod tests {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let (old, new) = (ca.client(), ca.client());
         let cfg = with_client_cert(trusting(&files, &ca), &files, &old);
-        let mtls = || {
-            server_config(
-                &ca.server(),
-                ServerOpts {
-                    client_ca: Some(ca.der()),
-                    ..ServerOpts::default()
-                },
-            )
-        };
+        let mtls = || server_config(&ca.server(), ServerOpts { client_ca: Some(ca.der()), ..ServerOpts::default() });
         let (_, served) = handshake(&cfg, mtls(), "localhost").await;
         assert_eq!(served.unwrap(), Some(old.der));
         // Rotate the files in place; the same TlsConfig builds with the new pair.
@@ -1322,138 +946,59 @@ mod tests {
     #[test]
     fn tls10_is_rejected_naming_min_version() {
         for value in ["TLS1.0", "TLS1.1", "1.0", "tls11", "SSLv3"] {
-            let cfg = TlsConfig {
-                enabled: true,
-                min_version: Some(value.into()),
-                insecure_skip_verify: true,
-                ..TlsConfig::default()
-            };
+            let cfg = TlsConfig { enabled: true, min_version: Some(value.into()), insecure_skip_verify: true, ..TlsConfig::default() };
             let err = cfg.validate().unwrap_err();
-            assert!(
-                matches!(&err, TlsError::UnsupportedVersion { option: "min_version", value: v } if v == value),
-                "{value}: {err:?}"
-            );
+            assert!(matches!(&err, TlsError::UnsupportedVersion { option: "min_version", value: v } if v == value), "{value}: {err:?}");
             let msg = err.to_string();
-            assert!(
-                msg.contains("min_version") && msg.contains("not supported by rustls"),
-                "{msg}"
-            );
+            assert!(msg.contains("min_version") && msg.contains("not supported by rustls"), "{msg}");
         }
-        let cfg = TlsConfig {
-            max_version: Some("TLS1.1".into()),
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            cfg.client_config(Vec::new()),
-            Err(TlsError::UnsupportedVersion {
-                option: "max_version",
-                ..
-            })
-        ));
+        let cfg = TlsConfig { max_version: Some("TLS1.1".into()), ..TlsConfig::default() };
+        assert!(matches!(cfg.client_config(Vec::new()), Err(TlsError::UnsupportedVersion { option: "max_version", .. })));
     }
 
     #[test]
     fn version_spellings_are_accepted_and_nonsense_is_named() {
-        for (min, max) in [
-            ("TLS1.2", "TLS1.3"),
-            ("1.2", "1.3"),
-            ("tlsv1.2", "VersionTLS13"),
-            ("", ""),
-        ] {
-            let cfg = TlsConfig {
-                min_version: Some(min.into()),
-                max_version: Some(max.into()),
-                ..TlsConfig::default()
-            };
-            assert_eq!(
-                cfg.version_range().unwrap(),
-                (TlsVersion::V12, TlsVersion::V13),
-                "{min}..{max}"
-            );
+        for (min, max) in [("TLS1.2", "TLS1.3"), ("1.2", "1.3"), ("tlsv1.2", "VersionTLS13"), ("", "")] {
+            let cfg = TlsConfig { min_version: Some(min.into()), max_version: Some(max.into()), ..TlsConfig::default() };
+            assert_eq!(cfg.version_range().unwrap(), (TlsVersion::V12, TlsVersion::V13), "{min}..{max}");
         }
-        let cfg = TlsConfig {
-            max_version: Some("TLS2".into()),
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            cfg.version_range(),
-            Err(TlsError::InvalidVersion {
-                option: "max_version",
-                ..
-            })
-        ));
-        let cfg = TlsConfig {
-            min_version: Some("TLS1.3".into()),
-            max_version: Some("TLS1.2".into()),
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            cfg.version_range(),
-            Err(TlsError::VersionRange { .. })
-        ));
+        let cfg = TlsConfig { max_version: Some("TLS2".into()), ..TlsConfig::default() };
+        assert!(matches!(cfg.version_range(), Err(TlsError::InvalidVersion { option: "max_version", .. })));
+        let cfg = TlsConfig { min_version: Some("TLS1.3".into()), max_version: Some("TLS1.2".into()), ..TlsConfig::default() };
+        assert!(matches!(cfg.version_range(), Err(TlsError::VersionRange { .. })));
     }
 
     #[test]
     fn cbc_and_rsa_key_exchange_suites_are_rejected_naming_the_suite() {
-        for name in [
-            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-            "TLS_RSA_WITH_AES_128_GCM_SHA256",
-            "TLS_RSA_WITH_AES_256_CBC_SHA",
-        ] {
-            let cfg = TlsConfig {
-                cipher_suites: vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(), name.into()],
-                ..TlsConfig::default()
-            };
+        for name in
+            ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "TLS_RSA_WITH_AES_128_GCM_SHA256", "TLS_RSA_WITH_AES_256_CBC_SHA"]
+        {
+            let cfg = TlsConfig { cipher_suites: vec!["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(), name.into()], ..TlsConfig::default() };
             let err = cfg.client_config(Vec::new()).unwrap_err();
-            assert!(
-                matches!(&err, TlsError::UnsupportedCipher { name: n, .. } if n == name),
-                "{err:?}"
-            );
+            assert!(matches!(&err, TlsError::UnsupportedCipher { name: n, .. } if n == name), "{err:?}");
             assert!(err.to_string().contains(name), "{err}");
         }
-        let cfg = TlsConfig {
-            cipher_suites: vec!["TLS_ECDHE_RSA_WITH_AES_512_GCM".into()],
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            cfg.client_config(Vec::new()),
-            Err(TlsError::UnknownCipher { .. })
-        ));
+        let cfg = TlsConfig { cipher_suites: vec!["TLS_ECDHE_RSA_WITH_AES_512_GCM".into()], ..TlsConfig::default() };
+        assert!(matches!(cfg.client_config(Vec::new()), Err(TlsError::UnknownCipher { .. })));
     }
 
     #[test]
     fn suites_that_no_allowed_version_can_use_are_an_error() {
-        let cfg = TlsConfig {
-            max_version: Some("TLS1.2".into()),
-            cipher_suites: vec!["TLS_AES_128_GCM_SHA256".into()],
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            cfg.client_config(Vec::new()),
-            Err(TlsError::NoUsableCipher { .. })
-        ));
+        let cfg = TlsConfig { max_version: Some("TLS1.2".into()), cipher_suites: vec!["TLS_AES_128_GCM_SHA256".into()], ..TlsConfig::default() };
+        assert!(matches!(cfg.client_config(Vec::new()), Err(TlsError::NoUsableCipher { .. })));
     }
 
     #[test]
     fn a_key_that_does_not_match_the_certificate_fails_validation() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let (a, b) = (ca.client(), ca.client());
-        let cfg = TlsConfig {
-            cert_file: Some(files.write("a.pem", &a.cert_pem)),
-            key_file: Some(files.write("b.key", &b.key_pem)),
-            ..trusting(&files, &ca)
-        };
+        let cfg = TlsConfig { cert_file: Some(files.write("a.pem", &a.cert_pem)), key_file: Some(files.write("b.key", &b.key_pem)), ..trusting(&files, &ca) };
         let err = cfg.validate().unwrap_err();
         assert!(matches!(&err, TlsError::KeyMismatch { .. }), "{err:?}");
         let msg = err.to_string();
         assert!(msg.contains("a.pem") && msg.contains("b.key"), "{msg}");
         // The fixtures too: an RSA key against an EC certificate.
-        let cfg = TlsConfig {
-            cert_file: Some(fixture("client-ec.pem")),
-            key_file: Some(fixture("client-rsa.key")),
-            ..cfg
-        };
+        let cfg = TlsConfig { cert_file: Some(fixture("client-ec.pem")), key_file: Some(fixture("client-rsa.key")), ..cfg };
         assert!(matches!(cfg.validate(), Err(TlsError::KeyMismatch { .. })));
     }
 
@@ -1461,27 +1006,13 @@ mod tests {
     fn file_problems_name_the_option_and_the_file() {
         let (files, ca) = (Files::new(), Ca::new("ca"));
         let missing = files.0.path().join("nope.pem");
-        let cfg = TlsConfig {
-            ca_file: Some(missing.clone()),
-            ..trusting(&files, &ca)
-        };
+        let cfg = TlsConfig { ca_file: Some(missing.clone()), ..trusting(&files, &ca) };
         let err = cfg.validate().unwrap_err();
-        assert!(
-            matches!(&err, TlsError::ReadFile { option: "ca_file", path, .. } if *path == missing)
-        );
+        assert!(matches!(&err, TlsError::ReadFile { option: "ca_file", path, .. } if *path == missing));
         assert!(err.to_string().contains("nope.pem"));
 
-        let cfg = TlsConfig {
-            ca_file: Some(files.write("empty.pem", "not a certificate\n")),
-            ..trusting(&files, &ca)
-        };
-        assert!(matches!(
-            cfg.validate(),
-            Err(TlsError::NoCertificates {
-                option: "ca_file",
-                ..
-            })
-        ));
+        let cfg = TlsConfig { ca_file: Some(files.write("empty.pem", "not a certificate\n")), ..trusting(&files, &ca) };
+        assert!(matches!(cfg.validate(), Err(TlsError::NoCertificates { option: "ca_file", .. })));
 
         let leaf = ca.client();
         let cfg = TlsConfig {
@@ -1491,34 +1022,16 @@ mod tests {
         };
         assert!(matches!(cfg.validate(), Err(TlsError::NoKey { .. })));
 
-        let cfg = TlsConfig {
-            key_file: Some(fixture("client-ec-encrypted.key")),
-            cert_file: Some(fixture("client-ec.pem")),
-            ..trusting(&files, &ca)
-        };
+        let cfg = TlsConfig { key_file: Some(fixture("client-ec-encrypted.key")), cert_file: Some(fixture("client-ec.pem")), ..trusting(&files, &ca) };
         assert!(matches!(cfg.validate(), Err(TlsError::EncryptedKey { .. })));
 
-        let cfg = TlsConfig {
-            cert_file: Some(fixture("client-ec.pem")),
-            ..trusting(&files, &ca)
-        };
-        assert!(matches!(
-            cfg.validate(),
-            Err(TlsError::IncompleteClientCert {
-                set: "cert_file",
-                missing: "key_file"
-            })
-        ));
+        let cfg = TlsConfig { cert_file: Some(fixture("client-ec.pem")), ..trusting(&files, &ca) };
+        assert!(matches!(cfg.validate(), Err(TlsError::IncompleteClientCert { set: "cert_file", missing: "key_file" })));
     }
 
     #[test]
     fn a_disabled_section_is_not_validated() {
-        let cfg = TlsConfig {
-            enabled: false,
-            ca_file: Some("/nonexistent/ca.pem".into()),
-            min_version: Some("TLS1.0".into()),
-            ..TlsConfig::default()
-        };
+        let cfg = TlsConfig { enabled: false, ca_file: Some("/nonexistent/ca.pem".into()), min_version: Some("TLS1.0".into()), ..TlsConfig::default() };
         cfg.validate().unwrap();
     }
 
@@ -1531,21 +1044,10 @@ mod tests {
         cfg.server_name = Some(String::new());
         assert_eq!(cfg.server_name_for("collector"), "collector");
         cfg.server_name = Some("metrics.internal.example.com".into());
-        assert_eq!(
-            cfg.server_name_for("10.0.0.1"),
-            "metrics.internal.example.com"
-        );
+        assert_eq!(cfg.server_name_for("10.0.0.1"), "metrics.internal.example.com");
 
-        let cfg = TlsConfig {
-            enabled: true,
-            insecure_skip_verify: true,
-            server_name: Some("not a host name".into()),
-            ..TlsConfig::default()
-        };
-        assert!(matches!(
-            cfg.validate(),
-            Err(TlsError::InvalidServerName { .. })
-        ));
+        let cfg = TlsConfig { enabled: true, insecure_skip_verify: true, server_name: Some("not a host name".into()), ..TlsConfig::default() };
+        assert!(matches!(cfg.validate(), Err(TlsError::InvalidServerName { .. })));
     }
 
     #[test]
@@ -1583,9 +1085,7 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.cipher_suites.len(), 4);
         assert_eq!(cfg.session_tickets, Some(true));
-        assert!(cfg
-            .selected_suites(TlsVersion::V12, TlsVersion::V13)
-            .is_ok());
+        assert!(cfg.selected_suites(TlsVersion::V12, TlsVersion::V13).is_ok());
 
         let minimal: TlsConfig = serde_json::from_str(r#"{"enabled": true}"#).unwrap();
         assert_eq!(minimal.session_tickets, None);

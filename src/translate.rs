@@ -30,8 +30,7 @@ use std::fmt::Write as _;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric::Data, number_data_point, AggregationTemporality, DataPointFlags, HistogramDataPoint,
-    Metric, NumberDataPoint, SummaryDataPoint,
+    metric::Data, number_data_point, AggregationTemporality, DataPointFlags, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
 };
 
 /// Name of the per-resource info metric (OTel spec: "Resource Attributes" → `target_info`).
@@ -63,12 +62,7 @@ pub struct TranslateOptions {
 
 impl Default for TranslateOptions {
     fn default() -> Self {
-        Self {
-            promote_resource_attributes: Vec::new(),
-            add_target_info: true,
-            external_labels: Vec::new(),
-            name_prefix: None,
-        }
+        Self { promote_resource_attributes: Vec::new(), add_target_info: true, external_labels: Vec::new(), name_prefix: None }
     }
 }
 
@@ -127,10 +121,7 @@ impl Sample {
 
     /// The value of label `name`, if present.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|i| self.labels[i].1.as_str())
+        self.labels.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|i| self.labels[i].1.as_str())
     }
 }
 
@@ -225,17 +216,13 @@ fn per_unit_word(unit: &str) -> &str {
 /// otlptranslator keeps it; non-ASCII letters are replaced (legacy Prometheus names are
 /// ASCII only).
 fn name_tokens(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':'))
-        .filter(|t| !t.is_empty())
+    s.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':')).filter(|t| !t.is_empty())
 }
 
 /// `CleanUpString` of the Collector: alphanumeric runs joined with `_`.
 fn clean_up(s: &str) -> String {
     let mut out = String::new();
-    for t in s
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|t| !t.is_empty())
-    {
+    for t in s.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty()) {
         if !out.is_empty() {
             out.push('_');
         }
@@ -289,12 +276,7 @@ pub fn metric_name(otel_name: &str, unit: &str, kind_hint: NameKind) -> String {
 }
 
 /// [`metric_name`] with the Collector's `namespace` prepended as a token.
-pub fn metric_name_with_prefix(
-    prefix: Option<&str>,
-    otel_name: &str,
-    unit: &str,
-    kind_hint: NameKind,
-) -> String {
+pub fn metric_name_with_prefix(prefix: Option<&str>, otel_name: &str, unit: &str, kind_hint: NameKind) -> String {
     let mut tokens: Vec<String> = name_tokens(otel_name).map(str::to_string).collect();
     if tokens.is_empty() {
         return String::new();
@@ -327,11 +309,7 @@ pub fn metric_name_with_prefix(
 /// dimensionless units.
 pub fn prometheus_unit(unit: &str, kind_hint: NameKind) -> String {
     if unit == "1" {
-        return if kind_hint == NameKind::Gauge {
-            "ratio".to_string()
-        } else {
-            String::new()
-        };
+        return if kind_hint == NameKind::Gauge { "ratio".to_string() } else { String::new() };
     }
     let mut tokens = Vec::new();
     push_unit_tokens(&mut tokens, unit);
@@ -346,16 +324,7 @@ pub fn label_name(key: &str) -> String {
     if key.is_empty() {
         return String::new();
     }
-    let mut s: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     if s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert_str(0, "key_");
     } else if s.starts_with('_') && !s.starts_with("__") {
@@ -384,9 +353,7 @@ pub fn attribute_value(v: Option<&AnyValue>) -> String {
         }
         Some(any_value::Value::DoubleValue(d)) => write_es6_number(&mut out, *d, false),
         Some(any_value::Value::BytesValue(b)) => base64(&mut out, b),
-        Some(any_value::Value::ArrayValue(_)) | Some(any_value::Value::KvlistValue(_)) => {
-            write_json(&mut out, v.and_then(|v| v.value.as_ref()))
-        }
+        Some(any_value::Value::ArrayValue(_)) | Some(any_value::Value::KvlistValue(_)) => write_json(&mut out, v.and_then(|v| v.value.as_ref())),
     }
     out
 }
@@ -478,11 +445,7 @@ fn json_string(out: &mut String, s: &str) {
 fn base64(out: &mut String, bytes: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -553,24 +516,16 @@ fn find_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a KeyValue> {
 }
 
 fn non_empty_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
-    find_attr(attrs, key)
-        .map(|kv| attribute_value(kv.value.as_ref()))
-        .filter(|v| !v.is_empty())
+    find_attr(attrs, key).map(|kv| attribute_value(kv.value.as_ref())).filter(|v| !v.is_empty())
 }
 
 impl<'a> ResourceCtx<'a> {
-    fn new(
-        attrs: &'a [KeyValue],
-        opts: &'a TranslateOptions,
-        external: &'a [(String, String)],
-    ) -> Self {
+    fn new(attrs: &'a [KeyValue], opts: &'a TranslateOptions, external: &'a [(String, String)]) -> Self {
         // Collector `createAttributes`: job = "<service.namespace>/<service.name>" when both
         // exist, else service.name; instance = service.instance.id.
-        let job = non_empty_attr(attrs, SERVICE_NAME).map(|name| {
-            match non_empty_attr(attrs, SERVICE_NAMESPACE) {
-                Some(ns) => format!("{ns}/{name}"),
-                None => name,
-            }
+        let job = non_empty_attr(attrs, SERVICE_NAME).map(|name| match non_empty_attr(attrs, SERVICE_NAMESPACE) {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name,
         });
         let (instance, instance_from_host_name) = match non_empty_attr(attrs, SERVICE_INSTANCE_ID) {
             Some(id) => (Some(id), false),
@@ -588,13 +543,7 @@ impl<'a> ResourceCtx<'a> {
                 (!v.is_empty()).then_some((kv.key.as_str(), v))
             })
             .collect();
-        Self {
-            job,
-            instance,
-            instance_from_host_name,
-            promoted,
-            external,
-        }
+        Self { job, instance, instance_from_host_name, promoted, external }
     }
 
     /// Labels of one series (Collector `createAttributes`, in its order):
@@ -606,8 +555,7 @@ impl<'a> ResourceCtx<'a> {
     /// 4. external labels are added where the name is still free;
     /// 5. `extra` (`__name__`, `le`, `quantile`) overrides anything.
     fn labels(&self, point_attrs: &[KeyValue], extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut raw: Vec<(&str, String)> =
-            Vec::with_capacity(point_attrs.len() + self.promoted.len());
+        let mut raw: Vec<(&str, String)> = Vec::with_capacity(point_attrs.len() + self.promoted.len());
         for kv in point_attrs {
             if kv.key.is_empty() {
                 continue;
@@ -624,8 +572,7 @@ impl<'a> ResourceCtx<'a> {
         }
         raw.sort_by(|a, b| a.0.cmp(b.0));
 
-        let mut labels: Vec<(String, String)> =
-            Vec::with_capacity(raw.len() + 4 + self.external.len());
+        let mut labels: Vec<(String, String)> = Vec::with_capacity(raw.len() + 4 + self.external.len());
         for (k, v) in raw {
             let name = label_name(k);
             match labels.iter_mut().find(|(n, _)| *n == name) {
@@ -678,13 +625,7 @@ impl Families {
         let i = match self.index.get(&key) {
             Some(&i) => i,
             None => {
-                self.list.push(Family {
-                    name: name.to_string(),
-                    kind,
-                    help: help.to_string(),
-                    unit: unit.to_string(),
-                    samples: Vec::new(),
-                });
+                self.list.push(Family { name: name.to_string(), kind, help: help.to_string(), unit: unit.to_string(), samples: Vec::new() });
                 self.index.insert(key, self.list.len() - 1);
                 self.list.len() - 1
             }
@@ -707,26 +648,15 @@ fn has_no_recorded_value(flags: u32) -> bool {
 /// Families with the same name and type from different resources or scopes are merged.
 /// Samples keep batch order; a series may appear more than once when the batch holds several
 /// collections (remote-write wants them all; [`render_text`] keeps the newest).
-pub fn translate(
-    req: &ExportMetricsServiceRequest,
-    opts: &TranslateOptions,
-) -> (Vec<Family>, TranslateStats) {
+pub fn translate(req: &ExportMetricsServiceRequest, opts: &TranslateOptions) -> (Vec<Family>, TranslateStats) {
     let mut stats = TranslateStats::default();
     let mut fams = Families::default();
     let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
-    let external: Vec<(String, String)> = opts
-        .external_labels
-        .iter()
-        .map(|(k, v)| (label_name(k), v.clone()))
-        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-        .collect();
+    let external: Vec<(String, String)> =
+        opts.external_labels.iter().map(|(k, v)| (label_name(k), v.clone())).filter(|(k, v)| !k.is_empty() && !v.is_empty()).collect();
 
     for rm in &req.resource_metrics {
-        let attrs: &[KeyValue] = rm
-            .resource
-            .as_ref()
-            .map(|r| &r.attributes[..])
-            .unwrap_or(&[]);
+        let attrs: &[KeyValue] = rm.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]);
         let ctx = ResourceCtx::new(attrs, opts, &external);
         let mut latest_ms: Option<i64> = None;
         for sm in &rm.scope_metrics {
@@ -751,21 +681,12 @@ pub fn translate(
 /// (`service.name`, `service.namespace`, `service.instance.id`, or `host.name` when it
 /// supplied `instance`). Not emitted when no other attribute is left or when the resource
 /// has neither `job` nor `instance`.
-fn add_target_info(
-    attrs: &[KeyValue],
-    ctx: &ResourceCtx<'_>,
-    prefix: Option<&str>,
-    ts: i64,
-    fams: &mut Families,
-) {
+fn add_target_info(attrs: &[KeyValue], ctx: &ResourceCtx<'_>, prefix: Option<&str>, ts: i64, fams: &mut Families) {
     let rest: Vec<KeyValue> = attrs
         .iter()
         .filter(|kv| {
             let k = kv.key.as_str();
-            !(k == SERVICE_NAME
-                || k == SERVICE_NAMESPACE
-                || k == SERVICE_INSTANCE_ID
-                || (k == HOST_NAME && ctx.instance_from_host_name))
+            !(k == SERVICE_NAME || k == SERVICE_NAMESPACE || k == SERVICE_INSTANCE_ID || (k == HOST_NAME && ctx.instance_from_host_name))
         })
         .cloned()
         .collect();
@@ -782,44 +703,19 @@ fn add_target_info(
         external: ctx.external,
     };
     let labels = info_ctx.labels(&rest, &[("__name__", &name)]);
-    fams.family(&name, Kind::Gauge, TARGET_INFO_HELP, "")
-        .samples
-        .push(Sample {
-            labels,
-            value: 1.0,
-            timestamp_ms: ts,
-        });
+    fams.family(&name, Kind::Gauge, TARGET_INFO_HELP, "").samples.push(Sample { labels, value: 1.0, timestamp_ms: ts });
 }
 
 /// Translates one metric; returns the newest timestamp among the points kept.
-fn translate_metric(
-    m: &Metric,
-    ctx: &ResourceCtx<'_>,
-    prefix: Option<&str>,
-    fams: &mut Families,
-    stats: &mut TranslateStats,
-) -> Option<i64> {
+fn translate_metric(m: &Metric, ctx: &ResourceCtx<'_>, prefix: Option<&str>, fams: &mut Families, stats: &mut TranslateStats) -> Option<i64> {
     let cumulative = AggregationTemporality::Cumulative as i32;
     let delta = AggregationTemporality::Delta as i32;
     match m.data.as_ref()? {
-        Data::Gauge(g) => number_points(
-            m,
-            NameKind::Gauge,
-            Kind::Gauge,
-            &g.data_points,
-            ctx,
-            prefix,
-            fams,
-            stats,
-        ),
+        Data::Gauge(g) => number_points(m, NameKind::Gauge, Kind::Gauge, &g.data_points, ctx, prefix, fams, stats),
         Data::Sum(s) if s.aggregation_temporality == cumulative => {
             // Monotonic cumulative sums are counters; non-monotonic sums are gauges
             // (Collector: "non-monotonic sums are converted to gauges").
-            let (nk, k) = if s.is_monotonic {
-                (NameKind::MonotonicCounter, Kind::Counter)
-            } else {
-                (NameKind::NonMonotonicCounter, Kind::Gauge)
-            };
+            let (nk, k) = if s.is_monotonic { (NameKind::MonotonicCounter, Kind::Counter) } else { (NameKind::NonMonotonicCounter, Kind::Gauge) };
             number_points(m, nk, k, &s.data_points, ctx, prefix, fams, stats)
         }
         Data::Sum(s) => {
@@ -830,9 +726,7 @@ fn translate_metric(
             }
             None
         }
-        Data::Histogram(h) if h.aggregation_temporality == cumulative => {
-            histogram_points(m, &h.data_points, ctx, prefix, fams, stats)
-        }
+        Data::Histogram(h) if h.aggregation_temporality == cumulative => histogram_points(m, &h.data_points, ctx, prefix, fams, stats),
         Data::Histogram(h) => {
             if h.aggregation_temporality == delta {
                 stats.dropped_delta += h.data_points.len();
@@ -882,11 +776,7 @@ fn number_points(
         let ts = nanos_to_ms(p.time_unix_nano);
         latest = latest.max(Some(ts));
         let labels = ctx.labels(&p.attributes, &[("__name__", &name)]);
-        fam.samples.push(Sample {
-            labels,
-            value,
-            timestamp_ms: ts,
-        });
+        fam.samples.push(Sample { labels, value, timestamp_ms: ts });
     }
     latest
 }
@@ -908,11 +798,7 @@ fn histogram_points(
         return None;
     }
     let unit = prometheus_unit(&m.unit, NameKind::Histogram);
-    let (bucket, sum, count) = (
-        format!("{name}_bucket"),
-        format!("{name}_sum"),
-        format!("{name}_count"),
-    );
+    let (bucket, sum, count) = (format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count"));
     let fam = fams.family(&name, Kind::Histogram, &m.description, &unit);
     let mut latest = None;
     for p in points {
@@ -927,32 +813,16 @@ fn histogram_points(
             cum = cum.saturating_add(*n);
             let le = format_bound(*bound);
             let labels = ctx.labels(&p.attributes, &[("__name__", &bucket), ("le", &le)]);
-            fam.samples.push(Sample {
-                labels,
-                value: cum as f64,
-                timestamp_ms: ts,
-            });
+            fam.samples.push(Sample { labels, value: cum as f64, timestamp_ms: ts });
         }
         let labels = ctx.labels(&p.attributes, &[("__name__", &bucket), ("le", "+Inf")]);
-        fam.samples.push(Sample {
-            labels,
-            value: p.count as f64,
-            timestamp_ms: ts,
-        });
+        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts });
         if let Some(s) = p.sum {
             let labels = ctx.labels(&p.attributes, &[("__name__", &sum)]);
-            fam.samples.push(Sample {
-                labels,
-                value: s,
-                timestamp_ms: ts,
-            });
+            fam.samples.push(Sample { labels, value: s, timestamp_ms: ts });
         }
         let labels = ctx.labels(&p.attributes, &[("__name__", &count)]);
-        fam.samples.push(Sample {
-            labels,
-            value: p.count as f64,
-            timestamp_ms: ts,
-        });
+        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts });
     }
     latest
 }
@@ -985,28 +855,13 @@ fn summary_points(
         latest = latest.max(Some(ts));
         for q in &p.quantile_values {
             let quantile = format_bound(q.quantile);
-            let labels = ctx.labels(
-                &p.attributes,
-                &[("__name__", &name), ("quantile", &quantile)],
-            );
-            fam.samples.push(Sample {
-                labels,
-                value: q.value,
-                timestamp_ms: ts,
-            });
+            let labels = ctx.labels(&p.attributes, &[("__name__", &name), ("quantile", &quantile)]);
+            fam.samples.push(Sample { labels, value: q.value, timestamp_ms: ts });
         }
         let labels = ctx.labels(&p.attributes, &[("__name__", &sum)]);
-        fam.samples.push(Sample {
-            labels,
-            value: p.sum,
-            timestamp_ms: ts,
-        });
+        fam.samples.push(Sample { labels, value: p.sum, timestamp_ms: ts });
         let labels = ctx.labels(&p.attributes, &[("__name__", &count)]);
-        fam.samples.push(Sample {
-            labels,
-            value: p.count as f64,
-            timestamp_ms: ts,
-        });
+        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts });
     }
     latest
 }
@@ -1043,10 +898,7 @@ pub fn render_text(families: &[Family], out: &mut String) {
     }
     for name in order {
         let group = &groups[name];
-        let help = group
-            .iter()
-            .map(|f| f.help.as_str())
-            .find(|h| !h.is_empty());
+        let help = group.iter().map(|f| f.help.as_str()).find(|h| !h.is_empty());
         if let Some(help) = help {
             out.push_str("# HELP ");
             out.push_str(name);
@@ -1134,8 +986,7 @@ pub(crate) mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
     use opentelemetry_proto::tonic::metrics::v1::{
-        summary_data_point::ValueAtQuantile, ExponentialHistogram, ExponentialHistogramDataPoint,
-        Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum, Summary,
+        summary_data_point::ValueAtQuantile, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum, Summary,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
 
@@ -1143,21 +994,11 @@ pub(crate) mod tests {
     const T0_MS: i64 = 1_700_000_000_123;
 
     pub(crate) fn s(k: &str, v: &str) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(v.into())),
-            }),
-            ..Default::default()
-        }
+        KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }), ..Default::default() }
     }
 
     fn kv(k: &str, v: any_value::Value) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue { value: Some(v) }),
-            ..Default::default()
-        }
+        KeyValue { key: k.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
     }
 
     pub(crate) fn gauge(name: &str, unit: &str, points: Vec<(Vec<KeyValue>, f64)>) -> Metric {
@@ -1165,9 +1006,7 @@ pub(crate) mod tests {
             name: name.into(),
             unit: unit.into(),
             description: format!("{name} help"),
-            data: Some(Data::Gauge(Gauge {
-                data_points: number_points_of(points),
-            })),
+            data: Some(Data::Gauge(Gauge { data_points: number_points_of(points) })),
             ..Default::default()
         }
     }
@@ -1175,49 +1014,26 @@ pub(crate) mod tests {
     fn number_points_of(points: Vec<(Vec<KeyValue>, f64)>) -> Vec<NumberDataPoint> {
         points
             .into_iter()
-            .map(|(attributes, v)| NumberDataPoint {
-                attributes,
-                time_unix_nano: T0,
-                value: Some(number_data_point::Value::AsDouble(v)),
-                ..Default::default()
-            })
+            .map(|(attributes, v)| NumberDataPoint { attributes, time_unix_nano: T0, value: Some(number_data_point::Value::AsDouble(v)), ..Default::default() })
             .collect()
     }
 
-    pub(crate) fn sum(
-        name: &str,
-        unit: &str,
-        monotonic: bool,
-        temporality: AggregationTemporality,
-        points: Vec<(Vec<KeyValue>, f64)>,
-    ) -> Metric {
+    pub(crate) fn sum(name: &str, unit: &str, monotonic: bool, temporality: AggregationTemporality, points: Vec<(Vec<KeyValue>, f64)>) -> Metric {
         Metric {
             name: name.into(),
             unit: unit.into(),
-            data: Some(Data::Sum(Sum {
-                data_points: number_points_of(points),
-                aggregation_temporality: temporality as i32,
-                is_monotonic: monotonic,
-            })),
+            data: Some(Data::Sum(Sum { data_points: number_points_of(points), aggregation_temporality: temporality as i32, is_monotonic: monotonic })),
             ..Default::default()
         }
     }
 
-    pub(crate) fn request(
-        resources: Vec<(Vec<KeyValue>, Vec<Metric>)>,
-    ) -> ExportMetricsServiceRequest {
+    pub(crate) fn request(resources: Vec<(Vec<KeyValue>, Vec<Metric>)>) -> ExportMetricsServiceRequest {
         ExportMetricsServiceRequest {
             resource_metrics: resources
                 .into_iter()
                 .map(|(attributes, metrics)| ResourceMetrics {
-                    resource: Some(Resource {
-                        attributes,
-                        ..Default::default()
-                    }),
-                    scope_metrics: vec![ScopeMetrics {
-                        metrics,
-                        ..Default::default()
-                    }],
+                    resource: Some(Resource { attributes, ..Default::default() }),
+                    scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
                     ..Default::default()
                 })
                 .collect(),
@@ -1225,104 +1041,44 @@ pub(crate) mod tests {
     }
 
     fn host_resource() -> Vec<KeyValue> {
-        vec![
-            s("service.name", "metricsd"),
-            s("host.name", "node1"),
-            s("os.type", "linux"),
-        ]
+        vec![s("service.name", "metricsd"), s("host.name", "node1"), s("os.type", "linux")]
     }
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let mut v: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         v.sort();
         v
     }
 
     fn family<'a>(fams: &'a [Family], name: &str) -> &'a Family {
-        fams.iter().find(|f| f.name == name).unwrap_or_else(|| {
-            panic!(
-                "no family {name} in {:?}",
-                fams.iter().map(|f| &f.name).collect::<Vec<_>>()
-            )
-        })
+        fams.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no family {name} in {:?}", fams.iter().map(|f| &f.name).collect::<Vec<_>>()))
     }
 
     fn no_target_info() -> TranslateOptions {
-        TranslateOptions {
-            add_target_info: false,
-            ..Default::default()
-        }
+        TranslateOptions { add_target_info: false, ..Default::default() }
     }
 
     #[test]
     fn metric_names_follow_the_collector_table() {
         use NameKind::*;
         let table: &[(&str, &str, NameKind, &str)] = &[
-            (
-                "system.network.io",
-                "By",
-                MonotonicCounter,
-                "system_network_io_bytes_total",
-            ),
-            (
-                "system.memory.utilization",
-                "1",
-                Gauge,
-                "system_memory_utilization_ratio",
-            ),
-            (
-                "system.cpu.load_average.1m",
-                "{run_queue_item}",
-                Gauge,
-                "system_cpu_load_average_1m",
-            ),
-            (
-                "system.cpu.time",
-                "s",
-                MonotonicCounter,
-                "system_cpu_time_seconds_total",
-            ),
-            (
-                "system.disk.io_time",
-                "s",
-                MonotonicCounter,
-                "system_disk_io_time_seconds_total",
-            ),
-            (
-                "system.memory.usage",
-                "By",
-                NonMonotonicCounter,
-                "system_memory_usage_bytes",
-            ),
-            (
-                "system.cpu.frequency",
-                "Hz",
-                Gauge,
-                "system_cpu_frequency_hertz",
-            ),
+            ("system.network.io", "By", MonotonicCounter, "system_network_io_bytes_total"),
+            ("system.memory.utilization", "1", Gauge, "system_memory_utilization_ratio"),
+            ("system.cpu.load_average.1m", "{run_queue_item}", Gauge, "system_cpu_load_average_1m"),
+            ("system.cpu.time", "s", MonotonicCounter, "system_cpu_time_seconds_total"),
+            ("system.disk.io_time", "s", MonotonicCounter, "system_disk_io_time_seconds_total"),
+            ("system.memory.usage", "By", NonMonotonicCounter, "system_memory_usage_bytes"),
+            ("system.cpu.frequency", "Hz", Gauge, "system_cpu_frequency_hertz"),
             ("hw.temperature", "Cel", Gauge, "hw_temperature_celsius"),
             ("hw.power", "W", Gauge, "hw_power_watts"),
             ("hw.energy", "J", MonotonicCounter, "hw_energy_joules_total"),
-            (
-                "http.duration",
-                "ms",
-                Histogram,
-                "http_duration_milliseconds",
-            ),
+            ("http.duration", "ms", Histogram, "http_duration_milliseconds"),
             ("net.rate", "By/s", Gauge, "net_rate_bytes_per_second"),
             ("req.rate", "{request}/s", Gauge, "req_rate_per_second"),
             ("odd.rate", "foo/bar", Gauge, "odd_rate_foo_per_bar"),
             ("weird.unit", "m V", Gauge, "weird_unit_m_V"),
             ("pct", "%", Gauge, "pct_percent"),
-            (
-                "requests_total",
-                "{request}",
-                MonotonicCounter,
-                "requests_total",
-            ),
+            ("requests_total", "{request}", MonotonicCounter, "requests_total"),
             ("total.requests", "", MonotonicCounter, "requests_total"),
             ("already_bytes", "By", Gauge, "already_bytes"),
             ("cache.ratio", "1", Gauge, "cache_ratio"),
@@ -1336,16 +1092,9 @@ pub(crate) mod tests {
             ("...", "s", Gauge, ""),
         ];
         for (otel, unit, kind, want) in table {
-            assert_eq!(
-                metric_name(otel, unit, *kind),
-                *want,
-                "{otel} [{unit}] {kind:?}"
-            );
+            assert_eq!(metric_name(otel, unit, *kind), *want, "{otel} [{unit}] {kind:?}");
         }
-        assert_eq!(
-            metric_name_with_prefix(Some("metricsd"), "1m.load", "", NameKind::Gauge),
-            "metricsd_1m_load"
-        );
+        assert_eq!(metric_name_with_prefix(Some("metricsd"), "1m.load", "", NameKind::Gauge), "metricsd_1m_load");
     }
 
     #[test]
@@ -1377,29 +1126,18 @@ pub(crate) mod tests {
         assert_eq!(f(any_value::Value::DoubleValue(1.5e-7)), "1.5e-7");
         assert_eq!(f(any_value::Value::DoubleValue(f64::NAN)), "NaN");
         assert_eq!(f(any_value::Value::BoolValue(true)), "true");
-        assert_eq!(
-            f(any_value::Value::BytesValue(b"hello".to_vec())),
-            "aGVsbG8="
-        );
+        assert_eq!(f(any_value::Value::BytesValue(b"hello".to_vec())), "aGVsbG8=");
         assert_eq!(f(any_value::Value::BytesValue(b"hi!".to_vec())), "aGkh");
         let arr = any_value::Value::ArrayValue(ArrayValue {
             values: vec![
-                AnyValue {
-                    value: Some(any_value::Value::StringValue("a\"b".into())),
-                },
-                AnyValue {
-                    value: Some(any_value::Value::IntValue(1)),
-                },
-                AnyValue {
-                    value: Some(any_value::Value::DoubleValue(f64::INFINITY)),
-                },
+                AnyValue { value: Some(any_value::Value::StringValue("a\"b".into())) },
+                AnyValue { value: Some(any_value::Value::IntValue(1)) },
+                AnyValue { value: Some(any_value::Value::DoubleValue(f64::INFINITY)) },
                 AnyValue { value: None },
             ],
         });
         assert_eq!(f(arr), r#"["a\"b",1,null,null]"#);
-        let map = any_value::Value::KvlistValue(KeyValueList {
-            values: vec![s("k", "v"), kv("n", any_value::Value::BoolValue(false))],
-        });
+        let map = any_value::Value::KvlistValue(KeyValueList { values: vec![s("k", "v"), kv("n", any_value::Value::BoolValue(false))] });
         assert_eq!(f(map), r#"{"k":"v","n":false}"#);
         assert_eq!(attribute_value(None), "");
     }
@@ -1409,40 +1147,18 @@ pub(crate) mod tests {
         let req = request(vec![(
             host_resource(),
             vec![
-                gauge(
-                    "system.memory.utilization",
-                    "1",
-                    vec![(vec![s("system.memory.state", "used")], 0.25)],
-                ),
+                gauge("system.memory.utilization", "1", vec![(vec![s("system.memory.state", "used")], 0.25)]),
                 sum(
                     "system.network.io",
                     "By",
                     true,
                     AggregationTemporality::Cumulative,
                     vec![
-                        (
-                            vec![
-                                s("network.interface.name", "eth0"),
-                                s("network.io.direction", "receive"),
-                            ],
-                            1000.0,
-                        ),
-                        (
-                            vec![
-                                s("network.interface.name", "eth0"),
-                                s("network.io.direction", "transmit"),
-                            ],
-                            500.0,
-                        ),
+                        (vec![s("network.interface.name", "eth0"), s("network.io.direction", "receive")], 1000.0),
+                        (vec![s("network.interface.name", "eth0"), s("network.io.direction", "transmit")], 500.0),
                     ],
                 ),
-                sum(
-                    "system.memory.usage",
-                    "By",
-                    false,
-                    AggregationTemporality::Cumulative,
-                    vec![(vec![], 7.0)],
-                ),
+                sum("system.memory.usage", "By", false, AggregationTemporality::Cumulative, vec![(vec![], 7.0)]),
             ],
         )]);
         let (fams, stats) = translate(&req, &no_target_info());
@@ -1450,19 +1166,13 @@ pub(crate) mod tests {
         assert_eq!(fams.len(), 3);
 
         let g = family(&fams, "system_memory_utilization_ratio");
-        assert_eq!(
-            (g.kind, g.unit.as_str(), g.help.as_str()),
-            (Kind::Gauge, "ratio", "system.memory.utilization help")
-        );
+        assert_eq!((g.kind, g.unit.as_str(), g.help.as_str()), (Kind::Gauge, "ratio", "system.memory.utilization help"));
         assert_eq!(
             g.samples,
             vec![Sample {
-                labels: labels(&[
-                    ("__name__", "system_memory_utilization_ratio"),
-                    ("instance", "node1"),
-                    ("job", "metricsd"),
-                    ("system_memory_state", "used"),
-                ]),
+                labels: labels(
+                    &[("__name__", "system_memory_utilization_ratio"), ("instance", "node1"), ("job", "metricsd"), ("system_memory_state", "used"),]
+                ),
                 value: 0.25,
                 timestamp_ms: T0_MS,
             }]
@@ -1483,20 +1193,7 @@ pub(crate) mod tests {
     fn labels_are_sorted_unique_and_never_empty() {
         let req = request(vec![(
             vec![s("service.name", "svc")],
-            vec![gauge(
-                "m",
-                "",
-                vec![(
-                    vec![
-                        s("zeta", "1"),
-                        s("Alpha", "2"),
-                        s("empty", ""),
-                        s("", "nokey"),
-                        s("mid", "3"),
-                    ],
-                    1.0,
-                )],
-            )],
+            vec![gauge("m", "", vec![(vec![s("zeta", "1"), s("Alpha", "2"), s("empty", ""), s("", "nokey"), s("mid", "3")], 1.0)])],
         )]);
         let (fams, _) = translate(&req, &no_target_info());
         let l = &fams[0].samples[0].labels;
@@ -1507,17 +1204,8 @@ pub(crate) mod tests {
 
     #[test]
     fn attribute_keys_that_collide_after_sanitising_are_joined_with_semicolons() {
-        let req = request(vec![(
-            vec![s("service.name", "svc")],
-            vec![gauge(
-                "m",
-                "",
-                vec![(
-                    vec![s("a_b", "second"), s("a.b", "first"), s("a-b", "zeroth")],
-                    1.0,
-                )],
-            )],
-        )]);
+        let req =
+            request(vec![(vec![s("service.name", "svc")], vec![gauge("m", "", vec![(vec![s("a_b", "second"), s("a.b", "first"), s("a-b", "zeroth")], 1.0)])])]);
         let (fams, _) = translate(&req, &no_target_info());
         // Sorted by original key: "a-b" < "a.b" < "a_b".
         assert_eq!(fams[0].samples[0].label("a_b"), Some("zeroth;first;second"));
@@ -1525,15 +1213,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ints_are_converted_and_points_without_values_are_counted() {
-        let mut m = gauge(
-            "m",
-            "",
-            vec![
-                (vec![], 1.0),
-                (vec![s("k", "b")], 2.0),
-                (vec![s("k", "c")], 3.0),
-            ],
-        );
+        let mut m = gauge("m", "", vec![(vec![], 1.0), (vec![s("k", "b")], 2.0), (vec![s("k", "c")], 3.0)]);
         if let Some(Data::Gauge(g)) = &mut m.data {
             g.data_points[0].value = Some(number_data_point::Value::AsInt(-7));
             g.data_points[1].value = None;
@@ -1551,13 +1231,7 @@ pub(crate) mod tests {
         let hist = Metric {
             name: "lat".into(),
             data: Some(Data::Histogram(Histogram {
-                data_points: vec![
-                    HistogramDataPoint {
-                        count: 1,
-                        ..Default::default()
-                    };
-                    3
-                ],
+                data_points: vec![HistogramDataPoint { count: 1, ..Default::default() }; 3],
                 aggregation_temporality: AggregationTemporality::Delta as i32,
             })),
             ..Default::default()
@@ -1573,20 +1247,8 @@ pub(crate) mod tests {
         let req = request(vec![(
             host_resource(),
             vec![
-                sum(
-                    "d",
-                    "",
-                    true,
-                    AggregationTemporality::Delta,
-                    vec![(vec![], 1.0), (vec![s("k", "v")], 2.0)],
-                ),
-                sum(
-                    "u",
-                    "",
-                    true,
-                    AggregationTemporality::Unspecified,
-                    vec![(vec![], 1.0)],
-                ),
+                sum("d", "", true, AggregationTemporality::Delta, vec![(vec![], 1.0), (vec![s("k", "v")], 2.0)]),
+                sum("u", "", true, AggregationTemporality::Unspecified, vec![(vec![], 1.0)]),
                 hist,
                 exp,
             ],
@@ -1617,18 +1279,11 @@ pub(crate) mod tests {
             })),
             ..Default::default()
         };
-        let (fams, stats) = translate(
-            &request(vec![(vec![s("service.name", "web")], vec![m])]),
-            &no_target_info(),
-        );
+        let (fams, stats) = translate(&request(vec![(vec![s("service.name", "web")], vec![m])]), &no_target_info());
         assert_eq!(stats, TranslateStats::default());
         let f = family(&fams, "http_server_request_duration_seconds");
         assert_eq!((f.kind, f.unit.as_str()), (Kind::Histogram, "seconds"));
-        let got: Vec<(String, Option<&str>, f64)> = f
-            .samples
-            .iter()
-            .map(|s| (s.name().to_string(), s.label("le"), s.value))
-            .collect();
+        let got: Vec<(String, Option<&str>, f64)> = f.samples.iter().map(|s| (s.name().to_string(), s.label("le"), s.value)).collect();
         let n = "http_server_request_duration_seconds";
         assert_eq!(
             got,
@@ -1640,10 +1295,7 @@ pub(crate) mod tests {
                 (format!("{n}_count"), None, 6.0),
             ]
         );
-        assert!(f
-            .samples
-            .iter()
-            .all(|s| s.label("route") == Some("/a") && s.label("job") == Some("web")));
+        assert!(f.samples.iter().all(|s| s.label("route") == Some("/a") && s.label("job") == Some("web")));
     }
 
     #[test]
@@ -1651,21 +1303,13 @@ pub(crate) mod tests {
         let m = Metric {
             name: "h".into(),
             data: Some(Data::Histogram(Histogram {
-                data_points: vec![HistogramDataPoint {
-                    count: 4,
-                    time_unix_nano: T0,
-                    ..Default::default()
-                }],
+                data_points: vec![HistogramDataPoint { count: 4, time_unix_nano: T0, ..Default::default() }],
                 aggregation_temporality: AggregationTemporality::Cumulative as i32,
             })),
             ..Default::default()
         };
         let (fams, _) = translate(&request(vec![(vec![], vec![m])]), &no_target_info());
-        let names: Vec<(&str, Option<&str>)> = fams[0]
-            .samples
-            .iter()
-            .map(|s| (s.name(), s.label("le")))
-            .collect();
+        let names: Vec<(&str, Option<&str>)> = fams[0].samples.iter().map(|s| (s.name(), s.label("le"))).collect();
         assert_eq!(names, [("h_bucket", Some("+Inf")), ("h_count", None)]);
     }
 
@@ -1679,16 +1323,7 @@ pub(crate) mod tests {
                     time_unix_nano: T0,
                     count: 10,
                     sum: 123.5,
-                    quantile_values: vec![
-                        ValueAtQuantile {
-                            quantile: 0.5,
-                            value: 10.0,
-                        },
-                        ValueAtQuantile {
-                            quantile: 0.99,
-                            value: 40.0,
-                        },
-                    ],
+                    quantile_values: vec![ValueAtQuantile { quantile: 0.5, value: 10.0 }, ValueAtQuantile { quantile: 0.99, value: 40.0 }],
                     ..Default::default()
                 }],
             })),
@@ -1697,11 +1332,7 @@ pub(crate) mod tests {
         let (fams, _) = translate(&request(vec![(vec![], vec![m])]), &no_target_info());
         let f = family(&fams, "rpc_latency_milliseconds");
         assert_eq!(f.kind, Kind::Summary);
-        let got: Vec<(&str, Option<&str>, f64)> = f
-            .samples
-            .iter()
-            .map(|s| (s.name(), s.label("quantile"), s.value))
-            .collect();
+        let got: Vec<(&str, Option<&str>, f64)> = f.samples.iter().map(|s| (s.name(), s.label("quantile"), s.value)).collect();
         assert_eq!(
             got,
             [
@@ -1715,34 +1346,18 @@ pub(crate) mod tests {
 
     #[test]
     fn job_joins_namespace_and_name_and_instance_prefers_service_instance_id() {
-        let res = vec![
-            s("service.namespace", "shop"),
-            s("service.name", "cart"),
-            s("service.instance.id", "cart-7"),
-            s("host.name", "node1"),
-        ];
-        let (fams, _) = translate(
-            &request(vec![(res, vec![gauge("m", "", vec![(vec![], 1.0)])])]),
-            &no_target_info(),
-        );
+        let res = vec![s("service.namespace", "shop"), s("service.name", "cart"), s("service.instance.id", "cart-7"), s("host.name", "node1")];
+        let (fams, _) = translate(&request(vec![(res, vec![gauge("m", "", vec![(vec![], 1.0)])])]), &no_target_info());
         let l = &fams[0].samples[0];
         assert_eq!(l.label("job"), Some("shop/cart"));
         assert_eq!(l.label("instance"), Some("cart-7"));
-        assert_eq!(
-            l.label("host_name"),
-            None,
-            "resource attributes are not copied unless promoted"
-        );
+        assert_eq!(l.label("host_name"), None, "resource attributes are not copied unless promoted");
     }
 
     #[test]
     fn resource_job_and_instance_override_point_attributes_of_the_same_name() {
         let res = vec![s("service.name", "svc"), s("host.name", "h")];
-        let m = gauge(
-            "m",
-            "",
-            vec![(vec![s("job", "mine"), s("instance", "mine")], 1.0)],
-        );
+        let m = gauge("m", "", vec![(vec![s("job", "mine"), s("instance", "mine")], 1.0)]);
         let (fams, _) = translate(&request(vec![(res, vec![m])]), &no_target_info());
         assert_eq!(fams[0].samples[0].label("job"), Some("svc"));
         assert_eq!(fams[0].samples[0].label("instance"), Some("h"));
@@ -1751,18 +1366,11 @@ pub(crate) mod tests {
     #[test]
     fn target_info_carries_the_other_resource_attributes_once_per_resource() {
         let host = host_resource();
-        let target = vec![
-            s("service.name", "app"),
-            s("service.instance.id", "10.0.0.5:9100"),
-            s("url.scheme", "http"),
-        ];
+        let target = vec![s("service.name", "app"), s("service.instance.id", "10.0.0.5:9100"), s("url.scheme", "http")];
         let req = request(vec![
             (host, vec![gauge("a", "", vec![(vec![], 1.0)])]),
             (target, vec![gauge("a", "", vec![(vec![], 2.0)])]),
-            (
-                vec![s("service.name", "bare")],
-                vec![gauge("a", "", vec![(vec![], 3.0)])],
-            ),
+            (vec![s("service.name", "bare")], vec![gauge("a", "", vec![(vec![], 3.0)])]),
             (vec![s("service.name", "idle"), s("x", "y")], vec![]),
         ]);
         let (fams, _) = translate(&req, &TranslateOptions::default());
@@ -1776,45 +1384,22 @@ pub(crate) mod tests {
         assert_eq!(
             ti.samples[0],
             Sample {
-                labels: labels(&[
-                    ("__name__", "target_info"),
-                    ("instance", "node1"),
-                    ("job", "metricsd"),
-                    ("os_type", "linux")
-                ]),
+                labels: labels(&[("__name__", "target_info"), ("instance", "node1"), ("job", "metricsd"), ("os_type", "linux")]),
                 value: 1.0,
                 timestamp_ms: T0_MS,
             }
         );
-        assert_eq!(
-            ti.samples[1].labels,
-            labels(&[
-                ("__name__", "target_info"),
-                ("instance", "10.0.0.5:9100"),
-                ("job", "app"),
-                ("url_scheme", "http")
-            ])
-        );
+        assert_eq!(ti.samples[1].labels, labels(&[("__name__", "target_info"), ("instance", "10.0.0.5:9100"), ("job", "app"), ("url_scheme", "http")]));
         let (fams, _) = translate(&req, &no_target_info());
         assert!(fams.iter().all(|f| f.name != "target_info"));
     }
 
     #[test]
     fn promoted_resource_attributes_go_on_every_series_but_point_attributes_win() {
-        let res = vec![
-            s("service.name", "svc"),
-            s("host.name", "node1"),
-            s("k8s.pod.name", "pod-1"),
-            s("region", "eu"),
-        ];
+        let res = vec![s("service.name", "svc"), s("host.name", "node1"), s("k8s.pod.name", "pod-1"), s("region", "eu")];
         let m = gauge("m", "", vec![(vec![], 1.0), (vec![s("region", "us")], 2.0)]);
         let opts = TranslateOptions {
-            promote_resource_attributes: vec![
-                "k8s.pod.name".into(),
-                "region".into(),
-                "absent".into(),
-                "host.name".into(),
-            ],
+            promote_resource_attributes: vec!["k8s.pod.name".into(), "region".into(), "absent".into(), "host.name".into()],
             ..no_target_info()
         };
         let (fams, _) = translate(&request(vec![(res, vec![m])]), &opts);
@@ -1829,17 +1414,9 @@ pub(crate) mod tests {
     #[test]
     fn external_labels_are_added_without_overriding_series_labels() {
         let res = vec![s("service.name", "svc"), s("env", "x")];
-        let m = gauge(
-            "m",
-            "",
-            vec![(vec![s("cluster", "own")], 1.0), (vec![], 2.0)],
-        );
+        let m = gauge("m", "", vec![(vec![s("cluster", "own")], 1.0), (vec![], 2.0)]);
         let opts = TranslateOptions {
-            external_labels: vec![
-                ("cluster".into(), "ext".into()),
-                ("job".into(), "ext-job".into()),
-                ("dc.name".into(), "fra".into()),
-            ],
+            external_labels: vec![("cluster".into(), "ext".into()), ("job".into(), "ext-job".into()), ("dc.name".into(), "fra".into())],
             ..Default::default()
         };
         let (fams, _) = translate(&request(vec![(res, vec![m])]), &opts);
@@ -1848,28 +1425,13 @@ pub(crate) mod tests {
         assert_eq!(m.samples[1].label("cluster"), Some("ext"));
         assert_eq!(m.samples[1].label("job"), Some("svc"));
         assert_eq!(m.samples[1].label("dc_name"), Some("fra"));
-        assert_eq!(
-            family(&fams, "target_info").samples[0].label("dc_name"),
-            Some("fra")
-        );
+        assert_eq!(family(&fams, "target_info").samples[0].label("dc_name"), Some("fra"));
     }
 
     #[test]
     fn name_prefix_applies_to_metrics_and_target_info() {
-        let opts = TranslateOptions {
-            name_prefix: Some("agent".into()),
-            ..Default::default()
-        };
-        let req = request(vec![(
-            host_resource(),
-            vec![sum(
-                "x.y",
-                "By",
-                true,
-                AggregationTemporality::Cumulative,
-                vec![(vec![], 1.0)],
-            )],
-        )]);
+        let opts = TranslateOptions { name_prefix: Some("agent".into()), ..Default::default() };
+        let req = request(vec![(host_resource(), vec![sum("x.y", "By", true, AggregationTemporality::Cumulative, vec![(vec![], 1.0)])])]);
         let (fams, _) = translate(&req, &opts);
         let names: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["agent_x_y_bytes_total", "agent_target_info"]);
@@ -1882,11 +1444,7 @@ pub(crate) mod tests {
             let mut l = labels(extra);
             l.push(("__name__".into(), name.into()));
             l.sort();
-            Sample {
-                labels: l,
-                value,
-                timestamp_ms: ts,
-            }
+            Sample { labels: l, value, timestamp_ms: ts }
         };
         let fams = vec![
             Family {
@@ -1894,31 +1452,21 @@ pub(crate) mod tests {
                 kind: Kind::Gauge,
                 help: "line1\nback\\slash \"q\"".into(),
                 unit: String::new(),
-                samples: vec![
-                    sample("g", &[("path", "C:\\dir \"x\"\nnext")], f64::NAN, 1),
-                    sample("g", &[("k", "a")], 1.0, 5),
-                ],
+                samples: vec![sample("g", &[("path", "C:\\dir \"x\"\nnext")], f64::NAN, 1), sample("g", &[("k", "a")], 1.0, 5)],
             },
             Family {
                 name: "c_total".into(),
                 kind: Kind::Counter,
                 help: String::new(),
                 unit: String::new(),
-                samples: vec![
-                    sample("c_total", &[], f64::INFINITY, 1),
-                    sample("c_total", &[("k", "n")], f64::NEG_INFINITY, 1),
-                ],
+                samples: vec![sample("c_total", &[], f64::INFINITY, 1), sample("c_total", &[("k", "n")], f64::NEG_INFINITY, 1)],
             },
             Family {
                 name: "g".into(),
                 kind: Kind::Gauge,
                 help: "ignored".into(),
                 unit: String::new(),
-                samples: vec![
-                    sample("g", &[("k", "a")], 2.0, 4),
-                    sample("g", &[("k", "b")], 1e-7, 1),
-                    sample("g", &[("k", "c")], 1234.5, 1),
-                ],
+                samples: vec![sample("g", &[("k", "a")], 2.0, 4), sample("g", &[("k", "b")], 1e-7, 1), sample("g", &[("k", "c")], 1234.5, 1)],
             },
         ];
         let mut out = String::new();
@@ -1955,10 +1503,7 @@ pub(crate) mod tests {
             })),
             ..Default::default()
         };
-        let (fams, _) = translate(
-            &request(vec![(vec![s("service.name", "j")], vec![m])]),
-            &no_target_info(),
-        );
+        let (fams, _) = translate(&request(vec![(vec![s("service.name", "j")], vec![m])]), &no_target_info());
         let mut out = String::new();
         render_text(&fams, &mut out);
         assert_eq!(

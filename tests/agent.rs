@@ -19,7 +19,16 @@ fn once_prints_memory_and_load_with_the_resource() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("resource "), "{text}");
-    for needle in ["host.name=", "host.id=", "os.type=linux", "service.name=metricsd", "system.memory.usage", "system.memory.state=used", "system.memory.limit", "system.cpu.load_average.1m"] {
+    for needle in [
+        "host.name=",
+        "host.id=",
+        "os.type=linux",
+        "service.name=metricsd",
+        "system.memory.usage",
+        "system.memory.state=used",
+        "system.memory.limit",
+        "system.cpu.load_average.1m",
+    ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
 }
@@ -55,7 +64,11 @@ fn every_example_config_passes_check_config() {
 #[test]
 fn check_config_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(&dir, "c.json", r#"{"exporters": [{"type": "prometheus_remote_write", "endpoint": "http://127.0.0.1:1/api/v1/write", "bearer_token": "very-secret", "headers": {"X-Api-Key": "k3y"}}]}"#);
+    let cfg = write_config(
+        &dir,
+        "c.json",
+        r#"{"exporters": [{"type": "prometheus_remote_write", "endpoint": "http://127.0.0.1:1/api/v1/write", "bearer_token": "very-secret", "headers": {"X-Api-Key": "k3y"}}]}"#,
+    );
     let out = agent().arg("--check-config").arg("-c").arg(&cfg).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -104,7 +117,11 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
 #[test]
 fn check_config_prints_every_error_not_just_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(&dir, "c.json", r#"{"collector": {"interval_seconds": 0}, "exporters": [{"type": "http_json", "endpoint": "ftp://x"}, {"type": "prometheus_remote_write", "endpoint": ""}]}"#);
+    let cfg = write_config(
+        &dir,
+        "c.json",
+        r#"{"collector": {"interval_seconds": 0}, "exporters": [{"type": "http_json", "endpoint": "ftp://x"}, {"type": "prometheus_remote_write", "endpoint": ""}]}"#,
+    );
     let out = agent().arg("--check-config").arg("-c").arg(&cfg).env("MC_SERVER_PORT", "x").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -177,7 +194,14 @@ fn ready_waits_for_a_first_delivery_when_exporters_exist() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(&dir, "c.yaml", &format!("collector:\n  interval: 200ms\nexporters:\n  - type: http_json\n    endpoint: {}\n    retry: {{initial_interval: 50ms, max_interval: 100ms}}\n", sink.url("/ingest")));
+    let cfg = write_config(
+        &dir,
+        "c.yaml",
+        &format!(
+            "collector:\n  interval: 200ms\nexporters:\n  - type: http_json\n    endpoint: {}\n    retry: {{initial_interval: 50ms, max_interval: 100ms}}\n",
+            sink.url("/ingest")
+        ),
+    );
     let _agent = Running::spawn({
         let mut c = agent();
         c.arg("-c").arg(&cfg).env("MC_SERVER_PORT", port.to_string());
@@ -195,7 +219,12 @@ fn ready_waits_for_a_first_delivery_when_exporters_exist() {
     assert!(e["failed_attempts"].as_u64().unwrap() >= 1);
     assert!(e["last_success"].is_null());
     // Self-telemetry goes through the same pipeline: visible on /metrics.
-    let body = eventually(Duration::from_secs(5), || http_get(&addr, "/metrics").map(|(_, b)| b).filter(|b| b.contains("metricsd_exporter_failed_attempts_total{") && b.contains("metricsd_collector_duration_seconds{"))).expect("self-telemetry on /metrics");
+    let body = eventually(Duration::from_secs(5), || {
+        http_get(&addr, "/metrics")
+            .map(|(_, b)| b)
+            .filter(|b| b.contains("metricsd_exporter_failed_attempts_total{") && b.contains("metricsd_collector_duration_seconds{"))
+    })
+    .expect("self-telemetry on /metrics");
     assert!(body.contains("metricsd_exporter=\"http_json[0]\""), "{body}");
     assert!(body.contains("metricsd_collector_duration_seconds{"), "{body}");
     assert!(body.contains("metricsd_process_memory_rss_bytes"), "{body}");
@@ -219,9 +248,12 @@ fn sigterm_flushes_a_queued_batch_before_exiting() {
     let cfg = write_config(
         &dir,
         "c.json",
-        &format!(r#"{{"server": {{"enabled": false}}, "collector": {{"interval": "300ms"}}, "shutdown_timeout": "5s",
+        &format!(
+            r#"{{"server": {{"enabled": false}}, "collector": {{"interval": "300ms"}}, "shutdown_timeout": "5s",
             "exporters": [{{"type": "http_json", "endpoint": "{}", "retry": {{"initial_interval": "100ms", "max_interval": "200ms"}}}},
-                          {{"type": "stdout", "format": "json"}}]}}"#, sink.url("/ingest")),
+                          {{"type": "stdout", "format": "json"}}]}}"#,
+            sink.url("/ingest")
+        ),
     );
     let agent = Running::spawn({
         let mut c = agent();

@@ -11,7 +11,13 @@ use std::time::Duration;
 fn run(exporter_yaml: &str, secs: f64) -> (Vec<serde_json::Value>, String) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("c.yaml");
-    std::fs::write(&p, format!("server:\n  enabled: false\nshutdown_timeout: 2s\ncollector:\n  interval: 300ms\nexporters:\n  - type: stdout\n    format: json\n{exporter_yaml}")).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "server:\n  enabled: false\nshutdown_timeout: 2s\ncollector:\n  interval: 300ms\nexporters:\n  - type: stdout\n    format: json\n{exporter_yaml}"
+        ),
+    )
+    .unwrap();
     let agent = Running::spawn({
         let mut c = agent();
         c.arg("-c").arg(&p);
@@ -61,7 +67,8 @@ fn metricsd_format_matches_the_schema_and_the_values_collected() {
     assert_eq!(limit["labels"]["job"], "metricsd");
     assert_eq!(limit["labels"]["os_type"], "linux", "resource_labels folded into labels");
     assert_eq!(limit["value"].as_f64().unwrap(), otlp_value(&batches[0], "system.memory.limit"));
-    let used = doc["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "system_memory_usage_bytes" && m["labels"]["system_memory_state"] == "used").unwrap();
+    let used =
+        doc["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "system_memory_usage_bytes" && m["labels"]["system_memory_state"] == "used").unwrap();
     assert!(used["value"].as_f64().unwrap() > 0.0);
 }
 
@@ -109,7 +116,8 @@ fn big_batches_are_split_into_complete_documents() {
 #[test]
 fn retryable_statuses_are_retried_and_a_400_is_not() {
     let sink = Sink::start(|n, _| if n < 2 { (503, vec![], "busy".into(), Duration::ZERO) } else { (200, vec![], String::new(), Duration::ZERO) });
-    let (batches, _) = run(&format!("  - type: http_json\n    endpoint: {}\n    retry: {{initial_interval: 50ms, max_interval: 100ms}}\n", sink.url("/i")), 1.2);
+    let (batches, _) =
+        run(&format!("  - type: http_json\n    endpoint: {}\n    retry: {{initial_interval: 50ms, max_interval: 100ms}}\n", sink.url("/i")), 1.2);
     let delivered = sink.requests().len() - 2;
     assert_eq!(delivered, batches.len(), "every batch delivered once after the outage");
 
@@ -125,7 +133,8 @@ fn retryable_statuses_are_retried_and_a_400_is_not() {
 #[test]
 fn a_hanging_server_hits_the_timeout_and_collection_keeps_its_schedule() {
     let sink = Sink::start(|_, _| (200, vec![], String::new(), Duration::from_secs(30)));
-    let (batches, err) = run(&format!("  - type: http_json\n    endpoint: {}\n    timeout: 300ms\n    retry: {{initial_interval: 50ms}}\n", sink.url("/i")), 1.5);
+    let (batches, err) =
+        run(&format!("  - type: http_json\n    endpoint: {}\n    timeout: 300ms\n    retry: {{initial_interval: 50ms}}\n", sink.url("/i")), 1.5);
     assert!(err.contains("no answer within 300ms"), "{err}");
     assert!(batches.len() >= 4, "collection went on: {} batches", batches.len());
 }

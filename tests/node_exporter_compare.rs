@@ -47,11 +47,16 @@ fn parse_otlp(v: &serde_json::Value) -> Series {
     for m in v["resourceMetrics"][0]["scopeMetrics"][0]["metrics"].as_array().unwrap() {
         let data = if m["sum"].is_object() { &m["sum"] } else { &m["gauge"] };
         for dp in data["dataPoints"].as_array().into_iter().flatten() {
-            let mut labels: Vec<String> = dp["attributes"].as_array().unwrap().iter().map(|a| {
-                let val = &a["value"];
-                let s = val["stringValue"].as_str().map(String::from).or_else(|| val["intValue"].as_str().map(String::from)).unwrap_or_default();
-                format!("{}={}", a["key"].as_str().unwrap(), s)
-            }).collect();
+            let mut labels: Vec<String> = dp["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    let val = &a["value"];
+                    let s = val["stringValue"].as_str().map(String::from).or_else(|| val["intValue"].as_str().map(String::from)).unwrap_or_default();
+                    format!("{}={}", a["key"].as_str().unwrap(), s)
+                })
+                .collect();
             labels.sort();
             let value = dp["asDouble"].as_f64().or_else(|| dp["asInt"].as_str().and_then(|s| s.parse().ok())).unwrap();
             out.insert(format!("{}{{{}}}", m["name"].as_str().unwrap(), labels.join(",")), value);
@@ -71,7 +76,15 @@ fn system_metrics_agree_with_node_exporter() {
     let port = free_port();
     let mut ne = Command::new(bin)
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(["--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.diskstats", "--collector.filesystem", "--collector.netdev", "--collector.loadavg"])
+        .args([
+            "--collector.disable-defaults",
+            "--collector.cpu",
+            "--collector.meminfo",
+            "--collector.diskstats",
+            "--collector.filesystem",
+            "--collector.netdev",
+            "--collector.loadavg",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -106,9 +119,14 @@ fn system_metrics_agree_with_node_exporter() {
             }
         }
     }
-    assert!(cpu_checked >= 6, "cpu series compared: {cpu_checked}; metricsd has {:?}", md.keys().filter(|k| k.starts_with("system.cpu.time")).take(3).collect::<Vec<_>>());
+    assert!(
+        cpu_checked >= 6,
+        "cpu series compared: {cpu_checked}; metricsd has {:?}",
+        md.keys().filter(|k| k.starts_with("system.cpu.time")).take(3).collect::<Vec<_>>()
+    );
     // irq + softirq = interrupt.
-    let irq = ne.get("node_cpu_seconds_total{cpu=\"0,mode=\"irq}").copied().unwrap_or(0.0) + ne.get("node_cpu_seconds_total{cpu=\"0,mode=\"softirq}").copied().unwrap_or(0.0);
+    let irq = ne.get("node_cpu_seconds_total{cpu=\"0,mode=\"irq}").copied().unwrap_or(0.0)
+        + ne.get("node_cpu_seconds_total{cpu=\"0,mode=\"softirq}").copied().unwrap_or(0.0);
     close("interrupt", irq, md["system.cpu.time{cpu.logical_number=0,cpu.mode=interrupt}"], 1.0, 0.01);
 
     // Disks metricsd reports.
@@ -126,8 +144,11 @@ fn system_metrics_agree_with_node_exporter() {
     // The root filesystem.
     let size = ne.iter().find(|(k, _)| k.starts_with("node_filesystem_size_bytes{") && k.contains("mountpoint=\"/\"")).map(|(_, v)| *v);
     let avail = ne.iter().find(|(k, _)| k.starts_with("node_filesystem_avail_bytes{") && k.contains("mountpoint=\"/\"")).map(|(_, v)| *v);
-    let limit = md.iter().find(|(k, _)| k.starts_with("system.filesystem.limit{") && k.contains("system.filesystem.mountpoint=/,") ).map(|(_, v)| *v);
-    let free = md.iter().find(|(k, _)| k.starts_with("system.filesystem.usage{") && k.contains("system.filesystem.mountpoint=/,") && k.contains("state=free")).map(|(_, v)| *v);
+    let limit = md.iter().find(|(k, _)| k.starts_with("system.filesystem.limit{") && k.contains("system.filesystem.mountpoint=/,")).map(|(_, v)| *v);
+    let free = md
+        .iter()
+        .find(|(k, _)| k.starts_with("system.filesystem.usage{") && k.contains("system.filesystem.mountpoint=/,") && k.contains("state=free"))
+        .map(|(_, v)| *v);
     if let Some(size) = size {
         assert_eq!(Some(size), limit, "root filesystem size");
         close("root avail", avail.unwrap(), free.expect("free state of /"), 0.0, 0.01);

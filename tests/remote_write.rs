@@ -10,7 +10,8 @@ use std::time::Duration;
 
 fn config(dir: &tempfile::TempDir, exporter_yaml: &str) -> std::path::PathBuf {
     let p = dir.path().join("c.yaml");
-    std::fs::write(&p, format!("server:\n  enabled: false\ncollector:\n  interval: 250ms\nexporters:\n{exporter_yaml}  - type: stdout\n    format: json\n")).unwrap();
+    std::fs::write(&p, format!("server:\n  enabled: false\ncollector:\n  interval: 250ms\nexporters:\n{exporter_yaml}  - type: stdout\n    format: json\n"))
+        .unwrap();
     p
 }
 
@@ -51,7 +52,12 @@ fn sends_snappy_protobuf_with_the_protocol_headers_auth_and_external_labels() {
     assert_eq!(r.header("x-scope-orgid"), Some("tenant-7"));
     assert_eq!(r.header("authorization"), Some("Basic YWdlbnQ6cHc="));
     let w = decode(&r.body).expect("snappy + protobuf body");
-    let mem = w.timeseries.iter().map(labels).find(|l| l["__name__"] == "system_memory_usage_bytes" && l.get("system_memory_state").map(String::as_str) == Some("used")).expect("memory series");
+    let mem = w
+        .timeseries
+        .iter()
+        .map(labels)
+        .find(|l| l["__name__"] == "system_memory_usage_bytes" && l.get("system_memory_state").map(String::as_str) == Some("used"))
+        .expect("memory series");
     assert_eq!(mem["cluster"], "c1");
     assert_eq!(mem["job"], "metricsd");
     assert_eq!(mem["os_type"], "linux");
@@ -90,7 +96,10 @@ fn server_errors_are_retried_until_accepted_and_nothing_is_lost() {
     // 503 three times, then 204.
     let sink = Sink::start(|n, _| if n < 3 { (503, vec![], "overloaded".into(), Duration::ZERO) } else { (204, vec![], String::new(), Duration::ZERO) });
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    retry: {{initial_interval: 50ms, max_interval: 100ms}}\n", sink.url("/w")));
+    let cfg = config(
+        &dir,
+        &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    retry: {{initial_interval: 50ms, max_interval: 100ms}}\n", sink.url("/w")),
+    );
     let (out, _) = run_agent_for(&cfg, 1.5);
     let batches = out.lines().filter(|l| l.starts_with('{')).count();
     let reqs = sink.requests();
@@ -124,7 +133,13 @@ fn a_400_is_dropped_without_retrying() {
 
 #[test]
 fn a_429_with_retry_after_waits_as_asked() {
-    let sink = Sink::start(|n, _| if n == 0 { (429, vec![("Retry-After".into(), "1".into())], "slow down".into(), Duration::ZERO) } else { (204, vec![], String::new(), Duration::ZERO) });
+    let sink = Sink::start(|n, _| {
+        if n == 0 {
+            (429, vec![("Retry-After".into(), "1".into())], "slow down".into(), Duration::ZERO)
+        } else {
+            (204, vec![], String::new(), Duration::ZERO)
+        }
+    });
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    retry: {{initial_interval: 10ms}}\n", sink.url("/w")));
     run_agent_for(&cfg, 1.8);

@@ -61,7 +61,12 @@ impl AgentCollector {
     pub fn new(state: Arc<AgentState>, clock: &TickClock) -> Self {
         // SAFETY: sysconf only reads a configuration value.
         let (tck, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
-        AgentCollector { state, snap: SnapshotCell::new(clock), clk_tck: if tck > 0 { tck as f64 } else { 100.0 }, page_size: if page > 0 { page as u64 } else { 4096 } }
+        AgentCollector {
+            state,
+            snap: SnapshotCell::new(clock),
+            clk_tck: if tck > 0 { tck as f64 } else { 100.0 },
+            page_size: if page > 0 { page as u64 } else { 4096 },
+        }
     }
 }
 
@@ -119,7 +124,14 @@ impl Collector for AgentCollector {
         exporter_counter!(meter, self.snap, "metricsd.exporter.sent.points", "{point}", "Points delivered", sent_points);
         exporter_counter!(meter, self.snap, "metricsd.exporter.sent.payloads", "{payload}", "Payloads delivered", sent_payloads);
         exporter_counter!(meter, self.snap, "metricsd.exporter.failed.attempts", "{attempt}", "Send attempts that failed", failed_attempts);
-        exporter_counter!(meter, self.snap, "metricsd.exporter.dropped.points", "{point}", "Points dropped (not retryable, retries exhausted, queue full, shutdown)", dropped_points);
+        exporter_counter!(
+            meter,
+            self.snap,
+            "metricsd.exporter.dropped.points",
+            "{point}",
+            "Points dropped (not retryable, retries exhausted, queue full, shutdown)",
+            dropped_points
+        );
         exporter_counter!(meter, self.snap, "metricsd.exporter.dropped.payloads", "{payload}", "Payloads dropped", dropped_payloads);
         exporter_counter!(meter, self.snap, "metricsd.exporter.rejected.points", "{point}", "Points the server rejected in a partial success", rejected_points);
         let snap = self.snap.clone();

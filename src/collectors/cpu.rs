@@ -60,35 +60,16 @@ pub struct CpuConfig {
 
 impl Default for CpuConfig {
     fn default() -> Self {
-        CpuConfig {
-            enabled: None,
-            per_cpu: true,
-        }
+        CpuConfig { enabled: None, per_cpu: true }
     }
 }
 
 /// The `cpu.mode` values, in the order of [`modes`].
-pub const MODES: [&str; 7] = [
-    "user",
-    "nice",
-    "system",
-    "idle",
-    "iowait",
-    "interrupt",
-    "steal",
-];
+pub const MODES: [&str; 7] = ["user", "nice", "system", "idle", "iowait", "interrupt", "steal"];
 
 /// A CPU's jiffies by mode, in the order of [`MODES`] (irq + softirq is `interrupt`).
 pub fn modes(t: &stat::CpuTimes) -> [u64; 7] {
-    [
-        t.user,
-        t.nice,
-        t.system,
-        t.idle,
-        t.iowait,
-        t.irq + t.softirq,
-        t.steal,
-    ]
+    [t.user, t.nice, t.system, t.idle, t.iowait, t.irq + t.softirq, t.steal]
 }
 
 /// Each mode's share of the time between two readings of one CPU; `None` when no time passed
@@ -113,10 +94,7 @@ struct CpuAttrs {
 
 impl CpuAttrs {
     fn new(cpu: Option<u32>) -> Self {
-        let n: Vec<KeyValue> = cpu
-            .map(|n| KeyValue::new("cpu.logical_number", n as i64))
-            .into_iter()
-            .collect();
+        let n: Vec<KeyValue> = cpu.map(|n| KeyValue::new("cpu.logical_number", n as i64)).into_iter().collect();
         CpuAttrs {
             modes: MODES.map(|m| {
                 let mut v = vec![KeyValue::new("cpu.mode", m)];
@@ -184,10 +162,7 @@ impl CpuCollector {
     }
 
     fn attrs(&mut self, cpu: Option<u32>) -> Arc<CpuAttrs> {
-        self.attrs
-            .entry(cpu)
-            .or_insert_with(|| Arc::new(CpuAttrs::new(cpu)))
-            .clone()
+        self.attrs.entry(cpu).or_insert_with(|| Arc::new(CpuAttrs::new(cpu))).clone()
     }
 
     /// Re-reads the physical core count and finds the frequency sources for `cpus`.
@@ -195,10 +170,7 @@ impl CpuCollector {
         self.known_cpus.clear();
         self.known_cpus.extend_from_slice(cpus);
         let info = cpuinfo::read(&self.paths).ok();
-        self.physical = info
-            .as_ref()
-            .and_then(|i| i.physical_cores)
-            .map(|n| n as u64);
+        self.physical = info.as_ref().and_then(|i| i.physical_cores).map(|n| n as u64);
         self.freq_files = cpus
             .iter()
             .map(|&n| {
@@ -208,8 +180,7 @@ impl CpuCollector {
             .filter(|(_, p)| p.exists())
             .map(|(n, p)| (n, ProcFile::new(p)))
             .collect();
-        self.mhz_from_cpuinfo =
-            self.freq_files.is_empty() && info.is_some_and(|i| !i.mhz.is_empty());
+        self.mhz_from_cpuinfo = self.freq_files.is_empty() && info.is_some_and(|i| !i.mhz.is_empty());
     }
 
     fn read_frequencies(&mut self, out: &mut Vec<(Arc<CpuAttrs>, f64)>) -> Result<(), ProcError> {
@@ -231,8 +202,7 @@ impl CpuCollector {
             }
         } else if self.mhz_from_cpuinfo {
             let text = self.cpuinfo.read()?;
-            let info =
-                cpuinfo::parse(text).map_err(|e| crate::procfs::at(self.cpuinfo.path(), e))?;
+            let info = cpuinfo::parse(text).map_err(|e| crate::procfs::at(self.cpuinfo.path(), e))?;
             for (n, mhz) in info.mhz {
                 let a = self.attrs(Some(n));
                 out.push((a, mhz * 1e6));
@@ -268,9 +238,7 @@ impl Collector for CpuCollector {
         meter
             .f64_observable_gauge("system.cpu.utilization")
             .with_unit("1")
-            .with_description(
-                "Share of each logical CPU's time spent on each mode since the last collection",
-            )
+            .with_description("Share of each logical CPU's time spent on each mode since the last collection")
             .with_callback(move |obs| {
                 snap.with(|s| {
                     for r in &s.rows {
@@ -322,12 +290,7 @@ impl Collector for CpuCollector {
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
         let st = stat::read_file(&mut self.stat)?;
-        if !self
-            .known_cpus
-            .iter()
-            .copied()
-            .eq(st.cpus.iter().map(|c| c.0))
-        {
+        if !self.known_cpus.iter().copied().eq(st.cpus.iter().map(|c| c.0)) {
             let cpus: Vec<u32> = st.cpus.iter().map(|c| c.0).collect();
             self.rediscover(&cpus);
         }
@@ -336,28 +299,14 @@ impl Collector for CpuCollector {
         snap.freq.clear();
         let rows = if self.per_cpu { st.cpus.len() } else { 1 };
         for i in 0..rows {
-            let (cpu, t) = if self.per_cpu {
-                (Some(st.cpus[i].0), st.cpus[i].1)
-            } else {
-                (None, st.total)
-            };
+            let (cpu, t) = if self.per_cpu { (Some(st.cpus[i].0), st.cpus[i].1) } else { (None, st.total) };
             let jiffies = modes(&t);
-            let util = self
-                .prev
-                .iter()
-                .find(|p| p.0 == cpu)
-                .and_then(|p| utilization(&p.1, &jiffies));
+            let util = self.prev.iter().find(|p| p.0 == cpu).and_then(|p| utilization(&p.1, &jiffies));
             let attrs = self.attrs(cpu);
-            snap.rows.push(Row {
-                cpu,
-                attrs,
-                jiffies,
-                util,
-            });
+            snap.rows.push(Row { cpu, attrs, jiffies, util });
         }
         self.prev.clear();
-        self.prev
-            .extend(snap.rows.iter().map(|r| (r.cpu, r.jiffies)));
+        self.prev.extend(snap.rows.iter().map(|r| (r.cpu, r.jiffies)));
         snap.logical = st.cpus.len() as u64;
         snap.physical = self.physical;
         let mut freq = std::mem::take(&mut snap.freq);
@@ -381,22 +330,14 @@ mod tests {
 
     fn time(p: &[Point], mode: &str, cpu: Option<&str>) -> Option<f64> {
         match cpu {
-            Some(n) => value(
-                p,
-                "system.cpu.time",
-                &[("cpu.mode", mode), ("cpu.logical_number", n)],
-            ),
+            Some(n) => value(p, "system.cpu.time", &[("cpu.mode", mode), ("cpu.logical_number", n)]),
             None => value(p, "system.cpu.time", &[("cpu.mode", mode)]),
         }
     }
 
     fn util(p: &[Point], mode: &str, cpu: Option<&str>) -> Option<f64> {
         match cpu {
-            Some(n) => value(
-                p,
-                "system.cpu.utilization",
-                &[("cpu.mode", mode), ("cpu.logical_number", n)],
-            ),
+            Some(n) => value(p, "system.cpu.utilization", &[("cpu.mode", mode), ("cpu.logical_number", n)]),
             None => value(p, "system.cpu.utilization", &[("cpu.mode", mode)]),
         }
     }
@@ -408,11 +349,7 @@ mod tests {
     #[test]
     fn reports_seconds_per_cpu_and_mode_of_the_6_18_vm() {
         let clock = TickClock::default();
-        let mut c = CpuCollector::new(
-            &fixture_paths("linux-6.18-vm"),
-            &clock,
-            &CpuConfig::default(),
-        );
+        let mut c = CpuCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &CpuConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         // cpu0 6364 0 1763 221237 99 0 15 115 0 0
@@ -433,30 +370,18 @@ mod tests {
         assert!(of(&p, "system.cpu.utilization").is_empty());
         assert_eq!(value(&p, "system.cpu.logical.count", &[]), Some(2.0));
         assert_eq!(value(&p, "system.cpu.physical.count", &[]), Some(2.0));
-        assert_eq!(
-            kind(&p, "system.cpu.logical.count"),
-            Some(Kind::UpDownCounter)
-        );
+        assert_eq!(kind(&p, "system.cpu.logical.count"), Some(Kind::UpDownCounter));
         assert_eq!(h.unit("system.cpu.physical.count"), Some("{cpu}"));
         // No cpufreq on the VM: cpuinfo's "cpu MHz : 2445.404".
-        assert!(close(
-            value(&p, "system.cpu.frequency", &[("cpu.logical_number", "0")]),
-            2_445_404_000.0
-        ));
-        assert!(close(
-            value(&p, "system.cpu.frequency", &[("cpu.logical_number", "1")]),
-            2_445_404_000.0
-        ));
+        assert!(close(value(&p, "system.cpu.frequency", &[("cpu.logical_number", "0")]), 2_445_404_000.0));
+        assert!(close(value(&p, "system.cpu.frequency", &[("cpu.logical_number", "1")]), 2_445_404_000.0));
         assert_eq!(h.unit("system.cpu.frequency"), Some("Hz"));
     }
 
     #[test]
     fn reports_only_the_all_cpus_line_without_a_cpu_number_when_per_cpu_is_off() {
         let clock = TickClock::default();
-        let cfg = CpuConfig {
-            per_cpu: false,
-            ..CpuConfig::default()
-        };
+        let cfg = CpuConfig { per_cpu: false, ..CpuConfig::default() };
         let mut c = CpuCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &cfg);
         let p = crate::collectors::testutil::collect_once(&clock, &mut c);
         // cpu  13341 0 3640 441601 375 0 88 237 0 0
@@ -476,11 +401,7 @@ mod tests {
     #[test]
     fn leaves_guest_time_out_because_user_already_holds_it() {
         let (dir, paths) = fixture_copy("linux-6.18-vm");
-        write(
-            &dir,
-            "proc/stat",
-            "cpu  500 20 100 1000 10 5 6 7 300 10\ncpu0 500 20 100 1000 10 5 6 7 300 10\n",
-        );
+        write(&dir, "proc/stat", "cpu  500 20 100 1000 10 5 6 7 300 10\ncpu0 500 20 100 1000 10 5 6 7 300 10\n");
         let clock = TickClock::default();
         let mut c = CpuCollector::new(&paths, &clock, &CpuConfig::default());
         let p = crate::collectors::testutil::collect_once(&clock, &mut c);
@@ -548,9 +469,7 @@ mod tests {
         assert!(close(util(&p, "user", Some("0")), 0.4));
         assert!(close(util(&p, "idle", Some("0")), 0.6));
         assert_eq!(util(&p, "user", Some("1")), None);
-        assert!(of(&p, "system.cpu.utilization")
-            .iter()
-            .all(|x| x.2 >= 0.0 && x.2 <= 1.0));
+        assert!(of(&p, "system.cpu.utilization").iter().all(|x| x.2 >= 0.0 && x.2 <= 1.0));
         // The kernel's value is reported as is: a reset for the backend.
         assert_eq!(time(&p, "user", Some("1")), Some(secs(10)));
         // Next tick, cpu1 has its new baseline: user +1, idle +1.
@@ -571,11 +490,7 @@ mod tests {
     #[test]
     fn reads_cpufreq_and_counts_hyperthreads_once_on_the_5_15_server() {
         let (dir, paths) = fixture_copy("linux-5.15-server");
-        write(
-            &dir,
-            "proc/stat",
-            "cpu 4 0 4 4 0 0 0 0\ncpu0 1 0 1 1\ncpu1 1 0 1 1\ncpu2 1 0 1 1\ncpu3 1 0 1 1\n",
-        );
+        write(&dir, "proc/stat", "cpu 4 0 4 4 0 0 0 0\ncpu0 1 0 1 1\ncpu1 1 0 1 1\ncpu2 1 0 1 1\ncpu3 1 0 1 1\n");
         let clock = TickClock::default();
         let mut c = CpuCollector::new(&paths, &clock, &CpuConfig::default());
         let mut h = Harness::new(&clock, &mut c);
@@ -589,36 +504,19 @@ mod tests {
         assert_eq!(f("2"), Some(3_399_871_000.0));
         assert_eq!(f("3"), Some(800_250_000.0));
         // The frequency is read again every tick.
-        write(
-            &dir,
-            "sys/devices/system/cpu/cpu1/cpufreq/scaling_cur_freq",
-            "2100000\n",
-        );
+        write(&dir, "sys/devices/system/cpu/cpu1/cpufreq/scaling_cur_freq", "2100000\n");
         let p = h.tick(&mut c).unwrap();
-        assert_eq!(
-            value(&p, "system.cpu.frequency", &[("cpu.logical_number", "1")]),
-            Some(2_100_000_000.0)
-        );
+        assert_eq!(value(&p, "system.cpu.frequency", &[("cpu.logical_number", "1")]), Some(2_100_000_000.0));
     }
 
     #[test]
     fn numbers_cpus_as_the_kernel_does_when_one_is_offline() {
         let clock = TickClock::default();
-        let mut c = CpuCollector::new(
-            &fixture_paths("linux-2.6.32-old"),
-            &clock,
-            &CpuConfig::default(),
-        );
+        let mut c = CpuCollector::new(&fixture_paths("linux-2.6.32-old"), &clock, &CpuConfig::default());
         let p = crate::collectors::testutil::collect_once(&clock, &mut c);
         // cpu0, cpu1, cpu3 (cpu2 offline); 9 columns.
-        let mut cpus: Vec<&str> = of(&p, "system.cpu.time")
-            .iter()
-            .filter_map(|x| {
-                x.1.iter()
-                    .find(|a| a.0 == "cpu.logical_number")
-                    .map(|a| a.1.as_str())
-            })
-            .collect();
+        let mut cpus: Vec<&str> =
+            of(&p, "system.cpu.time").iter().filter_map(|x| x.1.iter().find(|a| a.0 == "cpu.logical_number").map(|a| a.1.as_str())).collect();
         cpus.sort();
         cpus.dedup();
         assert_eq!(cpus, ["0", "1", "3"]);
@@ -630,10 +528,7 @@ mod tests {
         assert_eq!(value(&p, "system.cpu.logical.count", &[]), Some(3.0));
         // No core ids in this cpuinfo: the sysfs topology has (0,0), (0,1), (0,1).
         assert_eq!(value(&p, "system.cpu.physical.count", &[]), Some(2.0));
-        assert!(close(
-            value(&p, "system.cpu.frequency", &[("cpu.logical_number", "3")]),
-            2_593_748_000.0
-        ));
+        assert!(close(value(&p, "system.cpu.frequency", &[("cpu.logical_number", "3")]), 2_593_748_000.0));
     }
 
     #[test]
@@ -643,11 +538,7 @@ mod tests {
         let mut c = CpuCollector::new(&paths, &clock, &CpuConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         h.tick(&mut c).unwrap();
-        write(
-            &dir,
-            "proc/stat",
-            "cpu  13341 0 3640 441601 375 0 88 237 0 0\ncpu0 6364 0 1763 221237 99 0 15 115 0 0\n",
-        );
+        write(&dir, "proc/stat", "cpu  13341 0 3640 441601 375 0 88 237 0 0\ncpu0 6364 0 1763 221237 99 0 15 115 0 0\n");
         let p = h.tick(&mut c).unwrap();
         assert_eq!(value(&p, "system.cpu.logical.count", &[]), Some(1.0));
         assert_eq!(of(&p, "system.cpu.time").len(), 7);
@@ -656,13 +547,7 @@ mod tests {
     #[test]
     fn utilization_needs_elapsed_time_and_a_total_that_did_not_go_down() {
         assert_eq!(utilization(&[0; 7], &[0; 7]), None);
-        assert_eq!(
-            utilization(&[10, 0, 0, 0, 0, 0, 0], &[5, 0, 0, 0, 0, 0, 0]),
-            None
-        );
-        assert_eq!(
-            utilization(&[0; 7], &[1, 1, 1, 1, 0, 0, 0]),
-            Some([0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.0])
-        );
+        assert_eq!(utilization(&[10, 0, 0, 0, 0, 0, 0], &[5, 0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(utilization(&[0; 7], &[1, 1, 1, 1, 0, 0, 0]), Some([0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.0]));
     }
 }

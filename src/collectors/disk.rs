@@ -69,11 +69,7 @@ pub struct DiskConfig {
 impl DiskConfig {
     /// Whether the device `name` is reported.
     pub fn accepts(&self, name: &str) -> bool {
-        let included = if self.include.is_empty() {
-            diskstats::is_reported_by_default(name)
-        } else {
-            self.include.iter().any(|p| glob_match(p, name))
-        };
+        let included = if self.include.is_empty() { diskstats::is_reported_by_default(name) } else { self.include.iter().any(|p| glob_match(p, name)) };
         included && !self.exclude.iter().any(|p| glob_match(p, name))
     }
 }
@@ -91,10 +87,7 @@ impl DevAttrs {
     fn new(name: &str) -> Self {
         let name: Arc<str> = Arc::from(name);
         let dev = KeyValue::new("system.device", name);
-        DevAttrs {
-            dir: ["read", "write"].map(|d| [dev.clone(), KeyValue::new("disk.io.direction", d)]),
-            dev: [dev],
-        }
+        DevAttrs { dir: ["read", "write"].map(|d| [dev.clone(), KeyValue::new("disk.io.direction", d)]), dev: [dev] }
     }
 }
 
@@ -183,24 +176,9 @@ impl Collector for DiskCollector {
     fn register(&mut self, meter: &Meter) {
         type Pick = fn(&Counters) -> [u64; 2];
         for (name, unit, desc, pick) in [
-            (
-                "system.disk.io",
-                "By",
-                "Bytes read from and written to each disk",
-                (|c: &Counters| c.bytes) as Pick,
-            ),
-            (
-                "system.disk.operations",
-                "{operation}",
-                "Read and write requests completed by each disk",
-                |c| c.ops,
-            ),
-            (
-                "system.disk.merged",
-                "{operation}",
-                "Adjacent read and write requests merged into one before reaching each disk",
-                |c| c.merged,
-            ),
+            ("system.disk.io", "By", "Bytes read from and written to each disk", (|c: &Counters| c.bytes) as Pick),
+            ("system.disk.operations", "{operation}", "Read and write requests completed by each disk", |c| c.ops),
+            ("system.disk.merged", "{operation}", "Adjacent read and write requests merged into one before reaching each disk", |c| c.merged),
         ] {
             let snap = self.snap.clone();
             meter
@@ -222,9 +200,7 @@ impl Collector for DiskCollector {
         meter
             .f64_observable_counter("system.disk.operation_time")
             .with_unit("s")
-            .with_description(
-                "Time spent by read and write requests of each disk, summed over requests",
-            )
+            .with_description("Time spent by read and write requests of each disk, summed over requests")
             .with_callback(move |obs| {
                 snap.with(|s| {
                     for (a, c, _) in &s.disks {
@@ -295,8 +271,7 @@ impl Collector for DiskCollector {
                 }),
             };
             dev.seen = gen;
-            snap.disks
-                .push((dev.attrs.clone(), Counters::of(d), dev.limit));
+            snap.disks.push((dev.attrs.clone(), Counters::of(d), dev.limit));
         }
         self.devices.retain(|_, d| d.seen == gen);
         self.snap.set(snap);
@@ -312,10 +287,7 @@ mod tests {
 
     /// The devices reported, sorted.
     fn devices(p: &[crate::collectors::testutil::Point]) -> Vec<String> {
-        let mut d: Vec<String> = of(p, "system.disk.io_time")
-            .iter()
-            .map(|p| p.1[0].1.clone())
-            .collect();
+        let mut d: Vec<String> = of(p, "system.disk.io_time").iter().map(|p| p.1[0].1.clone()).collect();
         d.sort();
         d
     }
@@ -323,72 +295,29 @@ mod tests {
     #[test]
     fn reports_whole_disks_dm_and_md_devices_of_the_5_15_tree_by_default() {
         let clock = TickClock::default();
-        let mut c = DiskCollector::new(
-            &fixture_paths("linux-5.15-server"),
-            &clock,
-            &DiskConfig::default(),
-        );
+        let mut c = DiskCollector::new(&fixture_paths("linux-5.15-server"), &clock, &DiskConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         // loop0, loop1, zram0 and the partitions nvme0n1p1-3 and sda1 are skipped.
-        assert_eq!(
-            devices(&p),
-            ["dm-0", "dm-1", "md0", "nvme0n1", "sda", "sr0"]
-        );
+        assert_eq!(devices(&p), ["dm-0", "dm-1", "md0", "nvme0n1", "sda", "sr0"]);
         let nvme = |dir| [("system.device", "nvme0n1"), ("disk.io.direction", dir)];
         // 701256730 and 2934766802 sectors of 512 bytes.
-        assert_eq!(
-            value(&p, "system.disk.io", &nvme("read")),
-            Some(359_043_445_760.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.io", &nvme("write")),
-            Some(1_502_600_602_624.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.operations", &nvme("read")),
-            Some(8_837_406.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.operations", &nvme("write")),
-            Some(52_612_233.0)
-        );
+        assert_eq!(value(&p, "system.disk.io", &nvme("read")), Some(359_043_445_760.0));
+        assert_eq!(value(&p, "system.disk.io", &nvme("write")), Some(1_502_600_602_624.0));
+        assert_eq!(value(&p, "system.disk.operations", &nvme("read")), Some(8_837_406.0));
+        assert_eq!(value(&p, "system.disk.operations", &nvme("write")), Some(52_612_233.0));
         assert_eq!(value(&p, "system.disk.merged", &nvme("read")), Some(1123.0));
-        assert_eq!(
-            value(&p, "system.disk.merged", &nvme("write")),
-            Some(27_319_854.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.operation_time", &nvme("read")),
-            Some(2611.389)
-        );
-        assert_eq!(
-            value(&p, "system.disk.operation_time", &nvme("write")),
-            Some(31548.224)
-        );
-        assert_eq!(
-            value(&p, "system.disk.io_time", &[("system.device", "nvme0n1")]),
-            Some(23125.26)
-        );
+        assert_eq!(value(&p, "system.disk.merged", &nvme("write")), Some(27_319_854.0));
+        assert_eq!(value(&p, "system.disk.operation_time", &nvme("read")), Some(2611.389));
+        assert_eq!(value(&p, "system.disk.operation_time", &nvme("write")), Some(31548.224));
+        assert_eq!(value(&p, "system.disk.io_time", &[("system.device", "nvme0n1")]), Some(23125.26));
         // sda: 4917930 sectors read, 101324 ms busy.
         let sda_read = [("system.device", "sda"), ("disk.io.direction", "read")];
-        assert_eq!(
-            value(&p, "system.disk.io", &sda_read),
-            Some(2_517_980_160.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.io_time", &[("system.device", "sda")]),
-            Some(101.324)
-        );
+        assert_eq!(value(&p, "system.disk.io", &sda_read), Some(2_517_980_160.0));
+        assert_eq!(value(&p, "system.disk.io_time", &[("system.device", "sda")]), Some(101.324));
         // The 5.15 tree has no /sys/block: no limits, and that is not an error.
         assert!(of(&p, "system.disk.limit").is_empty());
-        for m in [
-            "system.disk.io",
-            "system.disk.operations",
-            "system.disk.io_time",
-            "system.disk.operation_time",
-            "system.disk.merged",
-        ] {
+        for m in ["system.disk.io", "system.disk.operations", "system.disk.io_time", "system.disk.operation_time", "system.disk.merged"] {
             assert_eq!(kind(&p, m), Some(Kind::Counter), "{m}");
         }
         assert_eq!(h.unit("system.disk.io"), Some("By"));
@@ -401,70 +330,37 @@ mod tests {
     #[test]
     fn reports_the_size_of_the_6_18_vms_disk_from_sys_block() {
         let clock = TickClock::default();
-        let mut c = DiskCollector::new(
-            &fixture_paths("linux-6.18-vm"),
-            &clock,
-            &DiskConfig::default(),
-        );
+        let mut c = DiskCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &DiskConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         assert_eq!(devices(&p), ["vda"]);
         // sys/block/vda/size: 536870912 sectors = 256 GiB.
-        assert_eq!(
-            value(&p, "system.disk.limit", &[("system.device", "vda")]),
-            Some(274_877_906_944.0)
-        );
+        assert_eq!(value(&p, "system.disk.limit", &[("system.device", "vda")]), Some(274_877_906_944.0));
         assert_eq!(kind(&p, "system.disk.limit"), Some(Kind::UpDownCounter));
         assert_eq!(h.unit("system.disk.limit"), Some("By"));
         // 2833586 sectors read, 2684208 written.
         let vda = |dir| [("system.device", "vda"), ("disk.io.direction", dir)];
-        assert_eq!(
-            value(&p, "system.disk.io", &vda("read")),
-            Some(1_450_796_032.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.io", &vda("write")),
-            Some(1_374_314_496.0)
-        );
+        assert_eq!(value(&p, "system.disk.io", &vda("read")), Some(1_450_796_032.0));
+        assert_eq!(value(&p, "system.disk.io", &vda("write")), Some(1_374_314_496.0));
     }
 
     #[test]
     fn include_replaces_the_default_rule_and_exclude_wins() {
         let clock = TickClock::default();
-        let cfg = DiskConfig {
-            include: vec!["loop*".into(), "vda".into()],
-            exclude: vec!["loop[3-7]".into(), "loop7".into(), "loop6".into()],
-            ..Default::default()
-        };
+        let cfg =
+            DiskConfig { include: vec!["loop*".into(), "vda".into()], exclude: vec!["loop[3-7]".into(), "loop7".into(), "loop6".into()], ..Default::default() };
         let mut c = DiskCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &cfg);
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         // `[3-7]` is no pattern syntax here: only `*` is special.
-        assert_eq!(
-            devices(&p),
-            ["loop0", "loop1", "loop2", "loop3", "loop4", "loop5", "vda"]
-        );
+        assert_eq!(devices(&p), ["loop0", "loop1", "loop2", "loop3", "loop4", "loop5", "vda"]);
         // loop0 has a size file (0 bytes); loop1 has none.
-        assert_eq!(
-            value(&p, "system.disk.limit", &[("system.device", "loop0")]),
-            Some(0.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.limit", &[("system.device", "loop1")]),
-            None
-        );
+        assert_eq!(value(&p, "system.disk.limit", &[("system.device", "loop0")]), Some(0.0));
+        assert_eq!(value(&p, "system.disk.limit", &[("system.device", "loop1")]), None);
 
-        let cfg = DiskConfig {
-            exclude: vec!["dm-*".into(), "sr*".into()],
-            ..Default::default()
-        };
+        let cfg = DiskConfig { exclude: vec!["dm-*".into(), "sr*".into()], ..Default::default() };
         assert!(cfg.accepts("nvme0n1") && cfg.accepts("md0"));
-        assert!(
-            !cfg.accepts("dm-0")
-                && !cfg.accepts("sr0")
-                && !cfg.accepts("sda1")
-                && !cfg.accepts("loop0")
-        );
+        assert!(!cfg.accepts("dm-0") && !cfg.accepts("sr0") && !cfg.accepts("sda1") && !cfg.accepts("loop0"));
     }
 
     #[test]
@@ -474,58 +370,32 @@ mod tests {
         let mut c = DiskCollector::new(&paths, &clock, &DiskConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let vda = [("system.device", "vda")];
-        assert_eq!(
-            value(&h.tick(&mut c).unwrap(), "system.disk.limit", &vda),
-            Some(274_877_906_944.0)
-        );
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "system.disk.limit", &vda), Some(274_877_906_944.0));
         // The volume grows; the size is not read again within the minute...
         write(&dir, "sys/block/vda/size", "1073741824\n");
-        assert_eq!(
-            value(&h.tick(&mut c).unwrap(), "system.disk.limit", &vda),
-            Some(274_877_906_944.0)
-        );
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "system.disk.limit", &vda), Some(274_877_906_944.0));
         // ...but a new device's is, at once.
         let text = std::fs::read_to_string(dir.path().join("proc/diskstats")).unwrap();
-        write(
-            &dir,
-            "proc/diskstats",
-            &format!("{text} 254      16 vdb 1 0 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"),
-        );
+        write(&dir, "proc/diskstats", &format!("{text} 254      16 vdb 1 0 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"));
         write(&dir, "sys/block/vdb/size", "2048\n");
         let p = h.tick(&mut c).unwrap();
-        assert_eq!(
-            value(&p, "system.disk.limit", &[("system.device", "vdb")]),
-            Some(1_048_576.0)
-        );
-        assert_eq!(
-            value(&p, "system.disk.limit", &vda),
-            Some(274_877_906_944.0)
-        );
+        assert_eq!(value(&p, "system.disk.limit", &[("system.device", "vdb")]), Some(1_048_576.0));
+        assert_eq!(value(&p, "system.disk.limit", &vda), Some(274_877_906_944.0));
         // A minute later every size is read again.
         c.limits_read_at = c.limits_read_at.and_then(|t| t.checked_sub(LIMIT_REFRESH));
         let p = h.tick(&mut c).unwrap();
-        assert_eq!(
-            value(&p, "system.disk.limit", &vda),
-            Some(549_755_813_888.0)
-        );
+        assert_eq!(value(&p, "system.disk.limit", &vda), Some(549_755_813_888.0));
     }
 
     #[test]
     fn forgets_devices_that_disappear() {
         let (dir, paths) = fixture_copy("linux-6.18-vm");
         let clock = TickClock::default();
-        let cfg = DiskConfig {
-            include: vec!["*".into()],
-            ..Default::default()
-        };
+        let cfg = DiskConfig { include: vec!["*".into()], ..Default::default() };
         let mut c = DiskCollector::new(&paths, &clock, &cfg);
         let mut h = Harness::new(&clock, &mut c);
         assert_eq!(devices(&h.tick(&mut c).unwrap()).len(), 10);
-        write(
-            &dir,
-            "proc/diskstats",
-            " 254       0 vda 29127 6078 2833586 12993 7324 20562 2684208 23612 0 11364 38511\n",
-        );
+        write(&dir, "proc/diskstats", " 254       0 vda 29127 6078 2833586 12993 7324 20562 2684208 23612 0 11364 38511\n");
         assert_eq!(devices(&h.tick(&mut c).unwrap()), ["vda"]);
         assert_eq!(c.devices.len(), 1);
     }
@@ -533,11 +403,7 @@ mod tests {
     #[test]
     fn fails_when_diskstats_is_missing_and_reports_nothing() {
         let clock = TickClock::default();
-        let mut c = DiskCollector::new(
-            &HostPaths::under("/nonexistent/metricsd"),
-            &clock,
-            &DiskConfig::default(),
-        );
+        let mut c = DiskCollector::new(&HostPaths::under("/nonexistent/metricsd"), &clock, &DiskConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let e = h.tick(&mut c).unwrap_err();
         assert!(e.to_string().contains("diskstats"), "{e}");

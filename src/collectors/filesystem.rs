@@ -118,11 +118,7 @@ impl FilesystemConfig {
     /// Whether mounts of filesystem type `fs_type` are reported.
     pub fn accepts_type(&self, fs_type: &str) -> bool {
         let included = if self.include_types.is_empty() {
-            FsFilter {
-                include_tmpfs: self.include_tmpfs,
-                include_images: self.include_images,
-            }
-            .keeps_type(fs_type)
+            FsFilter { include_tmpfs: self.include_tmpfs, include_images: self.include_images }.keeps_type(fs_type)
         } else {
             self.include_types.iter().any(|p| glob_match(p, fs_type))
         };
@@ -131,8 +127,7 @@ impl FilesystemConfig {
 
     /// Whether the mount point `path` is reported.
     pub fn accepts_mountpoint(&self, path: &str) -> bool {
-        (self.include_mountpoints.is_empty()
-            || self.include_mountpoints.iter().any(|p| glob_match(p, path)))
+        (self.include_mountpoints.is_empty() || self.include_mountpoints.iter().any(|p| glob_match(p, path)))
             && !self.exclude_mountpoints.iter().any(|p| glob_match(p, path))
     }
 }
@@ -148,10 +143,7 @@ pub fn select(mounts: &[Mount], config: &FilesystemConfig) -> Vec<usize> {
     let mut seen: HashSet<(u32, u32, &str)> = HashSet::new();
     let mut out = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
-        if last.get(m.mount_point.as_str()) != Some(&i)
-            || !config.accepts_type(&m.fs_type)
-            || !config.accepts_mountpoint(&m.mount_point)
-        {
+        if last.get(m.mount_point.as_str()) != Some(&i) || !config.accepts_type(&m.fs_type) || !config.accepts_mountpoint(&m.mount_point) {
             continue;
         }
         if seen.insert((m.major, m.minor, m.root.as_str())) {
@@ -180,24 +172,14 @@ impl MountAttrs {
         let base = [
             KeyValue::new("system.device", Arc::<str>::from(m.source.as_str())),
             KeyValue::new("system.filesystem.mode", m.mode()),
-            KeyValue::new(
-                "system.filesystem.mountpoint",
-                Arc::<str>::from(m.mount_point.as_str()),
-            ),
-            KeyValue::new(
-                "system.filesystem.type",
-                Arc::<str>::from(m.fs_type.as_str()),
-            ),
+            KeyValue::new("system.filesystem.mountpoint", Arc::<str>::from(m.mount_point.as_str())),
+            KeyValue::new("system.filesystem.type", Arc::<str>::from(m.fs_type.as_str())),
         ];
         let with = |state: &'static str| {
             let [a, b, c, d] = base.clone();
             [a, b, c, d, KeyValue::new("system.filesystem.state", state)]
         };
-        MountAttrs {
-            usage: ["used", "free", "reserved"].map(with),
-            inodes: ["used", "free"].map(with),
-            base,
-        }
+        MountAttrs { usage: ["used", "free", "reserved"].map(with), inodes: ["used", "free"].map(with), base }
     }
 }
 
@@ -273,15 +255,9 @@ impl Pool {
         self.wanted.store(n, Ordering::Release);
         while self.threads.load(Ordering::Acquire) < n {
             self.threads.fetch_add(1, Ordering::AcqRel);
-            let (queue, done, statfs) = (
-                self.queue.clone(),
-                self.done_tx.clone(),
-                self.statfs.clone(),
-            );
+            let (queue, done, statfs) = (self.queue.clone(), self.done_tx.clone(), self.statfs.clone());
             let (threads, wanted) = (self.threads.clone(), self.wanted.clone());
-            let spawned = std::thread::Builder::new()
-                .name("metricsd-statvfs".into())
-                .spawn(move || worker(queue, done, statfs, threads, wanted));
+            let spawned = std::thread::Builder::new().name("metricsd-statvfs".into()).spawn(move || worker(queue, done, statfs, threads, wanted));
             if let Err(e) = spawned {
                 self.threads.fetch_sub(1, Ordering::AcqRel);
                 tracing::warn!(error = %e, "cannot start a statvfs thread");
@@ -291,13 +267,7 @@ impl Pool {
     }
 }
 
-fn worker(
-    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
-    done: mpsc::Sender<Done>,
-    statfs: StatFn,
-    threads: Arc<AtomicUsize>,
-    wanted: Arc<AtomicUsize>,
-) {
+fn worker(queue: Arc<Mutex<mpsc::Receiver<Job>>>, done: mpsc::Sender<Done>, statfs: StatFn, threads: Arc<AtomicUsize>, wanted: Arc<AtomicUsize>) {
     loop {
         let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(job) = job else { break };
@@ -306,11 +276,7 @@ fn worker(
             break;
         }
         let t = threads.load(Ordering::Acquire);
-        if t > wanted.load(Ordering::Acquire)
-            && threads
-                .compare_exchange(t, t - 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
+        if t > wanted.load(Ordering::Acquire) && threads.compare_exchange(t, t - 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             return;
         }
     }
@@ -393,12 +359,7 @@ impl FilesystemCollector {
             };
             self.slots.push(slot);
         }
-        self.index = self
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id, i))
-            .collect();
+        self.index = self.slots.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     }
 
     /// Records an answer; `current` says whether it may be reported this tick.
@@ -528,14 +489,7 @@ impl Collector for FilesystemCollector {
                 if s.in_flight {
                     continue;
                 }
-                if pool
-                    .jobs
-                    .send(Job {
-                        id: s.id,
-                        path: s.path.clone(),
-                    })
-                    .is_ok()
-                {
+                if pool.jobs.send(Job { id: s.id, path: s.path.clone() }).is_ok() {
                     s.in_flight = true;
                     s.sent_at = start;
                     pool.outstanding += 1;
@@ -548,11 +502,7 @@ impl Collector for FilesystemCollector {
             let r = self.pool.as_ref().expect("pool").done.recv_timeout(wait);
             match r {
                 Ok(d) => {
-                    if self
-                        .index
-                        .get(&d.id)
-                        .is_some_and(|&i| self.slots[i].in_flight && self.slots[i].sent_at == start)
-                    {
+                    if self.index.get(&d.id).is_some_and(|&i| self.slots[i].in_flight && self.slots[i].sent_at == start) {
                         pending -= 1;
                     }
                     self.answer(d, true);
@@ -574,10 +524,7 @@ impl Collector for FilesystemCollector {
                     if first_error.is_none() {
                         first_error = Some(format!("{}: {e}", s.mount_point));
                     }
-                    let quiet = matches!(
-                        e.kind(),
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                    );
+                    let quiet = matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied);
                     if !s.error_logged && !quiet {
                         tracing::warn!(mountpoint = %s.mount_point, error = %e, "statvfs failed; skipping this filesystem");
                     } else {
@@ -587,11 +534,7 @@ impl Collector for FilesystemCollector {
                 }
                 None => {
                     if first_error.is_none() {
-                        first_error = Some(format!(
-                            "{}: statvfs did not return within {}",
-                            s.mount_point,
-                            ConfigDuration(timeout)
-                        ));
+                        first_error = Some(format!("{}: statvfs did not return within {}", s.mount_point, ConfigDuration(timeout)));
                     }
                     if s.in_flight && !s.hang_logged {
                         tracing::warn!(
@@ -608,10 +551,7 @@ impl Collector for FilesystemCollector {
         let none_read = snap.mounts.is_empty() && !self.slots.is_empty();
         self.snap.set(snap);
         match first_error {
-            Some(msg) if none_read => Err(CollectorError::Other {
-                what: "statvfs of every filesystem".into(),
-                msg,
-            }),
+            Some(msg) if none_read => Err(CollectorError::Other { what: "statvfs of every filesystem".into(), msg }),
             _ => Ok(()),
         }
     }
@@ -627,23 +567,8 @@ mod tests {
 
     const TREE: &str = "linux-5.15-server-fs";
 
-    fn st(
-        block_size: u64,
-        blocks: u64,
-        bfree: u64,
-        bavail: u64,
-        files: u64,
-        ffree: u64,
-    ) -> FsStats {
-        FsStats {
-            block_size,
-            blocks,
-            bfree,
-            bavail,
-            files,
-            ffree,
-            favail: ffree,
-        }
+    fn st(block_size: u64, blocks: u64, bfree: u64, bavail: u64, files: u64, ffree: u64) -> FsStats {
+        FsStats { block_size, blocks, bfree, bavail, files, ffree, favail: ffree }
     }
 
     /// A fake statvfs over a fixture tree: fixed numbers per mount point, a mount point that
@@ -673,9 +598,7 @@ mod tests {
                     return Err(std::io::Error::from(*k));
                 }
                 Ok(match mp.as_str() {
-                    "/" => st(
-                        4096, 24_000_000, 10_000_000, 8_800_000, 6_000_000, 5_000_000,
-                    ),
+                    "/" => st(4096, 24_000_000, 10_000_000, 8_800_000, 6_000_000, 5_000_000),
                     "/mnt/data-again" => st(4096, 1000, 400, 350, 64, 60),
                     _ => st(1024, 100, 100, 100, 10, 10),
                 })
@@ -694,28 +617,15 @@ mod tests {
         }
     }
 
-    fn collector(
-        paths: &HostPaths,
-        clock: &TickClock,
-        cfg: &FilesystemConfig,
-    ) -> (FilesystemCollector, Arc<Fake>) {
+    fn collector(paths: &HostPaths, clock: &TickClock, cfg: &FilesystemConfig) -> (FilesystemCollector, Arc<Fake>) {
         let fake = Arc::new(Fake::default());
-        let c = FilesystemCollector::new(paths, clock, cfg)
-            .with_statfs(fake.statfs(paths.root.clone()));
+        let c = FilesystemCollector::new(paths, clock, cfg).with_statfs(fake.statfs(paths.root.clone()));
         (c, fake)
     }
 
     fn mountpoints(p: &[Point]) -> Vec<String> {
-        let mut v: Vec<String> = of(p, "system.filesystem.limit")
-            .iter()
-            .map(|p| {
-                p.1.iter()
-                    .find(|(k, _)| k == "system.filesystem.mountpoint")
-                    .unwrap()
-                    .1
-                    .clone()
-            })
-            .collect();
+        let mut v: Vec<String> =
+            of(p, "system.filesystem.limit").iter().map(|p| p.1.iter().find(|(k, _)| k == "system.filesystem.mountpoint").unwrap().1.clone()).collect();
         v.sort();
         v
     }
@@ -726,10 +636,7 @@ mod tests {
 
     fn selected(cfg: &FilesystemConfig) -> Vec<String> {
         let m = table();
-        select(&m, cfg)
-            .into_iter()
-            .map(|i| m[i].mount_point.clone())
-            .collect()
+        select(&m, cfg).into_iter().map(|i| m[i].mount_point.clone()).collect()
     }
 
     #[test]
@@ -762,10 +669,7 @@ mod tests {
 
     #[test]
     fn type_and_mountpoint_lists_select_further() {
-        let no_tmpfs = FilesystemConfig {
-            include_tmpfs: false,
-            ..Default::default()
-        };
+        let no_tmpfs = FilesystemConfig { include_tmpfs: false, ..Default::default() };
         assert_eq!(
             selected(&no_tmpfs),
             [
@@ -780,20 +684,8 @@ mod tests {
                 "/srv/raid"
             ]
         );
-        let images = FilesystemConfig {
-            include_types: vec!["squashfs".into(), "ext*".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            selected(&images),
-            [
-                "/",
-                "/snap/core20/2015",
-                "/var/lib/docker",
-                "/mnt/data-again",
-                "/srv/raid"
-            ]
-        );
+        let images = FilesystemConfig { include_types: vec!["squashfs".into(), "ext*".into()], ..Default::default() };
+        assert_eq!(selected(&images), ["/", "/snap/core20/2015", "/var/lib/docker", "/mnt/data-again", "/srv/raid"]);
         let cfg = FilesystemConfig {
             include_mountpoints: vec!["/mnt/*".into(), "/".into()],
             exclude_mountpoints: vec!["/mnt/nas".into()],
@@ -802,32 +694,11 @@ mod tests {
         };
         assert_eq!(selected(&cfg), ["/", "/mnt/data-again"]);
         // Excluding the bind mount that would be reported does not bring back the hidden one.
-        let cfg = FilesystemConfig {
-            exclude_mountpoints: vec![
-                "/mnt/data-again".into(),
-                "/dev*".into(),
-                "/run*".into(),
-                "/var/*".into(),
-            ],
-            ..Default::default()
-        };
-        assert_eq!(
-            selected(&cfg),
-            [
-                "/",
-                "/boot/efi",
-                "/home",
-                "/mnt/nas",
-                "/mnt/backup disk",
-                "/data",
-                "/srv/raid"
-            ]
-        );
+        let cfg =
+            FilesystemConfig { exclude_mountpoints: vec!["/mnt/data-again".into(), "/dev*".into(), "/run*".into(), "/var/*".into()], ..Default::default() };
+        assert_eq!(selected(&cfg), ["/", "/boot/efi", "/home", "/mnt/nas", "/mnt/backup disk", "/data", "/srv/raid"]);
         // Excluding "/" reports its bind mount instead.
-        let cfg = FilesystemConfig {
-            include_mountpoints: vec!["/mnt/rootbind".into()],
-            ..Default::default()
-        };
+        let cfg = FilesystemConfig { include_mountpoints: vec!["/mnt/rootbind".into()], ..Default::default() };
         assert_eq!(selected(&cfg), ["/mnt/rootbind"]);
     }
 
@@ -838,44 +709,22 @@ mod tests {
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         assert_eq!(mountpoints(&p).len(), 14);
-        let root = [
-            ("system.device", "/dev/nvme0n1p2"),
-            ("system.filesystem.mode", "rw"),
-            ("system.filesystem.mountpoint", "/"),
-            ("system.filesystem.type", "ext4"),
-        ];
+        let root =
+            [("system.device", "/dev/nvme0n1p2"), ("system.filesystem.mode", "rw"), ("system.filesystem.mountpoint", "/"), ("system.filesystem.type", "ext4")];
         let with = |state| {
             let mut a = root.to_vec();
             a.push(("system.filesystem.state", state));
             a
         };
         // 4096-byte blocks: 24e6 in all, 10e6 free, 8.8e6 free to users.
-        assert_eq!(
-            value(&p, "system.filesystem.usage", &with("used")),
-            Some(57_344_000_000.0)
-        );
-        assert_eq!(
-            value(&p, "system.filesystem.usage", &with("free")),
-            Some(36_044_800_000.0)
-        );
-        assert_eq!(
-            value(&p, "system.filesystem.usage", &with("reserved")),
-            Some(4_915_200_000.0)
-        );
-        assert_eq!(
-            value(&p, "system.filesystem.limit", &root),
-            Some(98_304_000_000.0)
-        );
+        assert_eq!(value(&p, "system.filesystem.usage", &with("used")), Some(57_344_000_000.0));
+        assert_eq!(value(&p, "system.filesystem.usage", &with("free")), Some(36_044_800_000.0));
+        assert_eq!(value(&p, "system.filesystem.usage", &with("reserved")), Some(4_915_200_000.0));
+        assert_eq!(value(&p, "system.filesystem.limit", &root), Some(98_304_000_000.0));
         let u = value(&p, "system.filesystem.utilization", &root).unwrap();
         assert!((u - 14.0 / 22.8).abs() < 1e-12, "{u}");
-        assert_eq!(
-            value(&p, "system.filesystem.inodes.usage", &with("used")),
-            Some(1_000_000.0)
-        );
-        assert_eq!(
-            value(&p, "system.filesystem.inodes.usage", &with("free")),
-            Some(5_000_000.0)
-        );
+        assert_eq!(value(&p, "system.filesystem.inodes.usage", &with("used")), Some(1_000_000.0));
+        assert_eq!(value(&p, "system.filesystem.inodes.usage", &with("free")), Some(5_000_000.0));
         // The bind mount reported for /dev/sda1: 600 of 1000 blocks used, 350 free, 50 reserved.
         let data = [
             ("system.device", "/dev/sda1"),
@@ -883,10 +732,7 @@ mod tests {
             ("system.filesystem.mountpoint", "/mnt/data-again"),
             ("system.filesystem.type", "ext4"),
         ];
-        assert_eq!(
-            value(&p, "system.filesystem.limit", &data),
-            Some(4_096_000.0)
-        );
+        assert_eq!(value(&p, "system.filesystem.limit", &data), Some(4_096_000.0));
         let u = value(&p, "system.filesystem.utilization", &data).unwrap();
         assert!((u - 600.0 / 950.0).abs() < 1e-12, "{u}");
         // Read-only mode and the escaped space.
@@ -900,18 +746,9 @@ mod tests {
         assert!(mountpoints(&p).contains(&"/mnt/backup disk".to_string()));
         assert_eq!(of(&p, "system.filesystem.usage").len(), 14 * 3);
         assert_eq!(of(&p, "system.filesystem.inodes.usage").len(), 14 * 2);
-        assert_eq!(
-            kind(&p, "system.filesystem.usage"),
-            Some(Kind::UpDownCounter)
-        );
-        assert_eq!(
-            kind(&p, "system.filesystem.limit"),
-            Some(Kind::UpDownCounter)
-        );
-        assert_eq!(
-            kind(&p, "system.filesystem.inodes.usage"),
-            Some(Kind::UpDownCounter)
-        );
+        assert_eq!(kind(&p, "system.filesystem.usage"), Some(Kind::UpDownCounter));
+        assert_eq!(kind(&p, "system.filesystem.limit"), Some(Kind::UpDownCounter));
+        assert_eq!(kind(&p, "system.filesystem.inodes.usage"), Some(Kind::UpDownCounter));
         assert_eq!(kind(&p, "system.filesystem.utilization"), Some(Kind::Gauge));
         assert_eq!(h.unit("system.filesystem.usage"), Some("By"));
         assert_eq!(h.unit("system.filesystem.utilization"), Some("1"));
@@ -921,21 +758,14 @@ mod tests {
     #[test]
     fn a_hung_statvfs_skips_only_its_mount_is_not_called_again_and_is_logged_once() {
         let clock = TickClock::default();
-        let cfg = FilesystemConfig {
-            statvfs_timeout: ConfigDuration::millis(100),
-            ..Default::default()
-        };
+        let cfg = FilesystemConfig { statvfs_timeout: ConfigDuration::millis(100), ..Default::default() };
         let (mut c, fake) = collector(&fixture_paths(TREE), &clock, &cfg);
         let mut h = Harness::new(&clock, &mut c);
         fake.hang("/mnt/nas");
 
         let t = Instant::now();
         let p = h.tick(&mut c).expect("the other mounts are reported");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "the tick waited {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(5), "the tick waited {:?}", t.elapsed());
         let mps = mountpoints(&p);
         assert_eq!(mps.len(), 13);
         assert!(!mps.contains(&"/mnt/nas".to_string()));
@@ -973,21 +803,12 @@ mod tests {
     #[test]
     fn failing_mounts_are_skipped_and_the_collector_fails_only_when_none_can_be_read() {
         let clock = TickClock::default();
-        let cfg = FilesystemConfig {
-            include_mountpoints: vec!["/".into(), "/home".into()],
-            ..Default::default()
-        };
+        let cfg = FilesystemConfig { include_mountpoints: vec!["/".into(), "/home".into()], ..Default::default() };
         let (mut c, fake) = collector(&fixture_paths(TREE), &clock, &cfg);
         let mut h = Harness::new(&clock, &mut c);
-        fake.fail
-            .lock()
-            .unwrap()
-            .push(("/home".into(), std::io::ErrorKind::PermissionDenied));
+        fake.fail.lock().unwrap().push(("/home".into(), std::io::ErrorKind::PermissionDenied));
         assert_eq!(mountpoints(&h.tick(&mut c).unwrap()), ["/"]);
-        fake.fail
-            .lock()
-            .unwrap()
-            .push(("/".into(), std::io::ErrorKind::NotFound));
+        fake.fail.lock().unwrap().push(("/".into(), std::io::ErrorKind::NotFound));
         let e = h.tick(&mut c).unwrap_err();
         assert!(e.to_string().contains("/: "), "{e}");
         assert!(h.collect().is_empty());
@@ -1003,22 +824,11 @@ mod tests {
         let ids: Vec<u64> = c.slots.iter().map(|s| s.id).collect();
         let attrs = c.slots[0].attrs.clone();
         h.tick(&mut c).unwrap();
-        assert!(
-            Arc::ptr_eq(&attrs, &c.slots[0].attrs),
-            "unchanged table: nothing rebuilt"
-        );
+        assert!(Arc::ptr_eq(&attrs, &c.slots[0].attrs), "unchanged table: nothing rebuilt");
         // /mnt/nas is unmounted and a USB stick mounted.
         let text = std::fs::read_to_string(dir.path().join("proc/1/mountinfo")).unwrap();
-        let text: String = text
-            .lines()
-            .filter(|l| !l.contains("/mnt/nas"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        write(
-            &dir,
-            "proc/1/mountinfo",
-            &format!("{text}43 22 8:17 / /media/usb rw,nosuid,nodev - vfat /dev/sdb1 rw\n"),
-        );
+        let text: String = text.lines().filter(|l| !l.contains("/mnt/nas")).map(|l| format!("{l}\n")).collect();
+        write(&dir, "proc/1/mountinfo", &format!("{text}43 22 8:17 / /media/usb rw,nosuid,nodev - vfat /dev/sdb1 rw\n"));
         let p = h.tick(&mut c).unwrap();
         let mps = mountpoints(&p);
         assert!(mps.contains(&"/media/usb".to_string()) && !mps.contains(&"/mnt/nas".to_string()));
@@ -1030,38 +840,26 @@ mod tests {
     #[test]
     fn reads_the_mounts_of_this_host_with_the_real_statvfs() {
         let clock = TickClock::default();
-        let mut c =
-            FilesystemCollector::new(&HostPaths::default(), &clock, &FilesystemConfig::default());
+        let mut c = FilesystemCollector::new(&HostPaths::default(), &clock, &FilesystemConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         assert!(!of(&p, "system.filesystem.limit").is_empty());
         for l in of(&p, "system.filesystem.limit") {
             let with = |state: &str| {
-                let mut a: Vec<(&str, &str)> =
-                    l.1.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let mut a: Vec<(&str, &str)> = l.1.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 a.push(("system.filesystem.state", state));
                 value(&p, "system.filesystem.usage", &a).unwrap()
             };
-            assert_eq!(
-                with("used") + with("free") + with("reserved"),
-                l.2,
-                "{:?}",
-                l.1
-            );
+            assert_eq!(with("used") + with("free") + with("reserved"), l.2, "{:?}", l.1);
         }
     }
 
     #[test]
     fn reads_its_config_section() {
-        let c: FilesystemConfig =
-            serde_json::from_str(r#"{"statvfs_timeout": "250ms", "exclude_types": ["overlay"]}"#)
-                .unwrap();
+        let c: FilesystemConfig = serde_json::from_str(r#"{"statvfs_timeout": "250ms", "exclude_types": ["overlay"]}"#).unwrap();
         assert_eq!(c.statvfs_timeout, ConfigDuration::millis(250));
         assert!(c.include_tmpfs && !c.include_images);
-        assert_eq!(
-            FilesystemConfig::default().statvfs_timeout,
-            ConfigDuration::secs(1)
-        );
+        assert_eq!(FilesystemConfig::default().statvfs_timeout, ConfigDuration::secs(1));
         assert!(serde_json::from_str::<FilesystemConfig>(r#"{"mountpoints": []}"#).is_err());
     }
 }

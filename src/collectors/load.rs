@@ -5,8 +5,8 @@
 //! ```
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::procfs::{loadavg, ProcFile};
 use crate::host::HostPaths;
+use crate::procfs::{loadavg, ProcFile};
 use opentelemetry::metrics::Meter;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -58,8 +58,7 @@ impl Collector for MemoryCollector {
     }
 
     fn register(&mut self, meter: &Meter) {
-        let state_attrs: Vec<[KeyValue; 1]> =
-            ["used", "free", "buffers", "cached"].iter().map(|s| [KeyValue::new("system.memory.state", *s)]).collect();
+        let state_attrs: Vec<[KeyValue; 1]> = ["used", "free", "buffers", "cached"].iter().map(|s| [KeyValue::new("system.memory.state", *s)]).collect();
         let (snap, attrs) = (self.snap.clone(), state_attrs.clone());
         meter
             .i64_observable_up_down_counter("system.memory.usage")
@@ -148,7 +147,19 @@ mod tests {
     use super::*;
 
     fn mi(total: u64, free: u64, available: Option<u64>, buffers: u64, cached: u64) -> meminfo::MemInfo {
-        meminfo::MemInfo { total, free, available, buffers, cached, shmem: 0, slab_reclaimable: 0, slab_unreclaimable: 0, swap_total: 0, swap_free: 0, swap_cached: 0 }
+        meminfo::MemInfo {
+            total,
+            free,
+            available,
+            buffers,
+            cached,
+            shmem: 0,
+            slab_reclaimable: 0,
+            slab_unreclaimable: 0,
+            swap_total: 0,
+            swap_free: 0,
+            swap_cached: 0,
+        }
     }
 
     #[test]

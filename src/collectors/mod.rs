@@ -9,10 +9,10 @@
 //! Adding a collector: one file here with its config section and `Collector` impl, and one line
 //! in [`build`].
 
+pub mod agent;
 pub mod cpu;
 pub mod disk;
 pub mod filesystem;
-pub mod agent;
 pub mod gpu;
 pub mod load;
 pub mod memory;

@@ -69,21 +69,14 @@ pub const DEFAULT_CONNECTIONS_INTERVAL: crate::config::ConfigDuration = crate::c
 
 impl Default for NetworkConfig {
     fn default() -> Self {
-        NetworkConfig {
-            enabled: None,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            connections: true,
-            connections_interval: DEFAULT_CONNECTIONS_INTERVAL,
-        }
+        NetworkConfig { enabled: None, include: Vec::new(), exclude: Vec::new(), connections: true, connections_interval: DEFAULT_CONNECTIONS_INTERVAL }
     }
 }
 
 impl NetworkConfig {
     /// Whether the interface `name` is reported.
     pub fn accepts(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|p| glob_match(p, name)))
-            && !self.exclude.iter().any(|p| glob_match(p, name))
+        (self.include.is_empty() || self.include.iter().any(|p| glob_match(p, name))) && !self.exclude.iter().any(|p| glob_match(p, name))
     }
 }
 
@@ -119,12 +112,7 @@ struct IfAttrs([[KeyValue; 2]; 2]);
 
 impl IfAttrs {
     fn new(name: &str) -> Self {
-        IfAttrs(["receive", "transmit"].map(|d| {
-            [
-                KeyValue::new("network.interface.name", name.to_owned()),
-                KeyValue::new("network.io.direction", d),
-            ]
-        }))
+        IfAttrs(["receive", "transmit"].map(|d| [KeyValue::new("network.interface.name", name.to_owned()), KeyValue::new("network.io.direction", d)]))
     }
 }
 
@@ -174,30 +162,10 @@ impl Collector for NetworkCollector {
 
     fn register(&mut self, meter: &Meter) {
         let counters: [(&str, &str, &str, Pick); 4] = [
-            (
-                "system.network.io",
-                "By",
-                "Bytes received and transmitted",
-                |c| c.bytes,
-            ),
-            (
-                "system.network.packet.count",
-                "{packet}",
-                "Packets received and transmitted",
-                |c| c.packets,
-            ),
-            (
-                "system.network.errors",
-                "{error}",
-                "Receive and transmit errors",
-                |c| c.errs,
-            ),
-            (
-                "system.network.packet.dropped",
-                "{packet}",
-                "Packets dropped on receive and transmit",
-                |c| c.drop,
-            ),
+            ("system.network.io", "By", "Bytes received and transmitted", |c| c.bytes),
+            ("system.network.packet.count", "{packet}", "Packets received and transmitted", |c| c.packets),
+            ("system.network.errors", "{error}", "Receive and transmit errors", |c| c.errs),
+            ("system.network.packet.dropped", "{packet}", "Packets dropped on receive and transmit", |c| c.drop),
         ];
         for (name, unit, description, pick) in counters {
             let snap = self.snap.clone();
@@ -220,15 +188,7 @@ impl Collector for NetworkCollector {
         }
         let tcp: Vec<(netstat::TcpState, [KeyValue; 2])> = netstat::TcpState::ALL
             .iter()
-            .map(|&s| {
-                (
-                    s,
-                    [
-                        KeyValue::new("network.transport", "tcp"),
-                        KeyValue::new("network.connection.state", s.semconv()),
-                    ],
-                )
-            })
+            .map(|&s| (s, [KeyValue::new("network.transport", "tcp"), KeyValue::new("network.connection.state", s.semconv())]))
             .collect();
         let udp = [KeyValue::new("network.transport", "udp")];
         let snap = self.snap.clone();
@@ -300,25 +260,12 @@ mod tests {
     use crate::procfs::fixture_paths;
 
     fn get(p: &[Point], metric: &str, ifname: &str, dir: &str) -> Option<f64> {
-        value(
-            p,
-            metric,
-            &[
-                ("network.interface.name", ifname),
-                ("network.io.direction", dir),
-            ],
-        )
+        value(p, metric, &[("network.interface.name", ifname), ("network.io.direction", dir)])
     }
 
     fn interfaces(p: &[Point]) -> Vec<String> {
-        let mut v: Vec<String> = of(p, "system.network.io")
-            .iter()
-            .filter_map(|x| {
-                x.1.iter()
-                    .find(|a| a.0 == "network.interface.name")
-                    .map(|a| a.1.clone())
-            })
-            .collect();
+        let mut v: Vec<String> =
+            of(p, "system.network.io").iter().filter_map(|x| x.1.iter().find(|a| a.0 == "network.interface.name").map(|a| a.1.clone())).collect();
         v.sort();
         v.dedup();
         v
@@ -327,62 +274,23 @@ mod tests {
     #[test]
     fn reports_the_host_interfaces_of_the_5_15_server() {
         let clock = TickClock::default();
-        let mut c = NetworkCollector::new(
-            &fixture_paths("linux-5.15-server"),
-            &clock,
-            &NetworkConfig::default(),
-        );
+        let mut c = NetworkCollector::new(&fixture_paths("linux-5.15-server"), &clock, &NetworkConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         // proc/1/net/dev (the host's namespace), lo included.
-        assert_eq!(
-            interfaces(&p),
-            ["bond0.100", "docker0", "enp3s0", "lo", "veth1a2b3c4"]
-        );
+        assert_eq!(interfaces(&p), ["bond0.100", "docker0", "enp3s0", "lo", "veth1a2b3c4"]);
         // enp3s0: 98765432101 123456789 3 1024 0 2 0 55501 | 12345678901 45678901 0 7 0 0 1 0
-        assert_eq!(
-            get(&p, "system.network.io", "enp3s0", "receive"),
-            Some(98_765_432_101.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.io", "enp3s0", "transmit"),
-            Some(12_345_678_901.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.packet.count", "enp3s0", "receive"),
-            Some(123_456_789.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.packet.count", "enp3s0", "transmit"),
-            Some(45_678_901.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.errors", "enp3s0", "receive"),
-            Some(3.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.errors", "enp3s0", "transmit"),
-            Some(0.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.packet.dropped", "enp3s0", "receive"),
-            Some(1024.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.packet.dropped", "enp3s0", "transmit"),
-            Some(7.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.io", "lo", "receive"),
-            Some(2_837_461_923.0)
-        );
+        assert_eq!(get(&p, "system.network.io", "enp3s0", "receive"), Some(98_765_432_101.0));
+        assert_eq!(get(&p, "system.network.io", "enp3s0", "transmit"), Some(12_345_678_901.0));
+        assert_eq!(get(&p, "system.network.packet.count", "enp3s0", "receive"), Some(123_456_789.0));
+        assert_eq!(get(&p, "system.network.packet.count", "enp3s0", "transmit"), Some(45_678_901.0));
+        assert_eq!(get(&p, "system.network.errors", "enp3s0", "receive"), Some(3.0));
+        assert_eq!(get(&p, "system.network.errors", "enp3s0", "transmit"), Some(0.0));
+        assert_eq!(get(&p, "system.network.packet.dropped", "enp3s0", "receive"), Some(1024.0));
+        assert_eq!(get(&p, "system.network.packet.dropped", "enp3s0", "transmit"), Some(7.0));
+        assert_eq!(get(&p, "system.network.io", "lo", "receive"), Some(2_837_461_923.0));
         assert_eq!(of(&p, "system.network.io").len(), 10);
-        for m in [
-            "system.network.io",
-            "system.network.packet.count",
-            "system.network.errors",
-            "system.network.packet.dropped",
-        ] {
+        for m in ["system.network.io", "system.network.packet.count", "system.network.errors", "system.network.packet.dropped"] {
             assert_eq!(kind(&p, m), Some(Kind::Counter), "{m}");
         }
         assert_eq!(h.unit("system.network.io"), Some("By"));
@@ -397,7 +305,9 @@ mod tests {
         let clock = TickClock::default();
         let mut c = NetworkCollector::new(&paths, &clock, &NetworkConfig::default());
         let mut h = Harness::new(&clock, &mut c);
-        let listen = |p: &[crate::collectors::testutil::Point]| value(p, "system.network.connection.count", &[("network.transport", "tcp"), ("network.connection.state", "listen")]);
+        let listen = |p: &[crate::collectors::testutil::Point]| {
+            value(p, "system.network.connection.count", &[("network.transport", "tcp"), ("network.connection.state", "listen")])
+        };
         assert_eq!(listen(&h.tick(&mut c).unwrap()), Some(5.0));
         // The tables empty out; within the interval the last counts are reported.
         crate::collectors::testutil::write(&dir, "proc/1/net/tcp", "  sl  local_address rem_address   st\n");
@@ -412,23 +322,10 @@ mod tests {
     #[test]
     fn counts_tcp_sockets_by_semconv_state_and_udp_sockets_without_a_state() {
         let clock = TickClock::default();
-        let mut c = NetworkCollector::new(
-            &fixture_paths("linux-5.15-server"),
-            &clock,
-            &NetworkConfig::default(),
-        );
+        let mut c = NetworkCollector::new(&fixture_paths("linux-5.15-server"), &clock, &NetworkConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
-        let tcp = |s| {
-            value(
-                &p,
-                "system.network.connection.count",
-                &[
-                    ("network.transport", "tcp"),
-                    ("network.connection.state", s),
-                ],
-            )
-        };
+        let tcp = |s| value(&p, "system.network.connection.count", &[("network.transport", "tcp"), ("network.connection.state", s)]);
         // tcp: 3 listen, 4 established, 2 time_wait, 1 close_wait, 1 last_ack;
         // tcp6: 2 listen, 1 established, 1 in state 0D (not reported).
         assert_eq!(tcp("listen"), Some(5.0));
@@ -440,44 +337,23 @@ mod tests {
         assert_eq!(tcp("fin_wait_1"), Some(0.0));
         assert_eq!(tcp("closed"), Some(0.0));
         // udp: 3 sockets, udp6: 1.
-        assert_eq!(
-            value(
-                &p,
-                "system.network.connection.count",
-                &[("network.transport", "udp")]
-            ),
-            Some(4.0)
-        );
+        assert_eq!(value(&p, "system.network.connection.count", &[("network.transport", "udp")]), Some(4.0));
         assert_eq!(of(&p, "system.network.connection.count").len(), 12);
-        assert_eq!(
-            kind(&p, "system.network.connection.count"),
-            Some(Kind::UpDownCounter)
-        );
-        assert_eq!(
-            h.unit("system.network.connection.count"),
-            Some("{connection}")
-        );
+        assert_eq!(kind(&p, "system.network.connection.count"), Some(Kind::UpDownCounter));
+        assert_eq!(h.unit("system.network.connection.count"), Some("{connection}"));
     }
 
     #[test]
     fn include_and_exclude_select_interfaces_by_name_or_pattern() {
         let clock = TickClock::default();
         let paths = fixture_paths("linux-5.15-server");
-        let cfg = NetworkConfig {
-            exclude: vec!["lo".into(), "veth*".into()],
-            connections: false,
-            ..NetworkConfig::default()
-        };
+        let cfg = NetworkConfig { exclude: vec!["lo".into(), "veth*".into()], connections: false, ..NetworkConfig::default() };
         let mut c = NetworkCollector::new(&paths, &clock, &cfg);
         let p = crate::collectors::testutil::collect_once(&clock, &mut c);
         assert_eq!(interfaces(&p), ["bond0.100", "docker0", "enp3s0"]);
         assert!(of(&p, "system.network.connection.count").is_empty());
 
-        let cfg = NetworkConfig {
-            include: vec!["en*".into(), "*.100".into(), "docker0".into()],
-            exclude: vec!["docker*".into()],
-            ..NetworkConfig::default()
-        };
+        let cfg = NetworkConfig { include: vec!["en*".into(), "*.100".into(), "docker0".into()], exclude: vec!["docker*".into()], ..NetworkConfig::default() };
         let clock = TickClock::default();
         let mut c = NetworkCollector::new(&paths, &clock, &cfg);
         let p = crate::collectors::testutil::collect_once(&clock, &mut c);
@@ -487,23 +363,14 @@ mod tests {
     #[test]
     fn a_vanished_interface_stops_reporting_and_counters_are_the_kernels_values() {
         let (dir, paths) = fixture_copy("linux-6.18-vm");
-        let cfg = NetworkConfig {
-            connections: false,
-            ..NetworkConfig::default()
-        };
+        let cfg = NetworkConfig { connections: false, ..NetworkConfig::default() };
         let clock = TickClock::default();
         let mut c = NetworkCollector::new(&paths, &clock, &cfg);
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         assert_eq!(interfaces(&p), ["eth0", "ifb0", "ifb1", "lo"]);
-        assert_eq!(
-            get(&p, "system.network.io", "eth0", "receive"),
-            Some(104_351_346.0)
-        );
-        assert_eq!(
-            get(&p, "system.network.packet.count", "eth0", "transmit"),
-            Some(2950.0)
-        );
+        assert_eq!(get(&p, "system.network.io", "eth0", "receive"), Some(104_351_346.0));
+        assert_eq!(get(&p, "system.network.packet.count", "eth0", "transmit"), Some(2950.0));
         // ifb1 is deleted; eth0's driver was reset (its counters restarted).
         let head = "Inter-|   Receive |  Transmit\n face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop fifo colls carrier compressed\n";
         write(
@@ -513,37 +380,22 @@ mod tests {
         );
         let p = h.tick(&mut c).unwrap();
         assert_eq!(interfaces(&p), ["eth0", "ifb0", "lo"]);
-        assert_eq!(
-            get(&p, "system.network.io", "eth0", "receive"),
-            Some(1500.0)
-        );
+        assert_eq!(get(&p, "system.network.io", "eth0", "receive"), Some(1500.0));
         assert_eq!(get(&p, "system.network.io", "ifb1", "receive"), None);
         assert_eq!(of(&p, "system.network.io").len(), 6);
         // ifb1 comes back from zero.
-        write(
-            &dir,
-            "proc/1/net/dev",
-            &format!("{head}    lo: 3300 31 0 0 0 0 0 0 3300 31 0 0 0 0 0 0\n  ifb1: 10 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"),
-        );
+        write(&dir, "proc/1/net/dev", &format!("{head}    lo: 3300 31 0 0 0 0 0 0 3300 31 0 0 0 0 0 0\n  ifb1: 10 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"));
         let p = h.tick(&mut c).unwrap();
         assert_eq!(interfaces(&p), ["ifb1", "lo"]);
         assert_eq!(get(&p, "system.network.io", "ifb1", "receive"), Some(10.0));
-        assert_eq!(
-            c.attrs.len(),
-            2,
-            "attributes of vanished interfaces are dropped"
-        );
+        assert_eq!(c.attrs.len(), 2, "attributes of vanished interfaces are dropped");
     }
 
     #[test]
     fn fails_and_reports_nothing_when_a_socket_table_is_unreadable() {
         // The 6.18 tree has no proc/1/net/tcp.
         let clock = TickClock::default();
-        let mut c = NetworkCollector::new(
-            &fixture_paths("linux-6.18-vm"),
-            &clock,
-            &NetworkConfig::default(),
-        );
+        let mut c = NetworkCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &NetworkConfig::default());
         let mut h = Harness::new(&clock, &mut c);
         assert!(h.tick(&mut c).unwrap_err().to_string().contains("net/tcp"));
         assert!(h.collect().is_empty());

@@ -146,18 +146,8 @@ impl Collector for PagingCollector {
             })
             .build();
         let snap = self.snap.clone();
-        let ops = [
-            ("in", "major"),
-            ("out", "major"),
-            ("in", "minor"),
-            ("out", "minor"),
-        ]
-        .map(|(d, t)| {
-            [
-                KeyValue::new("system.paging.direction", d),
-                KeyValue::new("system.paging.fault.type", t),
-            ]
-        });
+        let ops = [("in", "major"), ("out", "major"), ("in", "minor"), ("out", "minor")]
+            .map(|(d, t)| [KeyValue::new("system.paging.direction", d), KeyValue::new("system.paging.fault.type", t)]);
         meter
             .u64_observable_counter("system.paging.operations")
             .with_unit("{operation}")
@@ -180,8 +170,7 @@ impl Collector for PagingCollector {
         snap.vm = vm;
         match self.swaps.read() {
             Ok(text) => {
-                let list =
-                    swaps::parse(text).map_err(|e| crate::procfs::at(self.swaps.path(), e))?;
+                let list = swaps::parse(text).map_err(|e| crate::procfs::at(self.swaps.path(), e))?;
                 for s in list {
                     let a = match self.attrs.get(&s.filename) {
                         Some(a) => a.clone(),
@@ -196,16 +185,14 @@ impl Collector for PagingCollector {
                 // Forget swap areas turned off.
                 if self.attrs.len() > snap.devices.len() {
                     let devices = &snap.devices;
-                    self.attrs
-                        .retain(|_, a| devices.iter().any(|d| Arc::ptr_eq(&d.0, a)));
+                    self.attrs.retain(|_, a| devices.iter().any(|d| Arc::ptr_eq(&d.0, a)));
                 }
             }
             Err(e) if e.is_io_kind(std::io::ErrorKind::NotFound) => {
                 let m = meminfo::read_file(&mut self.meminfo)?;
                 if m.swap_total > 0 {
                     let used = m.swap_total.saturating_sub(m.swap_free);
-                    snap.devices
-                        .push((self.no_device.clone(), m.swap_total, used));
+                    snap.devices.push((self.no_device.clone(), m.swap_total, used));
                 }
             }
             Err(e) => return Err(e.into()),
@@ -228,25 +215,10 @@ mod tests {
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         // vmstat: pgfault 4413319, pgmajfault 1070, pgpgin 1416793, pgpgout 1342104, pswp* 0.
-        let fault = |t| {
-            value(
-                &p,
-                "system.paging.faults",
-                &[("system.paging.fault.type", t)],
-            )
-        };
+        let fault = |t| value(&p, "system.paging.faults", &[("system.paging.fault.type", t)]);
         assert_eq!(fault("major"), Some(1070.0));
         assert_eq!(fault("minor"), Some(4_412_249.0)); // 4413319 − 1070
-        let op = |d, t| {
-            value(
-                &p,
-                "system.paging.operations",
-                &[
-                    ("system.paging.direction", d),
-                    ("system.paging.fault.type", t),
-                ],
-            )
-        };
+        let op = |d, t| value(&p, "system.paging.operations", &[("system.paging.direction", d), ("system.paging.fault.type", t)]);
         assert_eq!(op("in", "major"), Some(0.0));
         assert_eq!(op("out", "major"), Some(0.0));
         assert_eq!(op("in", "minor"), Some(1_416_793.0));
@@ -263,37 +235,18 @@ mod tests {
     #[test]
     fn reports_used_and_free_per_swap_area_of_the_5_15_server() {
         let (dir, paths) = fixture_copy("linux-5.15-server");
-        write(
-            &dir,
-            "proc/vmstat",
-            "pgpgin 10\npgpgout 20\npswpin 3\npswpout 4\npgfault 100\npgmajfault 7\n",
-        );
+        write(&dir, "proc/vmstat", "pgpgin 10\npgpgout 20\npswpin 3\npswpout 4\npgfault 100\npgmajfault 7\n");
         let clock = TickClock::default();
         let mut c = PagingCollector::new(&paths, &clock);
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
-        let usage = |dev, st| {
-            value(
-                &p,
-                "system.paging.usage",
-                &[("system.device", dev), ("system.paging.state", st)],
-            )
-        };
-        let util = |dev, st| {
-            value(
-                &p,
-                "system.paging.utilization",
-                &[("system.device", dev), ("system.paging.state", st)],
-            )
-        };
+        let usage = |dev, st| value(&p, "system.paging.usage", &[("system.device", dev), ("system.paging.state", st)]);
+        let util = |dev, st| value(&p, "system.paging.utilization", &[("system.device", dev), ("system.paging.state", st)]);
         // /dev/nvme0n1p3 partition 16777212 1048576 -2 (KiB)
         assert_eq!(usage("/dev/nvme0n1p3", "used"), Some(1_073_741_824.0));
         assert_eq!(usage("/dev/nvme0n1p3", "free"), Some(16_106_123_264.0)); // 15728636 KiB
         assert_eq!(util("/dev/nvme0n1p3", "used"), Some(1048576.0 / 16777212.0));
-        assert_eq!(
-            util("/dev/nvme0n1p3", "free"),
-            Some(15728636.0 / 16777212.0)
-        );
+        assert_eq!(util("/dev/nvme0n1p3", "free"), Some(15728636.0 / 16777212.0));
         // /swap\040file file 2097148 0 -3
         assert_eq!(usage("/swap file", "used"), Some(0.0));
         assert_eq!(usage("/swap file", "free"), Some(2_147_479_552.0));
@@ -302,47 +255,17 @@ mod tests {
         assert_eq!(kind(&p, "system.paging.usage"), Some(Kind::UpDownCounter));
         assert_eq!(kind(&p, "system.paging.utilization"), Some(Kind::Gauge));
         assert_eq!(h.unit("system.paging.usage"), Some("By"));
-        let op = |d, t| {
-            value(
-                &p,
-                "system.paging.operations",
-                &[
-                    ("system.paging.direction", d),
-                    ("system.paging.fault.type", t),
-                ],
-            )
-        };
+        let op = |d, t| value(&p, "system.paging.operations", &[("system.paging.direction", d), ("system.paging.fault.type", t)]);
         assert_eq!(op("in", "major"), Some(3.0));
         assert_eq!(op("out", "major"), Some(4.0));
         assert_eq!(op("out", "minor"), Some(20.0));
-        assert_eq!(
-            value(
-                &p,
-                "system.paging.faults",
-                &[("system.paging.fault.type", "minor")]
-            ),
-            Some(93.0)
-        );
+        assert_eq!(value(&p, "system.paging.faults", &[("system.paging.fault.type", "minor")]), Some(93.0));
 
         // swapoff /swap file: it stops reporting.
-        write(
-            &dir,
-            "proc/swaps",
-            "Filename Type Size Used Priority\n/dev/nvme0n1p3 partition 16777212 2097152 -2\n",
-        );
+        write(&dir, "proc/swaps", "Filename Type Size Used Priority\n/dev/nvme0n1p3 partition 16777212 2097152 -2\n");
         let p = h.tick(&mut c).unwrap();
         assert_eq!(of(&p, "system.paging.usage").len(), 2);
-        assert_eq!(
-            value(
-                &p,
-                "system.paging.usage",
-                &[
-                    ("system.device", "/dev/nvme0n1p3"),
-                    ("system.paging.state", "used")
-                ]
-            ),
-            Some(2_147_483_648.0)
-        );
+        assert_eq!(value(&p, "system.paging.usage", &[("system.device", "/dev/nvme0n1p3"), ("system.paging.state", "used")]), Some(2_147_483_648.0));
     }
 
     #[test]
@@ -353,30 +276,9 @@ mod tests {
         let mut c = PagingCollector::new(&paths, &clock);
         let p = crate::collectors::testutil::collect_once(&clock, &mut c);
         // meminfo: SwapTotal 4194300 kB, SwapFree 4096068 kB → used 98232 kB.
-        assert_eq!(
-            value(
-                &p,
-                "system.paging.usage",
-                &[("system.paging.state", "used")]
-            ),
-            Some(100_589_568.0)
-        );
-        assert_eq!(
-            value(
-                &p,
-                "system.paging.usage",
-                &[("system.paging.state", "free")]
-            ),
-            Some(4_194_373_632.0)
-        );
-        assert_eq!(
-            value(
-                &p,
-                "system.paging.utilization",
-                &[("system.paging.state", "used")]
-            ),
-            Some(98232.0 / 4194300.0)
-        );
+        assert_eq!(value(&p, "system.paging.usage", &[("system.paging.state", "used")]), Some(100_589_568.0));
+        assert_eq!(value(&p, "system.paging.usage", &[("system.paging.state", "free")]), Some(4_194_373_632.0));
+        assert_eq!(value(&p, "system.paging.utilization", &[("system.paging.state", "used")]), Some(98232.0 / 4194300.0));
     }
 
     #[test]

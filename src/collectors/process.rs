@@ -102,21 +102,14 @@ pub struct ProcessConfig {
 
 impl Default for ProcessConfig {
     fn default() -> Self {
-        ProcessConfig {
-            enabled: None,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            top_n: 20,
-            top_by: TopBy::Cpu,
-        }
+        ProcessConfig { enabled: None, include: Vec::new(), exclude: Vec::new(), top_n: 20, top_by: TopBy::Cpu }
     }
 }
 
 impl ProcessConfig {
     /// Whether a process with executable name `name` is considered.
     pub fn accepts(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|p| glob_match(p, name)))
-            && !self.exclude.iter().any(|p| glob_match(p, name))
+        (self.include.is_empty() || self.include.iter().any(|p| glob_match(p, name))) && !self.exclude.iter().any(|p| glob_match(p, name))
     }
 
     fn filters(&self) -> bool {
@@ -208,15 +201,9 @@ struct ProcAttrs {
 
 impl ProcAttrs {
     fn new(pid: u32, name: &str, command_line: &str, owner: Option<Arc<str>>) -> Self {
-        let mut base = vec![
-            KeyValue::new("process.pid", i64::from(pid)),
-            KeyValue::new("process.executable.name", Arc::<str>::from(name)),
-        ];
+        let mut base = vec![KeyValue::new("process.pid", i64::from(pid)), KeyValue::new("process.executable.name", Arc::<str>::from(name))];
         if !command_line.is_empty() {
-            base.push(KeyValue::new(
-                "process.command_line",
-                Arc::<str>::from(command_line),
-            ));
+            base.push(KeyValue::new("process.command_line", Arc::<str>::from(command_line)));
         }
         if let Some(owner) = owner {
             base.push(KeyValue::new("process.owner", owner));
@@ -228,14 +215,8 @@ impl ProcAttrs {
         };
         ProcAttrs {
             cpu: [with("cpu.mode", "user"), with("cpu.mode", "system")],
-            io: [
-                with("disk.io.direction", "read"),
-                with("disk.io.direction", "write"),
-            ],
-            faults: [
-                with("system.paging.fault.type", "major"),
-                with("system.paging.fault.type", "minor"),
-            ],
+            io: [with("disk.io.direction", "read"), with("disk.io.direction", "write")],
+            faults: [with("system.paging.fault.type", "major"), with("system.paging.fault.type", "minor")],
             base,
         }
     }
@@ -308,10 +289,7 @@ struct Snapshot {
 /// Whether an error means the process is gone (it exited between the listing and the read).
 fn gone(e: &ProcError) -> bool {
     match e {
-        ProcError::Io { source, .. } => {
-            source.kind() == std::io::ErrorKind::NotFound
-                || source.raw_os_error() == Some(libc::ESRCH)
-        }
+        ProcError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound || source.raw_os_error() == Some(libc::ESRCH),
         _ => false,
     }
 }
@@ -345,11 +323,7 @@ impl ProcessCollector {
             paths: paths.clone(),
             config: config.clone(),
             stat_file: ProcFile::new(stat::path(paths)),
-            users: Users {
-                path: paths.root("etc/passwd"),
-                names: HashMap::new(),
-                read_at: None,
-            },
+            users: Users { path: paths.root("etc/passwd"), names: HashMap::new(), read_at: None },
             procs: HashMap::new(),
             hz: stat::user_hz() as f64,
             now: Box::new(Instant::now),
@@ -368,13 +342,7 @@ impl ProcessCollector {
     fn logical_cpus(&mut self) -> Option<u64> {
         match self.stat_file.read() {
             Ok(text) => {
-                let n = text
-                    .lines()
-                    .filter(|l| {
-                        l.strip_prefix("cpu")
-                            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-                    })
-                    .count() as u64;
+                let n = text.lines().filter(|l| l.strip_prefix("cpu").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))).count() as u64;
                 (n > 0).then_some(n)
             }
             Err(e) => {
@@ -387,8 +355,7 @@ impl ProcessCollector {
     /// Lists the pids into `self.pids`.
     fn list(&mut self) -> Result<(), ProcError> {
         self.pids.clear();
-        let dir =
-            std::fs::read_dir(&self.paths.proc).map_err(|e| ProcError::io(&self.paths.proc, e))?;
+        let dir = std::fs::read_dir(&self.paths.proc).map_err(|e| ProcError::io(&self.paths.proc, e))?;
         for e in dir.flatten() {
             if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse().ok()) {
                 self.pids.push(pid);
@@ -464,30 +431,10 @@ impl Collector for ProcessCollector {
             .build();
         type Pick = fn(&ProcPoint) -> Option<u64>;
         for (name, unit, desc, pick) in [
-            (
-                "process.memory.usage",
-                "By",
-                "Resident set size of the process",
-                (|p: &ProcPoint| Some(p.rss)) as Pick,
-            ),
-            (
-                "process.memory.virtual",
-                "By",
-                "Virtual memory size of the process",
-                |p| Some(p.vsize),
-            ),
-            (
-                "process.thread.count",
-                "{thread}",
-                "Threads of the process",
-                |p| Some(p.threads),
-            ),
-            (
-                "process.open_file_descriptor.count",
-                "{file_descriptor}",
-                "File descriptors the process has open",
-                |p| p.fds,
-            ),
+            ("process.memory.usage", "By", "Resident set size of the process", (|p: &ProcPoint| Some(p.rss)) as Pick),
+            ("process.memory.virtual", "By", "Virtual memory size of the process", |p| Some(p.vsize)),
+            ("process.thread.count", "{thread}", "Threads of the process", |p| Some(p.threads)),
+            ("process.open_file_descriptor.count", "{file_descriptor}", "File descriptors the process has open", |p| p.fds),
         ] {
             let snap = self.snap.clone();
             meter
@@ -541,9 +488,7 @@ impl Collector for ProcessCollector {
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
         let now = (self.now)();
-        let wall = self
-            .last
-            .map(|l| now.saturating_duration_since(l).as_secs_f64());
+        let wall = self.last.map(|l| now.saturating_duration_since(l).as_secs_f64());
         self.last = Some(now);
         let cpus = self.logical_cpus();
         self.list()?;
@@ -571,19 +516,10 @@ impl Collector for ProcessCollector {
                 attrs: None,
             });
             if e.starttime != st.starttime {
-                *e = Entry {
-                    starttime: st.starttime,
-                    prev: None,
-                    seen: gen,
-                    long_name: None,
-                    command_line: None,
-                    attrs: None,
-                };
+                *e = Entry { starttime: st.starttime, prev: None, seen: gen, long_name: None, command_line: None, attrs: None };
             }
             e.seen = gen;
-            let delta = e
-                .prev
-                .map(|(u, s)| [st.utime.saturating_sub(u), st.stime.saturating_sub(s)]);
+            let delta = e.prev.map(|(u, s)| [st.utime.saturating_sub(u), st.stime.saturating_sub(s)]);
             e.prev = Some((st.utime, st.stime));
             if self.config.filters() {
                 if st.comm.len() >= COMM_MAX {
@@ -602,11 +538,7 @@ impl Collector for ProcessCollector {
                 TopBy::Cpu => delta.map_or(st.utime + st.stime, |[u, s]| u + s),
                 TopBy::Memory => st.rss,
             };
-            self.candidates.push(Candidate {
-                idx: self.stats.len(),
-                score,
-                delta,
-            });
+            self.candidates.push(Candidate { idx: self.stats.len(), score, delta });
             self.stats.push(st);
         }
         self.pids = pids;
@@ -614,11 +546,7 @@ impl Collector for ProcessCollector {
 
         // 2. The top N, by score and then pid.
         let stats = &self.stats;
-        let order = |a: &Candidate, b: &Candidate| {
-            b.score
-                .cmp(&a.score)
-                .then(stats[a.idx].pid.cmp(&stats[b.idx].pid))
-        };
+        let order = |a: &Candidate, b: &Candidate| b.score.cmp(&a.score).then(stats[a.idx].pid.cmp(&stats[b.idx].pid));
         let n = self.config.top_n;
         if n > 0 && self.candidates.len() > n {
             self.candidates.select_nth_unstable_by(n - 1, order);
@@ -706,28 +634,14 @@ mod tests {
 
     /// The pids reported (of `process.memory.usage`), sorted.
     fn pids(p: &[Point]) -> Vec<u32> {
-        let mut v: Vec<u32> = of(p, "process.memory.usage")
-            .iter()
-            .map(|p| {
-                p.1.iter()
-                    .find(|(k, _)| k == "process.pid")
-                    .unwrap()
-                    .1
-                    .parse()
-                    .unwrap()
-            })
-            .collect();
+        let mut v: Vec<u32> = of(p, "process.memory.usage").iter().map(|p| p.1.iter().find(|(k, _)| k == "process.pid").unwrap().1.parse().unwrap()).collect();
         v.sort();
         v
     }
 
     /// The attributes of the point of `metric` for `pid`, sorted.
     fn attrs_of(p: &[Point], metric: &str, pid: u32) -> Vec<(String, String)> {
-        of(p, metric)
-            .into_iter()
-            .find(|p| p.1.contains(&("process.pid".into(), pid.to_string())))
-            .map(|p| p.1.clone())
-            .unwrap_or_default()
+        of(p, metric).into_iter().find(|p| p.1.contains(&("process.pid".into(), pid.to_string()))).map(|p| p.1.clone()).unwrap_or_default()
     }
 
     /// The value of `metric` for `pid` (with the extra attribute `extra`).
@@ -735,10 +649,7 @@ mod tests {
         let pid = pid.to_string();
         of(p, metric)
             .into_iter()
-            .find(|p| {
-                p.1.contains(&("process.pid".into(), pid.clone()))
-                    && extra.map_or(true, |(k, v)| p.1.contains(&(k.into(), v.into())))
-            })
+            .find(|p| p.1.contains(&("process.pid".into(), pid.clone())) && extra.map_or(true, |(k, v)| p.1.contains(&(k.into(), v.into()))))
             .map(|p| p.2)
     }
 
@@ -751,31 +662,13 @@ mod tests {
 
     #[test]
     fn extends_a_cut_command_name_from_the_first_argument() {
-        assert_eq!(
-            executable_name(
-                "kube-controller",
-                Some("/usr/local/bin/kube-controller-manager")
-            ),
-            "kube-controller-manager"
-        );
-        assert_eq!(
-            executable_name(
-                "kube-controller",
-                Some("kube-controller-manager --leader-elect")
-            ),
-            "kube-controller-manager"
-        );
+        assert_eq!(executable_name("kube-controller", Some("/usr/local/bin/kube-controller-manager")), "kube-controller-manager");
+        assert_eq!(executable_name("kube-controller", Some("kube-controller-manager --leader-elect")), "kube-controller-manager");
         // Short names are never cut; an unrelated first argument is not used.
         assert_eq!(executable_name("sshd", Some("sshd: alice [priv]")), "sshd");
         assert_eq!(executable_name("rcu_tasks_kthre", None), "rcu_tasks_kthre");
-        assert_eq!(
-            executable_name("systemd-journal", Some("/lib/systemd/systemd-journald")),
-            "systemd-journald"
-        );
-        assert_eq!(
-            executable_name("abcdefghijklmno", Some("/bin/other")),
-            "abcdefghijklmno"
-        );
+        assert_eq!(executable_name("systemd-journal", Some("/lib/systemd/systemd-journald")), "systemd-journald");
+        assert_eq!(executable_name("abcdefghijklmno", Some("/bin/other")), "abcdefghijklmno");
     }
 
     #[test]
@@ -796,10 +689,7 @@ mod tests {
 
     #[test]
     fn reports_the_top_three_by_cpu_time_with_their_attributes_and_values() {
-        let p = collect(&ProcessConfig {
-            top_n: 3,
-            ..Default::default()
-        });
+        let p = collect(&ProcessConfig { top_n: 3, ..Default::default() });
         // utime + stime: 4250 39000, 4244 15101, 4242 5745; then 1 3733, 4245 15, ...
         assert_eq!(pids(&p), [4242, 4244, 4250]);
         let a: Vec<(String, String)> = attrs_of(&p, "process.memory.usage", 4242);
@@ -817,56 +707,27 @@ mod tests {
         let cpu = |pid, mode| val(&p, "process.cpu.time", pid, Some(("cpu.mode", mode)));
         assert_eq!(cpu(4242, "user"), Some(5012.0 / hz()));
         assert_eq!(cpu(4242, "system"), Some(733.0 / hz()));
-        assert_eq!(
-            val(&p, "process.memory.usage", 4242, None),
-            Some((31872 * pid::page_size()) as f64)
-        );
-        assert_eq!(
-            val(&p, "process.memory.virtual", 4242, None),
-            Some(1_210_380_288.0)
-        );
+        assert_eq!(val(&p, "process.memory.usage", 4242, None), Some((31872 * pid::page_size()) as f64));
+        assert_eq!(val(&p, "process.memory.virtual", 4242, None), Some(1_210_380_288.0));
         assert_eq!(val(&p, "process.thread.count", 4242, None), Some(9.0));
-        assert_eq!(
-            val(&p, "process.open_file_descriptor.count", 4242, None),
-            Some(5.0)
-        );
+        assert_eq!(val(&p, "process.open_file_descriptor.count", 4242, None), Some(5.0));
         let io = |pid, d| val(&p, "process.disk.io", pid, Some(("disk.io.direction", d)));
         assert_eq!(io(4242, "read"), Some(45056.0));
         assert_eq!(io(4242, "write"), Some(8192.0));
-        let faults = |pid, t| {
-            val(
-                &p,
-                "process.paging.faults",
-                pid,
-                Some(("system.paging.fault.type", t)),
-            )
-        };
+        let faults = |pid, t| val(&p, "process.paging.faults", pid, Some(("system.paging.fault.type", t)));
         assert_eq!(faults(4242, "major"), Some(17.0));
         assert_eq!(faults(4242, "minor"), Some(90211.0));
         // The cut name "kube-controller" is extended from the command line, which is cut.
         let k = attrs_of(&p, "process.thread.count", 4250);
-        assert!(
-            k.contains(&(
-                "process.executable.name".into(),
-                "kube-controller-manager".into()
-            )),
-            "{k:?}"
-        );
-        assert!(
-            k.contains(&("process.command_line".into(), KUBE_CMD.into())),
-            "{k:?}"
-        );
+        assert!(k.contains(&("process.executable.name".into(), "kube-controller-manager".into())), "{k:?}");
+        assert!(k.contains(&("process.command_line".into(), KUBE_CMD.into())), "{k:?}");
         assert_eq!(KUBE_CMD.chars().count(), 256);
         assert_eq!(val(&p, "process.thread.count", 4250, None), Some(24.0));
         assert_eq!(io(4250, "read"), Some(3_391_488.0));
         // dd runs as alice (uid 1000) and wrote 10 GiB.
-        assert!(attrs_of(&p, "process.thread.count", 4244)
-            .contains(&("process.owner".into(), "alice".into())));
+        assert!(attrs_of(&p, "process.thread.count", 4244).contains(&("process.owner".into(), "alice".into())));
         assert_eq!(io(4244, "write"), Some(10_737_418_240.0));
-        assert_eq!(
-            val(&p, "process.open_file_descriptor.count", 4244, None),
-            Some(4.0)
-        );
+        assert_eq!(val(&p, "process.open_file_descriptor.count", 4244, None), Some(4.0));
         // First tick: no utilization yet.
         assert!(of(&p, "process.cpu.utilization").is_empty());
         assert_eq!(kind(&p, "process.cpu.time"), Some(Kind::Counter));
@@ -874,57 +735,29 @@ mod tests {
         assert_eq!(kind(&p, "process.paging.faults"), Some(Kind::Counter));
         assert_eq!(kind(&p, "process.memory.usage"), Some(Kind::UpDownCounter));
         assert_eq!(kind(&p, "process.thread.count"), Some(Kind::UpDownCounter));
-        assert_eq!(
-            kind(&p, "process.open_file_descriptor.count"),
-            Some(Kind::UpDownCounter)
-        );
+        assert_eq!(kind(&p, "process.open_file_descriptor.count"), Some(Kind::UpDownCounter));
     }
 
     #[test]
     fn ranks_by_resident_memory_and_skips_zombies_and_dead_processes() {
-        let p = collect(&ProcessConfig {
-            top_n: 3,
-            top_by: TopBy::Memory,
-            ..Default::default()
-        });
+        let p = collect(&ProcessConfig { top_n: 3, top_by: TopBy::Memory, ..Default::default() });
         // rss pages: 4250 60000, 4242 31872, 1 3211; then 4245 2201, ...
         assert_eq!(pids(&p), [1, 4242, 4250]);
-        let all = collect(&ProcessConfig {
-            top_n: 0,
-            ..Default::default()
-        });
+        let all = collect(&ProcessConfig { top_n: 0, ..Default::default() });
         // 4243 (Z) and 4247 (X) are not reported.
         assert_eq!(pids(&all), [1, 2, 12, 4242, 4244, 4245, 4246, 4250]);
     }
 
     #[test]
     fn leaves_out_what_cannot_be_read() {
-        let p = collect(&ProcessConfig {
-            top_n: 0,
-            ..Default::default()
-        });
+        let p = collect(&ProcessConfig { top_n: 0, ..Default::default() });
         // 4245 (vim) and 4246 (traced) have no io file; 4246 no fd directory.
-        assert_eq!(
-            val(
-                &p,
-                "process.disk.io",
-                4245,
-                Some(("disk.io.direction", "read"))
-            ),
-            None
-        );
-        assert_eq!(
-            val(&p, "process.open_file_descriptor.count", 4245, None),
-            Some(4.0)
-        );
-        assert_eq!(
-            val(&p, "process.open_file_descriptor.count", 4246, None),
-            None
-        );
+        assert_eq!(val(&p, "process.disk.io", 4245, Some(("disk.io.direction", "read"))), None);
+        assert_eq!(val(&p, "process.open_file_descriptor.count", 4245, None), Some(4.0));
+        assert_eq!(val(&p, "process.open_file_descriptor.count", 4246, None), None);
         assert_eq!(of(&p, "process.disk.io").len(), 2 * 4);
         // uid 1001 is not in /etc/passwd: the number.
-        assert!(attrs_of(&p, "process.thread.count", 4246)
-            .contains(&("process.owner".into(), "1001".into())));
+        assert!(attrs_of(&p, "process.thread.count", 4246).contains(&("process.owner".into(), "1001".into())));
         // Kernel threads have no command line attribute.
         let k = attrs_of(&p, "process.thread.count", 12);
         assert!(k.iter().all(|(k, _)| k != "process.command_line"), "{k:?}");
@@ -933,21 +766,9 @@ mod tests {
 
     #[test]
     fn include_and_exclude_match_the_executable_name() {
-        let cfg = ProcessConfig {
-            include: vec![
-                "kube-controller-manager".into(),
-                "rcu*".into(),
-                "vim".into(),
-            ],
-            top_n: 0,
-            ..Default::default()
-        };
+        let cfg = ProcessConfig { include: vec!["kube-controller-manager".into(), "rcu*".into(), "vim".into()], top_n: 0, ..Default::default() };
         assert_eq!(pids(&collect(&cfg)), [12, 4245, 4250]);
-        let cfg = ProcessConfig {
-            exclude: vec!["kube*".into()],
-            top_n: 2,
-            ..Default::default()
-        };
+        let cfg = ProcessConfig { exclude: vec!["kube*".into()], top_n: 2, ..Default::default() };
         assert_eq!(pids(&collect(&cfg)), [4242, 4244]);
     }
 
@@ -955,14 +776,7 @@ mod tests {
     fn ranks_by_cpu_used_since_the_last_tick_and_reports_utilization_of_all_cpus() {
         let (dir, paths) = fixture_copy(TREE);
         let clock = TickClock::default();
-        let mut c = ProcessCollector::new(
-            &paths,
-            &clock,
-            &ProcessConfig {
-                top_n: 1,
-                ..Default::default()
-            },
-        );
+        let mut c = ProcessCollector::new(&paths, &clock, &ProcessConfig { top_n: 1, ..Default::default() });
         let t = Arc::new(Mutex::new(Instant::now()));
         let t2 = t.clone();
         c.now = Box::new(move || *t2.lock().unwrap());
@@ -974,14 +788,7 @@ mod tests {
         let p = h.tick(&mut c).unwrap();
         assert_eq!(pids(&p), [4244]);
         // 4 logical CPUs (cpu0-cpu3 in proc/stat): 100 ticks ÷ HZ ÷ (10 s × 4).
-        let util = |mode| {
-            val(
-                &p,
-                "process.cpu.utilization",
-                4244,
-                Some(("cpu.mode", mode)),
-            )
-        };
+        let util = |mode| val(&p, "process.cpu.utilization", 4244, Some(("cpu.mode", mode)));
         assert_eq!(util("user"), Some(100.0 / (hz() * 10.0 * 4.0)));
         assert_eq!(util("system"), Some(300.0 / (hz() * 10.0 * 4.0)));
         assert_eq!(kind(&p, "process.cpu.utilization"), Some(Kind::Gauge));
@@ -992,14 +799,7 @@ mod tests {
     fn a_reused_pid_is_a_new_process() {
         let (dir, paths) = fixture_copy(TREE);
         let clock = TickClock::default();
-        let mut c = ProcessCollector::new(
-            &paths,
-            &clock,
-            &ProcessConfig {
-                top_n: 0,
-                ..Default::default()
-            },
-        );
+        let mut c = ProcessCollector::new(&paths, &clock, &ProcessConfig { top_n: 0, ..Default::default() });
         let mut h = Harness::new(&clock, &mut c);
         h.tick(&mut c).unwrap();
         // pid 4245 exits and a new process "top" gets its pid.
@@ -1008,42 +808,17 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         let p = h.tick(&mut c).unwrap();
         let a = attrs_of(&p, "process.thread.count", 4245);
-        assert!(
-            a.contains(&("process.executable.name".into(), "top".into())),
-            "{a:?}"
-        );
-        assert!(
-            a.contains(&("process.command_line".into(), "top".into())),
-            "{a:?}"
-        );
-        assert_eq!(
-            val(
-                &p,
-                "process.cpu.utilization",
-                4245,
-                Some(("cpu.mode", "user"))
-            ),
-            None
-        );
+        assert!(a.contains(&("process.executable.name".into(), "top".into())), "{a:?}");
+        assert!(a.contains(&("process.command_line".into(), "top".into())), "{a:?}");
+        assert_eq!(val(&p, "process.cpu.utilization", 4245, Some(("cpu.mode", "user"))), None);
         // The others were seen before: utilization 0.
-        assert_eq!(
-            val(
-                &p,
-                "process.cpu.utilization",
-                4242,
-                Some(("cpu.mode", "user"))
-            ),
-            Some(0.0)
-        );
+        assert_eq!(val(&p, "process.cpu.utilization", 4242, Some(("cpu.mode", "user"))), Some(0.0));
     }
 
     #[test]
     fn reads_this_hosts_processes() {
         let clock = TickClock::default();
-        let cfg = ProcessConfig {
-            top_n: 0,
-            ..Default::default()
-        };
+        let cfg = ProcessConfig { top_n: 0, ..Default::default() };
         let mut c = ProcessCollector::new(&HostPaths::default(), &clock, &cfg);
         let mut h = Harness::new(&clock, &mut c);
         h.tick(&mut c).unwrap();
@@ -1052,24 +827,13 @@ mod tests {
         assert!(pids(&p).contains(&me));
         assert!(val(&p, "process.thread.count", me, None).unwrap() >= 1.0);
         assert!(val(&p, "process.open_file_descriptor.count", me, None).unwrap() >= 3.0);
-        assert!(val(
-            &p,
-            "process.cpu.utilization",
-            me,
-            Some(("cpu.mode", "user"))
-        )
-        .is_some());
+        assert!(val(&p, "process.cpu.utilization", me, Some(("cpu.mode", "user"))).is_some());
     }
 
     #[test]
     fn reads_its_config_section() {
-        let c: ProcessConfig =
-            serde_json::from_str(r#"{"enabled": true, "top_by": "memory", "include": ["java*"]}"#)
-                .unwrap();
-        assert_eq!(
-            (c.enabled, c.top_by, c.top_n),
-            (Some(true), TopBy::Memory, 20)
-        );
+        let c: ProcessConfig = serde_json::from_str(r#"{"enabled": true, "top_by": "memory", "include": ["java*"]}"#).unwrap();
+        assert_eq!((c.enabled, c.top_by, c.top_n), (Some(true), TopBy::Memory, 20));
         assert!(serde_json::from_str::<ProcessConfig>(r#"{"top_by": "io"}"#).is_err());
         assert!(serde_json::from_str::<ProcessConfig>(r#"{"topn": 5}"#).is_err());
     }

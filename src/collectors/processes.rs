@@ -63,13 +63,7 @@ pub struct Snapshot {
 
 /// Counts processes by state in [`STATES`] order (see the module docs for the mapping).
 pub fn by_state(c: &pid::StateCounts) -> [u64; 5] {
-    [
-        c.running,
-        c.sleeping + c.idle,
-        c.disk_sleep,
-        c.stopped,
-        c.zombie,
-    ]
+    [c.running, c.sleeping + c.idle, c.disk_sleep, c.stopped, c.zombie]
 }
 
 /// Scans `/proc` every tick and reads `/proc/stat` through a file kept open.
@@ -161,11 +155,7 @@ mod tests {
     fn counts_each_process_of_the_5_15_tree_in_one_state() {
         let (dir, paths) = fixture_copy("linux-5.15-server");
         // The 5.15 tree has no /proc/stat; give it one.
-        write(
-            &dir,
-            "proc/stat",
-            "cpu 1 2 3 4\ncpu0 1 2 3 4\nprocesses 91234\nprocs_running 3\nprocs_blocked 2\n",
-        );
+        write(&dir, "proc/stat", "cpu 1 2 3 4\ncpu0 1 2 3 4\nprocesses 91234\nprocs_running 3\nprocs_blocked 2\n");
         let clock = TickClock::default();
         let mut c = ProcessesCollector::new(&paths, &clock);
         let mut h = Harness::new(&clock, &mut c);

@@ -20,9 +20,7 @@ use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumValu
 use opentelemetry_proto::tonic::metrics::v1::NumberDataPoint;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{
-    ManualReader, SdkMeterProvider, Temporality,
-};
+use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider, Temporality};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -55,29 +53,15 @@ impl Harness {
     /// Registers `collector`'s instruments on a fresh provider (cumulative temporality, as the
     /// agent uses). `clock` must be the one the collector was built with.
     pub(crate) fn new(clock: &TickClock, collector: &mut dyn Collector) -> Self {
-        let reader = Arc::new(
-            ManualReader::builder()
-                .with_temporality(Temporality::Cumulative)
-                .build(),
-        );
-        let provider = SdkMeterProvider::builder()
-            .with_reader(Shared(reader.clone()))
-            .build();
+        let reader = Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build());
+        let provider = SdkMeterProvider::builder().with_reader(Shared(reader.clone())).build();
         collector.register(&provider.meter("metricsd-test"));
-        Harness {
-            clock: clock.clone(),
-            reader,
-            _provider: provider,
-            units: BTreeMap::new(),
-        }
+        Harness { clock: clock.clone(), reader, _provider: provider, units: BTreeMap::new() }
     }
 
     /// One tick: advances the clock, refreshes the collector and collects. A failed refresh is
     /// returned as the error (nothing is collected then).
-    pub(crate) fn tick(
-        &mut self,
-        collector: &mut dyn Collector,
-    ) -> Result<Vec<Point>, CollectorError> {
+    pub(crate) fn tick(&mut self, collector: &mut dyn Collector) -> Result<Vec<Point>, CollectorError> {
         self.clock.advance();
         collector.refresh()?;
         Ok(self.collect())
@@ -142,15 +126,9 @@ pub(crate) fn collect_once(clock: &TickClock, collector: &mut dyn Collector) -> 
 
 /// The value of the point of `metric` whose attributes are exactly `attrs` (any order).
 pub(crate) fn value(points: &[Point], metric: &str, attrs: &[(&str, &str)]) -> Option<f64> {
-    let mut want: Vec<(String, String)> = attrs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut want: Vec<(String, String)> = attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     want.sort();
-    points
-        .iter()
-        .find(|p| p.0 == metric && p.1 == want)
-        .map(|p| p.2)
+    points.iter().find(|p| p.0 == metric && p.1 == want).map(|p| p.2)
 }
 
 /// The points of one metric.
@@ -206,14 +184,8 @@ mod tests {
         let p = h.tick(&mut c).unwrap();
         assert_eq!(value(&p, "system.cpu.load_average.1m", &[]), Some(0.30));
         assert_eq!(kind(&p, "system.cpu.load_average.15m"), Some(Kind::Gauge));
-        assert_eq!(
-            h.unit("system.cpu.load_average.5m"),
-            Some("{run_queue_item}")
-        );
+        assert_eq!(h.unit("system.cpu.load_average.5m"), Some("{run_queue_item}"));
         clock.advance();
-        assert!(
-            h.collect().is_empty(),
-            "a stale snapshot must report nothing"
-        );
+        assert!(h.collect().is_empty(), "a stale snapshot must report nothing");
     }
 }

@@ -33,10 +33,7 @@ pub struct UptimeCollector {
 impl UptimeCollector {
     /// A collector reading `paths`' `/proc/uptime`.
     pub fn new(paths: &HostPaths, clock: &TickClock) -> Self {
-        UptimeCollector {
-            file: ProcFile::new(uptime::path(paths)),
-            snap: SnapshotCell::new(clock),
-        }
+        UptimeCollector { file: ProcFile::new(uptime::path(paths)), snap: SnapshotCell::new(clock) }
     }
 }
 

@@ -63,9 +63,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
                 Ok(ConfigDuration(Duration::from_nanos(v)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                u64::try_from(v)
-                    .map(|v| ConfigDuration(Duration::from_nanos(v)))
-                    .map_err(|_| E::custom(format!("negative duration {v}")))
+                u64::try_from(v).map(|v| ConfigDuration(Duration::from_nanos(v))).map_err(|_| E::custom(format!("negative duration {v}")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
                 if v.is_finite() && v >= 0.0 {

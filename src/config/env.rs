@@ -61,11 +61,25 @@ impl Config {
             if self.collector.interval.is_none() && self.collector.interval_seconds.is_none() {
                 match v.trim().parse::<u64>() {
                     Ok(ms) if ms > 0 => self.collector.interval = Some(ConfigDuration(Duration::from_millis(ms))),
-                    _ => errors.push(ConfigError::Env { var: "OTEL_METRIC_EXPORT_INTERVAL".into(), value: v, msg: "expected a positive number of milliseconds".into() }),
+                    _ => errors.push(ConfigError::Env {
+                        var: "OTEL_METRIC_EXPORT_INTERVAL".into(),
+                        value: v,
+                        msg: "expected a positive number of milliseconds".into(),
+                    }),
                 }
             }
         }
-        let shipper_vars = ["MC_SHIPPER_TYPE", "MC_SHIPPER_ENDPOINT", "MC_TLS_ENABLED", "MC_TLS_CERT_FILE", "MC_TLS_KEY_FILE", "MC_TLS_CA_FILE", "MC_TLS_SERVER_NAME", "MC_TLS_MIN_VERSION", "MC_TLS_INSECURE_SKIP_VERIFY"];
+        let shipper_vars = [
+            "MC_SHIPPER_TYPE",
+            "MC_SHIPPER_ENDPOINT",
+            "MC_TLS_ENABLED",
+            "MC_TLS_CERT_FILE",
+            "MC_TLS_KEY_FILE",
+            "MC_TLS_CA_FILE",
+            "MC_TLS_SERVER_NAME",
+            "MC_TLS_MIN_VERSION",
+            "MC_TLS_INSECURE_SKIP_VERIFY",
+        ];
         if shipper_vars.iter().any(|v| get(v).is_some()) {
             let s = self.shipper.get_or_insert_with(ShipperConfig::default);
             if let Some(v) = get("MC_SHIPPER_TYPE") {
@@ -104,7 +118,10 @@ impl Config {
         }
         // As an OpenTelemetry SDK does: an OTLP endpoint in the environment and nothing
         // configured means ship OTLP there.
-        if self.exporters.is_empty() && self.shipper.is_none() && (get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() || get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some()) {
+        if self.exporters.is_empty()
+            && self.shipper.is_none()
+            && (get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() || get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some())
+        {
             self.exporters.push(crate::exporters::ExporterConfig::Otlp(Default::default()));
         }
         for e in self.exporters.iter_mut() {
@@ -145,9 +162,16 @@ mod tests {
     #[test]
     fn metricsd_variables_override_the_file() {
         let mut c: Config = serde_json::from_str(r#"{"server": {"port": 1}, "collector": {"interval": "5s"}}"#).unwrap();
-        let env = env_of(&[("MC_SERVER_PORT", "9999"), ("MC_SERVER_HOST", "0.0.0.0"), ("MC_COLLECTOR_INTERVAL", "30"),
-            ("MC_SHIPPER_TYPE", "prometheus_remote_write"), ("MC_SHIPPER_ENDPOINT", "http://p/api/v1/write"),
-            ("MC_TLS_ENABLED", "true"), ("MC_TLS_CA_FILE", "/ca.pem"), ("MC_TLS_INSECURE_SKIP_VERIFY", "false")]);
+        let env = env_of(&[
+            ("MC_SERVER_PORT", "9999"),
+            ("MC_SERVER_HOST", "0.0.0.0"),
+            ("MC_COLLECTOR_INTERVAL", "30"),
+            ("MC_SHIPPER_TYPE", "prometheus_remote_write"),
+            ("MC_SHIPPER_ENDPOINT", "http://p/api/v1/write"),
+            ("MC_TLS_ENABLED", "true"),
+            ("MC_TLS_CA_FILE", "/ca.pem"),
+            ("MC_TLS_INSECURE_SKIP_VERIFY", "false"),
+        ]);
         assert!(c.apply_env(&env).is_empty());
         assert_eq!(c.server.port, 9999);
         assert_eq!(c.server.host, "0.0.0.0");
@@ -171,7 +195,8 @@ mod tests {
     #[test]
     fn invalid_override_values_name_the_variable_and_the_rest_still_apply() {
         let mut c = Config::default();
-        let errs = c.apply_env(&env_of(&[("MC_SERVER_PORT", "http"), ("MC_TLS_ENABLED", "maybe"), ("MC_COLLECTOR_INTERVAL", "-3"), ("MC_SERVER_HOST", "0.0.0.0")]));
+        let errs =
+            c.apply_env(&env_of(&[("MC_SERVER_PORT", "http"), ("MC_TLS_ENABLED", "maybe"), ("MC_COLLECTOR_INTERVAL", "-3"), ("MC_SERVER_HOST", "0.0.0.0")]));
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(text.len(), 3, "{text:?}");
         assert!(text[0].starts_with("environment variable MC_SERVER_PORT=\"http\""), "{text:?}");

@@ -147,10 +147,7 @@ pub struct CollectorConfig {
 impl CollectorConfig {
     /// The effective interval: `interval`, else `interval_seconds`, else 60 s.
     pub fn interval(&self) -> Duration {
-        self.interval
-            .map(|d| d.get())
-            .or(self.interval_seconds.map(Duration::from_secs))
-            .unwrap_or(DEFAULT_INTERVAL)
+        self.interval.map(|d| d.get()).or(self.interval_seconds.map(Duration::from_secs)).unwrap_or(DEFAULT_INTERVAL)
     }
 
     /// The effective per-collector time limit, never longer than the interval.
@@ -258,7 +255,8 @@ impl Config {
         let mut errors = Vec::new();
         let c = &self.collector;
         if c.interval() < Duration::from_millis(100) {
-            errors.push(ConfigError::Invalid { key: "collector.interval".into(), msg: format!("{} is too short (minimum 100ms)", ConfigDuration(c.interval())) });
+            errors
+                .push(ConfigError::Invalid { key: "collector.interval".into(), msg: format!("{} is too short (minimum 100ms)", ConfigDuration(c.interval())) });
         }
         if let Some(0) = c.interval_seconds {
             errors.push(ConfigError::Invalid { key: "collector.interval_seconds".into(), msg: "must be at least 1".into() });
@@ -344,11 +342,13 @@ fn locate_key(text: &str, msg: &str, from: usize) -> Option<usize> {
     let key = msg.split('`').nth(1)?;
     let needles = [format!("\"{key}\""), format!("{key}:"), format!("{key} ="), format!("{key}=")];
     let skip = from.saturating_sub(1);
-    text.lines().skip(skip).position(|l| {
-        let t = l.trim_start();
-        needles.iter().any(|n| t.starts_with(n.as_str()) || t.starts_with(&format!("- {n}")) || l.contains(&needles[0]))
-    })
-    .map(|i| i + 1 + skip)
+    text.lines()
+        .skip(skip)
+        .position(|l| {
+            let t = l.trim_start();
+            needles.iter().any(|n| t.starts_with(n.as_str()) || t.starts_with(&format!("- {n}")) || l.contains(&needles[0]))
+        })
+        .map(|i| i + 1 + skip)
 }
 
 impl fmt::Display for Format {

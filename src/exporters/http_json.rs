@@ -180,12 +180,8 @@ pub fn metricsd_documents(req: &ExportMetricsServiceRequest, resource_labels: &[
     for rm in &req.resource_metrics {
         let one = ExportMetricsServiceRequest { resource_metrics: vec![rm.clone()] };
         let (families, _) = translate(&one, &opts);
-        let resource: BTreeMap<String, String> = rm
-            .resource
-            .iter()
-            .flat_map(|r| r.attributes.iter())
-            .map(|kv| (kv.key.clone(), crate::translate::attribute_value(kv.value.as_ref())))
-            .collect();
+        let resource: BTreeMap<String, String> =
+            rm.resource.iter().flat_map(|r| r.attributes.iter()).map(|kv| (kv.key.clone(), crate::translate::attribute_value(kv.value.as_ref()))).collect();
         let mut timestamp_ms = 0i64;
         let mut metrics = Vec::new();
         for f in &families {
@@ -244,7 +240,8 @@ impl HttpJsonExporter {
 
 /// Splits metricsd documents so each serialises under `max` bytes.
 fn split_document(doc: JsonDocument, max: usize) -> Vec<JsonDocument> {
-    let overhead = serde_json::to_vec(&JsonDocument { timestamp: doc.timestamp, resource: doc.resource.clone(), metrics: vec![] }).map(|v| v.len()).unwrap_or(0);
+    let overhead =
+        serde_json::to_vec(&JsonDocument { timestamp: doc.timestamp, resource: doc.resource.clone(), metrics: vec![] }).map(|v| v.len()).unwrap_or(0);
     let mut out = Vec::new();
     let mut cur = Vec::new();
     let mut size = overhead;
@@ -315,7 +312,8 @@ mod tests {
 
     #[test]
     fn documents_are_split_under_the_limit_and_each_is_complete() {
-        let metrics: Vec<JsonMetric> = (0..100).map(|i| JsonMetric { name: format!("m{i}"), value: 1.into(), kind: "gauge".into(), labels: BTreeMap::new() }).collect();
+        let metrics: Vec<JsonMetric> =
+            (0..100).map(|i| JsonMetric { name: format!("m{i}"), value: 1.into(), kind: "gauge".into(), labels: BTreeMap::new() }).collect();
         let doc = JsonDocument { timestamp: 1, resource: [("host.name".to_string(), "h".to_string())].into(), metrics };
         let parts = split_document(doc, 1024);
         assert!(parts.len() > 1);

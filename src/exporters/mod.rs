@@ -80,7 +80,9 @@ impl ExporterConfig {
                 tls: s.tls.clone(),
                 ..Default::default()
             })),
-            "http_json" => Ok(ExporterConfig::HttpJson(http_json::HttpJsonConfig { endpoint: s.endpoint.clone(), timeout, tls: s.tls.clone(), ..Default::default() })),
+            "http_json" => {
+                Ok(ExporterConfig::HttpJson(http_json::HttpJsonConfig { endpoint: s.endpoint.clone(), timeout, tls: s.tls.clone(), ..Default::default() }))
+            }
             "otlp" => Ok(ExporterConfig::Otlp(otlp::OtlpConfig {
                 endpoint: Some(s.endpoint.clone()).filter(|e| !e.is_empty()),
                 timeout: s.timeout,
@@ -105,11 +107,15 @@ impl ExporterConfig {
         let name = format!("{}[{index}]", self.kind());
         let endpoint = self.endpoint();
         match self {
-            ExporterConfig::Stdout(c) => Ok(QueueHandle::spawn(name, endpoint, stdout::StdoutExporter::new(c.clone()), c.queue.clone(), RetryConfig::default())),
+            ExporterConfig::Stdout(c) => {
+                Ok(QueueHandle::spawn(name, endpoint, stdout::StdoutExporter::new(c.clone()), c.queue.clone(), RetryConfig::default()))
+            }
             ExporterConfig::PrometheusRemoteWrite(c) => {
                 Ok(QueueHandle::spawn(name, endpoint, remote_write::RemoteWriteExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()))
             }
-            ExporterConfig::HttpJson(c) => Ok(QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())),
+            ExporterConfig::HttpJson(c) => {
+                Ok(QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()))
+            }
             ExporterConfig::Otlp(c) => Ok(QueueHandle::spawn(name, endpoint, otlp::OtlpExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())),
         }
     }

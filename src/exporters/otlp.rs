@@ -108,16 +108,13 @@ use crate::pipeline::{count_points, split_request, Batch};
 use crate::tls::TlsConfig;
 use hyper::header::{HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
 use opentelemetry_proto::tonic::metrics::v1::{
-    ExponentialHistogram, ExponentialHistogramDataPoint, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    ExponentialHistogram, ExponentialHistogramDataPoint, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
@@ -140,16 +137,8 @@ pub const DEFAULT_TIMEOUT: ConfigDuration = ConfigDuration::secs(10);
 /// Default largest request before compression (a Collector's default gRPC limit).
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Headers / metadata the protocol sets itself.
-pub const RESERVED_HEADERS: &[&str] = &[
-    "content-type",
-    "content-encoding",
-    "content-length",
-    "user-agent",
-    "te",
-    "grpc-encoding",
-    "grpc-accept-encoding",
-    "grpc-timeout",
-];
+pub const RESERVED_HEADERS: &[&str] =
+    &["content-type", "content-encoding", "content-length", "user-agent", "te", "grpc-encoding", "grpc-accept-encoding", "grpc-timeout"];
 /// A series unseen for this many batches is forgotten by the delta conversion.
 pub const DELTA_STALE_BATCHES: u64 = 32;
 /// Most bytes of a response body read.
@@ -312,9 +301,7 @@ impl OtlpConfig {
         } else {
             format!("https://{raw}")
         };
-        let uri: hyper::Uri = with_scheme
-            .parse()
-            .map_err(|_| format!("`endpoint` {raw:?} is not a URL"))?;
+        let uri: hyper::Uri = with_scheme.parse().map_err(|_| format!("`endpoint` {raw:?} is not a URL"))?;
         let scheme = match uri.scheme_str() {
             Some(s @ ("http" | "https")) => s,
             _ => return Err(format!("`endpoint` {raw:?} must be http:// or https://")),
@@ -341,11 +328,9 @@ impl OtlpConfig {
     /// The endpoint for logs and `/status`.
     pub fn endpoint_for_display(&self) -> String {
         match self.target() {
-            Ok(t) if self.protocol() == Protocol::Grpc => format!(
-                "{}://{}",
-                t.uri.scheme_str().unwrap_or("http"),
-                t.uri.authority().map(|a| a.as_str()).unwrap_or("")
-            ),
+            Ok(t) if self.protocol() == Protocol::Grpc => {
+                format!("{}://{}", t.uri.scheme_str().unwrap_or("http"), t.uri.authority().map(|a| a.as_str()).unwrap_or(""))
+            }
             Ok(t) => t.uri.to_string(),
             Err(_) => self.endpoint.clone().unwrap_or_default(),
         }
@@ -368,10 +353,7 @@ impl OtlpConfig {
             v.push("`max_batch_bytes` must be at least 1024".into());
         }
         if target.map(|t| t.tls).unwrap_or(false) {
-            let tls = TlsConfig {
-                enabled: true,
-                ..self.tls.clone()
-            };
+            let tls = TlsConfig { enabled: true, ..self.tls.clone() };
             if let Err(e) = tls.validate() {
                 v.push(format!("tls: {e}"));
             }
@@ -385,23 +367,14 @@ impl OtlpConfig {
         let mut out = Vec::with_capacity(self.headers.len());
         for (k, val) in &self.headers {
             let lk = k.trim().to_ascii_lowercase();
-            if RESERVED_HEADERS.contains(&lk.as_str())
-                || lk.starts_with("grpc-")
-                || lk.starts_with(':')
-            {
-                return Err(format!(
-                    "header {k:?} is set by the protocol and cannot be overridden"
-                ));
+            if RESERVED_HEADERS.contains(&lk.as_str()) || lk.starts_with("grpc-") || lk.starts_with(':') {
+                return Err(format!("header {k:?} is set by the protocol and cannot be overridden"));
             }
             if lk.ends_with("-bin") {
-                return Err(format!(
-                    "header {k:?}: binary (-bin) metadata is not supported"
-                ));
+                return Err(format!("header {k:?}: binary (-bin) metadata is not supported"));
             }
-            let name = HeaderName::from_bytes(lk.as_bytes())
-                .map_err(|_| format!("header name {k:?} is not valid"))?;
-            let value = HeaderValue::from_str(val.trim())
-                .map_err(|_| format!("header {k:?} has a value not allowed in a header"))?;
+            let name = HeaderName::from_bytes(lk.as_bytes()).map_err(|_| format!("header name {k:?} is not valid"))?;
+            let value = HeaderValue::from_str(val.trim()).map_err(|_| format!("header {k:?} has a value not allowed in a header"))?;
             out.push((name, value));
         }
         Ok(out)
@@ -412,44 +385,32 @@ impl OtlpConfig {
         let mut errors = Vec::new();
         // The metrics-specific variable wins over the generic one.
         let get = |suffix: &str| -> Option<(String, String)> {
-            for var in [
-                format!("OTEL_EXPORTER_OTLP_METRICS_{suffix}"),
-                format!("OTEL_EXPORTER_OTLP_{suffix}"),
-            ] {
-                if let Some(v) = env(&var)
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
-                {
+            for var in [format!("OTEL_EXPORTER_OTLP_METRICS_{suffix}"), format!("OTEL_EXPORTER_OTLP_{suffix}")] {
+                if let Some(v) = env(&var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
                     return Some((var, v));
                 }
             }
             None
         };
-        let bad = |var: String, value: String, msg: &str| ConfigError::Env {
-            var,
-            value,
-            msg: msg.into(),
-        };
+        let bad = |var: String, value: String, msg: &str| ConfigError::Env { var, value, msg: msg.into() };
         if self.protocol.is_none() {
             if let Some((var, v)) = get("PROTOCOL") {
                 match v.to_ascii_lowercase().as_str() {
                     "grpc" => self.protocol = Some(Protocol::Grpc),
                     "http/protobuf" => self.protocol = Some(Protocol::HttpProtobuf),
-                    "http/json" => errors.push(bad(var, v, "the otlp exporter speaks grpc or http/protobuf; for OTLP/JSON use an exporter with `type: http_json` and `format: otlp_json`")),
+                    "http/json" => errors.push(bad(
+                        var,
+                        v,
+                        "the otlp exporter speaks grpc or http/protobuf; for OTLP/JSON use an exporter with `type: http_json` and `format: otlp_json`",
+                    )),
                     _ => errors.push(bad(var, v, "expected grpc or http/protobuf")),
                 }
             }
         }
         if self.endpoint.is_none() {
-            if let Some(v) = env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-            {
+            if let Some(v) = env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
                 self.endpoint = Some(v);
-            } else if let Some(v) = env("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-            {
+            } else if let Some(v) = env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
                 self.endpoint = Some(match self.protocol() {
                     Protocol::Grpc => v,
                     Protocol::HttpProtobuf => append_signal_path(&v),
@@ -484,48 +445,26 @@ impl OtlpConfig {
             }
         }
         if self.temporality.is_none() {
-            if let Some(v) = env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-            {
+            if let Some(v) = env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
                 match v.to_ascii_lowercase().as_str() {
                     "cumulative" => self.temporality = Some(Temporality::Cumulative),
                     "delta" => self.temporality = Some(Temporality::Delta),
                     "lowmemory" => self.temporality = Some(Temporality::Lowmemory),
-                    _ => errors.push(bad(
-                        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE".into(),
-                        v,
-                        "expected cumulative, delta or lowmemory",
-                    )),
+                    _ => errors.push(bad("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE".into(), v, "expected cumulative, delta or lowmemory")),
                 }
             }
         }
         // Headers: generic, then metrics-specific over it, then the file's over both.
-        let file_keys: Vec<String> = self
-            .headers
-            .keys()
-            .map(|k| k.to_ascii_lowercase())
-            .collect();
+        let file_keys: Vec<String> = self.headers.keys().map(|k| k.to_ascii_lowercase()).collect();
         let mut from_env: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for var in [
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-        ] {
+        for var in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"] {
             let Some(v) = env(var).filter(|v| !v.trim().is_empty()) else {
                 continue;
             };
             match parse_env_headers(&v) {
-                Ok(pairs) => from_env.extend(
-                    pairs
-                        .into_iter()
-                        .map(|(k, val)| (k.to_ascii_lowercase(), (k, val))),
-                ),
+                Ok(pairs) => from_env.extend(pairs.into_iter().map(|(k, val)| (k.to_ascii_lowercase(), (k, val)))),
                 // The value may be a secret: name the problem, not the value.
-                Err(msg) => errors.push(ConfigError::Env {
-                    var: var.into(),
-                    value: "<redacted>".into(),
-                    msg,
-                }),
+                Err(msg) => errors.push(ConfigError::Env { var: var.into(), value: "<redacted>".into(), msg }),
             }
         }
         for (lk, (k, val)) in from_env {
@@ -550,14 +489,8 @@ impl OtlpConfig {
 fn append_signal_path(base: &str) -> String {
     match base.split_once("://") {
         Some((scheme, rest)) => {
-            let (authority, path) = rest
-                .split_once('/')
-                .map(|(a, p)| (a, format!("/{p}")))
-                .unwrap_or((rest, String::new()));
-            format!(
-                "{scheme}://{authority}{}{HTTP_METRICS_PATH}",
-                path.trim_end_matches('/')
-            )
+            let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, String::new()));
+            format!("{scheme}://{authority}{}{HTTP_METRICS_PATH}", path.trim_end_matches('/'))
         }
         None => format!("{}{HTTP_METRICS_PATH}", base.trim_end_matches('/')),
     }
@@ -572,10 +505,7 @@ pub fn parse_env_headers(v: &str) -> Result<Vec<(String, String)>, String> {
             continue;
         }
         let Some((k, val)) = item.split_once('=') else {
-            return Err(format!(
-                "entry {} has no `=` (expected key1=value1,key2=value2)",
-                i + 1
-            ));
+            return Err(format!("entry {} has no `=` (expected key1=value1,key2=value2)", i + 1));
         };
         let k = percent_decode(k.trim());
         if k.is_empty() {
@@ -657,36 +587,16 @@ pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 /// The `RetryInfo` delay carried by an encoded `google.rpc.Status`, if any.
 pub fn retry_info_delay(details: &[u8]) -> Option<Duration> {
     let status = RpcStatus::decode(details).ok()?;
-    status
-        .details
-        .iter()
-        .filter(|a| a.type_url == RETRY_INFO_TYPE || a.type_url.ends_with("/google.rpc.RetryInfo"))
-        .find_map(|a| {
-            let d = RetryInfo::decode(a.value.as_slice()).ok()?.retry_delay?;
-            Some(
-                Duration::from_secs(d.seconds.max(0) as u64)
-                    + Duration::from_nanos(d.nanos.max(0) as u64),
-            )
-        })
+    status.details.iter().filter(|a| a.type_url == RETRY_INFO_TYPE || a.type_url.ends_with("/google.rpc.RetryInfo")).find_map(|a| {
+        let d = RetryInfo::decode(a.value.as_slice()).ok()?.retry_delay?;
+        Some(Duration::from_secs(d.seconds.max(0) as u64) + Duration::from_nanos(d.nanos.max(0) as u64))
+    })
 }
 
 /// An encoded `google.rpc.Status` with a `RetryInfo` of `delay` (for servers and tests).
 pub fn status_details_with_retry_info(code: i32, message: &str, delay: Duration) -> Vec<u8> {
-    let info = RetryInfo {
-        retry_delay: Some(ProtoDuration {
-            seconds: delay.as_secs() as i64,
-            nanos: delay.subsec_nanos() as i32,
-        }),
-    };
-    RpcStatus {
-        code,
-        message: message.into(),
-        details: vec![RpcAny {
-            type_url: RETRY_INFO_TYPE.into(),
-            value: info.encode_to_vec(),
-        }],
-    }
-    .encode_to_vec()
+    let info = RetryInfo { retry_delay: Some(ProtoDuration { seconds: delay.as_secs() as i64, nanos: delay.subsec_nanos() as i32 }) };
+    RpcStatus { code, message: message.into(), details: vec![RpcAny { type_url: RETRY_INFO_TYPE.into(), value: info.encode_to_vec() }] }.encode_to_vec()
 }
 
 fn code_name(code: tonic::Code) -> &'static str {
@@ -728,19 +638,10 @@ pub fn classify_status(status: &tonic::Status) -> Outcome {
     let reason = format!("gRPC {}: {}", code_name(status.code()), msg);
     let delay = retry_info_delay(status.details());
     match status.code() {
-        Code::Unavailable
-        | Code::Cancelled
-        | Code::DeadlineExceeded
-        | Code::Aborted
-        | Code::OutOfRange
-        | Code::DataLoss => Outcome::Retry {
-            after: delay,
-            reason,
-        },
-        Code::ResourceExhausted if delay.is_some() => Outcome::Retry {
-            after: delay,
-            reason,
-        },
+        Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::OutOfRange | Code::DataLoss => {
+            Outcome::Retry { after: delay, reason }
+        }
+        Code::ResourceExhausted if delay.is_some() => Outcome::Retry { after: delay, reason },
         _ => Outcome::Drop { reason },
     }
 }
@@ -748,10 +649,7 @@ pub fn classify_status(status: &tonic::Status) -> Outcome {
 /// A successful answer: a partial success when points were rejected.
 pub fn classify_response(resp: &ExportMetricsServiceResponse) -> Outcome {
     match &resp.partial_success {
-        Some(p) if p.rejected_data_points > 0 => Outcome::Partial {
-            rejected: p.rejected_data_points as u64,
-            message: p.error_message.clone(),
-        },
+        Some(p) if p.rejected_data_points > 0 => Outcome::Partial { rejected: p.rejected_data_points as u64, message: p.error_message.clone() },
         _ => Outcome::Sent,
     }
 }
@@ -761,18 +659,9 @@ pub fn classify_response(resp: &ExportMetricsServiceResponse) -> Outcome {
 pub fn classify_http(result: Result<Answer, RequestError>) -> Outcome {
     let a = match result {
         Ok(a) => a,
-        Err(e) => {
-            return Outcome::Retry {
-                after: None,
-                reason: e.to_string(),
-            }
-        }
+        Err(e) => return Outcome::Retry { after: None, reason: e.to_string() },
     };
-    let protobuf = a
-        .headers
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/x-protobuf"));
+    let protobuf = a.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("application/x-protobuf"));
     if a.status.is_success() {
         if protobuf {
             if let Ok(resp) = ExportMetricsServiceResponse::decode(a.body.as_ref()) {
@@ -789,10 +678,7 @@ pub fn classify_http(result: Result<Answer, RequestError>) -> Outcome {
         .unwrap_or_else(|| body_snippet(&a.body));
     let reason = format!("HTTP {}: {message}", a.status.as_u16());
     match a.status.as_u16() {
-        429 | 502 | 503 | 504 => Outcome::Retry {
-            after: retry_after(&a.headers),
-            reason,
-        },
+        429 | 502 | 503 | 504 => Outcome::Retry { after: retry_after(&a.headers), reason },
         _ => Outcome::Drop { reason },
     }
 }
@@ -835,10 +721,9 @@ enum Last {
 impl Last {
     fn start_time(&self) -> (u64, u64) {
         match self {
-            Last::Int { start, time, .. }
-            | Last::Double { start, time, .. }
-            | Last::Hist { start, time, .. }
-            | Last::Exp { start, time, .. } => (*start, *time),
+            Last::Int { start, time, .. } | Last::Double { start, time, .. } | Last::Hist { start, time, .. } | Last::Exp { start, time, .. } => {
+                (*start, *time)
+            }
         }
     }
 }
@@ -902,21 +787,12 @@ fn sub_exp_buckets(cur: Option<&Buckets>, prev: &(i32, Vec<u64>)) -> Option<Buck
             return None;
         }
     }
-    let counts = cur
-        .bucket_counts
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| c - at(prev.0, &prev.1, cur.offset as i64 + i as i64))
-        .collect();
-    Some(Buckets {
-        offset: cur.offset,
-        bucket_counts: counts,
-    })
+    let counts = cur.bucket_counts.iter().enumerate().map(|(i, &c)| c - at(prev.0, &prev.1, cur.offset as i64 + i as i64)).collect();
+    Some(Buckets { offset: cur.offset, bucket_counts: counts })
 }
 
 fn buckets_of(b: Option<&Buckets>) -> (i32, Vec<u64>) {
-    b.map(|b| (b.offset, b.bucket_counts.clone()))
-        .unwrap_or_default()
+    b.map(|b| (b.offset, b.bucket_counts.clone())).unwrap_or_default()
 }
 
 impl DeltaConverter {
@@ -953,16 +829,8 @@ impl DeltaConverter {
             return Some(p.clone());
         }
         let last = match p.value {
-            Some(Value::AsInt(v)) => Last::Int {
-                start: p.start_time_unix_nano,
-                time: p.time_unix_nano,
-                value: v,
-            },
-            Some(Value::AsDouble(v)) => Last::Double {
-                start: p.start_time_unix_nano,
-                time: p.time_unix_nano,
-                value: v,
-            },
+            Some(Value::AsInt(v)) => Last::Int { start: p.start_time_unix_nano, time: p.time_unix_nano, value: v },
+            Some(Value::AsDouble(v)) => Last::Double { start: p.start_time_unix_nano, time: p.time_unix_nano, value: v },
             None => unreachable!("checked above"),
         };
         let batch = self.batch;
@@ -977,29 +845,17 @@ impl DeltaConverter {
         let (prev_start, prev_time) = prev.start_time();
         let restarted = start_changed(p.start_time_unix_nano, prev_start);
         let (value, reset) = match (prev, p.value) {
-            (Last::Int { value: old, .. }, Some(Value::AsInt(v))) if !restarted && v >= old => {
-                (Value::AsInt(v - old), false)
-            }
+            (Last::Int { value: old, .. }, Some(Value::AsInt(v))) if !restarted && v >= old => (Value::AsInt(v - old), false),
             (Last::Int { .. }, Some(Value::AsInt(v))) => (Value::AsInt(v), true),
-            (Last::Double { value: old, .. }, Some(Value::AsDouble(v)))
-                if !restarted && v.partial_cmp(&old) != Some(std::cmp::Ordering::Less) =>
-            {
+            (Last::Double { value: old, .. }, Some(Value::AsDouble(v))) if !restarted && v.partial_cmp(&old) != Some(std::cmp::Ordering::Less) => {
                 (Value::AsDouble(v - old), false)
             }
             (Last::Double { .. }, Some(Value::AsDouble(v))) => (Value::AsDouble(v), true),
             // The value changed type: the new one is a baseline.
             _ => return None,
         };
-        let start = if reset {
-            reset_start(p.start_time_unix_nano, prev_time)
-        } else {
-            prev_time
-        };
-        Some(NumberDataPoint {
-            start_time_unix_nano: start,
-            value: Some(value),
-            ..p.clone()
-        })
+        let start = if reset { reset_start(p.start_time_unix_nano, prev_time) } else { prev_time };
+        Some(NumberDataPoint { start_time_unix_nano: start, value: Some(value), ..p.clone() })
     }
 
     fn histogram(&mut self, key: Vec<u8>, p: &HistogramDataPoint) -> Option<HistogramDataPoint> {
@@ -1023,50 +879,28 @@ impl DeltaConverter {
             }
             Ok(Some(s)) => std::mem::replace(&mut s.last, last),
         };
-        let Last::Hist {
-            start: prev_start,
-            time: prev_time,
-            count,
-            sum,
-            bounds,
-            buckets,
-        } = prev
-        else {
+        let Last::Hist { start: prev_start, time: prev_time, count, sum, bounds, buckets } = prev else {
             return None;
         };
         if bounds != p.explicit_bounds || buckets.len() != p.bucket_counts.len() {
             return None; // new bucket layout: a new baseline
         }
-        let reset = start_changed(p.start_time_unix_nano, prev_start)
-            || p.count < count
-            || p.bucket_counts.iter().zip(&buckets).any(|(c, o)| c < o);
+        let reset = start_changed(p.start_time_unix_nano, prev_start) || p.count < count || p.bucket_counts.iter().zip(&buckets).any(|(c, o)| c < o);
         if reset {
-            return Some(HistogramDataPoint {
-                start_time_unix_nano: reset_start(p.start_time_unix_nano, prev_time),
-                ..p.clone()
-            });
+            return Some(HistogramDataPoint { start_time_unix_nano: reset_start(p.start_time_unix_nano, prev_time), ..p.clone() });
         }
         Some(HistogramDataPoint {
             start_time_unix_nano: prev_time,
             count: p.count - count,
             sum: p.sum.zip(sum).map(|(c, o)| c - o),
-            bucket_counts: p
-                .bucket_counts
-                .iter()
-                .zip(&buckets)
-                .map(|(c, o)| c - o)
-                .collect(),
+            bucket_counts: p.bucket_counts.iter().zip(&buckets).map(|(c, o)| c - o).collect(),
             min: None,
             max: None,
             ..p.clone()
         })
     }
 
-    fn exponential(
-        &mut self,
-        key: Vec<u8>,
-        p: &ExponentialHistogramDataPoint,
-    ) -> Option<ExponentialHistogramDataPoint> {
+    fn exponential(&mut self, key: Vec<u8>, p: &ExponentialHistogramDataPoint) -> Option<ExponentialHistogramDataPoint> {
         if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
             return Some(p.clone());
         }
@@ -1090,18 +924,7 @@ impl DeltaConverter {
             }
             Ok(Some(s)) => std::mem::replace(&mut s.last, last),
         };
-        let Last::Exp {
-            start: prev_start,
-            time: prev_time,
-            count,
-            sum,
-            scale,
-            zero_count,
-            zero_threshold,
-            positive,
-            negative,
-        } = prev
-        else {
+        let Last::Exp { start: prev_start, time: prev_time, count, sum, scale, zero_count, zero_threshold, positive, negative } = prev else {
             return None;
         };
         if scale != p.scale || zero_threshold != p.zero_threshold {
@@ -1109,16 +932,9 @@ impl DeltaConverter {
         }
         let pos = sub_exp_buckets(p.positive.as_ref(), &positive);
         let neg = sub_exp_buckets(p.negative.as_ref(), &negative);
-        let reset = start_changed(p.start_time_unix_nano, prev_start)
-            || p.count < count
-            || p.zero_count < zero_count
-            || pos.is_none()
-            || neg.is_none();
+        let reset = start_changed(p.start_time_unix_nano, prev_start) || p.count < count || p.zero_count < zero_count || pos.is_none() || neg.is_none();
         if reset {
-            return Some(ExponentialHistogramDataPoint {
-                start_time_unix_nano: reset_start(p.start_time_unix_nano, prev_time),
-                ..p.clone()
-            });
+            return Some(ExponentialHistogramDataPoint { start_time_unix_nano: reset_start(p.start_time_unix_nano, prev_time), ..p.clone() });
         }
         Some(ExponentialHistogramDataPoint {
             start_time_unix_nano: prev_time,
@@ -1135,41 +951,19 @@ impl DeltaConverter {
 
     /// The request with cumulative monotonic sums (when `mode` says so) and histograms turned
     /// into deltas; metrics, scopes and resources left with no point are removed.
-    pub fn convert(
-        &mut self,
-        req: &ExportMetricsServiceRequest,
-        mode: Temporality,
-    ) -> ExportMetricsServiceRequest {
+    pub fn convert(&mut self, req: &ExportMetricsServiceRequest, mode: Temporality) -> ExportMetricsServiceRequest {
         self.batch += 1;
         let mut out = ExportMetricsServiceRequest::default();
         for rm in &req.resource_metrics {
             let mut rkey = Vec::new();
-            attributes_key(
-                &mut rkey,
-                rm.resource
-                    .as_ref()
-                    .map(|r| r.attributes.as_slice())
-                    .unwrap_or(&[]),
-            );
-            let mut new_rm = ResourceMetrics {
-                resource: rm.resource.clone(),
-                scope_metrics: Vec::new(),
-                schema_url: rm.schema_url.clone(),
-            };
+            attributes_key(&mut rkey, rm.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]));
+            let mut new_rm = ResourceMetrics { resource: rm.resource.clone(), scope_metrics: Vec::new(), schema_url: rm.schema_url.clone() };
             for sm in &rm.scope_metrics {
                 let mut skey = rkey.clone();
-                let (name, version) = sm
-                    .scope
-                    .as_ref()
-                    .map(|s| (s.name.as_str(), s.version.as_str()))
-                    .unwrap_or(("", ""));
+                let (name, version) = sm.scope.as_ref().map(|s| (s.name.as_str(), s.version.as_str())).unwrap_or(("", ""));
                 key_part(&mut skey, name.as_bytes());
                 key_part(&mut skey, version.as_bytes());
-                let mut new_sm = ScopeMetrics {
-                    scope: sm.scope.clone(),
-                    metrics: Vec::with_capacity(sm.metrics.len()),
-                    schema_url: sm.schema_url.clone(),
-                };
+                let mut new_sm = ScopeMetrics { scope: sm.scope.clone(), metrics: Vec::with_capacity(sm.metrics.len()), schema_url: sm.schema_url.clone() };
                 for m in &sm.metrics {
                     let mut mkey = skey.clone();
                     key_part(&mut mkey, m.name.as_bytes());
@@ -1180,58 +974,26 @@ impl DeltaConverter {
                         k
                     };
                     let data = match &m.data {
-                        Some(Data::Sum(s))
-                            if s.is_monotonic
-                                && s.aggregation_temporality == CUMULATIVE
-                                && mode.sums_delta() =>
-                        {
-                            let points: Vec<_> = s
-                                .data_points
-                                .iter()
-                                .filter_map(|p| self.number(point_key(b's', &p.attributes), p))
-                                .collect();
+                        Some(Data::Sum(s)) if s.is_monotonic && s.aggregation_temporality == CUMULATIVE && mode.sums_delta() => {
+                            let points: Vec<_> = s.data_points.iter().filter_map(|p| self.number(point_key(b's', &p.attributes), p)).collect();
                             if points.is_empty() {
                                 continue;
                             }
-                            Some(Data::Sum(Sum {
-                                data_points: points,
-                                aggregation_temporality: DELTA,
-                                is_monotonic: true,
-                            }))
+                            Some(Data::Sum(Sum { data_points: points, aggregation_temporality: DELTA, is_monotonic: true }))
                         }
-                        Some(Data::Histogram(h))
-                            if h.aggregation_temporality == CUMULATIVE
-                                && mode.histograms_delta() =>
-                        {
-                            let points: Vec<_> = h
-                                .data_points
-                                .iter()
-                                .filter_map(|p| self.histogram(point_key(b'h', &p.attributes), p))
-                                .collect();
+                        Some(Data::Histogram(h)) if h.aggregation_temporality == CUMULATIVE && mode.histograms_delta() => {
+                            let points: Vec<_> = h.data_points.iter().filter_map(|p| self.histogram(point_key(b'h', &p.attributes), p)).collect();
                             if points.is_empty() {
                                 continue;
                             }
-                            Some(Data::Histogram(Histogram {
-                                data_points: points,
-                                aggregation_temporality: DELTA,
-                            }))
+                            Some(Data::Histogram(Histogram { data_points: points, aggregation_temporality: DELTA }))
                         }
-                        Some(Data::ExponentialHistogram(h))
-                            if h.aggregation_temporality == CUMULATIVE
-                                && mode.histograms_delta() =>
-                        {
-                            let points: Vec<_> = h
-                                .data_points
-                                .iter()
-                                .filter_map(|p| self.exponential(point_key(b'e', &p.attributes), p))
-                                .collect();
+                        Some(Data::ExponentialHistogram(h)) if h.aggregation_temporality == CUMULATIVE && mode.histograms_delta() => {
+                            let points: Vec<_> = h.data_points.iter().filter_map(|p| self.exponential(point_key(b'e', &p.attributes), p)).collect();
                             if points.is_empty() {
                                 continue;
                             }
-                            Some(Data::ExponentialHistogram(ExponentialHistogram {
-                                data_points: points,
-                                aggregation_temporality: DELTA,
-                            }))
+                            Some(Data::ExponentialHistogram(ExponentialHistogram { data_points: points, aggregation_temporality: DELTA }))
                         }
                         other => other.clone(),
                     };
@@ -1253,8 +1015,7 @@ impl DeltaConverter {
         }
         if self.batch % 8 == 0 {
             let batch = self.batch;
-            self.series
-                .retain(|_, s| s.seen + DELTA_STALE_BATCHES >= batch);
+            self.series.retain(|_, s| s.seen + DELTA_STALE_BATCHES >= batch);
         }
         out
     }
@@ -1274,14 +1035,9 @@ struct RustlsConnector {
 impl tonic::codegen::Service<hyper::Uri> for RustlsConnector {
     type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
     type Error = std::io::Error;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
-    >;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-    fn poll_ready(
-        &mut self,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -1297,15 +1053,8 @@ impl tonic::codegen::Service<hyper::Uri> for RustlsConnector {
 }
 
 enum Transport {
-    Grpc {
-        client: MetricsServiceClient<Channel>,
-        metadata: MetadataMap,
-    },
-    Http {
-        client: HttpClient,
-        uri: hyper::Uri,
-        headers: Vec<(HeaderName, HeaderValue)>,
-    },
+    Grpc { client: MetricsServiceClient<Channel>, metadata: MetadataMap },
+    Http { client: HttpClient, uri: hyper::Uri, headers: Vec<(HeaderName, HeaderValue)> },
 }
 
 /// Sends batches by OTLP.
@@ -1333,11 +1082,7 @@ impl OtlpExporter {
         let compression = config.compression();
         let transport = match config.protocol() {
             Protocol::Grpc => {
-                let authority = target
-                    .uri
-                    .authority()
-                    .ok_or("`endpoint` has no host")?
-                    .clone();
+                let authority = target.uri.authority().ok_or("`endpoint` has no host")?.clone();
                 let endpoint = Endpoint::from_shared(format!("http://{authority}"))
                     .map_err(|e| format!("`endpoint`: {e}"))?
                     .connect_timeout(timeout)
@@ -1348,18 +1093,9 @@ impl OtlpExporter {
                 let channel = if target.tls {
                     // tonic is given an http:// URI so that it never tries TLS itself; the
                     // connector does it, and `origin` makes requests say https.
-                    let tls = TlsConfig {
-                        enabled: true,
-                        ..config.tls.clone()
-                    };
-                    let client_config = tls
-                        .client_config(vec![b"h2".to_vec()])
-                        .map_err(|e| format!("tls: {e}"))?;
-                    let host = authority
-                        .host()
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string();
+                    let tls = TlsConfig { enabled: true, ..config.tls.clone() };
+                    let client_config = tls.client_config(vec![b"h2".to_vec()]).map_err(|e| format!("tls: {e}"))?;
+                    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
                     let name = tls.server_name(&host).map_err(|e| format!("tls: {e}"))?;
                     let connector = RustlsConnector {
                         tls: tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_config)),
@@ -1367,18 +1103,12 @@ impl OtlpExporter {
                         host,
                         port: authority.port_u16().unwrap_or(443),
                     };
-                    let origin: hyper::Uri = format!("https://{authority}")
-                        .parse()
-                        .map_err(|_| "`endpoint`: bad authority".to_string())?;
-                    endpoint
-                        .origin(origin)
-                        .connect_with_connector_lazy(connector)
+                    let origin: hyper::Uri = format!("https://{authority}").parse().map_err(|_| "`endpoint`: bad authority".to_string())?;
+                    endpoint.origin(origin).connect_with_connector_lazy(connector)
                 } else {
                     endpoint.connect_lazy()
                 };
-                let mut client = MetricsServiceClient::new(channel)
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd);
+                let mut client = MetricsServiceClient::new(channel).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd);
                 client = match compression {
                     Compression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
                     Compression::Zstd => client.send_compressed(CompressionEncoding::Zstd),
@@ -1386,41 +1116,23 @@ impl OtlpExporter {
                 };
                 let mut metadata = MetadataMap::new();
                 for (k, v) in &headers {
-                    let key = AsciiMetadataKey::from_bytes(k.as_str().as_bytes())
-                        .map_err(|_| format!("header {k}: not a valid gRPC metadata key"))?;
-                    let value = AsciiMetadataValue::try_from(v.as_bytes())
-                        .map_err(|_| format!("header {k}: not a valid gRPC metadata value"))?;
+                    let key = AsciiMetadataKey::from_bytes(k.as_str().as_bytes()).map_err(|_| format!("header {k}: not a valid gRPC metadata key"))?;
+                    let value = AsciiMetadataValue::try_from(v.as_bytes()).map_err(|_| format!("header {k}: not a valid gRPC metadata value"))?;
                     metadata.insert(key, value);
                 }
                 Transport::Grpc { client, metadata }
             }
             Protocol::HttpProtobuf => {
-                let tls = TlsConfig {
-                    enabled: target.tls,
-                    ..config.tls.clone()
-                };
+                let tls = TlsConfig { enabled: target.tls, ..config.tls.clone() };
                 let client = HttpClient::new(&tls, timeout).map_err(|e| format!("tls: {e}"))?;
                 let mut headers = headers;
-                headers.push((
-                    hyper::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-protobuf"),
-                ));
+                headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf")));
                 match compression {
-                    Compression::Gzip => headers.push((
-                        hyper::header::CONTENT_ENCODING,
-                        HeaderValue::from_static("gzip"),
-                    )),
-                    Compression::Zstd => headers.push((
-                        hyper::header::CONTENT_ENCODING,
-                        HeaderValue::from_static("zstd"),
-                    )),
+                    Compression::Gzip => headers.push((hyper::header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))),
+                    Compression::Zstd => headers.push((hyper::header::CONTENT_ENCODING, HeaderValue::from_static("zstd"))),
                     Compression::None => {}
                 }
-                Transport::Http {
-                    client,
-                    uri: target.uri,
-                    headers,
-                }
+                Transport::Http { client, uri: target.uri, headers }
             }
         };
         Ok(OtlpExporter {
@@ -1441,21 +1153,13 @@ impl OtlpExporter {
             // gRPC compresses in tonic (`grpc-encoding`); the payload is the message.
             (Transport::Grpc { .. }, _) | (_, Compression::None) => raw,
             (Transport::Http { .. }, Compression::Gzip) => {
-                let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(raw.len() / 4),
-                    flate2::Compression::default(),
-                );
+                let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), flate2::Compression::default());
                 enc.write_all(&raw).map_err(|e| e.to_string())?;
                 enc.finish().map_err(|e| e.to_string())?
             }
-            (Transport::Http { .. }, Compression::Zstd) => {
-                zstd::bulk::compress(&raw, 3).map_err(|e| format!("zstd: {e}"))?
-            }
+            (Transport::Http { .. }, Compression::Zstd) => zstd::bulk::compress(&raw, 3).map_err(|e| format!("zstd: {e}"))?,
         };
-        Ok(Payload {
-            body: body.into(),
-            points,
-        })
+        Ok(Payload { body: body.into(), points })
     }
 
     fn warn_once(&self, message: &str) {
@@ -1479,10 +1183,7 @@ impl OtlpExporter {
 
 /// Splits `req` into requests of at most `max` encoded bytes each (a single metric larger
 /// than that goes alone).
-pub fn split_by_encoded_len(
-    req: &ExportMetricsServiceRequest,
-    max: usize,
-) -> Vec<ExportMetricsServiceRequest> {
+pub fn split_by_encoded_len(req: &ExportMetricsServiceRequest, max: usize) -> Vec<ExportMetricsServiceRequest> {
     // What every piece repeats: resources and scopes without their metrics.
     let frame = ExportMetricsServiceRequest {
         resource_metrics: req
@@ -1494,11 +1195,7 @@ pub fn split_by_encoded_len(
                 scope_metrics: rm
                     .scope_metrics
                     .iter()
-                    .map(|sm| ScopeMetrics {
-                        scope: sm.scope.clone(),
-                        metrics: Vec::new(),
-                        schema_url: sm.schema_url.clone(),
-                    })
+                    .map(|sm| ScopeMetrics { scope: sm.scope.clone(), metrics: Vec::new(), schema_url: sm.schema_url.clone() })
                     .collect(),
             })
             .collect(),
@@ -1515,11 +1212,7 @@ impl Exporter for OtlpExporter {
         let req = if self.temporality == Temporality::Cumulative {
             &batch.request
         } else {
-            converted = self
-                .delta
-                .lock()
-                .unwrap()
-                .convert(&batch.request, self.temporality);
+            converted = self.delta.lock().unwrap().convert(&batch.request, self.temporality);
             &converted
         };
         if count_points(req) == 0 {
@@ -1528,10 +1221,7 @@ impl Exporter for OtlpExporter {
         if req.encoded_len() <= self.max_batch_bytes {
             return Ok(vec![self.payload(req)?]);
         }
-        split_by_encoded_len(req, self.max_batch_bytes)
-            .iter()
-            .map(|p| self.payload(p))
-            .collect()
+        split_by_encoded_len(req, self.max_batch_bytes).iter().map(|p| self.payload(p)).collect()
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
@@ -1539,48 +1229,21 @@ impl Exporter for OtlpExporter {
             Transport::Grpc { client, metadata } => {
                 let req = match ExportMetricsServiceRequest::decode(payload.body.clone()) {
                     Ok(r) => r,
-                    Err(e) => {
-                        return Outcome::Drop {
-                            reason: format!("payload is not an OTLP request: {e}"),
-                        }
-                    }
+                    Err(e) => return Outcome::Drop { reason: format!("payload is not an OTLP request: {e}") },
                 };
                 let mut request = tonic::Request::new(req);
                 *request.metadata_mut() = metadata.clone();
                 request.set_timeout(self.timeout);
                 let mut client = client.clone();
                 // The channel's own timeout answers CANCELLED; this one is a backstop.
-                match tokio::time::timeout(
-                    self.timeout + Duration::from_millis(500),
-                    client.export(request),
-                )
-                .await
-                {
+                match tokio::time::timeout(self.timeout + Duration::from_millis(500), client.export(request)).await {
                     Ok(Ok(resp)) => self.answered(resp.get_ref()),
                     Ok(Err(status)) => classify_status(&status),
-                    Err(_) => Outcome::Retry {
-                        after: None,
-                        reason: format!(
-                            "gRPC DEADLINE_EXCEEDED: no answer within {:?}",
-                            self.timeout
-                        ),
-                    },
+                    Err(_) => Outcome::Retry { after: None, reason: format!("gRPC DEADLINE_EXCEEDED: no answer within {:?}", self.timeout) },
                 }
             }
-            Transport::Http {
-                client,
-                uri,
-                headers,
-            } => {
-                let r = client
-                    .request(
-                        hyper::Method::POST,
-                        uri,
-                        headers,
-                        payload.body.clone(),
-                        RESPONSE_LIMIT,
-                    )
-                    .await;
+            Transport::Http { client, uri, headers } => {
+                let r = client.request(hyper::Method::POST, uri, headers, payload.body.clone(), RESPONSE_LIMIT).await;
                 classify_http(r)
             }
         }
@@ -1596,37 +1259,19 @@ mod tests {
     use opentelemetry_proto::tonic::resource::v1::Resource;
 
     fn kv(k: &str, v: &str) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(v.into())),
-            }),
-            ..Default::default()
-        }
+        KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }), ..Default::default() }
     }
 
     fn int_point(attrs: Vec<KeyValue>, start: u64, time: u64, v: i64) -> NumberDataPoint {
-        NumberDataPoint {
-            attributes: attrs,
-            start_time_unix_nano: start,
-            time_unix_nano: time,
-            value: Some(Value::AsInt(v)),
-            ..Default::default()
-        }
+        NumberDataPoint { attributes: attrs, start_time_unix_nano: start, time_unix_nano: time, value: Some(Value::AsInt(v)), ..Default::default() }
     }
 
     fn request(host: &str, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
         ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
-                resource: Some(Resource {
-                    attributes: vec![kv("host.name", host), kv("service.name", "metricsd")],
-                    ..Default::default()
-                }),
+                resource: Some(Resource { attributes: vec![kv("host.name", host), kv("service.name", "metricsd")], ..Default::default() }),
                 scope_metrics: vec![ScopeMetrics {
-                    scope: Some(InstrumentationScope {
-                        name: "metricsd".into(),
-                        ..Default::default()
-                    }),
+                    scope: Some(InstrumentationScope { name: "metricsd".into(), ..Default::default() }),
                     metrics,
                     schema_url: String::new(),
                 }],
@@ -1639,27 +1284,17 @@ mod tests {
         Metric {
             name: name.into(),
             unit: "By".into(),
-            data: Some(Data::Sum(Sum {
-                data_points: points,
-                aggregation_temporality: CUMULATIVE,
-                is_monotonic: monotonic,
-            })),
+            data: Some(Data::Sum(Sum { data_points: points, aggregation_temporality: CUMULATIVE, is_monotonic: monotonic })),
             ..Default::default()
         }
     }
 
     fn metrics(req: &ExportMetricsServiceRequest) -> Vec<&Metric> {
-        req.resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .collect()
+        req.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics).collect()
     }
 
     fn sum_points(m: &Metric) -> (&Sum, Vec<(u64, u64, i64)>) {
-        let Some(Data::Sum(s)) = &m.data else {
-            panic!("not a sum")
-        };
+        let Some(Data::Sum(s)) = &m.data else { panic!("not a sum") };
         let pts = s
             .data_points
             .iter()
@@ -1674,13 +1309,7 @@ mod tests {
     #[test]
     fn the_first_observation_of_a_counter_only_sets_the_baseline() {
         let mut d = DeltaConverter::default();
-        let out = d.convert(
-            &request(
-                "h",
-                vec![sum("c", true, vec![int_point(vec![], 100, 1000, 50)])],
-            ),
-            Temporality::Delta,
-        );
+        let out = d.convert(&request("h", vec![sum("c", true, vec![int_point(vec![], 100, 1000, 50)])]), Temporality::Delta);
         assert!(out.resource_metrics.is_empty(), "{out:?}");
         assert_eq!(d.len(), 1);
     }
@@ -1688,28 +1317,8 @@ mod tests {
     #[test]
     fn monotonic_sums_become_differences_with_the_previous_time_as_start() {
         let mut d = DeltaConverter::default();
-        d.convert(
-            &request(
-                "h",
-                vec![sum(
-                    "c",
-                    true,
-                    vec![int_point(vec![kv("dir", "rx")], 100, 1000, 50)],
-                )],
-            ),
-            Temporality::Delta,
-        );
-        let out = d.convert(
-            &request(
-                "h",
-                vec![sum(
-                    "c",
-                    true,
-                    vec![int_point(vec![kv("dir", "rx")], 100, 2000, 80)],
-                )],
-            ),
-            Temporality::Delta,
-        );
+        d.convert(&request("h", vec![sum("c", true, vec![int_point(vec![kv("dir", "rx")], 100, 1000, 50)])]), Temporality::Delta);
+        let out = d.convert(&request("h", vec![sum("c", true, vec![int_point(vec![kv("dir", "rx")], 100, 2000, 80)])]), Temporality::Delta);
         let ms = metrics(&out);
         assert_eq!(ms.len(), 1);
         let (s, pts) = sum_points(ms[0]);
@@ -1717,97 +1326,37 @@ mod tests {
         assert!(s.is_monotonic);
         assert_eq!(pts, vec![(1000, 2000, 30)]);
         assert_eq!(ms[0].unit, "By");
-        assert_eq!(
-            out.resource_metrics[0]
-                .resource
-                .as_ref()
-                .unwrap()
-                .attributes[0],
-            kv("host.name", "h")
-        );
-        let out = d.convert(
-            &request(
-                "h",
-                vec![sum(
-                    "c",
-                    true,
-                    vec![int_point(vec![kv("dir", "rx")], 100, 3000, 80)],
-                )],
-            ),
-            Temporality::Delta,
-        );
+        assert_eq!(out.resource_metrics[0].resource.as_ref().unwrap().attributes[0], kv("host.name", "h"));
+        let out = d.convert(&request("h", vec![sum("c", true, vec![int_point(vec![kv("dir", "rx")], 100, 3000, 80)])]), Temporality::Delta);
         assert_eq!(sum_points(metrics(&out)[0]).1, vec![(2000, 3000, 0)]);
     }
 
     #[test]
     fn double_counters_subtract_as_doubles() {
         let mut d = DeltaConverter::default();
-        let p = |t, v| NumberDataPoint {
-            start_time_unix_nano: 1,
-            time_unix_nano: t,
-            value: Some(Value::AsDouble(v)),
-            ..Default::default()
-        };
-        d.convert(
-            &request("h", vec![sum("cpu", true, vec![p(10, 1.5)])]),
-            Temporality::Delta,
-        );
-        let out = d.convert(
-            &request("h", vec![sum("cpu", true, vec![p(20, 4.0)])]),
-            Temporality::Delta,
-        );
-        let Some(Data::Sum(s)) = &metrics(&out)[0].data else {
-            panic!()
-        };
+        let p = |t, v| NumberDataPoint { start_time_unix_nano: 1, time_unix_nano: t, value: Some(Value::AsDouble(v)), ..Default::default() };
+        d.convert(&request("h", vec![sum("cpu", true, vec![p(10, 1.5)])]), Temporality::Delta);
+        let out = d.convert(&request("h", vec![sum("cpu", true, vec![p(20, 4.0)])]), Temporality::Delta);
+        let Some(Data::Sum(s)) = &metrics(&out)[0].data else { panic!() };
         assert_eq!(s.data_points[0].value, Some(Value::AsDouble(2.5)));
     }
 
     #[test]
     fn a_counter_that_went_down_or_restarted_sends_its_new_value_whole() {
         let mut d = DeltaConverter::default();
-        d.convert(
-            &request(
-                "h",
-                vec![sum("c", true, vec![int_point(vec![], 100, 1000, 50)])],
-            ),
-            Temporality::Delta,
-        );
-        let out = d.convert(
-            &request(
-                "h",
-                vec![sum("c", true, vec![int_point(vec![], 100, 2000, 7)])],
-            ),
-            Temporality::Delta,
-        );
+        d.convert(&request("h", vec![sum("c", true, vec![int_point(vec![], 100, 1000, 50)])]), Temporality::Delta);
+        let out = d.convert(&request("h", vec![sum("c", true, vec![int_point(vec![], 100, 2000, 7)])]), Temporality::Delta);
         assert_eq!(sum_points(metrics(&out)[0]).1, vec![(1000, 2000, 7)]);
         // A new start time (the process restarted) after the previous point: it is the start.
-        let out = d.convert(
-            &request(
-                "h",
-                vec![sum("c", true, vec![int_point(vec![], 2500, 3000, 9)])],
-            ),
-            Temporality::Delta,
-        );
+        let out = d.convert(&request("h", vec![sum("c", true, vec![int_point(vec![], 2500, 3000, 9)])]), Temporality::Delta);
         assert_eq!(sum_points(metrics(&out)[0]).1, vec![(2500, 3000, 9)]);
     }
 
     #[test]
     fn non_monotonic_sums_gauges_and_delta_input_stay_as_they_are() {
         let mut d = DeltaConverter::default();
-        let gauge = Metric {
-            name: "g".into(),
-            data: Some(Data::Gauge(Gauge {
-                data_points: vec![int_point(vec![], 0, 1000, 3)],
-            })),
-            ..Default::default()
-        };
-        let req = request(
-            "h",
-            vec![
-                sum("updown", false, vec![int_point(vec![], 100, 1000, 5)]),
-                gauge,
-            ],
-        );
+        let gauge = Metric { name: "g".into(), data: Some(Data::Gauge(Gauge { data_points: vec![int_point(vec![], 0, 1000, 3)] })), ..Default::default() };
+        let req = request("h", vec![sum("updown", false, vec![int_point(vec![], 100, 1000, 5)]), gauge]);
         let out = d.convert(&req, Temporality::Delta);
         assert_eq!(out, req);
         let out = d.convert(&req, Temporality::Delta);
@@ -1819,37 +1368,16 @@ mod tests {
     fn series_are_told_apart_by_resource_metric_and_attributes_in_any_order() {
         let mut d = DeltaConverter::default();
         let pts = |t, a: i64, b: i64| {
-            vec![
-                int_point(vec![kv("cpu", "0"), kv("mode", "user")], 1, t, a),
-                int_point(vec![kv("cpu", "1"), kv("mode", "user")], 1, t, b),
-            ]
+            vec![int_point(vec![kv("cpu", "0"), kv("mode", "user")], 1, t, a), int_point(vec![kv("cpu", "1"), kv("mode", "user")], 1, t, b)]
         };
-        d.convert(
-            &request("h1", vec![sum("c", true, pts(10, 100, 200))]),
-            Temporality::Delta,
-        );
-        d.convert(
-            &request("h2", vec![sum("c", true, pts(10, 1000, 2000))]),
-            Temporality::Delta,
-        );
-        d.convert(
-            &request("h1", vec![sum("other", true, pts(10, 5, 5))]),
-            Temporality::Delta,
-        );
+        d.convert(&request("h1", vec![sum("c", true, pts(10, 100, 200))]), Temporality::Delta);
+        d.convert(&request("h2", vec![sum("c", true, pts(10, 1000, 2000))]), Temporality::Delta);
+        d.convert(&request("h1", vec![sum("other", true, pts(10, 5, 5))]), Temporality::Delta);
         assert_eq!(d.len(), 6);
         // Attributes arrive in another order: the same series.
-        let swapped = vec![
-            int_point(vec![kv("mode", "user"), kv("cpu", "1")], 1, 20, 260),
-            int_point(vec![kv("mode", "user"), kv("cpu", "0")], 1, 20, 110),
-        ];
-        let out = d.convert(
-            &request("h1", vec![sum("c", true, swapped)]),
-            Temporality::Delta,
-        );
-        assert_eq!(
-            sum_points(metrics(&out)[0]).1,
-            vec![(10, 20, 60), (10, 20, 10)]
-        );
+        let swapped = vec![int_point(vec![kv("mode", "user"), kv("cpu", "1")], 1, 20, 260), int_point(vec![kv("mode", "user"), kv("cpu", "0")], 1, 20, 110)];
+        let out = d.convert(&request("h1", vec![sum("c", true, swapped)]), Temporality::Delta);
+        assert_eq!(sum_points(metrics(&out)[0]).1, vec![(10, 20, 60), (10, 20, 10)]);
         assert_eq!(d.len(), 6);
     }
 
@@ -1874,56 +1402,19 @@ mod tests {
             })),
             ..Default::default()
         };
-        d.convert(
-            &request("h", vec![h(10, 3, 2.5, vec![1, 1, 1])]),
-            Temporality::Delta,
-        );
-        let out = d.convert(
-            &request("h", vec![h(20, 5, 3.0, vec![2, 2, 1])]),
-            Temporality::Delta,
-        );
-        let Some(Data::Histogram(hh)) = &metrics(&out)[0].data else {
-            panic!()
-        };
+        d.convert(&request("h", vec![h(10, 3, 2.5, vec![1, 1, 1])]), Temporality::Delta);
+        let out = d.convert(&request("h", vec![h(20, 5, 3.0, vec![2, 2, 1])]), Temporality::Delta);
+        let Some(Data::Histogram(hh)) = &metrics(&out)[0].data else { panic!() };
         assert_eq!(hh.aggregation_temporality, DELTA);
         let p = &hh.data_points[0];
-        assert_eq!(
-            (
-                p.start_time_unix_nano,
-                p.time_unix_nano,
-                p.count,
-                p.sum,
-                p.bucket_counts.clone()
-            ),
-            (10, 20, 2, Some(0.5), vec![1, 1, 0])
-        );
+        assert_eq!((p.start_time_unix_nano, p.time_unix_nano, p.count, p.sum, p.bucket_counts.clone()), (10, 20, 2, Some(0.5), vec![1, 1, 0]));
         assert_eq!((p.min, p.max), (None, None));
         // lowmemory converts histograms too, but not sums.
         let mut d = DeltaConverter::default();
-        d.convert(
-            &request(
-                "h",
-                vec![
-                    h(10, 3, 2.5, vec![1, 1, 1]),
-                    sum("c", true, vec![int_point(vec![], 1, 10, 5)]),
-                ],
-            ),
-            Temporality::Lowmemory,
-        );
-        let out = d.convert(
-            &request(
-                "h",
-                vec![
-                    h(20, 5, 3.0, vec![2, 2, 1]),
-                    sum("c", true, vec![int_point(vec![], 1, 20, 8)]),
-                ],
-            ),
-            Temporality::Lowmemory,
-        );
+        d.convert(&request("h", vec![h(10, 3, 2.5, vec![1, 1, 1]), sum("c", true, vec![int_point(vec![], 1, 10, 5)])]), Temporality::Lowmemory);
+        let out = d.convert(&request("h", vec![h(20, 5, 3.0, vec![2, 2, 1]), sum("c", true, vec![int_point(vec![], 1, 20, 8)])]), Temporality::Lowmemory);
         let ms = metrics(&out);
-        assert!(
-            matches!(&ms[0].data, Some(Data::Histogram(h)) if h.aggregation_temporality == DELTA)
-        );
+        assert!(matches!(&ms[0].data, Some(Data::Histogram(h)) if h.aggregation_temporality == DELTA));
         assert_eq!(sum_points(ms[1]).0.aggregation_temporality, CUMULATIVE);
         assert_eq!(sum_points(ms[1]).1, vec![(1, 20, 8)]);
     }
@@ -1939,88 +1430,42 @@ mod tests {
                     time_unix_nano: t,
                     count,
                     scale: 2,
-                    positive: Some(Buckets {
-                        offset,
-                        bucket_counts: buckets,
-                    }),
+                    positive: Some(Buckets { offset, bucket_counts: buckets }),
                     ..Default::default()
                 }],
                 aggregation_temporality: CUMULATIVE,
             })),
             ..Default::default()
         };
-        d.convert(
-            &request("h", vec![e(10, 3, 5, vec![1, 2])]),
-            Temporality::Delta,
-        );
+        d.convert(&request("h", vec![e(10, 3, 5, vec![1, 2])]), Temporality::Delta);
         // The range grew downwards by one bucket.
-        let out = d.convert(
-            &request("h", vec![e(20, 7, 4, vec![1, 3, 3])]),
-            Temporality::Delta,
-        );
-        let Some(Data::ExponentialHistogram(h)) = &metrics(&out)[0].data else {
-            panic!()
-        };
+        let out = d.convert(&request("h", vec![e(20, 7, 4, vec![1, 3, 3])]), Temporality::Delta);
+        let Some(Data::ExponentialHistogram(h)) = &metrics(&out)[0].data else { panic!() };
         let p = &h.data_points[0];
         assert_eq!(p.count, 4);
-        assert_eq!(
-            p.positive,
-            Some(Buckets {
-                offset: 4,
-                bucket_counts: vec![1, 2, 1]
-            })
-        );
+        assert_eq!(p.positive, Some(Buckets { offset: 4, bucket_counts: vec![1, 2, 1] }));
         assert_eq!(p.start_time_unix_nano, 10);
     }
 
     #[test]
     fn series_not_seen_for_a_while_are_forgotten() {
         let mut d = DeltaConverter::default();
-        d.convert(
-            &request(
-                "h",
-                vec![sum("gone", true, vec![int_point(vec![], 1, 10, 5)])],
-            ),
-            Temporality::Delta,
-        );
+        d.convert(&request("h", vec![sum("gone", true, vec![int_point(vec![], 1, 10, 5)])]), Temporality::Delta);
         for i in 0..(DELTA_STALE_BATCHES + 10) {
-            d.convert(
-                &request(
-                    "h",
-                    vec![sum("kept", true, vec![int_point(vec![], 1, 20 + i, 5)])],
-                ),
-                Temporality::Delta,
-            );
+            d.convert(&request("h", vec![sum("kept", true, vec![int_point(vec![], 1, 20 + i, 5)])]), Temporality::Delta);
         }
         assert_eq!(d.len(), 1);
     }
 
     fn status_with_retry_info(code: tonic::Code, delay: Duration) -> tonic::Status {
-        tonic::Status::with_details(
-            code,
-            "busy",
-            status_details_with_retry_info(code as i32, "busy", delay).into(),
-        )
+        tonic::Status::with_details(code, "busy", status_details_with_retry_info(code as i32, "busy", delay).into())
     }
 
     #[test]
     fn transient_grpc_codes_are_retried_as_the_otlp_specification_lists_them() {
         use tonic::Code::*;
-        for code in [
-            Unavailable,
-            Cancelled,
-            DeadlineExceeded,
-            Aborted,
-            OutOfRange,
-            DataLoss,
-        ] {
-            assert!(
-                matches!(
-                    classify_status(&tonic::Status::new(code, "x")),
-                    Outcome::Retry { after: None, .. }
-                ),
-                "{code:?}"
-            );
+        for code in [Unavailable, Cancelled, DeadlineExceeded, Aborted, OutOfRange, DataLoss] {
+            assert!(matches!(classify_status(&tonic::Status::new(code, "x")), Outcome::Retry { after: None, .. }), "{code:?}");
         }
         match classify_status(&tonic::Status::new(Unavailable, "down")) {
             Outcome::Retry { reason, .. } => assert_eq!(reason, "gRPC UNAVAILABLE: down"),
@@ -2031,89 +1476,38 @@ mod tests {
     #[test]
     fn other_grpc_codes_are_dropped() {
         use tonic::Code::*;
-        for code in [
-            InvalidArgument,
-            Unauthenticated,
-            PermissionDenied,
-            Unimplemented,
-            NotFound,
-            Internal,
-            Unknown,
-            FailedPrecondition,
-            AlreadyExists,
-        ] {
-            assert!(
-                matches!(
-                    classify_status(&tonic::Status::new(code, "x")),
-                    Outcome::Drop { .. }
-                ),
-                "{code:?}"
-            );
+        for code in [InvalidArgument, Unauthenticated, PermissionDenied, Unimplemented, NotFound, Internal, Unknown, FailedPrecondition, AlreadyExists] {
+            assert!(matches!(classify_status(&tonic::Status::new(code, "x")), Outcome::Drop { .. }), "{code:?}");
         }
     }
 
     #[test]
     fn resource_exhausted_is_retried_only_with_retry_info_whose_delay_is_honoured() {
-        assert!(matches!(
-            classify_status(&tonic::Status::resource_exhausted("quota")),
-            Outcome::Drop { .. }
-        ));
+        assert!(matches!(classify_status(&tonic::Status::resource_exhausted("quota")), Outcome::Drop { .. }));
         let s = status_with_retry_info(tonic::Code::ResourceExhausted, Duration::from_millis(1500));
-        assert_eq!(
-            retry_info_delay(s.details()),
-            Some(Duration::from_millis(1500))
-        );
-        assert!(
-            matches!(classify_status(&s), Outcome::Retry { after: Some(d), .. } if d == Duration::from_millis(1500))
-        );
+        assert_eq!(retry_info_delay(s.details()), Some(Duration::from_millis(1500)));
+        assert!(matches!(classify_status(&s), Outcome::Retry { after: Some(d), .. } if d == Duration::from_millis(1500)));
         let s = status_with_retry_info(tonic::Code::Unavailable, Duration::from_secs(3));
-        assert!(
-            matches!(classify_status(&s), Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(3))
-        );
+        assert!(matches!(classify_status(&s), Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(3)));
     }
 
     #[test]
     fn a_partial_success_reports_the_rejected_points_and_an_empty_one_is_a_success() {
         let resp = |rejected, msg: &str| ExportMetricsServiceResponse {
-            partial_success: Some(ExportMetricsPartialSuccess {
-                rejected_data_points: rejected,
-                error_message: msg.into(),
-            }),
+            partial_success: Some(ExportMetricsPartialSuccess { rejected_data_points: rejected, error_message: msg.into() }),
         };
-        assert_eq!(
-            classify_response(&resp(3, "bad unit")),
-            Outcome::Partial {
-                rejected: 3,
-                message: "bad unit".into()
-            }
-        );
+        assert_eq!(classify_response(&resp(3, "bad unit")), Outcome::Partial { rejected: 3, message: "bad unit".into() });
         assert_eq!(classify_response(&resp(0, "")), Outcome::Sent);
         assert_eq!(classify_response(&resp(0, "a warning")), Outcome::Sent);
-        assert_eq!(
-            classify_response(&ExportMetricsServiceResponse {
-                partial_success: None
-            }),
-            Outcome::Sent
-        );
+        assert_eq!(classify_response(&ExportMetricsServiceResponse { partial_success: None }), Outcome::Sent);
     }
 
-    fn answer(
-        status: u16,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Result<Answer, RequestError> {
+    fn answer(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Answer, RequestError> {
         let mut h = hyper::HeaderMap::new();
         for (k, v) in headers {
-            h.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
+            h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
-        Ok(Answer {
-            status: hyper::StatusCode::from_u16(status).unwrap(),
-            headers: h,
-            body: body.into(),
-        })
+        Ok(Answer { status: hyper::StatusCode::from_u16(status).unwrap(), headers: h, body: body.into() })
     }
 
     #[test]
@@ -2125,55 +1519,22 @@ mod tests {
             );
         }
         for s in [400, 401, 403, 404, 413, 500, 501] {
-            assert!(
-                matches!(classify_http(answer(s, &[], vec![])), Outcome::Drop { .. }),
-                "{s}"
-            );
+            assert!(matches!(classify_http(answer(s, &[], vec![])), Outcome::Drop { .. }), "{s}");
         }
-        let body = RpcStatus {
-            code: 3,
-            message: "metric name missing".into(),
-            details: vec![],
-        }
-        .encode_to_vec();
-        match classify_http(answer(
-            400,
-            &[("content-type", "application/x-protobuf")],
-            body,
-        )) {
+        let body = RpcStatus { code: 3, message: "metric name missing".into(), details: vec![] }.encode_to_vec();
+        match classify_http(answer(400, &[("content-type", "application/x-protobuf")], body)) {
             Outcome::Drop { reason } => assert_eq!(reason, "HTTP 400: metric name missing"),
             o => panic!("{o:?}"),
         }
-        assert!(matches!(
-            classify_http(Err(RequestError::Timeout(Duration::from_secs(1)))),
-            Outcome::Retry { .. }
-        ));
-        let ok = ExportMetricsServiceResponse {
-            partial_success: Some(ExportMetricsPartialSuccess {
-                rejected_data_points: 2,
-                error_message: "dup".into(),
-            }),
-        }
-        .encode_to_vec();
-        assert_eq!(
-            classify_http(answer(
-                200,
-                &[("content-type", "application/x-protobuf")],
-                ok
-            )),
-            Outcome::Partial {
-                rejected: 2,
-                message: "dup".into()
-            }
-        );
+        assert!(matches!(classify_http(Err(RequestError::Timeout(Duration::from_secs(1)))), Outcome::Retry { .. }));
+        let ok = ExportMetricsServiceResponse { partial_success: Some(ExportMetricsPartialSuccess { rejected_data_points: 2, error_message: "dup".into() }) }
+            .encode_to_vec();
+        assert_eq!(classify_http(answer(200, &[("content-type", "application/x-protobuf")], ok)), Outcome::Partial { rejected: 2, message: "dup".into() });
         assert_eq!(classify_http(answer(200, &[], vec![])), Outcome::Sent);
     }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| m.get(k).cloned()
     }
 
@@ -2187,10 +1548,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
             ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-a=generic,x-b=generic"),
-            (
-                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-                "x-b=metrics,x-c=metrics",
-            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-b=metrics,x-c=metrics"),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
             ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "/c.pem"),
             ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/c.key"),
@@ -2202,65 +1560,36 @@ mod tests {
         assert_eq!(c.timeout(), Duration::from_secs(3));
         assert_eq!(c.compression(), Compression::Zstd);
         assert_eq!(c.temporality(), Temporality::Delta);
-        let h: Vec<(&str, &str)> = c
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(
-            h,
-            vec![("x-a", "generic"), ("x-b", "metrics"), ("x-c", "metrics")]
-        );
+        let h: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(h, vec![("x-a", "generic"), ("x-b", "metrics"), ("x-c", "metrics")]);
         assert_eq!(c.tls.ca_file, Some("/ca.pem".into()));
         assert_eq!(c.tls.cert_file, Some("/c.pem".into()));
         assert_eq!(c.tls.key_file, Some("/c.key".into()));
 
-        let mut c: OtlpConfig = serde_yaml_ng::from_str("endpoint: http://file:4317\ntimeout: 1s\ncompression: gzip\ntemporality: cumulative\nheaders: {X-B: file}\ntls: {ca_file: /file-ca.pem}\n").unwrap();
+        let mut c: OtlpConfig = serde_yaml_ng::from_str(
+            "endpoint: http://file:4317\ntimeout: 1s\ncompression: gzip\ntemporality: cumulative\nheaders: {X-B: file}\ntls: {ca_file: /file-ca.pem}\n",
+        )
+        .unwrap();
         assert!(c.apply_env(&env).is_empty());
         assert_eq!(c.endpoint.as_deref(), Some("http://file:4317"));
         assert_eq!(c.timeout(), Duration::from_secs(1));
         assert_eq!(c.compression(), Compression::Gzip);
         assert_eq!(c.temporality(), Temporality::Cumulative);
-        let h: Vec<(&str, &str)> = c
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(
-            h,
-            vec![("X-B", "file"), ("x-a", "generic"), ("x-c", "metrics")]
-        );
+        let h: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(h, vec![("X-B", "file"), ("x-a", "generic"), ("x-c", "metrics")]);
         assert_eq!(c.tls.ca_file, Some("/file-ca.pem".into()));
     }
 
     #[test]
     fn the_generic_endpoint_gets_v1_metrics_for_http_protobuf_and_the_specific_one_is_used_as_is() {
         let mut c = OtlpConfig::default();
-        c.apply_env(&env_of(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-        ]));
-        assert_eq!(
-            c.target().unwrap().uri.to_string(),
-            "http://c:4318/v1/metrics"
-        );
+        c.apply_env(&env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]));
+        assert_eq!(c.target().unwrap().uri.to_string(), "http://c:4318/v1/metrics");
         let mut c = OtlpConfig::default();
-        c.apply_env(&env_of(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c/otlp/"),
-            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
-        ]));
-        assert_eq!(
-            c.target().unwrap().uri.to_string(),
-            "https://c/otlp/v1/metrics"
-        );
+        c.apply_env(&env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c/otlp/"), ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf")]));
+        assert_eq!(c.target().unwrap().uri.to_string(), "https://c/otlp/v1/metrics");
         let mut c = OtlpConfig::default();
-        c.apply_env(&env_of(&[
-            (
-                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                "http://c:4318/custom",
-            ),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-        ]));
+        c.apply_env(&env_of(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://c:4318/custom"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]));
         assert_eq!(c.target().unwrap().uri.to_string(), "http://c:4318/custom");
         let mut c = OtlpConfig::default();
         c.apply_env(&env_of(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")]));
@@ -2271,54 +1600,21 @@ mod tests {
     fn endpoints_default_by_protocol_and_an_http_endpoint_without_a_path_gets_v1_metrics() {
         let c = OtlpConfig::default();
         assert_eq!(c.endpoint_for_display(), "http://localhost:4317");
-        let c = OtlpConfig {
-            protocol: Some(Protocol::HttpProtobuf),
-            ..Default::default()
-        };
+        let c = OtlpConfig { protocol: Some(Protocol::HttpProtobuf), ..Default::default() };
         assert_eq!(c.endpoint_for_display(), "http://localhost:4318/v1/metrics");
-        let c = OtlpConfig {
-            protocol: Some(Protocol::HttpProtobuf),
-            endpoint: Some("http://c:4318/".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            c.target().unwrap().uri.to_string(),
-            "http://c:4318/v1/metrics"
-        );
+        let c = OtlpConfig { protocol: Some(Protocol::HttpProtobuf), endpoint: Some("http://c:4318/".into()), ..Default::default() };
+        assert_eq!(c.target().unwrap().uri.to_string(), "http://c:4318/v1/metrics");
     }
 
     #[test]
     fn an_endpoint_without_a_scheme_uses_tls_unless_insecure_and_tls_enabled_upgrades_http() {
-        let c = OtlpConfig {
-            endpoint: Some("collector:4317".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            c.target().unwrap(),
-            Target {
-                uri: "https://collector:4317/".parse().unwrap(),
-                tls: true
-            }
-        );
-        let c = OtlpConfig {
-            endpoint: Some("collector:4317".into()),
-            insecure: Some(true),
-            ..Default::default()
-        };
+        let c = OtlpConfig { endpoint: Some("collector:4317".into()), ..Default::default() };
+        assert_eq!(c.target().unwrap(), Target { uri: "https://collector:4317/".parse().unwrap(), tls: true });
+        let c = OtlpConfig { endpoint: Some("collector:4317".into()), insecure: Some(true), ..Default::default() };
         assert!(!c.target().unwrap().tls);
-        let c = OtlpConfig {
-            endpoint: Some("http://collector:4317".into()),
-            tls: TlsConfig {
-                enabled: true,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let c = OtlpConfig { endpoint: Some("http://collector:4317".into()), tls: TlsConfig { enabled: true, ..Default::default() }, ..Default::default() };
         assert_eq!(c.endpoint_for_display(), "https://collector:4317");
-        let c = OtlpConfig {
-            endpoint: Some("ftp://x".into()),
-            ..Default::default()
-        };
+        let c = OtlpConfig { endpoint: Some("ftp://x".into()), ..Default::default() };
         assert!(c.target().is_err());
     }
 
@@ -2326,22 +1622,13 @@ mod tests {
     fn env_headers_are_percent_decoded_and_a_bad_list_names_the_variable_not_the_value() {
         assert_eq!(
             parse_env_headers("Authorization=Basic%20dTpw, x-tenant = a%2Cb ,").unwrap(),
-            vec![
-                ("Authorization".into(), "Basic dTpw".into()),
-                ("x-tenant".into(), "a,b".into())
-            ]
+            vec![("Authorization".into(), "Basic dTpw".into()), ("x-tenant".into(), "a,b".into())]
         );
         let mut c = OtlpConfig::default();
-        let errs = c.apply_env(&env_of(&[(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "secret-token-without-equals",
-        )]));
+        let errs = c.apply_env(&env_of(&[("OTEL_EXPORTER_OTLP_HEADERS", "secret-token-without-equals")]));
         assert_eq!(errs.len(), 1);
         let text = errs[0].to_string();
-        assert!(
-            text.contains("OTEL_EXPORTER_OTLP_HEADERS") && !text.contains("secret-token"),
-            "{text}"
-        );
+        assert!(text.contains("OTEL_EXPORTER_OTLP_HEADERS") && !text.contains("secret-token"), "{text}");
     }
 
     #[test]
@@ -2354,12 +1641,7 @@ mod tests {
         ]));
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(text.len(), 2, "{text:?}");
-        assert!(
-            text[0].contains("OTEL_EXPORTER_OTLP_PROTOCOL")
-                && text[0].contains("http_json")
-                && text[0].contains("otlp_json"),
-            "{text:?}"
-        );
+        assert!(text[0].contains("OTEL_EXPORTER_OTLP_PROTOCOL") && text[0].contains("http_json") && text[0].contains("otlp_json"), "{text:?}");
         assert!(text[1].contains("OTEL_EXPORTER_OTLP_TIMEOUT"), "{text:?}");
         assert_eq!(c.insecure, Some(true), "the other variables still apply");
     }
@@ -2368,18 +1650,8 @@ mod tests {
     fn config_keys_parse_and_unknown_ones_are_rejected() {
         let c: OtlpConfig = serde_yaml_ng::from_str("protocol: http/protobuf\ncompression: zstd\ntemporality: lowmemory\nmax_batch_bytes: 2048\n").unwrap();
         assert_eq!(
-            (
-                c.protocol(),
-                c.compression(),
-                c.temporality(),
-                c.max_batch_bytes
-            ),
-            (
-                Protocol::HttpProtobuf,
-                Compression::Zstd,
-                Temporality::Lowmemory,
-                2048
-            )
+            (c.protocol(), c.compression(), c.temporality(), c.max_batch_bytes),
+            (Protocol::HttpProtobuf, Compression::Zstd, Temporality::Lowmemory, 2048)
         );
         assert!(serde_yaml_ng::from_str::<OtlpConfig>("protocol: http/json\n").is_err());
         assert!(serde_yaml_ng::from_str::<OtlpConfig>("gzip: true\n").is_err());
@@ -2387,40 +1659,21 @@ mod tests {
 
     #[test]
     fn bad_headers_a_tiny_batch_limit_and_unreadable_certificates_are_reported() {
-        let c = OtlpConfig {
-            headers: [("grpc-timeout".to_string(), "1S".to_string())].into(),
-            max_batch_bytes: 10,
-            ..Default::default()
-        };
+        let c = OtlpConfig { headers: [("grpc-timeout".to_string(), "1S".to_string())].into(), max_batch_bytes: 10, ..Default::default() };
         let v = c.validate();
         assert_eq!(v.len(), 2, "{v:?}");
-        let c = OtlpConfig {
-            headers: [("x-token-bin".to_string(), "AAA".to_string())].into(),
-            ..Default::default()
-        };
+        let c = OtlpConfig { headers: [("x-token-bin".to_string(), "AAA".to_string())].into(), ..Default::default() };
         assert!(c.validate()[0].contains("binary"));
         let c = OtlpConfig {
             endpoint: Some("https://c:4317".into()),
-            tls: TlsConfig {
-                ca_file: Some("/nonexistent/ca.pem".into()),
-                ..Default::default()
-            },
+            tls: TlsConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() },
             ..Default::default()
         };
-        assert!(
-            c.validate()
-                .iter()
-                .any(|e| e.contains("/nonexistent/ca.pem")),
-            "{:?}",
-            c.validate()
-        );
+        assert!(c.validate().iter().any(|e| e.contains("/nonexistent/ca.pem")), "{:?}", c.validate());
         // Over plain text the tls section is not used, so not checked.
         let c = OtlpConfig {
             endpoint: Some("http://c:4317".into()),
-            tls: TlsConfig {
-                ca_file: Some("/nonexistent/ca.pem".into()),
-                ..Default::default()
-            },
+            tls: TlsConfig { ca_file: Some("/nonexistent/ca.pem".into()), ..Default::default() },
             ..Default::default()
         };
         assert!(c.validate().is_empty());
@@ -2428,15 +1681,7 @@ mod tests {
 
     fn big_request(n: usize) -> ExportMetricsServiceRequest {
         let ms = (0..n)
-            .map(|i| {
-                sum(
-                    &format!("metric.number.{i}"),
-                    true,
-                    (0..10)
-                        .map(|j| int_point(vec![kv("k", &format!("value-{j}"))], 1, 2, j))
-                        .collect(),
-                )
-            })
+            .map(|i| sum(&format!("metric.number.{i}"), true, (0..10).map(|j| int_point(vec![kv("k", &format!("value-{j}"))], 1, 2, j)).collect()))
             .collect();
         request("h", ms)
     }
@@ -2446,18 +1691,11 @@ mod tests {
         let req = big_request(200);
         let total = req.encoded_len();
         let parts = split_by_encoded_len(&req, 4096);
-        assert!(
-            parts.len() >= total / 4096,
-            "{} parts for {total} bytes",
-            parts.len()
-        );
+        assert!(parts.len() >= total / 4096, "{} parts for {total} bytes", parts.len());
         let mut names = Vec::new();
         for p in &parts {
             assert!(p.encoded_len() <= 4096, "{}", p.encoded_len());
-            assert_eq!(
-                p.resource_metrics[0].resource,
-                req.resource_metrics[0].resource
-            );
+            assert_eq!(p.resource_metrics[0].resource, req.resource_metrics[0].resource);
             names.extend(metrics(p).iter().map(|m| m.name.clone()));
         }
         assert_eq!(names.len(), 200);
@@ -2483,37 +1721,19 @@ mod tests {
         assert!(ExportMetricsServiceRequest::decode(raw.as_slice()).is_ok());
         assert!(exporter.encode(&Batch::default()).unwrap().is_empty());
 
-        let exporter = OtlpExporter::new(OtlpConfig {
-            compression: Some(Compression::Gzip),
-            ..Default::default()
-        })
-        .unwrap();
+        let exporter = OtlpExporter::new(OtlpConfig { compression: Some(Compression::Gzip), ..Default::default() }).unwrap();
         let payloads = exporter.encode(&batch).unwrap();
         assert_eq!(payloads.len(), 1);
-        assert_eq!(
-            ExportMetricsServiceRequest::decode(payloads[0].body.clone()).unwrap(),
-            batch.request,
-            "gRPC payloads are the message; tonic compresses"
-        );
+        assert_eq!(ExportMetricsServiceRequest::decode(payloads[0].body.clone()).unwrap(), batch.request, "gRPC payloads are the message; tonic compresses");
     }
 
     #[tokio::test]
     async fn a_grpc_send_to_a_closed_port_is_retried() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let exporter = OtlpExporter::new(OtlpConfig {
-            endpoint: Some(format!("http://127.0.0.1:{port}")),
-            timeout: Some(ConfigDuration::secs(2)),
-            ..Default::default()
-        })
-        .unwrap();
-        let p = exporter
-            .encode(&Batch::from_request(big_request(1), 1))
-            .unwrap()
-            .remove(0);
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let exporter =
+            OtlpExporter::new(OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{port}")), timeout: Some(ConfigDuration::secs(2)), ..Default::default() })
+                .unwrap();
+        let p = exporter.encode(&Batch::from_request(big_request(1), 1)).unwrap().remove(0);
         match exporter.send(&p).await {
             Outcome::Retry { reason, .. } => {
                 assert!(reason.starts_with("gRPC UNAVAILABLE"), "{reason}")

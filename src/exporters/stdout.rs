@@ -125,7 +125,9 @@ fn table(req: &ExportMetricsServiceRequest) -> String {
                         let kind = if s.is_monotonic { "counter" } else { "updown" };
                         s.data_points.iter().for_each(|p| row(kind, &p.attributes, number(&p.value)))
                     }
-                    Some(Data::Histogram(h)) => h.data_points.iter().for_each(|p| row("histogram", &p.attributes, format!("count={} sum={}", p.count, p.sum.unwrap_or(0.0)))),
+                    Some(Data::Histogram(h)) => {
+                        h.data_points.iter().for_each(|p| row("histogram", &p.attributes, format!("count={} sum={}", p.count, p.sum.unwrap_or(0.0))))
+                    }
                     Some(Data::Summary(s)) => s.data_points.iter().for_each(|p| row("summary", &p.attributes, format!("count={} sum={}", p.count, p.sum))),
                     Some(Data::ExponentialHistogram(h)) => h.data_points.iter().for_each(|p| row("exphist", &p.attributes, format!("count={}", p.count))),
                     None => {}

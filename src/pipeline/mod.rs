@@ -390,7 +390,11 @@ mod tests {
             resource_metrics: (0..resources)
                 .map(|r| Rm {
                     resource: Some(PRes { attributes: vec![], dropped_attributes_count: r as u32, entity_refs: vec![] }),
-                    scope_metrics: vec![Sm { scope: None, metrics: (0..metrics).map(|i| Metric { name: format!("m{r}.{i}"), ..Default::default() }).collect(), schema_url: String::new() }],
+                    scope_metrics: vec![Sm {
+                        scope: None,
+                        metrics: (0..metrics).map(|i| Metric { name: format!("m{r}.{i}"), ..Default::default() }).collect(),
+                        schema_url: String::new(),
+                    }],
                     schema_url: String::new(),
                 })
                 .collect(),

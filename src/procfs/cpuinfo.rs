@@ -94,13 +94,7 @@ pub fn read(paths: &HostPaths) -> Result<CpuInfo, ProcError> {
 pub fn physical_cores_from_sysfs(paths: &HostPaths) -> Option<usize> {
     let mut cores = HashSet::new();
     for (_, dir) in cpu_dirs(paths) {
-        let read = |f: &str| -> Option<i64> {
-            std::fs::read_to_string(dir.join("topology").join(f))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        };
+        let read = |f: &str| -> Option<i64> { std::fs::read_to_string(dir.join("topology").join(f)).ok()?.trim().parse().ok() };
         if let (Some(p), Some(c)) = (read("physical_package_id"), read("core_id")) {
             cores.insert((p, c));
         }
@@ -178,10 +172,7 @@ mod tests {
         let info = read(&fixture_paths("linux-5.15-server")).unwrap();
         assert_eq!(info.logical, 4);
         assert_eq!(info.physical_cores, Some(2)); // cpus 0,2 on core 0 and 1,3 on core 1
-        assert_eq!(
-            info.mhz,
-            [(0, 3400.012), (1, 1200.0), (2, 3399.871), (3, 800.25)]
-        );
+        assert_eq!(info.mhz, [(0, 3400.012), (1, 1200.0), (2, 3399.871), (3, 800.25)]);
     }
 
     #[test]
@@ -201,32 +192,15 @@ mod tests {
 
     #[test]
     fn reads_cpufreq_in_hertz_and_nothing_where_there_is_none() {
-        assert_eq!(
-            read_cpufreq(&fixture_paths("linux-5.15-server")),
-            [
-                (0, 3_400_012_000),
-                (1, 1_200_000_000),
-                (2, 3_399_871_000),
-                (3, 800_250_000)
-            ]
-        );
+        assert_eq!(read_cpufreq(&fixture_paths("linux-5.15-server")), [(0, 3_400_012_000), (1, 1_200_000_000), (2, 3_399_871_000), (3, 800_250_000)]);
         assert_eq!(read_cpufreq(&fixture_paths("linux-6.18-vm")), []);
         assert_eq!(read_cpufreq(&fixture_paths("no-such-tree")), []);
     }
 
     #[test]
     fn parses_cpu_lists() {
-        assert_eq!(
-            parse_cpu_list("0-3,5,7-8\n").unwrap(),
-            [0, 1, 2, 3, 5, 7, 8]
-        );
-        assert_eq!(
-            read_online(&fixture_paths("linux-6.18-vm")).unwrap(),
-            [0, 1]
-        );
-        assert_eq!(
-            parse_cpu_list("0-x").unwrap_err().to_string(),
-            "line 1: cpu list: not a number: \"x\""
-        );
+        assert_eq!(parse_cpu_list("0-3,5,7-8\n").unwrap(), [0, 1, 2, 3, 5, 7, 8]);
+        assert_eq!(read_online(&fixture_paths("linux-6.18-vm")).unwrap(), [0, 1]);
+        assert_eq!(parse_cpu_list("0-x").unwrap_err().to_string(), "line 1: cpu list: not a number: \"x\"");
     }
 }

@@ -92,10 +92,7 @@ pub fn parse(text: &str) -> Result<Vec<DiskStats>, LineError> {
 
 /// Parses the lines whose device name `keep` accepts; the others are neither parsed nor
 /// allocated (use with [`is_reported_by_default`]).
-pub fn parse_filtered(
-    text: &str,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Vec<DiskStats>, LineError> {
+pub fn parse_filtered(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<DiskStats>, LineError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
@@ -103,9 +100,7 @@ pub fn parse_filtered(
         let Some(major) = it.next() else { continue };
         let major = num(Some(major), n, "major")?;
         let minor = num(it.next(), n, "minor")?;
-        let name = it
-            .next()
-            .ok_or_else(|| LineError::new(n, "name: missing field"))?;
+        let name = it.next().ok_or_else(|| LineError::new(n, "name: missing field"))?;
         if !keep(name) {
             continue;
         }
@@ -115,12 +110,7 @@ pub fn parse_filtered(
             *slot = num(Some(f), n, name)?;
             count += 1;
         }
-        let mut d = DiskStats {
-            major,
-            minor,
-            name: name.to_owned(),
-            ..DiskStats::default()
-        };
+        let mut d = DiskStats { major, minor, name: name.to_owned(), ..DiskStats::default() };
         match count {
             4 => {
                 // Pre-2.6.25 partition: reads, sectors read, writes, sectors written.
@@ -130,10 +120,7 @@ pub fn parse_filtered(
                 d.sectors_written = v[3];
             }
             0..=3 | 5..=10 => {
-                return Err(LineError::new(
-                    n,
-                    format!("{name}: {count} fields, expected 4, 11, 15 or 17"),
-                ));
+                return Err(LineError::new(n, format!("{name}: {count} fields, expected 4, 11, 15 or 17")));
             }
             _ => {
                 d.reads = v[0];
@@ -148,18 +135,10 @@ pub fn parse_filtered(
                 d.io_ticks_ms = v[9];
                 d.weighted_ms = v[10];
                 if count >= 15 {
-                    d.discard = Some(DiscardStats {
-                        discards: v[11],
-                        merged: v[12],
-                        sectors: v[13],
-                        ms: v[14],
-                    });
+                    d.discard = Some(DiscardStats { discards: v[11], merged: v[12], sectors: v[13], ms: v[14] });
                 }
                 if count >= 17 {
-                    d.flush = Some(FlushStats {
-                        flushes: v[15],
-                        ms: v[16],
-                    });
+                    d.flush = Some(FlushStats { flushes: v[15], ms: v[16] });
                 }
             }
         }
@@ -226,8 +205,7 @@ pub fn read_size_bytes(paths: &HostPaths, dev: &str) -> Result<u64, ProcError> {
         }
     }
     let text = super::read_to_string(&p)?;
-    let sectors: u64 =
-        num(text.split_ascii_whitespace().next(), 1, "size").map_err(|e| super::at(&p, e))?;
+    let sectors: u64 = num(text.split_ascii_whitespace().next(), 1, "size").map_err(|e| super::at(&p, e))?;
     Ok(sectors * SECTOR_SIZE)
 }
 
@@ -238,10 +216,7 @@ pub fn path(paths: &HostPaths) -> PathBuf {
 
 /// Reads and parses `/proc/diskstats` through a file kept open between ticks, keeping the
 /// devices `keep` accepts.
-pub fn read_file(
-    file: &mut ProcFile,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Vec<DiskStats>, ProcError> {
+pub fn read_file(file: &mut ProcFile, keep: impl Fn(&str) -> bool) -> Result<Vec<DiskStats>, ProcError> {
     let text = file.read()?;
     parse_filtered(text, keep).map_err(|e| super::at(file.path(), e))
 }
@@ -278,16 +253,8 @@ mod tests {
                 in_flight: 0,
                 io_ticks_ms: 11364,
                 weighted_ms: 38511,
-                discard: Some(DiscardStats {
-                    discards: 4039,
-                    merged: 81,
-                    sectors: 267144,
-                    ms: 1110
-                }),
-                flush: Some(FlushStats {
-                    flushes: 904,
-                    ms: 795
-                }),
+                discard: Some(DiscardStats { discards: 4039, merged: 81, sectors: 267144, ms: 1110 }),
+                flush: Some(FlushStats { flushes: 904, ms: 795 }),
             }
         );
         assert_eq!(vda.read_bytes(), 1_450_796_032); // 2833586 × 512
@@ -297,14 +264,8 @@ mod tests {
     fn parses_diskstats_with_fourteen_fields_of_a_2_6_32_kernel() {
         let d = read(&fixture_paths("linux-2.6.32-old")).unwrap();
         let sda = d.iter().find(|d| d.name == "sda").unwrap();
-        assert_eq!(
-            (sda.reads, sda.sectors_read, sda.writes, sda.sectors_written),
-            (412376, 16393322, 2203874, 63432264)
-        );
-        assert_eq!(
-            (sda.in_flight, sda.io_ticks_ms, sda.weighted_ms),
-            (2, 3512471, 25430178)
-        );
+        assert_eq!((sda.reads, sda.sectors_read, sda.writes, sda.sectors_written), (412376, 16393322, 2203874, 63432264));
+        assert_eq!((sda.in_flight, sda.io_ticks_ms, sda.weighted_ms), (2, 3512471, 25430178));
         assert_eq!((sda.discard, sda.flush), (None, None));
     }
 
@@ -315,69 +276,27 @@ mod tests {
              \x20  8       1 sda1 7 56 11 88\n",
         )
         .unwrap();
-        assert_eq!(
-            d[0].discard,
-            Some(DiscardStats {
-                discards: 3,
-                merged: 0,
-                sectors: 24,
-                ms: 1
-            })
-        );
+        assert_eq!(d[0].discard, Some(DiscardStats { discards: 3, merged: 0, sectors: 24, ms: 1 }));
         assert_eq!(d[0].flush, None);
-        assert_eq!(
-            (
-                d[1].reads,
-                d[1].sectors_read,
-                d[1].writes,
-                d[1].sectors_written,
-                d[1].read_ms
-            ),
-            (7, 56, 11, 88, 0)
-        );
+        assert_eq!((d[1].reads, d[1].sectors_read, d[1].writes, d[1].sectors_written, d[1].read_ms), (7, 56, 11, 88, 0));
     }
 
     #[test]
     fn ignores_fields_beyond_twenty_and_names_the_line_of_a_bad_one() {
         let d = parse("8 0 sda 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19\n").unwrap();
-        assert_eq!(
-            d[0].flush,
-            Some(FlushStats {
-                flushes: 16,
-                ms: 17
-            })
-        );
+        assert_eq!(d[0].flush, Some(FlushStats { flushes: 16, ms: 17 }));
         let e = parse("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 1 sda1 1 2 x\n").unwrap_err();
         assert_eq!(e.to_string(), "line 2: sda1: not a number: \"x\"");
         let e = parse("8 0 sda 1 2 3 4 5 6\n").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "line 1: sda: 6 fields, expected 4, 11, 15 or 17"
-        );
+        assert_eq!(e.to_string(), "line 1: sda: 6 fields, expected 4, 11, 15 or 17");
     }
 
     #[test]
     fn skips_ram_loop_and_partitions_by_default_but_keeps_whole_disks_and_dm() {
-        for kept in [
-            "sda", "vda", "xvdb", "hdc", "sdaa", "nvme0n1", "nvme10n2", "mmcblk0", "dm-0", "md0",
-            "sr0", "rbd0",
-        ] {
+        for kept in ["sda", "vda", "xvdb", "hdc", "sdaa", "nvme0n1", "nvme10n2", "mmcblk0", "dm-0", "md0", "sr0", "rbd0"] {
             assert!(is_reported_by_default(kept), "{kept}");
         }
-        for skipped in [
-            "ram0",
-            "zram0",
-            "loop7",
-            "fd0",
-            "sda1",
-            "sdaa12",
-            "vda3",
-            "xvda1",
-            "hdb2",
-            "nvme0n1p1",
-            "nvme12n3p45",
-            "mmcblk0p2",
-        ] {
+        for skipped in ["ram0", "zram0", "loop7", "fd0", "sda1", "sdaa12", "vda3", "xvda1", "hdb2", "nvme0n1p1", "nvme12n3p45", "mmcblk0p2"] {
             assert!(!is_reported_by_default(skipped), "{skipped}");
         }
     }
@@ -392,22 +311,11 @@ mod tests {
 
     #[test]
     fn filters_the_5_15_fixture_to_whole_disks_and_dm() {
-        let d = parse_filtered(
-            &std::fs::read_to_string(crate::procfs::fixture("linux-5.15-server/proc/diskstats"))
-                .unwrap(),
-            is_reported_by_default,
-        )
-        .unwrap();
+        let d = parse_filtered(&std::fs::read_to_string(crate::procfs::fixture("linux-5.15-server/proc/diskstats")).unwrap(), is_reported_by_default).unwrap();
         let names: Vec<&str> = d.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["nvme0n1", "sda", "sr0", "dm-0", "dm-1", "md0"]);
         let nvme = &d[0];
-        assert_eq!(
-            nvme.flush,
-            Some(FlushStats {
-                flushes: 2210,
-                ms: 1534
-            })
-        );
+        assert_eq!(nvme.flush, Some(FlushStats { flushes: 2210, ms: 1534 }));
         assert_eq!(nvme.discard.map(|x| x.sectors), Some(901_234_560));
     }
 
@@ -416,8 +324,6 @@ mod tests {
         let p = fixture_paths("linux-6.18-vm");
         assert_eq!(read_size_bytes(&p, "vda").unwrap(), 274_877_906_944); // 536870912 sectors
         assert_eq!(read_size_bytes(&p, "zram0").unwrap(), 0);
-        assert!(read_size_bytes(&p, "sdz")
-            .unwrap_err()
-            .is_io_kind(std::io::ErrorKind::NotFound));
+        assert!(read_size_bytes(&p, "sdz").unwrap_err().is_io_kind(std::io::ErrorKind::NotFound));
     }
 }

@@ -37,14 +37,7 @@ fn parse_at(text: &str) -> Result<LoadAvg, LineError> {
         None => return Err(LineError::new(1, "running/total: missing or without '/'")),
     };
     let last_pid = num(it.next(), 1, "last pid")?;
-    Ok(LoadAvg {
-        one,
-        five,
-        fifteen,
-        running,
-        total,
-        last_pid,
-    })
+    Ok(LoadAvg { one, five, fifteen, running, total, last_pid })
 }
 
 /// `/proc/loadavg` below the host's `/proc`.
@@ -71,39 +64,20 @@ mod tests {
     #[test]
     fn parses_loadavg_of_a_6_18_kernel() {
         let l = read(&fixture_paths("linux-6.18-vm")).unwrap();
-        assert_eq!(
-            l,
-            LoadAvg {
-                one: 0.30,
-                five: 0.37,
-                fifteen: 0.17,
-                running: 1,
-                total: 85,
-                last_pid: 6460
-            }
-        );
+        assert_eq!(l, LoadAvg { one: 0.30, five: 0.37, fifteen: 0.17, running: 1, total: 85, last_pid: 6460 });
     }
 
     #[test]
     fn names_the_bad_field() {
-        assert_eq!(
-            parse("0.1 0.2 0.3 1-85 7\n").unwrap_err(),
-            "running/total: missing or without '/'"
-        );
+        assert_eq!(parse("0.1 0.2 0.3 1-85 7\n").unwrap_err(), "running/total: missing or without '/'");
         assert_eq!(parse("0.1 0.2\n").unwrap_err(), "15m load: missing field");
-        assert_eq!(
-            parse("0.1 x 0.3 1/2 3").unwrap_err(),
-            "5m load: not a number: \"x\""
-        );
+        assert_eq!(parse("0.1 x 0.3 1/2 3").unwrap_err(), "5m load: not a number: \"x\"");
     }
 
     #[test]
     fn reports_the_file_and_line_when_reading() {
         let mut f = ProcFile::new(crate::procfs::fixture("linux-6.18-vm/proc/uptime"));
         let err = read_file(&mut f).unwrap_err().to_string();
-        assert!(
-            err.ends_with("proc/uptime:1: 15m load: missing field"),
-            "{err}"
-        );
+        assert!(err.ends_with("proc/uptime:1: 15m load: missing field"), "{err}");
     }
 }

@@ -66,18 +66,10 @@ fn parse_at(text: &str) -> Result<MemInfo, LineError> {
             "SwapCached" => (&mut m.swap_cached, 0),
             _ => continue,
         };
-        *slot = value(rest)
-            .ok_or_else(|| LineError::new(i + 1, format!("{key}: bad value {:?}", rest.trim())))?;
+        *slot = value(rest).ok_or_else(|| LineError::new(i + 1, format!("{key}: bad value {:?}", rest.trim())))?;
         seen |= bit;
     }
-    for (bit, key) in [
-        (TOTAL, "MemTotal"),
-        (FREE, "MemFree"),
-        (BUFFERS, "Buffers"),
-        (CACHED, "Cached"),
-        (SWAP_TOTAL, "SwapTotal"),
-        (SWAP_FREE, "SwapFree"),
-    ] {
+    for (bit, key) in [(TOTAL, "MemTotal"), (FREE, "MemFree"), (BUFFERS, "Buffers"), (CACHED, "Cached"), (SWAP_TOTAL, "SwapTotal"), (SWAP_FREE, "SwapFree")] {
         if seen & bit == 0 {
             return Err(LineError::new(0, format!("missing key {key}")));
         }
@@ -143,9 +135,7 @@ mod tests {
 
     #[test]
     fn names_the_missing_key() {
-        let err =
-            parse("MemTotal: 1 kB\nMemFree: 1 kB\nBuffers: 1 kB\nCached: 1 kB\nSwapTotal: 0 kB\n")
-                .unwrap_err();
+        let err = parse("MemTotal: 1 kB\nMemFree: 1 kB\nBuffers: 1 kB\nCached: 1 kB\nSwapTotal: 0 kB\n").unwrap_err();
         assert!(err.contains("SwapFree"), "{err}");
     }
 

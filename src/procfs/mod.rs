@@ -33,35 +33,21 @@ use std::path::{Path, PathBuf};
 pub enum ProcError {
     /// Opening or reading the file failed.
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// The file was read but a line did not have the expected shape.
     #[error("{path}:{line}: {msg}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        msg: String,
-    },
+    Parse { path: PathBuf, line: usize, msg: String },
 }
 
 impl ProcError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ProcError::Io {
-            path: path.into(),
-            source,
-        }
+        ProcError::Io { path: path.into(), source }
     }
 
     /// A parse error at `line` (1-based; 0 when no single line is at fault) of `path`.
     pub fn parse(path: impl Into<PathBuf>, line: usize, msg: impl Into<String>) -> Self {
-        ProcError::Parse {
-            path: path.into(),
-            line,
-            msg: msg.into(),
-        }
+        ProcError::Parse { path: path.into(), line, msg: msg.into() }
     }
 
     /// Whether this is an I/O error of the given kind (`NotFound`, `PermissionDenied`, ...).
@@ -80,10 +66,7 @@ pub struct LineError {
 
 impl LineError {
     pub fn new(line: usize, msg: impl Into<String>) -> Self {
-        LineError {
-            line,
-            msg: msg.into(),
-        }
+        LineError { line, msg: msg.into() }
     }
 }
 
@@ -101,23 +84,13 @@ impl std::error::Error for LineError {}
 
 /// A [`LineError`] of the parser of `path` as a [`ProcError`].
 pub(crate) fn at(path: &Path, e: LineError) -> ProcError {
-    ProcError::Parse {
-        path: path.to_path_buf(),
-        line: e.line,
-        msg: e.msg,
-    }
+    ProcError::Parse { path: path.to_path_buf(), line: e.line, msg: e.msg }
 }
 
 /// A number from a field, or an error naming the field and the line (1-based).
-pub(crate) fn num<T: std::str::FromStr>(
-    s: Option<&str>,
-    line: usize,
-    what: &str,
-) -> Result<T, LineError> {
+pub(crate) fn num<T: std::str::FromStr>(s: Option<&str>, line: usize, what: &str) -> Result<T, LineError> {
     match s {
-        Some(s) => s
-            .parse()
-            .map_err(|_| LineError::new(line, format!("{what}: not a number: {s:?}"))),
+        Some(s) => s.parse().map_err(|_| LineError::new(line, format!("{what}: not a number: {s:?}"))),
         None => Err(LineError::new(line, format!("{what}: missing field"))),
     }
 }
@@ -148,11 +121,7 @@ pub struct ProcFile {
 impl ProcFile {
     /// A reader of `path`; nothing is opened until the first [`read`](ProcFile::read).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        ProcFile {
-            path: path.into(),
-            file: None,
-            buf: Vec::new(),
-        }
+        ProcFile { path: path.into(), file: None, buf: Vec::new() }
     }
 
     /// The file's path.
@@ -197,9 +166,7 @@ impl ProcFile {
 /// The fixture trees under `tests/fixtures/proc/` (`fixture("linux-6.18-vm")`).
 #[cfg(test)]
 pub(crate) fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/proc")
-        .join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc").join(rel)
 }
 
 /// The fixture tree of a kernel as [`HostPaths`](crate::host::HostPaths).
@@ -232,10 +199,7 @@ mod tests {
         let mut pf = ProcFile::new("/nonexistent/metricsd/procfile");
         let err = pf.read().unwrap_err();
         assert!(err.is_io_kind(std::io::ErrorKind::NotFound));
-        assert!(
-            err.to_string().contains("/nonexistent/metricsd/procfile"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("/nonexistent/metricsd/procfile"), "{err}");
     }
 
     #[test]

@@ -88,16 +88,11 @@ pub fn parse(text: &str) -> Result<Vec<Mount>, LineError> {
 
 fn parse_line(line: &str, n: usize) -> Result<Mount, LineError> {
     let mut it = line.split_ascii_whitespace();
-    let mut field = |what: &str| {
-        it.next()
-            .ok_or_else(|| LineError::new(n, format!("{what}: missing field")))
-    };
+    let mut field = |what: &str| it.next().ok_or_else(|| LineError::new(n, format!("{what}: missing field")));
     let mount_id = super::num(Some(field("mount id")?), n, "mount id")?;
     let parent_id = super::num(Some(field("parent id")?), n, "parent id")?;
     let dev = field("major:minor")?;
-    let (major, minor) = dev
-        .split_once(':')
-        .ok_or_else(|| LineError::new(n, format!("bad major:minor {dev:?}")))?;
+    let (major, minor) = dev.split_once(':').ok_or_else(|| LineError::new(n, format!("bad major:minor {dev:?}")))?;
     let major = super::num(Some(major), n, "major")?;
     let minor = super::num(Some(minor), n, "minor")?;
     let root = unescape(field("root")?);
@@ -119,19 +114,7 @@ fn parse_line(line: &str, n: usize) -> Result<Mount, LineError> {
         [one] => (String::new(), (*one).to_owned()),
         [src, opts, ..] => (unescape(src), (*opts).to_owned()),
     };
-    Ok(Mount {
-        mount_id,
-        parent_id,
-        major,
-        minor,
-        root,
-        mount_point,
-        options,
-        optional,
-        fs_type,
-        source,
-        super_options,
-    })
+    Ok(Mount { mount_id, parent_id, major, minor, root, mount_point, options, optional, fs_type, source, super_options })
 }
 
 /// Undoes the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134`
@@ -144,13 +127,8 @@ pub fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
             if v <= 0xff {
                 out.push(v as u8);
                 i += 4;
@@ -207,10 +185,7 @@ pub struct FsFilter {
 
 impl Default for FsFilter {
     fn default() -> Self {
-        FsFilter {
-            include_tmpfs: true,
-            include_images: false,
-        }
+        FsFilter { include_tmpfs: true, include_images: false }
     }
 }
 
@@ -286,47 +261,19 @@ mod tests {
         assert_eq!(m[6].mount_point, "/mnt/read only");
         assert!(m[6].read_only());
         assert_eq!(m[6].mode(), "ro");
-        assert_eq!(
-            (m[2].major, m[2].minor, m[2].fs_type.as_str()),
-            (0, 6, "devtmpfs")
-        );
+        assert_eq!((m[2].major, m[2].minor, m[2].fs_type.as_str()), (0, 6, "devtmpfs"));
     }
 
     #[test]
     fn keeps_only_real_and_tmpfs_filesystems_by_default() {
         let m = read_path(&fixture("linux-6.18-vm/proc/self/mountinfo")).unwrap();
-        let kept: Vec<&str> = m
-            .iter()
-            .filter(|m| FsFilter::default().keeps(m))
-            .map(|m| m.mount_point.as_str())
-            .collect();
-        assert_eq!(
-            kept,
-            [
-                "/dev",
-                "/dev/shm",
-                "/",
-                "/mnt/read only",
-                "/dev/shm",
-                "/sys/fs/cgroup"
-            ]
-        );
-        let no_tmpfs = FsFilter {
-            include_tmpfs: false,
-            ..FsFilter::default()
-        };
-        let kept: Vec<&str> = m
-            .iter()
-            .filter(|m| no_tmpfs.keeps(m))
-            .map(|m| m.mount_point.as_str())
-            .collect();
+        let kept: Vec<&str> = m.iter().filter(|m| FsFilter::default().keeps(m)).map(|m| m.mount_point.as_str()).collect();
+        assert_eq!(kept, ["/dev", "/dev/shm", "/", "/mnt/read only", "/dev/shm", "/sys/fs/cgroup"]);
+        let no_tmpfs = FsFilter { include_tmpfs: false, ..FsFilter::default() };
+        let kept: Vec<&str> = m.iter().filter(|m| no_tmpfs.keeps(m)).map(|m| m.mount_point.as_str()).collect();
         assert_eq!(kept, ["/"]);
         assert!(!FsFilter::default().keeps_type("squashfs"));
-        assert!(FsFilter {
-            include_images: true,
-            ..FsFilter::default()
-        }
-        .keeps_type("squashfs"));
+        assert!(FsFilter { include_images: true, ..FsFilter::default() }.keeps_type("squashfs"));
         assert!(FsFilter::default().keeps_type("overlay"));
         assert!(FsFilter::default().keeps_type("fuse.sshfs"));
     }
@@ -339,25 +286,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m[0].optional, ["master:1", "shared:7"]);
-        assert_eq!(
-            (m[0].root.as_str(), m[0].mount_point.as_str()),
-            ("/mnt1", "/mnt2")
-        );
-        assert_eq!(
-            (m[0].source.as_str(), m[0].super_options.as_str()),
-            ("/dev/root", "rw,errors=continue")
-        );
-        assert_eq!(
-            (m[1].source.as_str(), m[1].super_options.as_str()),
-            ("", "rw")
-        );
+        assert_eq!((m[0].root.as_str(), m[0].mount_point.as_str()), ("/mnt1", "/mnt2"));
+        assert_eq!((m[0].source.as_str(), m[0].super_options.as_str()), ("/dev/root", "rw,errors=continue"));
+        assert_eq!((m[1].source.as_str(), m[1].super_options.as_str()), ("", "rw"));
     }
 
     #[test]
     fn names_the_line_of_a_truncated_entry() {
-        let e =
-            parse("22 27 0:21 / /proc rw,relatime - proc proc rw\n23 27 0:22 / /sys rw,relatime\n")
-                .unwrap_err();
+        let e = parse("22 27 0:21 / /proc rw,relatime - proc proc rw\n23 27 0:22 / /sys rw,relatime\n").unwrap_err();
         assert_eq!(e.to_string(), "line 2: separator: missing field");
     }
 
@@ -372,9 +308,6 @@ mod tests {
     fn reads_the_init_process_mountinfo_when_remapped() {
         let p = HostPaths::under("/host");
         assert_eq!(path(&p), PathBuf::from("/host/proc/1/mountinfo"));
-        assert_eq!(
-            path(&HostPaths::default()),
-            PathBuf::from("/proc/self/mountinfo")
-        );
+        assert_eq!(path(&HostPaths::default()), PathBuf::from("/proc/self/mountinfo"));
     }
 }

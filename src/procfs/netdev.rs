@@ -66,9 +66,7 @@ pub fn parse_filtered(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Net
             *slot = match f.and_then(|s| s.parse().ok()) {
                 Some(x) => x,
                 // Only now build the field's name for the message.
-                None => {
-                    return Err(num::<u64>(f, n, &format!("{name} field {}", k + 1)).unwrap_err())
-                }
+                None => return Err(num::<u64>(f, n, &format!("{name} field {}", k + 1)).unwrap_err()),
             };
         }
         let half = |o: usize| Counters {
@@ -81,11 +79,7 @@ pub fn parse_filtered(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Net
             compressed_or_carrier: v[o + 6],
             multicast_or_compressed: v[o + 7],
         };
-        out.push(NetDev {
-            name: name.to_owned(),
-            rx: half(0),
-            tx: half(8),
-        });
+        out.push(NetDev { name: name.to_owned(), rx: half(0), tx: half(8) });
     }
     Ok(out)
 }
@@ -101,10 +95,7 @@ pub fn path(paths: &HostPaths) -> PathBuf {
 
 /// Reads and parses the net/dev file through a file kept open between ticks, keeping the
 /// interfaces `keep` accepts.
-pub fn read_file(
-    file: &mut ProcFile,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Vec<NetDev>, ProcError> {
+pub fn read_file(file: &mut ProcFile, keep: impl Fn(&str) -> bool) -> Result<Vec<NetDev>, ProcError> {
     let text = file.read()?;
     parse_filtered(text, keep).map_err(|e| super::at(file.path(), e))
 }
@@ -125,22 +116,8 @@ mod tests {
         let d = read_file(&mut f, |_| true).unwrap();
         let names: Vec<&str> = d.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["lo", "ifb0", "ifb1", "eth0"]);
-        assert_eq!(
-            d[3].rx,
-            Counters {
-                bytes: 104351346,
-                packets: 4268,
-                ..Counters::default()
-            }
-        );
-        assert_eq!(
-            d[3].tx,
-            Counters {
-                bytes: 259128,
-                packets: 2950,
-                ..Counters::default()
-            }
-        );
+        assert_eq!(d[3].rx, Counters { bytes: 104351346, packets: 4268, ..Counters::default() });
+        assert_eq!(d[3].tx, Counters { bytes: 259128, packets: 2950, ..Counters::default() });
         assert_eq!((d[0].rx.bytes, d[0].tx.packets), (3245, 30));
     }
 
@@ -151,10 +128,7 @@ mod tests {
         assert_eq!(path(&p), p.proc("1/net/dev"));
         let d = read(&p).unwrap();
         let names: Vec<&str> = d.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["lo", "enp3s0", "docker0", "veth1a2b3c4", "bond0.100"]
-        );
+        assert_eq!(names, ["lo", "enp3s0", "docker0", "veth1a2b3c4", "bond0.100"]);
         let enp = &d[1];
         assert_eq!(
             enp.rx,
@@ -187,12 +161,8 @@ mod tests {
 
     #[test]
     fn parses_names_glued_to_wide_numbers_as_old_kernels_print_them() {
-        let d =
-            parse("Inter-|\n face |\n  eth0:4294967296 5 0 0 0 0 0 0 7 8 0 0 0 0 0 0\n").unwrap();
-        assert_eq!(
-            (d[0].name.as_str(), d[0].rx.bytes, d[0].tx.bytes),
-            ("eth0", 4_294_967_296, 7)
-        );
+        let d = parse("Inter-|\n face |\n  eth0:4294967296 5 0 0 0 0 0 0 7 8 0 0 0 0 0 0\n").unwrap();
+        assert_eq!((d[0].name.as_str(), d[0].rx.bytes, d[0].tx.bytes), ("eth0", 4_294_967_296, 7));
     }
 
     #[test]
@@ -201,15 +171,9 @@ mod tests {
         let d = read_file(&mut f, |n| n != "lo").unwrap();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].name, "eth0");
-        assert_eq!(
-            (d[0].rx.bytes, d[0].rx.packets, d[0].rx.drop),
-            (4_012_389_471_023, 3_123_445_610, 212)
-        );
+        assert_eq!((d[0].rx.bytes, d[0].rx.packets, d[0].rx.drop), (4_012_389_471_023, 3_123_445_610, 212));
         assert_eq!(d[0].rx.multicast_or_compressed, 10021);
-        assert_eq!(
-            (d[0].tx.bytes, d[0].tx.packets),
-            (987_654_321_012, 2_011_223_344)
-        );
+        assert_eq!((d[0].tx.bytes, d[0].tx.packets), (987_654_321_012, 2_011_223_344));
     }
 
     #[test]

@@ -150,12 +150,7 @@ fn for_each_state(text: &str, mut f: impl FnMut(u8)) -> Result<(), LineError> {
         };
         match u8::from_str_radix(st, 16) {
             Ok(code) => f(code),
-            Err(_) => {
-                return Err(LineError::new(
-                    i + 1,
-                    format!("st: not a hex number: {st:?}"),
-                ))
-            }
+            Err(_) => return Err(LineError::new(i + 1, format!("st: not a hex number: {st:?}"))),
         }
     }
     Ok(())
@@ -255,21 +250,8 @@ mod tests {
         assert_eq!(c.get(TcpState::SynSent), 0);
         assert_eq!(c.other, 1);
         assert_eq!(c.total(), 15);
-        let nonzero: Vec<(&str, u64)> = c
-            .iter()
-            .filter(|x| x.1 > 0)
-            .map(|(s, n)| (s.name(), n))
-            .collect();
-        assert_eq!(
-            nonzero,
-            [
-                ("established", 5),
-                ("time_wait", 2),
-                ("close_wait", 1),
-                ("last_ack", 1),
-                ("listen", 5)
-            ]
-        );
+        let nonzero: Vec<(&str, u64)> = c.iter().filter(|x| x.1 > 0).map(|(s, n)| (s.name(), n)).collect();
+        assert_eq!(nonzero, [("established", 5), ("time_wait", 2), ("close_wait", 1), ("last_ack", 1), ("listen", 5)]);
     }
 
     #[test]
@@ -282,9 +264,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("netstat-test-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("proc/1/net")).unwrap();
         let p = HostPaths::under(&dir);
-        assert!(read_tcp(&p)
-            .unwrap_err()
-            .is_io_kind(std::io::ErrorKind::NotFound));
+        assert!(read_tcp(&p).unwrap_err().is_io_kind(std::io::ErrorKind::NotFound));
         std::fs::write(dir.join("proc/1/net/tcp"), "header\n   0: 0:0 0:0 01 x\n").unwrap();
         assert_eq!(read_tcp(&p).unwrap().get(TcpState::Established), 1);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -324,10 +304,7 @@ mod tests {
         let mut c = TcpCounts::default();
         count_tcp(&text, &mut c).unwrap();
         let took = start.elapsed();
-        assert_eq!(
-            (c.get(TcpState::Listen), c.get(TcpState::Established)),
-            (10_000, 90_000)
-        );
+        assert_eq!((c.get(TcpState::Listen), c.get(TcpState::Established)), (10_000, 90_000));
         // ~15 MB of text; debug builds manage this in well under a second.
         assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     }

@@ -88,10 +88,7 @@ pub fn parse_stat(text: &str) -> Result<PidStat, LineError> {
     let pid = num(Some(text[..open].trim()), 1, "pid")?;
     let comm = text[open + 1..close].to_owned();
     let mut it = text[close + 1..].split_ascii_whitespace();
-    let state = it
-        .next()
-        .and_then(|s| s.chars().next())
-        .ok_or_else(|| LineError::new(1, "state: missing field"))?;
+    let state = it.next().and_then(|s| s.chars().next()).ok_or_else(|| LineError::new(1, "state: missing field"))?;
     // Fields 4.. after the state; `f(k)` is field k (1-based, as in `man 5 proc`).
     let rest: [&str; 21] = std::array::from_fn(|_| it.next().unwrap_or(""));
     let f = |k: usize| Some(rest[k - 4]).filter(|s| !s.is_empty());
@@ -114,10 +111,7 @@ pub fn parse_stat(text: &str) -> Result<PidStat, LineError> {
 /// The state letter of a `/proc/[pid]/stat` text (the first field after the last `)`).
 pub fn stat_state(text: &[u8]) -> Option<char> {
     let close = text.iter().rposition(|&b| b == b')')?;
-    text[close + 1..]
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .map(|&b| b as char)
+    text[close + 1..].iter().find(|b| !b.is_ascii_whitespace()).map(|&b| b as char)
 }
 
 /// The ids of `/proc/[pid]/status` (real, effective, saved, filesystem).
@@ -198,10 +192,7 @@ pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
     if bytes.is_empty() {
         return Vec::new();
     }
-    bytes
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
+    bytes.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
 }
 
 fn pid_path(paths: &HostPaths, pid: u32, file: &str) -> PathBuf {
@@ -251,9 +242,7 @@ pub fn count_fds(paths: &HostPaths, pid: u32) -> Result<Option<u64>, ProcError> 
 /// The pids in `/proc` (its numeric entries), sorted.
 pub fn pids(paths: &HostPaths) -> Result<Vec<u32>, ProcError> {
     let entries = std::fs::read_dir(&paths.proc).map_err(|e| ProcError::io(&paths.proc, e))?;
-    let mut out: Vec<u32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let mut out: Vec<u32> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     out.sort_unstable();
     Ok(out)
 }
@@ -305,12 +294,7 @@ impl StateCounts {
 
     /// The counts by `process.state`: running, sleeping (S + D + I), stopped, defunct.
     pub fn semconv(&self) -> [(&'static str, u64); 4] {
-        [
-            ("running", self.running),
-            ("sleeping", self.sleeping + self.disk_sleep + self.idle),
-            ("stopped", self.stopped),
-            ("defunct", self.zombie),
-        ]
+        [("running", self.running), ("sleeping", self.sleeping + self.disk_sleep + self.idle), ("stopped", self.stopped), ("defunct", self.zombie)]
     }
 }
 
@@ -329,13 +313,7 @@ pub fn count_states(paths: &HostPaths) -> Result<StateCounts, ProcError> {
         if r.is_ok() {
             match stat_state(&buf) {
                 Some(s) => counts.add(s),
-                None => {
-                    return Err(ProcError::parse(
-                        &path,
-                        1,
-                        "no state after the command name",
-                    ))
-                }
+                None => return Err(ProcError::parse(&path, 1, "no state after the command name")),
             }
         }
         path.pop();
@@ -376,10 +354,7 @@ mod tests {
         let s = read_stat(&fixture_paths("linux-5.15-server"), 4242).unwrap();
         assert_eq!(s.comm, "my (weird) ) x");
         assert_eq!((s.state, s.ppid, s.minflt, s.majflt), ('R', 1, 90211, 17));
-        assert_eq!(
-            (s.utime, s.stime, s.num_threads, s.starttime),
-            (5012, 733, 9, 1833120)
-        );
+        assert_eq!((s.utime, s.stime, s.num_threads, s.starttime), (5012, 733, 9, 1833120));
         assert_eq!((s.vsize, s.rss), (1_210_380_288, 31_872));
     }
 
@@ -387,27 +362,15 @@ mod tests {
     fn names_the_field_of_a_truncated_stat() {
         let e = parse_stat("7 (x) S 1 7 7 0 -1 4194560 50").unwrap_err();
         assert_eq!(e.to_string(), "line 1: majflt: missing field");
-        assert_eq!(
-            parse_stat("7 x S").unwrap_err().to_string(),
-            "line 1: comm: no parentheses"
-        );
+        assert_eq!(parse_stat("7 x S").unwrap_err().to_string(), "line 1: comm: no parentheses");
     }
 
     #[test]
     fn reads_uid_gid_io_cmdline_and_fd_count_of_a_captured_process() {
         let p = fixture_paths("linux-6.18-vm");
-        assert_eq!(
-            read_status(&p, 23887).unwrap(),
-            PidStatus {
-                uid: [0; 4],
-                gid: [0; 4]
-            }
-        );
+        assert_eq!(read_status(&p, 23887).unwrap(), PidStatus { uid: [0; 4], gid: [0; 4] });
         let io = read_io(&p, 23887).unwrap().unwrap();
-        assert_eq!(
-            (io.rchar, io.syscr, io.read_bytes, io.write_bytes),
-            (6976, 10, 45056, 0)
-        );
+        assert_eq!((io.rchar, io.syscr, io.read_bytes, io.write_bytes), (6976, 10, 45056, 0));
         assert_eq!(read_cmdline(&p, 23887).unwrap(), ["sleep", "300"]);
         assert_eq!(count_fds(&p, 23887).unwrap(), Some(5)); // 0 1 2 10 251
     }
@@ -415,26 +378,14 @@ mod tests {
     #[test]
     fn reads_distinct_real_and_effective_ids() {
         let st = read_status(&fixture_paths("linux-5.15-server"), 4242).unwrap();
-        assert_eq!(
-            st,
-            PidStatus {
-                uid: [1000, 0, 0, 0],
-                gid: [1000, 1000, 1000, 1000]
-            }
-        );
-        assert_eq!(
-            parse_status("Name:\tx\n").unwrap_err().to_string(),
-            "missing key Uid"
-        );
+        assert_eq!(st, PidStatus { uid: [1000, 0, 0, 0], gid: [1000, 1000, 1000, 1000] });
+        assert_eq!(parse_status("Name:\tx\n").unwrap_err().to_string(), "missing key Uid");
     }
 
     #[test]
     fn parses_cmdlines_of_kernel_threads_and_rewritten_titles() {
         assert_eq!(parse_cmdline(b""), Vec::<String>::new());
-        assert_eq!(
-            parse_cmdline(b"nginx: worker process"),
-            ["nginx: worker process"]
-        );
+        assert_eq!(parse_cmdline(b"nginx: worker process"), ["nginx: worker process"]);
         assert_eq!(parse_cmdline(b"a\0\0b\0"), ["a", "", "b"]);
     }
 
@@ -450,44 +401,16 @@ mod tests {
     fn counts_processes_by_state() {
         let c = count_states(&fixture_paths("linux-5.15-server")).unwrap();
         // pids 1 S, 2 S, 12 I, 4242 R, 4243 Z, 4244 D, 4245 T, 4246 t, 4247 X
-        assert_eq!(
-            c,
-            StateCounts {
-                running: 1,
-                sleeping: 2,
-                disk_sleep: 1,
-                idle: 1,
-                stopped: 2,
-                zombie: 1,
-                other: 1
-            }
-        );
-        assert_eq!(
-            c.semconv(),
-            [
-                ("running", 1),
-                ("sleeping", 4),
-                ("stopped", 2),
-                ("defunct", 1)
-            ]
-        );
-        assert_eq!(
-            pids(&fixture_paths("linux-5.15-server")).unwrap(),
-            [1, 2, 12, 4242, 4243, 4244, 4245, 4246, 4247]
-        );
+        assert_eq!(c, StateCounts { running: 1, sleeping: 2, disk_sleep: 1, idle: 1, stopped: 2, zombie: 1, other: 1 });
+        assert_eq!(c.semconv(), [("running", 1), ("sleeping", 4), ("stopped", 2), ("defunct", 1)]);
+        assert_eq!(pids(&fixture_paths("linux-5.15-server")).unwrap(), [1, 2, 12, 4242, 4243, 4244, 4245, 4246, 4247]);
     }
 
     #[test]
     fn skips_pid_dirs_without_stat_and_counts_this_host() {
         // The 6.18 tree's /proc/1 only has net/dev.
         let c = count_states(&fixture_paths("linux-6.18-vm")).unwrap();
-        assert_eq!(
-            c,
-            StateCounts {
-                sleeping: 1,
-                ..StateCounts::default()
-            }
-        );
+        assert_eq!(c, StateCounts { sleeping: 1, ..StateCounts::default() });
         let live = count_states(&HostPaths::default()).unwrap();
         // The test's own main thread waits on this one, so nothing need be running.
         assert!(live.sleeping + live.idle >= 1, "{live:?}");
@@ -496,19 +419,7 @@ mod tests {
     #[test]
     fn maps_state_letters_to_process_state_values() {
         let got: Vec<Option<&str>> = "RSDITtZX".chars().map(semconv_state).collect();
-        assert_eq!(
-            got,
-            [
-                Some("running"),
-                Some("sleeping"),
-                Some("sleeping"),
-                Some("sleeping"),
-                Some("stopped"),
-                Some("stopped"),
-                Some("defunct"),
-                None
-            ]
-        );
+        assert_eq!(got, [Some("running"), Some("sleeping"), Some("sleeping"), Some("sleeping"), Some("stopped"), Some("stopped"), Some("defunct"), None]);
         assert_eq!(stat_state(b"5 (a) b) Z 1"), Some('Z'));
     }
 }

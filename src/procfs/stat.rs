@@ -41,14 +41,7 @@ pub struct CpuTimes {
 impl CpuTimes {
     /// All modes except guest and guest_nice (already inside user and nice).
     pub fn total(&self) -> u64 {
-        self.user
-            + self.nice
-            + self.system
-            + self.idle
-            + self.iowait
-            + self.irq
-            + self.softirq
-            + self.steal
+        self.user + self.nice + self.system + self.idle + self.iowait + self.irq + self.softirq + self.steal
     }
 }
 
@@ -86,9 +79,7 @@ pub fn parse(text: &str) -> Result<Stat, LineError> {
             if rest.is_empty() {
                 st.total = times;
             } else {
-                let cpu = rest
-                    .parse()
-                    .map_err(|_| LineError::new(n, format!("bad cpu name {key:?}")))?;
+                let cpu = rest.parse().map_err(|_| LineError::new(n, format!("bad cpu name {key:?}")))?;
                 st.cpus.push((cpu, times));
             }
             continue;
@@ -107,11 +98,7 @@ pub fn parse(text: &str) -> Result<Stat, LineError> {
     Ok(st)
 }
 
-fn cpu_times<'a>(
-    it: impl Iterator<Item = &'a str>,
-    line: usize,
-    key: &str,
-) -> Result<CpuTimes, LineError> {
+fn cpu_times<'a>(it: impl Iterator<Item = &'a str>, line: usize, key: &str) -> Result<CpuTimes, LineError> {
     let mut v = [0u64; 10];
     let mut count = 0;
     for (slot, field) in v.iter_mut().zip(it) {
@@ -119,24 +106,10 @@ fn cpu_times<'a>(
         count += 1;
     }
     if count < 4 {
-        return Err(LineError::new(
-            line,
-            format!("{key}: {count} columns, expected at least 4"),
-        ));
+        return Err(LineError::new(line, format!("{key}: {count} columns, expected at least 4")));
     }
     let [user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice] = v;
-    Ok(CpuTimes {
-        user,
-        nice,
-        system,
-        idle,
-        iowait,
-        irq,
-        softirq,
-        steal,
-        guest,
-        guest_nice,
-    })
+    Ok(CpuTimes { user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice })
 }
 
 /// USER_HZ, the unit of the CPU columns (`sysconf(_SC_CLK_TCK)`, 100 on every Linux
@@ -180,25 +153,11 @@ mod tests {
         let st = read(&fixture_paths("linux-6.18-vm")).unwrap();
         assert_eq!(
             st.total,
-            CpuTimes {
-                user: 13341,
-                nice: 0,
-                system: 3640,
-                idle: 441601,
-                iowait: 375,
-                irq: 0,
-                softirq: 88,
-                steal: 237,
-                guest: 0,
-                guest_nice: 0
-            }
+            CpuTimes { user: 13341, nice: 0, system: 3640, idle: 441601, iowait: 375, irq: 0, softirq: 88, steal: 237, guest: 0, guest_nice: 0 }
         );
         assert_eq!(st.cpus.len(), 2);
         assert_eq!(st.cpus[1].0, 1);
-        assert_eq!(
-            (st.cpus[1].1.user, st.cpus[1].1.idle, st.cpus[1].1.steal),
-            (6976, 220363, 122)
-        );
+        assert_eq!((st.cpus[1].1.user, st.cpus[1].1.idle, st.cpus[1].1.steal), (6976, 220363, 122));
         assert_eq!(st.ctxt, 327338);
         assert_eq!(st.intr, 201665);
         assert_eq!(st.btime, 1795433952);
@@ -224,29 +183,14 @@ mod tests {
     #[test]
     fn tolerates_four_column_cpu_lines_and_ignores_unknown_columns_and_lines() {
         let st = parse("cpu 1 2 3 4\ncpu0 1 2 3 4 5 6 7 8 9 10 11 12\nnewthing 9\n").unwrap();
-        assert_eq!(
-            st.total,
-            CpuTimes {
-                user: 1,
-                nice: 2,
-                system: 3,
-                idle: 4,
-                ..CpuTimes::default()
-            }
-        );
+        assert_eq!(st.total, CpuTimes { user: 1, nice: 2, system: 3, idle: 4, ..CpuTimes::default() });
         assert_eq!(st.cpus[0].1.guest_nice, 10);
     }
 
     #[test]
     fn names_the_line_of_a_short_or_bad_cpu_line() {
-        assert_eq!(
-            parse("cpu 1 2 3 4\ncpu0 1 2 3\n").unwrap_err().to_string(),
-            "line 2: cpu0: 3 columns, expected at least 4"
-        );
-        assert_eq!(
-            parse("ctxt 1\nbtime x\n").unwrap_err().to_string(),
-            "line 2: btime: not a number: \"x\""
-        );
+        assert_eq!(parse("cpu 1 2 3 4\ncpu0 1 2 3\n").unwrap_err().to_string(), "line 2: cpu0: 3 columns, expected at least 4");
+        assert_eq!(parse("ctxt 1\nbtime x\n").unwrap_err().to_string(), "line 2: btime: not a number: \"x\"");
     }
 
     #[test]

@@ -40,9 +40,7 @@ impl FsStats {
 
     /// `df`'s Used: `(blocks − bfree) × block_size`.
     pub fn used_bytes(&self) -> u64 {
-        self.blocks
-            .saturating_sub(self.bfree)
-            .saturating_mul(self.block_size)
+        self.blocks.saturating_sub(self.bfree).saturating_mul(self.block_size)
     }
 
     /// `df`'s Avail: `bavail × block_size` (the `free` state of `system.filesystem.usage`).
@@ -52,9 +50,7 @@ impl FsStats {
 
     /// Free blocks reserved for root: `(bfree − bavail) × block_size` (the `reserved` state).
     pub fn reserved_bytes(&self) -> u64 {
-        self.bfree
-            .saturating_sub(self.bavail)
-            .saturating_mul(self.block_size)
+        self.bfree.saturating_sub(self.bavail).saturating_mul(self.block_size)
     }
 
     /// `df`'s Use% as a fraction: `used ÷ (used + available)`; 0 for an empty filesystem.
@@ -92,9 +88,7 @@ impl FsStats {
 
 /// `statvfs(path)`.
 pub fn statvfs(path: &Path) -> Result<FsStats, std::io::Error> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains a NUL byte")
-    })?;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
     // SAFETY: an all-zero statvfs is a valid value of a plain C struct.
     let mut out: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a NUL-terminated path and `out` a valid, writable statvfs.
@@ -111,15 +105,7 @@ mod tests {
 
     #[test]
     fn computes_used_available_and_reserved_bytes_as_df_does() {
-        let s = FsStats {
-            block_size: 4096,
-            blocks: 65536,
-            bfree: 40960,
-            bavail: 32768,
-            files: 16384,
-            ffree: 12000,
-            favail: 12000,
-        };
+        let s = FsStats { block_size: 4096, blocks: 65536, bfree: 40960, bavail: 32768, files: 16384, ffree: 12000, favail: 12000 };
         assert_eq!(s.total_bytes(), 268_435_456); // 256 MiB
         assert_eq!(s.used_bytes(), 100_663_296); // 24576 blocks = 96 MiB
         assert_eq!(s.available_bytes(), 134_217_728); // 128 MiB
@@ -134,10 +120,7 @@ mod tests {
         let s = statvfs(Path::new("/")).unwrap();
         assert!(s.block_size > 0);
         assert!(s.bfree <= s.blocks && s.bavail <= s.bfree);
-        assert_eq!(
-            s.used_bytes() + s.reserved_bytes() + s.available_bytes(),
-            s.total_bytes()
-        );
+        assert_eq!(s.used_bytes() + s.reserved_bytes() + s.available_bytes(), s.total_bytes());
     }
 
     #[test]

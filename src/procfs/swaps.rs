@@ -37,19 +37,11 @@ pub fn parse(text: &str) -> Result<Vec<Swap>, LineError> {
         if n == 1 && name == "Filename" {
             continue;
         }
-        let kind = it
-            .next()
-            .ok_or_else(|| LineError::new(n, "type: missing field"))?;
+        let kind = it.next().ok_or_else(|| LineError::new(n, "type: missing field"))?;
         let size: u64 = num(it.next(), n, "size")?;
         let used: u64 = num(it.next(), n, "used")?;
         let priority = num(it.next(), n, "priority")?;
-        out.push(Swap {
-            filename: super::mountinfo::unescape(name),
-            kind: kind.to_owned(),
-            size: size * 1024,
-            used: used * 1024,
-            priority,
-        });
+        out.push(Swap { filename: super::mountinfo::unescape(name), kind: kind.to_owned(), size: size * 1024, used: used * 1024, priority });
     }
     Ok(out)
 }

@@ -48,20 +48,11 @@ mod tests {
 
     #[test]
     fn parses_uptime_and_idle_seconds() {
-        assert_eq!(
-            read(&fixture_paths("linux-6.18-vm")).unwrap(),
-            Uptime {
-                seconds: 2300.30,
-                idle: 4416.01
-            }
-        );
+        assert_eq!(read(&fixture_paths("linux-6.18-vm")).unwrap(), Uptime { seconds: 2300.30, idle: 4416.01 });
     }
 
     #[test]
     fn names_the_missing_field() {
-        assert_eq!(
-            parse("12.5\n").unwrap_err().to_string(),
-            "line 1: idle time: missing field"
-        );
+        assert_eq!(parse("12.5\n").unwrap_err().to_string(), "line 1: idle time: missing field");
     }
 }

@@ -103,17 +103,7 @@ mod tests {
     #[test]
     fn parses_the_paging_counters_of_a_6_18_kernel() {
         let v = read(&fixture_paths("linux-6.18-vm")).unwrap();
-        assert_eq!(
-            v,
-            VmStat {
-                pgfault: 4413319,
-                pgmajfault: 1070,
-                pgpgin: 1416793,
-                pgpgout: 1342104,
-                pswpin: 0,
-                pswpout: 0
-            }
-        );
+        assert_eq!(v, VmStat { pgfault: 4413319, pgmajfault: 1070, pgpgin: 1416793, pgpgout: 1342104, pswpin: 0, pswpout: 0 });
         assert_eq!(v.minor_faults(), 4412249);
     }
 
@@ -122,26 +112,12 @@ mod tests {
         let text = std::fs::read_to_string(fixture("linux-6.18-vm/proc/vmstat")).unwrap();
         assert_eq!(get(&text, "pgmajfault"), Some(1070));
         assert_eq!(get(&text, "no_such_counter"), None);
-        assert_eq!(
-            entries("a 1\nbad\nb x\nc 3\n").collect::<Vec<_>>(),
-            [("a", 1), ("c", 3)]
-        );
+        assert_eq!(entries("a 1\nbad\nb x\nc 3\n").collect::<Vec<_>>(), [("a", 1), ("c", 3)]);
     }
 
     #[test]
     fn reads_missing_keys_as_zero_and_names_the_line_of_a_bad_value() {
-        assert_eq!(
-            parse("pgfault 5\n").unwrap(),
-            VmStat {
-                pgfault: 5,
-                ..VmStat::default()
-            }
-        );
-        assert_eq!(
-            parse("nr_free_pages 1\npswpin -1\n")
-                .unwrap_err()
-                .to_string(),
-            "line 2: pswpin: not a number: \"-1\""
-        );
+        assert_eq!(parse("pgfault 5\n").unwrap(), VmStat { pgfault: 5, ..VmStat::default() });
+        assert_eq!(parse("nr_free_pages 1\npswpin -1\n").unwrap_err().to_string(), "line 2: pswpin: not a number: \"-1\"");
     }
 }

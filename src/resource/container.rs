@@ -61,9 +61,7 @@ pub const PODMAN: &str = "podman";
 pub fn detect(input: &DetectInput) -> Detected {
     let mut out = Detected::default();
     let cgroup = read(&input.paths.proc("self/cgroup"));
-    let mounts = read(&input.paths.proc("self/mountinfo"))
-        .map(|t| container_of_mountinfo(&t))
-        .unwrap_or_default();
+    let mounts = read(&input.paths.proc("self/mountinfo")).map(|t| container_of_mountinfo(&t)).unwrap_or_default();
 
     let from_cgroup = cgroup.as_deref().and_then(container_of_cgroup_line);
     let (id, runtime) = match from_cgroup {
@@ -78,13 +76,7 @@ pub fn detect(input: &DetectInput) -> Detected {
     }
     out.set("container.id", id);
     out.set("container.runtime", runtime);
-    out.set(
-        "k8s.pod.uid",
-        cgroup
-            .as_deref()
-            .and_then(k8s_pod_uid_of_cgroup)
-            .or(mounts.pod_uid),
-    );
+    out.set("k8s.pod.uid", cgroup.as_deref().and_then(k8s_pod_uid_of_cgroup).or(mounts.pod_uid));
     out
 }
 
@@ -98,9 +90,7 @@ fn read(path: &Path) -> Option<String> {
 pub fn container_of_cgroup_line(cgroup_file_text: &str) -> Option<(String, Option<&'static str>)> {
     cgroup_file_text.lines().find_map(|line| {
         let path = cgroup_path(line);
-        path.split('/')
-            .rev()
-            .find_map(|seg| container_of_segment(seg, path))
+        path.split('/').rev().find_map(|seg| container_of_segment(seg, path))
     })
 }
 
@@ -108,20 +98,16 @@ pub fn container_of_cgroup_line(cgroup_file_text: &str) -> Option<(String, Optio
 /// turned back into `-`), from a cgroup file's text, one line or a bare path. Static pods have
 /// a 32-hex UID instead of a UUID; both are accepted.
 pub fn k8s_pod_uid_of_cgroup(cgroup_text: &str) -> Option<String> {
-    cgroup_text
-        .lines()
-        .map(cgroup_path)
-        .filter(|p| p.contains("kubepods"))
-        .find_map(|path| {
-            path.split('/').find_map(|seg| {
-                let seg = seg.strip_suffix(".slice").unwrap_or(seg);
-                let uid = match seg.strip_prefix("pod") {
-                    Some(rest) => rest,
-                    None => &seg[seg.rfind("-pod")? + 4..],
-                };
-                normalize_pod_uid(uid)
-            })
+    cgroup_text.lines().map(cgroup_path).filter(|p| p.contains("kubepods")).find_map(|path| {
+        path.split('/').find_map(|seg| {
+            let seg = seg.strip_suffix(".slice").unwrap_or(seg);
+            let uid = match seg.strip_prefix("pod") {
+                Some(rest) => rest,
+                None => &seg[seg.rfind("-pod")? + 4..],
+            };
+            normalize_pod_uid(uid)
         })
+    })
 }
 
 /// What `/proc/self/mountinfo` says about the container.
@@ -152,18 +138,10 @@ pub fn container_of_mountinfo(text: &str) -> MountinfoFindings {
         let segs: Vec<&str> = root.split('/').filter(|s| !s.is_empty()).collect();
 
         if found.pod_uid.is_none() {
-            found.pod_uid = segs
-                .windows(3)
-                .find(|w| w[0] == "kubelet" && w[1] == "pods")
-                .and_then(|w| normalize_pod_uid(w[2]));
+            found.pod_uid = segs.windows(3).find(|w| w[0] == "kubelet" && w[1] == "pods").and_then(|w| normalize_pod_uid(w[2]));
         }
         let own = mount_point == "/run/.containerenv";
-        if !(own
-            || matches!(
-                mount_point.as_str(),
-                "/etc/hostname" | "/etc/hosts" | "/etc/resolv.conf"
-            ))
-        {
+        if !(own || matches!(mount_point.as_str(), "/etc/hostname" | "/etc/hosts" | "/etc/resolv.conf")) {
             continue;
         }
         if let Some(c) = container_in_mount_root(&segs) {
@@ -179,10 +157,7 @@ pub fn container_of_mountinfo(text: &str) -> MountinfoFindings {
             rt
         }
     };
-    let chosen = candidates
-        .iter()
-        .find(|c| c.2 && c.0.is_some())
-        .or_else(|| candidates.iter().find(|c| !in_k8s && c.0.is_some()));
+    let chosen = candidates.iter().find(|c| c.2 && c.0.is_some()).or_else(|| candidates.iter().find(|c| !in_k8s && c.0.is_some()));
     match chosen {
         Some((id, rt, _)) => {
             found.container_id = id.clone();
@@ -203,9 +178,7 @@ fn container_in_mount_root(segs: &[&str]) -> Option<(Option<String>, Option<&'st
         let next = segs.get(i + 1).copied().unwrap_or("");
         let after = segs.get(i + 2).copied().unwrap_or("");
         match *seg {
-            "overlay-containers" if is_hex64(next) => {
-                return Some((Some(next.to_string()), Some(PODMAN)))
-            }
+            "overlay-containers" if is_hex64(next) => return Some((Some(next.to_string()), Some(PODMAN))),
             "containers" if is_hex64(next) => {
                 let docker = matches!(after, "hostname" | "hosts" | "resolv.conf");
                 return Some((Some(next.to_string()), docker.then_some(DOCKER)));
@@ -214,9 +187,7 @@ fn container_in_mount_root(segs: &[&str]) -> Option<(Option<String>, Option<&'st
             "containers" if is_hex64(after) && segs.contains(&"nerdctl") => {
                 return Some((Some(after.to_string()), Some(CONTAINERD)));
             }
-            "sandboxes" if i > 0 && segs[i - 1] == "io.containerd.grpc.v1.cri" => {
-                return Some((None, Some(CONTAINERD)))
-            }
+            "sandboxes" if i > 0 && segs[i - 1] == "io.containerd.grpc.v1.cri" => return Some((None, Some(CONTAINERD))),
             _ => {}
         }
     }
@@ -229,11 +200,7 @@ fn cgroup_path(line: &str) -> &str {
     let line = line.trim();
     let mut parts = line.splitn(3, ':');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(h), Some(_), Some(path))
-            if !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            path
-        }
+        (Some(h), Some(_), Some(path)) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit()) => path,
         _ => line,
     }
 }
@@ -260,10 +227,7 @@ fn container_of_segment(seg: &str, path: &str) -> Option<(String, Option<&'stati
 }
 
 fn runtime_of_path(path: &str) -> Option<&'static str> {
-    if path
-        .split('/')
-        .any(|s| s == "docker" || s == "docker.slice")
-    {
+    if path.split('/').any(|s| s == "docker" || s == "docker.slice") {
         Some(DOCKER)
     } else if path.contains("kubepods") {
         Some(CONTAINERD)
@@ -312,50 +276,26 @@ mod tests {
         let paths = fixture(case);
         let env = env_of(&[]);
         let config = Attributes::new();
-        detect(&DetectInput {
-            paths: &paths,
-            env: &env,
-            config_resource: &config,
-            hostname: Some("h".into()),
-        })
+        detect(&DetectInput { paths: &paths, env: &env, config_resource: &config, hostname: Some("h".into()) })
     }
 
-    fn assert_case(
-        case: &str,
-        id: Option<&str>,
-        runtime: Option<&str>,
-        pod_uid: Option<&str>,
-    ) -> Detected {
+    fn assert_case(case: &str, id: Option<&str>, runtime: Option<&str>, pod_uid: Option<&str>) -> Detected {
         let d = run(case);
         let get = |k: &str| d.attributes.get(k).map(String::as_str);
         assert_eq!(get("container.id"), id, "{case}: container.id");
-        assert_eq!(
-            get("container.runtime"),
-            runtime,
-            "{case}: container.runtime"
-        );
+        assert_eq!(get("container.runtime"), runtime, "{case}: container.runtime");
         assert_eq!(get("k8s.pod.uid"), pod_uid, "{case}: k8s.pod.uid");
         d
     }
 
     #[test]
     fn docker_on_cgroup_v1_is_found_in_the_cgroup_file() {
-        assert_case(
-            "docker-cgroupv1",
-            Some("8261eccfecaffa64f5d3cbd3e0f9372cd460921568830fdfcde8134705c66f74"),
-            Some("docker"),
-            None,
-        );
+        assert_case("docker-cgroupv1", Some("8261eccfecaffa64f5d3cbd3e0f9372cd460921568830fdfcde8134705c66f74"), Some("docker"), None);
     }
 
     #[test]
     fn docker_on_cgroup_v2_is_found_in_mountinfo_not_in_the_overlay_upperdir() {
-        assert_case(
-            "docker-cgroupv2",
-            Some("4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019"),
-            Some("docker"),
-            None,
-        );
+        assert_case("docker-cgroupv2", Some("4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019"), Some("docker"), None);
     }
 
     #[test]
@@ -381,12 +321,7 @@ mod tests {
 
     #[test]
     fn a_private_cgroup_namespace_under_kubernetes_leaves_the_id_unset_with_a_note() {
-        let d = assert_case(
-            "containerd-k8s-cgroupv2-nsprivate",
-            None,
-            Some("containerd"),
-            Some("fa5f2f5a-769c-4b76-b85e-499ba6033f6b"),
-        );
+        let d = assert_case("containerd-k8s-cgroupv2-nsprivate", None, Some("containerd"), Some("fa5f2f5a-769c-4b76-b85e-499ba6033f6b"));
         assert_eq!(d.notes.len(), 1);
         assert!(d.notes[0].starts_with("container.id:"), "{:?}", d.notes);
     }
@@ -407,10 +342,7 @@ mod tests {
         assert_case("podman", Some(id), Some("podman"), None);
         let mi = std::fs::read_to_string(fixture("podman").proc("self/mountinfo")).unwrap();
         let m = container_of_mountinfo(&mi);
-        assert_eq!(
-            (m.container_id.as_deref(), m.runtime),
-            (Some(id), Some("podman"))
-        );
+        assert_eq!((m.container_id.as_deref(), m.runtime), (Some(id), Some("podman")));
     }
 
     #[test]
@@ -447,16 +379,8 @@ mod tests {
 
     #[test]
     fn ids_that_are_not_64_hex_are_not_containers() {
-        assert_eq!(
-            container_of_cgroup_line(
-                "4:memory:/process_api/9cddd64bd1a95bbcb8a55d01a9627f51\n0::/\n"
-            ),
-            None
-        );
-        assert_eq!(
-            container_of_cgroup_line("0::/user.slice/user-1000.slice/session-4.scope"),
-            None
-        );
+        assert_eq!(container_of_cgroup_line("4:memory:/process_api/9cddd64bd1a95bbcb8a55d01a9627f51\n0::/\n"), None);
+        assert_eq!(container_of_cgroup_line("0::/user.slice/user-1000.slice/session-4.scope"), None);
         let conmon = "0::/machine.slice/libpod-conmon-4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019.scope";
         assert_eq!(container_of_cgroup_line(conmon), None);
     }
@@ -464,28 +388,22 @@ mod tests {
     #[test]
     fn extracts_pod_uids_from_both_cgroup_drivers() {
         assert_eq!(
-            k8s_pod_uid_of_cgroup("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod4df85153_51ae_46d3_8e51_2253ccd12173.slice/cri-containerd-x.scope")
-                .as_deref(),
-            Some("4df85153-51ae-46d3-8e51-2253ccd12173")
-        );
-        assert_eq!(
             k8s_pod_uid_of_cgroup(
-                "0::/kubepods.slice/kubepods-pod4DF85153_51AE_46D3_8E51_2253CCD12173.slice/x"
+                "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod4df85153_51ae_46d3_8e51_2253ccd12173.slice/cri-containerd-x.scope"
             )
             .as_deref(),
             Some("4df85153-51ae-46d3-8e51-2253ccd12173")
         );
         assert_eq!(
-            k8s_pod_uid_of_cgroup("6:memory:/kubepods/pod3273eab0-7af8-4579-a947-ed8aedf1667a/abc")
-                .as_deref(),
+            k8s_pod_uid_of_cgroup("0::/kubepods.slice/kubepods-pod4DF85153_51AE_46D3_8E51_2253CCD12173.slice/x").as_deref(),
+            Some("4df85153-51ae-46d3-8e51-2253ccd12173")
+        );
+        assert_eq!(
+            k8s_pod_uid_of_cgroup("6:memory:/kubepods/pod3273eab0-7af8-4579-a947-ed8aedf1667a/abc").as_deref(),
             Some("3273eab0-7af8-4579-a947-ed8aedf1667a")
         );
         // A static pod's UID is the hash of its manifest.
-        assert_eq!(
-            k8s_pod_uid_of_cgroup("/kubepods/burstable/pod6b4a1a8e4b4e5e7f0c1d2e3f4a5b6c7d/x")
-                .as_deref(),
-            Some("6b4a1a8e4b4e5e7f0c1d2e3f4a5b6c7d")
-        );
+        assert_eq!(k8s_pod_uid_of_cgroup("/kubepods/burstable/pod6b4a1a8e4b4e5e7f0c1d2e3f4a5b6c7d/x").as_deref(), Some("6b4a1a8e4b4e5e7f0c1d2e3f4a5b6c7d"));
         assert_eq!(k8s_pod_uid_of_cgroup("/system.slice/podman.service"), None);
         assert_eq!(k8s_pod_uid_of_cgroup("/kubepods/besteffort"), None);
     }
@@ -497,28 +415,17 @@ mod tests {
             "862 851 0:62 /user/1000/containers/overlay-containers/{id}/userdata/hostname /etc/hostname rw,nosuid,nodev,relatime - tmpfs tmpfs rw,size=814160k,mode=700,uid=1000,gid=1000\n"
         );
         let m = container_of_mountinfo(&rootless);
-        assert_eq!(
-            (m.container_id.as_deref(), m.runtime),
-            (Some(id), Some("podman"))
-        );
-        let nerdctl = format!(
-            "900 880 8:1 /var/lib/nerdctl/1935db59/containers/default/{id}/hostname /etc/hostname rw,relatime - ext4 /dev/sda1 rw\n"
-        );
+        assert_eq!((m.container_id.as_deref(), m.runtime), (Some(id), Some("podman")));
+        let nerdctl = format!("900 880 8:1 /var/lib/nerdctl/1935db59/containers/default/{id}/hostname /etc/hostname rw,relatime - ext4 /dev/sda1 rw\n");
         let m = container_of_mountinfo(&nerdctl);
-        assert_eq!(
-            (m.container_id.as_deref(), m.runtime),
-            (Some(id), Some("containerd"))
-        );
+        assert_eq!((m.container_id.as_deref(), m.runtime), (Some(id), Some("containerd")));
     }
 
     #[test]
     fn decodes_octal_escapes_in_mount_paths() {
         let id = "4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019";
         let line = format!("1 2 8:1 /data/my\\040docker/containers/{id}/hostname /etc/hostname rw - ext4 /dev/sda1 rw\n");
-        assert_eq!(
-            container_of_mountinfo(&line).container_id.as_deref(),
-            Some(id)
-        );
+        assert_eq!(container_of_mountinfo(&line).container_id.as_deref(), Some(id));
         assert_eq!(unescape_octal("a\\040b\\134c"), "a b\\c");
         assert_eq!(unescape_octal("trailing\\04"), "trailing\\04");
         assert_eq!(unescape_octal("\\777"), "\\777");

@@ -40,9 +40,7 @@ pub fn resource_attributes(input: &DetectInput) -> Detected {
 
 /// `OTEL_SERVICE_NAME`, trimmed, when set and non-empty.
 pub fn service_name(input: &DetectInput) -> Option<String> {
-    (input.env)("OTEL_SERVICE_NAME")
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    (input.env)("OTEL_SERVICE_NAME").map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Parses an `OTEL_RESOURCE_ATTRIBUTES` value into `(key, value)` pairs in order; the first
@@ -65,8 +63,7 @@ fn parse_pairs(s: &str) -> Vec<Result<(String, String), String>> {
             if key.chars().any(char::is_whitespace) {
                 return Err(bad("whitespace in key"));
             }
-            let value =
-                percent_decode(value.trim()).ok_or_else(|| bad("invalid percent-encoding"))?;
+            let value = percent_decode(value.trim()).ok_or_else(|| bad("invalid percent-encoding"))?;
             Ok((key.to_string(), value))
         })
         .collect()
@@ -81,11 +78,7 @@ fn percent_decode(s: &str) -> Option<String> {
     while i < b.len() {
         if b[i] == b'%' {
             let hex = s.get(i + 1..i + 3)?;
-            out.push(
-                u8::from_str_radix(hex, 16)
-                    .ok()
-                    .filter(|_| hex.bytes().all(|c| c.is_ascii_hexdigit()))?,
-            );
+            out.push(u8::from_str_radix(hex, 16).ok().filter(|_| hex.bytes().all(|c| c.is_ascii_hexdigit()))?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -103,37 +96,19 @@ mod tests {
     use crate::resource::Attributes;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn parses_pairs_trimming_whitespace_and_percent_decoding_values() {
-        let got = parse_otel_resource_attributes(
-            " service.namespace = infra ,team=a%2Cb, note=x%3Dy=z,plus=a+b,utf=caf%C3%A9,empty=",
-        )
-        .unwrap();
-        assert_eq!(
-            got,
-            pairs(&[
-                ("service.namespace", "infra"),
-                ("team", "a,b"),
-                ("note", "x=y=z"),
-                ("plus", "a+b"),
-                ("utf", "café"),
-                ("empty", ""),
-            ])
-        );
+        let got = parse_otel_resource_attributes(" service.namespace = infra ,team=a%2Cb, note=x%3Dy=z,plus=a+b,utf=caf%C3%A9,empty=").unwrap();
+        assert_eq!(got, pairs(&[("service.namespace", "infra"), ("team", "a,b"), ("note", "x=y=z"), ("plus", "a+b"), ("utf", "café"), ("empty", ""),]));
     }
 
     #[test]
     fn empty_entries_and_an_empty_string_give_nothing() {
         assert_eq!(parse_otel_resource_attributes("").unwrap(), vec![]);
-        assert_eq!(
-            parse_otel_resource_attributes("a=1,,b=2,").unwrap(),
-            pairs(&[("a", "1"), ("b", "2")])
-        );
+        assert_eq!(parse_otel_resource_attributes("a=1,,b=2,").unwrap(), pairs(&[("a", "1"), ("b", "2")]));
     }
 
     #[test]
@@ -147,34 +122,19 @@ mod tests {
             ("k=%+1", "malformed pair 'k=%+1' (invalid percent-encoding)"),
             ("k=%FF", "malformed pair 'k=%FF' (invalid percent-encoding)"),
         ] {
-            assert_eq!(
-                parse_otel_resource_attributes(input),
-                Err(err.to_string()),
-                "{input}"
-            );
+            assert_eq!(parse_otel_resource_attributes(input), Err(err.to_string()), "{input}");
         }
     }
 
     #[test]
     fn detection_keeps_well_formed_pairs_and_notes_the_rest() {
         let paths = HostPaths::default();
-        let env = env_of(&[
-            ("OTEL_RESOURCE_ATTRIBUTES", "a=1,x,b=2"),
-            ("OTEL_SERVICE_NAME", "  svc "),
-        ]);
+        let env = env_of(&[("OTEL_RESOURCE_ATTRIBUTES", "a=1,x,b=2"), ("OTEL_SERVICE_NAME", "  svc ")]);
         let config = Attributes::new();
-        let input = DetectInput {
-            paths: &paths,
-            env: &env,
-            config_resource: &config,
-            hostname: None,
-        };
+        let input = DetectInput { paths: &paths, env: &env, config_resource: &config, hostname: None };
         let d = resource_attributes(&input);
         assert_eq!(d.attributes.len(), 2);
-        assert_eq!(
-            d.notes,
-            vec!["OTEL_RESOURCE_ATTRIBUTES: ignored malformed pair 'x' (no '=')".to_string()]
-        );
+        assert_eq!(d.notes, vec!["OTEL_RESOURCE_ATTRIBUTES: ignored malformed pair 'x' (no '=')".to_string()]);
         assert_eq!(service_name(&input).as_deref(), Some("svc"));
     }
 
@@ -183,12 +143,7 @@ mod tests {
         let paths = HostPaths::default();
         let env = env_of(&[("OTEL_SERVICE_NAME", " ")]);
         let config = Attributes::new();
-        let input = DetectInput {
-            paths: &paths,
-            env: &env,
-            config_resource: &config,
-            hostname: None,
-        };
+        let input = DetectInput { paths: &paths, env: &env, config_resource: &config, hostname: None };
         assert_eq!(service_name(&input), None);
     }
 }

@@ -34,13 +34,9 @@ pub fn detect(input: &DetectInput) -> Detected {
     let paths = input.paths;
 
     let hostname = if paths.is_remapped() {
-        let from_root =
-            read_trimmed(&paths.root("etc/hostname")).and_then(|t| first_hostname_line(&t));
+        let from_root = read_trimmed(&paths.root("etc/hostname")).and_then(|t| first_hostname_line(&t));
         if from_root.is_none() {
-            out.note(format!(
-                "host.name: {} unreadable; using this process's hostname",
-                paths.root("etc/hostname").display()
-            ));
+            out.note(format!("host.name: {} unreadable; using this process's hostname", paths.root("etc/hostname").display()));
         }
         from_root.or_else(|| own_hostname(input))
     } else {
@@ -48,17 +44,12 @@ pub fn detect(input: &DetectInput) -> Detected {
     };
     out.set("host.name", hostname);
 
-    let machine_id = ["etc/machine-id", "var/lib/dbus/machine-id"]
-        .iter()
-        .filter_map(|rel| read_trimmed(&paths.root(rel)))
-        .find(|id| id != "uninitialized");
-    let host_id = machine_id
-        .or_else(|| read_trimmed(&paths.sys("class/dmi/id/product_uuid")).filter(|u| !is_placeholder_uuid(u)))
-        .or_else(|| {
-            let boot_id = read_trimmed(&paths.proc("sys/kernel/random/boot_id"))?;
-            out.note("host.id: no machine-id or DMI product_uuid; using the kernel boot_id, which changes at every boot");
-            Some(boot_id)
-        });
+    let machine_id = ["etc/machine-id", "var/lib/dbus/machine-id"].iter().filter_map(|rel| read_trimmed(&paths.root(rel))).find(|id| id != "uninitialized");
+    let host_id = machine_id.or_else(|| read_trimmed(&paths.sys("class/dmi/id/product_uuid")).filter(|u| !is_placeholder_uuid(u))).or_else(|| {
+        let boot_id = read_trimmed(&paths.proc("sys/kernel/random/boot_id"))?;
+        out.note("host.id: no machine-id or DMI product_uuid; using the kernel boot_id, which changes at every boot");
+        Some(boot_id)
+    });
     out.set("host.id", host_id);
 
     out.set("host.arch", Some(semconv_arch(std::env::consts::ARCH)));
@@ -137,10 +128,7 @@ fn unquote(v: &str) -> String {
 }
 
 fn first_hostname_line(text: &str) -> Option<String> {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
+    text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string)
 }
 
 fn own_hostname(input: &DetectInput) -> Option<String> {
@@ -183,19 +171,12 @@ mod tests {
     fn run(paths: &HostPaths, hostname: Option<&str>) -> Detected {
         let env = env_of(&[]);
         let config = Attributes::new();
-        detect(&DetectInput {
-            paths,
-            env: &env,
-            config_resource: &config,
-            hostname: hostname.map(str::to_string),
-        })
+        detect(&DetectInput { paths, env: &env, config_resource: &config, hostname: hostname.map(str::to_string) })
     }
 
     #[test]
     fn parses_quoted_single_quoted_and_bare_os_release_values() {
-        let r = parse_os_release(
-            "# comment\nNAME=\"Fedora Linux\"\nVERSION_ID=40\nPRETTY_NAME='Fedora 40'\nX=\"a \\\"q\\\" \\$b\"\n\nBAD LINE\n",
-        );
+        let r = parse_os_release("# comment\nNAME=\"Fedora Linux\"\nVERSION_ID=40\nPRETTY_NAME='Fedora 40'\nX=\"a \\\"q\\\" \\$b\"\n\nBAD LINE\n");
         assert_eq!(r["NAME"], "Fedora Linux");
         assert_eq!(r["VERSION_ID"], "40");
         assert_eq!(r["PRETTY_NAME"], "Fedora 40");
@@ -235,19 +216,13 @@ mod tests {
     #[test]
     fn the_kernel_placeholder_hostname_counts_as_absent() {
         let d = run(&HostPaths::default(), Some("(none)"));
-        assert_ne!(
-            d.attributes.get("host.name").map(String::as_str),
-            Some("(none)")
-        );
+        assert_ne!(d.attributes.get("host.name").map(String::as_str), Some("(none)"));
     }
 
     #[test]
     fn host_id_falls_back_from_an_empty_machine_id_to_the_dmi_uuid() {
         let d = run(&fixture("qemu-kvm"), None);
-        assert_eq!(
-            d.attributes["host.id"],
-            "6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
-        );
+        assert_eq!(d.attributes["host.id"], "6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0");
         assert!(d.notes.is_empty(), "{:?}", d.notes);
     }
 
@@ -267,10 +242,7 @@ mod tests {
 
     #[test]
     fn missing_files_leave_attributes_absent() {
-        let d = run(
-            &HostPaths::under("/nonexistent-metricsd-fixture"),
-            Some("h"),
-        );
+        let d = run(&HostPaths::under("/nonexistent-metricsd-fixture"), Some("h"));
         assert_eq!(d.attributes["host.name"], "h");
         for absent in ["host.id", "os.name", "os.version", "os.description"] {
             assert!(!d.attributes.contains_key(absent), "{absent}");

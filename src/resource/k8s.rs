@@ -37,15 +37,9 @@ use super::{DetectInput, Detected};
 pub const VARIABLES: &[(&str, &[&str])] = &[
     ("k8s.pod.name", &["K8S_POD_NAME", "POD_NAME"]),
     ("k8s.pod.uid", &["K8S_POD_UID", "POD_UID"]),
-    (
-        "k8s.namespace.name",
-        &["K8S_NAMESPACE", "K8S_NAMESPACE_NAME", "POD_NAMESPACE"],
-    ),
+    ("k8s.namespace.name", &["K8S_NAMESPACE", "K8S_NAMESPACE_NAME", "POD_NAMESPACE"]),
     ("k8s.node.name", &["K8S_NODE_NAME", "NODE_NAME"]),
-    (
-        "k8s.container.name",
-        &["K8S_CONTAINER_NAME", "CONTAINER_NAME"],
-    ),
+    ("k8s.container.name", &["K8S_CONTAINER_NAME", "CONTAINER_NAME"]),
     ("k8s.cluster.name", &["K8S_CLUSTER_NAME"]),
 ];
 
@@ -54,11 +48,7 @@ pub fn detect(input: &DetectInput) -> Detected {
     let mut out = Detected::default();
     let in_kubernetes = (input.env)("KUBERNETES_SERVICE_HOST").is_some_and(|v| !v.is_empty());
     for (attr, vars) in VARIABLES {
-        let value = vars
-            .iter()
-            .filter(|v| in_kubernetes || v.starts_with("K8S_"))
-            .filter_map(|v| (input.env)(v))
-            .find(|v| !v.trim().is_empty());
+        let value = vars.iter().filter(|v| in_kubernetes || v.starts_with("K8S_")).filter_map(|v| (input.env)(v)).find(|v| !v.trim().is_empty());
         out.set(attr, value);
     }
     out
@@ -75,13 +65,7 @@ mod tests {
         let paths = HostPaths::default();
         let env = env_of(vars);
         let config = Attributes::new();
-        detect(&DetectInput {
-            paths: &paths,
-            env: &env,
-            config_resource: &config,
-            hostname: None,
-        })
-        .attributes
+        detect(&DetectInput { paths: &paths, env: &env, config_resource: &config, hostname: None }).attributes
     }
 
     #[test]

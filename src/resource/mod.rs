@@ -111,10 +111,7 @@ pub fn detect(input: &DetectInput) -> Detected {
     let mut service_name = Detected::default();
     service_name.set("service.name", env::service_name(input));
 
-    let config = Detected {
-        attributes: input.config_resource.clone(),
-        notes: Vec::new(),
-    };
+    let config = Detected { attributes: input.config_resource.clone(), notes: Vec::new() };
 
     let mut out = merge([
         defaults,
@@ -126,9 +123,7 @@ pub fn detect(input: &DetectInput) -> Detected {
         service_name,
         config,
     ]);
-    out.attributes
-        .entry("service.name".to_string())
-        .or_insert_with(|| "metricsd".to_string());
+    out.attributes.entry("service.name".to_string()).or_insert_with(|| "metricsd".to_string());
     out
 }
 
@@ -157,57 +152,30 @@ pub(crate) mod tests {
     use std::path::PathBuf;
 
     pub(crate) fn fixture(case: &str) -> HostPaths {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/resource")
-            .join(case);
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/resource").join(case);
         assert!(dir.is_dir(), "missing fixture {}", dir.display());
         HostPaths::under(dir)
     }
 
     pub(crate) fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k: &str| vars.get(k).cloned()
     }
 
     fn detect_case(case: &str, vars: &[(&str, &str)], config: &[(&str, &str)]) -> Detected {
         let paths = fixture(case);
         let env = env_of(vars);
-        let config: Attributes = config
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        detect(&DetectInput {
-            paths: &paths,
-            env: &env,
-            config_resource: &config,
-            hostname: None,
-        })
+        let config: Attributes = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        detect(&DetectInput { paths: &paths, env: &env, config_resource: &config, hostname: None })
     }
 
     fn level(pairs: &[(&str, &str)]) -> Detected {
-        Detected {
-            attributes: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            notes: Vec::new(),
-        }
+        Detected { attributes: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), notes: Vec::new() }
     }
 
     #[test]
     fn later_levels_override_earlier_ones_key_by_key() {
-        let names = [
-            "host",
-            "vm",
-            "container",
-            "k8s",
-            "otel_resource_attributes",
-            "otel_service_name",
-            "config",
-        ];
+        let names = ["host", "vm", "container", "k8s", "otel_resource_attributes", "otel_service_name", "config"];
         // Level i sets keys k_i..k_6 to its own name: key k_j must end up with level j's name.
         let levels: Vec<Detected> = (0..names.len())
             .map(|i| {
@@ -226,10 +194,7 @@ pub(crate) mod tests {
 
     #[test]
     fn empty_values_neither_set_nor_override() {
-        let merged = merge([
-            level(&[("a", "1"), ("b", " ")]),
-            level(&[("a", ""), ("c", "")]),
-        ]);
+        let merged = merge([level(&[("a", "1"), ("b", " ")]), level(&[("a", ""), ("c", "")])]);
         assert_eq!(merged.attributes, level(&[("a", "1")]).attributes);
     }
 
@@ -252,19 +217,9 @@ pub(crate) mod tests {
         assert_eq!(a["os.type"], "linux");
         assert_eq!(a["os.name"], "Ubuntu");
         assert_eq!(a["os.version"], "22.04");
-        assert_eq!(
-            a["os.description"],
-            "Ubuntu 22.04.4 LTS (Linux 5.15.0-105-generic)"
-        );
+        assert_eq!(a["os.description"], "Ubuntu 22.04.4 LTS (Linux 5.15.0-105-generic)");
         assert_eq!(a["host.arch"], host::semconv_arch(std::env::consts::ARCH));
-        for absent in [
-            "container.id",
-            "container.runtime",
-            "cloud.provider",
-            "cloud.platform",
-            "host.type",
-            "k8s.pod.uid",
-        ] {
+        for absent in ["container.id", "container.runtime", "cloud.provider", "cloud.platform", "host.type", "k8s.pod.uid"] {
             assert!(!a.contains_key(absent), "{absent} set: {a:?}");
         }
     }
@@ -281,22 +236,13 @@ pub(crate) mod tests {
         assert_eq!(d.attributes["service.name"], "metricsd");
 
         // k8s (downward API) over container.
-        let mut vars = vec![
-            ("K8S_POD_UID", "11111111-2222-3333-4444-555555555555"),
-            ("K8S_POD_NAME", "web-0"),
-        ];
+        let mut vars = vec![("K8S_POD_UID", "11111111-2222-3333-4444-555555555555"), ("K8S_POD_NAME", "web-0")];
         let d = detect_case("containerd-k8s-cgroupv1", &vars, &[]);
-        assert_eq!(
-            d.attributes["k8s.pod.uid"],
-            "11111111-2222-3333-4444-555555555555"
-        );
+        assert_eq!(d.attributes["k8s.pod.uid"], "11111111-2222-3333-4444-555555555555");
         assert_eq!(d.attributes["k8s.pod.name"], "web-0");
 
         // OTEL_RESOURCE_ATTRIBUTES over k8s, container and host.
-        vars.push((
-            "OTEL_RESOURCE_ATTRIBUTES",
-            "k8s.pod.name=web-1,container.id=abc,host.name=from-env,service.name=from-attrs",
-        ));
+        vars.push(("OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=web-1,container.id=abc,host.name=from-env,service.name=from-attrs"));
         let d = detect_case("containerd-k8s-cgroupv1", &vars, &[]);
         assert_eq!(d.attributes["k8s.pod.name"], "web-1");
         assert_eq!(d.attributes["container.id"], "abc");
@@ -309,15 +255,7 @@ pub(crate) mod tests {
         assert_eq!(d.attributes["service.name"], "from-service-name");
 
         // The config's resource map over everything; its empty value overrides nothing.
-        let d = detect_case(
-            "containerd-k8s-cgroupv1",
-            &vars,
-            &[
-                ("service.name", "from-config"),
-                ("k8s.pod.name", "web-2"),
-                ("host.name", ""),
-            ],
-        );
+        let d = detect_case("containerd-k8s-cgroupv1", &vars, &[("service.name", "from-config"), ("k8s.pod.name", "web-2"), ("host.name", "")]);
         assert_eq!(d.attributes["service.name"], "from-config");
         assert_eq!(d.attributes["k8s.pod.name"], "web-2");
         assert_eq!(d.attributes["host.name"], "from-env");
@@ -330,28 +268,13 @@ pub(crate) mod tests {
         let paths = fixture("aws-ec2");
         let env = env_of(&[]);
         let config = Attributes::new();
-        let input = DetectInput {
-            paths: &paths,
-            env: &env,
-            config_resource: &config,
-            hostname: None,
-        };
-        assert_eq!(
-            host::detect(&input).attributes["host.id"],
-            "ec2a7c1d3e5f47b8a9c0d1e2f3a4b5c6"
-        );
+        let input = DetectInput { paths: &paths, env: &env, config_resource: &config, hostname: None };
+        assert_eq!(host::detect(&input).attributes["host.id"], "ec2a7c1d3e5f47b8a9c0d1e2f3a4b5c6");
     }
 
     #[test]
     fn a_malformed_otel_resource_attributes_pair_is_noted_and_the_rest_kept() {
-        let d = detect_case(
-            "bare-host",
-            &[(
-                "OTEL_RESOURCE_ATTRIBUTES",
-                "team=infra,oops,region=eu%2Dwest,bad=%zz",
-            )],
-            &[],
-        );
+        let d = detect_case("bare-host", &[("OTEL_RESOURCE_ATTRIBUTES", "team=infra,oops,region=eu%2Dwest,bad=%zz")], &[]);
         assert_eq!(d.attributes["team"], "infra");
         assert_eq!(d.attributes["region"], "eu-west");
         assert!(!d.attributes.contains_key("bad"));
@@ -366,44 +289,15 @@ pub(crate) mod tests {
 
     #[test]
     fn every_fixture_gives_its_expected_identity() {
-        const KEYS: [&str; 7] = [
-            "container.id",
-            "container.runtime",
-            "k8s.pod.uid",
-            "cloud.provider",
-            "cloud.platform",
-            "host.type",
-            "host.id",
-        ];
+        const KEYS: [&str; 7] = ["container.id", "container.runtime", "k8s.pod.uid", "cloud.provider", "cloud.platform", "host.type", "host.id"];
         // Per fixture, the KEYS it sets; every other one of KEYS must be absent.
         let cases: &[(&str, &[(&str, &str)])] = &[
-            (
-                "docker-cgroupv1",
-                &[
-                    (
-                        "container.id",
-                        "8261eccfecaffa64f5d3cbd3e0f9372cd460921568830fdfcde8134705c66f74",
-                    ),
-                    ("container.runtime", "docker"),
-                ],
-            ),
-            (
-                "docker-cgroupv2",
-                &[
-                    (
-                        "container.id",
-                        "4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019",
-                    ),
-                    ("container.runtime", "docker"),
-                ],
-            ),
+            ("docker-cgroupv1", &[("container.id", "8261eccfecaffa64f5d3cbd3e0f9372cd460921568830fdfcde8134705c66f74"), ("container.runtime", "docker")]),
+            ("docker-cgroupv2", &[("container.id", "4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019"), ("container.runtime", "docker")]),
             (
                 "containerd-k8s-cgroupv1",
                 &[
-                    (
-                        "container.id",
-                        "c6f0cf8310ae8921248c7aaa770ae9a0c32327fa1d8b3e6719955ffb14c75098",
-                    ),
+                    ("container.id", "c6f0cf8310ae8921248c7aaa770ae9a0c32327fa1d8b3e6719955ffb14c75098"),
                     ("container.runtime", "containerd"),
                     ("k8s.pod.uid", "3273eab0-7af8-4579-a947-ed8aedf1667a"),
                 ],
@@ -411,79 +305,27 @@ pub(crate) mod tests {
             (
                 "containerd-k8s-cgroupv2-systemd",
                 &[
-                    (
-                        "container.id",
-                        "c9482dd7037cd141dfd3dd25b909ea6da38f0f1e7c74e8642b131e92f74626ce",
-                    ),
+                    ("container.id", "c9482dd7037cd141dfd3dd25b909ea6da38f0f1e7c74e8642b131e92f74626ce"),
                     ("container.runtime", "containerd"),
                     ("k8s.pod.uid", "4df85153-51ae-46d3-8e51-2253ccd12173"),
                 ],
             ),
-            (
-                "containerd-k8s-cgroupv2-nsprivate",
-                &[
-                    ("container.runtime", "containerd"),
-                    ("k8s.pod.uid", "fa5f2f5a-769c-4b76-b85e-499ba6033f6b"),
-                ],
-            ),
+            ("containerd-k8s-cgroupv2-nsprivate", &[("container.runtime", "containerd"), ("k8s.pod.uid", "fa5f2f5a-769c-4b76-b85e-499ba6033f6b")]),
             (
                 "crio",
                 &[
-                    (
-                        "container.id",
-                        "f21859ab1faa9442fe6575585371f1bc1f0d4e96ef91acc019b1a36c01f6b919",
-                    ),
+                    ("container.id", "f21859ab1faa9442fe6575585371f1bc1f0d4e96ef91acc019b1a36c01f6b919"),
                     ("container.runtime", "cri-o"),
                     ("k8s.pod.uid", "d1216c35-8b6f-4fd6-ac4e-942905d14684"),
                 ],
             ),
-            (
-                "podman",
-                &[
-                    (
-                        "container.id",
-                        "da78b36284a3b96632dbdc32d3a544dc0fb8a56efa24766d554696c9aa02f0f6",
-                    ),
-                    ("container.runtime", "podman"),
-                ],
-            ),
-            (
-                "bare-host",
-                &[("host.id", "5f3c0a8e9b2d4c61a7e4f0b1c2d3e4f5")],
-            ),
-            (
-                "aws-ec2",
-                &[
-                    ("cloud.provider", "aws"),
-                    ("cloud.platform", "aws_ec2"),
-                    ("host.type", "m5.large"),
-                    ("host.id", "i-0af01c0123456789a"),
-                ],
-            ),
-            (
-                "gcp",
-                &[
-                    ("cloud.provider", "gcp"),
-                    ("cloud.platform", "gcp_compute_engine"),
-                    ("host.id", "9d2c4e6f8a0b41c3d5e7f9a1b3c5d7e9"),
-                ],
-            ),
-            (
-                "azure",
-                &[
-                    ("cloud.provider", "azure"),
-                    ("cloud.platform", "azure_vm"),
-                    ("host.id", "2b4d6f8a0c1e43a5b7c9d1e3f5a7b9c1"),
-                ],
-            ),
-            (
-                "qemu-kvm",
-                &[("host.id", "6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0")],
-            ),
-            (
-                "this-vm",
-                &[("host.id", "c2423a6b-c365-4ea4-807c-fc7a293ac58b")],
-            ),
+            ("podman", &[("container.id", "da78b36284a3b96632dbdc32d3a544dc0fb8a56efa24766d554696c9aa02f0f6"), ("container.runtime", "podman")]),
+            ("bare-host", &[("host.id", "5f3c0a8e9b2d4c61a7e4f0b1c2d3e4f5")]),
+            ("aws-ec2", &[("cloud.provider", "aws"), ("cloud.platform", "aws_ec2"), ("host.type", "m5.large"), ("host.id", "i-0af01c0123456789a")]),
+            ("gcp", &[("cloud.provider", "gcp"), ("cloud.platform", "gcp_compute_engine"), ("host.id", "9d2c4e6f8a0b41c3d5e7f9a1b3c5d7e9")]),
+            ("azure", &[("cloud.provider", "azure"), ("cloud.platform", "azure_vm"), ("host.id", "2b4d6f8a0c1e43a5b7c9d1e3f5a7b9c1")]),
+            ("qemu-kvm", &[("host.id", "6f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0")]),
+            ("this-vm", &[("host.id", "c2423a6b-c365-4ea4-807c-fc7a293ac58b")]),
         ];
         for (case, expected) in cases {
             let got = detect_case(case, &[], &[]).attributes;
@@ -501,24 +343,12 @@ pub(crate) mod tests {
         assert_eq!(a["host.name"], "vm");
         assert_eq!(a["os.name"], "Debian GNU/Linux");
         assert_eq!(a["os.version"], "12");
-        assert_eq!(
-            a["os.description"],
-            "Debian GNU/Linux 12 (bookworm) (Linux 6.18.44-fc-v782)"
-        );
+        assert_eq!(a["os.description"], "Debian GNU/Linux 12 (bookworm) (Linux 6.18.44-fc-v782)");
         // No machine-id and no DMI captured: host.id falls back to the boot ID, with a note.
         assert_eq!(a["host.id"], "c2423a6b-c365-4ea4-807c-fc7a293ac58b");
-        assert!(
-            d.notes.iter().any(|n| n.contains("boot_id")),
-            "{:?}",
-            d.notes
-        );
+        assert!(d.notes.iter().any(|n| n.contains("boot_id")), "{:?}", d.notes);
         // The memory controller's /process_api/<32 hex> is not a container ID.
-        for absent in [
-            "container.id",
-            "container.runtime",
-            "cloud.provider",
-            "host.type",
-        ] {
+        for absent in ["container.id", "container.runtime", "cloud.provider", "host.type"] {
             assert!(!a.contains_key(absent), "{absent} set: {a:?}");
         }
     }

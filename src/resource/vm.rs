@@ -94,45 +94,24 @@ pub const AZURE_CHASSIS_ASSET_TAG: &str = "7783-7084-3265-9085-8269-3286-77";
 /// Tells the cloud from DMI strings, by the rules in the module table.
 pub fn classify(dmi: &Dmi) -> Option<Cloud> {
     let is = |v: &Option<String>, want: &str| v.as_deref() == Some(want);
-    let cloud = |provider, platform| Cloud {
-        provider,
-        platform,
-        host_type: None,
-        instance_id: None,
-    };
+    let cloud = |provider, platform| Cloud { provider, platform, host_type: None, instance_id: None };
 
     if is(&dmi.sys_vendor, "Amazon EC2") {
         return Some(Cloud {
-            host_type: dmi
-                .product_name
-                .clone()
-                .filter(|p| looks_like_instance_type(p)),
-            instance_id: dmi
-                .board_asset_tag
-                .clone()
-                .filter(|t| looks_like_instance_id(t)),
+            host_type: dmi.product_name.clone().filter(|p| looks_like_instance_type(p)),
+            instance_id: dmi.board_asset_tag.clone().filter(|t| looks_like_instance_id(t)),
             ..cloud("aws", "aws_ec2")
         });
     }
-    let xen_amazon = dmi
-        .bios_version
-        .as_deref()
-        .is_some_and(|v| v.to_ascii_lowercase().ends_with(".amazon"));
+    let xen_amazon = dmi.bios_version.as_deref().is_some_and(|v| v.to_ascii_lowercase().ends_with(".amazon"));
     let ec2_uuid = match (&dmi.product_uuid, &dmi.product_serial) {
-        (Some(u), Some(s)) => {
-            u.to_ascii_lowercase().starts_with("ec2") && u.eq_ignore_ascii_case(s)
-        }
+        (Some(u), Some(s)) => u.to_ascii_lowercase().starts_with("ec2") && u.eq_ignore_ascii_case(s),
         _ => false,
     };
     if xen_amazon || ec2_uuid {
         return Some(cloud("aws", "aws_ec2"));
     }
-    if is(&dmi.product_name, "Google Compute Engine")
-        || dmi
-            .product_serial
-            .as_deref()
-            .is_some_and(|s| s.starts_with("GoogleCloud-"))
-    {
+    if is(&dmi.product_name, "Google Compute Engine") || dmi.product_serial.as_deref().is_some_and(|s| s.starts_with("GoogleCloud-")) {
         return Some(cloud("gcp", "gcp_compute_engine"));
     }
     if is(&dmi.chassis_asset_tag, AZURE_CHASSIS_ASSET_TAG) {
@@ -149,18 +128,13 @@ pub fn classify(dmi: &Dmi) -> Option<Cloud> {
 
 /// `m5.large`, `c7gn.16xlarge`, `u-6tb1.metal`, `mac2-m2.metal`: family `.` size.
 fn looks_like_instance_type(s: &str) -> bool {
-    let ok = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    };
+    let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     matches!(s.split_once('.'), Some((family, size)) if ok(family) && ok(size))
 }
 
 /// `i-` and 8 or 17 hex digits.
 fn looks_like_instance_id(s: &str) -> bool {
-    s.strip_prefix("i-")
-        .is_some_and(|h| matches!(h.len(), 8 | 17) && h.chars().all(|c| c.is_ascii_hexdigit()))
+    s.strip_prefix("i-").is_some_and(|h| matches!(h.len(), 8 | 17) && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Cloud attributes from DMI; nothing for bare metal or a plain hypervisor.
@@ -199,19 +173,13 @@ mod tests {
     #[test]
     fn gce_gives_gcp_without_a_host_type() {
         let c = classify_case("gcp").unwrap();
-        assert_eq!(
-            (c.provider, c.platform, c.host_type, c.instance_id),
-            ("gcp", "gcp_compute_engine", None, None)
-        );
+        assert_eq!((c.provider, c.platform, c.host_type, c.instance_id), ("gcp", "gcp_compute_engine", None, None));
     }
 
     #[test]
     fn the_azure_asset_tag_gives_azure() {
         let c = classify_case("azure").unwrap();
-        assert_eq!(
-            (c.provider, c.platform, c.host_type),
-            ("azure", "azure_vm", None)
-        );
+        assert_eq!((c.provider, c.platform, c.host_type), ("azure", "azure_vm", None));
     }
 
     #[test]
@@ -234,70 +202,38 @@ mod tests {
 
     #[test]
     fn xen_ec2_is_told_by_its_bios_version() {
-        let dmi = Dmi {
-            sys_vendor: s("Xen"),
-            product_name: s("HVM domU"),
-            bios_vendor: s("Xen"),
-            bios_version: s("4.11.amazon"),
-            ..Dmi::default()
-        };
+        let dmi = Dmi { sys_vendor: s("Xen"), product_name: s("HVM domU"), bios_vendor: s("Xen"), bios_version: s("4.11.amazon"), ..Dmi::default() };
         let c = classify(&dmi).unwrap();
         assert_eq!((c.provider, c.host_type), ("aws", None));
     }
 
     #[test]
     fn an_ec2_looking_uuid_alone_is_not_aws() {
-        let dmi = Dmi {
-            product_uuid: s("ec2e1916-9099-7caf-fd21-012345abcdef"),
-            ..Dmi::default()
-        };
+        let dmi = Dmi { product_uuid: s("ec2e1916-9099-7caf-fd21-012345abcdef"), ..Dmi::default() };
         assert_eq!(classify(&dmi), None);
-        let dmi = Dmi {
-            product_serial: dmi.product_uuid.clone(),
-            ..dmi
-        };
+        let dmi = Dmi { product_serial: dmi.product_uuid.clone(), ..dmi };
         assert_eq!(classify(&dmi).unwrap().provider, "aws");
     }
 
     #[test]
     fn a_chromebook_is_not_gcp() {
-        let dmi = Dmi {
-            sys_vendor: s("Google"),
-            product_name: s("Eve"),
-            ..Dmi::default()
-        };
+        let dmi = Dmi { sys_vendor: s("Google"), product_name: s("Eve"), ..Dmi::default() };
         assert_eq!(classify(&dmi), None);
     }
 
     #[test]
     fn alibaba_oracle_and_hetzner_follow_the_table() {
-        let ali = Dmi {
-            sys_vendor: s("Alibaba Cloud"),
-            product_name: s("Alibaba Cloud ECS"),
-            ..Dmi::default()
-        };
+        let ali = Dmi { sys_vendor: s("Alibaba Cloud"), product_name: s("Alibaba Cloud ECS"), ..Dmi::default() };
         assert_eq!(classify(&ali).unwrap().platform, "alibaba_cloud_ecs");
-        let oci = Dmi {
-            chassis_asset_tag: s("OracleCloud.com"),
-            ..Dmi::default()
-        };
+        let oci = Dmi { chassis_asset_tag: s("OracleCloud.com"), ..Dmi::default() };
         assert_eq!(classify(&oci).unwrap().provider, "oracle_cloud");
-        let hetzner = Dmi {
-            sys_vendor: s("Hetzner"),
-            product_name: s("vServer"),
-            ..Dmi::default()
-        };
+        let hetzner = Dmi { sys_vendor: s("Hetzner"), product_name: s("vServer"), ..Dmi::default() };
         assert_eq!(classify(&hetzner), None);
     }
 
     #[test]
     fn a_non_instance_type_product_name_gives_no_host_type() {
-        let dmi = Dmi {
-            sys_vendor: s("Amazon EC2"),
-            product_name: s("Not Specified"),
-            board_asset_tag: s("Amazon EC2"),
-            ..Dmi::default()
-        };
+        let dmi = Dmi { sys_vendor: s("Amazon EC2"), product_name: s("Not Specified"), board_asset_tag: s("Amazon EC2"), ..Dmi::default() };
         let c = classify(&dmi).unwrap();
         assert_eq!((c.host_type, c.instance_id), (None, None));
         assert!(looks_like_instance_type("u-6tb1.metal"));

@@ -21,9 +21,8 @@
 use super::text::{parse_value, Family, Kind, Sample, Suffix};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric::Data, number_data_point, summary_data_point::ValueAtQuantile, AggregationTemporality,
-    Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
-    Sum, Summary, SummaryDataPoint,
+    metric::Data, number_data_point, summary_data_point::ValueAtQuantile, AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::HashMap;
@@ -97,20 +96,9 @@ impl Converter {
     }
 
     /// The start time of a cumulative series whose current value is `value` at `time_ns`.
-    fn start_time(
-        &mut self,
-        key: String,
-        value: f64,
-        time_ns: u64,
-        created_ns: Option<u64>,
-    ) -> u64 {
+    fn start_time(&mut self, key: String, value: f64, time_ns: u64, created_ns: Option<u64>) -> u64 {
         let generation = self.generation;
-        let st = self.series.entry(key).or_insert(SeriesState {
-            start_ns: time_ns,
-            last: value,
-            last_ns: time_ns,
-            generation,
-        });
+        let st = self.series.entry(key).or_insert(SeriesState { start_ns: time_ns, last: value, last_ns: time_ns, generation });
         if value < st.last {
             // A reset: it happened after the previous scrape.
             st.start_ns = st.last_ns;
@@ -125,22 +113,9 @@ impl Converter {
     }
 
     fn counter(&mut self, f: &Family, opts: &ConvertOptions, out: &mut Vec<Metric>) {
-        let created: HashMap<String, f64> = f
-            .samples
-            .iter()
-            .filter(|s| s.suffix == Suffix::Created)
-            .map(|s| {
-                (
-                    series_key("", &attributes(&s.labels, &[], opts.labels)),
-                    s.value,
-                )
-            })
-            .collect();
-        let values: Vec<&Sample> = f
-            .samples
-            .iter()
-            .filter(|s| s.suffix != Suffix::Created)
-            .collect();
+        let created: HashMap<String, f64> =
+            f.samples.iter().filter(|s| s.suffix == Suffix::Created).map(|s| (series_key("", &attributes(&s.labels, &[], opts.labels)), s.value)).collect();
+        let values: Vec<&Sample> = f.samples.iter().filter(|s| s.suffix != Suffix::Created).collect();
         if values.is_empty() {
             return;
         }
@@ -157,11 +132,7 @@ impl Converter {
         out.push(metric(
             name,
             f,
-            Data::Sum(Sum {
-                data_points: points,
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                is_monotonic: true,
-            }),
+            Data::Sum(Sum { data_points: points, aggregation_temporality: AggregationTemporality::Cumulative as i32, is_monotonic: true }),
         ));
     }
 
@@ -174,30 +145,18 @@ impl Converter {
             buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
             buckets.dedup_by(|a, b| a.0 == b.0);
             let inf = buckets.last().filter(|b| b.0 == f64::INFINITY).map(|b| b.1);
-            let count = g
-                .count
-                .or(inf)
-                .or(buckets.last().map(|b| b.1))
-                .unwrap_or(0.0);
+            let count = g.count.or(inf).or(buckets.last().map(|b| b.1)).unwrap_or(0.0);
             let mut bounds = Vec::with_capacity(buckets.len());
             let mut counts = Vec::with_capacity(buckets.len() + 1);
             let mut prev = 0.0;
-            for (le, cum) in buckets
-                .iter()
-                .filter(|b| b.0 != f64::INFINITY && !b.0.is_nan())
-            {
+            for (le, cum) in buckets.iter().filter(|b| b.0 != f64::INFINITY && !b.0.is_nan()) {
                 bounds.push(*le);
                 counts.push(to_count(cum - prev));
                 prev = cum.max(prev);
             }
             counts.push(to_count(count - prev));
             let time = time_ns(g.ts_ms, opts.now_ns);
-            let start = self.start_time(
-                format!("{name}{}", series_key("", &g.attrs)),
-                count,
-                time,
-                g.created.map(secs_to_ns),
-            );
+            let start = self.start_time(format!("{name}{}", series_key("", &g.attrs)), count, time, g.created.map(secs_to_ns));
             points.push(HistogramDataPoint {
                 attributes: key_values(g.attrs),
                 start_time_unix_nano: start,
@@ -209,14 +168,7 @@ impl Converter {
                 ..Default::default()
             });
         }
-        out.push(metric(
-            name,
-            f,
-            Data::Histogram(Histogram {
-                data_points: points,
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            }),
-        ));
+        out.push(metric(name, f, Data::Histogram(Histogram { data_points: points, aggregation_temporality: AggregationTemporality::Cumulative as i32 })));
     }
 
     fn summary(&mut self, f: &Family, opts: &ConvertOptions, out: &mut Vec<Metric>) {
@@ -227,32 +179,18 @@ impl Converter {
             q.sort_by(|a, b| a.0.total_cmp(&b.0));
             let count = g.count.unwrap_or(0.0);
             let time = time_ns(g.ts_ms, opts.now_ns);
-            let start = self.start_time(
-                format!("{name}{}", series_key("", &g.attrs)),
-                count,
-                time,
-                g.created.map(secs_to_ns),
-            );
+            let start = self.start_time(format!("{name}{}", series_key("", &g.attrs)), count, time, g.created.map(secs_to_ns));
             points.push(SummaryDataPoint {
                 attributes: key_values(g.attrs),
                 start_time_unix_nano: start,
                 time_unix_nano: time,
                 count: to_count(count),
                 sum: g.sum.unwrap_or(0.0),
-                quantile_values: q
-                    .into_iter()
-                    .map(|(quantile, value)| ValueAtQuantile { quantile, value })
-                    .collect(),
+                quantile_values: q.into_iter().map(|(quantile, value)| ValueAtQuantile { quantile, value }).collect(),
                 flags: 0,
             });
         }
-        out.push(metric(
-            name,
-            f,
-            Data::Summary(Summary {
-                data_points: points,
-            }),
-        ));
+        out.push(metric(name, f, Data::Summary(Summary { data_points: points })));
     }
 }
 
@@ -269,13 +207,7 @@ fn gauges(f: &Family, opts: &ConvertOptions, out: &mut Vec<Metric>) {
         }
     }
     for (name, points) in by_name {
-        out.push(metric(
-            name,
-            f,
-            Data::Gauge(Gauge {
-                data_points: points,
-            }),
-        ));
+        out.push(metric(name, f, Data::Gauge(Gauge { data_points: points })));
     }
 }
 
@@ -287,10 +219,7 @@ fn groups(f: &Family, special: &str, opts: &ConvertOptions) -> Vec<Group> {
         let attrs = attributes(&s.labels, &[special], opts.labels);
         let key = series_key("", &attrs);
         let i = *index.entry(key).or_insert_with(|| {
-            out.push(Group {
-                attrs,
-                ..Default::default()
-            });
+            out.push(Group { attrs, ..Default::default() });
             out.len() - 1
         });
         let g = &mut out[i];
@@ -299,9 +228,7 @@ fn groups(f: &Family, special: &str, opts: &ConvertOptions) -> Vec<Group> {
         }
         let special_value = s.label(special).and_then(parse_value);
         match (s.suffix, special_value) {
-            (Suffix::Bucket, Some(le)) if f.kind == Kind::Histogram => {
-                g.buckets.push((le, s.value))
-            }
+            (Suffix::Bucket, Some(le)) if f.kind == Kind::Histogram => g.buckets.push((le, s.value)),
             (Suffix::None, Some(q)) if f.kind == Kind::Summary => g.quantiles.push((q, s.value)),
             (Suffix::Sum, _) => g.sum = Some(s.value),
             (Suffix::Count, _) => g.count = Some(s.value),
@@ -314,11 +241,7 @@ fn groups(f: &Family, special: &str, opts: &ConvertOptions) -> Vec<Group> {
 
 /// A point's attributes: the sample's labels less `skip`, then the target's labels (which
 /// win; a clashing scraped label becomes `exported_<name>`), sorted by key.
-fn attributes(
-    labels: &[(std::borrow::Cow<str>, std::borrow::Cow<str>)],
-    skip: &[&str],
-    target: &[(String, String)],
-) -> Vec<(String, String)> {
+fn attributes(labels: &[(std::borrow::Cow<str>, std::borrow::Cow<str>)], skip: &[&str], target: &[(String, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(labels.len() + target.len());
     for (k, v) in labels {
         if skip.contains(&k.as_ref()) {
@@ -372,25 +295,14 @@ fn time_ns(ts_ms: Option<i64>, now_ns: u64) -> u64 {
 
 /// A string attribute.
 pub fn kv(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
+    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }), ..Default::default() }
 }
 
 fn key_values(attrs: Vec<(String, String)>) -> Vec<KeyValue> {
     attrs.into_iter().map(|(k, v)| kv(k, v)).collect()
 }
 
-fn number_point(
-    attrs: Vec<(String, String)>,
-    start: u64,
-    time: u64,
-    value: f64,
-) -> NumberDataPoint {
+fn number_point(attrs: Vec<(String, String)>, start: u64, time: u64, value: f64) -> NumberDataPoint {
     NumberDataPoint {
         attributes: key_values(attrs),
         start_time_unix_nano: start,
@@ -401,13 +313,7 @@ fn number_point(
 }
 
 fn metric(name: String, f: &Family, data: Data) -> Metric {
-    Metric {
-        name,
-        description: f.help.to_string(),
-        unit: f.unit.to_string(),
-        data: Some(data),
-        ..Default::default()
-    }
+    Metric { name, description: f.help.to_string(), unit: f.unit.to_string(), data: Some(data), ..Default::default() }
 }
 
 /// A gauge of one point with no attributes (the per-target scrape metrics).
@@ -416,9 +322,7 @@ pub fn simple_gauge(name: &str, description: &str, unit: &str, value: f64, now_n
         name: name.into(),
         description: description.into(),
         unit: unit.into(),
-        data: Some(Data::Gauge(Gauge {
-            data_points: vec![number_point(Vec::new(), 0, now_ns, value)],
-        })),
+        data: Some(Data::Gauge(Gauge { data_points: vec![number_point(Vec::new(), 0, now_ns, value)] })),
         ..Default::default()
     }
 }
@@ -427,19 +331,12 @@ pub fn simple_gauge(name: &str, description: &str, unit: &str, value: f64, now_n
 pub fn resource_metrics(resource: &[(String, String)], metrics: Vec<Metric>) -> ResourceMetrics {
     ResourceMetrics {
         resource: Some(Resource {
-            attributes: resource
-                .iter()
-                .map(|(k, v)| kv(k.clone(), v.clone()))
-                .collect(),
+            attributes: resource.iter().map(|(k, v)| kv(k.clone(), v.clone())).collect(),
             dropped_attributes_count: 0,
             entity_refs: Vec::new(),
         }),
         scope_metrics: vec![ScopeMetrics {
-            scope: Some(InstrumentationScope {
-                name: SCOPE_NAME.into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                ..Default::default()
-            }),
+            scope: Some(InstrumentationScope { name: SCOPE_NAME.into(), version: env!("CARGO_PKG_VERSION").into(), ..Default::default() }),
             metrics,
             schema_url: String::new(),
         }],
@@ -457,33 +354,18 @@ mod tests {
     fn convert(c: &mut Converter, text: &str, now_s: u64) -> Vec<Metric> {
         let p = parse(text, TextFormat::Prometheus);
         assert!(p.errors.is_empty(), "{:?}", p.errors);
-        c.convert(
-            &p.families,
-            &ConvertOptions {
-                now_ns: now_s * SEC,
-                prefix: "",
-                labels: &[],
-            },
-        )
+        c.convert(&p.families, &ConvertOptions { now_ns: now_s * SEC, prefix: "", labels: &[] })
     }
 
     fn find<'m>(ms: &'m [Metric], name: &str) -> &'m Metric {
-        ms.iter().find(|m| m.name == name).unwrap_or_else(|| {
-            panic!(
-                "no {name} in {:?}",
-                ms.iter().map(|m| &m.name).collect::<Vec<_>>()
-            )
-        })
+        ms.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no {name} in {:?}", ms.iter().map(|m| &m.name).collect::<Vec<_>>()))
     }
 
     fn sum_points(m: &Metric) -> &[NumberDataPoint] {
         match &m.data {
             Some(Data::Sum(s)) => {
                 assert!(s.is_monotonic);
-                assert_eq!(
-                    s.aggregation_temporality,
-                    AggregationTemporality::Cumulative as i32
-                );
+                assert_eq!(s.aggregation_temporality, AggregationTemporality::Cumulative as i32);
                 &s.data_points
             }
             d => panic!("not a sum: {d:?}"),
@@ -503,19 +385,13 @@ mod tests {
         let text = |v: u32| format!("# TYPE jobs_total counter\njobs_total{{q=\"a\"}} {v}\n");
         let m = convert(&mut c, &text(10), 100);
         let p = &sum_points(find(&m, "jobs_total"))[0];
-        assert_eq!(
-            (p.start_time_unix_nano, p.time_unix_nano, value(p)),
-            (100 * SEC, 100 * SEC, 10.0)
-        );
+        assert_eq!((p.start_time_unix_nano, p.time_unix_nano, value(p)), (100 * SEC, 100 * SEC, 10.0));
         let m = convert(&mut c, &text(15), 110);
         assert_eq!(sum_points(&m[0])[0].start_time_unix_nano, 100 * SEC);
         // The process restarted: the value went down.
         let m = convert(&mut c, &text(2), 120);
         let p = &sum_points(&m[0])[0];
-        assert_eq!(
-            (p.start_time_unix_nano, p.time_unix_nano),
-            (110 * SEC, 120 * SEC)
-        );
+        assert_eq!((p.start_time_unix_nano, p.time_unix_nano), (110 * SEC, 120 * SEC));
         let m = convert(&mut c, &text(5), 130);
         assert_eq!(sum_points(&m[0])[0].start_time_unix_nano, 110 * SEC);
         // Gone for one scrape: forgotten, and new when it comes back.
@@ -529,14 +405,7 @@ mod tests {
     fn openmetrics_created_is_the_start_time() {
         let text = "# TYPE a counter\na_total{x=\"1\"} 3\na_created{x=\"1\"} 1000.5\n# EOF\n";
         let p = parse(text, TextFormat::OpenMetrics);
-        let m = Converter::default().convert(
-            &p.families,
-            &ConvertOptions {
-                now_ns: 2000 * SEC,
-                prefix: "app_",
-                labels: &[],
-            },
-        );
+        let m = Converter::default().convert(&p.families, &ConvertOptions { now_ns: 2000 * SEC, prefix: "app_", labels: &[] });
         let p = &sum_points(find(&m, "app_a_total"))[0];
         assert_eq!(p.start_time_unix_nano, 1000 * SEC + SEC / 2);
         assert_eq!(m.len(), 1, "_created is not a metric of its own");
@@ -544,21 +413,14 @@ mod tests {
 
     #[test]
     fn histogram_buckets_become_per_bucket_counts_with_bounds() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/scrape/all_types.prom"
-        ))
-        .unwrap();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scrape/all_types.prom")).unwrap();
         let mut c = Converter::default();
         let m = convert(&mut c, &text, 100);
         let h = match &find(&m, "http_request_duration_seconds").data {
             Some(Data::Histogram(h)) => h,
             d => panic!("{d:?}"),
         };
-        assert_eq!(
-            h.aggregation_temporality,
-            AggregationTemporality::Cumulative as i32
-        );
+        assert_eq!(h.aggregation_temporality, AggregationTemporality::Cumulative as i32);
         let p = &h.data_points[0];
         assert_eq!(p.explicit_bounds, [0.05, 0.1, 0.2, 0.5, 1.0]);
         assert_eq!(p.bucket_counts, [24054, 9390, 66948, 28997, 4599, 10332]);
@@ -571,13 +433,7 @@ mod tests {
             d => panic!("{d:?}"),
         };
         assert_eq!((s.count, s.sum), (2693, 1.7560473e7));
-        assert_eq!(
-            s.quantile_values
-                .iter()
-                .map(|q| q.quantile)
-                .collect::<Vec<_>>(),
-            [0.01, 0.05, 0.5, 0.9, 0.99]
-        );
+        assert_eq!(s.quantile_values.iter().map(|q| q.quantile).collect::<Vec<_>>(), [0.01, 0.05, 0.5, 0.9, 0.99]);
         assert_eq!(s.quantile_values[4].value, 76656.0);
 
         match &find(&m, "metric_without_timestamp_and_labels").data {
@@ -585,63 +441,28 @@ mod tests {
             d => panic!("untyped is a gauge: {d:?}"),
         }
         let c = &sum_points(find(&m, "http_requests_total"))[0];
-        assert_eq!(
-            c.time_unix_nano,
-            1395066363000 * 1_000_000,
-            "the exposed timestamp is kept"
-        );
-        assert_eq!(
-            find(&m, "http_requests_total").description,
-            "The total number of HTTP requests."
-        );
+        assert_eq!(c.time_unix_nano, 1395066363000 * 1_000_000, "the exposed timestamp is kept");
+        assert_eq!(find(&m, "http_requests_total").description, "The total number of HTTP requests.");
     }
 
     #[test]
     fn target_labels_win_and_clashing_scraped_labels_are_kept_as_exported() {
         let p = parse("g{env=\"dev\",a=\"1\"} 1\n", TextFormat::Prometheus);
         let labels = [("env".to_string(), "prod".to_string())];
-        let m = Converter::default().convert(
-            &p.families,
-            &ConvertOptions {
-                now_ns: SEC,
-                prefix: "",
-                labels: &labels,
-            },
-        );
-        let Some(Data::Gauge(g)) = &m[0].data else {
-            panic!()
-        };
-        let attrs: Vec<(String, String)> = g.data_points[0]
-            .attributes
-            .iter()
-            .map(|kv| {
-                (
-                    kv.key.clone(),
-                    crate::translate::attribute_value(kv.value.as_ref()),
-                )
-            })
-            .collect();
-        assert_eq!(
-            attrs,
-            [
-                ("a".into(), "1".into()),
-                ("env".into(), "prod".into()),
-                ("exported_env".into(), "dev".into())
-            ]
-        );
+        let m = Converter::default().convert(&p.families, &ConvertOptions { now_ns: SEC, prefix: "", labels: &labels });
+        let Some(Data::Gauge(g)) = &m[0].data else { panic!() };
+        let attrs: Vec<(String, String)> =
+            g.data_points[0].attributes.iter().map(|kv| (kv.key.clone(), crate::translate::attribute_value(kv.value.as_ref()))).collect();
+        assert_eq!(attrs, [("a".into(), "1".into()), ("env".into(), "prod".into()), ("exported_env".into(), "dev".into())]);
     }
 
     #[test]
     fn a_histogram_whose_count_drops_gets_a_new_start() {
-        let text = |n: u32| {
-            format!("# TYPE h histogram\nh_bucket{{le=\"1\"}} {n}\nh_bucket{{le=\"+Inf\"}} {n}\nh_sum 1\nh_count {n}\n")
-        };
+        let text = |n: u32| format!("# TYPE h histogram\nh_bucket{{le=\"1\"}} {n}\nh_bucket{{le=\"+Inf\"}} {n}\nh_sum 1\nh_count {n}\n");
         let mut c = Converter::default();
         convert(&mut c, &text(5), 10);
         let m = convert(&mut c, &text(1), 20);
-        let Some(Data::Histogram(h)) = &m[0].data else {
-            panic!()
-        };
+        let Some(Data::Histogram(h)) = &m[0].data else { panic!() };
         assert_eq!(h.data_points[0].start_time_unix_nano, 10 * SEC);
         assert_eq!(h.data_points[0].bucket_counts, [1, 0]);
     }

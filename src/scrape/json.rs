@@ -59,12 +59,7 @@ pub fn parse(body: &[u8]) -> Result<JsonParsed, String> {
     };
     let mut b = Builder::default();
     let shape = match top.get("metrics") {
-        Some(Value::Array(items))
-            if items
-                .iter()
-                .all(|i| i.get("metrics").is_some_and(Value::is_object))
-                && !items.is_empty() =>
-        {
+        Some(Value::Array(items)) if items.iter().all(|i| i.get("metrics").is_some_and(Value::is_object)) && !items.is_empty() => {
             for item in items {
                 if let Value::Object(o) = item {
                     b.plantd(o);
@@ -97,14 +92,7 @@ pub fn parse(body: &[u8]) -> Result<JsonParsed, String> {
             Shape::Object
         }
     };
-    Ok(JsonParsed {
-        shape,
-        samples: b.samples,
-        skipped: b.skipped,
-        errors: b.errors,
-        resource: b.resource,
-        families: b.families,
-    })
+    Ok(JsonParsed { shape, samples: b.samples, skipped: b.skipped, errors: b.errors, resource: b.resource, families: b.families })
 }
 
 #[derive(Default)]
@@ -150,11 +138,7 @@ impl Builder {
 
     /// One entry of a metricsd `metrics` array.
     fn metricsd_item(&mut self, i: usize, item: &Value, ts: Option<i64>) {
-        let Some(name) = item
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-        else {
+        let Some(name) = item.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
             return self.skip(format!("metrics[{i}]: no \"name\""));
         };
         let name = sanitize(name);
@@ -174,29 +158,19 @@ impl Builder {
                 }
             }
         }
-        let kind = match item
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("untyped")
-        {
+        let kind = match item.get("type").and_then(Value::as_str).unwrap_or("untyped") {
             "counter" => Kind::Counter,
             "gauge" => Kind::Gauge,
             "histogram" => Kind::Histogram,
             "summary" => Kind::Summary,
             _ => Kind::Untyped,
         };
-        let has = |labels: &[(Cow<str>, Cow<str>)], k: &str| {
-            labels
-                .iter()
-                .any(|(n, v)| n == k && parse_value(v).is_some())
-        };
+        let has = |labels: &[(Cow<str>, Cow<str>)], k: &str| labels.iter().any(|(n, v)| n == k && parse_value(v).is_some());
         let (family, suffix) = match kind {
             Kind::Histogram => {
                 if let Some(b) = name.strip_suffix("_bucket") {
                     if !has(&labels, "le") {
-                        return self.skip(format!(
-                            "metrics[{i}] ({name}): histogram bucket without a valid \"le\" label"
-                        ));
+                        return self.skip(format!("metrics[{i}] ({name}): histogram bucket without a valid \"le\" label"));
                     }
                     (b.to_string(), Suffix::Bucket)
                 } else if let Some(b) = name.strip_suffix("_sum") {
@@ -204,9 +178,7 @@ impl Builder {
                 } else if let Some(b) = name.strip_suffix("_count") {
                     (b.to_string(), Suffix::Count)
                 } else {
-                    return self.skip(format!(
-                        "metrics[{i}] ({name}): histogram sample is not _bucket, _sum or _count"
-                    ));
+                    return self.skip(format!("metrics[{i}] ({name}): histogram sample is not _bucket, _sum or _count"));
                 }
             }
             Kind::Summary => {
@@ -217,23 +189,12 @@ impl Builder {
                 } else if has(&labels, "quantile") {
                     (name, Suffix::None)
                 } else {
-                    return self.skip(format!(
-                        "metrics[{i}] ({name}): summary sample without a valid \"quantile\" label"
-                    ));
+                    return self.skip(format!("metrics[{i}] ({name}): summary sample without a valid \"quantile\" label"));
                 }
             }
             _ => (name, Suffix::None),
         };
-        self.push(
-            family,
-            kind,
-            Sample {
-                suffix,
-                labels,
-                value,
-                timestamp_ms: ts,
-            },
-        );
+        self.push(family, kind, Sample { suffix, labels, value, timestamp_ms: ts });
     }
 
     /// One plantd message.
@@ -261,14 +222,7 @@ impl Builder {
     }
 
     /// Every number under `v`, named by its key path.
-    fn flatten(
-        &mut self,
-        path: &mut String,
-        v: &Value,
-        labels: &[(String, String)],
-        ts: Option<i64>,
-        depth: usize,
-    ) {
+    fn flatten(&mut self, path: &mut String, v: &Value, labels: &[(String, String)], ts: Option<i64>, depth: usize) {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
@@ -290,27 +244,11 @@ impl Builder {
                 if !self.seen.insert((name.clone(), labels.to_vec())) {
                     return self.skip(format!("{path}: duplicate name {name} skipped"));
                 }
-                let labels = labels
-                    .iter()
-                    .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
-                    .collect();
-                self.push(
-                    name,
-                    Kind::Gauge,
-                    Sample {
-                        suffix: Suffix::None,
-                        labels,
-                        value,
-                        timestamp_ms: ts,
-                    },
-                );
+                let labels = labels.iter().map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone()))).collect();
+                self.push(name, Kind::Gauge, Sample { suffix: Suffix::None, labels, value, timestamp_ms: ts });
             }
             other => {
-                let p = if path.is_empty() {
-                    "(top)"
-                } else {
-                    path.as_str()
-                };
+                let p = if path.is_empty() { "(top)" } else { path.as_str() };
                 let why = format!("{p}: {} value skipped", type_name(other));
                 self.skip(why);
             }
@@ -323,14 +261,7 @@ fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-        Value::String(s)
-            if matches!(
-                s.to_ascii_lowercase().as_str(),
-                "nan" | "+inf" | "-inf" | "inf"
-            ) =>
-        {
-            parse_value(s)
-        }
+        Value::String(s) if matches!(s.to_ascii_lowercase().as_str(), "nan" | "+inf" | "-inf" | "inf") => parse_value(s),
         _ => None,
     }
 }
@@ -347,18 +278,10 @@ fn scalar_string(v: &Value) -> Option<String> {
 /// Unix seconds (a number) or an RFC 3339 string, in milliseconds.
 fn timestamp_ms(v: Option<&Value>) -> Option<i64> {
     match v? {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e11)
-            .map(|s| (s * 1000.0) as i64),
+        Value::Number(n) => n.as_f64().filter(|s| s.is_finite() && *s > 0.0 && *s < 1e11).map(|s| (s * 1000.0) as i64),
         Value::String(s) => {
             let t = humantime::parse_rfc3339_weak(s).ok()?;
-            Some(
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .ok()?
-                    .as_millis()
-                    .min(i64::MAX as u128) as i64,
-            )
+            Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis().min(i64::MAX as u128) as i64)
         }
         _ => None,
     }
@@ -366,16 +289,7 @@ fn timestamp_ms(v: Option<&Value>) -> Option<i64> {
 
 /// A Prometheus-valid name: other characters become `_`, a leading digit gets a `_`.
 pub fn sanitize(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == ':' { c } else { '_' }).collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
@@ -398,36 +312,18 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/scrape/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        std::fs::read(format!("{}/tests/fixtures/scrape/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
 
     fn fam<'p>(p: &'p JsonParsed, name: &str) -> &'p Family<'static> {
-        p.families
-            .iter()
-            .find(|f| f.name == name)
-            .unwrap_or_else(|| {
-                panic!(
-                    "no family {name} in {:?}",
-                    p.families.iter().map(|f| &f.name).collect::<Vec<_>>()
-                )
-            })
+        p.families.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no family {name} in {:?}", p.families.iter().map(|f| &f.name).collect::<Vec<_>>()))
     }
 
     #[test]
     fn reads_metricsds_own_payload_with_types_resource_and_timestamp() {
         let p = parse(&fixture("metricsd.json")).unwrap();
         assert_eq!(p.shape, Shape::Metricsd);
-        assert_eq!(
-            p.resource,
-            vec![
-                ("host.name".to_string(), "web-1".to_string()),
-                ("service.name".to_string(), "metricsd".to_string())
-            ]
-        );
+        assert_eq!(p.resource, vec![("host.name".to_string(), "web-1".to_string()), ("service.name".to_string(), "metricsd".to_string())]);
         let c = fam(&p, "app_requests_total");
         assert_eq!(c.kind, Kind::Counter);
         assert_eq!(c.samples[0].label("route"), Some("/"));
@@ -439,21 +335,8 @@ mod tests {
         assert_eq!(fam(&p, "up_flag").samples[0].value, 1.0);
         let h = fam(&p, "latency_seconds");
         assert_eq!(h.kind, Kind::Histogram);
-        assert_eq!(
-            h.samples
-                .iter()
-                .filter(|s| s.suffix == Suffix::Bucket)
-                .count(),
-            2
-        );
-        assert_eq!(
-            h.samples
-                .iter()
-                .find(|s| s.suffix == Suffix::Sum)
-                .unwrap()
-                .value,
-            0.7
-        );
+        assert_eq!(h.samples.iter().filter(|s| s.suffix == Suffix::Bucket).count(), 2);
+        assert_eq!(h.samples.iter().find(|s| s.suffix == Suffix::Sum).unwrap().value, 0.7);
         let s = fam(&p, "rpc_seconds");
         assert_eq!(s.kind, Kind::Summary);
         assert_eq!(s.samples.len(), 3);
@@ -478,13 +361,7 @@ mod tests {
         let p = parse(br#"{"metrics": [{"service": "s1", "metrics": {"value": 1.0}}, {"service": "s2", "timestamp": "2024-01-01T12:00:01Z", "metrics": {"value": 2.0}}]}"#).unwrap();
         assert_eq!(p.shape, Shape::Plantd);
         let v = fam(&p, "value");
-        assert_eq!(
-            v.samples
-                .iter()
-                .map(|s| (s.label("service").unwrap(), s.value))
-                .collect::<Vec<_>>(),
-            [("s1", 1.0), ("s2", 2.0)]
-        );
+        assert_eq!(v.samples.iter().map(|s| (s.label("service").unwrap(), s.value)).collect::<Vec<_>>(), [("s1", 1.0), ("s2", 2.0)]);
     }
 
     #[test]
@@ -499,11 +376,7 @@ mod tests {
         assert_eq!(fam(&p, "_2xx").samples[0].value, 7.0);
         // version (string), owner (null), tags (array)
         assert_eq!(p.skipped, 3, "{:?}", p.errors);
-        assert!(
-            p.errors.iter().any(|e| e.contains("version: string")),
-            "{:?}",
-            p.errors
-        );
+        assert!(p.errors.iter().any(|e| e.contains("version: string")), "{:?}", p.errors);
     }
 
     #[test]
@@ -515,21 +388,12 @@ mod tests {
 
     #[test]
     fn random_and_mutated_inputs_never_panic() {
-        let seeds = [
-            fixture("metricsd.json"),
-            fixture("plantd.json"),
-            fixture("nested.json"),
-        ];
+        let seeds = [fixture("metricsd.json"), fixture("plantd.json"), fixture("nested.json")];
         let alphabet: &[u8] = b"{}[]\":,0123456789.e-+ truefalsnNaI\\metricsvaluetypelabels";
         let mut rng = fastrand::Rng::with_seed(0x15_0e);
         for round in 0..5000 {
-            let mut bytes: Vec<u8> = if round % 3 == 0 {
-                (0..rng.usize(0..200))
-                    .map(|_| alphabet[rng.usize(..alphabet.len())])
-                    .collect()
-            } else {
-                seeds[round % 3].clone()
-            };
+            let mut bytes: Vec<u8> =
+                if round % 3 == 0 { (0..rng.usize(0..200)).map(|_| alphabet[rng.usize(..alphabet.len())]).collect() } else { seeds[round % 3].clone() };
             for _ in 0..rng.usize(0..6) {
                 if bytes.is_empty() {
                     break;

@@ -67,8 +67,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Scrape results kept per target between two batches (older ones are dropped).
 pub const MAX_PENDING_RESULTS: usize = 8;
 /// Headers the scraper sets itself.
-pub const RESERVED_HEADERS: &[&str] =
-    &["Authorization", "Accept-Encoding", "Content-Length", "Host"];
+pub const RESERVED_HEADERS: &[&str] = &["Authorization", "Accept-Encoding", "Content-Length", "Host"];
 
 /// How to read a target's answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -100,13 +99,9 @@ impl Default for ByteSize {
 /// Parses `"10MiB"`, `"10MB"`, `"512 KiB"`, `"1048576"`.
 pub fn parse_byte_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (num, unit) = (s[..split].trim(), s[split..].trim());
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {s:?} (write e.g. \"10MiB\" or a number of bytes)"))?;
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?} (write e.g. \"10MiB\" or a number of bytes)"))?;
     let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -115,11 +110,7 @@ pub fn parse_byte_size(s: &str) -> Result<usize, String> {
         "mib" | "m" => 1024.0 * 1024.0,
         "gb" => 1e9,
         "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
-        _ => {
-            return Err(format!(
-                "invalid size unit in {s:?} (B, KB, KiB, MB, MiB, GB, GiB)"
-            ))
-        }
+        _ => return Err(format!("invalid size unit in {s:?} (B, KB, KiB, MB, MiB, GB, GiB)")),
     };
     let v = n * mult;
     if !v.is_finite() || v > usize::MAX as f64 {
@@ -137,14 +128,10 @@ impl<'de> Deserialize<'de> for ByteSize {
                 f.write_str("a size such as \"10MiB\" or a number of bytes")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
-                usize::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom("size too large"))
+                usize::try_from(v).map(ByteSize).map_err(|_| E::custom("size too large"))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                usize::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom("size must not be negative"))
+                usize::try_from(v).map(ByteSize).map_err(|_| E::custom("size must not be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 parse_byte_size(v).map(ByteSize).map_err(E::custom)
@@ -217,27 +204,17 @@ impl Default for EndpointConfig {
 impl EndpointConfig {
     /// The authentication settings.
     pub fn auth(&self) -> Auth {
-        Auth {
-            basic: self.basic_auth.clone(),
-            bearer_token: self.bearer_token.clone(),
-            bearer_token_file: self.bearer_token_file.clone(),
-        }
+        Auth { basic: self.basic_auth.clone(), bearer_token: self.bearer_token.clone(), bearer_token_file: self.bearer_token_file.clone() }
     }
 
     /// The effective interval given the agent's.
     pub fn interval(&self, default_interval: Duration) -> Duration {
-        self.interval
-            .map(|d| d.get())
-            .unwrap_or(default_interval)
-            .max(MIN_INTERVAL)
+        self.interval.map(|d| d.get()).unwrap_or(default_interval).max(MIN_INTERVAL)
     }
 
     /// The effective timeout: `timeout` (default 10 s), never longer than the interval.
     pub fn timeout(&self, default_interval: Duration) -> Duration {
-        self.timeout
-            .map(|d| d.get())
-            .unwrap_or(DEFAULT_TIMEOUT)
-            .min(self.interval(default_interval))
+        self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_TIMEOUT).min(self.interval(default_interval))
     }
 
     /// Problems found without connecting.
@@ -247,9 +224,7 @@ impl EndpointConfig {
             v.push("`name` is empty".into());
         }
         match self.url.parse::<hyper::Uri>() {
-            Ok(u)
-                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
-            }
+            Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {}
             _ => v.push(format!("`url` {:?} is not an http(s) URL", self.url)),
         }
         if let Some(i) = self.interval {
@@ -275,25 +250,14 @@ impl EndpointConfig {
         }
         v.extend(self.auth().validate());
         for k in self.labels.keys() {
-            if k.is_empty()
-                || k.starts_with(|c: char| c.is_ascii_digit())
-                || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                v.push(format!(
-                    "`labels`: {k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"
-                ));
+            if k.is_empty() || k.starts_with(|c: char| c.is_ascii_digit()) || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                v.push(format!("`labels`: {k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
             }
         }
-        if !self
-            .metric_prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        if !self.metric_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
             || self.metric_prefix.starts_with(|c: char| c.is_ascii_digit())
         {
-            v.push(format!(
-                "`metric_prefix` {:?} may hold only [a-zA-Z0-9_:] and not start with a digit",
-                self.metric_prefix
-            ));
+            v.push(format!("`metric_prefix` {:?} may hold only [a-zA-Z0-9_:] and not start with a digit", self.metric_prefix));
         }
         if let Err(e) = self.tls.validate() {
             v.push(format!("tls: {e}"));
@@ -311,30 +275,18 @@ pub struct Scraper {
 
 impl Scraper {
     /// The targets, ready to scrape, with no task started (for `--once`).
-    pub fn build(
-        endpoints: &[EndpointConfig],
-        host_resource: &crate::resource::Attributes,
-        default_interval: Duration,
-    ) -> Result<Arc<Scraper>, String> {
+    pub fn build(endpoints: &[EndpointConfig], host_resource: &crate::resource::Attributes, default_interval: Duration) -> Result<Arc<Scraper>, String> {
         let mut targets = Vec::with_capacity(endpoints.len());
         for (i, e) in endpoints.iter().enumerate() {
-            let t = Target::new(e, host_resource, default_interval)
-                .map_err(|msg| format!("endpoints[{i}] ({}): {msg}", e.name))?;
+            let t = Target::new(e, host_resource, default_interval).map_err(|msg| format!("endpoints[{i}] ({}): {msg}", e.name))?;
             targets.push(Arc::new(t));
         }
-        Ok(Arc::new(Scraper {
-            targets,
-            tasks: Mutex::new(Vec::new()),
-        }))
+        Ok(Arc::new(Scraper { targets, tasks: Mutex::new(Vec::new()) }))
     }
 
     /// Builds the targets and starts one task per target on the current tokio runtime, each
     /// scraping on its interval and keeping its results until [`Scraper::drain`].
-    pub fn start(
-        endpoints: &[EndpointConfig],
-        host_resource: &crate::resource::Attributes,
-        default_interval: Duration,
-    ) -> Result<Arc<Scraper>, String> {
+    pub fn start(endpoints: &[EndpointConfig], host_resource: &crate::resource::Attributes, default_interval: Duration) -> Result<Arc<Scraper>, String> {
         let s = Scraper::build(endpoints, host_resource, default_interval)?;
         let mut tasks = s.tasks.lock().unwrap();
         for t in &s.targets {
@@ -379,10 +331,7 @@ impl Scraper {
     /// Per target, for `/status`: name, URL (without credentials), `up`, last scrape time,
     /// duration, error, samples.
     pub fn status(&self) -> Vec<serde_json::Value> {
-        self.targets
-            .iter()
-            .map(|t| serde_json::to_value(t.status()).unwrap_or_default())
-            .collect()
+        self.targets.iter().map(|t| serde_json::to_value(t.status()).unwrap_or_default()).collect()
     }
 }
 
@@ -398,20 +347,14 @@ mod tests {
 
     #[test]
     fn metricsd_entries_load_unchanged_and_get_the_defaults() {
-        let e: EndpointConfig =
-            serde_json::from_str(r#"{"name": "app1", "url": "http://localhost:3000/metrics"}"#)
-                .unwrap();
+        let e: EndpointConfig = serde_json::from_str(r#"{"name": "app1", "url": "http://localhost:3000/metrics"}"#).unwrap();
         assert!(e.validate().is_empty());
         assert_eq!(e.format, ScrapeFormat::Auto);
         assert_eq!(e.body_size_limit.0, DEFAULT_BODY_SIZE_LIMIT);
         assert_eq!(e.metric_prefix, "");
         assert_eq!(e.interval(Duration::from_secs(60)), Duration::from_secs(60));
         assert_eq!(e.timeout(Duration::from_secs(60)), DEFAULT_TIMEOUT);
-        assert_eq!(
-            e.timeout(Duration::from_secs(2)),
-            Duration::from_secs(2),
-            "never longer than the interval"
-        );
+        assert_eq!(e.timeout(Duration::from_secs(2)), Duration::from_secs(2), "never longer than the interval");
     }
 
     #[test]
@@ -419,24 +362,14 @@ mod tests {
         let yaml = "name: a\nurl: https://h:9443/m\nformat: openmetrics\ninterval: 15s\ntimeout: 5s\nheaders: {X-T: b}\nbearer_token: t\nlabels: {team: x}\nmetric_prefix: app_\nbody_size_limit: 2MiB\ntls: {insecure_skip_verify: true}\n";
         let e: EndpointConfig = serde_yaml_ng::from_str(yaml).unwrap();
         assert!(e.validate().is_empty(), "{:?}", e.validate());
-        assert_eq!(
-            (e.format, e.body_size_limit.0, e.interval(Duration::ZERO)),
-            (ScrapeFormat::Openmetrics, 2 << 20, Duration::from_secs(15))
-        );
-        assert!(serde_json::from_str::<EndpointConfig>(
-            r#"{"name":"a","url":"http://h/","colour":1}"#
+        assert_eq!((e.format, e.body_size_limit.0, e.interval(Duration::ZERO)), (ScrapeFormat::Openmetrics, 2 << 20, Duration::from_secs(15)));
+        assert!(serde_json::from_str::<EndpointConfig>(r#"{"name":"a","url":"http://h/","colour":1}"#).unwrap_err().to_string().contains("colour"));
+        let e: EndpointConfig = serde_json::from_str(
+            r#"{"name":"a","url":"http://h/","body_size_limit":1000,"timeout":"20s","interval":"10s","labels":{"1x":"y"},"headers":{"Authorization":"x"}}"#,
         )
-        .unwrap_err()
-        .to_string()
-        .contains("colour"));
-        let e: EndpointConfig = serde_json::from_str(r#"{"name":"a","url":"http://h/","body_size_limit":1000,"timeout":"20s","interval":"10s","labels":{"1x":"y"},"headers":{"Authorization":"x"}}"#).unwrap();
+        .unwrap();
         let errs = e.validate().join("\n");
-        assert!(
-            errs.contains("longer than `interval`")
-                && errs.contains("1x")
-                && errs.contains("Authorization"),
-            "{errs}"
-        );
+        assert!(errs.contains("longer than `interval`") && errs.contains("1x") && errs.contains("Authorization"), "{errs}");
     }
 
     #[test]

@@ -8,9 +8,7 @@ use super::{json, EndpointConfig, ScrapeFormat, MAX_PENDING_RESULTS, RESERVED_HE
 use crate::exporters::auth::{self, Auth};
 use crate::http::{body_snippet, HttpClient, RequestError};
 use bytes::Bytes;
-use hyper::header::{
-    HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
-};
+use hyper::header::{HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Uri};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics};
 use serde::Serialize;
@@ -26,17 +24,12 @@ const MAX_LINE_ERRORS_LOGGED: usize = 10;
 
 const ACCEPT_AUTO: &str = "application/openmetrics-text;version=1.0.0;q=0.6,text/plain;version=0.0.4;q=0.5,application/json;q=0.4,*/*;q=0.1";
 const ACCEPT_PROMETHEUS: &str = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
-const ACCEPT_OPENMETRICS: &str =
-    "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const ACCEPT_OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 const ACCEPT_JSON: &str = "application/json,*/*;q=0.1";
 
 /// Host resource attributes that describe metricsd itself, not the scraped application.
 fn describes_the_agent(key: &str) -> bool {
-    matches!(
-        key,
-        "service.name" | "service.instance.id" | "service.version"
-    ) || key.starts_with("telemetry.sdk.")
-        || key.starts_with("telemetry.distro.")
+    matches!(key, "service.name" | "service.instance.id" | "service.version") || key.starts_with("telemetry.sdk.") || key.starts_with("telemetry.distro.")
 }
 
 /// The last scrape of a target, for `/status`.
@@ -102,13 +95,8 @@ pub struct Target {
 
 impl Target {
     /// A target for `cfg`; fails on a bad URL, header or TLS setting.
-    pub fn new(
-        cfg: &EndpointConfig,
-        host: &crate::resource::Attributes,
-        default_interval: Duration,
-    ) -> Result<Target, String> {
-        let uri: Uri =
-            auth::parse_endpoint(&cfg.url).map_err(|e| e.replace("`endpoint`", "`url`"))?;
+    pub fn new(cfg: &EndpointConfig, host: &crate::resource::Attributes, default_interval: Duration) -> Result<Target, String> {
+        let uri: Uri = auth::parse_endpoint(&cfg.url).map_err(|e| e.replace("`endpoint`", "`url`"))?;
         let interval = cfg.interval(default_interval);
         let timeout = cfg.timeout(default_interval);
         let client = HttpClient::new(&cfg.tls, timeout).map_err(|e| format!("tls: {e}"))?;
@@ -123,8 +111,7 @@ impl Target {
             (ACCEPT_ENCODING, HeaderValue::from_static("gzip")),
             (
                 HeaderName::from_static("x-prometheus-scrape-timeout-seconds"),
-                HeaderValue::from_str(&format!("{}", timeout.as_secs_f64()))
-                    .expect("a number is a valid header"),
+                HeaderValue::from_str(&format!("{}", timeout.as_secs_f64())).expect("a number is a valid header"),
             ),
         ];
         headers.extend(auth::user_headers(&cfg.headers, RESERVED_HEADERS)?);
@@ -134,36 +121,17 @@ impl Target {
         }
         let scheme = uri.scheme_str().unwrap_or("http").to_string();
         let host_name = uri.host().unwrap_or_default().to_string();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
         let own_resource = vec![
             ("service.name".to_string(), cfg.name.clone()),
-            (
-                "service.instance.id".to_string(),
-                format!("{host_name}:{port}"),
-            ),
-            (
-                "server.address".to_string(),
-                host_name
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-            ),
+            ("service.instance.id".to_string(), format!("{host_name}:{port}")),
+            ("server.address".to_string(), host_name.trim_start_matches('[').trim_end_matches(']').to_string()),
             ("server.port".to_string(), port.to_string()),
             ("url.scheme".to_string(), scheme.clone()),
         ];
-        let host_resource = host
-            .iter()
-            .filter(|(k, _)| !describes_the_agent(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let host_resource = host.iter().filter(|(k, _)| !describes_the_agent(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
         let shown_url = format!("{scheme}://{host_name}:{port}{}", uri.path());
-        let status = TargetStatus {
-            name: cfg.name.clone(),
-            url: shown_url.clone(),
-            ..Default::default()
-        };
+        let status = TargetStatus { name: cfg.name.clone(), url: shown_url.clone(), ..Default::default() };
         Ok(Target {
             name: cfg.name.clone(),
             uri,
@@ -176,11 +144,7 @@ impl Target {
             timeout,
             interval,
             prefix: cfg.metric_prefix.clone(),
-            labels: cfg
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels: cfg.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             host_resource,
             own_resource,
             converter: Arc::new(Mutex::new(Converter::default())),
@@ -226,24 +190,13 @@ impl Target {
     pub async fn scrape(&self) -> ResourceMetrics {
         let started = Instant::now();
         let now = SystemTime::now();
-        let now_ns = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        let now_ns = now.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let result = self.fetch_and_parse(now_ns).await;
         let took = started.elapsed();
         let (up, mut metrics, samples, skipped, body_resource, error, format) = match result {
             Ok(o) => {
                 self.log_line_errors(&o.line_errors);
-                (
-                    true,
-                    o.metrics,
-                    o.samples,
-                    o.skipped,
-                    o.body_resource,
-                    None,
-                    Some(o.format),
-                )
+                (true, o.metrics, o.samples, o.skipped, o.body_resource, None, Some(o.format))
             }
             Err((msg, format)) => (false, Vec::new(), 0, 0, Vec::new(), Some(msg), format),
         };
@@ -266,10 +219,7 @@ impl Target {
                     st.last_error = None;
                     if was_failing {
                         tracing::info!(target_name = %self.name, url = %self.shown_url, "Scrape target recovered");
-                        self.logged
-                            .lock()
-                            .unwrap()
-                            .retain(|e| e.starts_with("line "));
+                        self.logged.lock().unwrap().retain(|e| e.starts_with("line "));
                     }
                 }
             }
@@ -281,92 +231,40 @@ impl Target {
                 tracing::debug!(target_name = %self.name, error = %msg, "Scrape still failing");
             }
         }
-        metrics.push(convert::simple_gauge(
-            "up",
-            "1 if the target was scraped successfully, else 0.",
-            "",
-            if up { 1.0 } else { 0.0 },
-            now_ns,
-        ));
-        metrics.push(convert::simple_gauge(
-            "scrape_duration_seconds",
-            "Time the scrape took.",
-            "s",
-            took.as_secs_f64(),
-            now_ns,
-        ));
-        metrics.push(convert::simple_gauge(
-            "scrape_samples_scraped",
-            "Samples the target exposed.",
-            "",
-            samples as f64,
-            now_ns,
-        ));
-        metrics.push(convert::simple_gauge(
-            "scrape_samples_skipped",
-            "Malformed lines or unusable JSON values skipped.",
-            "",
-            skipped as f64,
-            now_ns,
-        ));
+        metrics.push(convert::simple_gauge("up", "1 if the target was scraped successfully, else 0.", "", if up { 1.0 } else { 0.0 }, now_ns));
+        metrics.push(convert::simple_gauge("scrape_duration_seconds", "Time the scrape took.", "s", took.as_secs_f64(), now_ns));
+        metrics.push(convert::simple_gauge("scrape_samples_scraped", "Samples the target exposed.", "", samples as f64, now_ns));
+        metrics.push(convert::simple_gauge("scrape_samples_skipped", "Malformed lines or unusable JSON values skipped.", "", skipped as f64, now_ns));
         convert::resource_metrics(&self.resource(body_resource), metrics)
     }
 
     /// Host attributes, then those the body carried, then the target's own (which win).
     fn resource(&self, body: Vec<(String, String)>) -> Vec<(String, String)> {
         let mut r: BTreeMap<String, String> = self.host_resource.iter().cloned().collect();
-        r.extend(
-            body.into_iter()
-                .filter(|(k, v)| !v.is_empty() && !k.is_empty()),
-        );
+        r.extend(body.into_iter().filter(|(k, v)| !v.is_empty() && !k.is_empty()));
         r.extend(self.own_resource.iter().cloned());
         r.into_iter().collect()
     }
 
-    async fn fetch_and_parse(
-        &self,
-        now_ns: u64,
-    ) -> Result<Outcome, (String, Option<&'static str>)> {
+    async fn fetch_and_parse(&self, now_ns: u64) -> Result<Outcome, (String, Option<&'static str>)> {
         let mut headers = self.headers.clone();
         if let Some(h) = self.auth.header().map_err(|e| (e, None))? {
             headers.push((AUTHORIZATION, h));
         }
-        let answer = self
-            .client
-            .request(
-                Method::GET,
-                &self.uri,
-                &headers,
-                Bytes::new(),
-                self.body_limit,
-            )
-            .await
-            .map_err(|e| {
-                let msg = match e {
-                    RequestError::TooLarge(n) => {
-                        format!("response body larger than body_size_limit ({n} bytes)")
-                    }
-                    other => other.to_string(),
-                };
-                (msg, None)
-            })?;
+        let answer = self.client.request(Method::GET, &self.uri, &headers, Bytes::new(), self.body_limit).await.map_err(|e| {
+            let msg = match e {
+                RequestError::TooLarge(n) => {
+                    format!("response body larger than body_size_limit ({n} bytes)")
+                }
+                other => other.to_string(),
+            };
+            (msg, None)
+        })?;
         if !answer.status.is_success() {
-            return Err((
-                format!("HTTP {}: {}", answer.status, body_snippet(&answer.body)),
-                None,
-            ));
+            return Err((format!("HTTP {}: {}", answer.status, body_snippet(&answer.body)), None));
         }
-        let gzip = answer
-            .headers
-            .get(CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-        let content_type = answer
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let gzip = answer.headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        let content_type = answer.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
         let limit = self.body_limit;
         let format = self.format;
         let converter = self.converter.clone();
@@ -375,22 +273,9 @@ impl Target {
         let body = answer.body;
         // Decompressing and parsing a large body takes milliseconds: off the async workers.
         let work = tokio::task::spawn_blocking(move || {
-            let body = if gzip {
-                gunzip(&body, limit).map_err(|e| (e, None))?
-            } else {
-                body
-            };
+            let body = if gzip { gunzip(&body, limit).map_err(|e| (e, None))? } else { body };
             let kind = detect(format, &content_type, &body);
-            parse_and_convert(
-                kind,
-                &body,
-                &converter,
-                &ConvertOptions {
-                    now_ns,
-                    prefix: &prefix,
-                    labels: &labels,
-                },
-            )
+            parse_and_convert(kind, &body, &converter, &ConvertOptions { now_ns, prefix: &prefix, labels: &labels })
         });
         match tokio::time::timeout(self.timeout.max(Duration::from_secs(1)) * 4, work).await {
             Ok(Ok(r)) => r,
@@ -454,63 +339,31 @@ fn detect(format: ScrapeFormat, content_type: &str, body: &[u8]) -> Detected {
 fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, String> {
     let mut out = Vec::new();
     let mut d = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
-    d.read_to_end(&mut out)
-        .map_err(|e| format!("gzip body: {e}"))?;
+    d.read_to_end(&mut out).map_err(|e| format!("gzip body: {e}"))?;
     if out.len() > limit {
-        return Err(format!(
-            "response body larger than body_size_limit ({limit} bytes) once decompressed"
-        ));
+        return Err(format!("response body larger than body_size_limit ({limit} bytes) once decompressed"));
     }
     Ok(Bytes::from(out))
 }
 
-fn parse_and_convert(
-    kind: Detected,
-    body: &[u8],
-    converter: &Mutex<Converter>,
-    opts: &ConvertOptions,
-) -> Result<Outcome, (String, Option<&'static str>)> {
+fn parse_and_convert(kind: Detected, body: &[u8], converter: &Mutex<Converter>, opts: &ConvertOptions) -> Result<Outcome, (String, Option<&'static str>)> {
     match kind {
         Detected::Json => {
             let p = json::parse(body).map_err(|e| (e, Some("json")))?;
             let metrics = converter.lock().unwrap().convert(&p.families, opts);
-            Ok(Outcome {
-                metrics,
-                samples: p.samples,
-                skipped: p.skipped,
-                line_errors: p.errors,
-                body_resource: p.resource,
-                format: "json",
-            })
+            Ok(Outcome { metrics, samples: p.samples, skipped: p.skipped, line_errors: p.errors, body_resource: p.resource, format: "json" })
         }
         Detected::Prometheus | Detected::OpenMetrics => {
-            let (format, name) = if kind == Detected::OpenMetrics {
-                (TextFormat::OpenMetrics, "openmetrics")
-            } else {
-                (TextFormat::Prometheus, "prometheus")
-            };
+            let (format, name) = if kind == Detected::OpenMetrics { (TextFormat::OpenMetrics, "openmetrics") } else { (TextFormat::Prometheus, "prometheus") };
             let text = String::from_utf8_lossy(body);
             let p = text::parse(&text, format);
             if p.samples == 0 && p.error_count > 0 {
                 let first = p.errors.first().map(|e| e.to_string()).unwrap_or_default();
-                return Err((
-                    format!(
-                        "nothing parsed as {name} text ({} malformed lines; {first})",
-                        p.error_count
-                    ),
-                    Some(name),
-                ));
+                return Err((format!("nothing parsed as {name} text ({} malformed lines; {first})", p.error_count), Some(name)));
             }
             let metrics = converter.lock().unwrap().convert(&p.families, opts);
             let line_errors = p.errors.iter().map(|e| e.to_string()).collect();
-            Ok(Outcome {
-                metrics,
-                samples: p.samples,
-                skipped: p.error_count,
-                line_errors,
-                body_resource: Vec::new(),
-                format: name,
-            })
+            Ok(Outcome { metrics, samples: p.samples, skipped: p.error_count, line_errors, body_resource: Vec::new(), format: name })
         }
     }
 }
@@ -536,26 +389,13 @@ mod tests {
     #[test]
     fn format_is_chosen_by_content_type_then_by_the_body() {
         let a = ScrapeFormat::Auto;
-        assert_eq!(
-            detect(
-                a,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                b"x 1"
-            ),
-            Detected::OpenMetrics
-        );
-        assert_eq!(
-            detect(a, "text/plain; version=0.0.4", b"x 1"),
-            Detected::Prometheus
-        );
+        assert_eq!(detect(a, "application/openmetrics-text; version=1.0.0; charset=utf-8", b"x 1"), Detected::OpenMetrics);
+        assert_eq!(detect(a, "text/plain; version=0.0.4", b"x 1"), Detected::Prometheus);
         assert_eq!(detect(a, "application/json", b"x"), Detected::Json);
         assert_eq!(detect(a, "application/vnd.app+json", b"x"), Detected::Json);
         assert_eq!(detect(a, "", b"  {\"a\": 1}"), Detected::Json);
         assert_eq!(detect(a, "text/plain", b"{\"a\": 1}"), Detected::Json);
-        assert_eq!(
-            detect(ScrapeFormat::Prometheus, "application/json", b"{"),
-            Detected::Prometheus
-        );
+        assert_eq!(detect(ScrapeFormat::Prometheus, "application/json", b"{"), Detected::Prometheus);
     }
 
     #[test]
@@ -570,46 +410,21 @@ mod tests {
 
     #[test]
     fn the_resource_names_the_target_and_keeps_the_hosts_identity() {
-        let cfg = EndpointConfig {
-            name: "api".into(),
-            url: "http://127.0.0.1:9100/metrics".into(),
-            ..Default::default()
-        };
-        let host: crate::resource::Attributes = [
-            ("host.name", "web-1"),
-            ("service.name", "metricsd"),
-            ("service.version", "0.1.0"),
-            ("telemetry.sdk.name", "opentelemetry"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let cfg = EndpointConfig { name: "api".into(), url: "http://127.0.0.1:9100/metrics".into(), ..Default::default() };
+        let host: crate::resource::Attributes =
+            [("host.name", "web-1"), ("service.name", "metricsd"), ("service.version", "0.1.0"), ("telemetry.sdk.name", "opentelemetry")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         let t = Target::new(&cfg, &host, Duration::from_secs(60)).unwrap();
-        let r: BTreeMap<String, String> = t
-            .resource(vec![
-                ("service.name".into(), "other".into()),
-                ("k8s.pod.name".into(), "p".into()),
-            ])
-            .into_iter()
-            .collect();
+        let r: BTreeMap<String, String> = t.resource(vec![("service.name".into(), "other".into()), ("k8s.pod.name".into(), "p".into())]).into_iter().collect();
         assert_eq!(r["service.name"], "api");
         assert_eq!(r["service.instance.id"], "127.0.0.1:9100");
-        assert_eq!(
-            (
-                r["server.address"].as_str(),
-                r["server.port"].as_str(),
-                r["url.scheme"].as_str()
-            ),
-            ("127.0.0.1", "9100", "http")
-        );
+        assert_eq!((r["server.address"].as_str(), r["server.port"].as_str(), r["url.scheme"].as_str()), ("127.0.0.1", "9100", "http"));
         assert_eq!(r["host.name"], "web-1");
         assert_eq!(r["k8s.pod.name"], "p");
         assert!(!r.contains_key("service.version") && !r.contains_key("telemetry.sdk.name"));
-        let https = EndpointConfig {
-            name: "x".into(),
-            url: "https://example.com/m".into(),
-            ..Default::default()
-        };
+        let https = EndpointConfig { name: "x".into(), url: "https://example.com/m".into(), ..Default::default() };
         let t = Target::new(&https, &host, Duration::from_secs(60)).unwrap();
         assert_eq!(t.own_resource[1].1, "example.com:443");
     }
@@ -617,36 +432,13 @@ mod tests {
     #[test]
     fn garbage_fails_the_scrape_but_a_few_bad_lines_do_not() {
         let conv = Mutex::new(Converter::default());
-        let opts = ConvertOptions {
-            now_ns: 1,
-            prefix: "",
-            labels: &[],
-        };
-        let e = parse_and_convert(
-            Detected::Prometheus,
-            b"\x00\x01\xff\xfe garbage {{{\n\x7f\n",
-            &conv,
-            &opts,
-        )
-        .err()
-        .unwrap();
-        assert!(
-            e.0.contains("nothing parsed") && e.0.contains("line 1"),
-            "{}",
-            e.0
-        );
-        let o = parse_and_convert(Detected::Prometheus, b"a 1\nb{ 2\nc 3\n", &conv, &opts)
-            .ok()
-            .unwrap();
+        let opts = ConvertOptions { now_ns: 1, prefix: "", labels: &[] };
+        let e = parse_and_convert(Detected::Prometheus, b"\x00\x01\xff\xfe garbage {{{\n\x7f\n", &conv, &opts).err().unwrap();
+        assert!(e.0.contains("nothing parsed") && e.0.contains("line 1"), "{}", e.0);
+        let o = parse_and_convert(Detected::Prometheus, b"a 1\nb{ 2\nc 3\n", &conv, &opts).ok().unwrap();
         assert_eq!((o.samples, o.skipped), (2, 1));
-        assert!(
-            o.line_errors[0].starts_with("line 2:"),
-            "{:?}",
-            o.line_errors
-        );
-        let o = parse_and_convert(Detected::Prometheus, b"", &conv, &opts)
-            .ok()
-            .unwrap();
+        assert!(o.line_errors[0].starts_with("line 2:"), "{:?}", o.line_errors);
+        let o = parse_and_convert(Detected::Prometheus, b"", &conv, &opts).ok().unwrap();
         assert_eq!(o.samples, 0, "an empty exposition is a successful scrape");
     }
 }

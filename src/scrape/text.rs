@@ -105,22 +105,9 @@ impl Kind {
     fn suffixes(self) -> &'static [(&'static str, Suffix)] {
         match self {
             Kind::Counter => &[("_total", Suffix::Total), ("_created", Suffix::Created)],
-            Kind::Histogram => &[
-                ("_bucket", Suffix::Bucket),
-                ("_sum", Suffix::Sum),
-                ("_count", Suffix::Count),
-                ("_created", Suffix::Created),
-            ],
-            Kind::Summary => &[
-                ("_sum", Suffix::Sum),
-                ("_count", Suffix::Count),
-                ("_created", Suffix::Created),
-            ],
-            Kind::GaugeHistogram => &[
-                ("_bucket", Suffix::Bucket),
-                ("_gsum", Suffix::Sum),
-                ("_gcount", Suffix::Count),
-            ],
+            Kind::Histogram => &[("_bucket", Suffix::Bucket), ("_sum", Suffix::Sum), ("_count", Suffix::Count), ("_created", Suffix::Created)],
+            Kind::Summary => &[("_sum", Suffix::Sum), ("_count", Suffix::Count), ("_created", Suffix::Created)],
+            Kind::GaugeHistogram => &[("_bucket", Suffix::Bucket), ("_gsum", Suffix::Sum), ("_gcount", Suffix::Count)],
             Kind::Info => &[("_info", Suffix::Info)],
             Kind::Gauge | Kind::Untyped | Kind::StateSet => &[],
         }
@@ -184,10 +171,7 @@ pub struct Sample<'a> {
 impl Sample<'_> {
     /// The value of label `name`.
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_ref())
+        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 }
 
@@ -209,13 +193,7 @@ pub struct Family<'a> {
 impl<'a> Family<'a> {
     /// A family with no metadata.
     pub fn new(name: impl Into<Cow<'a, str>>, kind: Kind) -> Self {
-        Family {
-            name: name.into(),
-            kind,
-            help: Cow::Borrowed(""),
-            unit: Cow::Borrowed(""),
-            samples: Vec::new(),
-        }
+        Family { name: name.into(), kind, help: Cow::Borrowed(""), unit: Cow::Borrowed(""), samples: Vec::new() }
     }
 
     /// The full name of a sample of this family.
@@ -259,22 +237,14 @@ impl Parsed<'_> {
     fn error(&mut self, line: usize, message: impl Into<String>) {
         self.error_count += 1;
         if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(LineError {
-                line,
-                message: message.into(),
-            });
+            self.errors.push(LineError { line, message: message.into() });
         }
     }
 }
 
 /// Parses a whole exposition. Never fails: bad lines are skipped and listed in `errors`.
 pub fn parse(input: &str, format: TextFormat) -> Parsed<'_> {
-    let mut p = Parser {
-        format,
-        out: Parsed::default(),
-        index: HashMap::new(),
-        current: None,
-    };
+    let mut p = Parser { format, out: Parsed::default(), index: HashMap::new(), current: None };
     let mut saw_eof = false;
     for (i, raw) in input.split('\n').enumerate() {
         let line_no = i + 1;
@@ -305,8 +275,7 @@ pub fn parse(input: &str, format: TextFormat) -> Parsed<'_> {
     }
     if format == TextFormat::OpenMetrics && !saw_eof {
         let last = input.split('\n').count();
-        p.out
-            .error(last, "missing # EOF (the body may be truncated)");
+        p.out.error(last, "missing # EOF (the body may be truncated)");
     }
     p.out
 }
@@ -360,8 +329,7 @@ impl<'a> Parser<'a> {
             }
             "TYPE" => {
                 let word = rest.trim();
-                let kind = Kind::parse(word)
-                    .ok_or_else(|| format!("# TYPE {name}: unknown type {:?}", clip(word)))?;
+                let kind = Kind::parse(word).ok_or_else(|| format!("# TYPE {name}: unknown type {:?}", clip(word)))?;
                 let existing = match self.current.filter(|&i| self.out.families[i].name == name) {
                     Some(i) => Some(i),
                     None => self.index.get(name).copied(),
@@ -398,15 +366,10 @@ impl<'a> Parser<'a> {
         if let Some(&i) = self.index.get(name) {
             return match member(&self.out.families[i], name) {
                 Some(s) => Ok((i, s)),
-                None => Err(format!(
-                    "sample {name} cannot belong to {} family {name}",
-                    self.out.families[i].kind.as_str()
-                )),
+                None => Err(format!("sample {name} cannot belong to {} family {name}", self.out.families[i].kind.as_str())),
             };
         }
-        for suffix in [
-            "_total", "_bucket", "_sum", "_count", "_created", "_gsum", "_gcount", "_info",
-        ] {
+        for suffix in ["_total", "_bucket", "_sum", "_count", "_created", "_gsum", "_gcount", "_info"] {
             if let Some(base) = name.strip_suffix(suffix) {
                 if let Some(&i) = self.index.get(base) {
                     if let Some(s) = member(&self.out.families[i], name) {
@@ -426,10 +389,7 @@ impl<'a> Parser<'a> {
         if cur.peek() != Some(b'{') {
             let n = cur.take_while(is_name_byte);
             if n.is_empty() || n.as_bytes()[0].is_ascii_digit() {
-                return Err(format!(
-                    "expected a metric name, found {:?}",
-                    clip(cur.rest())
-                ));
+                return Err(format!("expected a metric name, found {:?}", clip(cur.rest())));
             }
             name = Some(Cow::Borrowed(n));
             separated = cur.skip_ws();
@@ -446,39 +406,23 @@ impl<'a> Parser<'a> {
             Cow::Owned(_) => return Err("escapes in a quoted metric name are not supported".into()),
         };
         if !separated && !cur.at_end() {
-            return Err(format!(
-                "expected a space before the value, found {:?}",
-                clip(cur.rest())
-            ));
+            return Err(format!("expected a space before the value, found {:?}", clip(cur.rest())));
         }
         let value_tok = cur.token();
         if value_tok.is_empty() {
             return Err(format!("sample {name} has no value"));
         }
-        let value = parse_value(value_tok)
-            .ok_or_else(|| format!("sample {name}: invalid value {:?}", clip(value_tok)))?;
+        let value = parse_value(value_tok).ok_or_else(|| format!("sample {name}: invalid value {:?}", clip(value_tok)))?;
         cur.skip_ws();
         let mut timestamp_ms = None;
         if !cur.at_end() && cur.peek() != Some(b'#') {
             let t = cur.token();
             timestamp_ms = Some(match self.format {
-                TextFormat::Prometheus => t.parse::<i64>().map_err(|_| {
-                    format!(
-                        "sample {name}: invalid timestamp {:?} (integer milliseconds)",
-                        clip(t)
-                    )
-                })?,
+                TextFormat::Prometheus => t.parse::<i64>().map_err(|_| format!("sample {name}: invalid timestamp {:?} (integer milliseconds)", clip(t)))?,
                 TextFormat::OpenMetrics => {
                     let secs =
-                        t.parse::<f64>()
-                            .ok()
-                            .filter(|v| v.is_finite())
-                            .ok_or_else(|| {
-                                format!("sample {name}: invalid timestamp {:?} (seconds)", clip(t))
-                            })?;
-                    (secs * 1000.0)
-                        .round()
-                        .clamp(i64::MIN as f64, i64::MAX as f64) as i64
+                        t.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("sample {name}: invalid timestamp {:?} (seconds)", clip(t)))?;
+                    (secs * 1000.0).round().clamp(i64::MIN as f64, i64::MAX as f64) as i64
                 }
             });
             cur.skip_ws();
@@ -487,10 +431,7 @@ impl<'a> Parser<'a> {
             let rest = cur.rest();
             // An exemplar (`# {trace_id="…"} 1.0 [ts]`), as OpenMetrics writes it; ignored.
             if !(rest.starts_with("# {") || rest.starts_with("#{")) {
-                return Err(format!(
-                    "sample {name}: unexpected text after the value: {:?}",
-                    clip(rest)
-                ));
+                return Err(format!("sample {name}: unexpected text after the value: {:?}", clip(rest)));
             }
         }
         let (fi, suffix) = self.resolve(name)?;
@@ -498,9 +439,7 @@ impl<'a> Parser<'a> {
         let check = |labels: &[(Cow<str>, Cow<str>)], key: &str| -> Result<(), String> {
             match labels.iter().find(|(k, _)| k == key) {
                 None => Err(format!("sample {name} has no {key:?} label")),
-                Some((_, v)) if parse_value(v).is_none() => {
-                    Err(format!("sample {name}: invalid {key} {:?}", clip(v)))
-                }
+                Some((_, v)) if parse_value(v).is_none() => Err(format!("sample {name}: invalid {key} {:?}", clip(v))),
                 Some(_) => Ok(()),
             }
         };
@@ -509,12 +448,7 @@ impl<'a> Parser<'a> {
             (Kind::Summary, Suffix::None) => check(&labels, "quantile")?,
             _ => {}
         }
-        self.out.families[fi].samples.push(Sample {
-            suffix,
-            labels,
-            value,
-            timestamp_ms,
-        });
+        self.out.families[fi].samples.push(Sample { suffix, labels, value, timestamp_ms });
         self.out.samples += 1;
         self.current = Some(fi);
         Ok(())
@@ -527,18 +461,10 @@ fn member(f: &Family, name: &str) -> Option<Suffix> {
     if rest.is_empty() {
         return f.kind.takes_bare_name().then_some(Suffix::None);
     }
-    f.kind
-        .suffixes()
-        .iter()
-        .find(|(s, _)| *s == rest)
-        .map(|(_, s)| *s)
+    f.kind.suffixes().iter().find(|(s, _)| *s == rest).map(|(_, s)| *s)
 }
 
-fn parse_labels<'a>(
-    cur: &mut Cursor<'a>,
-    labels: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    name: &mut Option<Cow<'a, str>>,
-) -> Result<(), String> {
+fn parse_labels<'a>(cur: &mut Cursor<'a>, labels: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, name: &mut Option<Cow<'a, str>>) -> Result<(), String> {
     loop {
         cur.skip_ws();
         match cur.peek() {
@@ -593,12 +519,7 @@ fn parse_labels<'a>(
             Some(b',') => cur.pos += 1,
             Some(b'}') => {}
             None => return Err("unterminated label set (no closing '}')".into()),
-            Some(_) => {
-                return Err(format!(
-                    "expected ',' or '}}' in the label set, found {:?}",
-                    clip(cur.rest())
-                ))
-            }
+            Some(_) => return Err(format!("expected ',' or '}}' in the label set, found {:?}", clip(cur.rest()))),
         }
     }
 }
@@ -614,11 +535,7 @@ fn quoted<'a>(cur: &mut Cursor<'a>) -> Result<Cow<'a, str>, String> {
             b'"' => {
                 let raw = &cur.s[start..i];
                 cur.pos = i + 1;
-                return Ok(if escaped {
-                    Cow::Owned(unescape_label(raw))
-                } else {
-                    Cow::Borrowed(raw)
-                });
+                return Ok(if escaped { Cow::Owned(unescape_label(raw)) } else { Cow::Borrowed(raw) });
             }
             b'\\' => {
                 escaped = true;
@@ -746,18 +663,11 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!(
-            "{}/tests/fixtures/scrape/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
+        std::fs::read_to_string(format!("{}/tests/fixtures/scrape/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
 
     fn fam<'p, 'a>(p: &'p Parsed<'a>, name: &str) -> &'p Family<'a> {
-        p.families
-            .iter()
-            .find(|f| f.name == name)
-            .unwrap_or_else(|| panic!("no family {name}"))
+        p.families.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no family {name}"))
     }
 
     #[test]
@@ -778,10 +688,7 @@ mod tests {
         let e = fam(&p, "msdos_file_access_time_seconds");
         assert_eq!(e.kind, Kind::Untyped);
         assert_eq!(e.samples[0].label("path"), Some("C:\\DIR\\FILE.TXT"));
-        assert_eq!(
-            e.samples[0].label("error"),
-            Some("Cannot find file:\n\"FILE.TXT\"")
-        );
+        assert_eq!(e.samples[0].label("error"), Some("Cannot find file:\n\"FILE.TXT\""));
         assert_eq!(e.samples[0].value, 1.458255915e9);
 
         let m = fam(&p, "metric_without_timestamp_and_labels");
@@ -795,53 +702,20 @@ mod tests {
 
         let h = fam(&p, "http_request_duration_seconds");
         assert_eq!(h.kind, Kind::Histogram);
-        let buckets: Vec<_> = h
-            .samples
-            .iter()
-            .filter(|s| s.suffix == Suffix::Bucket)
-            .map(|s| s.label("le").unwrap())
-            .collect();
+        let buckets: Vec<_> = h.samples.iter().filter(|s| s.suffix == Suffix::Bucket).map(|s| s.label("le").unwrap()).collect();
         assert_eq!(buckets, ["0.05", "0.1", "0.2", "0.5", "1", "+Inf"]);
-        assert!(h
-            .samples
-            .iter()
-            .any(|s| s.suffix == Suffix::Sum && s.value == 53423.0));
-        assert!(h
-            .samples
-            .iter()
-            .any(|s| s.suffix == Suffix::Count && s.value == 144320.0));
+        assert!(h.samples.iter().any(|s| s.suffix == Suffix::Sum && s.value == 53423.0));
+        assert!(h.samples.iter().any(|s| s.suffix == Suffix::Count && s.value == 144320.0));
 
         let s = fam(&p, "rpc_duration_seconds");
         assert_eq!(s.kind, Kind::Summary);
-        assert_eq!(
-            s.samples
-                .iter()
-                .filter(|s| s.suffix == Suffix::None)
-                .count(),
-            5
-        );
-        assert_eq!(
-            s.samples
-                .iter()
-                .find(|s| s.suffix == Suffix::Count)
-                .unwrap()
-                .value,
-            2693.0
-        );
+        assert_eq!(s.samples.iter().filter(|s| s.suffix == Suffix::None).count(), 5);
+        assert_eq!(s.samples.iter().find(|s| s.suffix == Suffix::Count).unwrap().value, 2693.0);
 
         let sp = fam(&p, "spaced_out");
-        assert_eq!(
-            sp.samples[0].labels,
-            vec![
-                (Cow::from("a"), Cow::from("1")),
-                (Cow::from("b"), Cow::from("x y"))
-            ]
-        );
+        assert_eq!(sp.samples[0].labels, vec![(Cow::from("a"), Cow::from("1")), (Cow::from("b"), Cow::from("x y"))]);
         assert_eq!(fam(&p, "trailing_comma").samples[0].label("x"), Some("y"));
-        assert_eq!(
-            fam(&p, "odd_escape").samples[0].label("v"),
-            Some("tab\\there")
-        );
+        assert_eq!(fam(&p, "odd_escape").samples[0].label("v"), Some("tab\\there"));
         let q = fam(&p, "my.dotted.metric");
         assert_eq!(q.samples[0].label("service.name"), Some("api"));
         assert_eq!(fam(&p, "help_escapes").help, "line one\nback\\slash");
@@ -854,24 +728,10 @@ mod tests {
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         let c = fam(&p, "acme_http_router_request");
         assert_eq!((c.kind, c.unit.as_ref()), (Kind::Counter, "seconds"));
-        assert_eq!(
-            c.samples
-                .iter()
-                .filter(|s| s.suffix == Suffix::Total)
-                .count(),
-            2
-        );
-        let created = c
-            .samples
-            .iter()
-            .find(|s| s.suffix == Suffix::Created)
-            .unwrap();
+        assert_eq!(c.samples.iter().filter(|s| s.suffix == Suffix::Total).count(), 2);
+        let created = c.samples.iter().find(|s| s.suffix == Suffix::Created).unwrap();
         assert_eq!(created.value, 1605281325.0);
-        let t = c
-            .samples
-            .iter()
-            .find(|s| s.suffix == Suffix::Total)
-            .unwrap();
+        let t = c.samples.iter().find(|s| s.suffix == Suffix::Total).unwrap();
         assert_eq!(t.timestamp_ms, Some(1605281325500));
         let h = fam(&p, "request_latency_seconds");
         assert_eq!(h.kind, Kind::Histogram);
@@ -880,14 +740,7 @@ mod tests {
         assert_eq!(fam(&p, "build").samples[0].suffix, Suffix::Info);
         assert_eq!(fam(&p, "feature").kind, Kind::StateSet);
         assert_eq!(fam(&p, "queue_depth").kind, Kind::GaugeHistogram);
-        assert_eq!(
-            fam(&p, "queue_depth")
-                .samples
-                .iter()
-                .filter(|s| s.suffix == Suffix::Sum)
-                .count(),
-            1
-        );
+        assert_eq!(fam(&p, "queue_depth").samples.iter().filter(|s| s.suffix == Suffix::Sum).count(), 1);
         assert_eq!(fam(&p, "thing").kind, Kind::Untyped);
     }
 
@@ -896,24 +749,12 @@ mod tests {
         let text = fixture("malformed.prom");
         let p = parse(&text, TextFormat::Prometheus);
         let lines: Vec<usize> = p.errors.iter().map(|e| e.line).collect();
-        assert_eq!(
-            lines,
-            [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 18, 19, 21],
-            "{:#?}",
-            p.errors
-        );
+        assert_eq!(lines, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 18, 19, 21], "{:#?}", p.errors);
         assert_eq!(p.error_count, 14);
-        assert!(
-            p.errors[0].message.contains("invalid value"),
-            "{}",
-            p.errors[0]
-        );
+        assert!(p.errors[0].message.contains("invalid value"), "{}", p.errors[0]);
         assert_eq!(p.errors[0].to_string().split(':').next(), Some("line 4"));
         let good = fam(&p, "good");
-        assert_eq!(
-            good.samples.iter().map(|s| s.value).collect::<Vec<_>>(),
-            [1.0, 2.0, 3.0]
-        );
+        assert_eq!(good.samples.iter().map(|s| s.value).collect::<Vec<_>>(), [1.0, 2.0, 3.0]);
         assert_eq!(fam(&p, "also_good").samples.len(), 1);
         assert_eq!(p.samples, 4);
     }
@@ -928,12 +769,7 @@ mod tests {
         assert_eq!(fam(&p, "go_gc_duration_seconds").kind, Kind::Summary);
         let declared = text.lines().filter(|l| l.starts_with("# TYPE")).count();
         assert_eq!(p.families.len(), declared);
-        assert_eq!(
-            p.samples,
-            text.lines()
-                .filter(|l| !l.starts_with('#') && !l.is_empty())
-                .count()
-        );
+        assert_eq!(p.samples, text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count());
     }
 
     #[test]
@@ -955,28 +791,19 @@ mod tests {
     #[test]
     fn buckets_without_le_and_quantile_samples_without_quantile_are_errors() {
         let p = parse("# TYPE h histogram\nh_bucket 1\nh_bucket{le=\"x\"} 1\nh_count 1\n# TYPE s summary\ns 1\n", TextFormat::Prometheus);
-        assert_eq!(
-            p.errors.iter().map(|e| e.line).collect::<Vec<_>>(),
-            [2, 3, 6]
-        );
+        assert_eq!(p.errors.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 3, 6]);
         assert_eq!(p.samples, 1);
     }
 
     /// Random and mutated inputs: never a panic, output bounded by the input.
     #[test]
     fn random_and_mutated_inputs_never_panic() {
-        let seeds = [
-            fixture("all_types.prom"),
-            fixture("openmetrics.txt"),
-            fixture("malformed.prom"),
-        ];
+        let seeds = [fixture("all_types.prom"), fixture("openmetrics.txt"), fixture("malformed.prom")];
         let alphabet: &[u8] = b"abc_:{}=\",\\# \t\n\r01.e+-InfNaN\xc3\xa9";
         let mut rng = fastrand::Rng::with_seed(0x5eed);
         for round in 0..5000 {
             let mut bytes: Vec<u8> = if round % 3 == 0 {
-                (0..rng.usize(0..300))
-                    .map(|_| alphabet[rng.usize(..alphabet.len())])
-                    .collect()
+                (0..rng.usize(0..300)).map(|_| alphabet[rng.usize(..alphabet.len())]).collect()
             } else {
                 seeds[round % seeds.len()].as_bytes().to_vec()
             };
@@ -1003,12 +830,7 @@ mod tests {
                 let p = parse(&text, format);
                 assert!(p.samples <= text.lines().count() + 1);
                 assert!(p.errors.len() <= MAX_REPORTED_ERRORS);
-                let labels: usize = p
-                    .families
-                    .iter()
-                    .flat_map(|f| &f.samples)
-                    .map(|s| s.labels.len())
-                    .sum();
+                let labels: usize = p.families.iter().flat_map(|f| &f.samples).map(|s| s.labels.len()).sum();
                 assert!(labels <= text.len());
             }
         }

@@ -22,11 +22,7 @@ pub fn agent_bin() -> PathBuf {
 pub fn agent() -> Command {
     let mut c = Command::new(agent_bin());
     for (k, _) in std::env::vars() {
-        if k.starts_with("MC_")
-            || k.starts_with("OTEL_")
-            || k.starts_with("HOST_")
-            || k.starts_with("K8S_")
-        {
+        if k.starts_with("MC_") || k.starts_with("OTEL_") || k.starts_with("HOST_") || k.starts_with("K8S_") {
             c.env_remove(k);
         }
     }
@@ -36,11 +32,7 @@ pub fn agent() -> Command {
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Kills the child when dropped, so a failing test leaves nothing running. Its output is
@@ -58,11 +50,7 @@ fn drain(r: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Stri
 
 impl Running {
     pub fn spawn(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("agent starts");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("agent starts");
         let out = drain(child.stdout.take().unwrap());
         let err = drain(child.stderr.take().unwrap());
         Running(Some(child), vec![out, err])
@@ -90,11 +78,7 @@ impl Running {
             if start.elapsed() > limit {
                 let _ = child.kill();
                 let _ = child.wait();
-                let err = std::mem::take(&mut self.1)
-                    .pop()
-                    .unwrap()
-                    .join()
-                    .unwrap_or_default();
+                let err = std::mem::take(&mut self.1).pop().unwrap().join().unwrap_or_default();
                 panic!("agent did not exit within {limit:?}; stderr:\n{err}");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -137,10 +121,7 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf).to_string();
     let status: u16 = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     // Our server answers with a content-length body; chunked is not used.
     Some((status, body))
 }
@@ -157,16 +138,12 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 /// The answer for the n-th request (0-based): status, extra headers, body, delay.
-pub type Responder =
-    dyn Fn(usize, &Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync;
+pub type Responder = dyn Fn(usize, &Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync;
 
 /// An HTTP server on 127.0.0.1 that records requests; runs on its own thread and runtime.
 pub struct Sink {
@@ -177,22 +154,14 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn start(
-        responder: impl Fn(usize, &Received) -> (u16, Vec<(String, String)>, String, Duration)
-            + Send
-            + Sync
-            + 'static,
-    ) -> Sink {
+    pub fn start(responder: impl Fn(usize, &Received) -> (u16, Vec<(String, String)>, String, Duration) + Send + Sync + 'static) -> Sink {
         let responder: Arc<Responder> = Arc::new(responder);
         let received = Arc::new(Mutex::new(Vec::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let rec = received.clone();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(l.local_addr().unwrap()).unwrap();
@@ -208,26 +177,9 @@ impl Sink {
                             async move {
                                 let method = req.method().to_string();
                                 let path = req.uri().path().to_string();
-                                let headers = req
-                                    .headers()
-                                    .iter()
-                                    .map(|(k, v)| {
-                                        (k.to_string(), v.to_str().unwrap_or("").to_string())
-                                    })
-                                    .collect();
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes())
-                                    .unwrap_or_default();
-                                let r = Received {
-                                    method,
-                                    path,
-                                    headers,
-                                    body,
-                                    at: Instant::now(),
-                                };
+                                let headers = req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+                                let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                                let r = Received { method, path, headers, body, at: Instant::now() };
                                 let n = {
                                     let mut g = rec.lock().unwrap();
                                     g.push(r.clone());
@@ -241,25 +193,16 @@ impl Sink {
                                 for (k, v) in hdrs {
                                     resp = resp.header(k, v);
                                 }
-                                Ok::<_, std::convert::Infallible>(
-                                    resp.body(Full::new(Bytes::from(body))).unwrap(),
-                                )
+                                Ok::<_, std::convert::Infallible>(resp.body(Full::new(Bytes::from(body))).unwrap())
                             }
                         });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
                     });
                 }
             });
         });
         let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        Sink {
-            addr,
-            received,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        Sink { addr, received, stop: Some(stop_tx), thread: Some(thread) }
     }
 
     /// Always 200.
@@ -289,9 +232,7 @@ impl Drop for Sink {
 
 /// Whether the tests run under CI, where a missing real server is a failure, not a skip.
 pub fn under_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| !v.is_empty() && v != "false" && v != "0")
-        .unwrap_or(false)
+    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
 }
 
 /// The path of a program on PATH (or in /usr/bin, /usr/sbin), or a skip / CI failure.
@@ -303,8 +244,7 @@ pub fn require_program(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file());
     if found.is_none() {
-        let msg =
-            format!("{name} is not installed (apt-get install {name}; scripts/test.sh does it)");
+        let msg = format!("{name} is not installed (apt-get install {name}; scripts/test.sh does it)");
         if under_ci() {
             panic!("{msg}: this end-to-end test must run under CI");
         }
@@ -317,9 +257,7 @@ pub fn require_program(name: &str) -> Option<PathBuf> {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -343,10 +281,7 @@ impl Prometheus {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(bin)
             .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--web.enable-remote-write-receiver")
             .arg("--log.level=warn")
@@ -354,15 +289,8 @@ impl Prometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus starts");
-        let p = Prometheus {
-            addr,
-            child,
-            _dir: dir,
-        };
-        eventually(Duration::from_secs(30), || {
-            http_get(&p.addr, "/-/ready").filter(|(s, _)| *s == 200)
-        })
-        .expect("prometheus becomes ready");
+        let p = Prometheus { addr, child, _dir: dir };
+        eventually(Duration::from_secs(30), || http_get(&p.addr, "/-/ready").filter(|(s, _)| *s == 200)).expect("prometheus becomes ready");
         Some(p)
     }
 
@@ -372,8 +300,7 @@ impl Prometheus {
 
     /// `/api/v1/query` result vector as JSON values.
     pub fn query(&self, q: &str) -> Vec<serde_json::Value> {
-        let (status, body) = http_get(&self.addr, &format!("/api/v1/query?query={}", urlencode(q)))
-            .expect("query answers");
+        let (status, body) = http_get(&self.addr, &format!("/api/v1/query?query={}", urlencode(q))).expect("query answers");
         assert_eq!(status, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("query JSON");
         v["data"]["result"].as_array().cloned().unwrap_or_default()

@@ -191,8 +191,7 @@ pub mod throttle {
 
     /// Reasons that mean the hardware is protecting itself: `hw.status` is `degraded` while
     /// any is active.
-    pub const DEGRADED: u64 =
-        HW_SLOWDOWN | SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN | HW_POWER_BRAKE_SLOWDOWN;
+    pub const DEGRADED: u64 = HW_SLOWDOWN | SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN | HW_POWER_BRAKE_SLOWDOWN;
 }
 
 /// A GPU driver: NVML, or a fake in tests. Devices are addressed by their enumeration index
@@ -246,19 +245,9 @@ pub trait GpuBackend: Send {
     fn pcie_replay_counter(&self, dev: u32) -> Result<u32, GpuError>;
     /// Reads several NVML field values in one driver call: `out[i]` is the result for `ids[i]`.
     /// The outer error is for the call as a whole.
-    fn field_values(
-        &self,
-        dev: u32,
-        ids: &[u32],
-        out: &mut Vec<Result<FieldValue, GpuError>>,
-    ) -> Result<(), GpuError>;
+    fn field_values(&self, dev: u32, ids: &[u32], out: &mut Vec<Result<FieldValue, GpuError>>) -> Result<(), GpuError>;
     /// Appends the processes with a context of `kind` on the GPU to `out`.
-    fn processes(
-        &self,
-        dev: u32,
-        kind: ProcessKind,
-        out: &mut Vec<GpuProcess>,
-    ) -> Result<(), GpuError>;
+    fn processes(&self, dev: u32, kind: ProcessKind, out: &mut Vec<GpuProcess>) -> Result<(), GpuError>;
     /// Whether MIG mode is currently enabled.
     fn mig_enabled(&self, dev: u32) -> Result<bool, GpuError>;
     /// Appends the GPU's MIG devices to `out`.

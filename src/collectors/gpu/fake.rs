@@ -5,10 +5,7 @@
 //! `reference/nvml-on-h100.md`), with a busy GPU's utilization and memory so that conversions
 //! are visible.
 
-use super::device::{
-    field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity,
-    Memory, MigDevice, ProcessKind, Utilization,
-};
+use super::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -59,18 +56,10 @@ impl FakeGpu {
             },
             lost: false,
             unsupported: HashSet::new(),
-            utilization: Utilization {
-                gpu: 37,
-                memory: 12,
-            },
+            utilization: Utilization { gpu: 37, memory: 12 },
             encoder: 5,
             decoder: 7,
-            memory: Memory {
-                total,
-                used,
-                free: total - used - reserved,
-                reserved,
-            },
+            memory: Memory { total, used, free: total - used - reserved, reserved },
             temperature: 36,
             memory_temperature: 41,
             power_mw: 115_350,
@@ -120,11 +109,7 @@ pub struct FakeNvml(pub Arc<Mutex<FakeState>>);
 impl FakeNvml {
     /// A loaded driver with these GPUs.
     pub fn with(gpus: Vec<FakeGpu>) -> Self {
-        FakeNvml(Arc::new(Mutex::new(FakeState {
-            driver: true,
-            gpus,
-            ..Default::default()
-        })))
+        FakeNvml(Arc::new(Mutex::new(FakeState { driver: true, gpus, ..Default::default() })))
     }
 
     /// A host without the driver.
@@ -139,30 +124,16 @@ impl FakeNvml {
 
     /// How often `call` was made for GPU `dev`.
     pub fn calls(&self, dev: u32, call: &str) -> u32 {
-        self.state()
-            .calls
-            .get(&(dev, call.to_string()))
-            .copied()
-            .unwrap_or(0)
+        self.state().calls.get(&(dev, call.to_string())).copied().unwrap_or(0)
     }
 
-    fn on<R>(
-        &self,
-        dev: u32,
-        call: &str,
-        f: impl FnOnce(&FakeGpu) -> Result<R, GpuError>,
-    ) -> Result<R, GpuError> {
+    fn on<R>(&self, dev: u32, call: &str, f: impl FnOnce(&FakeGpu) -> Result<R, GpuError>) -> Result<R, GpuError> {
         let mut s = self.state();
         *s.calls.entry((dev, call.to_string())).or_default() += 1;
         if !s.driver || !s.initialised {
-            return Err(GpuError::DriverUnavailable(
-                "NVML is not initialised".into(),
-            ));
+            return Err(GpuError::DriverUnavailable("NVML is not initialised".into()));
         }
-        let g = s
-            .gpus
-            .get(dev as usize)
-            .ok_or_else(|| GpuError::Other(format!("no GPU {dev}")))?;
+        let g = s.gpus.get(dev as usize).ok_or_else(|| GpuError::Other(format!("no GPU {dev}")))?;
         if g.lost {
             return Err(GpuError::Lost);
         }
@@ -200,9 +171,7 @@ impl GpuBackend for FakeNvml {
     fn device_count(&self) -> Result<u32, GpuError> {
         let s = self.state();
         if !s.driver || !s.initialised {
-            return Err(GpuError::DriverUnavailable(
-                "NVML is not initialised".into(),
-            ));
+            return Err(GpuError::DriverUnavailable("NVML is not initialised".into()));
         }
         Ok(s.gpus.len() as u32)
     }
@@ -258,12 +227,7 @@ impl GpuBackend for FakeNvml {
 
     fn fan_speed(&self, dev: u32, fan: u32) -> Result<u32, GpuError> {
         // As NVML on a fanless H100: InvalidArg, which the NVML backend maps to NotSupported.
-        self.on(dev, "fan_speed", |g| {
-            g.fans
-                .get(fan as usize)
-                .copied()
-                .ok_or(GpuError::NotSupported)
-        })
+        self.on(dev, "fan_speed", |g| g.fans.get(fan as usize).copied().ok_or(GpuError::NotSupported))
     }
 
     fn performance_state(&self, dev: u32) -> Result<u32, GpuError> {
@@ -287,12 +251,7 @@ impl GpuBackend for FakeNvml {
         self.on(dev, "pcie_replay_counter", |g| Ok(g.pcie_replay))
     }
 
-    fn field_values(
-        &self,
-        dev: u32,
-        ids: &[u32],
-        out: &mut Vec<Result<FieldValue, GpuError>>,
-    ) -> Result<(), GpuError> {
+    fn field_values(&self, dev: u32, ids: &[u32], out: &mut Vec<Result<FieldValue, GpuError>>) -> Result<(), GpuError> {
         self.on(dev, "field_values", |g| {
             for id in ids {
                 out.push(if g.unsupported.contains(&format!("field:{id}")) {
@@ -310,12 +269,7 @@ impl GpuBackend for FakeNvml {
         })
     }
 
-    fn processes(
-        &self,
-        dev: u32,
-        kind: ProcessKind,
-        out: &mut Vec<GpuProcess>,
-    ) -> Result<(), GpuError> {
+    fn processes(&self, dev: u32, kind: ProcessKind, out: &mut Vec<GpuProcess>) -> Result<(), GpuError> {
         let name = match kind {
             ProcessKind::Compute => "compute_processes",
             ProcessKind::Graphics => "graphics_processes",

@@ -124,10 +124,7 @@ pub mod device;
 mod fake;
 pub mod nvml;
 
-use self::device::{
-    field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity,
-    Memory, MigDevice, ProcessKind,
-};
+use self::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::config::ConfigDuration;
 use crate::host::HostPaths;
@@ -307,35 +304,13 @@ impl GpuAttrs {
         let b = &base;
         let kv = |k: &'static str, v: &'static str| with(b, KeyValue::new(k, v));
         GpuAttrs {
-            task: [
-                kv("hw.gpu.task", "general"),
-                kv("hw.gpu.task", "encoder"),
-                kv("hw.gpu.task", "decoder"),
-            ],
-            io: [
-                kv("network.io.direction", "transmit"),
-                kv("network.io.direction", "receive"),
-            ],
-            errors: [
-                kv("error.type", "corrected"),
-                kv("error.type", "uncorrected"),
-            ],
-            sensor: [
-                kv("hw.sensor_location", "gpu"),
-                kv("hw.sensor_location", "memory"),
-            ],
-            state: [
-                kv("hw.state", "ok"),
-                kv("hw.state", "degraded"),
-                kv("hw.state", "failed"),
-            ],
-            throttle: throttle::REASONS
-                .iter()
-                .map(|(_, r)| kv("nvidia.gpu.throttle.reason", r))
-                .collect(),
-            fans: (0..fans)
-                .map(|i| with(b, KeyValue::new("nvidia.gpu.fan.index", i as i64)))
-                .collect(),
+            task: [kv("hw.gpu.task", "general"), kv("hw.gpu.task", "encoder"), kv("hw.gpu.task", "decoder")],
+            io: [kv("network.io.direction", "transmit"), kv("network.io.direction", "receive")],
+            errors: [kv("error.type", "corrected"), kv("error.type", "uncorrected")],
+            sensor: [kv("hw.sensor_location", "gpu"), kv("hw.sensor_location", "memory")],
+            state: [kv("hw.state", "ok"), kv("hw.state", "degraded"), kv("hw.state", "failed")],
+            throttle: throttle::REASONS.iter().map(|(_, r)| kv("nvidia.gpu.throttle.reason", r)).collect(),
+            fans: (0..fans).map(|i| with(b, KeyValue::new("nvidia.gpu.fan.index", i as i64))).collect(),
             base,
         }
     }
@@ -447,11 +422,7 @@ impl DeviceState {
     }
 
     /// Makes a driver call unless the GPU is known not to support it, learning from the answer.
-    fn get<T>(
-        &mut self,
-        cap: Cap,
-        call: impl FnOnce() -> Result<T, GpuError>,
-    ) -> Result<Option<T>, Abort> {
+    fn get<T>(&mut self, cap: Cap, call: impl FnOnce() -> Result<T, GpuError>) -> Result<Option<T>, Abort> {
         if !self.supports(cap) {
             return Ok(None);
         }
@@ -516,23 +487,11 @@ impl GpuCollector {
     /// A collector on NVML (loaded at the first refresh).
     pub fn new(config: &GpuConfig, paths: &HostPaths, clock: &TickClock) -> Self {
         let backend = nvml::NvmlBackend::new(config.library_path.clone());
-        Self::with_backend(
-            config,
-            paths,
-            clock,
-            Box::new(backend),
-            Arc::new(Instant::now),
-        )
+        Self::with_backend(config, paths, clock, Box::new(backend), Arc::new(Instant::now))
     }
 
     /// A collector on any backend and clock (tests use a fake of each).
-    pub fn with_backend(
-        config: &GpuConfig,
-        paths: &HostPaths,
-        clock: &TickClock,
-        backend: Box<dyn GpuBackend>,
-        now: Now,
-    ) -> Self {
+    pub fn with_backend(config: &GpuConfig, paths: &HostPaths, clock: &TickClock, backend: Box<dyn GpuBackend>, now: Now) -> Self {
         GpuCollector {
             config: config.clone(),
             paths: paths.clone(),
@@ -626,10 +585,7 @@ impl GpuCollector {
                     }
                     None => {
                         if self.lost_logged.insert(format!("index:{dev}")) {
-                            tracing::warn!(
-                                gpu.index = dev,
-                                "GPU is lost before it could be identified; not reported"
-                            );
+                            tracing::warn!(gpu.index = dev, "GPU is lost before it could be identified; not reported");
                         }
                         continue;
                     }
@@ -665,15 +621,7 @@ impl GpuCollector {
     fn sample_all(&mut self, now: Instant, snap: &mut GpuSnapshot) -> Result<(), String> {
         snap.count = Some(self.count);
         let mut newly_lost = false;
-        let GpuCollector {
-            backend,
-            devices,
-            config,
-            paths,
-            scratch,
-            lost_logged,
-            ..
-        } = self;
+        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, .. } = self;
         for st in devices.iter_mut() {
             let mut v = Values::default();
             if !st.lost {
@@ -702,10 +650,7 @@ impl GpuCollector {
             } else {
                 HwState::Ok
             };
-            snap.gpus.push(GpuSample {
-                attrs: st.attrs.clone(),
-                v,
-            });
+            snap.gpus.push(GpuSample { attrs: st.attrs.clone(), v });
         }
         if newly_lost && self.retry_at.is_none() {
             self.schedule_retry(now);
@@ -759,9 +704,7 @@ fn sample(
     v.pstate = st.get(Cap::PState, || b.performance_state(d))?;
     v.throttle = st.get(Cap::Throttle, || b.throttle_reasons(d))?;
     v.ecc[0] = st.get(Cap::EccCorrected, || b.ecc_errors(d, EccKind::Corrected))?;
-    v.ecc[1] = st.get(Cap::EccUncorrected, || {
-        b.ecc_errors(d, EccKind::Uncorrected)
-    })?;
+    v.ecc[1] = st.get(Cap::EccUncorrected, || b.ecc_errors(d, EccKind::Uncorrected))?;
     v.replay = st.get(Cap::PcieReplay, || b.pcie_replay_counter(d))?;
 
     // Memory temperature and the PCIe byte counters: one field-values call.
@@ -779,10 +722,7 @@ fn sample(
     if !scratch.ids.is_empty() {
         scratch.fields.clear();
         let (ids, fields) = (&scratch.ids, &mut scratch.fields);
-        if st
-            .get(Cap::FieldValues, || b.field_values(d, ids, fields))?
-            .is_some()
-        {
+        if st.get(Cap::FieldValues, || b.field_values(d, ids, fields))?.is_some() {
             for (id, r) in scratch.ids.iter().zip(scratch.fields.drain(..)) {
                 let Some((cap, _, _)) = wanted.iter().find(|w| w.1 == *id) else {
                     continue;
@@ -813,14 +753,8 @@ fn sample(
                     None => {
                         let mut a = st.attrs.base.clone();
                         a.push(KeyValue::new("gpu.mig.uuid", m.uuid.clone()));
-                        a.push(KeyValue::new(
-                            "gpu.mig.instance_id",
-                            m.gpu_instance_id as i64,
-                        ));
-                        a.push(KeyValue::new(
-                            "gpu.mig.compute_instance_id",
-                            m.compute_instance_id as i64,
-                        ));
+                        a.push(KeyValue::new("gpu.mig.instance_id", m.gpu_instance_id as i64));
+                        a.push(KeyValue::new("gpu.mig.compute_instance_id", m.compute_instance_id as i64));
                         let a: Arc<[KeyValue]> = a.into();
                         st.mig.insert(m.uuid.clone(), a.clone());
                         a
@@ -846,13 +780,9 @@ fn sample_processes(
     let d = st.dev;
     scratch.processes.clear();
     let out = &mut scratch.processes;
-    let compute = st.get(Cap::ComputeProcesses, || {
-        b.processes(d, ProcessKind::Compute, out)
-    })?;
+    let compute = st.get(Cap::ComputeProcesses, || b.processes(d, ProcessKind::Compute, out))?;
     let out = &mut scratch.processes;
-    let graphics = st.get(Cap::GraphicsProcesses, || {
-        b.processes(d, ProcessKind::Graphics, out)
-    })?;
+    let graphics = st.get(Cap::GraphicsProcesses, || b.processes(d, ProcessKind::Graphics, out))?;
     if compute.is_none() && graphics.is_none() {
         return Ok(());
     }
@@ -865,22 +795,21 @@ fn sample_processes(
     if procs.len() > config.max_processes {
         if !st.truncation_logged {
             st.truncation_logged = true;
-            tracing::info!(gpu.index = st.id.index, processes = procs.len(), max_processes = config.max_processes,
-                "more processes on the GPU than max_processes; reporting those using the most memory");
+            tracing::info!(
+                gpu.index = st.id.index,
+                processes = procs.len(),
+                max_processes = config.max_processes,
+                "more processes on the GPU than max_processes; reporting those using the most memory"
+            );
         }
         procs.truncate(config.max_processes);
     }
     for p in procs.iter() {
         let base = &st.attrs.base;
-        let attrs = st
-            .processes
-            .entry(p.pid)
-            .or_insert_with(|| process_attrs(base, paths, p))
-            .clone();
+        let attrs = st.processes.entry(p.pid).or_insert_with(|| process_attrs(base, paths, p)).clone();
         snap.processes.push((attrs, p.used_memory.unwrap_or(0)));
     }
-    st.processes
-        .retain(|pid, _| procs.iter().any(|p| p.pid == *pid));
+    st.processes.retain(|pid, _| procs.iter().any(|p| p.pid == *pid));
     Ok(())
 }
 
@@ -938,9 +867,7 @@ impl Collector for GpuCollector {
         meter
             .f64_observable_gauge("hw.gpu.utilization")
             .with_unit("1")
-            .with_description(
-                "Fraction of time the GPU (general), its video encoder or decoder was busy",
-            )
+            .with_description("Fraction of time the GPU (general), its video encoder or decoder was busy")
             .with_callback(per_gpu(s, |g, o| {
                 for (i, u) in [g.v.util, g.v.encoder, g.v.decoder].into_iter().enumerate() {
                     if let Some(u) = u {
@@ -952,9 +879,7 @@ impl Collector for GpuCollector {
         meter
             .f64_observable_gauge("nvidia.gpu.memory_controller.utilization")
             .with_unit("1")
-            .with_description(
-                "Fraction of time the GPU's memory controller was busy (NVML utilization.memory)",
-            )
+            .with_description("Fraction of time the GPU's memory controller was busy (NVML utilization.memory)")
             .with_callback(per_gpu(s, |g, o| {
                 if let Some(u) = g.v.memory_controller {
                     o.observe(pct(u), &g.attrs.base);
@@ -1036,9 +961,7 @@ impl Collector for GpuCollector {
         meter
             .f64_observable_counter("hw.energy")
             .with_unit("J")
-            .with_description(
-                "Energy the GPU used since the driver was loaded (read every energy_interval)",
-            )
+            .with_description("Energy the GPU used since the driver was loaded (read every energy_interval)")
             .with_callback(per_gpu(s, |g, o| {
                 if let Some(mj) = g.v.energy_mj {
                     o.observe(mj as f64 / 1000.0, &g.attrs.base);
@@ -1127,9 +1050,7 @@ impl Collector for GpuCollector {
         meter
             .u64_observable_counter("nvidia.gpu.pcie.replay")
             .with_unit("{replay}")
-            .with_description(
-                "PCIe replays (link-level retransmissions) since the driver was loaded",
-            )
+            .with_description("PCIe replays (link-level retransmissions) since the driver was loaded")
             .with_callback(per_gpu(s, |g, o| {
                 if let Some(r) = g.v.replay {
                     o.observe(r as u64, &g.attrs.base);
@@ -1139,9 +1060,7 @@ impl Collector for GpuCollector {
         meter
             .i64_observable_up_down_counter("hw.status")
             .with_unit("1")
-            .with_description(
-                "1 for the GPU's current state (ok, degraded, failed), 0 for the others",
-            )
+            .with_description("1 for the GPU's current state (ok, degraded, failed), 0 for the others")
             .with_callback(per_gpu(s, |g, o| {
                 for (i, attrs) in g.attrs.state.iter().enumerate() {
                     o.observe((g.v.state as usize == i) as i64, attrs);
@@ -1167,11 +1086,7 @@ impl Collector for GpuCollector {
             .with_unit("By")
             .with_description("GPU memory used by a process")
             .with_callback(move |o| {
-                snap.with(|s| {
-                    s.processes
-                        .iter()
-                        .for_each(|(a, b)| o.observe(*b as i64, a))
-                });
+                snap.with(|s| s.processes.iter().for_each(|(a, b)| o.observe(*b as i64, a)));
             })
             .build();
         let snap = s.clone();
@@ -1243,11 +1158,7 @@ mod tests {
 
     impl Rig {
         fn new(fake: FakeNvml) -> Self {
-            Rig::with(
-                fake,
-                GpuConfig::default(),
-                HostPaths::under("/nonexistent-metricsd-test"),
-            )
+            Rig::with(fake, GpuConfig::default(), HostPaths::under("/nonexistent-metricsd-test"))
         }
 
         fn with(fake: FakeNvml, config: GpuConfig, paths: HostPaths) -> Self {
@@ -1256,17 +1167,14 @@ mod tests {
             let t0 = Instant::now();
             let o = offset.clone();
             let now: Now = Arc::new(move || t0 + *o.lock().unwrap());
-            let mut c =
-                GpuCollector::with_backend(&config, &paths, &clock, Box::new(fake.clone()), now);
+            let mut c = GpuCollector::with_backend(&config, &paths, &clock, Box::new(fake.clone()), now);
             let h = Harness::new(&clock, &mut c);
             Rig { offset, c, h }
         }
 
         /// One tick at the current fake time.
         fn tick(&mut self) -> Vec<Point> {
-            self.h
-                .tick(&mut self.c)
-                .expect("the GPU collector's refresh never fails")
+            self.h.tick(&mut self.c).expect("the GPU collector's refresh never fails")
         }
 
         /// Moves the fake clock `secs` on, then ticks.
@@ -1284,10 +1192,7 @@ mod tests {
             ("hw.vendor", "nvidia"),
             ("hw.type", "gpu"),
             ("gpu.index", ["0", "1"][i]),
-            (
-                "hw.gpu.pci_bus_id",
-                ["00000000:00:06.0", "00000000:00:07.0"][i],
-            ),
+            ("hw.gpu.pci_bus_id", ["00000000:00:06.0", "00000000:00:07.0"][i]),
             ("hw.serial_number", "1752624011542"),
         ];
         v.extend_from_slice(extra);
@@ -1309,20 +1214,14 @@ mod tests {
         }
         let buf = Buf::default();
         let w = buf.clone();
-        let sub = tracing_subscriber::fmt()
-            .with_writer(move || w.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
+        let sub = tracing_subscriber::fmt().with_writer(move || w.clone()).with_ansi(false).with_max_level(tracing::Level::INFO).finish();
         let r = tracing::subscriber::with_default(sub, f);
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         (r, text)
     }
 
     fn points_of_gpu<'a>(p: &'a [Point], uuid: &str) -> Vec<&'a Point> {
-        p.iter()
-            .filter(|p| p.1.iter().any(|(k, v)| k == "hw.id" && v == uuid))
-            .collect()
+        p.iter().filter(|p| p.1.iter().any(|(k, v)| k == "hw.id" && v == uuid)).collect()
     }
 
     #[test]
@@ -1334,129 +1233,38 @@ mod tests {
         let g = |extra| at(0, extra);
 
         assert_eq!(value(&p, "nvidia.gpu.count", &[]), Some(2.0));
-        assert_eq!(
-            value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "general")])),
-            Some(0.37)
-        );
-        assert_eq!(
-            value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "encoder")])),
-            Some(0.05)
-        );
-        assert_eq!(
-            value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "decoder")])),
-            Some(0.07)
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.memory_controller.utilization", &g(&[])),
-            Some(0.12)
-        );
-        assert_eq!(
-            value(&p, "hw.gpu.memory.usage", &g(&[])),
-            Some(21_474_836_480.0)
-        );
-        assert_eq!(
-            value(&p, "hw.gpu.memory.limit", &g(&[])),
-            Some(85_520_809_984.0)
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.memory.free", &g(&[])),
-            Some(63_542_657_024.0)
-        );
-        assert_eq!(
-            value(&p, "hw.gpu.memory.utilization", &g(&[])),
-            Some(21_474_836_480.0 / 85_520_809_984.0)
-        );
-        assert_eq!(
-            value(&p, "hw.gpu.io", &g(&[("network.io.direction", "transmit")])),
-            Some(1000.0)
-        );
-        assert_eq!(
-            value(&p, "hw.gpu.io", &g(&[("network.io.direction", "receive")])),
-            Some(2000.0)
-        );
+        assert_eq!(value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "general")])), Some(0.37));
+        assert_eq!(value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "encoder")])), Some(0.05));
+        assert_eq!(value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "decoder")])), Some(0.07));
+        assert_eq!(value(&p, "nvidia.gpu.memory_controller.utilization", &g(&[])), Some(0.12));
+        assert_eq!(value(&p, "hw.gpu.memory.usage", &g(&[])), Some(21_474_836_480.0));
+        assert_eq!(value(&p, "hw.gpu.memory.limit", &g(&[])), Some(85_520_809_984.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.free", &g(&[])), Some(63_542_657_024.0));
+        assert_eq!(value(&p, "hw.gpu.memory.utilization", &g(&[])), Some(21_474_836_480.0 / 85_520_809_984.0));
+        assert_eq!(value(&p, "hw.gpu.io", &g(&[("network.io.direction", "transmit")])), Some(1000.0));
+        assert_eq!(value(&p, "hw.gpu.io", &g(&[("network.io.direction", "receive")])), Some(2000.0));
         assert_eq!(value(&p, "hw.power", &g(&[])), Some(115.35));
         assert_eq!(value(&p, "nvidia.gpu.power.limit", &g(&[])), Some(700.0));
         assert_eq!(value(&p, "hw.energy", &g(&[])), Some(2147.197));
-        assert_eq!(
-            value(&p, "hw.temperature", &g(&[("hw.sensor_location", "gpu")])),
-            Some(36.0)
-        );
-        assert_eq!(
-            value(
-                &p,
-                "hw.temperature",
-                &g(&[("hw.sensor_location", "memory")])
-            ),
-            Some(41.0)
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.clock.sm", &g(&[])),
-            Some(1_755_000_000.0)
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.clock.memory", &g(&[])),
-            Some(2_619_000_000.0)
-        );
-        assert!(
-            of(&p, "nvidia.gpu.fan.speed").is_empty(),
-            "an H100 has no fans"
-        );
+        assert_eq!(value(&p, "hw.temperature", &g(&[("hw.sensor_location", "gpu")])), Some(36.0));
+        assert_eq!(value(&p, "hw.temperature", &g(&[("hw.sensor_location", "memory")])), Some(41.0));
+        assert_eq!(value(&p, "nvidia.gpu.clock.sm", &g(&[])), Some(1_755_000_000.0));
+        assert_eq!(value(&p, "nvidia.gpu.clock.memory", &g(&[])), Some(2_619_000_000.0));
+        assert!(of(&p, "nvidia.gpu.fan.speed").is_empty(), "an H100 has no fans");
         assert_eq!(value(&p, "nvidia.gpu.pstate", &g(&[])), Some(0.0));
-        assert_eq!(
-            value(
-                &p,
-                "nvidia.gpu.throttle",
-                &g(&[("nvidia.gpu.throttle.reason", "gpu_idle")])
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(
-                &p,
-                "nvidia.gpu.throttle",
-                &g(&[("nvidia.gpu.throttle.reason", "sw_power_cap")])
-            ),
-            Some(0.0)
-        );
-        assert_eq!(
-            of(&p, "nvidia.gpu.throttle").len(),
-            2 * throttle::REASONS.len()
-        );
-        assert_eq!(
-            value(&p, "hw.errors", &g(&[("error.type", "corrected")])),
-            Some(3.0)
-        );
-        assert_eq!(
-            value(&p, "hw.errors", &g(&[("error.type", "uncorrected")])),
-            Some(0.0)
-        );
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &g(&[("nvidia.gpu.throttle.reason", "gpu_idle")])), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &g(&[("nvidia.gpu.throttle.reason", "sw_power_cap")])), Some(0.0));
+        assert_eq!(of(&p, "nvidia.gpu.throttle").len(), 2 * throttle::REASONS.len());
+        assert_eq!(value(&p, "hw.errors", &g(&[("error.type", "corrected")])), Some(3.0));
+        assert_eq!(value(&p, "hw.errors", &g(&[("error.type", "uncorrected")])), Some(0.0));
         assert_eq!(value(&p, "nvidia.gpu.pcie.replay", &g(&[])), Some(2.0));
         assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "ok")])), Some(1.0));
-        assert_eq!(
-            value(&p, "hw.status", &g(&[("hw.state", "degraded")])),
-            Some(0.0)
-        );
-        assert_eq!(
-            value(&p, "hw.status", &g(&[("hw.state", "failed")])),
-            Some(0.0)
-        );
-        assert!(
-            of(&p, "nvidia.gpu.process.memory.usage").is_empty(),
-            "idle GPU"
-        );
-        assert!(
-            of(&p, "nvidia.gpu.mig.memory.usage").is_empty(),
-            "MIG is off"
-        );
+        assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "degraded")])), Some(0.0));
+        assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "failed")])), Some(0.0));
+        assert!(of(&p, "nvidia.gpu.process.memory.usage").is_empty(), "idle GPU");
+        assert!(of(&p, "nvidia.gpu.mig.memory.usage").is_empty(), "MIG is off");
         // The second GPU is reported apart, under its own identity.
-        assert_eq!(
-            value(
-                &p,
-                "hw.temperature",
-                &at(1, &[("hw.sensor_location", "gpu")])
-            ),
-            Some(50.0)
-        );
+        assert_eq!(value(&p, "hw.temperature", &at(1, &[("hw.sensor_location", "gpu")])), Some(50.0));
 
         for (m, k) in [
             ("hw.gpu.io", Kind::Counter),
@@ -1487,12 +1295,7 @@ mod tests {
 
     #[test]
     fn a_call_a_gpu_does_not_support_is_made_once_and_not_logged() {
-        let gpu = FakeGpu::h100(0).without(&[
-            "temperature",
-            "encoder_utilization",
-            "field:82",
-            "mig_enabled",
-        ]);
+        let gpu = FakeGpu::h100(0).without(&["temperature", "encoder_utilization", "field:82", "mig_enabled"]);
         let fake = FakeNvml::with(vec![gpu]);
         let mut r = Rig::new(fake.clone());
         let (p, logs) = capture_logs(|| {
@@ -1503,46 +1306,14 @@ mod tests {
         assert_eq!(fake.calls(0, "temperature"), 1);
         assert_eq!(fake.calls(0, "encoder_utilization"), 1);
         assert_eq!(fake.calls(0, "mig_enabled"), 1);
-        assert_eq!(
-            fake.calls(0, "fan_count"),
-            1,
-            "fans are counted once, at enumeration"
-        );
-        assert_eq!(
-            fake.calls(0, "fan_speed"),
-            0,
-            "a fanless GPU is never asked for fan speed"
-        );
+        assert_eq!(fake.calls(0, "fan_count"), 1, "fans are counted once, at enumeration");
+        assert_eq!(fake.calls(0, "fan_speed"), 0, "a fanless GPU is never asked for fan speed");
         assert_eq!(fake.calls(0, "utilization"), 3);
         assert!(of(&p, "hw.temperature").is_empty());
-        assert_eq!(
-            value(
-                &p,
-                "hw.gpu.utilization",
-                &at(0, &[("hw.gpu.task", "encoder")])
-            ),
-            None
-        );
-        assert_eq!(
-            value(
-                &p,
-                "hw.gpu.utilization",
-                &at(0, &[("hw.gpu.task", "decoder")])
-            ),
-            Some(0.07)
-        );
-        assert_eq!(
-            value(
-                &p,
-                "hw.gpu.io",
-                &at(0, &[("network.io.direction", "receive")])
-            ),
-            Some(2000.0)
-        );
-        assert!(
-            !logs.contains("WARN") && !logs.contains("not supported"),
-            "logs: {logs}"
-        );
+        assert_eq!(value(&p, "hw.gpu.utilization", &at(0, &[("hw.gpu.task", "encoder")])), None);
+        assert_eq!(value(&p, "hw.gpu.utilization", &at(0, &[("hw.gpu.task", "decoder")])), Some(0.07));
+        assert_eq!(value(&p, "hw.gpu.io", &at(0, &[("network.io.direction", "receive")])), Some(2000.0));
+        assert!(!logs.contains("WARN") && !logs.contains("not supported"), "logs: {logs}");
     }
 
     #[test]
@@ -1559,21 +1330,11 @@ mod tests {
     #[test]
     fn pcie_io_off_leaves_the_pcie_counters_out() {
         let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
-        let config = GpuConfig {
-            pcie_io: false,
-            ..GpuConfig::default()
-        };
+        let config = GpuConfig { pcie_io: false, ..GpuConfig::default() };
         let mut r = Rig::with(fake, config, HostPaths::under("/nonexistent-metricsd-test"));
         let p = r.tick();
         assert!(of(&p, "hw.gpu.io").is_empty());
-        assert_eq!(
-            value(
-                &p,
-                "hw.temperature",
-                &at(0, &[("hw.sensor_location", "memory")])
-            ),
-            Some(41.0)
-        );
+        assert_eq!(value(&p, "hw.temperature", &at(0, &[("hw.sensor_location", "memory")])), Some(41.0));
     }
 
     #[test]
@@ -1605,24 +1366,14 @@ mod tests {
         let mut r = Rig::new(fake.clone());
         assert_eq!(value(&r.tick(), "hw.energy", &at(0, &[])), Some(2147.197));
         fake.state().gpus[0].energy_mj = 3_000_000;
-        assert_eq!(
-            value(&r.after(30), "hw.energy", &at(0, &[])),
-            Some(2147.197)
-        );
+        assert_eq!(value(&r.after(30), "hw.energy", &at(0, &[])), Some(2147.197));
         assert_eq!(fake.calls(0, "total_energy"), 1);
         assert_eq!(value(&r.after(30), "hw.energy", &at(0, &[])), Some(3000.0));
         assert_eq!(fake.calls(0, "total_energy"), 2);
 
         let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
-        let config = GpuConfig {
-            energy_interval: ConfigDuration::secs(0),
-            ..GpuConfig::default()
-        };
-        let mut r = Rig::with(
-            fake.clone(),
-            config,
-            HostPaths::under("/nonexistent-metricsd-test"),
-        );
+        let config = GpuConfig { energy_interval: ConfigDuration::secs(0), ..GpuConfig::default() };
+        let mut r = Rig::with(fake.clone(), config, HostPaths::under("/nonexistent-metricsd-test"));
         r.tick();
         r.after(1);
         assert_eq!(fake.calls(0, "total_energy"), 2);
@@ -1640,46 +1391,19 @@ mod tests {
                 let p = r.after(10);
                 let gpu0 = points_of_gpu(&p, UUID0);
                 assert!(gpu0.iter().all(|p| p.0 == "hw.status"), "{gpu0:?}");
-                assert_eq!(
-                    value(&p, "hw.status", &at(0, &[("hw.state", "failed")])),
-                    Some(1.0)
-                );
-                assert_eq!(
-                    value(&p, "hw.status", &at(0, &[("hw.state", "ok")])),
-                    Some(0.0)
-                );
-                assert_eq!(
-                    value(
-                        &p,
-                        "hw.temperature",
-                        &at(1, &[("hw.sensor_location", "gpu")])
-                    ),
-                    Some(36.0)
-                );
+                assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "failed")])), Some(1.0));
+                assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "ok")])), Some(0.0));
+                assert_eq!(value(&p, "hw.temperature", &at(1, &[("hw.sensor_location", "gpu")])), Some(36.0));
                 assert_eq!(value(&p, "nvidia.gpu.count", &[]), Some(2.0));
             }
             assert_eq!(fake.state().inits, 1, "no re-init before retry_interval");
-            assert_eq!(
-                fake.calls(0, "utilization"),
-                2,
-                "a lost GPU is not asked again"
-            );
+            assert_eq!(fake.calls(0, "utilization"), 2, "a lost GPU is not asked again");
 
             fake.state().gpus[0].lost = false;
             let p = r.after(40); // 70 s after the loss
             assert_eq!(fake.state().inits, 2);
-            assert_eq!(
-                value(&p, "hw.status", &at(0, &[("hw.state", "ok")])),
-                Some(1.0)
-            );
-            assert_eq!(
-                value(
-                    &p,
-                    "hw.temperature",
-                    &at(0, &[("hw.sensor_location", "gpu")])
-                ),
-                Some(36.0)
-            );
+            assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "ok")])), Some(1.0));
+            assert_eq!(value(&p, "hw.temperature", &at(0, &[("hw.sensor_location", "gpu")])), Some(36.0));
         });
         assert_eq!(logs.matches("GPU is lost").count(), 1, "{logs}");
         assert_eq!(logs.matches("GPU answers again").count(), 1, "{logs}");
@@ -1694,10 +1418,7 @@ mod tests {
         r.after(1); // lost at t=1: re-init at t=61
         let p = r.after(60);
         assert_eq!(fake.state().inits, 2);
-        assert_eq!(
-            value(&p, "hw.status", &at(0, &[("hw.state", "failed")])),
-            Some(1.0)
-        );
+        assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "failed")])), Some(1.0));
         r.after(100); // t=161: the next retry is 120 s after t=61
         assert_eq!(fake.state().inits, 2);
         r.after(20);
@@ -1737,12 +1458,7 @@ mod tests {
             assert_eq!(value(&p, "nvidia.gpu.count", &[]), Some(1.0));
             assert_eq!(value(&p, "hw.power", &at(0, &[])), Some(115.35));
         });
-        assert_eq!(
-            logs.matches("No NVIDIA driver found; GPU collector reports nothing")
-                .count(),
-            1,
-            "{logs}"
-        );
+        assert_eq!(logs.matches("No NVIDIA driver found; GPU collector reports nothing").count(), 1, "{logs}");
         assert!(logs.contains(" INFO "), "{logs}");
         assert!(!logs.contains("WARN"), "{logs}");
     }
@@ -1757,10 +1473,7 @@ mod tests {
             assert!(r.after(10).is_empty());
             assert!(r.after(10).is_empty());
             fake.state().driver = true;
-            assert!(
-                r.after(10).is_empty(),
-                "retried after retry_interval, not at once"
-            );
+            assert!(r.after(10).is_empty(), "retried after retry_interval, not at once");
             let p = r.after(40);
             assert_eq!(fake.state().inits, 2);
             assert_eq!(value(&p, "hw.power", &at(0, &[])), Some(115.35));
@@ -1774,33 +1487,15 @@ mod tests {
         fake.state().gpus[0].throttle = throttle::HW_THERMAL_SLOWDOWN | throttle::SW_POWER_CAP;
         let mut r = Rig::new(fake.clone());
         let p = r.tick();
-        assert_eq!(
-            value(&p, "hw.status", &at(0, &[("hw.state", "degraded")])),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&p, "hw.status", &at(0, &[("hw.state", "ok")])),
-            Some(0.0)
-        );
+        assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "degraded")])), Some(1.0));
+        assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "ok")])), Some(0.0));
         let reason = |r| at(0, &[("nvidia.gpu.throttle.reason", r)]);
-        assert_eq!(
-            value(&p, "nvidia.gpu.throttle", &reason("hw_thermal_slowdown")),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.throttle", &reason("sw_power_cap")),
-            Some(1.0)
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.throttle", &reason("gpu_idle")),
-            Some(0.0)
-        );
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &reason("hw_thermal_slowdown")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &reason("sw_power_cap")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &reason("gpu_idle")), Some(0.0));
         // A power cap alone is normal operation.
         fake.state().gpus[0].throttle = throttle::SW_POWER_CAP;
-        assert_eq!(
-            value(&r.after(10), "hw.status", &at(0, &[("hw.state", "ok")])),
-            Some(1.0)
-        );
+        assert_eq!(value(&r.after(10), "hw.status", &at(0, &[("hw.state", "ok")])), Some(1.0));
     }
 
     #[test]
@@ -1809,22 +1504,8 @@ mod tests {
         gpu.fans = vec![40, 45];
         let mut r = Rig::new(FakeNvml::with(vec![gpu]));
         let p = r.tick();
-        assert_eq!(
-            value(
-                &p,
-                "nvidia.gpu.fan.speed",
-                &at(0, &[("nvidia.gpu.fan.index", "0")])
-            ),
-            Some(0.40)
-        );
-        assert_eq!(
-            value(
-                &p,
-                "nvidia.gpu.fan.speed",
-                &at(0, &[("nvidia.gpu.fan.index", "1")])
-            ),
-            Some(0.45)
-        );
+        assert_eq!(value(&p, "nvidia.gpu.fan.speed", &at(0, &[("nvidia.gpu.fan.index", "0")])), Some(0.40));
+        assert_eq!(value(&p, "nvidia.gpu.fan.speed", &at(0, &[("nvidia.gpu.fan.index", "1")])), Some(0.45));
     }
 
     const CONTAINER: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -1844,19 +1525,12 @@ mod tests {
             ),
         );
         write("proc/777/comm", "Xorg\n");
-        write(
-            "proc/777/cgroup",
-            "0::/system.slice/display-manager.service\n",
-        );
+        write("proc/777/cgroup", "0::/system.slice/display-manager.service\n");
         dir
     }
 
     fn proc(pid: u32, mib: Option<u64>) -> GpuProcess {
-        GpuProcess {
-            pid,
-            used_memory: mib.map(|m| m << 20),
-            ..GpuProcess::default()
-        }
+        GpuProcess { pid, used_memory: mib.map(|m| m << 20), ..GpuProcess::default() }
     }
 
     #[test]
@@ -1887,66 +1561,27 @@ mod tests {
             "{:?}",
             of(&p, m)
         );
-        assert_eq!(
-            value(
-                &p,
-                m,
-                &at(
-                    0,
-                    &[("process.pid", "777"), ("process.executable.name", "Xorg")]
-                )
-            ),
-            Some(100.0 * 1048576.0)
-        );
+        assert_eq!(value(&p, m, &at(0, &[("process.pid", "777"), ("process.executable.name", "Xorg")])), Some(100.0 * 1048576.0));
         // Gone from /proc by the time it was read: reported with what is known.
-        assert_eq!(
-            value(&p, m, &at(0, &[("process.pid", "555")])),
-            Some(10.0 * 1048576.0)
-        );
-        assert_eq!(
-            of(&p, m).len(),
-            3,
-            "a process in both lists counts once; one without a figure not at all"
-        );
+        assert_eq!(value(&p, m, &at(0, &[("process.pid", "555")])), Some(10.0 * 1048576.0));
+        assert_eq!(of(&p, m).len(), 3, "a process in both lists counts once; one without a figure not at all");
     }
 
     #[test]
     fn max_processes_keeps_those_using_the_most_memory() {
         let mut gpu = FakeGpu::h100(0);
         gpu.compute = vec![proc(1, Some(100)), proc(2, Some(300)), proc(3, Some(200))];
-        let config = GpuConfig {
-            max_processes: 2,
-            ..GpuConfig::default()
-        };
-        let mut r = Rig::with(
-            FakeNvml::with(vec![gpu]),
-            config,
-            HostPaths::under("/nonexistent-metricsd-test"),
-        );
+        let config = GpuConfig { max_processes: 2, ..GpuConfig::default() };
+        let mut r = Rig::with(FakeNvml::with(vec![gpu]), config, HostPaths::under("/nonexistent-metricsd-test"));
         let p = r.tick();
-        let pids: Vec<&str> = of(&p, "nvidia.gpu.process.memory.usage")
-            .iter()
-            .map(|p| {
-                p.1.iter()
-                    .find(|(k, _)| k == "process.pid")
-                    .unwrap()
-                    .1
-                    .as_str()
-            })
-            .collect();
+        let pids: Vec<&str> =
+            of(&p, "nvidia.gpu.process.memory.usage").iter().map(|p| p.1.iter().find(|(k, _)| k == "process.pid").unwrap().1.as_str()).collect();
         assert_eq!(pids.len(), 2);
         assert!(pids.contains(&"2") && pids.contains(&"3"), "{pids:?}");
 
-        let config = GpuConfig {
-            processes: false,
-            ..GpuConfig::default()
-        };
+        let config = GpuConfig { processes: false, ..GpuConfig::default() };
         let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
-        let mut r = Rig::with(
-            fake.clone(),
-            config,
-            HostPaths::under("/nonexistent-metricsd-test"),
-        );
+        let mut r = Rig::with(fake.clone(), config, HostPaths::under("/nonexistent-metricsd-test"));
         r.tick();
         assert_eq!(fake.calls(0, "compute_processes"), 0);
     }
@@ -1954,74 +1589,21 @@ mod tests {
     #[test]
     fn mig_devices_report_their_memory_with_instance_ids() {
         let mut gpu = FakeGpu::h100(0);
-        let mem = |total: u64, used: u64| Memory {
-            total,
-            used,
-            free: total - used,
-            reserved: 0,
-        };
+        let mem = |total: u64, used: u64| Memory { total, used, free: total - used, reserved: 0 };
         gpu.mig = Some(vec![
-            MigDevice {
-                uuid: "MIG-aaaa".into(),
-                gpu_instance_id: 1,
-                compute_instance_id: 0,
-                memory: mem(10 << 30, 1 << 30),
-            },
-            MigDevice {
-                uuid: "MIG-bbbb".into(),
-                gpu_instance_id: 2,
-                compute_instance_id: 0,
-                memory: mem(20 << 30, 0),
-            },
+            MigDevice { uuid: "MIG-aaaa".into(), gpu_instance_id: 1, compute_instance_id: 0, memory: mem(10 << 30, 1 << 30) },
+            MigDevice { uuid: "MIG-bbbb".into(), gpu_instance_id: 2, compute_instance_id: 0, memory: mem(20 << 30, 0) },
         ]);
-        gpu.compute = vec![GpuProcess {
-            pid: 31,
-            used_memory: Some(1 << 30),
-            gpu_instance_id: Some(1),
-            compute_instance_id: Some(0),
-        }];
+        gpu.compute = vec![GpuProcess { pid: 31, used_memory: Some(1 << 30), gpu_instance_id: Some(1), compute_instance_id: Some(0) }];
         let mut r = Rig::new(FakeNvml::with(vec![gpu]));
         let p = r.tick();
-        let a = at(
-            0,
-            &[
-                ("gpu.mig.uuid", "MIG-aaaa"),
-                ("gpu.mig.instance_id", "1"),
-                ("gpu.mig.compute_instance_id", "0"),
-            ],
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.mig.memory.usage", &a),
-            Some((1u64 << 30) as f64)
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.mig.memory.limit", &a),
-            Some((10u64 << 30) as f64)
-        );
-        let b = at(
-            0,
-            &[
-                ("gpu.mig.uuid", "MIG-bbbb"),
-                ("gpu.mig.instance_id", "2"),
-                ("gpu.mig.compute_instance_id", "0"),
-            ],
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.mig.memory.limit", &b),
-            Some((20u64 << 30) as f64)
-        );
-        let pa = at(
-            0,
-            &[
-                ("process.pid", "31"),
-                ("gpu.mig.instance_id", "1"),
-                ("gpu.mig.compute_instance_id", "0"),
-            ],
-        );
-        assert_eq!(
-            value(&p, "nvidia.gpu.process.memory.usage", &pa),
-            Some((1u64 << 30) as f64)
-        );
+        let a = at(0, &[("gpu.mig.uuid", "MIG-aaaa"), ("gpu.mig.instance_id", "1"), ("gpu.mig.compute_instance_id", "0")]);
+        assert_eq!(value(&p, "nvidia.gpu.mig.memory.usage", &a), Some((1u64 << 30) as f64));
+        assert_eq!(value(&p, "nvidia.gpu.mig.memory.limit", &a), Some((10u64 << 30) as f64));
+        let b = at(0, &[("gpu.mig.uuid", "MIG-bbbb"), ("gpu.mig.instance_id", "2"), ("gpu.mig.compute_instance_id", "0")]);
+        assert_eq!(value(&p, "nvidia.gpu.mig.memory.limit", &b), Some((20u64 << 30) as f64));
+        let pa = at(0, &[("process.pid", "31"), ("gpu.mig.instance_id", "1"), ("gpu.mig.compute_instance_id", "0")]);
+        assert_eq!(value(&p, "nvidia.gpu.process.memory.usage", &pa), Some((1u64 << 30) as f64));
     }
 
     #[test]
@@ -2032,9 +1614,10 @@ mod tests {
         assert_eq!(c.max_processes, 64);
         assert_eq!(c.energy_interval.get(), Duration::from_secs(60));
         assert_eq!(c.retry_interval.get(), Duration::from_secs(60));
-        let c: GpuConfig =
-            serde_json::from_str(r#"{"enabled": true, "energy_interval": "10s", "max_processes": 8, "library_path": "/usr/local/nvidia/lib64/libnvidia-ml.so.1"}"#)
-                .unwrap();
+        let c: GpuConfig = serde_json::from_str(
+            r#"{"enabled": true, "energy_interval": "10s", "max_processes": 8, "library_path": "/usr/local/nvidia/lib64/libnvidia-ml.so.1"}"#,
+        )
+        .unwrap();
         assert_eq!((c.enabled, c.max_processes), (Some(true), 8));
         assert_eq!(c.energy_interval.get(), Duration::from_secs(10));
         let e = serde_json::from_str::<GpuConfig>(r#"{"bogus": 1}"#).unwrap_err();
@@ -2050,9 +1633,7 @@ mod tests {
         };
         assert!(!names("{}"));
         assert!(names(r#"{"collector": {"enable_gpu": true}}"#));
-        assert!(!names(
-            r#"{"collector": {"enable_gpu": true, "gpu": {"enabled": false}}}"#
-        ));
+        assert!(!names(r#"{"collector": {"enable_gpu": true, "gpu": {"enabled": false}}}"#));
         assert!(names(r#"{"collector": {"gpu": {"enabled": true}}}"#));
     }
 
@@ -2063,8 +1644,7 @@ mod tests {
         let mut rows = 0;
         for line in docs.lines().filter(|l| l.starts_with("//! | `")) {
             let cells: Vec<&str> = line.trim_start_matches("//! ").split(" | ").collect();
-            let (name, instrument, unit, prom) =
-                (cells[0], cells[1], cells[2], cells[cells.len() - 1]);
+            let (name, instrument, unit, prom) = (cells[0], cells[1], cells[2], cells[cells.len() - 1]);
             let Some(name) = name.strip_prefix("| `").and_then(|n| n.strip_suffix('`')) else {
                 continue;
             };
@@ -2087,18 +1667,12 @@ mod tests {
         let mut gpu = FakeGpu::h100(0);
         gpu.fans = vec![30];
         gpu.compute = vec![proc(1, Some(1))];
-        gpu.mig = Some(vec![MigDevice {
-            uuid: "MIG-a".into(),
-            ..MigDevice::default()
-        }]);
+        gpu.mig = Some(vec![MigDevice { uuid: "MIG-a".into(), ..MigDevice::default() }]);
         let p = Rig::new(FakeNvml::with(vec![gpu])).tick();
         let mut names: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
         names.dedup();
         for n in names {
-            assert!(
-                docs.contains(&format!("//! | `{n}` |")),
-                "{n} is missing from the table"
-            );
+            assert!(docs.contains(&format!("//! | `{n}` |")), "{n} is missing from the table");
         }
     }
 }

@@ -7,13 +7,8 @@
 //! This module only translates: NVML's types and errors into the collector's. What is called
 //! when, and what it costs, is decided in [`super`].
 
-use super::device::{
-    ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice,
-    ProcessKind, Utilization,
-};
-use nvml_wrapper::enum_wrappers::device::{
-    Clock, EccCounter, MemoryError, PerformanceState, TemperatureSensor,
-};
+use super::device::{ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization};
+use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, PerformanceState, TemperatureSensor};
 use nvml_wrapper::enums::device::{SampleValue, UsedGpuMemory};
 use nvml_wrapper::error::{nvml_sym, nvml_try, NvmlError};
 use nvml_wrapper::structs::device::FieldId;
@@ -35,17 +30,11 @@ pub struct NvmlBackend {
 impl NvmlBackend {
     /// A backend loading `libnvidia-ml.so.1` from the library search path, or `lib_path`.
     pub fn new(lib_path: Option<PathBuf>) -> Self {
-        NvmlBackend {
-            lib_path,
-            nvml: None,
-            handles: Vec::new(),
-        }
+        NvmlBackend { lib_path, nvml: None, handles: Vec::new() }
     }
 
     fn nvml(&self) -> Result<&Nvml, GpuError> {
-        self.nvml
-            .as_ref()
-            .ok_or_else(|| GpuError::DriverUnavailable("NVML is not initialised".into()))
+        self.nvml.as_ref().ok_or_else(|| GpuError::DriverUnavailable("NVML is not initialised".into()))
     }
 
     fn dev(&self, dev: u32) -> Result<Device<'_>, GpuError> {
@@ -63,9 +52,7 @@ impl NvmlBackend {
 /// NVML's errors in the collector's terms.
 pub fn map_error(e: NvmlError) -> GpuError {
     match e {
-        NvmlError::NotSupported
-        | NvmlError::FunctionNotFound
-        | NvmlError::FailedToLoadSymbol(_) => GpuError::NotSupported,
+        NvmlError::NotSupported | NvmlError::FunctionNotFound | NvmlError::FailedToLoadSymbol(_) => GpuError::NotSupported,
         NvmlError::GpuLost | NvmlError::Unknown | NvmlError::ResetRequired => GpuError::Lost,
         NvmlError::LibloadingError(_)
         | NvmlError::DriverNotLoaded
@@ -127,12 +114,7 @@ fn mig_ids(nvml: &Nvml, d: &Device<'_>) -> Result<(u32, u32), NvmlError> {
 }
 
 fn memory(m: nvml_wrapper::struct_wrappers::device::MemoryInfo) -> Memory {
-    Memory {
-        total: m.total,
-        used: m.used,
-        free: m.free,
-        reserved: m.reserved,
-    }
+    Memory { total: m.total, used: m.used, free: m.free, reserved: m.reserved }
 }
 
 impl GpuBackend for NvmlBackend {
@@ -144,9 +126,7 @@ impl GpuBackend for NvmlBackend {
         }
         .map_err(|e| match e {
             // The library itself could not be found or loaded: no driver, whatever NVML says.
-            NvmlError::LibloadingError(_) | NvmlError::FailedToLoadSymbol(_) => {
-                GpuError::DriverUnavailable(e.to_string())
-            }
+            NvmlError::LibloadingError(_) | NvmlError::FailedToLoadSymbol(_) => GpuError::DriverUnavailable(e.to_string()),
             other => map_error(other),
         })?;
         let count = nvml.device_count().map_err(map_error)?;
@@ -189,26 +169,15 @@ impl GpuBackend for NvmlBackend {
 
     fn utilization(&self, dev: u32) -> Result<Utilization, GpuError> {
         let u = self.dev(dev)?.utilization_rates().map_err(map_error)?;
-        Ok(Utilization {
-            gpu: u.gpu,
-            memory: u.memory,
-        })
+        Ok(Utilization { gpu: u.gpu, memory: u.memory })
     }
 
     fn encoder_utilization(&self, dev: u32) -> Result<u32, GpuError> {
-        Ok(self
-            .dev(dev)?
-            .encoder_utilization()
-            .map_err(map_error)?
-            .utilization)
+        Ok(self.dev(dev)?.encoder_utilization().map_err(map_error)?.utilization)
     }
 
     fn decoder_utilization(&self, dev: u32) -> Result<u32, GpuError> {
-        Ok(self
-            .dev(dev)?
-            .decoder_utilization()
-            .map_err(map_error)?
-            .utilization)
+        Ok(self.dev(dev)?.decoder_utilization().map_err(map_error)?.utilization)
     }
 
     fn memory(&self, dev: u32) -> Result<Memory, GpuError> {
@@ -216,9 +185,7 @@ impl GpuBackend for NvmlBackend {
     }
 
     fn temperature(&self, dev: u32) -> Result<u32, GpuError> {
-        self.dev(dev)?
-            .temperature(TemperatureSensor::Gpu)
-            .map_err(map_error)
+        self.dev(dev)?.temperature(TemperatureSensor::Gpu).map_err(map_error)
     }
 
     fn power_usage(&self, dev: u32) -> Result<u32, GpuError> {
@@ -258,11 +225,7 @@ impl GpuBackend for NvmlBackend {
     }
 
     fn throttle_reasons(&self, dev: u32) -> Result<u64, GpuError> {
-        Ok(self
-            .dev(dev)?
-            .current_throttle_reasons()
-            .map_err(map_error)?
-            .bits())
+        Ok(self.dev(dev)?.current_throttle_reasons().map_err(map_error)?.bits())
     }
 
     fn ecc_errors(&self, dev: u32, kind: EccKind) -> Result<u64, GpuError> {
@@ -270,42 +233,28 @@ impl GpuBackend for NvmlBackend {
             EccKind::Corrected => MemoryError::Corrected,
             EccKind::Uncorrected => MemoryError::Uncorrected,
         };
-        self.dev(dev)?
-            .total_ecc_errors(k, EccCounter::Volatile)
-            .map_err(map_error)
+        self.dev(dev)?.total_ecc_errors(k, EccCounter::Volatile).map_err(map_error)
     }
 
     fn pcie_replay_counter(&self, dev: u32) -> Result<u32, GpuError> {
         self.dev(dev)?.pcie_replay_counter().map_err(map_error)
     }
 
-    fn field_values(
-        &self,
-        dev: u32,
-        ids: &[u32],
-        out: &mut Vec<Result<FieldValue, GpuError>>,
-    ) -> Result<(), GpuError> {
+    fn field_values(&self, dev: u32, ids: &[u32], out: &mut Vec<Result<FieldValue, GpuError>>) -> Result<(), GpuError> {
         let fids: Vec<FieldId> = ids.iter().map(|id| FieldId(*id)).collect();
         let samples = self.dev(dev)?.field_values_for(&fids).map_err(map_error)?;
         out.extend(samples.into_iter().map(|s| {
-            s.map_err(map_error)
-                .and_then(|s| s.value.map_err(map_error))
-                .map(|v| match v {
-                    SampleValue::U32(v) => FieldValue::U32(v),
-                    SampleValue::U64(v) => FieldValue::U64(v),
-                    SampleValue::I64(v) => FieldValue::I64(v),
-                    SampleValue::F64(v) => FieldValue::F64(v),
-                })
+            s.map_err(map_error).and_then(|s| s.value.map_err(map_error)).map(|v| match v {
+                SampleValue::U32(v) => FieldValue::U32(v),
+                SampleValue::U64(v) => FieldValue::U64(v),
+                SampleValue::I64(v) => FieldValue::I64(v),
+                SampleValue::F64(v) => FieldValue::F64(v),
+            })
         }));
         Ok(())
     }
 
-    fn processes(
-        &self,
-        dev: u32,
-        kind: ProcessKind,
-        out: &mut Vec<GpuProcess>,
-    ) -> Result<(), GpuError> {
+    fn processes(&self, dev: u32, kind: ProcessKind, out: &mut Vec<GpuProcess>) -> Result<(), GpuError> {
         let d = self.dev(dev)?;
         let list = match kind {
             ProcessKind::Compute => d.running_compute_processes(),
@@ -350,20 +299,11 @@ mod tests {
     #[test]
     fn nvml_errors_map_to_what_the_collector_does_next() {
         assert_eq!(map_error(NvmlError::NotSupported), GpuError::NotSupported);
-        assert_eq!(
-            map_error(NvmlError::FunctionNotFound),
-            GpuError::NotSupported
-        );
+        assert_eq!(map_error(NvmlError::FunctionNotFound), GpuError::NotSupported);
         assert_eq!(map_error(NvmlError::GpuLost), GpuError::Lost);
         assert_eq!(map_error(NvmlError::Unknown), GpuError::Lost);
-        assert!(matches!(
-            map_error(NvmlError::DriverNotLoaded),
-            GpuError::DriverUnavailable(_)
-        ));
-        assert!(matches!(
-            map_error(NvmlError::NoPermission),
-            GpuError::Other(_)
-        ));
+        assert!(matches!(map_error(NvmlError::DriverNotLoaded), GpuError::DriverUnavailable(_)));
+        assert!(matches!(map_error(NvmlError::NoPermission), GpuError::Other(_)));
     }
 
     #[test]
@@ -371,13 +311,7 @@ mod tests {
         // On a host with the driver this test proves nothing, but it must not fail either.
         let mut b = NvmlBackend::new(Some("/nonexistent/libnvidia-ml.so.1".into()));
         assert!(matches!(b.init(), Err(GpuError::DriverUnavailable(_))));
-        assert!(matches!(
-            b.device_count(),
-            Err(GpuError::DriverUnavailable(_))
-        ));
-        assert!(matches!(
-            b.temperature(0),
-            Err(GpuError::DriverUnavailable(_))
-        ));
+        assert!(matches!(b.device_count(), Err(GpuError::DriverUnavailable(_))));
+        assert!(matches!(b.temperature(0), Err(GpuError::DriverUnavailable(_))));
     }
 }

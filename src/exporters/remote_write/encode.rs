@@ -46,29 +46,15 @@ pub fn to_series(families: &[Family]) -> Vec<proto::TimeSeries> {
     for s in families.iter().flat_map(|f| f.samples.iter()) {
         let i = *index.entry(s.labels.as_slice()).or_insert_with(|| {
             series.push(proto::TimeSeries {
-                labels: s
-                    .labels
-                    .iter()
-                    .map(|(name, value)| proto::Label {
-                        name: name.clone(),
-                        value: value.clone(),
-                    })
-                    .collect(),
+                labels: s.labels.iter().map(|(name, value)| proto::Label { name: name.clone(), value: value.clone() }).collect(),
                 samples: Vec::new(),
             });
             series.len() - 1
         });
-        series[i].samples.push(proto::Sample {
-            value: s.value,
-            timestamp: s.timestamp_ms,
-        });
+        series[i].samples.push(proto::Sample { value: s.value, timestamp: s.timestamp_ms });
     }
     for ts in &mut series {
-        if ts
-            .samples
-            .windows(2)
-            .any(|w| w[0].timestamp >= w[1].timestamp)
-        {
+        if ts.samples.windows(2).any(|w| w[0].timestamp >= w[1].timestamp) {
             // Stable: among equal timestamps the last pushed stays last.
             ts.samples.sort_by_key(|s| s.timestamp);
             let mut kept: Vec<proto::Sample> = Vec::with_capacity(ts.samples.len());
@@ -129,17 +115,9 @@ pub fn metadata_request(families: &[Family]) -> proto::WriteRequest {
     let metadata = families
         .iter()
         .filter(|f| seen.insert(f.name.as_str()))
-        .map(|f| proto::MetricMetadata {
-            r#type: metric_type(f.kind) as i32,
-            metric_family_name: f.name.clone(),
-            help: f.help.clone(),
-            unit: f.unit.clone(),
-        })
+        .map(|f| proto::MetricMetadata { r#type: metric_type(f.kind) as i32, metric_family_name: f.name.clone(), help: f.help.clone(), unit: f.unit.clone() })
         .collect();
-    proto::WriteRequest {
-        timeseries: Vec::new(),
-        metadata,
-    }
+    proto::WriteRequest { timeseries: Vec::new(), metadata }
 }
 
 /// Encodes `req` as a remote-write body: protobuf (into the reusable scratch buffer `buf`,
@@ -152,9 +130,7 @@ pub fn encode(req: &proto::WriteRequest, buf: &mut Vec<u8>) -> Vec<u8> {
     buf.clear();
     buf.reserve(req.encoded_len());
     req.encode(buf).expect("a Vec grows as needed");
-    snap::raw::Encoder::new()
-        .compress_vec(buf)
-        .expect("remote-write body exceeds snappy's 4 GiB input limit")
+    snap::raw::Encoder::new().compress_vec(buf).expect("remote-write body exceeds snappy's 4 GiB input limit")
 }
 
 /// Decodes a remote-write body (snappy block format, then protobuf). Bodies that would
@@ -174,40 +150,18 @@ mod tests {
     use crate::translate::{translate, Sample, TranslateOptions};
 
     fn sample(name: &str, extra: &[(&str, &str)], value: f64, ts: i64) -> Sample {
-        let mut labels: Vec<(String, String)> = extra
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let mut labels: Vec<(String, String)> = extra.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         labels.push(("__name__".into(), name.into()));
         labels.sort();
-        Sample {
-            labels,
-            value,
-            timestamp_ms: ts,
-        }
+        Sample { labels, value, timestamp_ms: ts }
     }
 
     fn gauge_family(name: &str, samples: Vec<Sample>) -> Family {
-        Family {
-            name: name.into(),
-            kind: Kind::Gauge,
-            help: String::new(),
-            unit: String::new(),
-            samples,
-        }
+        Family { name: name.into(), kind: Kind::Gauge, help: String::new(), unit: String::new(), samples }
     }
 
     fn many_families(series: usize) -> Vec<Family> {
-        let samples = (0..series)
-            .map(|i| {
-                sample(
-                    "load",
-                    &[("cpu", &i.to_string()), ("host", "node-with-a-long-name")],
-                    i as f64,
-                    1_000 + i as i64,
-                )
-            })
-            .collect();
+        let samples = (0..series).map(|i| sample("load", &[("cpu", &i.to_string()), ("host", "node-with-a-long-name")], i as f64, 1_000 + i as i64)).collect();
         vec![gauge_family("load", samples)]
     }
 
@@ -218,70 +172,30 @@ mod tests {
         assert_eq!(reqs.len(), 1);
         let mut buf = Vec::new();
         let body = encode(&reqs[0], &mut buf);
-        assert_eq!(
-            buf.len(),
-            reqs[0].encoded_len(),
-            "scratch buffer holds the protobuf"
-        );
-        assert!(
-            body.len() < buf.len(),
-            "snappy compressed the repetitive labels"
-        );
+        assert_eq!(buf.len(), reqs[0].encoded_len(), "scratch buffer holds the protobuf");
+        assert!(body.len() < buf.len(), "snappy compressed the repetitive labels");
         // Block format: starts with the varint of the uncompressed length, no stream header.
         assert_eq!(snap::raw::decompress_len(&body).unwrap(), buf.len());
         assert_ne!(&body[..4], b"\xff\x06\x00\x00");
         let back = decode(&body).unwrap();
         assert_eq!(back, reqs[0]);
-        assert_eq!(
-            back.timeseries[3].labels[0],
-            proto::Label {
-                name: "__name__".into(),
-                value: "load".into()
-            }
-        );
-        assert_eq!(
-            back.timeseries[3].samples,
-            vec![proto::Sample {
-                value: 3.0,
-                timestamp: 1_003
-            }]
-        );
+        assert_eq!(back.timeseries[3].labels[0], proto::Label { name: "__name__".into(), value: "load".into() });
+        assert_eq!(back.timeseries[3].samples, vec![proto::Sample { value: 3.0, timestamp: 1_003 }]);
     }
 
     #[test]
     fn translated_batches_round_trip_with_sorted_labels() {
         use crate::translate::tests::{gauge, request, s};
         let req = request(vec![(
-            vec![
-                s("service.name", "metricsd"),
-                s("host.name", "n1"),
-                s("os.type", "linux"),
-            ],
-            vec![gauge(
-                "system.cpu.utilization",
-                "1",
-                vec![(vec![s("cpu.mode", "user")], 0.5)],
-            )],
+            vec![s("service.name", "metricsd"), s("host.name", "n1"), s("os.type", "linux")],
+            vec![gauge("system.cpu.utilization", "1", vec![(vec![s("cpu.mode", "user")], 0.5)])],
         )]);
         let (fams, _) = translate(&req, &TranslateOptions::default());
         let reqs = to_write_requests(&fams, 1 << 20);
         let decoded = decode(&encode(&reqs[0], &mut Vec::new())).unwrap();
-        let names: Vec<Vec<&str>> = decoded
-            .timeseries
-            .iter()
-            .map(|ts| ts.labels.iter().map(|l| l.name.as_str()).collect())
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                vec!["__name__", "cpu_mode", "instance", "job"],
-                vec!["__name__", "instance", "job", "os_type"]
-            ]
-        );
-        assert_eq!(
-            decoded.timeseries[0].labels[0].value,
-            "system_cpu_utilization_ratio"
-        );
+        let names: Vec<Vec<&str>> = decoded.timeseries.iter().map(|ts| ts.labels.iter().map(|l| l.name.as_str()).collect()).collect();
+        assert_eq!(names, vec![vec!["__name__", "cpu_mode", "instance", "job"], vec!["__name__", "instance", "job", "os_type"]]);
+        assert_eq!(decoded.timeseries[0].labels[0].value, "system_cpu_utilization_ratio");
         assert_eq!(decoded.timeseries[1].labels[0].value, "target_info");
     }
 
@@ -294,11 +208,7 @@ mod tests {
         assert!(reqs.len() > 5, "{} pieces", reqs.len());
         for r in &reqs {
             assert!(!r.timeseries.is_empty());
-            assert!(
-                r.encoded_len() <= limit,
-                "piece of {} bytes",
-                r.encoded_len()
-            );
+            assert!(r.encoded_len() <= limit, "piece of {} bytes", r.encoded_len());
         }
         let union: Vec<proto::TimeSeries> = reqs.into_iter().flat_map(|r| r.timeseries).collect();
         assert_eq!(union, whole);
@@ -308,62 +218,28 @@ mod tests {
 
     #[test]
     fn a_series_larger_than_the_limit_travels_alone_and_whole() {
-        let big: Vec<Sample> = (0..200)
-            .map(|t| sample("big", &[], t as f64, 1_000 - t))
-            .collect();
+        let big: Vec<Sample> = (0..200).map(|t| sample("big", &[], t as f64, 1_000 - t)).collect();
         let fams = vec![
             gauge_family("small", vec![sample("small", &[], 1.0, 5)]),
             gauge_family("big", big),
             gauge_family("small2", vec![sample("small2", &[], 1.0, 5)]),
         ];
         let reqs = to_write_requests(&fams, 256);
-        assert_eq!(
-            reqs.iter().map(|r| r.timeseries.len()).collect::<Vec<_>>(),
-            [1, 1, 1]
-        );
+        assert_eq!(reqs.iter().map(|r| r.timeseries.len()).collect::<Vec<_>>(), [1, 1, 1]);
         let big = &reqs[1].timeseries[0];
         assert_eq!(big.samples.len(), 200);
-        assert!(
-            big.samples
-                .windows(2)
-                .all(|w| w[0].timestamp < w[1].timestamp),
-            "samples in timestamp order"
-        );
+        assert!(big.samples.windows(2).all(|w| w[0].timestamp < w[1].timestamp), "samples in timestamp order");
     }
 
     #[test]
     fn samples_of_one_series_are_merged_ordered_and_deduplicated() {
         let fams = vec![
-            gauge_family(
-                "m",
-                vec![
-                    sample("m", &[("k", "a")], 1.0, 30),
-                    sample("m", &[("k", "b")], 9.0, 10),
-                ],
-            ),
-            gauge_family(
-                "m",
-                vec![
-                    sample("m", &[("k", "a")], 2.0, 10),
-                    sample("m", &[("k", "a")], 3.0, 30),
-                ],
-            ),
+            gauge_family("m", vec![sample("m", &[("k", "a")], 1.0, 30), sample("m", &[("k", "b")], 9.0, 10)]),
+            gauge_family("m", vec![sample("m", &[("k", "a")], 2.0, 10), sample("m", &[("k", "a")], 3.0, 30)]),
         ];
         let series = to_series(&fams);
         assert_eq!(series.len(), 2);
-        assert_eq!(
-            series[0].samples,
-            vec![
-                proto::Sample {
-                    value: 2.0,
-                    timestamp: 10
-                },
-                proto::Sample {
-                    value: 3.0,
-                    timestamp: 30
-                }
-            ]
-        );
+        assert_eq!(series[0].samples, vec![proto::Sample { value: 2.0, timestamp: 10 }, proto::Sample { value: 3.0, timestamp: 30 }]);
     }
 
     #[test]
@@ -375,27 +251,16 @@ mod tests {
         let req = metadata_request(&[c.clone(), c, gauge_family("g", vec![])]);
         assert!(req.timeseries.is_empty());
         assert_eq!(req.metadata.len(), 2);
-        assert_eq!(
-            req.metadata[0].r#type,
-            proto::metric_metadata::MetricType::Counter as i32
-        );
-        assert_eq!(
-            (req.metadata[0].help.as_str(), req.metadata[0].unit.as_str()),
-            ("help", "bytes")
-        );
+        assert_eq!(req.metadata[0].r#type, proto::metric_metadata::MetricType::Counter as i32);
+        assert_eq!((req.metadata[0].help.as_str(), req.metadata[0].unit.as_str()), ("help", "bytes"));
         let back = decode(&encode(&req, &mut Vec::new())).unwrap();
         assert_eq!(back, req);
     }
 
     #[test]
     fn garbage_bodies_are_rejected() {
-        assert!(matches!(
-            decode(b"\xff\xff\xff\xff\xff\xff"),
-            Err(DecodeError::Snappy(_))
-        ));
-        let not_proto = snap::raw::Encoder::new()
-            .compress_vec(b"\x0a\xff\xff\xff\xff\x0f")
-            .unwrap();
+        assert!(matches!(decode(b"\xff\xff\xff\xff\xff\xff"), Err(DecodeError::Snappy(_))));
+        let not_proto = snap::raw::Encoder::new().compress_vec(b"\x0a\xff\xff\xff\xff\x0f").unwrap();
         assert!(matches!(decode(&not_proto), Err(DecodeError::Proto(_))));
         // A header claiming 100 MiB is refused before allocating.
         let mut huge = Vec::new();
