@@ -164,3 +164,50 @@ mod tests {
         assert_eq!(user_headers(&h, &["Content-Encoding"]).unwrap().len(), 1);
     }
 }
+
+/// The checks every HTTP exporter's config shares: endpoint, headers (not the protocol's
+/// `reserved` ones), authentication, `max_batch_bytes` and TLS.
+pub fn validate_http_exporter(
+    endpoint: &str,
+    headers: &BTreeMap<String, String>,
+    reserved: &[&str],
+    auth: &Auth,
+    max_batch_bytes: usize,
+    tls: &crate::tls::TlsConfig,
+) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Err(e) = parse_endpoint(endpoint) {
+        v.push(e);
+    }
+    if let Err(e) = user_headers(headers, reserved) {
+        v.push(e);
+    }
+    v.extend(auth.validate());
+    if max_batch_bytes < 1024 {
+        v.push("`max_batch_bytes` must be at least 1024".into());
+    }
+    if let Err(e) = tls.validate() {
+        v.push(format!("tls: {e}"));
+    }
+    v
+}
+
+/// POSTs a payload with the fixed headers plus `Authorization` (files read now) and classifies
+/// the answer: 2xx sent, 5xx and `retryable` retried, other statuses dropped.
+pub async fn post_payload(
+    client: &crate::http::HttpClient,
+    uri: &hyper::Uri,
+    fixed: &[(HeaderName, HeaderValue)],
+    auth: &Auth,
+    body: bytes::Bytes,
+    retryable: &[u16],
+) -> crate::pipeline::queue::Outcome {
+    let mut headers = fixed.to_vec();
+    match auth.header() {
+        Ok(Some(h)) => headers.push((hyper::header::AUTHORIZATION, h)),
+        Ok(None) => {}
+        Err(e) => return crate::pipeline::queue::Outcome::Retry { after: None, reason: e },
+    }
+    let r = client.request(hyper::Method::POST, uri, &headers, body, 64 * 1024).await;
+    crate::http::classify(r, retryable)
+}

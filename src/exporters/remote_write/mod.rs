@@ -11,7 +11,7 @@ pub mod encode;
 
 use super::auth::{self, Auth, BasicAuth};
 use crate::config::ConfigDuration;
-use crate::http::{classify, HttpClient};
+use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
 use crate::pipeline::Batch;
 use crate::tls::TlsConfig;
@@ -91,21 +91,7 @@ impl RemoteWriteConfig {
 
     /// Problems found without connecting.
     pub fn validate(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        if let Err(e) = auth::parse_endpoint(&self.endpoint) {
-            v.push(e);
-        }
-        if let Err(e) = auth::user_headers(&self.headers, RESERVED_HEADERS) {
-            v.push(e);
-        }
-        v.extend(self.auth().validate());
-        if self.max_batch_bytes < 1024 {
-            v.push("`max_batch_bytes` must be at least 1024".into());
-        }
-        if let Err(e) = self.tls.validate() {
-            v.push(format!("tls: {e}"));
-        }
-        v
+        auth::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls)
     }
 
     fn translate_options(&self) -> TranslateOptions {
@@ -164,13 +150,6 @@ impl Exporter for RemoteWriteExporter {
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
-        let mut headers = self.headers.clone();
-        match self.auth.header() {
-            Ok(Some(h)) => headers.push((hyper::header::AUTHORIZATION, h)),
-            Ok(None) => {}
-            Err(e) => return Outcome::Retry { after: None, reason: e },
-        }
-        let r = self.client.request(hyper::Method::POST, &self.uri, &headers, payload.body.clone(), 64 * 1024).await;
-        classify(r, &[429])
+        auth::post_payload(&self.client, &self.uri, &self.headers, &self.auth, payload.body.clone(), &[429]).await
     }
 }
