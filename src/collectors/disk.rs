@@ -32,7 +32,6 @@
 //! minute (a size changes only when a volume is resized); a device without a readable size file
 //! reports no limit.
 
-use super::network::glob_match;
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::host::HostPaths;
 use crate::procfs::{diskstats, ProcFile};
@@ -69,8 +68,7 @@ pub struct DiskConfig {
 impl DiskConfig {
     /// Whether the device `name` is reported.
     pub fn accepts(&self, name: &str) -> bool {
-        let included = if self.include.is_empty() { diskstats::is_reported_by_default(name) } else { self.include.iter().any(|p| glob_match(p, name)) };
-        included && !self.exclude.iter().any(|p| glob_match(p, name))
+        super::passes(&self.include, &self.exclude, name, || diskstats::is_reported_by_default(name))
     }
 }
 

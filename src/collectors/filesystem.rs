@@ -47,7 +47,7 @@
 //! The mount table is parsed, and the mounts selected and their attributes built, only when its
 //! text changes; a steady tick reads it, compares it and calls statvfs.
 
-use super::network::glob_match;
+use super::glob_match;
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::config::ConfigDuration;
 use crate::host::HostPaths;

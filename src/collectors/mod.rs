@@ -106,6 +106,39 @@ impl<T> SnapshotCell<T> {
     }
 }
 
+/// Whether `name` matches `pattern`, where `*` matches any run of characters (none included)
+/// and every other character only itself.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    // Where the last `*` was and the name position it is currently matched up to.
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            // Let the last `*` swallow one more character and retry.
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// The include/exclude rule every collector filter uses: `exclude` always wins; an empty
+/// `include` falls back to `default` (the collector's own rule, or "everything").
+pub fn passes(include: &[String], exclude: &[String], name: &str, default: impl FnOnce() -> bool) -> bool {
+    let included = if include.is_empty() { default() } else { include.iter().any(|p| glob_match(p, name)) };
+    included && !exclude.iter().any(|p| glob_match(p, name))
+}
+
 /// Whether a collector runs: its own `enabled` wins, then metricsd's `enable_*` switch, then
 /// the collector's default.
 pub fn enabled(own: Option<bool>, metricsd_switch: Option<bool>, default: bool) -> bool {

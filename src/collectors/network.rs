@@ -76,34 +76,8 @@ impl Default for NetworkConfig {
 impl NetworkConfig {
     /// Whether the interface `name` is reported.
     pub fn accepts(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|p| glob_match(p, name))) && !self.exclude.iter().any(|p| glob_match(p, name))
+        super::passes(&self.include, &self.exclude, name, || true)
     }
-}
-
-/// Whether `name` matches `pattern`, where `*` matches any run of characters (none included)
-/// and every other character only itself.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n) = (pattern.as_bytes(), name.as_bytes());
-    let (mut pi, mut ni) = (0, 0);
-    // Where the last `*` was and the name position it is currently matched up to.
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == n[ni] {
-            pi += 1;
-            ni += 1;
-        } else if let Some((sp, sn)) = star {
-            // Let the last `*` swallow one more character and retry.
-            pi = sp + 1;
-            ni = sn + 1;
-            star = Some((sp, sn + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 /// The attributes of one interface, built once: `[receive, transmit]`.
@@ -256,6 +230,7 @@ impl Collector for NetworkCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::glob_match;
     use crate::collectors::testutil::{fixture_copy, kind, of, value, write, Harness, Kind, Point};
     use crate::procfs::fixture_paths;
 

@@ -43,7 +43,6 @@
 //! Each reported process adds 12 series; `top_n: 0` reports every matching process, so on
 //! a busy host keep `include` narrow then.
 
-use super::network::glob_match;
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::host::HostPaths;
 use crate::procfs::{pid, stat, ProcError, ProcFile};
@@ -109,7 +108,7 @@ impl Default for ProcessConfig {
 impl ProcessConfig {
     /// Whether a process with executable name `name` is considered.
     pub fn accepts(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|p| glob_match(p, name))) && !self.exclude.iter().any(|p| glob_match(p, name))
+        super::passes(&self.include, &self.exclude, name, || true)
     }
 
     fn filters(&self) -> bool {
