@@ -172,6 +172,7 @@ fn uses_tls(c: &ExporterConfig) -> bool {
 pub async fn run(config: Config, opts: &Options) -> u8 {
     let config_path = opts.config.clone().or_else(|| Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()));
     let state = AgentState::new(detect_resource(&config));
+    state.ready_requires_export.store(config.server.ready_requires_export, std::sync::atomic::Ordering::Relaxed);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
 
     let server = if config.server.enabled {
@@ -246,7 +247,8 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
                 continue;
             }
         };
-        if new.server != config.server {
+        state.ready_requires_export.store(new.server.ready_requires_export, std::sync::atomic::Ordering::Relaxed);
+        if new.server.host != config.server.host || new.server.port != config.server.port || new.server.enabled != config.server.enabled {
             tracing::warn!("The server address changed; it takes effect at the next restart");
         }
         // Stop the old scheduler, then swap resource, exporters and collectors.

@@ -231,6 +231,33 @@ fn ready_waits_for_a_first_delivery_when_exporters_exist() {
 }
 
 #[test]
+fn ready_can_be_told_not_to_wait_for_a_delivery() {
+    let sink = Sink::start(|_, _| (503, vec![], "down".into(), Duration::ZERO));
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        &dir,
+        "c.yaml",
+        &format!(
+            "server:\n  port: {port}\n  ready_requires_export: false\ncollector:\n  interval: 200ms\nexporters:\n  - type: http_json\n    endpoint: {}\n",
+            sink.url("/ingest")
+        ),
+    );
+    let _agent = Running::spawn({
+        let mut c = agent();
+        c.arg("-c").arg(&cfg);
+        c
+    });
+    eventually(Duration::from_secs(10), || (!sink.requests().is_empty()).then_some(())).expect("agent tries to send");
+    let (status, body) = eventually(Duration::from_secs(5), || http_get(&addr, "/ready").filter(|(s, _)| *s == 200)).expect("ready without a delivery");
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+    let (_, body) = http_get(&addr, "/status").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["exporters"][0]["last_success"].is_null(), "nothing was delivered: {body}");
+}
+
+#[test]
 fn sigterm_flushes_a_queued_batch_before_exiting() {
     // The backend refuses everything until the agent is told to stop, then accepts.
     let accepting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -195,3 +195,68 @@ fn metricsd_host_name() -> String {
     let input = metricsd::resource::DetectInput { paths: &paths, env: &|_| None, config_resource: &Default::default(), hostname: None };
     metricsd::resource::detect(&input).attributes["host.name"].clone()
 }
+
+/// `timeUnixNano` of `system.memory.limit` in each OTLP/JSON batch the stdout exporter printed.
+fn printed_memory_limit_times_ms(stdout: &str) -> Vec<u64> {
+    let mut times = Vec::new();
+    for line in stdout.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("stdout JSON");
+        for rm in v["resourceMetrics"].as_array().into_iter().flatten() {
+            for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
+                for m in sm["metrics"].as_array().into_iter().flatten().filter(|m| m["name"] == "system.memory.limit") {
+                    let p = &m["sum"]["dataPoints"][0];
+                    let ns: u64 = p["timeUnixNano"].as_str().map(|s| s.parse().unwrap()).or(p["timeUnixNano"].as_u64()).expect("timeUnixNano");
+                    times.push(ns / 1_000_000);
+                }
+            }
+        }
+    }
+    times
+}
+
+#[test]
+fn an_outage_of_the_real_prometheus_loses_nothing_and_the_window_can_be_queried_back() {
+    let Some(mut prom) = Prometheus::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        &dir,
+        &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    retry: {{initial_interval: 100ms, max_interval: 500ms}}\n", prom.write_url()),
+    );
+    let agent = Running::spawn({
+        let mut c = agent();
+        c.arg("-c").arg(&cfg);
+        c
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    // The outage: Prometheus is gone (connection refused) for 4 s, then comes back.
+    let down_from = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    prom.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    let down_to = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    prom.restart();
+    std::thread::sleep(Duration::from_secs(3));
+    agent.signal(libc::SIGTERM);
+    let (code, out, err) = agent.wait(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{err}");
+
+    let collected = printed_memory_limit_times_ms(&out);
+    let in_outage = collected.iter().filter(|t| (down_from..down_to).contains(t)).count();
+    assert!(in_outage >= 8, "{in_outage} batches collected while Prometheus was down");
+    // Every sample collected, including those of the outage, is in Prometheus exactly once.
+    let series = eventually(Duration::from_secs(10), || {
+        let r = prom.query("system_memory_limit_bytes[10m]");
+        (r.len() == 1 && r[0]["values"].as_array().map_or(0, |v| v.len()) >= collected.len()).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("Prometheus has {:?}; collected {collected:?}", prom.query("system_memory_limit_bytes[10m]")));
+    let stored: Vec<u64> = series[0]["values"].as_array().unwrap().iter().map(|v| (v[0].as_f64().unwrap() * 1000.0).round() as u64).collect();
+    let missing: Vec<u64> = collected.iter().copied().filter(|t| !stored.contains(t)).collect();
+    assert!(missing.is_empty(), "samples missing from Prometheus: {missing:?}\nstored {stored:?}");
+    assert_eq!(stored.len(), collected.len(), "no sample twice or extra: stored {stored:?} collected {collected:?}");
+    let stored_in_outage = stored.iter().filter(|t| (down_from..down_to).contains(t)).count();
+    eprintln!(
+        "outage {} ms: {in_outage} batches collected during it, {stored_in_outage} queried back; {} of {} samples stored",
+        down_to - down_from,
+        stored.len(),
+        collected.len()
+    );
+}

@@ -71,6 +71,12 @@ fn every_batch_collected_before_a_kill_9_arrives_in_order_after_the_restart() {
     assert!(st["spool_bytes"].as_u64().unwrap() > 0 && st["spool_error"].is_null(), "{st}");
     assert_eq!(st["queue_length"], 0, "nothing is held in memory: {st}");
     let record_bytes = st["spool_bytes"].as_u64().unwrap() / st["spool_records"].as_u64().unwrap();
+    // Self-telemetry shows the spool too.
+    eventually(Duration::from_secs(5), || {
+        let (_, m) = http_get(&addr, "/metrics")?;
+        m.lines().any(|l| l.starts_with("metricsd_exporter_spool_length{") && l.contains("http_json[1]") && !l.ends_with(" 0")).then_some(())
+    })
+    .expect("metricsd_exporter_spool_length > 0 on /metrics");
     std::thread::sleep(OUTAGE.saturating_sub(Duration::from_millis(600)));
     assert!(!sink.requests().is_empty(), "the exporter kept trying");
     agent1.signal(libc::SIGKILL);

@@ -16,6 +16,7 @@
 //! | `metricsd.exporter.dropped.points` / `.dropped.payloads` | Counter | {point} / {payload} | `metricsd.exporter` |
 //! | `metricsd.exporter.rejected.points` | Counter | {point} | `metricsd.exporter` |
 //! | `metricsd.exporter.queue.size` / `.queue.length` | UpDownCounter | By / {payload} | `metricsd.exporter` |
+//! | `metricsd.exporter.spool.size` / `.spool.length` | UpDownCounter | By / {payload} | `metricsd.exporter` (0 without a spool) |
 //! | `metricsd.exporter.send.duration` | Gauge | s | `metricsd.exporter` (last successful send) |
 //! | `metricsd.process.cpu.time` | Counter | s | – |
 //! | `metricsd.process.memory.rss` | UpDownCounter | By | – |
@@ -97,6 +98,25 @@ macro_rules! exporter_counter {
     }};
 }
 
+/// An up-down counter of one `ExporterStatus` field per exporter.
+macro_rules! exporter_gauge {
+    ($meter:expr, $snap:expr, $name:literal, $unit:literal, $desc:literal, $field:ident) => {{
+        let snap = $snap.clone();
+        $meter
+            .i64_observable_up_down_counter($name)
+            .with_unit($unit)
+            .with_description($desc)
+            .with_callback(move |obs| {
+                snap.with(|s: &Snapshot| {
+                    for (k, e) in &s.exporters {
+                        obs.observe(e.$field as i64, std::slice::from_ref(k));
+                    }
+                });
+            })
+            .build();
+    }};
+}
+
 impl Collector for AgentCollector {
     fn name(&self) -> &'static str {
         "agent"
@@ -134,24 +154,10 @@ impl Collector for AgentCollector {
         );
         exporter_counter!(meter, self.snap, "metricsd.exporter.dropped.payloads", "{payload}", "Payloads dropped", dropped_payloads);
         exporter_counter!(meter, self.snap, "metricsd.exporter.rejected.points", "{point}", "Points the server rejected in a partial success", rejected_points);
-        let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("metricsd.exporter.queue.size")
-            .with_unit("By")
-            .with_description("Bytes waiting in the exporter's queue")
-            .with_callback(move |obs| {
-                snap.with(|s| s.exporters.iter().for_each(|(k, e)| obs.observe(e.queue_bytes as i64, std::slice::from_ref(k))));
-            })
-            .build();
-        let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("metricsd.exporter.queue.length")
-            .with_unit("{payload}")
-            .with_description("Payloads waiting in the exporter's queue")
-            .with_callback(move |obs| {
-                snap.with(|s| s.exporters.iter().for_each(|(k, e)| obs.observe(e.queue_length as i64, std::slice::from_ref(k))));
-            })
-            .build();
+        exporter_gauge!(meter, self.snap, "metricsd.exporter.queue.size", "By", "Bytes waiting in the exporter's memory queue", queue_bytes);
+        exporter_gauge!(meter, self.snap, "metricsd.exporter.queue.length", "{payload}", "Payloads waiting in the exporter's memory queue", queue_length);
+        exporter_gauge!(meter, self.snap, "metricsd.exporter.spool.size", "By", "Bytes of the exporter's disk spool", spool_bytes);
+        exporter_gauge!(meter, self.snap, "metricsd.exporter.spool.length", "{payload}", "Payloads waiting in the exporter's disk spool", spool_records);
         let snap = self.snap.clone();
         meter
             .f64_observable_gauge("metricsd.exporter.send.duration")

@@ -66,6 +66,11 @@ pub struct Config {
     pub root_path: Option<PathBuf>,
     /// Time allowed at SIGTERM to send what is queued (default `"10s"`).
     pub shutdown_timeout: Option<ConfigDuration>,
+    /// A disk spool for every exporter that has none of its own (`queue.spool`): `{"dir":
+    /// "/var/lib/metricsd/buffer", "max_bytes": 268435456}`. Each exporter spools in its own
+    /// subdirectory named after its type and endpoint, with `max_bytes` each. Off by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buffer: Option<crate::pipeline::spool::SpoolConfig>,
 }
 
 /// metricsd's `server` section.
@@ -78,11 +83,14 @@ pub struct ServerConfig {
     pub port: u16,
     /// Set `false` to run without the HTTP server.
     pub enabled: bool,
+    /// Whether `/ready` also waits until an exporter has delivered a batch (default true);
+    /// `false` makes it ready after the first collection, whatever the backends do.
+    pub ready_requires_export: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { host: DEFAULT_SERVER_HOST.into(), port: DEFAULT_SERVER_PORT, enabled: true }
+        ServerConfig { host: DEFAULT_SERVER_HOST.into(), port: DEFAULT_SERVER_PORT, enabled: true, ready_requires_export: true }
     }
 }
 
@@ -296,6 +304,15 @@ impl Config {
             v.push(self.shipper_exporter(s)?);
         }
         v.extend(self.exporters.iter().cloned());
+        if let Some(buffer) = &self.buffer {
+            for e in &mut v {
+                let name = format!("{}-{}", e.kind(), e.endpoint());
+                let queue = e.queue_mut();
+                if queue.spool.is_none() {
+                    queue.spool = Some(buffer.for_exporter(&name));
+                }
+            }
+        }
         Ok(v)
     }
 
@@ -392,6 +409,22 @@ mod tests {
         assert_eq!(s.timeout.unwrap().get(), Duration::from_secs(30));
         assert_eq!(s.tls.cipher_suites.len(), 2);
         assert_eq!(c.endpoints[0].name, "app1");
+    }
+
+    #[test]
+    fn a_global_buffer_gives_each_exporter_without_a_spool_its_own_directory() {
+        let text = "buffer: {dir: /var/lib/metricsd/buffer, max_bytes: 1048576}\n\
+                    shipper: {type: http_json, endpoint: 'http://ingest:9000/m'}\n\
+                    exporters:\n\
+                    - {type: otlp, endpoint: 'http://collector:4317'}\n\
+                    - {type: prometheus_remote_write, endpoint: 'http://prom:9090/api/v1/write', queue: {spool: {dir: /data/own}}}\n";
+        let c = parse(text, Format::Yaml).unwrap();
+        let spools: Vec<_> = c.all_exporters().unwrap().iter_mut().map(|e| e.queue_mut().spool.clone().unwrap()).collect();
+        assert_eq!(spools[0].dir, Path::new("/var/lib/metricsd/buffer/http_json-http___ingest_9000_m"));
+        assert_eq!(spools[0].max_bytes, 1048576);
+        assert_eq!(spools[1].dir, Path::new("/var/lib/metricsd/buffer/otlp-http___collector_4317"));
+        assert_ne!(spools[0].dir, spools[1].dir);
+        assert_eq!(spools[2].dir, Path::new("/data/own"), "an exporter's own spool wins");
     }
 
     #[test]

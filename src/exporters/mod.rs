@@ -51,6 +51,16 @@ impl ExporterConfig {
         }
     }
 
+    /// Its queue settings (bound and spool).
+    pub fn queue_mut(&mut self) -> &mut crate::pipeline::queue::QueueConfig {
+        match self {
+            ExporterConfig::Stdout(c) => &mut c.queue,
+            ExporterConfig::PrometheusRemoteWrite(c) => &mut c.queue,
+            ExporterConfig::HttpJson(c) => &mut c.queue,
+            ExporterConfig::Otlp(c) => &mut c.queue,
+        }
+    }
+
     /// Problems found without connecting (bad URL, unreadable certificate, ...).
     pub fn validate(&self) -> Vec<String> {
         match self {

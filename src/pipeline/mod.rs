@@ -117,7 +117,7 @@ pub struct AgentState {
     /// The exporters' queues.
     pub exporters: RwLock<Vec<QueueHandle>>,
     /// Whether `/ready` waits for a first successful export (when exporters exist).
-    pub ready_requires_export: bool,
+    pub ready_requires_export: std::sync::atomic::AtomicBool,
     /// The scrape targets, when `endpoints` is not empty.
     pub scrape: RwLock<Option<Arc<crate::scrape::Scraper>>>,
 }
@@ -131,7 +131,7 @@ impl AgentState {
             latest: RwLock::new(None),
             collectors: Mutex::new(BTreeMap::new()),
             exporters: RwLock::new(Vec::new()),
-            ready_requires_export: true,
+            ready_requires_export: std::sync::atomic::AtomicBool::new(true),
             scrape: RwLock::new(None),
         })
     }
@@ -147,7 +147,7 @@ impl AgentState {
             return Err("no collection has completed yet".into());
         }
         let ex = self.exporter_status();
-        if self.ready_requires_export && !ex.is_empty() && ex.iter().all(|e| e.last_success.is_none()) {
+        if self.ready_requires_export.load(std::sync::atomic::Ordering::Relaxed) && !ex.is_empty() && ex.iter().all(|e| e.last_success.is_none()) {
             return Err("no exporter has delivered a batch yet".into());
         }
         Ok(())

@@ -273,25 +273,43 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn start() -> Option<Prometheus> {
-        let bin = require_program("prometheus")?;
+        require_program("prometheus")?;
         let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("prometheus.yml");
-        std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 1h\n").unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Self::spawn(dir.path(), &addr);
+        let p = Prometheus { addr, child, _dir: dir };
+        p.wait_ready();
+        Some(p)
+    }
+
+    fn spawn(dir: &std::path::Path, addr: &str) -> Child {
+        Command::new(require_program("prometheus").expect("prometheus is installed"))
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--web.enable-remote-write-receiver")
             .arg("--log.level=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("prometheus starts");
-        let p = Prometheus { addr, child, _dir: dir };
-        eventually(Duration::from_secs(30), || http_get(&p.addr, "/-/ready").filter(|(s, _)| *s == 200)).expect("prometheus becomes ready");
-        Some(p)
+            .expect("prometheus starts")
+    }
+
+    fn wait_ready(&self) {
+        eventually(Duration::from_secs(30), || http_get(&self.addr, "/-/ready").filter(|(s, _)| *s == 200)).expect("prometheus becomes ready");
+    }
+
+    /// An outage: the server is killed (SIGKILL; what it acknowledged is in its WAL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The end of an outage: the same server (port, data) started again.
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(self._dir.path(), &self.addr);
+        self.wait_ready();
     }
 
     pub fn write_url(&self) -> String {
