@@ -149,3 +149,47 @@ fn an_unusable_spool_directory_is_logged_once_and_the_exporter_keeps_sending_fro
     let got: Vec<serde_json::Value> = sink.requests().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
     assert_eq!(got, printed(&out), "every batch delivered, in order");
 }
+
+/// A tmpfs of `size` mounted at `dir`, unmounted when dropped.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(dir: &Path, size: &str) -> Option<TinyFs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status().is_ok_and(|s| s.success());
+        ok.then(|| TinyFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_spool_on_a_full_disk_is_reported_and_the_exporter_goes_on_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(_fs) = TinyFs::mount(&dir.path().join("disk"), "256k") else {
+        assert!(!under_ci(), "CI runs as root and must be able to mount a tmpfs for this test");
+        eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let spool = dir.path().join("disk").join("spool");
+    let sink = Sink::ok();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = write_config(dir.path(), port, &sink.url("/v1/metrics"), &spool);
+    let agent1 = start(&config);
+    // The 256 KiB disk fills within a few payloads (a segment is bigger than the disk).
+    let st = eventually(Duration::from_secs(20), || spool_status(&addr).filter(|s| s["spool_error"].is_string() && s["sent_payloads"].as_u64() >= Some(5)))
+        .expect("the full disk is reported and sending goes on");
+    assert!(st["spool_error"].as_str().unwrap().contains("No space left on device"), "{st}");
+    agent1.signal(libc::SIGTERM);
+    let (code, out, err) = agent1.wait(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("No space left on device")).collect();
+    assert!(!lines.is_empty() && lines.len() <= 2, "reported, not every tick:\n{err}");
+    let got: Vec<serde_json::Value> = sink.requests().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(got, printed(&out), "every batch delivered once, in order, across the switch to memory");
+}
