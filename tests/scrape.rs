@@ -85,11 +85,16 @@ fn scrapes_a_real_node_exporter_with_the_right_types_and_resource() {
     );
     eventually(Duration::from_secs(15), || http_get(&ne_addr, "/metrics").filter(|(s, _)| *s == 200)).expect("node exporter answers");
 
+    // The scraped series also go by remote-write into a real Prometheus.
+    let prom = Prometheus::start().expect("prometheus is installed with node_exporter");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = write_config(
         &dir,
-        &format!("server: {{host: 127.0.0.1, port: {port}}}\ncollector: {{interval: 1s}}\nexporters:\n  - type: stdout\n    format: json\nendpoints:\n  - name: node\n    url: http://{ne_addr}/metrics\n"),
+        &format!(
+            "server: {{host: 127.0.0.1, port: {port}}}\ncollector: {{interval: 1s}}\nexporters:\n  - type: stdout\n    format: json\n  - type: prometheus_remote_write\n    endpoint: {}\nendpoints:\n  - name: node\n    url: http://{ne_addr}/metrics\n",
+            prom.write_url()
+        ),
     );
     let agent = Running::spawn({
         let mut c = agent();
@@ -139,6 +144,25 @@ fn scrapes_a_real_node_exporter_with_the_right_types_and_resource() {
     assert!(gauge_value(&m["scrape_samples_scraped"]) > 50.0);
     assert!(gauge_value(&m["scrape_duration_seconds"]) > 0.0);
     assert_eq!(m["scrape_duration_seconds"]["unit"], "s");
+
+    // In Prometheus: the scraped names unchanged (no suffix added twice), job and instance from
+    // the target's resource, the types' series (counter, gauge, summary quantiles) all there.
+    let sel = format!("{{job=\"node\",instance=\"{ne_addr}\"}}");
+    let idle = prom.query(&format!("node_cpu_seconds_total{{mode=\"idle\",job=\"node\",instance=\"{ne_addr}\"}}"));
+    assert!(!idle.is_empty(), "node_cpu_seconds_total in Prometheus; names there: {:?}", prom.query("count by (__name__) ({job=\"node\"})"));
+    assert!(idle[0]["metric"]["cpu"].as_str().is_some(), "{idle:?}");
+    let total = prom.query(&format!("node_memory_MemTotal_bytes{sel}"));
+    assert_eq!(total.len(), 1, "{total:?}");
+    let v: f64 = total[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((v - gauge_value(mem)).abs() < 1.0, "Prometheus {v} vs batch {}", gauge_value(mem));
+    assert_eq!(prom.query(&format!("up{sel}"))[0]["value"][1], "1");
+    assert_eq!(prom.query(&format!("go_gc_duration_seconds{sel}")).len(), 5, "summary quantiles");
+    assert_eq!(prom.query(&format!("go_gc_duration_seconds_count{sel}")).len(), 1);
+    for doubled in ["node_cpu_seconds_total_seconds_total", "node_memory_MemTotal_bytes_bytes", "node_cpu_seconds_total_total"] {
+        assert!(prom.query(doubled).is_empty(), "{doubled} must not exist");
+    }
+    // The host's own series arrive beside the target's, under the agent's own job.
+    assert!(!prom.query("system_memory_usage_bytes{job=\"metricsd\"}").is_empty());
 }
 
 const GOOD: &str =
