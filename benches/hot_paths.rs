@@ -6,7 +6,8 @@
 //! - `remote_write/{10k,100k}`: OTel→Prometheus translation + protobuf + snappy of a batch of
 //!   N series (prints series/s and bytes per sample on the wire);
 //! - `scrape/parse_100k`: the Prometheus text parser on node_exporter's output repeated to
-//!   ~100k series, and parse + convert to OTLP (prints lines/s).
+//!   ~100k series, and parse + convert to OTLP (prints lines/s, and allocations per sample
+//!   counted by this bench's global allocator).
 //!
 //! Compare with node_exporter in the same run with `scripts/bench_vs_node_exporter.py`.
 
@@ -22,7 +23,39 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The system allocator, counting allocations (for allocations per sample).
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations (incl. reallocations) made by `f`.
+fn allocations<R>(f: impl FnOnce() -> R) -> (u64, R) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let r = f();
+    (ALLOCATIONS.load(Ordering::Relaxed) - before, r)
+}
 
 fn fixture() -> HostPaths {
     HostPaths::under(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/linux-6.18-vm"))
@@ -138,6 +171,18 @@ fn scrape(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("parse_100k", |b| b.iter(|| metricsd::scrape::text::parse(&body, metricsd::scrape::text::TextFormat::Prometheus).families.len()));
     let mut conv = metricsd::scrape::convert::Converter::default();
+    {
+        let opts = metricsd::scrape::convert::ConvertOptions { now_ns: 1, prefix: "", labels: &[] };
+        let (parse_allocs, parsed) = allocations(|| metricsd::scrape::text::parse(&body, metricsd::scrape::text::TextFormat::Prometheus));
+        let samples: usize = parsed.families.iter().map(|f| f.samples.len()).sum();
+        let _ = conv.convert(&parsed.families, &opts); // first sight of every series: start times recorded
+        let (convert_allocs, _) = allocations(|| conv.convert(&parsed.families, &opts).len());
+        eprintln!(
+            "scrape: {samples} samples; allocations per sample: parse {:.2}, convert (steady state) {:.2}",
+            parse_allocs as f64 / samples as f64,
+            convert_allocs as f64 / samples as f64
+        );
+    }
     g.bench_function("parse_convert_100k", |b| {
         b.iter(|| {
             let p = metricsd::scrape::text::parse(&body, metricsd::scrape::text::TextFormat::Prometheus);
