@@ -10,6 +10,7 @@
 //! in [`build`].
 
 pub mod agent;
+pub mod cgroup;
 pub mod cpu;
 pub mod disk;
 pub mod filesystem;
@@ -179,6 +180,9 @@ pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<d
     }
     if enabled(c.uptime.enabled, None, true) {
         v.push(Box::new(uptime::UptimeCollector::new(paths, clock)));
+    }
+    if c.cgroup.is_enabled(paths) {
+        v.push(Box::new(cgroup::CgroupCollector::new(paths, clock, &c.cgroup)));
     }
     if enabled(c.gpu.enabled, c.enable_gpu, false) {
         v.push(Box::new(gpu::GpuCollector::new(&c.gpu, paths, clock)));

@@ -150,6 +150,9 @@ pub struct CollectorConfig {
     pub uptime: crate::collectors::uptime::UptimeConfig,
     /// The NVIDIA GPU collector (`hw.gpu.*`, `nvidia.gpu.*`, via NVML); off by default.
     pub gpu: crate::collectors::gpu::GpuConfig,
+    /// The cgroup collector (`container.*`: CPU, memory, block I/O and process limits and usage
+    /// of the agent's own cgroup, or of `path`); on by default only inside a container.
+    pub cgroup: crate::collectors::cgroup::CgroupConfig,
 }
 
 impl CollectorConfig {

@@ -196,7 +196,7 @@ fn container_in_mount_root(segs: &[&str]) -> Option<(Option<String>, Option<&'st
 
 /// The path part of a cgroup line (`hierarchy-ID:controllers:path`), or the line itself when
 /// it is a bare path.
-fn cgroup_path(line: &str) -> &str {
+pub(crate) fn cgroup_path(line: &str) -> &str {
     let line = line.trim();
     let mut parts = line.splitn(3, ':');
     match (parts.next(), parts.next(), parts.next()) {
