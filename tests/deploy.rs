@@ -125,3 +125,19 @@ fn runs_as_the_image_does_unprivileged_read_only_on_a_host_tree() {
     assert!(limit.trim_end().ends_with(&(24683656u64 * 1024).to_string()), "{limit}");
     assert!(text.contains("system.cpu.load_average.1m"));
 }
+
+#[test]
+fn in_a_container_the_cgroup_collector_reports_the_containers_limits_not_the_hosts() {
+    // A Kubernetes container's view (cgroup v2, containerd, 1.5 CPU and 512 MiB limits): the
+    // collector turns itself on from `self/cgroup` and reads the fixture tree.
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup/v2-k8s-container");
+    let out = agent().arg("--once").env("HOST_PROC", tree.join("proc")).env("HOST_SYS", tree.join("sys")).env("HOST_ROOT", &tree).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line =
+        |name: &str| text.lines().find(|l| l.trim_start().starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{text}")).to_string();
+    assert!(line("container.memory.limit").trim_end().ends_with(" 536870912"), "{}", line("container.memory.limit"));
+    assert!(line("container.cpu.limit").trim_end().ends_with(" 1.5"), "{}", line("container.cpu.limit"));
+    assert!(text.contains("container.memory.working_set"), "{text}");
+    assert!(text.contains("container.pids.count"), "{text}");
+}
