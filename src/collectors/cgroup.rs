@@ -22,8 +22,27 @@
 //! group of metrics comes from v2 when the cgroup's `cgroup.controllers` lists its controller
 //! (`cpu`, `memory`, `io`, `pids`), else from the v1 hierarchy of that controller (`cpu` and
 //! `cpuacct`, `memory`, `blkio`, `pids`), else — CPU time only, which v2 keeps without the `cpu`
-//! controller — from v2's `cpu.stat`. `path` and `root` in [`CgroupConfig`] override both files.
+//! controller — from v2's `cpu.stat`. `path` and `root` in [`CgroupConfig`] override both files,
+//! and `scope: pod` (below) looks for the pod's cgroup instead.
 //! The cgroup is found on the first refresh and again after its directory disappeared.
+//!
+//! **The pod (`scope: pod`).** A sidecar's own cgroup is only its container, and with a private
+//! cgroup namespace it cannot see its parent. With `scope: pod` the reported cgroup is the
+//! Kubernetes pod's, which holds all the pod's containers and carries the pod-level limits (the
+//! sums of the containers'). It is found by the pod UID (`pod_uid`, else `K8S_POD_UID` from the
+//! downward API) below the root of each hierarchy — `root`, typically the node's
+//! `/sys/fs/cgroup` mounted read-only by a `hostPath` volume, else every cgroup mount of
+//! mountinfo — looking only in the top-level `kubepods*` directories and at most three levels
+//! deep, for the directory the kubelet names after the pod:
+//!
+//! ```text
+//! kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid, - as _>.slice   systemd driver
+//! kubepods.slice/kubepods-pod<uid, - as _>.slice                                      Guaranteed
+//! kubepods/burstable/pod<uid>, kubepods/pod<uid>                                      cgroupfs driver
+//! ```
+//!
+//! No UID, or no such directory, fails the refresh with an error naming the UID and the root
+//! searched. `path` does not go with `scope: pod`.
 //!
 //! **Formats.** cgroup v2 (Documentation/admin-guide/cgroup-v2.rst):
 //!
@@ -109,19 +128,40 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// `collector.cgroup.scope`: which cgroup is reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupScope {
+    /// The agent's own cgroup (its container), or the one `path` names.
+    #[default]
+    Container,
+    /// The agent's Kubernetes pod: the pod's cgroup, which holds all its containers (the
+    /// sandbox's too) and carries the pod-level limits, found by the pod UID (`pod_uid`, else
+    /// `K8S_POD_UID`) below the `kubepods*` directories of each hierarchy.
+    Pod,
+}
+
+impl CgroupScope {
+    fn is_container(&self) -> bool {
+        *self == CgroupScope::Container
+    }
+}
+
 /// `collector.cgroup`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "CgroupConfigFields")]
 pub struct CgroupConfig {
-    /// Run this collector. Default: on when `path` or `root` is set or when the agent runs in a
-    /// container (its cgroup or mounts name a container runtime — Docker, containerd, CRI-O,
-    /// Podman, Kubernetes — or it sits at the root of a private cgroup namespace); off on a
-    /// plain host, where the system collectors already describe the same machine.
+    /// Run this collector. Default: on when `path`, `root` or `scope: pod` is set or when the
+    /// agent runs in a container (its cgroup or mounts name a container runtime — Docker,
+    /// containerd, CRI-O, Podman, Kubernetes — or it sits at the root of a private cgroup
+    /// namespace); off on a plain host, where the system collectors already describe the same
+    /// machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// The cgroup to report instead of the agent's own, as a path from the root of each
     /// hierarchy: `/kubepods.slice/kubepods-burstable.slice/…/cri-containerd-<id>.scope` (v2),
-    /// `/docker/<id>` (v1, the same path in every controller's hierarchy).
+    /// `/docker/<id>` (v1, the same path in every controller's hierarchy). Not with
+    /// `scope: pod`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Where the cgroup hierarchies are mounted, instead of what `PROC/self/mountinfo` says
@@ -131,13 +171,63 @@ pub struct CgroupConfig {
     /// a hybrid host's v2 in `unified/`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root: Option<PathBuf>,
+    /// `container` (default) or `pod`: see [`CgroupScope`].
+    #[serde(skip_serializing_if = "CgroupScope::is_container")]
+    pub scope: CgroupScope,
+    /// With `scope: pod`, the pod's UID (`metadata.uid`); default: `K8S_POD_UID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+}
+
+/// The keys of `collector.cgroup` as written, checked by [`CgroupConfig::check`] on the way in.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct CgroupConfigFields {
+    enabled: Option<bool>,
+    path: Option<String>,
+    root: Option<PathBuf>,
+    scope: CgroupScope,
+    pod_uid: Option<String>,
+}
+
+impl TryFrom<CgroupConfigFields> for CgroupConfig {
+    type Error = String;
+
+    fn try_from(f: CgroupConfigFields) -> Result<Self, String> {
+        let c = CgroupConfig { enabled: f.enabled, path: f.path, root: f.root, scope: f.scope, pod_uid: f.pod_uid };
+        // Reported at `collector` (the key holding this section): say which section.
+        c.check().map(|()| c).map_err(|msg| format!("cgroup: {msg}"))
+    }
 }
 
 impl CgroupConfig {
-    /// Whether the collector runs: `enabled` when set; else on when `path` or `root` is set or
-    /// [`looks_like_container`].
+    /// Whether the collector runs: `enabled` when set; else on when `path`, `root` or
+    /// `scope: pod` is set or [`looks_like_container`].
     pub fn is_enabled(&self, paths: &HostPaths) -> bool {
-        self.enabled.unwrap_or_else(|| self.path.is_some() || self.root.is_some() || looks_like_container(paths))
+        self.enabled.unwrap_or_else(|| self.path.is_some() || self.root.is_some() || self.scope == CgroupScope::Pod || looks_like_container(paths))
+    }
+
+    /// The combinations of keys that make no sense (checked when the config is read, and
+    /// again by [`locate`]): `path` with `scope: pod`, `pod_uid` without it, an empty `pod_uid`.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.scope, &self.path, self.pod_uid.as_deref()) {
+            (CgroupScope::Pod, Some(_), _) => {
+                Err("`path` and `scope: pod` exclude each other: `scope: pod` finds the pod's cgroup by its UID, `path` names one cgroup".into())
+            }
+            (CgroupScope::Container, _, Some(_)) => Err("`pod_uid` is used only with `scope: pod`".into()),
+            (_, _, Some(uid)) if uid.trim().is_empty() => Err("`pod_uid` is empty".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The UID of the pod `scope: pod` reports: `pod_uid`, else the variable `K8S_POD_UID`
+    /// (the downward API's `metadata.uid`, as the resource detector reads it) from `env`; `None`
+    /// with `scope: container` or when neither is set.
+    pub fn pod_uid(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        if self.scope != CgroupScope::Pod {
+            return None;
+        }
+        self.pod_uid.clone().or_else(|| env("K8S_POD_UID")).map(|u| u.trim().to_owned()).filter(|u| !u.is_empty())
     }
 }
 
@@ -299,10 +389,69 @@ impl Location {
     fn v2_with(&self, controller: &str) -> Option<&Path> {
         self.unified.as_deref().filter(|_| self.unified_controllers.iter().any(|c| c == controller))
     }
+
+    /// Takes `dir` as the cgroup's directory in hierarchy `h`, unless one was found before.
+    fn add(&mut self, h: &Hierarchy, dir: PathBuf) {
+        if h.v2 {
+            if self.unified.is_none() {
+                self.unified = Some(dir);
+            }
+        } else {
+            for c in V1_CONTROLLERS {
+                if h.has(c) && self.v1(c).is_none() {
+                    self.v1.push((c, dir.clone()));
+                }
+            }
+        }
+    }
 }
 
-/// Finds the cgroup `config` names (by default the agent's own): see the module documentation.
-pub fn locate(paths: &HostPaths, config: &CgroupConfig) -> Result<Location, CollectorError> {
+/// How deep below a hierarchy's root a pod's cgroup is looked for:
+/// `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice`,
+/// `kubepods/burstable/pod<uid>`.
+const POD_SEARCH_DEPTH: usize = 3;
+
+/// The subdirectories of `dir` with their names (none when it cannot be read).
+fn subdirs(dir: &Path) -> impl Iterator<Item = (String, PathBuf)> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+}
+
+/// The cgroup of the Kubernetes pod `uid` in the hierarchy mounted at `root`: a directory
+/// `pod<uid>` (the kubelet's cgroupfs driver: `kubepods/burstable/pod<uid>`,
+/// `kubepods/pod<uid>` for Guaranteed pods) or `kubepods-[<qos>-]pod<uid, - as _>.slice`
+/// (the systemd driver), within [`POD_SEARCH_DEPTH`] levels and only below the top-level
+/// `kubepods*` directories: a few `readdir`s.
+fn pod_dir_below(root: &Path, uid: &str) -> Option<PathBuf> {
+    let cgroupfs = format!("pod{uid}");
+    let systemd = format!("-pod{}.slice", uid.replace('-', "_"));
+    let is_pod = |name: &str| name == cgroupfs || (name.starts_with("kubepods-") && name.ends_with(&systemd));
+    let mut level: Vec<PathBuf> = subdirs(root).filter(|(n, _)| n.starts_with("kubepods")).map(|(_, p)| p).collect();
+    for depth in 2..=POD_SEARCH_DEPTH {
+        let mut next = Vec::new();
+        for dir in &level {
+            for (name, path) in subdirs(dir) {
+                if is_pod(&name) {
+                    return Some(path);
+                }
+                if depth < POD_SEARCH_DEPTH {
+                    next.push(path);
+                }
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+/// Finds the cgroup `config` names — by default the agent's own; with `scope: pod`, that of
+/// the pod `pod_uid` (resolved by [`CgroupConfig::pod_uid`]): see the module documentation.
+pub fn locate(paths: &HostPaths, config: &CgroupConfig, pod_uid: Option<&str>) -> Result<Location, CollectorError> {
+    config.check().map_err(|msg| CollectorError::Other { what: "collector.cgroup".into(), msg })?;
     let (hierarchies, source) = match &config.root {
         Some(root) => (hierarchies_below(root)?, root.clone()),
         None => {
@@ -312,22 +461,41 @@ pub fn locate(paths: &HostPaths, config: &CgroupConfig) -> Result<Location, Coll
             (hierarchies_of_mounts(paths, &mounts), path)
         }
     };
-    let cgroup = match &config.path {
-        Some(_) => String::new(),
-        None => crate::procfs::read_to_string(&paths.proc("self/cgroup"))?,
-    };
     let mut loc = Location::default();
-    for h in &hierarchies {
-        let Some(path) = config.path.as_deref().or_else(|| own_path(h, &cgroup)) else { continue };
-        if h.v2 {
-            if loc.unified.is_none() {
-                loc.unified = Some(h.dir_of(path));
+    if config.scope == CgroupScope::Pod {
+        // What was searched, for the errors: the configured root, else the cgroup mounts.
+        let searched = match &config.root {
+            Some(root) => root.display().to_string(),
+            None if hierarchies.is_empty() => source.display().to_string(),
+            None => {
+                let dirs: Vec<String> = hierarchies.iter().map(|h| h.dir.display().to_string()).collect();
+                format!("{} (the cgroup mounts of {})", dirs.join(", "), source.display())
             }
-        } else {
-            for c in V1_CONTROLLERS {
-                if h.has(c) && loc.v1(c).is_none() {
-                    loc.v1.push((c, h.dir_of(path)));
-                }
+        };
+        let Some(uid) = pod_uid.map(str::trim).filter(|u| !u.is_empty()) else {
+            let msg = "`scope: pod` but the pod UID is unknown: set `collector.cgroup.pod_uid`, or K8S_POD_UID from the downward API (fieldRef metadata.uid)";
+            return Err(CollectorError::Other { what: searched, msg: msg.into() });
+        };
+        for h in &hierarchies {
+            if let Some(dir) = pod_dir_below(&h.dir, uid) {
+                loc.add(h, dir);
+            }
+        }
+        if loc.unified.is_none() && loc.v1.is_empty() && !hierarchies.is_empty() {
+            let msg = format!(
+                "no cgroup of pod {uid}: no directory pod{uid} or kubepods-…pod{}.slice up to {POD_SEARCH_DEPTH} levels below the kubepods* directories there (is the node's cgroupfs mounted, and `root` set to it?)",
+                uid.replace('-', "_")
+            );
+            return Err(CollectorError::Other { what: searched, msg });
+        }
+    } else {
+        let cgroup = match &config.path {
+            Some(_) => String::new(),
+            None => crate::procfs::read_to_string(&paths.proc("self/cgroup"))?,
+        };
+        for h in &hierarchies {
+            if let Some(path) = config.path.as_deref().or_else(|| own_path(h, &cgroup)) {
+                loc.add(h, h.dir_of(path));
             }
         }
     }
@@ -593,6 +761,8 @@ impl Snapshot {
 pub struct CgroupCollector {
     paths: HostPaths,
     config: CgroupConfig,
+    /// With `scope: pod`, the pod's UID, resolved when made.
+    pod_uid: Option<String>,
     /// `None` until the cgroup is found, and again after its directory went away.
     files: Option<Files>,
     snap: Arc<SnapshotCell<Snapshot>>,
@@ -605,12 +775,21 @@ pub struct CgroupCollector {
 
 impl CgroupCollector {
     /// A collector of the cgroup `config` names (by default the agent's own), found on the
-    /// first refresh.
+    /// first refresh; with `scope: pod`, the pod's UID is `pod_uid` or the process's
+    /// `K8S_POD_UID`.
     pub fn new(paths: &HostPaths, clock: &TickClock, config: &CgroupConfig) -> Self {
+        let pod_uid = config.pod_uid(|k| std::env::var(k).ok());
+        Self::with_pod_uid(paths, clock, config, pod_uid)
+    }
+
+    /// [`new`](Self::new) with the pod UID (for `scope: pod`) resolved by the caller, as
+    /// [`CgroupConfig::pod_uid`] does.
+    pub fn with_pod_uid(paths: &HostPaths, clock: &TickClock, config: &CgroupConfig, pod_uid: Option<String>) -> Self {
         let start = Instant::now();
         CgroupCollector {
             paths: paths.clone(),
             config: config.clone(),
+            pod_uid,
             files: None,
             snap: SnapshotCell::new(clock),
             devices: HashMap::new(),
@@ -620,7 +799,7 @@ impl CgroupCollector {
     }
 
     fn find(&mut self) -> Result<(), CollectorError> {
-        let loc = locate(&self.paths, &self.config)?;
+        let loc = locate(&self.paths, &self.config, self.pod_uid.as_deref())?;
         let files = Files::open(&loc);
         for d in &files.dirs {
             std::fs::read_dir(d).map_err(|e| other(d, format!("cannot read the cgroup directory: {e}")))?;
@@ -1102,7 +1281,7 @@ mod tests {
     #[test]
     fn reports_the_mount_root_as_the_container_in_a_private_cgroup_namespace() {
         let paths = paths("v2-namespaced");
-        assert_eq!(locate(&paths, &CgroupConfig::default()).unwrap().unified, Some(paths.sys("fs/cgroup")));
+        assert_eq!(locate(&paths, &CgroupConfig::default(), None).unwrap().unified, Some(paths.sys("fs/cgroup")));
         let p = collect(&paths, &CgroupConfig::default());
         // user_usec 700000000, system_usec 212345678.
         assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "user")]), 700.0));
@@ -1127,7 +1306,7 @@ mod tests {
     #[test]
     fn reads_the_captured_v1_hybrid_tree_from_the_v1_controllers() {
         let paths = paths("v1-hybrid");
-        let loc = locate(&paths, &CgroupConfig::default()).unwrap();
+        let loc = locate(&paths, &CgroupConfig::default(), None).unwrap();
         // v2 at /sys/fs/cgroup/unified has no controllers on this host: everything comes from v1,
         // each controller at its own path (memory nested in the capturing shell's cgroup).
         assert_eq!(loc.unified, Some(paths.sys("fs/cgroup/unified/metricsd-capture")));
@@ -1331,7 +1510,7 @@ mod tests {
         // agent's own paths still come from PROC/self/cgroup.
         let paths = self::paths("v1-hybrid");
         let config = CgroupConfig { root: Some(fixture("v1-hybrid/sys/fs/cgroup")), ..CgroupConfig::default() };
-        let loc = locate(&paths, &config).unwrap();
+        let loc = locate(&paths, &config, None).unwrap();
         assert_eq!(loc.unified, Some(paths.sys("fs/cgroup/unified/metricsd-capture")));
         assert_eq!(loc.v1("pids"), Some(paths.sys("fs/cgroup/pids/metricsd-capture").as_path()));
         assert_eq!(value(&collect(&paths, &config), "container.memory.usage", &[]), Some(162500608.0));
@@ -1364,7 +1543,10 @@ mod tests {
     #[test]
     fn the_config_section_rejects_unknown_keys() {
         let c: CgroupConfig = serde_json::from_str(r#"{"enabled": true, "path": "/docker/abc", "root": "/host/sys/fs/cgroup"}"#).unwrap();
-        assert_eq!(c, CgroupConfig { enabled: Some(true), path: Some("/docker/abc".into()), root: Some("/host/sys/fs/cgroup".into()) });
+        assert_eq!(
+            c,
+            CgroupConfig { enabled: Some(true), path: Some("/docker/abc".into()), root: Some("/host/sys/fs/cgroup".into()), ..CgroupConfig::default() }
+        );
         let e = serde_json::from_str::<CgroupConfig>(r#"{"pth": "/x"}"#).unwrap_err().to_string();
         assert!(e.contains("unknown field `pth`"), "{e}");
         let text = "collector:\n  cgroup:\n    enabled: false\n    paths: /x\n";
@@ -1372,6 +1554,202 @@ mod tests {
         assert!(e.contains("c.yaml:4:") && e.contains("paths"), "{e}");
         let c = crate::config::Config::parse("collector:\n  cgroup:\n    path: /a\n", crate::config::Format::Yaml, Path::new("c.yaml")).unwrap();
         assert_eq!(c.collector.cgroup.path.as_deref(), Some("/a"));
+    }
+
+    /// The pod of `tests/fixtures/cgroup/v2-k8s-node` (systemd driver, Burstable).
+    const V2_POD_UID: &str = "8c3a5f0e-2b1d-4e7a-9f60-1d2c3b4a5e6f";
+    const V2_POD: &str = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod8c3a5f0e_2b1d_4e7a_9f60_1d2c3b4a5e6f.slice";
+    /// The pod of `tests/fixtures/cgroup/v1-k8s-node` (cgroupfs driver, Burstable).
+    const V1_POD_UID: &str = "5b0e7c1a-93d4-4f2e-8a61-0c7d2e9f4b38";
+
+    fn pod_config(root: Option<PathBuf>) -> CgroupConfig {
+        CgroupConfig { scope: CgroupScope::Pod, root, ..CgroupConfig::default() }
+    }
+
+    fn collect_pod(paths: &HostPaths, config: &CgroupConfig, uid: &str) -> Vec<Point> {
+        let clock = TickClock::default();
+        let mut c = CgroupCollector::with_pod_uid(paths, &clock, config, Some(uid.into()));
+        collect_once(&clock, &mut c)
+    }
+
+    #[test]
+    fn pod_scope_finds_the_systemd_driver_pod_slice_by_uid_and_reports_its_limits() {
+        // The sidecar's view: its own cgroup namespace at /sys/fs/cgroup, the node's cgroupfs
+        // (hostPath) at /host/sys/fs/cgroup, given as `root`.
+        let paths = paths("v2-k8s-node");
+        let node = fixture("v2-k8s-node/host/sys/fs/cgroup");
+        let config = pod_config(Some(node.clone()));
+        assert!(config.is_enabled(&crate::resource::tests::fixture("bare-host")), "scope: pod turns it on");
+        let loc = locate(&paths, &config, Some(V2_POD_UID)).unwrap();
+        assert_eq!(loc.unified, Some(node.join(V2_POD)));
+        assert!(loc.v1.is_empty());
+        // The pod slice's files: the sums of its containers' limits (150m… 1.5 + 0.1 CPUs,
+        // 512 + 64 MiB) and the kubelet's pod pids limit.
+        let p = collect_pod(&paths, &config, V2_POD_UID);
+        assert!(close(value(&p, "container.cpu.limit", &[]), 1.6));
+        assert_eq!(value(&p, "container.memory.limit", &[]), Some(603979776.0));
+        assert_eq!(value(&p, "container.pids.limit", &[]), Some(4096.0));
+        // The usage of all its containers (and the sandbox): 172457984 − inactive_file 33554432.
+        assert_eq!(value(&p, "container.memory.usage", &[]), Some(172457984.0));
+        assert_eq!(value(&p, "container.memory.working_set", &[]), Some(138903552.0));
+        assert_eq!(value(&p, "container.memory.available", &[]), Some(465076224.0));
+        assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "user")]), 2.596488));
+        assert_eq!(value(&p, "container.pids.count", &[]), Some(12.0));
+        assert_eq!(value(&p, "container.memory.oom_kills", &[]), Some(1.0));
+        assert_eq!(io(&p, "container.disk.io", "8:0", "read"), Some(1871872.0));
+
+        // The default scope on the same tree reports the sidecar's own container: 100m, 64 MiB.
+        let p = collect(&paths, &CgroupConfig::default());
+        assert!(close(value(&p, "container.cpu.limit", &[]), 0.1));
+        assert_eq!(value(&p, "container.memory.limit", &[]), Some(67108864.0));
+
+        // Without `root`, every cgroup mount of mountinfo is searched: the namespaced
+        // /sys/fs/cgroup has no kubepods, the hostPath mount at /host/sys/fs/cgroup has the pod.
+        let config = pod_config(None);
+        let loc = locate(&paths, &config, Some(V2_POD_UID)).unwrap();
+        assert_eq!(loc.unified, Some(paths.root("host/sys/fs/cgroup").join(V2_POD)));
+        assert_eq!(value(&collect_pod(&paths, &config, V2_POD_UID), "container.pids.limit", &[]), Some(4096.0));
+
+        // A Guaranteed pod sits right below kubepods.slice, without a QoS slice.
+        let guaranteed = "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f";
+        assert_eq!(pod_dir_below(&node, guaranteed), Some(node.join("kubepods.slice/kubepods-pod0d9e8f7a_6b5c_4d3e_8f21_0a1b2c3d4e5f.slice")));
+    }
+
+    #[test]
+    fn pod_scope_takes_the_uid_from_the_config_else_from_k8s_pod_uid() {
+        let env = |k: &str| (k == "K8S_POD_UID").then(|| format!(" {V2_POD_UID}\n"));
+        let no_env = |_: &str| None;
+        assert_eq!(pod_config(None).pod_uid(env).as_deref(), Some(V2_POD_UID));
+        let config = CgroupConfig { pod_uid: Some(V1_POD_UID.into()), ..pod_config(None) };
+        assert_eq!(config.pod_uid(env).as_deref(), Some(V1_POD_UID), "the config wins");
+        assert_eq!(pod_config(None).pod_uid(no_env), None);
+        assert_eq!(pod_config(None).pod_uid(|_| Some(String::new())), None, "empty is unset");
+        assert_eq!(CgroupConfig::default().pod_uid(env), None, "only with scope: pod");
+    }
+
+    #[test]
+    fn pod_scope_finds_the_cgroupfs_driver_pod_dir_on_v1() {
+        let node = fixture("v1-k8s-node/host/sys/fs/cgroup");
+        let paths = paths("v1-k8s-node");
+        let config = pod_config(Some(node.clone()));
+        let loc = locate(&paths, &config, Some(V1_POD_UID)).unwrap();
+        let pod = format!("kubepods/burstable/pod{V1_POD_UID}");
+        assert_eq!(loc.unified, None);
+        assert_eq!(loc.v1("memory"), Some(node.join("memory").join(&pod).as_path()));
+        assert_eq!(loc.v1("cpu"), Some(node.join("cpu,cpuacct").join(&pod).as_path()));
+        assert_eq!(loc.v1("cpuacct"), Some(node.join("cpu,cpuacct").join(&pod).as_path()));
+        let p = collect_pod(&paths, &config, V1_POD_UID);
+        // cpu.cfs_quota_us 60000 / 100000 (500m + 100m); memory.limit_in_bytes 320 MiB (256 + 64).
+        assert!(close(value(&p, "container.cpu.limit", &[]), 0.6));
+        assert_eq!(value(&p, "container.memory.limit", &[]), Some(335544320.0));
+        // usage 180355072 − total_inactive_file 32505856; total_rss 134217728.
+        assert_eq!(value(&p, "container.memory.usage", &[]), Some(180355072.0));
+        assert_eq!(value(&p, "container.memory.working_set", &[]), Some(147849216.0));
+        assert_eq!(value(&p, "container.memory.rss", &[]), Some(134217728.0));
+        assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "system")]), 2.87654321));
+        assert_eq!(value(&p, "container.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(14.0));
+        // A Guaranteed pod sits right below kubepods.
+        let guaranteed = "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f";
+        assert_eq!(pod_dir_below(&node.join("memory"), guaranteed), Some(node.join("memory/kubepods").join(format!("pod{guaranteed}"))));
+    }
+
+    #[test]
+    fn pod_scope_looks_only_below_kubepods_and_at_most_three_levels_deep() {
+        let (dir, _) = copy("v2-k8s-node");
+        let node = dir.path().join("host/sys/fs/cgroup");
+        let uid = "11111111-2222-3333-4444-555555555555";
+        // Not below a kubepods* directory.
+        write(&dir, &format!("host/sys/fs/cgroup/system.slice/pod{uid}/cgroup.controllers"), "memory\n");
+        assert_eq!(pod_dir_below(&node, uid), None);
+        // Four levels deep.
+        write(&dir, &format!("host/sys/fs/cgroup/kubepods.slice/a/b/pod{uid}/cgroup.controllers"), "memory\n");
+        assert_eq!(pod_dir_below(&node, uid), None);
+        // Three.
+        write(&dir, &format!("host/sys/fs/cgroup/kubepods.slice/a/pod{uid}/cgroup.controllers"), "memory\n");
+        assert_eq!(pod_dir_below(&node, uid), Some(node.join(format!("kubepods.slice/a/pod{uid}"))));
+    }
+
+    #[test]
+    fn pod_scope_with_an_unknown_uid_is_an_error_naming_the_uid_and_the_root() {
+        let paths = paths("v2-k8s-node");
+        let node = fixture("v2-k8s-node/host/sys/fs/cgroup");
+        let uid = "00000000-0000-4000-8000-000000000000";
+        let config = pod_config(Some(node.clone()));
+        let clock = TickClock::default();
+        let mut c = CgroupCollector::with_pod_uid(&paths, &clock, &config, Some(uid.into()));
+        let mut h = Harness::new(&clock, &mut c);
+        let e = h.tick(&mut c).unwrap_err().to_string();
+        assert!(e.contains(uid) && e.contains(&node.display().to_string()), "{e}");
+        assert!(e.contains("pod00000000_0000_4000_8000_000000000000.slice"), "{e}");
+        // Without `root`: the mounts searched.
+        let e = locate(&paths, &pod_config(None), Some(uid)).unwrap_err().to_string();
+        assert!(e.contains(uid) && e.contains(&paths.root("host/sys/fs/cgroup").display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn pod_scope_without_a_uid_is_an_error() {
+        let paths = paths("v2-k8s-node");
+        let node = fixture("v2-k8s-node/host/sys/fs/cgroup");
+        let clock = TickClock::default();
+        let mut c = CgroupCollector::with_pod_uid(&paths, &clock, &pod_config(Some(node.clone())), None);
+        let mut h = Harness::new(&clock, &mut c);
+        let e = h.tick(&mut c).unwrap_err().to_string();
+        assert!(e.contains("pod UID is unknown") && e.contains("K8S_POD_UID") && e.contains(&node.display().to_string()), "{e}");
+        let e = locate(&paths, &pod_config(None), Some(" ")).unwrap_err().to_string();
+        assert!(e.contains("pod UID is unknown"), "{e}");
+    }
+
+    #[test]
+    fn pod_scope_finds_the_pod_again_after_its_directory_went_away() {
+        let (dir, paths) = copy("v2-k8s-node");
+        let config = pod_config(None);
+        let clock = TickClock::default();
+        let mut c = CgroupCollector::with_pod_uid(&paths, &clock, &config, Some(V2_POD_UID.into()));
+        let mut h = Harness::new(&clock, &mut c);
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "container.pids.count", &[]), Some(12.0));
+        let pod = dir.path().join("host/sys/fs/cgroup").join(V2_POD);
+        let aside = dir.path().join("aside");
+        std::fs::rename(&pod, &aside).unwrap();
+        let e = h.tick(&mut c).unwrap_err().to_string();
+        assert!(e.contains(&*pod.to_string_lossy()), "{e}");
+        let e = h.tick(&mut c).unwrap_err().to_string();
+        assert!(e.contains(V2_POD_UID), "looked for again: {e}");
+        std::fs::rename(&aside, &pod).unwrap();
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "container.pids.count", &[]), Some(12.0));
+    }
+
+    #[test]
+    fn path_and_scope_pod_together_are_rejected() {
+        let parse = |text: &str| crate::config::Config::parse(text, crate::config::Format::Yaml, Path::new("c.yaml"));
+        let e = parse("collector:\n  cgroup:\n    scope: pod\n    path: /docker/abc\n").unwrap_err().to_string();
+        assert!(e.contains("c.yaml") && e.contains("`path` and `scope: pod`"), "{e}");
+        let e = parse("collector:\n  cgroup:\n    pod_uid: abc\n").unwrap_err().to_string();
+        assert!(e.contains("`pod_uid` is used only with `scope: pod`"), "{e}");
+        // A config made in code: refused when locating.
+        let config = CgroupConfig { path: Some("/x".into()), ..pod_config(None) };
+        let e = locate(&paths("v2-k8s-node"), &config, Some(V2_POD_UID)).unwrap_err().to_string();
+        assert!(e.contains("collector.cgroup") && e.contains("`path` and `scope: pod`"), "{e}");
+    }
+
+    #[test]
+    fn the_config_section_parses_scope_and_pod_uid() {
+        let parse = |text: &str| crate::config::Config::parse(text, crate::config::Format::Yaml, Path::new("c.yaml")).map(|c| c.collector.cgroup);
+        let c = parse("collector:\n  cgroup:\n    scope: pod\n    root: /host/sys/fs/cgroup\n").unwrap();
+        assert_eq!(c, CgroupConfig { scope: CgroupScope::Pod, root: Some("/host/sys/fs/cgroup".into()), ..CgroupConfig::default() });
+        let c = parse("collector:\n  cgroup:\n    scope: pod\n    pod_uid: abc-def\n").unwrap();
+        assert_eq!((c.scope, c.pod_uid.as_deref()), (CgroupScope::Pod, Some("abc-def")));
+        assert_eq!(parse("collector:\n  cgroup:\n    scope: container\n").unwrap(), CgroupConfig::default());
+        assert_eq!(parse("collector: {}\n").unwrap(), CgroupConfig::default());
+        let e = parse("collector:\n  cgroup:\n    scope: node\n").unwrap_err().to_string();
+        assert!(e.contains("node") && e.contains("container") && e.contains("pod"), "{e}");
+        let e = parse("collector:\n  cgroup:\n    scope: pod\n    pod_uid: ''\n").unwrap_err().to_string();
+        assert!(e.contains("`pod_uid` is empty"), "{e}");
+        let e = parse("collector:\n  cgroup:\n    scope: pod\n    uid: x\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field `uid`"), "{e}");
+        // Written back (the effective config) with `scope` only when not the default.
+        let json = serde_json::to_value(pod_config(None)).unwrap();
+        assert_eq!(json, serde_json::json!({"scope": "pod"}));
+        assert_eq!(serde_json::to_value(CgroupConfig::default()).unwrap(), serde_json::json!({}));
     }
 
     #[test]
@@ -1425,7 +1803,7 @@ mod tests {
         }
         let config = CgroupConfig { path: Some(format!("/metricsd-test-{}", std::process::id())), ..CgroupConfig::default() };
         let paths = HostPaths::default();
-        let loc = match locate(&paths, &config) {
+        let loc = match locate(&paths, &config, None) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("skipped: {e}");
@@ -1444,7 +1822,7 @@ mod tests {
             made.0.push(d.clone());
         }
         // The memory limit, where this host has a memory controller for it.
-        let loc = locate(&paths, &config).unwrap();
+        let loc = locate(&paths, &config, None).unwrap();
         let limit_file = match (loc.v2_with("memory"), loc.v1("memory")) {
             (Some(d), _) => Some(d.join("memory.max")),
             (None, Some(d)) => Some(d.join("memory.limit_in_bytes")),

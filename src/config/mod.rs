@@ -151,7 +151,8 @@ pub struct CollectorConfig {
     /// The NVIDIA GPU collector (`hw.gpu.*`, `nvidia.gpu.*`, via NVML); off by default.
     pub gpu: crate::collectors::gpu::GpuConfig,
     /// The cgroup collector (`container.*`: CPU, memory, block I/O and process limits and usage
-    /// of the agent's own cgroup, or of `path`); on by default only inside a container.
+    /// of the agent's own cgroup, of `path`, or with `scope: pod` of its Kubernetes pod); on by
+    /// default only inside a container.
     pub cgroup: crate::collectors::cgroup::CgroupConfig,
 }
 
