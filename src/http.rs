@@ -16,6 +16,15 @@ use std::time::{Duration, SystemTime};
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("metricsd/", env!("CARGO_PKG_VERSION"));
 
+/// `Content-Encoding: gzip` of a request body at level 1: metric payloads (repetitive names and
+/// attributes) compress nearly as well as at the default level 6, for about a third of the CPU.
+pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    enc.write_all(body)?;
+    enc.finish()
+}
+
 /// A client for one endpoint's TLS settings.
 #[derive(Clone)]
 pub struct HttpClient {

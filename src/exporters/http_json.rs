@@ -36,7 +36,6 @@ use hyper::header::{HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 
 /// Default request timeout.
 pub const DEFAULT_TIMEOUT: ConfigDuration = ConfigDuration::secs(30);
@@ -214,9 +213,7 @@ impl HttpJsonExporter {
 
     fn finish(&self, json: Vec<u8>, points: u64) -> Result<Payload, String> {
         let body = if self.config.gzip {
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::default());
-            enc.write_all(&json).map_err(|e| e.to_string())?;
-            enc.finish().map_err(|e| e.to_string())?
+            crate::http::gzip(&json).map_err(|e| format!("gzip: {e}"))?
         } else {
             json
         };

@@ -119,7 +119,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 use tonic::codegen::CompressionEncoding;
@@ -1152,11 +1151,7 @@ impl OtlpExporter {
         let body = match (&self.transport, self.compression) {
             // gRPC compresses in tonic (`grpc-encoding`); the payload is the message.
             (Transport::Grpc { .. }, _) | (_, Compression::None) => raw,
-            (Transport::Http { .. }, Compression::Gzip) => {
-                let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), flate2::Compression::default());
-                enc.write_all(&raw).map_err(|e| e.to_string())?;
-                enc.finish().map_err(|e| e.to_string())?
-            }
+            (Transport::Http { .. }, Compression::Gzip) => crate::http::gzip(&raw).map_err(|e| format!("gzip: {e}"))?,
             (Transport::Http { .. }, Compression::Zstd) => zstd::bulk::compress(&raw, 3).map_err(|e| format!("zstd: {e}"))?,
         };
         Ok(Payload { body: body.into(), points })
