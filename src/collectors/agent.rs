@@ -27,6 +27,7 @@
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::pipeline::queue::ExporterStatus;
 use crate::pipeline::{AgentState, CollectorStatus};
+use crate::procfs::ProcFile;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,9 @@ pub struct AgentCollector {
     snap: Arc<SnapshotCell<Snapshot>>,
     clk_tck: f64,
     page_size: u64,
+    /// `/proc/self/stat` and `/proc/self/statm`, kept open.
+    stat: ProcFile,
+    statm: ProcFile,
 }
 
 impl AgentCollector {
@@ -67,6 +71,8 @@ impl AgentCollector {
             snap: SnapshotCell::new(clock),
             clk_tck: if tck > 0 { tck as f64 } else { 100.0 },
             page_size: if page > 0 { page as u64 } else { 4096 },
+            stat: ProcFile::new("/proc/self/stat"),
+            statm: ProcFile::new("/proc/self/statm"),
         }
     }
 }
@@ -203,10 +209,8 @@ impl Collector for AgentCollector {
         for e in self.state.exporter_status() {
             s.exporters.push((KeyValue::new("metricsd.exporter", e.name.clone()), e));
         }
-        let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| CollectorError::Other { what: "/proc/self/stat".into(), msg: e.to_string() })?;
-        s.cpu_seconds = cpu_ticks(&stat).unwrap_or(0) as f64 / self.clk_tck;
-        let statm = std::fs::read_to_string("/proc/self/statm").map_err(|e| CollectorError::Other { what: "/proc/self/statm".into(), msg: e.to_string() })?;
-        s.rss_bytes = statm.split_ascii_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * self.page_size;
+        s.cpu_seconds = cpu_ticks(self.stat.read()?).unwrap_or(0) as f64 / self.clk_tck;
+        s.rss_bytes = self.statm.read()?.split_ascii_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * self.page_size;
         self.snap.set(s);
         Ok(())
     }
