@@ -35,8 +35,11 @@
 //! **Frequency.** `system.cpu.frequency` is each online CPU's
 //! `/sys/devices/system/cpu/cpuN/cpufreq/scaling_cur_freq` (kHz × 1000), or, where there is no
 //! cpufreq (most VMs), the `cpu MHz` lines of `/proc/cpuinfo` (× 10⁶; x86 only). Always per CPU.
+//! Without the `aperfmperf` CPU flag the kernel prints a constant there (the boot-time
+//! `cpu_khz`), so cpuinfo is then read only when the set of online CPUs changes, not every tick:
+//! formatting it (every CPU's flags) costs more than all other /proc files of a tick together.
 
-use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
 use crate::host::HostPaths;
 use crate::procfs::{cpuinfo, stat, ProcError, ProcFile};
 use opentelemetry::metrics::Meter;
@@ -128,7 +131,7 @@ struct Snapshot {
 pub struct CpuCollector {
     paths: HostPaths,
     per_cpu: bool,
-    stat: ProcFile,
+    stat: Arc<SharedStat>,
     cpuinfo: ProcFile,
     snap: Arc<SnapshotCell<Snapshot>>,
     /// Attributes by CPU number (`None`: all CPUs).
@@ -141,6 +144,8 @@ pub struct CpuCollector {
     freq_files: Vec<(u32, ProcFile)>,
     /// No cpufreq, but `/proc/cpuinfo` has `cpu MHz`.
     mhz_from_cpuinfo: bool,
+    /// cpuinfo's `cpu MHz` when it is a constant (no `aperfmperf`): read once, reported as is.
+    mhz_constant: Option<Vec<(u32, f64)>>,
 }
 
 impl CpuCollector {
@@ -149,7 +154,7 @@ impl CpuCollector {
         CpuCollector {
             paths: paths.clone(),
             per_cpu: config.per_cpu,
-            stat: ProcFile::new(stat::path(paths)),
+            stat: SharedStat::new(paths, clock),
             cpuinfo: ProcFile::new(paths.proc("cpuinfo")),
             snap: SnapshotCell::new(clock),
             attrs: HashMap::new(),
@@ -158,7 +163,14 @@ impl CpuCollector {
             physical: None,
             freq_files: Vec::new(),
             mhz_from_cpuinfo: false,
+            mhz_constant: None,
         }
+    }
+
+    /// Reads `/proc/stat` through `stat`, shared with other collectors.
+    pub fn with_stat(mut self, stat: Arc<SharedStat>) -> Self {
+        self.stat = stat;
+        self
     }
 
     fn attrs(&mut self, cpu: Option<u32>) -> Arc<CpuAttrs> {
@@ -180,7 +192,8 @@ impl CpuCollector {
             .filter(|(_, p)| p.exists())
             .map(|(n, p)| (n, ProcFile::new(p)))
             .collect();
-        self.mhz_from_cpuinfo = self.freq_files.is_empty() && info.is_some_and(|i| !i.mhz.is_empty());
+        self.mhz_from_cpuinfo = self.freq_files.is_empty() && info.as_ref().is_some_and(|i| !i.mhz.is_empty());
+        self.mhz_constant = info.filter(|i| self.mhz_from_cpuinfo && !i.mhz_measured).map(|i| i.mhz);
     }
 
     fn read_frequencies(&mut self, out: &mut Vec<(Arc<CpuAttrs>, f64)>) -> Result<(), ProcError> {
@@ -199,6 +212,12 @@ impl CpuCollector {
                 };
                 let a = self.attrs(Some(n));
                 out.push((a, khz as f64 * 1000.0));
+            }
+        } else if let Some(mhz) = &self.mhz_constant {
+            for i in 0..mhz.len() {
+                let (n, mhz) = self.mhz_constant.as_ref().expect("checked above")[i];
+                let a = self.attrs(Some(n));
+                out.push((a, mhz * 1e6));
             }
         } else if self.mhz_from_cpuinfo {
             let text = self.cpuinfo.read()?;
@@ -289,7 +308,7 @@ impl Collector for CpuCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let st = stat::read_file(&mut self.stat)?;
+        let st = self.stat.with(stat::Stat::clone)?;
         if !self.known_cpus.iter().copied().eq(st.cpus.iter().map(|c| c.0)) {
             let cpus: Vec<u32> = st.cpus.iter().map(|c| c.0).collect();
             self.rediscover(&cpus);
@@ -376,6 +395,27 @@ mod tests {
         assert!(close(value(&p, "system.cpu.frequency", &[("cpu.logical_number", "0")]), 2_445_404_000.0));
         assert!(close(value(&p, "system.cpu.frequency", &[("cpu.logical_number", "1")]), 2_445_404_000.0));
         assert_eq!(h.unit("system.cpu.frequency"), Some("Hz"));
+    }
+
+    #[test]
+    fn reads_cpuinfo_every_tick_only_where_its_mhz_is_measured() {
+        let (dir, paths) = crate::collectors::testutil::fixture_copy("linux-6.18-vm");
+        let cpuinfo = dir.path().join("proc/cpuinfo");
+        let original = std::fs::read_to_string(&cpuinfo).unwrap();
+        let freq = |p: &[crate::collectors::testutil::Point]| value(p, "system.cpu.frequency", &[("cpu.logical_number", "0")]);
+        for measured in [false, true] {
+            let text = if measured { original.replace("flags\t\t:", "flags\t\t: aperfmperf") } else { original.clone() };
+            std::fs::write(&cpuinfo, &text).unwrap();
+            let clock = TickClock::default();
+            let mut c = CpuCollector::new(&paths, &clock, &CpuConfig::default());
+            let mut h = crate::collectors::testutil::Harness::new(&clock, &mut c);
+            let first = h.tick(&mut c).unwrap();
+            assert!(close(freq(&first), 2_445_404_000.0));
+            std::fs::write(&cpuinfo, text.replace("2445.404", "1800.000")).unwrap();
+            let second = h.tick(&mut c).unwrap();
+            let expected = if measured { 1_800_000_000.0 } else { 2_445_404_000.0 };
+            assert!(close(freq(&second), expected), "measured={measured}: {:?}", freq(&second));
+        }
     }
 
     #[test]

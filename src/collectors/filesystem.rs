@@ -32,6 +32,10 @@
 //!   within it) is reported once, at the first of its mount points in the table. Bind mounts of
 //!   different subtrees, and btrfs subvolumes, are reported each.
 //!
+//! **Cost.** The mount table is kept open and read again only when the kernel says it changed
+//! (`poll(2)` with `POLLPRI`, as systemd watches it): formatting it is the costliest /proc read
+//! of a tick (~50–100 µs for 30 mounts, more on a Kubernetes node with hundreds).
+//!
 //! In a container reading its host (`HOST_ROOT`, `root_path`), mount points are looked up below
 //! that root; `system.filesystem.mountpoint` is the host's path.
 //!
@@ -302,7 +306,8 @@ struct Snapshot {
     mounts: Vec<(Arc<MountAttrs>, FsStats)>,
 }
 
-/// Reads the mount table every tick (kept open) and statvfs of each selected mount.
+/// Keeps the mount table open and reads it again only after a mount or unmount (`poll(2)` on
+/// procfs); statvfs of each selected mount every tick.
 pub struct FilesystemCollector {
     paths: HostPaths,
     config: FilesystemConfig,
@@ -507,8 +512,9 @@ impl Collector for FilesystemCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let text = self.file.read()?;
-        if text != self.table {
+        // On procfs the table is read again only after a mount or unmount (see
+        // `ProcFile::read_if_changed`); a copy of it (fixtures) is read and compared.
+        if let Some(text) = self.file.read_if_changed()?.filter(|t| *t != self.table) {
             let parsed = mountinfo::parse(text);
             self.table.clear();
             self.table.push_str(text);

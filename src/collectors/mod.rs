@@ -107,6 +107,46 @@ impl<T> SnapshotCell<T> {
     }
 }
 
+/// `/proc/stat`, read once per tick for every collector that needs it (cpu for the CPU lines,
+/// processes for the `processes` line): on a large host the file is long (an `intr` line with
+/// a count per interrupt), and reading it twice would double the cost.
+pub struct SharedStat {
+    clock: TickClock,
+    inner: Mutex<SharedStatInner>,
+}
+
+struct SharedStatInner {
+    file: crate::procfs::ProcFile,
+    /// The tick `stat` was read at.
+    tick: u64,
+    stat: Option<crate::procfs::stat::Stat>,
+}
+
+impl SharedStat {
+    /// `paths`' `/proc/stat`, kept open.
+    pub fn new(paths: &HostPaths, clock: &TickClock) -> Arc<Self> {
+        let file = crate::procfs::ProcFile::new(crate::procfs::stat::path(paths));
+        Arc::new(SharedStat { clock: clock.clone(), inner: Mutex::new(SharedStatInner { file, tick: 0, stat: None }) })
+    }
+
+    /// Runs `f` on this tick's `/proc/stat`, reading the file if no collector did yet.
+    pub fn with<R>(&self, f: impl FnOnce(&crate::procfs::stat::Stat) -> R) -> Result<R, crate::procfs::ProcError> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.clock.now();
+        let g = &mut *g;
+        let st = match &g.stat {
+            Some(st) if g.tick == now => st,
+            _ => {
+                g.stat = None;
+                let st = crate::procfs::stat::read_file(&mut g.file)?;
+                g.tick = now;
+                g.stat.insert(st)
+            }
+        };
+        Ok(f(st))
+    }
+}
+
 /// Whether `name` matches `pattern`, where `*` matches any run of characters (none included)
 /// and every other character only itself.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
@@ -150,6 +190,7 @@ pub fn enabled(own: Option<bool>, metricsd_switch: Option<bool>, default: bool) 
 pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<dyn Collector>> {
     let c = &config.collector;
     let mut v: Vec<Box<dyn Collector>> = Vec::new();
+    let stat = SharedStat::new(paths, clock);
     if enabled(c.memory.enabled, c.enable_memory, true) {
         v.push(Box::new(memory::MemoryCollector::new(paths, clock)));
     }
@@ -157,7 +198,7 @@ pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<d
         v.push(Box::new(load::LoadCollector::new(paths, clock)));
     }
     if enabled(c.cpu.enabled, c.enable_cpu, true) {
-        v.push(Box::new(cpu::CpuCollector::new(paths, clock, &c.cpu)));
+        v.push(Box::new(cpu::CpuCollector::new(paths, clock, &c.cpu).with_stat(stat.clone())));
     }
     if enabled(c.paging.enabled, c.enable_memory, true) {
         v.push(Box::new(paging::PagingCollector::new(paths, clock)));
@@ -167,7 +208,7 @@ pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<d
     }
     if enabled(c.processes.enabled, None, true) {
         let every = c.processes.scan_interval.map(|d| d.get()).unwrap_or(std::time::Duration::from_secs(60));
-        v.push(Box::new(processes::ProcessesCollector::new(paths, clock).with_scan_interval(every)));
+        v.push(Box::new(processes::ProcessesCollector::new(paths, clock).with_scan_interval(every).with_stat(stat.clone())));
     }
     if enabled(c.disk.enabled, c.enable_disk, true) {
         v.push(Box::new(disk::DiskCollector::new(paths, clock, &c.disk)));
@@ -204,6 +245,20 @@ mod tests {
         clock.advance();
         assert_eq!(cell.with(|v| *v), None, "stale snapshot must not report");
         assert_eq!(cell.take(), Some(5));
+    }
+
+    #[test]
+    fn proc_stat_is_read_once_per_tick_for_every_collector_sharing_it() {
+        let (dir, paths) = testutil::fixture_copy("linux-6.18-vm");
+        let clock = TickClock::default();
+        let shared = SharedStat::new(&paths, &clock);
+        clock.advance();
+        let first = shared.with(|s| s.processes).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("proc/stat")).unwrap();
+        testutil::write(&dir, "proc/stat", &text.replace(&format!("processes {first}"), &format!("processes {}", first + 5)));
+        assert_eq!(shared.with(|s| s.processes).unwrap(), first, "the same tick reuses the first read");
+        clock.advance();
+        assert_eq!(shared.with(|s| s.processes).unwrap(), first + 5, "the next tick reads again");
     }
 
     #[test]

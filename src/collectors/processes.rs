@@ -27,9 +27,9 @@
 //! `system.process.created` counts processes *and threads* created since boot (every fork and
 //! clone), as the kernel's `processes` line and the hostmetrics receiver report it.
 
-use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
 use crate::host::HostPaths;
-use crate::procfs::{pid, stat, ProcFile};
+use crate::procfs::pid;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
@@ -66,10 +66,11 @@ pub fn by_state(c: &pid::StateCounts) -> [u64; 5] {
     [c.running, c.sleeping + c.idle, c.disk_sleep, c.stopped, c.zombie]
 }
 
-/// Scans `/proc` every tick and reads `/proc/stat` through a file kept open.
+/// Scans `/proc` every `scan_interval` and reads `/proc/stat` (shared with the cpu collector)
+/// every tick.
 pub struct ProcessesCollector {
     paths: HostPaths,
-    stat: ProcFile,
+    stat: Arc<SharedStat>,
     snap: Arc<SnapshotCell<Snapshot>>,
     scan_interval: std::time::Duration,
     /// The last full scan of /proc/PID/stat and when it was taken.
@@ -81,11 +82,17 @@ impl ProcessesCollector {
     pub fn new(paths: &HostPaths, clock: &TickClock) -> Self {
         ProcessesCollector {
             paths: paths.clone(),
-            stat: ProcFile::new(stat::path(paths)),
+            stat: SharedStat::new(paths, clock),
             snap: SnapshotCell::new(clock),
             scan_interval: std::time::Duration::ZERO,
             last_scan: None,
         }
+    }
+
+    /// Reads `/proc/stat` through `stat`, shared with other collectors.
+    pub fn with_stat(mut self, stat: Arc<SharedStat>) -> Self {
+        self.stat = stat;
+        self
     }
 
     /// Re-scan every process at most this often (`collector.processes.scan_interval`).
@@ -127,7 +134,7 @@ impl Collector for ProcessesCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let created = stat::read_file(&mut self.stat)?.processes;
+        let created = self.stat.with(|s| s.processes)?;
         let due = match &self.last_scan {
             Some((at, _)) => at.elapsed() >= self.scan_interval,
             None => true,

@@ -31,6 +31,10 @@ pub struct CpuInfo {
     pub physical_cores: Option<usize>,
     /// (processor, MHz) for CPUs with a `cpu MHz` line.
     pub mhz: Vec<(u32, f64)>,
+    /// Whether `cpu MHz` is a measured, changing value: x86 CPUs with the `aperfmperf` flag.
+    /// Without it (and without cpufreq) the kernel prints the boot-time `cpu_khz`, a constant
+    /// (`show_cpuinfo` in `arch/x86/kernel/cpu/proc.c`): most VMs.
+    pub mhz_measured: bool,
 }
 
 /// Parses the text of `/proc/cpuinfo`.
@@ -65,6 +69,11 @@ pub fn parse(text: &str) -> Result<CpuInfo, LineError> {
             }
             "physical id" => package = Some(super::num(Some(value), n, key)?),
             "core id" => core = Some(super::num(Some(value), n, key)?),
+            "flags" => {
+                if value.split_ascii_whitespace().any(|f| f == "aperfmperf") {
+                    info.mhz_measured = true;
+                }
+            }
             "cpu MHz" => {
                 let mhz = super::num(Some(value), n, key)?;
                 if let Some(c) = cpu {
@@ -165,6 +174,7 @@ mod tests {
         assert_eq!(info.logical, 2);
         assert_eq!(info.physical_cores, Some(2)); // (0,0) and (0,1)
         assert_eq!(info.mhz, [(0, 2445.404), (1, 2445.404)]);
+        assert!(!info.mhz_measured, "a VM without aperfmperf prints the constant cpu_khz");
     }
 
     #[test]
@@ -182,6 +192,7 @@ mod tests {
         // sysfs: cpu0 (0,0), cpu1 (0,1), cpu3 (0,1).
         assert_eq!(info.physical_cores, Some(2));
         assert_eq!(info.mhz, [(0, 2593.748), (1, 2593.748), (3, 2593.748)]);
+        assert!(info.mhz_measured, "this CPU has the aperfmperf flag");
     }
 
     #[test]

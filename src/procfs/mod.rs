@@ -25,7 +25,6 @@ pub mod uptime;
 pub mod vmstat;
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Why a /proc or /sys file could not be read or understood.
@@ -106,22 +105,30 @@ pub fn read_to_string(path: &Path) -> Result<String, ProcError> {
 
 /// A /proc or /sys file kept open between reads.
 ///
-/// Each [`read`](ProcFile::read) seeks back to offset 0 and reads the file again into a buffer
-/// that is reused from one read to the next; /proc (seq_file) and sysfs files regenerate their
-/// contents on a read from offset 0. Keeping the file open saves the open/close, about a third
-/// of the cost of reading a small /proc file. On an error the file is closed, and the next read
-/// (and one retry within the same read) opens it again.
+/// Each [`read`](ProcFile::read) reads the file again from offset 0 with `pread(2)` into a
+/// buffer that is reused from one read to the next; /proc (seq_file) and sysfs files regenerate
+/// their contents on a read from offset 0. Keeping the file open saves the open/close, about a
+/// third of the cost of reading a small /proc file; `pread` until it returns 0 costs two system
+/// calls per read (std's `read_to_end` adds an `lseek` and a `statx` for its size hint, which a
+/// /proc file does not have). A read may stop short of the end (seq_file hands out about a page
+/// per call), so only a read that returns 0 ends the file. On an error the file is closed, and
+/// the next read (and one retry within the same read) opens it again.
 #[derive(Debug)]
 pub struct ProcFile {
     path: PathBuf,
     file: Option<File>,
     buf: Vec<u8>,
+    /// Whether the open file is a mount table of procfs that reports changes by `poll(2)`.
+    pollable: bool,
 }
+
+/// The first read of a file: files read every tick are small, and the buffer grows to fit.
+const FIRST_READ: usize = 4096;
 
 impl ProcFile {
     /// A reader of `path`; nothing is opened until the first [`read`](ProcFile::read).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        ProcFile { path: path.into(), file: None, buf: Vec::new() }
+        ProcFile { path: path.into(), file: None, buf: Vec::new(), pollable: false }
     }
 
     /// The file's path.
@@ -146,21 +153,77 @@ impl ProcFile {
         Ok(std::str::from_utf8(&self.buf).unwrap_or_default())
     }
 
-    fn fill(&mut self) -> std::io::Result<()> {
-        let file = match &mut self.file {
-            Some(f) => {
-                f.seek(SeekFrom::Start(0))?;
-                f
+    /// For a mount table (`/proc/PID/mountinfo`, `/proc/PID/mounts`): the contents if the
+    /// table may have changed since the last read, `None` if it has not.
+    ///
+    /// The kernel wakes `poll(2)` on an open mount table with `POLLPRI | POLLERR` when a mount
+    /// or unmount happened in its namespace since the last poll (`mounts_poll` in
+    /// `fs/proc_namespace.c`; how systemd and libmount watch mounts). Formatting the table is
+    /// the most expensive read of a tick (each line resolves a path), so it is read again only
+    /// on a change. Anything that is not procfs (a fixture tree, a copy) is read every time.
+    pub fn read_if_changed(&mut self) -> Result<Option<&str>, ProcError> {
+        if self.pollable {
+            if let Some(f) = &self.file {
+                use std::os::fd::AsRawFd;
+                let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLPRI, revents: 0 };
+                // SAFETY: one valid pollfd, zero timeout.
+                let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+                if n == 0 || (n > 0 && pfd.revents & (libc::POLLPRI | libc::POLLERR) == 0) {
+                    return Ok(None);
+                }
             }
-            None => self.file.insert(File::open(&self.path)?),
+        }
+        self.read().map(Some)
+    }
+
+    fn open(&mut self) -> std::io::Result<&File> {
+        let f = File::open(&self.path)?;
+        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        self.pollable = matches!(name, "mountinfo" | "mounts") && is_procfs(&f);
+        Ok(self.file.insert(f))
+    }
+
+    fn fill(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if self.file.is_none() {
+            self.open()?;
+        }
+        let file = self.file.as_ref().expect("opened above");
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(FIRST_READ);
+        }
+        // Read into the whole capacity; pread never sees uninitialised bytes as such, but a
+        // safe slice needs them initialised, so the length is set to the capacity once.
+        let cap = self.buf.capacity();
+        self.buf.resize(cap, 0);
+        let mut len = 0;
+        let r = loop {
+            if len == self.buf.len() {
+                let grow = self.buf.len();
+                self.buf.resize(len + grow, 0);
+            }
+            match file.read_at(&mut self.buf[len..], len as u64) {
+                Ok(0) => break Ok(()),
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
         };
-        self.buf.clear();
-        let r = file.read_to_end(&mut self.buf);
+        self.buf.truncate(len);
         if r.is_err() {
             self.file = None;
         }
-        r.map(|_| ())
+        r
     }
+}
+
+/// Whether `f` is on procfs (`PROC_SUPER_MAGIC`).
+fn is_procfs(f: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    // SAFETY: fstatfs fills the zeroed struct for a valid descriptor.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstatfs(f.as_raw_fd(), &mut st) } == 0) && st.f_type as i64 == PROC_SUPER_MAGIC
 }
 
 /// The fixture trees under `tests/fixtures/proc/` (`fixture("linux-6.18-vm")`).
@@ -192,6 +255,56 @@ mod tests {
         std::fs::write(&path, "second, longer\n").unwrap();
         assert_eq!(pf.read().unwrap(), "second, longer\n");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn proc_file_reads_files_larger_than_its_first_buffer_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let text: String = (0..3000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let mut pf = ProcFile::new(&path);
+        assert_eq!(pf.read().unwrap(), text);
+        // Shorter afterwards: nothing of the longer read is left over.
+        std::fs::write(&path, "short\n").unwrap();
+        assert_eq!(pf.read().unwrap(), "short\n");
+    }
+
+    #[test]
+    fn a_mount_table_outside_procfs_is_read_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mountinfo");
+        std::fs::write(&path, "22 27 0:21 / /proc rw - proc proc rw\n").unwrap();
+        let mut pf = ProcFile::new(&path);
+        assert!(pf.read_if_changed().unwrap().is_some());
+        assert!(pf.read_if_changed().unwrap().is_some());
+    }
+
+    #[test]
+    fn the_real_mount_table_is_read_again_only_after_a_mount() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting needs root (CI runs as root)");
+            return;
+        }
+        let mut pf = ProcFile::new("/proc/self/mountinfo");
+        assert!(pf.read_if_changed().unwrap().is_some(), "the first read always reads");
+        // Other processes of this host may mount meanwhile; unchanged is seen within a few tries.
+        let unchanged = (0..20).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            pf.read_if_changed().unwrap().is_none()
+        });
+        assert!(unchanged, "poll never said the table was unchanged");
+        let dir = tempfile::tempdir().unwrap();
+        let target = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+        let (src, fstype) = (c"metricsd-test", c"tmpfs");
+        // SAFETY: valid C strings; a tmpfs on our own temporary directory.
+        let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+        assert_eq!(rc, 0, "mount: {}", std::io::Error::last_os_error());
+        let after = pf.read_if_changed().unwrap().map(str::to_owned);
+        // SAFETY: unmounting what we mounted above.
+        unsafe { libc::umount(target.as_ptr()) };
+        let after = after.expect("a mount makes the table read again");
+        assert!(after.contains(dir.path().to_str().unwrap()), "the new mount is in the table read");
     }
 
     #[test]
