@@ -11,6 +11,7 @@ pub mod config;
 pub mod exporters;
 pub mod host;
 pub mod http;
+pub mod mem;
 pub mod pipeline;
 pub mod procfs;
 pub mod resource;

@@ -117,6 +117,7 @@ fn init_logging(level: &str, json: bool) {
 }
 
 fn main() -> ExitCode {
+    metricsd::mem::tune_allocator();
     let cli = match parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(e) => {

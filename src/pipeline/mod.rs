@@ -154,6 +154,9 @@ impl AgentState {
     }
 }
 
+/// The tick after which the pages only start-up used are given back.
+const RELEASE_PAGES_AFTER_TICKS: u64 = 3;
+
 type SharedCollector = Arc<Mutex<Box<dyn Collector>>>;
 
 /// Collectors, the SDK and the exporters' queues: everything one tick needs.
@@ -327,6 +330,12 @@ impl Scheduler {
             let batch = self.tick().await;
             for q in self.state.exporters.read().unwrap().iter() {
                 q.submit(batch.clone());
+            }
+            if self.seq == RELEASE_PAGES_AFTER_TICKS {
+                // Start-up is over (config, resource detection, first connections): let the
+                // pages only it used go (see `crate::mem`).
+                let kb = crate::mem::release_startup_pages();
+                tracing::debug!(released_kb = kb, "Dropped the pages start-up used");
             }
         }
         self
