@@ -104,6 +104,23 @@ pub struct CollectorStatus {
     pub refreshes: u64,
 }
 
+/// Where the last tick's time went (wall time, seconds), for `/status`: the refreshes (all
+/// collectors, in turn), the OpenTelemetry collect (every instrument callback and aggregation),
+/// and the conversion of its result into the OTLP batch.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TickTimings {
+    /// Tick number.
+    pub tick: u64,
+    /// Every collector's refresh, start of the first to end of the last.
+    pub refresh_seconds: f64,
+    /// `ManualReader::collect`: the instrument callbacks and the SDK's aggregation.
+    pub collect_seconds: f64,
+    /// SDK result → OTLP `ExportMetricsServiceRequest`.
+    pub convert_seconds: f64,
+    /// Data points in the batch.
+    pub points: u64,
+}
+
 /// What the HTTP server shows: shared between the scheduler and the server.
 pub struct AgentState {
     /// When the agent started.
@@ -120,6 +137,8 @@ pub struct AgentState {
     pub ready_requires_export: std::sync::atomic::AtomicBool,
     /// The scrape targets, when `endpoints` is not empty.
     pub scrape: RwLock<Option<Arc<crate::scrape::Scraper>>>,
+    /// Where the last tick's time went.
+    pub tick: Mutex<TickTimings>,
 }
 
 impl AgentState {
@@ -133,6 +152,7 @@ impl AgentState {
             exporters: RwLock::new(Vec::new()),
             ready_requires_export: std::sync::atomic::AtomicBool::new(true),
             scrape: RwLock::new(None),
+            tick: Mutex::new(TickTimings::default()),
         })
     }
 
@@ -164,6 +184,8 @@ pub struct Scheduler {
     clock: TickClock,
     collectors: Vec<(&'static str, SharedCollector)>,
     reader: Arc<ManualReader>,
+    /// The collect's output, reused from tick to tick.
+    rm: ResourceMetrics,
     provider: SdkMeterProvider,
     timeout: Duration,
     state: Arc<AgentState>,
@@ -184,7 +206,7 @@ impl Scheduler {
             c.register(&meter);
         }
         let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
-        Scheduler { clock, collectors, reader, provider, timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
+        Scheduler { clock, collectors, reader, rm: ResourceMetrics::default(), provider, timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
     }
 
     /// Adds the scrape targets' latest results to every batch.
@@ -199,106 +221,87 @@ impl Scheduler {
     }
 
     /// One tick: refresh, collect, convert; the batch is stored as the latest and returned.
-    ///
-    /// Collectors that cannot block are refreshed in turn on one blocking thread, and the
-    /// OpenTelemetry collect runs there too: one thread hand-off per tick. Collectors that may
-    /// block run each on their own blocking thread under the time limit.
+    /// Runs on the calling thread (see [`tick_now`](Scheduler::tick_now)).
     pub async fn tick(&mut self) -> Arc<Batch> {
+        self.tick_now()
+    }
+
+    /// One tick on the calling thread.
+    ///
+    /// Collectors that cannot block (plain /proc and /sys reads) are refreshed in turn here,
+    /// then the OpenTelemetry collect and the conversion run here too: no thread hand-off at
+    /// all. Collectors that may block (driver calls) run each on a blocking thread, and the
+    /// tick waits for them until the time limit.
+    pub fn tick_now(&mut self) -> Arc<Batch> {
         self.clock.advance();
         self.seq += 1;
-        let deadline = Instant::now() + self.timeout;
+        let started = Instant::now();
+        let deadline = started + self.timeout;
         let (slow_tx, slow_rx) = std::sync::mpsc::channel::<(&'static str, Duration, Result<(), String>)>();
-        let mut slow_names = Vec::new();
-        let mut fast = Vec::new();
+        let mut pending = Vec::new();
         for (name, c) in &self.collectors {
-            let may_block = c.try_lock().map(|c| c.may_block()).unwrap_or(true);
-            if may_block {
-                let (c, tx, name) = (c.clone(), slow_tx.clone(), *name);
-                let started = Instant::now();
-                tokio::task::spawn_blocking(move || {
-                    let r = match c.try_lock() {
-                        Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
-                        Err(_) => Err("the previous refresh is still running".to_string()),
-                    };
-                    let _ = tx.send((name, started.elapsed(), r));
-                });
-                slow_names.push(name);
-            } else {
-                fast.push((*name, c.clone()));
+            if !c.try_lock().map(|c| c.may_block()).unwrap_or(true) {
+                continue;
             }
+            let (c, tx, name) = (c.clone(), slow_tx.clone(), *name);
+            let job = move || {
+                let r = match c.try_lock() {
+                    Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
+                    Err(_) => Err("the previous refresh is still running".to_string()),
+                };
+                let _ = tx.send((name, started.elapsed(), r));
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => drop(h.spawn_blocking(job)),
+                Err(_) => drop(std::thread::spawn(job)),
+            }
+            pending.push(name);
         }
         drop(slow_tx);
-        let (reader, seq, timeout) = (self.reader.clone(), self.seq, self.timeout);
-        // Fast refreshes, then the slow ones' results (until the deadline), then the collect.
-        let run = tokio::task::spawn_blocking(move || {
-            let mut results: Vec<(&'static str, Duration, Result<(), String>)> = fast
-                .into_iter()
-                .map(|(name, c)| {
-                    let started = Instant::now();
-                    let r = match c.try_lock() {
-                        Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
-                        Err(_) => Err("the previous refresh is still running".to_string()),
-                    };
-                    (name, started.elapsed(), r)
-                })
-                .collect();
-            let mut pending = slow_names;
-            while !pending.is_empty() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match slow_rx.recv_timeout(left) {
-                    Ok(r) => {
-                        pending.retain(|n| *n != r.0);
-                        results.push(r);
-                    }
-                    Err(_) => break,
+        let mut results: Vec<(&'static str, Duration, Result<(), String>)> = Vec::with_capacity(self.collectors.len());
+        for (name, c) in &self.collectors {
+            if pending.contains(name) {
+                continue;
+            }
+            let t = Instant::now();
+            let r = match c.try_lock() {
+                Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
+                Err(_) => Err("the previous refresh is still running".to_string()),
+            };
+            results.push((*name, t.elapsed(), r));
+        }
+        while !pending.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match slow_rx.recv_timeout(left) {
+                Ok(r) => {
+                    pending.retain(|n| *n != r.0);
+                    results.push(r);
                 }
+                Err(_) => break,
             }
-            for name in pending {
-                results.push((name, timeout, Err(format!("refresh timed out after {timeout:?}"))));
-            }
-            let mut rm = ResourceMetrics::default();
-            if let Err(e) = reader.collect(&mut rm) {
-                tracing::error!(error = %e, "OpenTelemetry collect failed");
-            }
-            (results, Batch::from_request(ExportMetricsServiceRequest::from(&rm), seq))
-        });
-        let (results, batch) = match run.await {
-            Ok(x) => x,
-            Err(join) => {
-                tracing::error!(error = %join, "A collector panicked");
-                (Vec::new(), Batch::default())
-            }
-        };
-        // A collector that failed or timed out must report nothing this tick. One still running
+        }
+        for name in pending {
+            results.push((name, self.timeout, Err(format!("refresh timed out after {:?}", self.timeout))));
+        }
+        // A collector that failed or timed out reports nothing this tick. One still running
         // would stamp its snapshot late; advancing the clock for the collect would hide good
         // ones too, so instead we only record the failure (its cell keeps the old stamp, which
         // no longer matches the current tick unless it finishes in time).
-        {
-            let mut st = self.state.collectors.lock().unwrap();
-            for (name, took, r) in &results {
-                let e = st.entry(name.to_string()).or_default();
-                e.refreshes += 1;
-                e.last_duration_seconds = took.as_secs_f64();
-                match r {
-                    Ok(()) => {
-                        e.last_error = None;
-                        if self.last_errors.remove(name).is_some() {
-                            tracing::info!(collector = %name, "Collector recovered");
-                        }
-                    }
-                    Err(msg) => {
-                        e.errors += 1;
-                        e.last_error = Some(msg.clone());
-                        if self.last_errors.get(name) != Some(msg) {
-                            tracing::warn!(collector = %name, error = %msg, "Collector failed; it reports nothing until it recovers");
-                            self.last_errors.insert(name, msg.clone());
-                        } else {
-                            tracing::debug!(collector = %name, error = %msg, "Collector still failing");
-                        }
-                    }
-                }
-            }
+        let refreshed = Instant::now();
+        // The same `ResourceMetrics` every tick: the SDK refills its vectors in place.
+        if let Err(e) = self.reader.collect(&mut self.rm) {
+            tracing::error!(error = %e, "OpenTelemetry collect failed");
         }
+        let collected = Instant::now();
+        let batch = Batch::from_request(ExportMetricsServiceRequest::from(&self.rm), self.seq);
+        *self.state.tick.lock().unwrap() = TickTimings {
+            tick: self.seq,
+            refresh_seconds: (refreshed - started).as_secs_f64(),
+            collect_seconds: (collected - refreshed).as_secs_f64(),
+            convert_seconds: collected.elapsed().as_secs_f64(),
+            points: batch.points,
+        };
+        self.record(&results);
         // Scraped targets' results since the previous tick, each under its own resource.
         let batch = match self.scraper.as_ref().map(|s| s.drain()) {
             Some(scraped) if !scraped.is_empty() => {
@@ -313,21 +316,64 @@ impl Scheduler {
         batch
     }
 
+    /// Records each collector's refresh in the shared state, logging a failure once per
+    /// distinct error and the recovery.
+    fn record(&mut self, results: &[(&'static str, Duration, Result<(), String>)]) {
+        let mut st = self.state.collectors.lock().unwrap();
+        for (name, took, r) in results {
+            let e = match st.get_mut(*name) {
+                Some(e) => e,
+                None => st.entry(name.to_string()).or_default(),
+            };
+            e.refreshes += 1;
+            e.last_duration_seconds = took.as_secs_f64();
+            match r {
+                Ok(()) => {
+                    e.last_error = None;
+                    if self.last_errors.remove(name).is_some() {
+                        tracing::info!(collector = %name, "Collector recovered");
+                    }
+                }
+                Err(msg) => {
+                    e.errors += 1;
+                    e.last_error = Some(msg.clone());
+                    if self.last_errors.get(name) != Some(msg) {
+                        tracing::warn!(collector = %name, error = %msg, "Collector failed; it reports nothing until it recovers");
+                        self.last_errors.insert(name, msg.clone());
+                    } else {
+                        tracing::debug!(collector = %name, error = %msg, "Collector still failing");
+                    }
+                }
+            }
+        }
+    }
+
     /// Ticks every `interval` (first after a small random offset) until `stop` fires, handing
     /// each batch to every exporter.
-    pub async fn run(mut self, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> Self {
+    ///
+    /// The ticks run on one thread of their own (a blocking thread of the runtime) that sleeps
+    /// until the next tick: a tick wakes one thread, does all its work there, and wakes the
+    /// exporters once with the batch. A late tick delays the following ones (no burst).
+    pub async fn run(self, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let worker = tokio::task::spawn_blocking(move || self.run_blocking(interval, rx));
+        // Stop when told to, or when the sender is gone.
+        let _ = stop.wait_for(|s| *s).await;
+        drop(tx);
+        worker.await.expect("the tick thread panicked")
+    }
+
+    /// The loop of [`run`](Scheduler::run): sleeps on `stop` until the next tick; a message or
+    /// the sender's end stops it.
+    fn run_blocking(mut self, interval: Duration, stop: std::sync::mpsc::Receiver<()>) -> Self {
         let offset = Duration::from_secs_f64(fastrand::f64() * interval.min(Duration::from_secs(10)).as_secs_f64() / 10.0);
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next = Instant::now() + offset;
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => break,
+            match stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => break,
             }
-            if *stop.borrow() {
-                break;
-            }
-            let batch = self.tick().await;
+            let batch = self.tick_now();
             for q in self.state.exporters.read().unwrap().iter() {
                 q.submit(batch.clone());
             }
@@ -336,6 +382,11 @@ impl Scheduler {
                 // pages only it used go (see `crate::mem`).
                 let kb = crate::mem::release_startup_pages();
                 tracing::debug!(released_kb = kb, "Dropped the pages start-up used");
+            }
+            next += interval;
+            let now = Instant::now();
+            if next <= now {
+                next = now + interval;
             }
         }
         self
