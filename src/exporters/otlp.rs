@@ -96,9 +96,10 @@
 //! already an OTLP `ExportMetricsServiceRequest` (host metrics plus scraped targets' own
 //! resources), built once and shared by every exporter; it goes through the one queue of
 //! [`crate::pipeline::queue`] with its byte bound, backoff and counters. So this exporter sends
-//! that request as it is, with opentelemetry-proto's generated `MetricsServiceClient` over a
-//! tonic `Channel` whose connector is our rustls configuration, and classifies the answer for
-//! the queue.
+//! that request as it is over a tonic `Channel` whose connector is our rustls configuration,
+//! and classifies the answer for the queue. The queue holds each batch encoded once (that is
+//! what it bounds, spools and retries), so the gRPC call sends those bytes as the message
+//! ([`PreEncoded`]) rather than decoding them into a request for tonic to encode again.
 
 use crate::config::env::Env;
 use crate::config::{ConfigDuration, ConfigError};
@@ -107,7 +108,6 @@ use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfi
 use crate::pipeline::{count_points, split_request, Batch};
 use crate::tls::TlsConfig;
 use hyper::header::{HeaderName, HeaderValue};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
@@ -1052,7 +1052,7 @@ impl tonic::codegen::Service<hyper::Uri> for RustlsConnector {
 }
 
 enum Transport {
-    Grpc { client: MetricsServiceClient<Channel>, metadata: MetadataMap },
+    Grpc { client: tonic::client::Grpc<Channel>, metadata: MetadataMap },
     Http { client: HttpClient, uri: hyper::Uri, headers: Vec<(HeaderName, HeaderValue)> },
 }
 
@@ -1107,7 +1107,7 @@ impl OtlpExporter {
                 } else {
                     endpoint.connect_lazy()
                 };
-                let mut client = MetricsServiceClient::new(channel).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd);
+                let mut client = tonic::client::Grpc::new(channel).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd);
                 client = match compression {
                     Compression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
                     Compression::Zstd => client.send_compressed(CompressionEncoding::Zstd),
@@ -1146,8 +1146,11 @@ impl OtlpExporter {
     }
 
     fn payload(&self, req: &ExportMetricsServiceRequest) -> Result<Payload, String> {
-        let points = count_points(req);
-        let raw = req.encode_to_vec();
+        self.payload_of(req.encode_to_vec(), count_points(req))
+    }
+
+    /// The payload of an encoded request holding `points` points.
+    fn payload_of(&self, raw: Vec<u8>, points: u64) -> Result<Payload, String> {
         let body = match (&self.transport, self.compression) {
             // gRPC compresses in tonic (`grpc-encoding`); the payload is the message.
             (Transport::Grpc { .. }, _) | (_, Compression::None) => raw,
@@ -1173,6 +1176,53 @@ impl OtlpExporter {
             }
         }
         o
+    }
+}
+
+/// The gRPC method of OTLP metrics.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+
+/// A tonic codec whose request is an `ExportMetricsServiceRequest` already encoded (the bytes
+/// the queue holds) and whose answer is decoded as `ExportMetricsServiceResponse`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PreEncoded;
+
+/// The encoder of [`PreEncoded`]: copies the bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PreEncodedEncoder;
+
+/// The decoder of [`PreEncoded`]: prost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResponseDecoder;
+
+impl tonic::codec::Codec for PreEncoded {
+    type Encode = bytes::Bytes;
+    type Decode = ExportMetricsServiceResponse;
+    type Encoder = PreEncodedEncoder;
+    type Decoder = ResponseDecoder;
+    fn encoder(&mut self) -> Self::Encoder {
+        PreEncodedEncoder
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        ResponseDecoder
+    }
+}
+
+impl tonic::codec::Encoder for PreEncodedEncoder {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: bytes::Bytes, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for ResponseDecoder {
+    type Item = ExportMetricsServiceResponse;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<ExportMetricsServiceResponse>, tonic::Status> {
+        ExportMetricsServiceResponse::decode(src).map(Some).map_err(|e| tonic::Status::internal(format!("the answer is not an OTLP response: {e}")))
     }
 }
 
@@ -1210,11 +1260,14 @@ impl Exporter for OtlpExporter {
             converted = self.delta.lock().unwrap().convert(&batch.request, self.temporality);
             &converted
         };
-        if count_points(req) == 0 {
+        let points = count_points(req);
+        if points == 0 {
             return Ok(Vec::new());
         }
-        if req.encoded_len() <= self.max_batch_bytes {
-            return Ok(vec![self.payload(req)?]);
+        // Encoded once; split only when too big (prost's `encoded_len` walks the whole tree).
+        let raw = req.encode_to_vec();
+        if raw.len() <= self.max_batch_bytes {
+            return Ok(vec![self.payload_of(raw, points)?]);
         }
         split_by_encoded_len(req, self.max_batch_bytes).iter().map(|p| self.payload(p)).collect()
     }
@@ -1222,16 +1275,16 @@ impl Exporter for OtlpExporter {
     async fn send(&self, payload: &Payload) -> Outcome {
         match &self.transport {
             Transport::Grpc { client, metadata } => {
-                let req = match ExportMetricsServiceRequest::decode(payload.body.clone()) {
-                    Ok(r) => r,
-                    Err(e) => return Outcome::Drop { reason: format!("payload is not an OTLP request: {e}") },
-                };
-                let mut request = tonic::Request::new(req);
+                let mut request = tonic::Request::new(payload.body.clone());
                 *request.metadata_mut() = metadata.clone();
                 request.set_timeout(self.timeout);
                 let mut client = client.clone();
+                let call = async move {
+                    client.ready().await.map_err(|e| tonic::Status::unavailable(format!("service not ready: {e}")))?;
+                    client.unary(request, hyper::http::uri::PathAndQuery::from_static(EXPORT_PATH), PreEncoded).await
+                };
                 // The channel's own timeout answers CANCELLED; this one is a backstop.
-                match tokio::time::timeout(self.timeout + Duration::from_millis(500), client.export(request)).await {
+                match tokio::time::timeout(self.timeout + Duration::from_millis(500), call).await {
                     Ok(Ok(resp)) => self.answered(resp.get_ref()),
                     Ok(Err(status)) => classify_status(&status),
                     Err(_) => Outcome::Retry { after: None, reason: format!("gRPC DEADLINE_EXCEEDED: no answer within {:?}", self.timeout) },
