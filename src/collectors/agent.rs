@@ -59,6 +59,9 @@ pub struct AgentCollector {
     /// `/proc/self/stat` and `/proc/self/statm`, kept open.
     stat: ProcFile,
     statm: ProcFile,
+    /// The `metricsd.collector`/`metricsd.exporter` attributes made so far, reused every tick
+    /// (a shared string: the SDK copies attributes several times per data point).
+    names: Vec<KeyValue>,
 }
 
 impl AgentCollector {
@@ -73,8 +76,19 @@ impl AgentCollector {
             page_size: if page > 0 { page as u64 } else { 4096 },
             stat: ProcFile::new("/proc/self/stat"),
             statm: ProcFile::new("/proc/self/statm"),
+            names: Vec::new(),
         }
     }
+}
+
+/// The attribute `key=name`, from `cache` or made once and kept there.
+fn attr(cache: &mut Vec<KeyValue>, key: &'static str, name: &str) -> KeyValue {
+    if let Some(kv) = cache.iter().find(|kv| kv.key.as_str() == key && kv.value.as_str() == name) {
+        return kv.clone();
+    }
+    let kv = KeyValue::new(key, Arc::<str>::from(name));
+    cache.push(kv.clone());
+    kv
 }
 
 /// utime + stime (clock ticks) from `/proc/self/stat` text.
@@ -203,11 +217,11 @@ impl Collector for AgentCollector {
         let mut s = self.snap.take().unwrap_or_default();
         s.collectors.clear();
         for (name, st) in self.state.collectors.lock().unwrap().iter() {
-            s.collectors.push((KeyValue::new("metricsd.collector", name.clone()), st.clone()));
+            s.collectors.push((attr(&mut self.names, "metricsd.collector", name), st.clone()));
         }
         s.exporters.clear();
         for e in self.state.exporter_status() {
-            s.exporters.push((KeyValue::new("metricsd.exporter", e.name.clone()), e));
+            s.exporters.push((attr(&mut self.names, "metricsd.exporter", &e.name), e));
         }
         s.cpu_seconds = cpu_ticks(self.stat.read()?).unwrap_or(0) as f64 / self.clk_tck;
         s.rss_bytes = self.statm.read()?.split_ascii_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * self.page_size;

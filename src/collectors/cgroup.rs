@@ -710,7 +710,7 @@ struct DeviceAttrs {
 
 impl DeviceAttrs {
     fn new(device: &str) -> Self {
-        let dirs = ["read", "write"].map(|d| vec![KeyValue::new("system.device", device.to_owned()), KeyValue::new("disk.io.direction", d)]);
+        let dirs = ["read", "write"].map(|d| vec![KeyValue::new("system.device", std::sync::Arc::<str>::from(device)), KeyValue::new("disk.io.direction", d)]);
         DeviceAttrs { device: device.to_owned(), dirs }
     }
 }

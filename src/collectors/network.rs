@@ -86,7 +86,7 @@ struct IfAttrs([[KeyValue; 2]; 2]);
 
 impl IfAttrs {
     fn new(name: &str) -> Self {
-        IfAttrs(["receive", "transmit"].map(|d| [KeyValue::new("network.interface.name", name.to_owned()), KeyValue::new("network.io.direction", d)]))
+        IfAttrs(["receive", "transmit"].map(|d| [KeyValue::new("network.interface.name", Arc::<str>::from(name)), KeyValue::new("network.io.direction", d)]))
     }
 }
 

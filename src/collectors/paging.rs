@@ -56,7 +56,7 @@ impl DeviceAttrs {
         DeviceAttrs(["used", "free"].map(|state| {
             let mut v = vec![KeyValue::new("system.paging.state", state)];
             if let Some(d) = device {
-                v.push(KeyValue::new("system.device", d.to_owned()));
+                v.push(KeyValue::new("system.device", std::sync::Arc::<str>::from(d)));
             }
             v
         }))

@@ -289,17 +289,17 @@ fn with(base: &[KeyValue], extra: KeyValue) -> Vec<KeyValue> {
 impl GpuAttrs {
     fn new(id: &Identity, fans: u32) -> Self {
         let mut base = vec![
-            KeyValue::new("hw.id", id.uuid.clone()),
-            KeyValue::new("hw.name", id.name.clone()),
+            KeyValue::new("hw.id", Arc::<str>::from(id.uuid.as_str())),
+            KeyValue::new("hw.name", Arc::<str>::from(id.name.as_str())),
             KeyValue::new("hw.vendor", "nvidia"),
             KeyValue::new("hw.type", "gpu"),
             KeyValue::new("gpu.index", id.index as i64),
         ];
         if !id.pci_bus_id.is_empty() {
-            base.push(KeyValue::new("hw.gpu.pci_bus_id", id.pci_bus_id.clone()));
+            base.push(KeyValue::new("hw.gpu.pci_bus_id", Arc::<str>::from(id.pci_bus_id.as_str())));
         }
         if let Some(s) = &id.serial {
-            base.push(KeyValue::new("hw.serial_number", s.clone()));
+            base.push(KeyValue::new("hw.serial_number", Arc::<str>::from(s.as_str())));
         }
         let b = &base;
         let kv = |k: &'static str, v: &'static str| with(b, KeyValue::new(k, v));
@@ -752,7 +752,7 @@ fn sample(
                     Some(a) => a.clone(),
                     None => {
                         let mut a = st.attrs.base.clone();
-                        a.push(KeyValue::new("gpu.mig.uuid", m.uuid.clone()));
+                        a.push(KeyValue::new("gpu.mig.uuid", Arc::<str>::from(m.uuid.as_str())));
                         a.push(KeyValue::new("gpu.mig.instance_id", m.gpu_instance_id as i64));
                         a.push(KeyValue::new("gpu.mig.compute_instance_id", m.compute_instance_id as i64));
                         let a: Arc<[KeyValue]> = a.into();
@@ -820,7 +820,7 @@ fn process_attrs(base: &[KeyValue], paths: &HostPaths, p: &GpuProcess) -> Arc<[K
     if let Ok(comm) = std::fs::read_to_string(paths.proc(&format!("{}/comm", p.pid))) {
         let comm = comm.trim_end_matches('\n');
         if !comm.is_empty() {
-            a.push(KeyValue::new("process.executable.name", comm.to_string()));
+            a.push(KeyValue::new("process.executable.name", Arc::<str>::from(comm.to_string())));
         }
     }
     if let Ok(cgroup) = std::fs::read_to_string(paths.proc(&format!("{}/cgroup", p.pid))) {
