@@ -174,6 +174,13 @@ fn health_ready_status_and_metrics_answer_over_http() {
     assert_eq!(v["resource"]["service.name"], "metricsd");
     assert!(v["collectors"]["memory"]["last_duration_seconds"].is_number(), "{v}");
     assert!(v["collectors"]["memory"]["last_error"].is_null());
+    // Where the last tick's time went.
+    let t = &v["last_tick"];
+    assert!(t["tick"].as_u64().unwrap() >= 1, "{t}");
+    assert!(t["points"].as_u64().unwrap() > 20, "{t}");
+    for phase in ["refresh_seconds", "collect_seconds", "convert_seconds"] {
+        assert!(t[phase].as_f64().is_some_and(|s| s > 0.0 && s < 5.0), "{phase}: {t}");
+    }
     let (status, body) = http_get(&addr, "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("# TYPE system_memory_usage_bytes gauge"), "{body}");
