@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::metrics::{Instrument, InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Stream, Temporality};
 use opentelemetry_sdk::Resource;
 use queue::{ExporterStatus, QueueHandle};
 use serde::Serialize;
@@ -174,6 +174,34 @@ impl AgentState {
     }
 }
 
+/// The SDK's limit on series per instrument when no view sets one: beyond it, the rest of the
+/// points of a collect are folded into one more series, `otel.metric.overflow=true`.
+const SDK_DEFAULT_SERIES_LIMIT: usize = 2000;
+
+/// A view raising the series limit of the per-CPU instruments (`system.cpu.*`: 7 modes × CPUs
+/// for time and utilization) so that hosts with more than ~285 logical CPUs lose none; the
+/// others keep the SDK's limit (a bigger limit costs memory: the SDK sizes its maps by it).
+pub fn per_cpu_series_limit(cpus: usize) -> impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static {
+    let limit = 8 * cpus + 16;
+    move |i: &Instrument| {
+        if limit <= SDK_DEFAULT_SERIES_LIMIT || !i.name().starts_with("system.cpu.") {
+            return None;
+        }
+        Stream::builder().with_cardinality_limit(limit).build().ok()
+    }
+}
+
+/// CPUs the kernel may bring online (`/sys/devices/system/cpu/possible`, not virtualised in
+/// containers), else the CPUs this process may use.
+fn possible_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|t| crate::procfs::cpuinfo::parse_cpu_list(&t).ok())
+        .map(|l| l.len())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
 /// The tick after which the pages only start-up used are given back.
 const RELEASE_PAGES_AFTER_TICKS: u64 = 3;
 
@@ -199,7 +227,8 @@ impl Scheduler {
     pub fn new(mut collectors: Vec<Box<dyn Collector>>, clock: TickClock, resource: &Attributes, timeout: Duration, state: Arc<AgentState>) -> Self {
         let reader = Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build());
         let res = Resource::builder_empty().with_attributes(resource.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone()))).build();
-        let provider = SdkMeterProvider::builder().with_resource(res).with_reader(SharedReader(reader.clone())).build();
+        let provider =
+            SdkMeterProvider::builder().with_resource(res).with_reader(SharedReader(reader.clone())).with_view(per_cpu_series_limit(possible_cpus())).build();
         let scope = opentelemetry::InstrumentationScope::builder("metricsd").with_version(env!("CARGO_PKG_VERSION")).build();
         let meter = provider.meter_with_scope(scope);
         for c in collectors.iter_mut() {
@@ -481,6 +510,36 @@ mod tests {
         assert_eq!(names.len(), 30);
         names.dedup();
         assert_eq!(names.len(), 30);
+    }
+
+    /// Points of `name` after one collect of a provider with the view for `cpus` CPUs, whose
+    /// callback observes `n` series.
+    fn series_after_collect(cpus: usize, name: &'static str, n: i64) -> usize {
+        let reader = Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build());
+        let provider = SdkMeterProvider::builder().with_reader(SharedReader(reader.clone())).with_view(per_cpu_series_limit(cpus)).build();
+        let meter = provider.meter("test");
+        meter
+            .f64_observable_counter(name)
+            .with_callback(move |obs| {
+                for i in 0..n {
+                    obs.observe(1.0, &[KeyValue::new("cpu.logical_number", i)]);
+                }
+            })
+            .build();
+        let mut rm = ResourceMetrics::default();
+        reader.collect(&mut rm).unwrap();
+        let req = ExportMetricsServiceRequest::from(&rm);
+        count_points(&req) as usize
+    }
+
+    #[test]
+    fn per_cpu_instruments_of_a_host_with_hundreds_of_cpus_lose_no_series() {
+        // 384 CPUs × 7 modes: over the SDK's 2000 without the view.
+        assert_eq!(series_after_collect(384, "system.cpu.time", 384 * 7), 384 * 7);
+        // What the SDK does without it: 2000 series and one overflow series for the rest.
+        assert_eq!(series_after_collect(2, "system.cpu.time", 384 * 7), SDK_DEFAULT_SERIES_LIMIT + 1);
+        // Other instruments keep the SDK's limit.
+        assert_eq!(series_after_collect(384, "system.disk.io", 2500), SDK_DEFAULT_SERIES_LIMIT + 1);
     }
 
     #[test]
