@@ -125,14 +125,14 @@ fn remote_write(c: &mut Criterion) {
         let mut buf = Vec::new();
         let wire: usize = {
             let (fams, _) = translate(&req, &opts);
-            encode::to_write_requests(&fams, 2 * 1024 * 1024).iter().map(|w| encode::encode(w, &mut buf).len()).sum()
+            encode::to_write_requests(fams, 2 * 1024 * 1024).iter().map(|w| encode::encode(w, &mut buf).len()).sum()
         };
         eprintln!("remote_write {n} series: {wire} bytes on the wire, {:.2} bytes/sample", wire as f64 / n as f64);
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("translate_encode_snappy", n), &req, |b, req| {
             b.iter(|| {
                 let (fams, _) = translate(req, &opts);
-                encode::to_write_requests(&fams, 2 * 1024 * 1024).iter().map(|w| encode::encode(w, &mut buf).len()).sum::<usize>()
+                encode::to_write_requests(fams, 2 * 1024 * 1024).iter().map(|w| encode::encode(w, &mut buf).len()).sum::<usize>()
             })
         });
     }

@@ -40,17 +40,30 @@ fn framed_len(body: usize) -> usize {
 /// order of first appearance), samples sorted by timestamp. Samples of one series with equal
 /// timestamps keep only the last one, since Prometheus rejects a whole request ("duplicate
 /// sample for timestamp") when it sees two different values for one timestamp.
-pub fn to_series(families: &[Family]) -> Vec<proto::TimeSeries> {
-    let mut index: HashMap<&[(String, String)], usize> = HashMap::new();
+///
+/// The families are consumed: label strings move into the series instead of being copied.
+/// Label sets are found again by a foldhash of the labels (SipHash of every label of every
+/// sample was a quarter of the remote-write encode).
+pub fn to_series(families: Vec<Family>) -> Vec<proto::TimeSeries> {
+    use std::hash::BuildHasher;
+    let hasher = foldhash::fast::RandomState::default();
+    // Label-set hash → the series with that hash (almost always one).
+    let mut index: HashMap<u64, Vec<usize>, foldhash::fast::RandomState> = HashMap::default();
     let mut series: Vec<proto::TimeSeries> = Vec::new();
-    for s in families.iter().flat_map(|f| f.samples.iter()) {
-        let i = *index.entry(s.labels.as_slice()).or_insert_with(|| {
-            series.push(proto::TimeSeries {
-                labels: s.labels.iter().map(|(name, value)| proto::Label { name: name.clone(), value: value.clone() }).collect(),
-                samples: Vec::new(),
-            });
-            series.len() - 1
-        });
+    for s in families.into_iter().flat_map(|f| f.samples) {
+        let hash = hasher.hash_one(&s.labels);
+        let same =
+            |ts: &proto::TimeSeries| ts.labels.len() == s.labels.len() && ts.labels.iter().zip(&s.labels).all(|(l, (n, v))| l.name == *n && l.value == *v);
+        let candidates = index.entry(hash).or_default();
+        let i = match candidates.iter().copied().find(|&i| same(&series[i])) {
+            Some(i) => i,
+            None => {
+                series
+                    .push(proto::TimeSeries { labels: s.labels.into_iter().map(|(name, value)| proto::Label { name, value }).collect(), samples: Vec::new() });
+                candidates.push(series.len() - 1);
+                series.len() - 1
+            }
+        };
         series[i].samples.push(proto::Sample { value: s.value, timestamp: s.timestamp_ms });
     }
     for ts in &mut series {
@@ -76,7 +89,7 @@ pub fn to_series(families: &[Family]) -> Vec<proto::TimeSeries> {
 /// than the limit gets a request of its own (over the limit). Series keep their order; the
 /// union of the requests' series is [`to_series`] of the input. No metadata is included (see
 /// [`metadata_request`]). Returns no request for no samples.
-pub fn to_write_requests(families: &[Family], max_batch_bytes: usize) -> Vec<proto::WriteRequest> {
+pub fn to_write_requests(families: Vec<Family>, max_batch_bytes: usize) -> Vec<proto::WriteRequest> {
     let mut out = Vec::new();
     let mut current = proto::WriteRequest::default();
     let mut current_len = 0usize;
@@ -168,7 +181,7 @@ mod tests {
     #[test]
     fn encode_then_decode_round_trips_through_prost_and_snappy() {
         let fams = many_families(50);
-        let reqs = to_write_requests(&fams, usize::MAX);
+        let reqs = to_write_requests(fams.clone(), usize::MAX);
         assert_eq!(reqs.len(), 1);
         let mut buf = Vec::new();
         let body = encode(&reqs[0], &mut buf);
@@ -191,7 +204,7 @@ mod tests {
             vec![gauge("system.cpu.utilization", "1", vec![(vec![s("cpu.mode", "user")], 0.5)])],
         )]);
         let (fams, _) = translate(&req, &TranslateOptions::default());
-        let reqs = to_write_requests(&fams, 1 << 20);
+        let reqs = to_write_requests(fams.clone(), 1 << 20);
         let decoded = decode(&encode(&reqs[0], &mut Vec::new())).unwrap();
         let names: Vec<Vec<&str>> = decoded.timeseries.iter().map(|ts| ts.labels.iter().map(|l| l.name.as_str()).collect()).collect();
         assert_eq!(names, vec![vec!["__name__", "cpu_mode", "instance", "job"], vec!["__name__", "instance", "job", "os_type"]]);
@@ -202,9 +215,9 @@ mod tests {
     #[test]
     fn splitting_keeps_each_piece_under_the_limit_and_loses_nothing() {
         let fams = many_families(1_000);
-        let whole = to_series(&fams);
+        let whole = to_series(fams.clone());
         let limit = 4_096;
-        let reqs = to_write_requests(&fams, limit);
+        let reqs = to_write_requests(fams.clone(), limit);
         assert!(reqs.len() > 5, "{} pieces", reqs.len());
         for r in &reqs {
             assert!(!r.timeseries.is_empty());
@@ -213,7 +226,7 @@ mod tests {
         let union: Vec<proto::TimeSeries> = reqs.into_iter().flat_map(|r| r.timeseries).collect();
         assert_eq!(union, whole);
         assert_eq!(union.len(), 1_000);
-        assert!(to_write_requests(&[], limit).is_empty());
+        assert!(to_write_requests(Vec::new(), limit).is_empty());
     }
 
     #[test]
@@ -224,7 +237,7 @@ mod tests {
             gauge_family("big", big),
             gauge_family("small2", vec![sample("small2", &[], 1.0, 5)]),
         ];
-        let reqs = to_write_requests(&fams, 256);
+        let reqs = to_write_requests(fams.clone(), 256);
         assert_eq!(reqs.iter().map(|r| r.timeseries.len()).collect::<Vec<_>>(), [1, 1, 1]);
         let big = &reqs[1].timeseries[0];
         assert_eq!(big.samples.len(), 200);
@@ -237,7 +250,7 @@ mod tests {
             gauge_family("m", vec![sample("m", &[("k", "a")], 1.0, 30), sample("m", &[("k", "b")], 9.0, 10)]),
             gauge_family("m", vec![sample("m", &[("k", "a")], 2.0, 10), sample("m", &[("k", "a")], 3.0, 30)]),
         ];
-        let series = to_series(&fams);
+        let series = to_series(fams.clone());
         assert_eq!(series.len(), 2);
         assert_eq!(series[0].samples, vec![proto::Sample { value: 2.0, timestamp: 10 }, proto::Sample { value: 3.0, timestamp: 30 }]);
     }

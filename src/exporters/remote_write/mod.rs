@@ -140,7 +140,7 @@ impl Exporter for RemoteWriteExporter {
             self.dropped_points.fetch_add(stats.dropped() as u64, Ordering::Relaxed);
         }
         let mut buf = Vec::new();
-        Ok(encode::to_write_requests(&families, self.config.max_batch_bytes)
+        Ok(encode::to_write_requests(families, self.config.max_batch_bytes)
             .iter()
             .map(|req| {
                 let points = req.timeseries.iter().map(|t| t.samples.len() as u64).sum();
