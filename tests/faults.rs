@@ -94,7 +94,8 @@ fn stuck_refusing_and_slow_backends_leave_collection_the_healthy_exporter_and_me
     assert!(hung["last_error"].as_str().is_some_and(|s| s.contains("no answer within 2s")), "{hung}");
     // 400s are not retried: every payload is tried once and dropped.
     assert!(refused["dropped_payloads"].as_u64().unwrap() >= 5, "{refused}");
-    assert_eq!(refused["queue_length"], 0, "{refused}");
+    // Nothing piles up: at most the batch of the tick in progress is queued when /status is read.
+    assert!(refused["queue_length"].as_u64().unwrap() <= 1, "{refused}");
     assert!(bad.requests().len() as u64 <= refused["dropped_payloads"].as_u64().unwrap() + 1, "400s are not retried");
     // Memory: the queues hold at most 3 × 256 KiB; RSS must not grow past that and some slack
     // (unbounded, the two stuck queues would hold ~140 payloads of ~64 KiB each, ~18 MiB).
