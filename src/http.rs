@@ -95,7 +95,7 @@ impl HttpClient {
         let b = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http();
         let connector = match tls.server_name.as_deref().filter(|n| !n.is_empty()) {
             Some(_) => {
-                let name = tls.server_name("").map_err(|e| e)?;
+                let name = tls.server_name("")?;
                 b.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name)).enable_http1().wrap_connector(http)
             }
             None => b.enable_http1().wrap_connector(http),

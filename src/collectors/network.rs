@@ -193,9 +193,9 @@ impl Collector for NetworkCollector {
             };
             if due {
                 let counts = (self.sockets.tcp()?, self.sockets.udp()?);
-                self.last_sockets = Some((std::time::Instant::now(), counts.clone()));
+                self.last_sockets = Some((std::time::Instant::now(), counts));
             }
-            self.last_sockets.as_ref().map(|(_, c)| c.clone())
+            self.last_sockets.as_ref().map(|(_, c)| *c)
         } else {
             None
         };

@@ -397,11 +397,7 @@ impl Scheduler {
     fn run_blocking(mut self, interval: Duration, stop: std::sync::mpsc::Receiver<()>) -> Self {
         let offset = Duration::from_secs_f64(fastrand::f64() * interval.min(Duration::from_secs(10)).as_secs_f64() / 10.0);
         let mut next = Instant::now() + offset;
-        loop {
-            match stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                _ => break,
-            }
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
             let batch = self.tick_now();
             for q in self.state.exporters.read().unwrap().iter() {
                 q.submit(batch.clone());

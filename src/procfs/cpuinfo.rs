@@ -69,11 +69,7 @@ pub fn parse(text: &str) -> Result<CpuInfo, LineError> {
             }
             "physical id" => package = Some(super::num(Some(value), n, key)?),
             "core id" => core = Some(super::num(Some(value), n, key)?),
-            "flags" => {
-                if value.split_ascii_whitespace().any(|f| f == "aperfmperf") {
-                    info.mhz_measured = true;
-                }
-            }
+            "flags" if value.split_ascii_whitespace().any(|f| f == "aperfmperf") => info.mhz_measured = true,
             "cpu MHz" => {
                 let mhz = super::num(Some(value), n, key)?;
                 if let Some(c) = cpu {
