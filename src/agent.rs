@@ -162,6 +162,12 @@ fn reconcile_exporters(old: Running, wanted: &[ExporterConfig]) -> Result<(Runni
     Ok((next, old.into_iter().map(|(_, h)| h).collect()))
 }
 
+/// Whether an OTLP exporter is configured: the tick then encodes each batch once, on its own
+/// thread, for all of them (`Batch::encoded`).
+fn uses_otlp(exporters: &[ExporterConfig]) -> bool {
+    exporters.iter().any(|e| matches!(e, ExporterConfig::Otlp(_)))
+}
+
 fn uses_tls(c: &ExporterConfig) -> bool {
     let e = c.endpoint();
     e.starts_with("https://")
@@ -209,6 +215,7 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         tracing::info!("No exporter configured; metrics are served on /metrics only");
     }
     *state.exporters.write().unwrap() = running.handles.clone();
+    state.encode_at_tick.store(uses_otlp(&wanted), std::sync::atomic::Ordering::Relaxed);
 
     let mut config = config;
     let (mut sched_stop, mut sched_task) = start_scheduler(&config, state.clone(), config_path.as_deref());
@@ -259,6 +266,7 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         }
         *state.resource.write().unwrap() = detect_resource(&new);
         *state.exporters.write().unwrap() = next.handles.clone();
+        state.encode_at_tick.store(uses_otlp(&wanted), std::sync::atomic::Ordering::Relaxed);
         running = next;
         for h in retired {
             tokio::spawn(async move { h.shutdown(Instant::now() + Duration::from_secs(5)).await });

@@ -1146,18 +1146,18 @@ impl OtlpExporter {
     }
 
     fn payload(&self, req: &ExportMetricsServiceRequest) -> Result<Payload, String> {
-        self.payload_of(req.encode_to_vec(), count_points(req))
+        self.payload_of(req.encode_to_vec().into(), count_points(req))
     }
 
     /// The payload of an encoded request holding `points` points.
-    fn payload_of(&self, raw: Vec<u8>, points: u64) -> Result<Payload, String> {
+    fn payload_of(&self, raw: bytes::Bytes, points: u64) -> Result<Payload, String> {
         let body = match (&self.transport, self.compression) {
             // gRPC compresses in tonic (`grpc-encoding`); the payload is the message.
             (Transport::Grpc { .. }, _) | (_, Compression::None) => raw,
-            (Transport::Http { .. }, Compression::Gzip) => crate::http::gzip(&raw).map_err(|e| format!("gzip: {e}"))?,
-            (Transport::Http { .. }, Compression::Zstd) => zstd::bulk::compress(&raw, 3).map_err(|e| format!("zstd: {e}"))?,
+            (Transport::Http { .. }, Compression::Gzip) => crate::http::gzip(&raw).map_err(|e| format!("gzip: {e}"))?.into(),
+            (Transport::Http { .. }, Compression::Zstd) => zstd::bulk::compress(&raw, 3).map_err(|e| format!("zstd: {e}"))?.into(),
         };
-        Ok(Payload { body: body.into(), points })
+        Ok(Payload { body, points })
     }
 
     fn warn_once(&self, message: &str) {
@@ -1254,18 +1254,18 @@ pub fn split_by_encoded_len(req: &ExportMetricsServiceRequest, max: usize) -> Ve
 impl Exporter for OtlpExporter {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
         let converted;
-        let req = if self.temporality == Temporality::Cumulative {
-            &batch.request
+        let (req, raw) = if self.temporality == Temporality::Cumulative {
+            // The batch's own encoding, shared with every other OTLP exporter.
+            (&batch.request, batch.encoded().clone())
         } else {
             converted = self.delta.lock().unwrap().convert(&batch.request, self.temporality);
-            &converted
+            (&converted, converted.encode_to_vec().into())
         };
         let points = count_points(req);
         if points == 0 {
             return Ok(Vec::new());
         }
         // Encoded once; split only when too big (prost's `encoded_len` walks the whole tree).
-        let raw = req.encode_to_vec();
         if raw.len() <= self.max_batch_bytes {
             return Ok(vec![self.payload_of(raw, points)?]);
         }

@@ -34,18 +34,30 @@ pub struct Batch {
     pub seq: u64,
     /// Data points in the batch.
     pub points: u64,
+    /// `request` as OTLP protobuf, made once for every OTLP exporter (see [`Batch::encoded`]).
+    encoded: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Batch {
     /// A batch of `request` for tick `seq` holding `points` points.
     pub fn new(request: ExportMetricsServiceRequest, seq: u64, points: u64) -> Self {
-        Batch { request, seq, points }
+        Batch { request, seq, points, encoded: std::sync::OnceLock::new() }
     }
 
     /// Wraps a request, counting its points.
     pub fn from_request(request: ExportMetricsServiceRequest, seq: u64) -> Self {
         let points = count_points(&request);
-        Batch { request, seq, points }
+        Batch::new(request, seq, points)
+    }
+
+    /// The request as OTLP protobuf, encoded on first use and shared by every OTLP exporter.
+    /// The scheduler encodes it on the tick's thread right after building the batch when an
+    /// OTLP exporter is configured, while the batch is still in that CPU's cache.
+    pub fn encoded(&self) -> &bytes::Bytes {
+        self.encoded.get_or_init(|| {
+            use prost::Message;
+            self.request.encode_to_vec().into()
+        })
     }
 }
 
@@ -139,6 +151,8 @@ pub struct AgentState {
     pub scrape: RwLock<Option<Arc<crate::scrape::Scraper>>>,
     /// Where the last tick's time went.
     pub tick: Mutex<TickTimings>,
+    /// Whether an exporter uses [`Batch::encoded`] (OTLP): the tick then encodes the batch.
+    pub encode_at_tick: std::sync::atomic::AtomicBool,
 }
 
 impl AgentState {
@@ -153,6 +167,7 @@ impl AgentState {
             ready_requires_export: std::sync::atomic::AtomicBool::new(true),
             scrape: RwLock::new(None),
             tick: Mutex::new(TickTimings::default()),
+            encode_at_tick: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -340,6 +355,9 @@ impl Scheduler {
             }
             _ => batch,
         };
+        if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
+            batch.encoded();
+        }
         let batch = Arc::new(batch);
         *self.state.latest.write().unwrap() = Some(batch.clone());
         batch
@@ -536,6 +554,22 @@ mod tests {
         assert_eq!(series_after_collect(2, "system.cpu.time", 384 * 7), SDK_DEFAULT_SERIES_LIMIT + 1);
         // Other instruments keep the SDK's limit.
         assert_eq!(series_after_collect(384, "system.disk.io", 2500), SDK_DEFAULT_SERIES_LIMIT + 1);
+    }
+
+    #[test]
+    fn a_batch_is_encoded_once_and_at_the_tick_only_when_an_otlp_exporter_wants_it() {
+        for wanted in [false, true] {
+            let state = AgentState::new(Default::default());
+            state.encode_at_tick.store(wanted, std::sync::atomic::Ordering::Relaxed);
+            let clock = TickClock::default();
+            let collectors = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+            let mut sched = Scheduler::new(collectors, clock, &Default::default(), Duration::from_secs(5), state);
+            let batch = sched.tick_now();
+            assert_eq!(batch.encoded.get().is_some(), wanted);
+            let bytes = batch.encoded().clone();
+            assert_eq!(bytes, prost::Message::encode_to_vec(&batch.request), "the request's protobuf");
+            assert!(std::ptr::eq(batch.encoded().as_ptr(), bytes.as_ptr()), "encoded once, then shared");
+        }
     }
 
     #[test]
