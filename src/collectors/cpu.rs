@@ -196,6 +196,35 @@ impl CpuCollector {
         self.mhz_constant = info.filter(|i| self.mhz_from_cpuinfo && !i.mhz_measured).map(|i| i.mhz);
     }
 
+    /// A refresh from this tick's `/proc/stat`.
+    fn refresh_from(&mut self, st: &stat::Stat) -> Result<(), CollectorError> {
+        if !self.known_cpus.iter().copied().eq(st.cpus.iter().map(|c| c.0)) {
+            let cpus: Vec<u32> = st.cpus.iter().map(|c| c.0).collect();
+            self.rediscover(&cpus);
+        }
+        let mut snap = self.snap.take().unwrap_or_default();
+        snap.rows.clear();
+        snap.freq.clear();
+        let rows = if self.per_cpu { st.cpus.len() } else { 1 };
+        for i in 0..rows {
+            let (cpu, t) = if self.per_cpu { (Some(st.cpus[i].0), st.cpus[i].1) } else { (None, st.total) };
+            let jiffies = modes(&t);
+            let util = self.prev.iter().find(|p| p.0 == cpu).and_then(|p| utilization(&p.1, &jiffies));
+            let attrs = self.attrs(cpu);
+            snap.rows.push(Row { cpu, attrs, jiffies, util });
+        }
+        self.prev.clear();
+        self.prev.extend(snap.rows.iter().map(|r| (r.cpu, r.jiffies)));
+        snap.logical = st.cpus.len() as u64;
+        snap.physical = self.physical;
+        let mut freq = std::mem::take(&mut snap.freq);
+        let r = self.read_frequencies(&mut freq);
+        snap.freq = freq;
+        r?;
+        self.snap.set(snap);
+        Ok(())
+    }
+
     fn read_frequencies(&mut self, out: &mut Vec<(Arc<CpuAttrs>, f64)>) -> Result<(), ProcError> {
         if !self.freq_files.is_empty() {
             for i in 0..self.freq_files.len() {
@@ -213,12 +242,11 @@ impl CpuCollector {
                 let a = self.attrs(Some(n));
                 out.push((a, khz as f64 * 1000.0));
             }
-        } else if let Some(mhz) = &self.mhz_constant {
-            for i in 0..mhz.len() {
-                let (n, mhz) = self.mhz_constant.as_ref().expect("checked above")[i];
-                let a = self.attrs(Some(n));
-                out.push((a, mhz * 1e6));
+        } else if let Some(constant) = self.mhz_constant.take() {
+            for &(n, mhz) in &constant {
+                out.push((self.attrs(Some(n)), mhz * 1e6));
             }
+            self.mhz_constant = Some(constant);
         } else if self.mhz_from_cpuinfo {
             let text = self.cpuinfo.read()?;
             let info = cpuinfo::parse(text).map_err(|e| crate::procfs::at(self.cpuinfo.path(), e))?;
@@ -308,32 +336,9 @@ impl Collector for CpuCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let st = self.stat.with(stat::Stat::clone)?;
-        if !self.known_cpus.iter().copied().eq(st.cpus.iter().map(|c| c.0)) {
-            let cpus: Vec<u32> = st.cpus.iter().map(|c| c.0).collect();
-            self.rediscover(&cpus);
-        }
-        let mut snap = self.snap.take().unwrap_or_default();
-        snap.rows.clear();
-        snap.freq.clear();
-        let rows = if self.per_cpu { st.cpus.len() } else { 1 };
-        for i in 0..rows {
-            let (cpu, t) = if self.per_cpu { (Some(st.cpus[i].0), st.cpus[i].1) } else { (None, st.total) };
-            let jiffies = modes(&t);
-            let util = self.prev.iter().find(|p| p.0 == cpu).and_then(|p| utilization(&p.1, &jiffies));
-            let attrs = self.attrs(cpu);
-            snap.rows.push(Row { cpu, attrs, jiffies, util });
-        }
-        self.prev.clear();
-        self.prev.extend(snap.rows.iter().map(|r| (r.cpu, r.jiffies)));
-        snap.logical = st.cpus.len() as u64;
-        snap.physical = self.physical;
-        let mut freq = std::mem::take(&mut snap.freq);
-        let r = self.read_frequencies(&mut freq);
-        snap.freq = freq;
-        r?;
-        self.snap.set(snap);
-        Ok(())
+        // This tick's /proc/stat, read by whichever collector asked first, without a copy.
+        let shared = self.stat.clone();
+        shared.with(|st| self.refresh_from(st))?
     }
 }
 

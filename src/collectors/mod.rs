@@ -1,7 +1,7 @@
 //! Collectors: each reads its sources into a snapshot at the tick; OpenTelemetry asynchronous
 //! instruments registered by the collector report from that snapshot when the reader collects.
 //!
-//! A collector's `refresh` does the I/O (it runs on a blocking thread, under a time limit); its
+//! A collector's `refresh` does the I/O (on the scheduler's tick thread, never an async worker); its
 //! instrument callbacks only read the snapshot. A snapshot is stamped with the tick that took it
 //! ([`SnapshotCell`]), and callbacks report only a snapshot of the current tick: a collector that
 //! failed or timed out reports nothing that tick instead of stale numbers.
@@ -50,10 +50,9 @@ pub trait Collector: Send + 'static {
     fn register(&mut self, meter: &Meter);
     /// Reads the sources and stores a new snapshot. Blocking I/O is fine here.
     fn refresh(&mut self) -> Result<(), CollectorError>;
-    /// Whether a refresh may block for long (network filesystems, driver calls). Collectors
-    /// that can't (plain /proc and /sys reads) are refreshed one after another on one blocking
-    /// thread, which costs one thread hand-off per tick instead of one per collector; those
-    /// that can get their own thread and the per-collector time limit.
+    /// Whether a refresh may block for long (driver calls). Collectors that can't (plain /proc
+    /// and /sys reads) are refreshed one after another on the tick's thread, with no thread
+    /// hand-off; those that can get a blocking thread each and the per-collector time limit.
     fn may_block(&self) -> bool {
         false
     }

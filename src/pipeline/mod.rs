@@ -1,6 +1,7 @@
-//! The scheduler: one tick refreshes every collector (concurrently, each under a time limit),
-//! collects the OpenTelemetry instruments through a `ManualReader`, turns the result into one
-//! OTLP `ExportMetricsServiceRequest` (the batch), and hands it to every exporter's queue.
+//! The scheduler: one tick, on a thread of its own, refreshes every collector (in turn; those
+//! that may block each on a blocking thread under the time limit), collects the OpenTelemetry
+//! instruments through a `ManualReader`, turns the result into one OTLP
+//! `ExportMetricsServiceRequest` (the batch), and hands it to every exporter's queue.
 //!
 //! Why a `ManualReader` and not the SDK's `PeriodicReader`: the latter runs callbacks on its
 //! own thread with no time limit and no hook to refresh snapshots first. Our scheduler also gives
