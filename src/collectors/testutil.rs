@@ -1,5 +1,5 @@
 //! Test helper: runs a collector through real OpenTelemetry instruments and reads back what
-//! they report, as the scheduler would (tick, refresh, `ManualReader::collect`, proto).
+//! they report, as the scheduler would (tick, refresh, collect into OTLP points).
 //!
 //! ```ignore
 //! let clock = TickClock::default();
@@ -12,17 +12,13 @@
 #![allow(dead_code)] // shared with other collectors' tests; not every helper is used by each
 
 use super::{Collector, CollectorError, TickClock};
+use crate::pipeline::meter::MeterProvider;
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumValue;
 use opentelemetry_proto::tonic::metrics::v1::NumberDataPoint;
-use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider, Temporality};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The instrument kind a point came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,24 +35,20 @@ pub(crate) enum Kind {
 /// instrument kind.
 pub(crate) type Point = (String, Vec<(String, String)>, f64, Kind);
 
-/// A meter provider with a manual reader, on which one collector is registered.
+/// A meter provider on which one collector is registered.
 pub(crate) struct Harness {
     clock: TickClock,
-    reader: Arc<ManualReader>,
-    _provider: SdkMeterProvider,
+    provider: MeterProvider,
     units: BTreeMap<String, String>,
 }
 
-use crate::pipeline::SharedReader as Shared;
-
 impl Harness {
-    /// Registers `collector`'s instruments on a fresh provider (cumulative temporality, as the
-    /// agent uses). `clock` must be the one the collector was built with.
+    /// Registers `collector`'s instruments on a fresh provider, as the agent does. `clock`
+    /// must be the one the collector was built with.
     pub(crate) fn new(clock: &TickClock, collector: &mut dyn Collector) -> Self {
-        let reader = Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build());
-        let provider = SdkMeterProvider::builder().with_reader(Shared(reader.clone())).build();
+        let provider = MeterProvider::new();
         collector.register(&provider.meter("metricsd-test"));
-        Harness { clock: clock.clone(), reader, _provider: provider, units: BTreeMap::new() }
+        Harness { clock: clock.clone(), provider, units: BTreeMap::new() }
     }
 
     /// One tick: advances the clock, refreshes the collector and collects. A failed refresh is
@@ -69,12 +61,9 @@ impl Harness {
 
     /// Collects without ticking or refreshing (what a callback reports right now).
     pub(crate) fn collect(&mut self) -> Vec<Point> {
-        let mut rm = ResourceMetrics::default();
-        self.reader.collect(&mut rm).expect("collect");
-        let req = ExportMetricsServiceRequest::from(&rm);
         let mut out = Vec::new();
-        for rm in &req.resource_metrics {
-            for sm in &rm.scope_metrics {
+        {
+            for sm in &self.provider.collect(std::time::SystemTime::now()) {
                 for m in &sm.metrics {
                     self.units.insert(m.name.clone(), m.unit.clone());
                     let (kind, points): (Kind, &[NumberDataPoint]) = match &m.data {

@@ -1,12 +1,13 @@
 //! The scheduler: one tick, on a thread of its own, refreshes every collector (in turn; those
 //! that may block each on a blocking thread under the time limit), collects the OpenTelemetry
-//! instruments through a `ManualReader`, turns the result into one OTLP
+//! instruments (their callbacks write OTLP points, see [`meter`]) into one OTLP
 //! `ExportMetricsServiceRequest` (the batch), and hands it to every exporter's queue.
 //!
-//! Why a `ManualReader` and not the SDK's `PeriodicReader`: the latter runs callbacks on its
-//! own thread with no time limit and no hook to refresh snapshots first. Our scheduler also gives
-//! `--once`, `/metrics` and one collection shared by every exporter.
+//! Why our own collect and not a periodic reader: that runs callbacks on its own thread with no
+//! time limit and no hook to refresh snapshots first. Our scheduler also gives `--once`,
+//! `/metrics` and one collection shared by every exporter.
 
+pub mod meter;
 pub mod queue;
 pub mod spool;
 
@@ -16,14 +17,12 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{Instrument, InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Stream, Temporality};
-use opentelemetry_sdk::Resource;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use queue::{ExporterStatus, QueueHandle};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// One collection: the OTLP request every exporter receives (shared, never copied).
@@ -82,28 +81,6 @@ pub fn count_points(req: &ExportMetricsServiceRequest) -> u64 {
     n
 }
 
-/// Lets the provider own a reader the scheduler also holds (`ManualReader` is not `Clone`).
-#[derive(Debug, Clone)]
-pub(crate) struct SharedReader(pub(crate) Arc<ManualReader>);
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline)
-    }
-    fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.collect(rm)
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
-    }
-}
-
 /// The last refresh of one collector, for `/status` and self-telemetry.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CollectorStatus {
@@ -118,18 +95,18 @@ pub struct CollectorStatus {
 }
 
 /// Where the last tick's time went (wall time, seconds), for `/status`: the refreshes (all
-/// collectors, in turn), the OpenTelemetry collect (every instrument callback and aggregation),
-/// and the conversion of its result into the OTLP batch.
+/// collectors, in turn), the OpenTelemetry collect (every instrument callback, writing OTLP
+/// points), and the batch's encoding as OTLP protobuf (when an OTLP exporter wants it).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct TickTimings {
     /// Tick number.
     pub tick: u64,
     /// Every collector's refresh, start of the first to end of the last.
     pub refresh_seconds: f64,
-    /// `ManualReader::collect`: the instrument callbacks and the SDK's aggregation.
+    /// Every instrument callback, each observation becoming an OTLP point of the batch.
     pub collect_seconds: f64,
-    /// SDK result → OTLP `ExportMetricsServiceRequest`.
-    pub convert_seconds: f64,
+    /// The batch as OTLP protobuf, made once for every OTLP exporter (0 without one).
+    pub encode_seconds: f64,
     /// Data points in the batch.
     pub points: u64,
 }
@@ -190,34 +167,6 @@ impl AgentState {
     }
 }
 
-/// The SDK's limit on series per instrument when no view sets one: beyond it, the rest of the
-/// points of a collect are folded into one more series, `otel.metric.overflow=true`.
-const SDK_DEFAULT_SERIES_LIMIT: usize = 2000;
-
-/// A view raising the series limit of the per-CPU instruments (`system.cpu.*`: 7 modes × CPUs
-/// for time and utilization) so that hosts with more than ~285 logical CPUs lose none; the
-/// others keep the SDK's limit (a bigger limit costs memory: the SDK sizes its maps by it).
-pub fn per_cpu_series_limit(cpus: usize) -> impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static {
-    let limit = 8 * cpus + 16;
-    move |i: &Instrument| {
-        if limit <= SDK_DEFAULT_SERIES_LIMIT || !i.name().starts_with("system.cpu.") {
-            return None;
-        }
-        Stream::builder().with_cardinality_limit(limit).build().ok()
-    }
-}
-
-/// CPUs the kernel may bring online (`/sys/devices/system/cpu/possible`, not virtualised in
-/// containers), else the CPUs this process may use.
-fn possible_cpus() -> usize {
-    std::fs::read_to_string("/sys/devices/system/cpu/possible")
-        .ok()
-        .and_then(|t| crate::procfs::cpuinfo::parse_cpu_list(&t).ok())
-        .map(|l| l.len())
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-}
-
 /// The tick after which the pages only start-up used are given back.
 const RELEASE_PAGES_AFTER_TICKS: u64 = 3;
 
@@ -227,10 +176,9 @@ type SharedCollector = Arc<Mutex<Box<dyn Collector>>>;
 pub struct Scheduler {
     clock: TickClock,
     collectors: Vec<(&'static str, SharedCollector)>,
-    reader: Arc<ManualReader>,
-    /// The collect's output, reused from tick to tick.
-    rm: ResourceMetrics,
-    provider: SdkMeterProvider,
+    provider: meter::MeterProvider,
+    /// The host's resource, as every batch carries it.
+    resource: Resource,
     timeout: Duration,
     state: Arc<AgentState>,
     seq: u64,
@@ -241,17 +189,19 @@ pub struct Scheduler {
 impl Scheduler {
     /// Registers every collector's instruments on a new meter provider carrying `resource`.
     pub fn new(mut collectors: Vec<Box<dyn Collector>>, clock: TickClock, resource: &Attributes, timeout: Duration, state: Arc<AgentState>) -> Self {
-        let reader = Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build());
-        let res = Resource::builder_empty().with_attributes(resource.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone()))).build();
-        let provider =
-            SdkMeterProvider::builder().with_resource(res).with_reader(SharedReader(reader.clone())).with_view(per_cpu_series_limit(possible_cpus())).build();
+        let resource = Resource {
+            attributes: resource.iter().map(|(k, v)| meter::proto_key_value(&KeyValue::new(k.clone(), v.clone()))).collect(),
+            dropped_attributes_count: 0,
+            entity_refs: Vec::new(),
+        };
+        let provider = meter::MeterProvider::new();
         let scope = opentelemetry::InstrumentationScope::builder("metricsd").with_version(env!("CARGO_PKG_VERSION")).build();
         let meter = provider.meter_with_scope(scope);
         for c in collectors.iter_mut() {
             c.register(&meter);
         }
         let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
-        Scheduler { clock, collectors, reader, rm: ResourceMetrics::default(), provider, timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
+        Scheduler { clock, collectors, provider, resource, timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
     }
 
     /// Adds the scrape targets' latest results to every batch.
@@ -333,32 +283,30 @@ impl Scheduler {
         // ones too, so instead we only record the failure (its cell keeps the old stamp, which
         // no longer matches the current tick unless it finishes in time).
         let refreshed = Instant::now();
-        // The same `ResourceMetrics` every tick: the SDK refills its vectors in place.
-        if let Err(e) = self.reader.collect(&mut self.rm) {
-            tracing::error!(error = %e, "OpenTelemetry collect failed");
-        }
+        let scope_metrics = self.provider.collect(std::time::SystemTime::now());
         let collected = Instant::now();
-        let batch = Batch::from_request(ExportMetricsServiceRequest::from(&self.rm), self.seq);
+        let mut request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics { resource: Some(self.resource.clone()), scope_metrics, schema_url: String::new() }],
+        };
+        self.record(&results);
+        // Scraped targets' results since the previous tick, each under its own resource.
+        if let Some(scraped) = self.scraper.as_ref().map(|s| s.drain()) {
+            request.resource_metrics.extend(scraped);
+        }
+        let batch = Batch::from_request(request, self.seq);
+        let mut encode = Duration::ZERO;
+        if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
+            let t = Instant::now();
+            batch.encoded();
+            encode = t.elapsed();
+        }
         *self.state.tick.lock().unwrap() = TickTimings {
             tick: self.seq,
             refresh_seconds: (refreshed - started).as_secs_f64(),
             collect_seconds: (collected - refreshed).as_secs_f64(),
-            convert_seconds: collected.elapsed().as_secs_f64(),
+            encode_seconds: encode.as_secs_f64(),
             points: batch.points,
         };
-        self.record(&results);
-        // Scraped targets' results since the previous tick, each under its own resource.
-        let batch = match self.scraper.as_ref().map(|s| s.drain()) {
-            Some(scraped) if !scraped.is_empty() => {
-                let mut request = batch.request;
-                request.resource_metrics.extend(scraped);
-                Batch::from_request(request, batch.seq)
-            }
-            _ => batch,
-        };
-        if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
-            batch.encoded();
-        }
         let batch = Arc::new(batch);
         *self.state.latest.write().unwrap() = Some(batch.clone());
         batch
@@ -436,9 +384,9 @@ impl Scheduler {
         self
     }
 
-    /// Stops the meter provider.
+    /// Drops every instrument and its callbacks.
     pub fn shutdown(self) {
-        let _ = self.provider.shutdown();
+        self.provider.shutdown();
     }
 }
 
@@ -525,36 +473,6 @@ mod tests {
         assert_eq!(names.len(), 30);
         names.dedup();
         assert_eq!(names.len(), 30);
-    }
-
-    /// Points of `name` after one collect of a provider with the view for `cpus` CPUs, whose
-    /// callback observes `n` series.
-    fn series_after_collect(cpus: usize, name: &'static str, n: i64) -> usize {
-        let reader = Arc::new(ManualReader::builder().with_temporality(Temporality::Cumulative).build());
-        let provider = SdkMeterProvider::builder().with_reader(SharedReader(reader.clone())).with_view(per_cpu_series_limit(cpus)).build();
-        let meter = provider.meter("test");
-        meter
-            .f64_observable_counter(name)
-            .with_callback(move |obs| {
-                for i in 0..n {
-                    obs.observe(1.0, &[KeyValue::new("cpu.logical_number", i)]);
-                }
-            })
-            .build();
-        let mut rm = ResourceMetrics::default();
-        reader.collect(&mut rm).unwrap();
-        let req = ExportMetricsServiceRequest::from(&rm);
-        count_points(&req) as usize
-    }
-
-    #[test]
-    fn per_cpu_instruments_of_a_host_with_hundreds_of_cpus_lose_no_series() {
-        // 384 CPUs × 7 modes: over the SDK's 2000 without the view.
-        assert_eq!(series_after_collect(384, "system.cpu.time", 384 * 7), 384 * 7);
-        // What the SDK does without it: 2000 series and one overflow series for the rest.
-        assert_eq!(series_after_collect(2, "system.cpu.time", 384 * 7), SDK_DEFAULT_SERIES_LIMIT + 1);
-        // Other instruments keep the SDK's limit.
-        assert_eq!(series_after_collect(384, "system.disk.io", 2500), SDK_DEFAULT_SERIES_LIMIT + 1);
     }
 
     #[test]

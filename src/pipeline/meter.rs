@@ -1,0 +1,525 @@
+//! metricsd's implementation of the OpenTelemetry metrics API (`opentelemetry::metrics`) for
+//! asynchronous instruments: the callbacks of every instrument write their observations
+//! straight into OTLP `NumberDataPoint`s, once per tick.
+//!
+//! Collectors register instruments through the standard API, exactly as with the SDK:
+//!
+//! ```ignore
+//! meter.u64_observable_counter("system.network.io").with_unit("By")
+//!     .with_callback(move |obs| obs.observe(bytes, &[KeyValue::new("network.io.direction", "receive")]))
+//!     .build();
+//! ```
+//!
+//! and [`MeterProvider::collect`] runs every callback and returns one OTLP `ScopeMetrics` per
+//! instrumentation scope: cumulative sums (monotonic for counters) and gauges, each point
+//! stamped with the collect's time and its instrument's creation time as start.
+//!
+//! Why not `opentelemetry_sdk`: measured on this agent (perf, ~180 points a tick), the SDK's
+//! asynchronous path cost ~0.5 ms a tick, a quarter of the agent's CPU, doing work an
+//! agent whose callbacks report complete snapshots never needs. For every observation the SDK
+//! looks the attribute set up in a `HashMap` that it drains at each collect (so every tick
+//! refills it: six SipHash passes over the attributes and three allocations a point), dedups
+//! with a second `HashSet`, and then its `ResourceMetrics` is converted to OTLP, copying every
+//! attribute again. Here an observation is one push of its OTLP point; the only bookkeeping is
+//! the duplicate check the specification asks for (the last observation of an attribute set in
+//! a collect wins), done with one hash per point.
+//!
+//! Semantics kept from the SDK, so backends see the same data: cumulative temporality; a
+//! series that a callback no longer observes is simply absent from the next collect; NaN and
+//! infinite observations are dropped; attribute order does not matter for identity;
+//! instruments with no observation in a collect are left out. Synchronous instruments are not
+//! provided (the agent has none): building one logs an error and returns the API's no-op.
+
+use opentelemetry::metrics::{
+    self as api, AsyncInstrument, AsyncInstrumentBuilder, Callback, InstrumentProvider, Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, InstrumentationScope as ProtoScope, KeyValue as ProtoKeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint, ScopeMetrics, Sum};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// Nanoseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+/// The meter provider: hands out meters (one per instrumentation scope) and collects them.
+#[derive(Clone, Default)]
+pub struct MeterProvider {
+    scopes: Arc<Mutex<Vec<Arc<ScopeInstruments>>>>,
+}
+
+impl std::fmt::Debug for MeterProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterProvider").field("scopes", &self.scopes.lock().unwrap().len()).finish()
+    }
+}
+
+/// The instruments of one instrumentation scope.
+struct ScopeInstruments {
+    scope: ProtoScope,
+    schema_url: String,
+    instruments: Mutex<Vec<Box<dyn Collect>>>,
+}
+
+/// Synchronous instruments: an error in the log (and a failed debug assertion), then the API's
+/// no-op instrument, so a collector that builds one is noticed rather than silently empty.
+macro_rules! sync_unsupported {
+    ($($method:ident: $builder:ident, $inst:ident<$t:ty>;)*) => {$(
+        fn $method(&self, b: api::$builder<'_, api::$inst<$t>>) -> api::$inst<$t> {
+            unsupported(&b.name);
+            api::MeterProvider::meter(&api::NoopMeterProvider::new(), "noop").$method(b.name).build()
+        }
+    )*};
+}
+
+impl InstrumentProvider for ScopeInstruments {
+    fn u64_observable_counter(&self, b: AsyncInstrumentBuilder<'_, ObservableCounter<u64>, u64>) -> ObservableCounter<u64> {
+        self.add(Shape::Sum { monotonic: true }, b.name, b.description, b.unit, b.callbacks);
+        ObservableCounter::new()
+    }
+    fn f64_observable_counter(&self, b: AsyncInstrumentBuilder<'_, ObservableCounter<f64>, f64>) -> ObservableCounter<f64> {
+        self.add(Shape::Sum { monotonic: true }, b.name, b.description, b.unit, b.callbacks);
+        ObservableCounter::new()
+    }
+    fn i64_observable_up_down_counter(&self, b: AsyncInstrumentBuilder<'_, ObservableUpDownCounter<i64>, i64>) -> ObservableUpDownCounter<i64> {
+        self.add(Shape::Sum { monotonic: false }, b.name, b.description, b.unit, b.callbacks);
+        ObservableUpDownCounter::new()
+    }
+    fn f64_observable_up_down_counter(&self, b: AsyncInstrumentBuilder<'_, ObservableUpDownCounter<f64>, f64>) -> ObservableUpDownCounter<f64> {
+        self.add(Shape::Sum { monotonic: false }, b.name, b.description, b.unit, b.callbacks);
+        ObservableUpDownCounter::new()
+    }
+    fn u64_observable_gauge(&self, b: AsyncInstrumentBuilder<'_, ObservableGauge<u64>, u64>) -> ObservableGauge<u64> {
+        self.add(Shape::Gauge, b.name, b.description, b.unit, b.callbacks);
+        ObservableGauge::new()
+    }
+    fn i64_observable_gauge(&self, b: AsyncInstrumentBuilder<'_, ObservableGauge<i64>, i64>) -> ObservableGauge<i64> {
+        self.add(Shape::Gauge, b.name, b.description, b.unit, b.callbacks);
+        ObservableGauge::new()
+    }
+    fn f64_observable_gauge(&self, b: AsyncInstrumentBuilder<'_, ObservableGauge<f64>, f64>) -> ObservableGauge<f64> {
+        self.add(Shape::Gauge, b.name, b.description, b.unit, b.callbacks);
+        ObservableGauge::new()
+    }
+    sync_unsupported!(
+        u64_counter: InstrumentBuilder, Counter<u64>;
+        f64_counter: InstrumentBuilder, Counter<f64>;
+        i64_up_down_counter: InstrumentBuilder, UpDownCounter<i64>;
+        f64_up_down_counter: InstrumentBuilder, UpDownCounter<f64>;
+        u64_gauge: InstrumentBuilder, Gauge<u64>;
+        f64_gauge: InstrumentBuilder, Gauge<f64>;
+        i64_gauge: InstrumentBuilder, Gauge<i64>;
+        f64_histogram: HistogramBuilder, Histogram<f64>;
+        u64_histogram: HistogramBuilder, Histogram<u64>;
+    );
+}
+
+/// A synchronous instrument was asked for: this provider only has asynchronous ones.
+fn unsupported(name: &str) {
+    tracing::error!(instrument = %name, "Synchronous instruments are not supported by metricsd's meter provider; use an observable instrument");
+    debug_assert!(false, "synchronous instrument {name} built on metricsd's meter provider");
+}
+
+impl ScopeInstruments {
+    fn add<T: Number>(
+        &self,
+        shape: Shape,
+        name: std::borrow::Cow<'static, str>,
+        description: Option<std::borrow::Cow<'static, str>>,
+        unit: Option<std::borrow::Cow<'static, str>>,
+        callbacks: Vec<Callback<T>>,
+    ) {
+        let inst = Instrument::<T> {
+            name: name.into_owned(),
+            description: description.map(|d| d.into_owned()).unwrap_or_default(),
+            unit: unit.map(|u| u.into_owned()).unwrap_or_default(),
+            shape,
+            callbacks,
+            start_ns: unix_nanos(SystemTime::now()),
+            last_len: AtomicUsize::new(0),
+        };
+        self.instruments.lock().unwrap().push(Box::new(inst));
+    }
+}
+
+impl opentelemetry::metrics::MeterProvider for MeterProvider {
+    fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
+        let proto = ProtoScope {
+            name: scope.name().to_string(),
+            version: scope.version().unwrap_or_default().to_string(),
+            attributes: scope.attributes().map(proto_key_value).collect(),
+            dropped_attributes_count: 0,
+        };
+        let schema_url = scope.schema_url().unwrap_or_default().to_string();
+        let mut scopes = self.scopes.lock().unwrap();
+        // The same scope twice is one scope, as in the SDK.
+        let s = match scopes.iter().find(|s| s.scope == proto && s.schema_url == schema_url) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(ScopeInstruments { scope: proto, schema_url, instruments: Mutex::new(Vec::new()) });
+                scopes.push(s.clone());
+                s
+            }
+        };
+        Meter::new(s)
+    }
+}
+
+impl MeterProvider {
+    /// A provider with no instruments yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs every instrument's callbacks and returns what they observed, one `ScopeMetrics`
+    /// per scope that observed anything, every point stamped `now`.
+    pub fn collect(&self, now: SystemTime) -> Vec<ScopeMetrics> {
+        let now = unix_nanos(now);
+        let scopes: Vec<Arc<ScopeInstruments>> = self.scopes.lock().unwrap().clone();
+        let mut out = Vec::with_capacity(scopes.len());
+        for s in scopes {
+            let instruments = s.instruments.lock().unwrap();
+            let metrics: Vec<Metric> = instruments.iter().filter_map(|i| i.collect(now)).collect();
+            if !metrics.is_empty() {
+                out.push(ScopeMetrics { scope: Some(s.scope.clone()), metrics, schema_url: s.schema_url.clone() });
+            }
+        }
+        out
+    }
+
+    /// Drops every instrument (and its callbacks, with what they hold).
+    pub fn shutdown(&self) {
+        self.scopes.lock().unwrap().clear();
+    }
+}
+
+/// Gauge, or sum (monotonic for counters).
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Gauge,
+    Sum { monotonic: bool },
+}
+
+/// A measurement type of the API.
+trait Number: Copy + Send + Sync + 'static {
+    /// The OTLP value, or `None` for NaN and infinities (dropped, as the SDK does).
+    fn value(self) -> Option<number_data_point::Value>;
+}
+
+impl Number for u64 {
+    fn value(self) -> Option<number_data_point::Value> {
+        // OTLP integers are signed; the SDK casts the same way.
+        Some(number_data_point::Value::AsInt(self as i64))
+    }
+}
+
+impl Number for i64 {
+    fn value(self) -> Option<number_data_point::Value> {
+        Some(number_data_point::Value::AsInt(self))
+    }
+}
+
+impl Number for f64 {
+    fn value(self) -> Option<number_data_point::Value> {
+        self.is_finite().then_some(number_data_point::Value::AsDouble(self))
+    }
+}
+
+/// An instrument that can be collected.
+trait Collect: Send + Sync {
+    fn collect(&self, now: u64) -> Option<Metric>;
+}
+
+struct Instrument<T> {
+    name: String,
+    description: String,
+    unit: String,
+    shape: Shape,
+    callbacks: Vec<Callback<T>>,
+    start_ns: u64,
+    /// Points in the previous collect: the next one reserves as much.
+    last_len: AtomicUsize,
+}
+
+impl<T: Number> Collect for Instrument<T> {
+    fn collect(&self, now: u64) -> Option<Metric> {
+        let n = self.last_len.load(Ordering::Relaxed);
+        let obs = Observations::<T> {
+            points: Mutex::new((Vec::with_capacity(n), Vec::with_capacity(n))),
+            start_ns: self.start_ns,
+            now,
+            _measure: std::marker::PhantomData,
+        };
+        for cb in &self.callbacks {
+            cb(&obs);
+        }
+        let (mut points, hashes) = obs.points.into_inner().unwrap_or_else(|e| e.into_inner());
+        dedup_last_wins(&mut points, &hashes);
+        self.last_len.store(points.len(), Ordering::Relaxed);
+        if points.is_empty() {
+            return None;
+        }
+        let data = match self.shape {
+            Shape::Gauge => Data::Gauge(Gauge { data_points: points }),
+            Shape::Sum { monotonic } => {
+                Data::Sum(Sum { data_points: points, aggregation_temporality: AggregationTemporality::Cumulative as i32, is_monotonic: monotonic })
+            }
+        };
+        Some(Metric { name: self.name.clone(), description: self.description.clone(), unit: self.unit.clone(), metadata: Vec::new(), data: Some(data) })
+    }
+}
+
+/// What one collect of one instrument observed: the points and, for each, an order-independent
+/// hash of its attribute set.
+struct Observations<T> {
+    points: Mutex<(Vec<NumberDataPoint>, Vec<u64>)>,
+    start_ns: u64,
+    now: u64,
+    _measure: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: Number> AsyncInstrument<T> for Observations<T> {
+    fn observe(&self, measurement: T, attributes: &[KeyValue]) {
+        let Some(value) = measurement.value() else { return };
+        let point = NumberDataPoint {
+            attributes: attributes.iter().map(proto_key_value).collect(),
+            start_time_unix_nano: self.start_ns,
+            time_unix_nano: self.now,
+            exemplars: Vec::new(),
+            flags: 0,
+            value: Some(value),
+        };
+        let hash = attribute_set_hash(attributes);
+        let mut p = self.points.lock().unwrap_or_else(|e| e.into_inner());
+        p.0.push(point);
+        p.1.push(hash);
+    }
+}
+
+/// A hash of an attribute set that does not depend on the attributes' order (the sum of each
+/// attribute's hash), so `[a, b]` and `[b, a]` are one series, as the SDK treats them.
+fn attribute_set_hash(attributes: &[KeyValue]) -> u64 {
+    let state = foldhash::fast::FixedState::with_seed(0x6d65_7472_6963_7364);
+    attributes.iter().fold(0u64, |acc, kv| {
+        let mut h = state.build_hasher();
+        kv.key.as_str().hash(&mut h);
+        match &kv.value {
+            Value::Bool(b) => b.hash(&mut h),
+            Value::I64(i) => i.hash(&mut h),
+            Value::F64(f) => f.to_bits().hash(&mut h),
+            Value::String(s) => s.as_str().hash(&mut h),
+            other => other.as_str().hash(&mut h),
+        }
+        acc.wrapping_add(h.finish())
+    })
+}
+
+/// Removes every point whose attribute set a later point of the same collect has too.
+fn dedup_last_wins(points: &mut Vec<NumberDataPoint>, hashes: &[u64]) {
+    if points.len() < 2 {
+        return;
+    }
+    let mut order: Vec<(u64, usize)> = hashes.iter().copied().zip(0..).collect();
+    order.sort_unstable();
+    let mut drop: Vec<usize> = Vec::new();
+    for w in order.windows(2) {
+        let ((ha, a), (hb, b)) = (w[0], w[1]);
+        // Equal hashes sort by index, so `a` is the earlier of the two.
+        if ha == hb && same_set(&points[a].attributes, &points[b].attributes) {
+            drop.push(a);
+        }
+    }
+    if drop.is_empty() {
+        return;
+    }
+    drop.sort_unstable();
+    let mut i = 0;
+    points.retain(|_| {
+        let keep = drop.binary_search(&i).is_err();
+        i += 1;
+        keep
+    });
+}
+
+/// Whether two attribute lists hold the same attributes, in any order.
+fn same_set(a: &[ProtoKeyValue], b: &[ProtoKeyValue]) -> bool {
+    a.len() == b.len() && a.iter().all(|kv| b.contains(kv))
+}
+
+/// An API attribute as an OTLP attribute.
+pub(crate) fn proto_key_value(kv: &KeyValue) -> ProtoKeyValue {
+    ProtoKeyValue { key: kv.key.as_str().to_string(), value: Some(proto_value(&kv.value)), key_strindex: 0 }
+}
+
+fn proto_value(v: &Value) -> AnyValue {
+    let value = match v {
+        Value::Bool(b) => any_value::Value::BoolValue(*b),
+        Value::I64(i) => any_value::Value::IntValue(*i),
+        Value::F64(f) => any_value::Value::DoubleValue(*f),
+        Value::String(s) => any_value::Value::StringValue(s.as_str().to_string()),
+        Value::Array(a) => {
+            let values = match a {
+                Array::Bool(v) => v.iter().map(|b| proto_value(&Value::Bool(*b))).collect(),
+                Array::I64(v) => v.iter().map(|i| proto_value(&Value::I64(*i))).collect(),
+                Array::F64(v) => v.iter().map(|f| proto_value(&Value::F64(*f))).collect(),
+                Array::String(v) => v.iter().map(|s| AnyValue { value: Some(any_value::Value::StringValue(s.as_str().to_string())) }).collect(),
+                _ => Vec::new(),
+            };
+            any_value::Value::ArrayValue(ArrayValue { values })
+        }
+        other => any_value::Value::StringValue(other.as_str().into_owned()),
+    };
+    AnyValue { value: Some(value) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::metrics::MeterProvider as _;
+
+    fn ints(m: &Metric) -> Vec<(Vec<(String, String)>, i64)> {
+        let pts = match m.data.as_ref().unwrap() {
+            Data::Gauge(g) => &g.data_points,
+            Data::Sum(s) => &s.data_points,
+            _ => unreachable!(),
+        };
+        pts.iter()
+            .map(|p| {
+                let attrs = p
+                    .attributes
+                    .iter()
+                    .map(|kv| {
+                        let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(any_value::Value::StringValue(s)) => s.clone(),
+                            Some(any_value::Value::IntValue(i)) => i.to_string(),
+                            other => format!("{other:?}"),
+                        };
+                        (kv.key.clone(), v)
+                    })
+                    .collect();
+                let v = match p.value {
+                    Some(number_data_point::Value::AsInt(i)) => i,
+                    Some(number_data_point::Value::AsDouble(d)) => d as i64,
+                    None => i64::MIN,
+                };
+                (attrs, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counters_gauges_and_up_down_counters_become_otlp_sums_and_gauges_with_their_unit_and_times() {
+        let p = MeterProvider::new();
+        let scope = InstrumentationScope::builder("metricsd").with_version("1.2.3").build();
+        let m = p.meter_with_scope(scope);
+        m.u64_observable_counter("c").with_unit("By").with_description("bytes").with_callback(|o| o.observe(7, &[KeyValue::new("dir", "rx")])).build();
+        m.i64_observable_up_down_counter("u").with_callback(|o| o.observe(-3, &[])).build();
+        m.f64_observable_gauge("g").with_unit("1").with_callback(|o| o.observe(0.5, &[KeyValue::new("cpu", 1i64)])).build();
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000_000);
+        let out = p.collect(t);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].scope.as_ref().unwrap().name, "metricsd");
+        assert_eq!(out[0].scope.as_ref().unwrap().version, "1.2.3");
+        let ms = &out[0].metrics;
+        assert_eq!(ms.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["c", "u", "g"], "registration order");
+        match ms[0].data.as_ref().unwrap() {
+            Data::Sum(s) => {
+                assert!(s.is_monotonic);
+                assert_eq!(s.aggregation_temporality, AggregationTemporality::Cumulative as i32);
+                let pt = &s.data_points[0];
+                assert_eq!(pt.time_unix_nano, 2_000_000_000 * 1_000_000_000);
+                assert!(pt.start_time_unix_nano > 0 && pt.start_time_unix_nano <= unix_nanos(SystemTime::now()), "start = instrument creation");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((ms[0].unit.as_str(), ms[0].description.as_str()), ("By", "bytes"));
+        assert_eq!(ints(&ms[0]), [(vec![("dir".into(), "rx".into())], 7)]);
+        assert!(matches!(ms[1].data, Some(Data::Sum(Sum { is_monotonic: false, .. }))));
+        assert_eq!(ints(&ms[1]), [(vec![], -3)]);
+        assert!(matches!(ms[2].data, Some(Data::Gauge(_))));
+        match &ms[2].data {
+            Some(Data::Gauge(g)) => assert_eq!(g.data_points[0].value, Some(number_data_point::Value::AsDouble(0.5))),
+            _ => unreachable!(),
+        }
+        assert_eq!(ints(&ms[2])[0].0, [("cpu".to_string(), "1".to_string())]);
+    }
+
+    #[test]
+    fn the_last_observation_of_an_attribute_set_wins_whatever_the_attribute_order() {
+        let p = MeterProvider::new();
+        let m = p.meter("t");
+        m.i64_observable_gauge("g")
+            .with_callback(|o| {
+                o.observe(1, &[KeyValue::new("a", "x"), KeyValue::new("b", "y")]);
+                o.observe(2, &[KeyValue::new("a", "z")]);
+                o.observe(3, &[KeyValue::new("b", "y"), KeyValue::new("a", "x")]);
+                o.observe(4, &[KeyValue::new("a", "x")]);
+            })
+            .build();
+        let out = p.collect(SystemTime::now());
+        let got = ints(&out[0].metrics[0]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got.iter().find(|(a, _)| a.len() == 2).unwrap().1, 3);
+        assert_eq!(got.iter().filter(|(a, _)| a.len() == 1).map(|x| x.1).collect::<Vec<_>>(), [2, 4]);
+    }
+
+    #[test]
+    fn nan_and_infinite_observations_are_dropped_and_silent_instruments_left_out() {
+        let p = MeterProvider::new();
+        let m = p.meter("t");
+        m.f64_observable_gauge("nan").with_callback(|o| o.observe(f64::NAN, &[])).build();
+        m.f64_observable_counter("inf").with_callback(|o| o.observe(f64::INFINITY, &[])).build();
+        m.f64_observable_gauge("none").with_callback(|_| {}).build();
+        assert!(p.collect(SystemTime::now()).is_empty());
+    }
+
+    #[test]
+    fn every_series_is_reported_with_no_cardinality_limit_and_the_next_collect_only_has_what_is_observed_again() {
+        let p = MeterProvider::new();
+        let m = p.meter("t");
+        let n = Arc::new(AtomicUsize::new(384 * 7));
+        let n2 = n.clone();
+        m.f64_observable_counter("system.cpu.time")
+            .with_callback(move |o| {
+                for i in 0..n2.load(Ordering::Relaxed) {
+                    o.observe(1.0, &[KeyValue::new("cpu.logical_number", i as i64)]);
+                }
+            })
+            .build();
+        assert_eq!(ints(&p.collect(SystemTime::now())[0].metrics[0]).len(), 384 * 7);
+        n.store(2, Ordering::Relaxed);
+        assert_eq!(ints(&p.collect(SystemTime::now())[0].metrics[0]).len(), 2);
+    }
+
+    #[test]
+    fn meters_of_one_scope_share_it_and_other_scopes_come_apart() {
+        let p = MeterProvider::new();
+        p.meter("a").i64_observable_gauge("x").with_callback(|o| o.observe(1, &[])).build();
+        p.meter("a").i64_observable_gauge("y").with_callback(|o| o.observe(1, &[])).build();
+        p.meter("b").i64_observable_gauge("z").with_callback(|o| o.observe(1, &[])).build();
+        let out = p.collect(SystemTime::now());
+        assert_eq!(out.iter().map(|s| (s.scope.as_ref().unwrap().name.as_str(), s.metrics.len())).collect::<Vec<_>>(), [("a", 2), ("b", 1)]);
+        p.shutdown();
+        assert!(p.collect(SystemTime::now()).is_empty());
+    }
+
+    #[test]
+    fn attribute_values_of_every_type_become_their_otlp_types() {
+        let kv = |v: Value| proto_key_value(&KeyValue::new("k", v)).value.unwrap().value.unwrap();
+        assert_eq!(kv(Value::Bool(true)), any_value::Value::BoolValue(true));
+        assert_eq!(kv(Value::I64(-2)), any_value::Value::IntValue(-2));
+        assert_eq!(kv(Value::F64(1.5)), any_value::Value::DoubleValue(1.5));
+        assert_eq!(kv(Value::from("s")), any_value::Value::StringValue("s".into()));
+        let arr = kv(Value::Array(Array::I64(vec![1, 2])));
+        assert_eq!(
+            arr,
+            any_value::Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue { value: Some(any_value::Value::IntValue(1)) }, AnyValue { value: Some(any_value::Value::IntValue(2)) }]
+            })
+        );
+    }
+}
