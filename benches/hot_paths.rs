@@ -81,6 +81,12 @@ fn full_tick(c: &mut Criterion) {
             buf.len()
         })
     });
+    // The OTLP/HTTP body, gzip level 1 (`metricsd::http::gzip`, flate2 on zlib-rs), against
+    // miniz_oxide (flate2's default backend) at the same level on the same bytes.
+    let body = batch.request.encode_to_vec();
+    eprintln!("gzip level 1: {} → {} bytes", body.len(), metricsd::http::gzip(&body).unwrap().len());
+    c.bench_function("encode/gzip_zlib_rs", |b| b.iter(|| metricsd::http::gzip(&body).unwrap().len()));
+    c.bench_function("encode/deflate_miniz_oxide", |b| b.iter(|| miniz_oxide::deflate::compress_to_vec(&body, 1).len()));
 }
 
 fn kv(k: &str, v: String) -> KeyValue {
