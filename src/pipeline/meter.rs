@@ -178,14 +178,34 @@ impl MeterProvider {
     /// Runs every instrument's callbacks and returns what they observed, one `ScopeMetrics`
     /// per scope that observed anything, every point stamped `now`.
     pub fn collect(&self, now: SystemTime) -> Vec<ScopeMetrics> {
+        self.collect_reusing(now, Vec::new())
+    }
+
+    /// [`collect`](MeterProvider::collect) that rewrites the output of an earlier collect of
+    /// this provider (`old`, no longer in use) instead of allocating anew: in a steady state
+    /// every series is observed again with the same attributes, so the points, their attribute
+    /// strings and the metrics' names are overwritten in place and a tick allocates almost
+    /// nothing. Anything in `old` that does not match is dropped.
+    pub fn collect_reusing(&self, now: SystemTime, old: Vec<ScopeMetrics>) -> Vec<ScopeMetrics> {
         let now = unix_nanos(now);
         let scopes: Vec<Arc<ScopeInstruments>> = self.scopes.lock().unwrap().clone();
+        let mut old = old.into_iter().peekable();
         let mut out = Vec::with_capacity(scopes.len());
         for s in scopes {
+            let mut reuse = match old.next_if(|o| o.scope.as_ref() == Some(&s.scope)) {
+                Some(o) => o,
+                None => ScopeMetrics { scope: Some(s.scope.clone()), metrics: Vec::new(), schema_url: s.schema_url.clone() },
+            };
+            let mut old_metrics = std::mem::take(&mut reuse.metrics).into_iter().peekable();
             let instruments = s.instruments.lock().unwrap();
-            let metrics: Vec<Metric> = instruments.iter().filter_map(|i| i.collect(now)).collect();
-            if !metrics.is_empty() {
-                out.push(ScopeMetrics { scope: Some(s.scope.clone()), metrics, schema_url: s.schema_url.clone() });
+            for i in instruments.iter() {
+                let prev = old_metrics.next_if(|m| m.name == i.name());
+                if let Some(m) = i.collect(now, prev) {
+                    reuse.metrics.push(m);
+                }
+            }
+            if !reuse.metrics.is_empty() {
+                out.push(reuse);
             }
         }
         out
@@ -231,7 +251,10 @@ impl Number for f64 {
 
 /// An instrument that can be collected.
 trait Collect: Send + Sync {
-    fn collect(&self, now: u64) -> Option<Metric>;
+    fn name(&self) -> &str;
+    /// Runs the callbacks; `prev` is this instrument's metric from an earlier collect, to
+    /// rewrite in place.
+    fn collect(&self, now: u64, prev: Option<Metric>) -> Option<Metric>;
 }
 
 struct Instrument<T> {
@@ -246,10 +269,28 @@ struct Instrument<T> {
 }
 
 impl<T: Number> Collect for Instrument<T> {
-    fn collect(&self, now: u64) -> Option<Metric> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn collect(&self, now: u64, prev: Option<Metric>) -> Option<Metric> {
         let n = self.last_len.load(Ordering::Relaxed);
+        let (mut metric, pool) = match prev {
+            Some(mut m) => {
+                let pool = match m.data.take() {
+                    Some(Data::Gauge(g)) => g.data_points,
+                    Some(Data::Sum(s)) => s.data_points,
+                    _ => Vec::new(),
+                };
+                (m, pool)
+            }
+            None => (
+                Metric { name: self.name.clone(), description: self.description.clone(), unit: self.unit.clone(), metadata: Vec::new(), data: None },
+                Vec::new(),
+            ),
+        };
         let obs = Observations::<T> {
-            points: Mutex::new((Vec::with_capacity(n), Vec::with_capacity(n))),
+            state: Mutex::new(Observed { points: Vec::with_capacity(n), hashes: Vec::with_capacity(n), pool: pool.into_iter() }),
             start_ns: self.start_ns,
             now,
             _measure: std::marker::PhantomData,
@@ -257,26 +298,32 @@ impl<T: Number> Collect for Instrument<T> {
         for cb in &self.callbacks {
             cb(&obs);
         }
-        let (mut points, hashes) = obs.points.into_inner().unwrap_or_else(|e| e.into_inner());
+        let Observed { mut points, hashes, .. } = obs.state.into_inner().unwrap_or_else(|e| e.into_inner());
         dedup_last_wins(&mut points, &hashes);
         self.last_len.store(points.len(), Ordering::Relaxed);
         if points.is_empty() {
             return None;
         }
-        let data = match self.shape {
+        metric.data = Some(match self.shape {
             Shape::Gauge => Data::Gauge(Gauge { data_points: points }),
             Shape::Sum { monotonic } => {
                 Data::Sum(Sum { data_points: points, aggregation_temporality: AggregationTemporality::Cumulative as i32, is_monotonic: monotonic })
             }
-        };
-        Some(Metric { name: self.name.clone(), description: self.description.clone(), unit: self.unit.clone(), metadata: Vec::new(), data: Some(data) })
+        });
+        Some(metric)
     }
 }
 
 /// What one collect of one instrument observed: the points and, for each, an order-independent
-/// hash of its attribute set.
+/// hash of its attribute set; `pool` holds the previous collect's points, rewritten in turn.
+struct Observed {
+    points: Vec<NumberDataPoint>,
+    hashes: Vec<u64>,
+    pool: std::vec::IntoIter<NumberDataPoint>,
+}
+
 struct Observations<T> {
-    points: Mutex<(Vec<NumberDataPoint>, Vec<u64>)>,
+    state: Mutex<Observed>,
     start_ns: u64,
     now: u64,
     _measure: std::marker::PhantomData<fn(T)>,
@@ -285,18 +332,52 @@ struct Observations<T> {
 impl<T: Number> AsyncInstrument<T> for Observations<T> {
     fn observe(&self, measurement: T, attributes: &[KeyValue]) {
         let Some(value) = measurement.value() else { return };
-        let point = NumberDataPoint {
-            attributes: attributes.iter().map(proto_key_value).collect(),
-            start_time_unix_nano: self.start_ns,
-            time_unix_nano: self.now,
-            exemplars: Vec::new(),
-            flags: 0,
-            value: Some(value),
-        };
         let hash = attribute_set_hash(attributes);
-        let mut p = self.points.lock().unwrap_or_else(|e| e.into_inner());
-        p.0.push(point);
-        p.1.push(hash);
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let point = match st.pool.next() {
+            Some(mut p) => {
+                set_attributes(&mut p.attributes, attributes);
+                p.start_time_unix_nano = self.start_ns;
+                p.time_unix_nano = self.now;
+                p.value = Some(value);
+                p
+            }
+            None => NumberDataPoint {
+                attributes: attributes.iter().map(proto_key_value).collect(),
+                start_time_unix_nano: self.start_ns,
+                time_unix_nano: self.now,
+                exemplars: Vec::new(),
+                flags: 0,
+                value: Some(value),
+            },
+        };
+        st.points.push(point);
+        st.hashes.push(hash);
+    }
+}
+
+/// Overwrites `dst` with `src`, keeping the strings (and their allocations) that are already
+/// right, as they are when the same series is observed again.
+fn set_attributes(dst: &mut Vec<ProtoKeyValue>, src: &[KeyValue]) {
+    dst.truncate(src.len());
+    for (i, kv) in src.iter().enumerate() {
+        let Some(d) = dst.get_mut(i) else {
+            dst.push(proto_key_value(kv));
+            continue;
+        };
+        if d.key != kv.key.as_str() {
+            d.key.clear();
+            d.key.push_str(kv.key.as_str());
+        }
+        match (&mut d.value, &kv.value) {
+            (Some(AnyValue { value: Some(any_value::Value::StringValue(s)) }), Value::String(v)) => {
+                if s != v.as_str() {
+                    s.clear();
+                    s.push_str(v.as_str());
+                }
+            }
+            (slot, v) => *slot = Some(proto_value(v)),
+        }
     }
 }
 
@@ -505,6 +586,41 @@ mod tests {
         assert_eq!(out.iter().map(|s| (s.scope.as_ref().unwrap().name.as_str(), s.metrics.len())).collect::<Vec<_>>(), [("a", 2), ("b", 1)]);
         p.shutdown();
         assert!(p.collect(SystemTime::now()).is_empty());
+    }
+
+    #[test]
+    fn a_collect_that_reuses_the_previous_output_reports_exactly_what_a_fresh_one_does() {
+        let p = MeterProvider::new();
+        let tick = Arc::new(AtomicUsize::new(0));
+        let t = tick.clone();
+        p.meter("a")
+            .i64_observable_gauge("g")
+            .with_callback(move |o| {
+                // Series change from tick to tick: one more each time, values and types change.
+                let n = t.load(Ordering::Relaxed);
+                for i in 0..=n {
+                    o.observe((n * 10 + i) as i64, &[KeyValue::new("dev", format!("d{i}")), KeyValue::new("n", i as i64)]);
+                }
+                if n % 2 == 0 {
+                    o.observe(-1, &[KeyValue::new("only_even", true)]);
+                }
+            })
+            .build();
+        p.meter("b").u64_observable_counter("c").with_unit("By").with_callback(|o| o.observe(5, &[KeyValue::new("k", "v")])).build();
+        let mut prev = Vec::new();
+        for n in 0..4 {
+            tick.store(n, Ordering::Relaxed);
+            let now = SystemTime::now();
+            let fresh = p.collect(now);
+            let reused = p.collect_reusing(now, std::mem::take(&mut prev));
+            assert_eq!(reused, fresh, "tick {n}");
+            prev = reused;
+        }
+        // Another provider's output is no harm: what does not match is dropped.
+        let q = MeterProvider::new();
+        q.meter("a").i64_observable_gauge("other").with_callback(|o| o.observe(1, &[])).build();
+        let now = SystemTime::now();
+        assert_eq!(q.collect_reusing(now, prev), q.collect(now));
     }
 
     #[test]

@@ -59,6 +59,18 @@ impl Batch {
             self.request.encode_to_vec().into()
         })
     }
+
+    /// Encodes the request into `buf` (cleared first; its allocation is kept when big enough)
+    /// as [`encoded`](Batch::encoded) unless that was done already.
+    fn encode_into(&self, mut buf: bytes::BytesMut) {
+        use prost::Message;
+        self.encoded.get_or_init(|| {
+            buf.clear();
+            buf.reserve(self.request.encoded_len());
+            self.request.encode_raw(&mut buf);
+            buf.freeze()
+        });
+    }
 }
 
 /// Data points in a request (histogram and summary points count once each).
@@ -179,6 +191,10 @@ pub struct Scheduler {
     provider: meter::MeterProvider,
     /// The host's resource, as every batch carries it.
     resource: Resource,
+    /// The last batch (still `/metrics`' latest) and the one before: once every exporter is
+    /// done with that one, the tick rewrites its points and encoding buffer in place (see
+    /// [`meter::MeterProvider::collect_reusing`]) instead of allocating them anew.
+    recent: [Option<Arc<Batch>>; 2],
     timeout: Duration,
     state: Arc<AgentState>,
     seq: u64,
@@ -201,7 +217,7 @@ impl Scheduler {
             c.register(&meter);
         }
         let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
-        Scheduler { clock, collectors, provider, resource, timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
+        Scheduler { clock, collectors, provider, resource, recent: [None, None], timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
     }
 
     /// Adds the scrape targets' latest results to every batch.
@@ -283,11 +299,26 @@ impl Scheduler {
         // ones too, so instead we only record the failure (its cell keeps the old stamp, which
         // no longer matches the current tick unless it finishes in time).
         let refreshed = Instant::now();
-        let scope_metrics = self.provider.collect(std::time::SystemTime::now());
-        let collected = Instant::now();
-        let mut request = ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics { resource: Some(self.resource.clone()), scope_metrics, schema_url: String::new() }],
+        // The batch before the last, if no exporter and no `/metrics` request holds it any more.
+        let (mut host, buf) = match self.recent[1].take().map(Arc::try_unwrap) {
+            Some(Ok(b)) => {
+                let mut req = b.request;
+                let host = req.resource_metrics.drain(..).next();
+                (host, b.encoded.into_inner().and_then(|e| e.try_into_mut().ok()))
+            }
+            _ => (None, None),
         };
+        let old = host.as_mut().map(|h| std::mem::take(&mut h.scope_metrics)).unwrap_or_default();
+        let scope_metrics = self.provider.collect_reusing(std::time::SystemTime::now(), old);
+        let collected = Instant::now();
+        let host = match host {
+            Some(mut h) => {
+                h.scope_metrics = scope_metrics;
+                h
+            }
+            None => ResourceMetrics { resource: Some(self.resource.clone()), scope_metrics, schema_url: String::new() },
+        };
+        let mut request = ExportMetricsServiceRequest { resource_metrics: vec![host] };
         self.record(&results);
         // Scraped targets' results since the previous tick, each under its own resource.
         if let Some(scraped) = self.scraper.as_ref().map(|s| s.drain()) {
@@ -297,7 +328,7 @@ impl Scheduler {
         let mut encode = Duration::ZERO;
         if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
             let t = Instant::now();
-            batch.encoded();
+            batch.encode_into(buf.unwrap_or_default());
             encode = t.elapsed();
         }
         *self.state.tick.lock().unwrap() = TickTimings {
@@ -309,6 +340,7 @@ impl Scheduler {
         };
         let batch = Arc::new(batch);
         *self.state.latest.write().unwrap() = Some(batch.clone());
+        self.recent = [Some(batch.clone()), self.recent[0].take()];
         batch
     }
 
@@ -489,6 +521,32 @@ mod tests {
             assert_eq!(bytes, prost::Message::encode_to_vec(&batch.request), "the request's protobuf");
             assert!(std::ptr::eq(batch.encoded().as_ptr(), bytes.as_ptr()), "encoded once, then shared");
         }
+    }
+
+    #[test]
+    fn a_tick_rewrites_the_batch_before_the_last_in_place_once_nothing_else_holds_it() {
+        let state = AgentState::new(Default::default());
+        state.encode_at_tick.store(true, std::sync::atomic::Ordering::Relaxed);
+        let clock = TickClock::default();
+        let collectors = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let mut sched = Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), Duration::from_secs(5), state);
+        let first = sched.tick_now();
+        let (first_buf, first_points) = (first.encoded().as_ptr() as usize, first.points);
+        drop(first);
+        let second = sched.tick_now();
+        let third = sched.tick_now();
+        assert_eq!(third.encoded().as_ptr() as usize, first_buf, "the first batch's buffer was reused");
+        assert_eq!(third.encoded(), &prost::Message::encode_to_vec(&third.request), "and holds exactly the new request");
+        assert_eq!(third.points, second.points);
+        assert!(third.points >= first_points);
+        // A batch someone still holds is left alone: the tick allocates anew.
+        let fourth = sched.tick_now();
+        let _held = sched.tick_now();
+        let sixth = sched.tick_now();
+        assert_ne!(sixth.encoded().as_ptr(), fourth.encoded().as_ptr());
+        assert_eq!(sixth.request.resource_metrics[0].resource, third.request.resource_metrics[0].resource);
+        let names = |b: &Batch| b.request.resource_metrics[0].scope_metrics[0].metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&sixth), names(&second));
     }
 
     #[test]
