@@ -1,10 +1,12 @@
 //! The agent's own telemetry (`metricsd.*`), reported through the same pipeline as everything
 //! else and shown on `/status`: per collector refresh duration and errors, per exporter
 //! delivered / failed / dropped points and payloads, send latency and queue size, and the
-//! agent's own CPU time and RSS (from `/proc/self/stat`, `/proc/self/statm`).
+//! agent's own CPU time (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`: every thread's, to the
+//! nanosecond, with no text to format and parse, where `/proc/self/stat` gives clock ticks)
+//! and RSS (the second field of `/proc/self/statm`, in pages).
 //!
 //! ```text
-//! 4242 (metricsd) S 1 4242 4242 0 -1 4194560 612 0 0 0 41 12 0 0 20 0 5 0 ...
+//! 1375 1283 913 2283 0 1126 0
 //! ```
 //!
 //! | metric | instrument | unit | attributes |
@@ -54,10 +56,8 @@ struct Snapshot {
 pub struct AgentCollector {
     state: Arc<AgentState>,
     snap: Arc<SnapshotCell<Snapshot>>,
-    clk_tck: f64,
     page_size: u64,
-    /// `/proc/self/stat` and `/proc/self/statm`, kept open.
-    stat: ProcFile,
+    /// `/proc/self/statm`, kept open.
     statm: ProcFile,
     /// The `metricsd.collector`/`metricsd.exporter` attributes made so far, reused every tick
     /// (a shared string: the SDK copies attributes several times per data point).
@@ -68,13 +68,11 @@ impl AgentCollector {
     /// A collector of `state`.
     pub fn new(state: Arc<AgentState>, clock: &TickClock) -> Self {
         // SAFETY: sysconf only reads a configuration value.
-        let (tck, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         AgentCollector {
             state,
             snap: SnapshotCell::new(clock),
-            clk_tck: if tck > 0 { tck as f64 } else { 100.0 },
             page_size: if page > 0 { page as u64 } else { 4096 },
-            stat: ProcFile::new("/proc/self/stat"),
             statm: ProcFile::new("/proc/self/statm"),
             names: Vec::new(),
         }
@@ -91,13 +89,14 @@ fn attr(cache: &mut Vec<KeyValue>, key: &'static str, name: &str) -> KeyValue {
     kv
 }
 
-/// utime + stime (clock ticks) from `/proc/self/stat` text.
-pub fn cpu_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut f = rest.split_ascii_whitespace();
-    let utime: u64 = f.nth(11)?.parse().ok()?;
-    let stime: u64 = f.next()?.parse().ok()?;
-    Some(utime + stime)
+/// CPU time of every thread of this process, live and exited (seconds).
+pub fn process_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 macro_rules! exporter_counter {
@@ -223,7 +222,7 @@ impl Collector for AgentCollector {
         for e in self.state.exporter_status() {
             s.exporters.push((attr(&mut self.names, "metricsd.exporter", &e.name), e));
         }
-        s.cpu_seconds = cpu_ticks(self.stat.read()?).unwrap_or(0) as f64 / self.clk_tck;
+        s.cpu_seconds = process_cpu_seconds();
         s.rss_bytes = self.statm.read()?.split_ascii_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * self.page_size;
         self.snap.set(s);
         Ok(())
@@ -235,10 +234,28 @@ mod tests {
     use super::*;
     use crate::collectors::testutil;
 
+    /// utime + stime of this process from `/proc/self/stat`, in seconds.
+    fn proc_stat_cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_ascii_whitespace().collect();
+        // SAFETY: sysconf only reads a configuration value.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / hz
+    }
+
     #[test]
-    fn cpu_ticks_skip_a_command_name_with_spaces_and_parentheses() {
-        let stat = "4242 (metri (c) sd) S 1 4242 4242 0 -1 4194560 612 0 0 0 41 12 0 0 20 0 5 0 100 0 0";
-        assert_eq!(cpu_ticks(stat), Some(53));
+    fn process_cpu_time_grows_with_work_and_agrees_with_proc_self_stat() {
+        let before = process_cpu_seconds();
+        let mut x = 0u64;
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(60) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        assert!(process_cpu_seconds() - before >= 0.04, "60 ms of spinning shows");
+        // /proc counts clock ticks of every thread: it brackets the clock within a few ticks.
+        let (a, c, b) = (proc_stat_cpu_seconds(), process_cpu_seconds(), proc_stat_cpu_seconds());
+        assert!(c >= a - 0.05 && c <= b + 0.05, "/proc {a}..{b}, clock {c}");
     }
 
     #[test]
