@@ -81,6 +81,17 @@ fn full_tick(c: &mut Criterion) {
             buf.len()
         })
     });
+    // What the tick uses: each nested length computed once (metricsd::pipeline::encode).
+    let mut lens = Vec::new();
+    c.bench_function("encode/otlp_protobuf_lengths_once", |b| {
+        b.iter(|| {
+            buf.clear();
+            let n = metricsd::pipeline::encode::encoded_len(&batch.request, &mut lens);
+            buf.reserve(n);
+            metricsd::pipeline::encode::encode(&batch.request, &lens, &mut buf);
+            buf.len()
+        })
+    });
     // The OTLP/HTTP body, gzip level 1 (`metricsd::http::gzip`, flate2 on zlib-rs), against
     // miniz_oxide (flate2's default backend) at the same level on the same bytes.
     let body = batch.request.encode_to_vec();

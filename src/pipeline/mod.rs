@@ -7,6 +7,7 @@
 //! time limit and no hook to refresh snapshots first. Our scheduler also gives `--once`,
 //! `/metrics` and one collection shared by every exporter.
 
+pub mod encode;
 pub mod meter;
 pub mod queue;
 pub mod spool;
@@ -54,20 +55,16 @@ impl Batch {
     /// The scheduler encodes it on the tick's thread right after building the batch when an
     /// OTLP exporter is configured, while the batch is still in that CPU's cache.
     pub fn encoded(&self) -> &bytes::Bytes {
-        self.encoded.get_or_init(|| {
-            use prost::Message;
-            self.request.encode_to_vec().into()
-        })
+        self.encoded.get_or_init(|| encode::encode_to_vec(&self.request).into())
     }
 
     /// Encodes the request into `buf` (cleared first; its allocation is kept when big enough)
     /// as [`encoded`](Batch::encoded) unless that was done already.
-    fn encode_into(&self, mut buf: bytes::BytesMut) {
-        use prost::Message;
+    fn encode_into(&self, mut buf: bytes::BytesMut, lens: &mut Vec<usize>) {
         self.encoded.get_or_init(|| {
             buf.clear();
-            buf.reserve(self.request.encoded_len());
-            self.request.encode_raw(&mut buf);
+            buf.reserve(encode::encoded_len(&self.request, lens));
+            encode::encode(&self.request, lens, &mut buf);
             buf.freeze()
         });
     }
@@ -195,6 +192,8 @@ pub struct Scheduler {
     /// done with that one, the tick rewrites its points and encoding buffer in place (see
     /// [`meter::MeterProvider::collect_reusing`]) instead of allocating them anew.
     recent: [Option<Arc<Batch>>; 2],
+    /// The nested lengths of the batch being encoded, reused from tick to tick.
+    lens: Vec<usize>,
     timeout: Duration,
     state: Arc<AgentState>,
     seq: u64,
@@ -217,7 +216,19 @@ impl Scheduler {
             c.register(&meter);
         }
         let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
-        Scheduler { clock, collectors, provider, resource, recent: [None, None], timeout, state, seq: 0, last_errors: BTreeMap::new(), scraper: None }
+        Scheduler {
+            clock,
+            collectors,
+            provider,
+            resource,
+            recent: [None, None],
+            lens: Vec::new(),
+            timeout,
+            state,
+            seq: 0,
+            last_errors: BTreeMap::new(),
+            scraper: None,
+        }
     }
 
     /// Adds the scrape targets' latest results to every batch.
@@ -328,7 +339,7 @@ impl Scheduler {
         let mut encode = Duration::ZERO;
         if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
             let t = Instant::now();
-            batch.encode_into(buf.unwrap_or_default());
+            batch.encode_into(buf.unwrap_or_default(), &mut self.lens);
             encode = t.elapsed();
         }
         *self.state.tick.lock().unwrap() = TickTimings {
