@@ -1,7 +1,7 @@
 //! metricsd: an OpenTelemetry-native host metrics agent.
 //!
 //! Data flow: [`collectors`] refresh snapshots at each tick of the [`pipeline`] scheduler; the
-//! OpenTelemetry SDK's instruments read them; the collected batch (an OTLP
+//! OpenTelemetry instruments read them (the API implemented in [`pipeline::meter`]); the collected batch (an OTLP
 //! `ExportMetricsServiceRequest`) goes to every exporter's queue ([`exporters`]); the
 //! [`server`] shows health, status and the latest batch.
 

@@ -5,7 +5,7 @@
 //!   turns (a tick runs on one thread at a time), and every extra arena keeps its own free
 //!   memory;
 //! - fixed trim and mmap thresholds of 1 MiB: a tick's transient buffers (the encoded batch, the
-//!   compressed body, the SDK's per-collect maps) come from the heap and are reused tick after
+//!   compressed body) come from the heap and are reused tick after
 //!   tick, instead of glibc's adaptive thresholds handing pages back to the kernel after each
 //!   tick and faulting them in again at the next (both showed in profiles: `madvise`, page
 //!   faults and `clear_page` on every tick); blocks larger than 1 MiB (a big scrape body) are

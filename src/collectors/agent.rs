@@ -60,7 +60,7 @@ pub struct AgentCollector {
     /// `/proc/self/statm`, kept open.
     statm: ProcFile,
     /// The `metricsd.collector`/`metricsd.exporter` attributes made so far, reused every tick
-    /// (a shared string: the SDK copies attributes several times per data point).
+    /// (a shared string: copying one is a reference count, not an allocation).
     names: Vec<KeyValue>,
 }
 

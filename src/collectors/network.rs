@@ -20,7 +20,7 @@
 //! start again from where the kernel has them (usually 0), and a driver reset can also restart
 //! them. Either way the series goes down once, which every cumulative consumer (Prometheus
 //! `rate()`, the Collector's cumulativetodelta processor) reads as a counter reset, exactly
-//! what happened; the OpenTelemetry SDK keeps the series' start time. Reporting the kernel's
+//! what happened; the series' start time stays the instrument's. Reporting the kernel's
 //! value is also what keeps these numbers equal to `ip -s link`'s.
 //!
 //! **Connections.** `system.network.connection.count{network.transport, network.connection.state}`:

@@ -181,7 +181,7 @@ const RELEASE_PAGES_AFTER_TICKS: u64 = 3;
 
 type SharedCollector = Arc<Mutex<Box<dyn Collector>>>;
 
-/// Collectors, the SDK and the exporters' queues: everything one tick needs.
+/// Collectors, their instruments and the exporters' queues: everything one tick needs.
 pub struct Scheduler {
     clock: TickClock,
     collectors: Vec<(&'static str, SharedCollector)>,

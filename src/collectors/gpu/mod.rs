@@ -1149,7 +1149,7 @@ mod tests {
     const UUID0: &str = "GPU-11899c91-4bd4-1fa3-7e4c-3d6b0b0f0000";
     const UUID1: &str = "GPU-11899c91-4bd4-1fa3-7e4c-3d6b0b0f0001";
 
-    /// A collector on a fake driver and a fake clock, registered on a ManualReader.
+    /// A collector on a fake driver and a fake clock, registered on a meter provider.
     struct Rig {
         offset: Arc<Mutex<Duration>>,
         c: GpuCollector,
