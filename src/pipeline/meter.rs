@@ -277,6 +277,15 @@ impl<T: Number> Collect for Instrument<T> {
         let n = self.last_len.load(Ordering::Relaxed);
         let (mut metric, pool) = match prev {
             Some(mut m) => {
+                // Same name; the rest is made to match too (the output of another provider
+                // may have been handed in).
+                if m.description != self.description {
+                    m.description.clone_from(&self.description);
+                }
+                if m.unit != self.unit {
+                    m.unit.clone_from(&self.unit);
+                }
+                m.metadata.clear();
                 let pool = match m.data.take() {
                     Some(Data::Gauge(g)) => g.data_points,
                     Some(Data::Sum(s)) => s.data_points,
@@ -340,6 +349,8 @@ impl<T: Number> AsyncInstrument<T> for Observations<T> {
                 p.start_time_unix_nano = self.start_ns;
                 p.time_unix_nano = self.now;
                 p.value = Some(value);
+                p.exemplars.clear();
+                p.flags = 0;
                 p
             }
             None => NumberDataPoint {
@@ -619,6 +630,7 @@ mod tests {
         // Another provider's output is no harm: what does not match is dropped.
         let q = MeterProvider::new();
         q.meter("a").i64_observable_gauge("other").with_callback(|o| o.observe(1, &[])).build();
+        q.meter("a").i64_observable_gauge("g").with_unit("s").with_description("other g").with_callback(|o| o.observe(1, &[])).build();
         let now = SystemTime::now();
         assert_eq!(q.collect_reusing(now, prev), q.collect(now));
     }
