@@ -41,15 +41,25 @@ def free_port():
     return p
 
 
-def cpu_ns(pid):
-    total = 0
+def cpu_by_thread(pid):
+    """CPU ns of each live thread. A thread that exits takes its time with it, so a window's
+    CPU is only right when no thread exited in it (see cpu_window)."""
+    out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
+                out[tid] = int(f.read().split()[0])
         except (FileNotFoundError, ProcessLookupError, ValueError):
             pass
-    return total
+    return out
+
+
+def cpu_window(before, after, who):
+    """CPU ns between two cpu_by_thread snapshots; fails if a thread exited in between."""
+    gone = set(before) - set(after)
+    if gone:
+        raise SystemExit(f"{who}: threads {sorted(gone)} exited during the window; their CPU would be lost, rerun")
+    return sum(after[t] - before.get(t, 0) for t in after)
 
 
 def rss_kb(pid):
@@ -116,11 +126,11 @@ def main():
         for _ in range(5):  # warm-up
             conn.request("GET", "/metrics"); conn.getresponse().read()
         time.sleep(1)
-        c0, t0 = cpu_ns(ne.pid), time.time()
+        c0, t0 = cpu_by_thread(ne.pid), time.time()
         for i in range(n):
             conn.request("GET", "/metrics"); conn.getresponse().read()
             time.sleep(max(0, t0 + i + 1 - time.time()))
-        ne_cpu_ms = (cpu_ns(ne.pid) - c0) / 1e6 / n
+        ne_cpu_ms = cpu_window(c0, cpu_by_thread(ne.pid), "node_exporter") / 1e6 / n
         ne_rss = rss_kb(ne.pid) / 1024
     finally:
         ne.send_signal(signal.SIGTERM)
@@ -139,9 +149,9 @@ def main():
         try:
             time.sleep(5)  # warm-up: first ticks, connection pool, allocator settle
             before = Sink.requests
-            c0 = cpu_ns(md.pid)
+            c0 = cpu_by_thread(md.pid)
             time.sleep(n)
-            md_cpu_ms = (cpu_ns(md.pid) - c0) / 1e6 / n
+            md_cpu_ms = cpu_window(c0, cpu_by_thread(md.pid), "metricsd") / 1e6 / n
             md_rss = rss_kb(md.pid) / 1024
             sent = Sink.requests - before
         finally:
