@@ -162,10 +162,11 @@ fn reconcile_exporters(old: Running, wanted: &[ExporterConfig]) -> Result<(Runni
     Ok((next, old.into_iter().map(|(_, h)| h).collect()))
 }
 
-/// Whether an OTLP exporter is configured: the tick then encodes each batch once, on its own
-/// thread, for all of them (`Batch::encoded`).
+/// Whether an OTLP exporter sends batches as they are (cumulative temporality): the tick then
+/// encodes each batch once, on its own thread, for all of them (`Batch::encoded`). Delta
+/// exporters convert the batch first and encode their own request.
 fn uses_otlp(exporters: &[ExporterConfig]) -> bool {
-    exporters.iter().any(|e| matches!(e, ExporterConfig::Otlp(_)))
+    exporters.iter().any(|e| matches!(e, ExporterConfig::Otlp(c) if c.temporality() == crate::exporters::otlp::Temporality::Cumulative))
 }
 
 fn uses_tls(c: &ExporterConfig) -> bool {
@@ -334,5 +335,20 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
     }
     for f in set {
         f.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exporters::otlp::{OtlpConfig, Temporality};
+
+    #[test]
+    fn the_tick_encodes_for_otlp_only_when_an_exporter_sends_the_batch_as_it_is() {
+        let otlp = |t: Option<Temporality>| ExporterConfig::Otlp(OtlpConfig { temporality: t, ..Default::default() });
+        assert!(!uses_otlp(&[]));
+        assert!(uses_otlp(&[otlp(None)]), "cumulative by default");
+        assert!(!uses_otlp(&[otlp(Some(Temporality::Delta))]), "a delta exporter encodes its converted request");
+        assert!(uses_otlp(&[otlp(Some(Temporality::Delta)), otlp(Some(Temporality::Cumulative))]));
     }
 }

@@ -1146,7 +1146,7 @@ impl OtlpExporter {
     }
 
     fn payload(&self, req: &ExportMetricsServiceRequest) -> Result<Payload, String> {
-        self.payload_of(req.encode_to_vec().into(), count_points(req))
+        self.payload_of(crate::pipeline::encode::encode_to_vec(req).into(), count_points(req))
     }
 
     /// The payload of an encoded request holding `points` points.
@@ -1259,7 +1259,7 @@ impl Exporter for OtlpExporter {
             (&batch.request, batch.encoded().clone())
         } else {
             converted = self.delta.lock().unwrap().convert(&batch.request, self.temporality);
-            (&converted, converted.encode_to_vec().into())
+            (&converted, crate::pipeline::encode::encode_to_vec(&converted).into())
         };
         let points = count_points(req);
         if points == 0 {

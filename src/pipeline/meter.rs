@@ -198,6 +198,7 @@ impl MeterProvider {
             };
             let mut old_metrics = std::mem::take(&mut reuse.metrics).into_iter().peekable();
             let instruments = s.instruments.lock().unwrap();
+            reuse.metrics.reserve(instruments.len());
             for i in instruments.iter() {
                 let prev = old_metrics.next_if(|m| m.name == i.name());
                 if let Some(m) = i.collect(now, prev) {

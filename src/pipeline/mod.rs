@@ -242,7 +242,7 @@ impl Scheduler {
         self.collectors.iter().map(|(n, _)| *n).collect()
     }
 
-    /// One tick: refresh, collect, convert; the batch is stored as the latest and returned.
+    /// One tick: refresh, collect, encode; the batch is stored as the latest and returned.
     /// Runs on the calling thread (see [`tick_now`](Scheduler::tick_now)).
     pub async fn tick(&mut self) -> Arc<Batch> {
         self.tick_now()
@@ -251,7 +251,7 @@ impl Scheduler {
     /// One tick on the calling thread.
     ///
     /// Collectors that cannot block (plain /proc and /sys reads) are refreshed in turn here,
-    /// then the OpenTelemetry collect and the conversion run here too: no thread hand-off at
+    /// then the OpenTelemetry collect and the encoding run here too: no thread hand-off at
     /// all. Collectors that may block (driver calls) run each on a blocking thread, and the
     /// tick waits for them until the time limit.
     pub fn tick_now(&mut self) -> Arc<Batch> {
