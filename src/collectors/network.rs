@@ -30,6 +30,12 @@
 //! counted once with `network.transport="udp"` and no state attribute. Sockets in states the
 //! kernel added later (`BOUND_INACTIVE`, 6.5+) are not reported. Counting allocates nothing per
 //! socket, so hosts with 100k sockets stay cheap; `connections: false` skips it entirely.
+//! TCP sockets are counted with one netlink `sock_diag` dump, as `ss` does (one walk of the
+//! kernel's socket hash for IPv4 and IPv6, no text: 1.3 ms against 7.8 ms for `tcp` + `tcp6`
+//! on a 24 GiB VM), whenever the namespace reported is the agent's own (no `HOST_PROC`, or a
+//! host `/proc` whose `1/ns/net` is the agent's namespace, as with `hostNetwork: true`);
+//! otherwise, and where the kernel refuses the dump, from `/proc/net/tcp` and `tcp6`. UDP
+//! sockets always come from `/proc/net/udp` and `udp6` (a small table, ~0.1 ms).
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::host::HostPaths;
@@ -57,10 +63,11 @@ pub struct NetworkConfig {
     pub exclude: Vec<String>,
     /// Count TCP and UDP sockets (`system.network.connection.count`; default true).
     pub connections: bool,
-    /// How often the socket tables are re-read (default `"60s"`; `"0s"` = every tick).
-    /// Reading `/proc/net/tcp*` costs time in proportion to the kernel's socket hash table,
-    /// not to the sockets in it: about 10 ms on a 24 GiB host, far more than everything else a
-    /// tick does. Between reads the last counts are reported.
+    /// How often the sockets are counted again (default `"60s"`; `"0s"` = every tick).
+    /// Counting costs time in proportion to the kernel's socket hash table, not to the
+    /// sockets in it: on a 24 GiB host about 1.3 ms over netlink, 8 ms from `/proc/net/tcp*`
+    /// (see the module docs), more than everything else a tick does. Between counts the last
+    /// counts are reported.
     pub connections_interval: crate::config::ConfigDuration,
 }
 

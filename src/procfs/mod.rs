@@ -18,6 +18,7 @@ pub mod mountinfo;
 pub mod netdev;
 pub mod netstat;
 pub mod pid;
+pub mod sockdiag;
 pub mod stat;
 pub mod statvfs;
 pub mod swaps;
