@@ -13,8 +13,13 @@ Measures, for the same collector set (cpu, memory, disk, filesystem, network, lo
 and prints the ratios. CPU comes from /proc/PID/task/*/schedstat (ns, summed over threads) as
 the anchors take it; RSS is VmRSS. Everything listens on 127.0.0.1 and is stopped at the end.
 
+Compression is like for like (`--compression`): with `gzip` (the default) node_exporter is
+scraped with `Accept-Encoding: gzip`, as Prometheus always scrapes, and metricsd's OTLP exporter
+gzips its bodies, as the Collector's otlphttp exporter does by default; with `none` neither side
+compresses. Remote-write bodies are always snappy-compressed (the protocol requires it).
+
 Usage: scripts/bench_vs_node_exporter.py [--seconds 30] [--exporter otlp|remote_write]
-       (build first: cargo build --release)
+       [--compression gzip|none]   (build first: cargo build --release)
 """
 import argparse
 import http.client
@@ -87,10 +92,12 @@ class Sink(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     received = 0
     requests = 0
+    encoding = None
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
         self.rfile.read(n)
+        Sink.encoding = self.headers.get("Content-Encoding")
         Sink.received += n
         Sink.requests += 1
         self.send_response(200)
@@ -105,6 +112,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--exporter", choices=["otlp", "remote_write"], default="otlp")
+    ap.add_argument("--compression", choices=["gzip", "none"], default="gzip")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/metricsd"))
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
     args = ap.parse_args()
@@ -123,12 +131,21 @@ def main():
     try:
         wait_port(ne_port)
         conn = http.client.HTTPConnection("127.0.0.1", ne_port, timeout=10)
+        headers = {"Accept-Encoding": "gzip"} if args.compression == "gzip" else {}
+
+        def scrape():
+            conn.request("GET", "/metrics", headers=headers)
+            r = conn.getresponse()
+            r.read()
+            if (r.getheader("Content-Encoding") == "gzip") != (args.compression == "gzip"):
+                raise SystemExit(f"node_exporter answered Content-Encoding {r.getheader('Content-Encoding')!r}")
+
         for _ in range(5):  # warm-up
-            conn.request("GET", "/metrics"); conn.getresponse().read()
+            scrape()
         time.sleep(1)
         c0, t0 = cpu_by_thread(ne.pid), time.time()
         for i in range(n):
-            conn.request("GET", "/metrics"); conn.getresponse().read()
+            scrape()
             time.sleep(max(0, t0 + i + 1 - time.time()))
         ne_cpu_ms = cpu_window(c0, cpu_by_thread(ne.pid), "node_exporter") / 1e6 / n
         ne_rss = rss_kb(ne.pid) / 1024
@@ -140,7 +157,8 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         cfg = os.path.join(d, "bench.yaml")
         if args.exporter == "otlp":
-            exp = f"  - type: otlp\n    protocol: http/protobuf\n    endpoint: http://127.0.0.1:{sink_port}/v1/metrics\n"
+            exp = (f"  - type: otlp\n    protocol: http/protobuf\n    compression: {args.compression}\n"
+                   f"    endpoint: http://127.0.0.1:{sink_port}/v1/metrics\n")
         else:
             exp = f"  - type: prometheus_remote_write\n    endpoint: http://127.0.0.1:{sink_port}/api/v1/write\n"
         with open(cfg, "w") as f:
@@ -154,12 +172,15 @@ def main():
             md_cpu_ms = cpu_window(c0, cpu_by_thread(md.pid), "metricsd") / 1e6 / n
             md_rss = rss_kb(md.pid) / 1024
             sent = Sink.requests - before
+            want = {"gzip": "gzip", "none": None}[args.compression] if args.exporter == "otlp" else "snappy"
+            if Sink.encoding != want:
+                raise SystemExit(f"metricsd sent Content-Encoding {Sink.encoding!r}, expected {want!r}")
         finally:
             md.send_signal(signal.SIGTERM)
             md.wait(15)
     sink.shutdown()
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().release} nproc={os.cpu_count()} window={n}s exporter={args.exporter}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().release} nproc={os.cpu_count()} window={n}s exporter={args.exporter} compression={args.compression}")
     print(f"node_exporter_cpu_ms_per_cycle: {ne_cpu_ms:.3f} ms")
     print(f"node_exporter_rss: {ne_rss:.1f} MB")
     print(f"metricsd_cpu_ms_per_tick: {md_cpu_ms:.3f} ms")

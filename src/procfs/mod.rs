@@ -118,7 +118,10 @@ pub fn read_to_string(path: &Path) -> Result<String, ProcError> {
 pub struct ProcFile {
     path: PathBuf,
     file: Option<File>,
+    /// Read into; all of it initialised once, so a read does not zero it again.
     buf: Vec<u8>,
+    /// How much of `buf` the last read filled.
+    len: usize,
     /// Whether the open file is a mount table of procfs that reports changes by `poll(2)`.
     pollable: bool,
 }
@@ -129,7 +132,7 @@ const FIRST_READ: usize = 4096;
 impl ProcFile {
     /// A reader of `path`; nothing is opened until the first [`read`](ProcFile::read).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        ProcFile { path: path.into(), file: None, buf: Vec::new(), pollable: false }
+        ProcFile { path: path.into(), file: None, buf: Vec::new(), len: 0, pollable: false }
     }
 
     /// The file's path.
@@ -148,10 +151,14 @@ impl ProcFile {
             }
             self.fill().map_err(|e| ProcError::io(&self.path, e))?;
         }
-        if std::str::from_utf8(&self.buf).is_err() {
-            self.buf = String::from_utf8_lossy(&self.buf).into_owned().into_bytes();
+        if std::str::from_utf8(&self.buf[..self.len]).is_err() {
+            let fixed = String::from_utf8_lossy(&self.buf[..self.len]).into_owned().into_bytes();
+            self.len = fixed.len();
+            self.buf = fixed;
+            return Ok(std::str::from_utf8(&self.buf).unwrap_or_default());
         }
-        Ok(std::str::from_utf8(&self.buf).unwrap_or_default())
+        // SAFETY: checked just above.
+        Ok(unsafe { std::str::from_utf8_unchecked(&self.buf[..self.len]) })
     }
 
     /// For a mount table (`/proc/PID/mountinfo`, `/proc/PID/mounts`): the contents if the
@@ -190,13 +197,9 @@ impl ProcFile {
             self.open()?;
         }
         let file = self.file.as_ref().expect("opened above");
-        if self.buf.capacity() == 0 {
-            self.buf.reserve(FIRST_READ);
+        if self.buf.is_empty() {
+            self.buf.resize(FIRST_READ, 0);
         }
-        // Read into the whole capacity; pread never sees uninitialised bytes as such, but a
-        // safe slice needs them initialised, so the length is set to the capacity once.
-        let cap = self.buf.capacity();
-        self.buf.resize(cap, 0);
         let mut len = 0;
         let r = loop {
             if len == self.buf.len() {
@@ -210,7 +213,7 @@ impl ProcFile {
                 Err(e) => break Err(e),
             }
         };
-        self.buf.truncate(len);
+        self.len = len;
         if r.is_err() {
             self.file = None;
         }
