@@ -213,6 +213,9 @@ enum Source {
 #[derive(Clone)]
 pub struct QueueHandle {
     intake: mpsc::Sender<Arc<Batch>>,
+    /// Without a spool: encodes a batch and queues its payloads on the caller's thread (see
+    /// [`QueueHandle::submit`]).
+    direct: Option<Arc<DirectIntake>>,
     shared: Arc<Shared>,
     stop: watch::Sender<Option<Instant>>,
     intake_stop: watch::Sender<bool>,
@@ -232,6 +235,19 @@ impl QueueHandle {
             spool: Mutex::new(SpoolSlot { spool: None, retry_at: None, retry_every: SPOOL_RETRY, error: None, full_episode: false, too_large_logged: false }),
             spool_open: AtomicBool::new(false),
         });
+        let direct = match shared.spool_cfg {
+            None => {
+                let (shared, exporter, name) = (shared.clone(), exporter.clone(), name.clone());
+                let last_err = Mutex::new(None);
+                let f: Arc<DirectIntake> = Arc::new(move |batch: &Batch| {
+                    for p in encoded(&shared, &name, &*exporter, batch, &mut last_err.lock().unwrap()) {
+                        shared.push(&name, p);
+                    }
+                });
+                Some(f)
+            }
+            Some(_) => None,
+        };
         let (tx, mut rx) = mpsc::channel::<Arc<Batch>>(64);
         let (stop_tx, stop_rx) = watch::channel(None);
         let (intake_stop_tx, mut intake_stop) = watch::channel(false);
@@ -260,23 +276,8 @@ impl QueueHandle {
                         }
                     };
                     let Some(batch) = batch else { break };
-                    match exporter.encode(&batch) {
-                        Ok(payloads) => {
-                            last_err = None;
-                            for p in payloads {
-                                enqueue(&shared, &name, p).await;
-                            }
-                        }
-                        Err(e) => {
-                            if last_err.as_deref() != Some(e.as_str()) {
-                                tracing::error!(exporter = %name, error = %e, "Cannot encode batch; dropped");
-                            }
-                            let mut s = shared.status.lock().unwrap();
-                            s.dropped_payloads += 1;
-                            s.dropped_points += batch.points;
-                            s.last_error = Some(format!("encode: {e}"));
-                            last_err = Some(e);
-                        }
+                    for p in encoded(&shared, &name, &*exporter, &batch, &mut last_err) {
+                        enqueue(&shared, &name, p).await;
                     }
                 }
             })
@@ -285,11 +286,21 @@ impl QueueHandle {
             let shared = shared.clone();
             tokio::spawn(sender_loop(name, exporter, shared, retry, stop_rx))
         };
-        QueueHandle { intake: tx, shared, stop: stop_tx, intake_stop: intake_stop_tx, tasks: Arc::new(Mutex::new(vec![intake, sender])) }
+        QueueHandle { intake: tx, direct, shared, stop: stop_tx, intake_stop: intake_stop_tx, tasks: Arc::new(Mutex::new(vec![intake, sender])) }
     }
 
-    /// Hands a batch over without waiting; if the intake is saturated the batch is dropped and counted.
+    /// Hands a batch over without waiting for the send; if the intake is saturated the batch is
+    /// dropped and counted.
+    ///
+    /// Without a spool the batch is encoded (and compressed) here, on the caller's thread, and
+    /// its payloads queued for the sender: the tick's thread does it while the batch is still in
+    /// its CPU's cache, and the exporter's task wakes once per tick, to send, instead of twice.
+    /// With a spool, appending to it is blocking file I/O, so the intake task does both.
     pub fn submit(&self, batch: Arc<Batch>) {
+        if let Some(direct) = &self.direct {
+            direct(&batch);
+            return;
+        }
         if let Err(e) = self.intake.try_send(batch) {
             let b = match e {
                 mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
@@ -376,6 +387,31 @@ async fn open_spool(shared: &Arc<Shared>, name: &str) {
 }
 
 /// Appends a payload to the spool when it should and can, else queues it in memory.
+/// The synchronous intake: encode a batch and queue its payloads.
+type DirectIntake = dyn Fn(&Batch) + Send + Sync;
+
+/// The payloads of `batch`; none if it cannot be encoded, which is counted, shown on `/status`
+/// and logged once per distinct error (`last_err`).
+fn encoded<E: Exporter>(shared: &Shared, name: &str, exporter: &E, batch: &Batch, last_err: &mut Option<String>) -> Vec<Payload> {
+    match exporter.encode(batch) {
+        Ok(payloads) => {
+            *last_err = None;
+            payloads
+        }
+        Err(e) => {
+            if last_err.as_deref() != Some(e.as_str()) {
+                tracing::error!(exporter = %name, error = %e, "Cannot encode batch; dropped");
+            }
+            let mut s = shared.status.lock().unwrap();
+            s.dropped_payloads += 1;
+            s.dropped_points += batch.points;
+            s.last_error = Some(format!("encode: {e}"));
+            *last_err = Some(e);
+            Vec::new()
+        }
+    }
+}
+
 async fn enqueue(shared: &Arc<Shared>, name: &str, p: Payload) {
     if shared.spool_cfg.is_some() {
         let (sh, n, p2) = (shared.clone(), name.to_string(), p.clone());
@@ -756,6 +792,53 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         panic!("condition not reached");
+    }
+
+    /// Encodes on the thread that submits and never finishes a send.
+    struct Stuck {
+        encoded_on: Mutex<Vec<std::thread::ThreadId>>,
+        fail: bool,
+    }
+
+    impl Exporter for Arc<Stuck> {
+        fn encode(&self, _batch: &Batch) -> Result<Vec<Payload>, String> {
+            self.encoded_on.lock().unwrap().push(std::thread::current().id());
+            if self.fail {
+                return Err("cannot encode".into());
+            }
+            Ok(vec![Payload { body: bytes::Bytes::from_static(b"0123456789"), points: 3 }])
+        }
+        async fn send(&self, _p: &Payload) -> Outcome {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_spool_a_batch_is_encoded_and_queued_by_the_submitting_thread() {
+        let stuck = Arc::new(Stuck { encoded_on: Mutex::new(vec![]), fail: false });
+        let h = QueueHandle::spawn("t".into(), "e".into(), stuck.clone(), QueueConfig::default(), fast_retry());
+        let h2 = h.clone();
+        let submitter = std::thread::spawn(move || {
+            h2.submit(batch(1));
+            h2.submit(batch(2));
+            std::thread::current().id()
+        })
+        .join()
+        .unwrap();
+        // Queued before submit returned, without the runtime running anything in between.
+        assert_eq!((h.status().queue_length, h.status().queue_bytes), (2, 20));
+        assert_eq!(*stuck.encoded_on.lock().unwrap(), vec![submitter, submitter]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_be_encoded_is_counted_dropped_and_logged_once() {
+        let stuck = Arc::new(Stuck { encoded_on: Mutex::new(vec![]), fail: true });
+        let h = QueueHandle::spawn("t".into(), "e".into(), stuck.clone(), QueueConfig::default(), fast_retry());
+        h.submit(batch(1));
+        h.submit(batch(2));
+        let st = h.status();
+        assert_eq!((st.dropped_payloads, st.dropped_points, st.queue_length), (2, 6, 0));
+        assert_eq!(st.last_error.as_deref(), Some("encode: cannot encode"));
     }
 
     #[tokio::test]
