@@ -3,6 +3,11 @@
 //! ```text
 //! 0.52 0.58 0.59 2/611 4138
 //! ```
+//!
+//! Where the file is the running kernel's own (no `HOST_PROC`, no LXCFS file over it, which
+//! gives a container its own load), the same averages come from `sysinfo(2)`, one system call
+//! without text, to 1/65536 instead of the file's two decimals (as the hostmetrics receiver's
+//! gopsutil reads them).
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::host::HostPaths;
@@ -20,16 +25,19 @@ pub struct LoadConfig {
     pub enabled: Option<bool>,
 }
 
-/// Reads `/proc/loadavg` every tick, keeping the file open.
+/// Reads `/proc/loadavg` every tick, keeping the file open, or asks `sysinfo(2)` for the same
+/// averages where the file is this kernel's own (see [`crate::procfs::is_kernels_own`]).
 pub struct LoadCollector {
     file: ProcFile,
+    syscall: bool,
     snap: Arc<SnapshotCell<loadavg::LoadAvg>>,
 }
 
 impl LoadCollector {
     /// A collector reading `paths`' `/proc/loadavg`.
     pub fn new(paths: &HostPaths, clock: &TickClock) -> Self {
-        LoadCollector { file: ProcFile::new(paths.proc("loadavg")), snap: SnapshotCell::new(clock) }
+        let path = loadavg::path(paths);
+        LoadCollector { syscall: crate::procfs::is_kernels_own(paths, &path), file: ProcFile::new(path), snap: SnapshotCell::new(clock) }
     }
 }
 
@@ -57,10 +65,48 @@ impl Collector for LoadCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let path = self.file.path().to_path_buf();
-        let text = self.file.read()?;
-        let l = loadavg::parse(text).map_err(|msg| crate::procfs::ProcError::Parse { path, line: 1, msg })?;
+        if self.syscall {
+            if let Ok(l) = loadavg::from_sysinfo() {
+                self.snap.set(l);
+                return Ok(());
+            }
+        }
+        let l = loadavg::read_file(&mut self.file)?;
         self.snap.set(l);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::testutil::{value, Harness};
+    use crate::procfs::fixture_paths;
+
+    #[test]
+    fn reports_the_three_averages_of_a_capture() {
+        let clock = TickClock::default();
+        let mut c = LoadCollector::new(&fixture_paths("linux-6.18-vm"), &clock);
+        assert!(!c.syscall, "a fixture tree (as a host's /proc mounted elsewhere) is read");
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).unwrap();
+        let want = loadavg::read(&fixture_paths("linux-6.18-vm")).unwrap();
+        assert_eq!(value(&p, "system.cpu.load_average.1m", &[]), Some(want.one));
+        assert_eq!(value(&p, "system.cpu.load_average.5m", &[]), Some(want.five));
+        assert_eq!(value(&p, "system.cpu.load_average.15m", &[]), Some(want.fifteen));
+        assert_eq!(h.unit("system.cpu.load_average.15m"), Some("{run_queue_item}"));
+    }
+
+    #[test]
+    fn on_this_host_asks_sysinfo_and_agrees_with_proc_loadavg() {
+        let clock = TickClock::default();
+        let mut c = LoadCollector::new(&HostPaths::default(), &clock);
+        assert!(c.syscall, "/proc/loadavg here is procfs's");
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).unwrap();
+        let file = loadavg::read(&HostPaths::default()).unwrap();
+        // The averages move every 5 s; within a test they hardly move.
+        let got = value(&p, "system.cpu.load_average.15m", &[]).unwrap();
+        assert!((got - file.fifteen).abs() < 0.05, "sysinfo {got}, /proc/loadavg {}", file.fifteen);
     }
 }

@@ -7,6 +7,9 @@
 //! The first number is the seconds since boot as `uptime` and the hostmetrics receiver's
 //! `system.uptime` report it (CLOCK_BOOTTIME: time spent suspended counts). The second (idle
 //! seconds summed over CPUs) is not reported: `system.cpu.time{cpu.mode="idle"}` has it per CPU.
+//! Where the file is the running kernel's own (no `HOST_PROC`, no LXCFS file over it), the
+//! collector reads that clock instead (`clock_gettime`, a vDSO call): the same number to the
+//! nanosecond instead of the centisecond, without a file read per tick.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::host::HostPaths;
@@ -24,16 +27,19 @@ pub struct UptimeConfig {
     pub enabled: Option<bool>,
 }
 
-/// Reads `/proc/uptime` every tick, keeping the file open.
+/// Reads `/proc/uptime` every tick, keeping the file open, or `CLOCK_BOOTTIME`, the clock the
+/// file prints, where the file is this kernel's own (see [`crate::procfs::is_kernels_own`]).
 pub struct UptimeCollector {
     file: ProcFile,
+    clock: bool,
     snap: Arc<SnapshotCell<f64>>,
 }
 
 impl UptimeCollector {
     /// A collector reading `paths`' `/proc/uptime`.
     pub fn new(paths: &HostPaths, clock: &TickClock) -> Self {
-        UptimeCollector { file: ProcFile::new(uptime::path(paths)), snap: SnapshotCell::new(clock) }
+        let path = uptime::path(paths);
+        UptimeCollector { clock: crate::procfs::is_kernels_own(paths, &path), file: ProcFile::new(path), snap: SnapshotCell::new(clock) }
     }
 }
 
@@ -55,6 +61,12 @@ impl Collector for UptimeCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if self.clock {
+            if let Ok(s) = uptime::boottime_seconds() {
+                self.snap.set(s);
+                return Ok(());
+            }
+        }
         let u = uptime::read_file(&mut self.file)?;
         self.snap.set(u.seconds);
         Ok(())
@@ -78,6 +90,21 @@ mod tests {
         assert_eq!(value(&p, "system.uptime", &[]), Some(2300.30));
         assert_eq!(p[0].3, Kind::Gauge);
         assert_eq!(h.unit("system.uptime"), Some("s"));
+    }
+
+    #[test]
+    fn on_this_host_reads_the_boot_clock_and_agrees_with_proc_uptime() {
+        let clock = TickClock::default();
+        let mut c = UptimeCollector::new(&HostPaths::default(), &clock);
+        assert!(c.clock, "/proc/uptime here is procfs's");
+        let mut h = Harness::new(&clock, &mut c);
+        let before = uptime::read(&HostPaths::default()).unwrap().seconds;
+        let p = h.tick(&mut c).unwrap();
+        let after = uptime::read(&HostPaths::default()).unwrap().seconds;
+        let v = value(&p, "system.uptime", &[]).unwrap();
+        assert!(before <= v && v <= after + 0.01, "{before} <= {v} <= {after}");
+        // A fixture tree (as a host's /proc mounted elsewhere) is always read.
+        assert!(!UptimeCollector::new(&fixture_paths("linux-6.18-vm"), &clock).clock);
     }
 
     #[test]

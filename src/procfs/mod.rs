@@ -221,6 +221,14 @@ impl ProcFile {
     }
 }
 
+/// Whether the file the agent would read at `path` is the kernel's own: `paths` are not
+/// remapped to a host's `/proc` and `path` is on procfs, not a FUSE file put over it (LXCFS
+/// gives containers their own `/proc/uptime`, `/proc/loadavg`, `/proc/meminfo`, ...). Where
+/// this holds, a system call that returns the same numbers can stand in for reading the file.
+pub fn is_kernels_own(paths: &crate::host::HostPaths, path: &Path) -> bool {
+    !paths.is_remapped() && File::open(path).is_ok_and(|f| is_procfs(&f))
+}
+
 /// Whether `f` is on procfs (`PROC_SUPER_MAGIC`).
 fn is_procfs(f: &File) -> bool {
     use std::os::fd::AsRawFd;

@@ -41,8 +41,28 @@ pub fn read(paths: &HostPaths) -> Result<Uptime, ProcError> {
     read_file(&mut ProcFile::new(path(paths)))
 }
 
+/// Seconds since boot from `CLOCK_BOOTTIME`, the clock `/proc/uptime` prints (to 1/100 s):
+/// a vDSO call, no system call and no text.
+pub fn boottime_seconds() -> std::io::Result<f64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn boottime_is_what_proc_uptime_prints() {
+        let before = super::boottime_seconds().unwrap();
+        let file = super::read(&crate::host::HostPaths::default()).unwrap().seconds;
+        let after = super::boottime_seconds().unwrap();
+        // The file truncates to centiseconds.
+        assert!(before - 0.01 <= file && file <= after, "{before} <= {file} <= {after}");
+    }
+
     use super::*;
     use crate::procfs::fixture_paths;
 
