@@ -8,7 +8,7 @@ Measures, for the same collector set (cpu, memory, disk, filesystem, network, lo
   second, the cost of a 1 s collection cycle) and RSS after them;
 * metricsd (release build) at a 1 s interval with its default collectors and one exporter
   (OTLP HTTP/protobuf, or remote-write, to a local sink that only counts bytes): CPU per tick
-  over the same window, and RSS;
+  in the same window (both run side by side, so both see the same machine), and RSS;
 
 and prints the ratios. CPU comes from /proc/PID/task/*/schedstat (ns, summed over threads) as
 the anchors take it; RSS is VmRSS. Everything listens on 127.0.0.1 and is stopped at the end.
@@ -124,10 +124,15 @@ def main():
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     sink_port = sink.server_address[1]
 
-    # node_exporter, minimal set, paced scrapes.
+    # node_exporter (minimal set, one scrape a second) and metricsd (default collectors, one
+    # exporter, 1 s interval) run side by side and are measured over the same window, so both
+    # see the same machine: on a shared VM the cost of the same work moves by 20 % from one
+    # minute to the next, and two windows one after the other would compare those moves.
     ne_port = free_port()
     ne = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + NE_MINIMAL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = tempfile.TemporaryDirectory()
+    md = None
     try:
         wait_port(ne_port)
         conn = http.client.HTTPConnection("127.0.0.1", ne_port, timeout=10)
@@ -140,22 +145,7 @@ def main():
             if (r.getheader("Content-Encoding") == "gzip") != (args.compression == "gzip"):
                 raise SystemExit(f"node_exporter answered Content-Encoding {r.getheader('Content-Encoding')!r}")
 
-        for _ in range(5):  # warm-up
-            scrape()
-        time.sleep(1)
-        c0, t0 = cpu_by_thread(ne.pid), time.time()
-        for i in range(n):
-            scrape()
-            time.sleep(max(0, t0 + i + 1 - time.time()))
-        ne_cpu_ms = cpu_window(c0, cpu_by_thread(ne.pid), "node_exporter") / 1e6 / n
-        ne_rss = rss_kb(ne.pid) / 1024
-    finally:
-        ne.send_signal(signal.SIGTERM)
-        ne.wait(10)
-
-    # metricsd, default collectors, one exporter, 1 s interval.
-    with tempfile.TemporaryDirectory() as d:
-        cfg = os.path.join(d, "bench.yaml")
+        cfg = os.path.join(d.name, "bench.yaml")
         if args.exporter == "otlp":
             exp = (f"  - type: otlp\n    protocol: http/protobuf\n    compression: {args.compression}\n"
                    f"    endpoint: http://127.0.0.1:{sink_port}/v1/metrics\n")
@@ -164,20 +154,34 @@ def main():
         with open(cfg, "w") as f:
             f.write(f"server:\n  enabled: false\ncollector:\n  interval: 1s\nexporters:\n{exp}")
         md = subprocess.Popen([args.binary, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
-        try:
-            time.sleep(5)  # warm-up: first ticks, connection pool, allocator settle
-            before = Sink.requests
-            c0 = cpu_by_thread(md.pid)
-            time.sleep(n)
-            md_cpu_ms = cpu_window(c0, cpu_by_thread(md.pid), "metricsd") / 1e6 / n
-            md_rss = rss_kb(md.pid) / 1024
-            sent = Sink.requests - before
-            want = {"gzip": "gzip", "none": None}[args.compression] if args.exporter == "otlp" else "snappy"
-            if Sink.encoding != want:
-                raise SystemExit(f"metricsd sent Content-Encoding {Sink.encoding!r}, expected {want!r}")
-        finally:
+
+        # Warm-up: node_exporter's first scrapes, metricsd's first ticks, connection pools.
+        t0 = time.time()
+        for i in range(6):
+            scrape()
+            time.sleep(max(0, t0 + i + 1 - time.time()))
+        # Scrapes land half-way between metricsd's ticks (both paced at 1 s).
+        time.sleep(0.5)
+        before = Sink.requests
+        ne0, md0, t0 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid), time.time()
+        for i in range(n):
+            scrape()
+            time.sleep(max(0, t0 + i + 1 - time.time()))
+        ne1, md1 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid)
+        ne_cpu_ms = cpu_window(ne0, ne1, "node_exporter") / 1e6 / n
+        md_cpu_ms = cpu_window(md0, md1, "metricsd") / 1e6 / n
+        ne_rss, md_rss = rss_kb(ne.pid) / 1024, rss_kb(md.pid) / 1024
+        sent = Sink.requests - before
+        want = {"gzip": "gzip", "none": None}[args.compression] if args.exporter == "otlp" else "snappy"
+        if Sink.encoding != want:
+            raise SystemExit(f"metricsd sent Content-Encoding {Sink.encoding!r}, expected {want!r}")
+    finally:
+        ne.send_signal(signal.SIGTERM)
+        ne.wait(10)
+        if md is not None:
             md.send_signal(signal.SIGTERM)
             md.wait(15)
+        d.cleanup()
     sink.shutdown()
 
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().release} nproc={os.cpu_count()} window={n}s exporter={args.exporter} compression={args.compression}")

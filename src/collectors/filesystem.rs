@@ -25,7 +25,10 @@
 //! `include_tmpfs` is false; read-only images (`squashfs`, `erofs`, `iso9660`: snaps, live
 //! media, always full) only with `include_images`. `include_types` replaces that rule with a
 //! list of types; `include_mountpoints`, `exclude_mountpoints` and `exclude_types` select
-//! further (see [`FilesystemConfig`]). Then, as `df` does:
+//! further (see [`FilesystemConfig`]). Mount points below `/dev`, `/proc` and `/sys`
+//! (`/dev/shm`, a cgroup v1 `/sys/fs/cgroup` tmpfs), systemd's `/run/credentials/*` and
+//! container runtimes' layer mounts are left out unless `exclude_mountpoints` is set, as
+//! node_exporter leaves them out ([`DEFAULT_EXCLUDE_MOUNTPOINTS`]). Then, as `df` does:
 //! - a mount point mounted over again reports only the last mount (the one a path lookup
 //!   reaches; statvfs of the path describes that one);
 //! - a filesystem mounted at several places (bind mounts: the same device and the same root
@@ -82,11 +85,13 @@ pub struct FilesystemConfig {
     /// `/` included (`/data*`, `/mnt/*`). Empty (the default): every mount point.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub include_mountpoints: Vec<String>,
-    /// Mount points not to report, in the same form; wins over `include_mountpoints`
-    /// (node_exporter's default is close to `["/dev", "/dev/*", "/run/credentials/*",
-    /// "/var/lib/docker/*", "/var/lib/containers/storage/*"]`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub exclude_mountpoints: Vec<String>,
+    /// Mount points not to report, in the same form; wins over `include_mountpoints`. Unset
+    /// (the default): [`DEFAULT_EXCLUDE_MOUNTPOINTS`], node_exporter's default, i.e. nothing
+    /// below `/dev`, `/proc` and `/sys` (`/dev/shm`, a cgroup v1 host's `/sys/fs/cgroup` tmpfs),
+    /// systemd's per-service credential mounts and container runtimes' layer mounts. A list
+    /// replaces it; `[]` reports every mount point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude_mountpoints: Option<Vec<String>>,
     /// Filesystem types to report (`ext4`, `xfs`, `nfs*`, `fuse.*`). Empty (the default): every
     /// type but the pseudo filesystems, with `include_tmpfs` and `include_images` deciding the
     /// memory-backed and image ones. Non-empty: exactly the matching types.
@@ -106,12 +111,20 @@ pub struct FilesystemConfig {
     pub statvfs_timeout: ConfigDuration,
 }
 
+/// The mount points not reported unless `exclude_mountpoints` says otherwise: node_exporter's
+/// `--collector.filesystem.mount-points-exclude` default
+/// (`^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`).
+/// The hostmetrics receiver and Telegraf leave out every tmpfs by default, which would also
+/// drop `/run` and `/tmp`; these stay (`include_tmpfs`).
+pub const DEFAULT_EXCLUDE_MOUNTPOINTS: [&str; 9] =
+    ["/dev", "/dev/*", "/proc", "/proc/*", "/sys", "/sys/*", "/run/credentials/*", "/var/lib/docker/*", "/var/lib/containers/storage/*"];
+
 impl Default for FilesystemConfig {
     fn default() -> Self {
         FilesystemConfig {
             enabled: None,
             include_mountpoints: Vec::new(),
-            exclude_mountpoints: Vec::new(),
+            exclude_mountpoints: None,
             include_types: Vec::new(),
             exclude_types: Vec::new(),
             include_tmpfs: true,
@@ -135,7 +148,10 @@ impl FilesystemConfig {
     /// Whether the mount point `path` is reported.
     pub fn accepts_mountpoint(&self, path: &str) -> bool {
         (self.include_mountpoints.is_empty() || self.include_mountpoints.iter().any(|p| glob_match(p, path)))
-            && !self.exclude_mountpoints.iter().any(|p| glob_match(p, path))
+            && !match &self.exclude_mountpoints {
+                Some(list) => list.iter().any(|p| glob_match(p, path)),
+                None => DEFAULT_EXCLUDE_MOUNTPOINTS.iter().any(|p| glob_match(p, path)),
+            }
     }
 }
 
@@ -685,7 +701,7 @@ mod tests {
     #[test]
     fn selects_real_and_tmpfs_mounts_once_each_as_df_does() {
         assert_eq!(
-            selected(&FilesystemConfig::default()),
+            selected(&FilesystemConfig { exclude_mountpoints: Some(vec![]), ..Default::default() }),
             [
                 "/",
                 "/dev",
@@ -708,11 +724,33 @@ mod tests {
                 // (squashfs), /proc, /sys, /dev/pts, /sys/fs/cgroup (pseudo).
             ]
         );
+        // By default, as node_exporter: nothing below /dev, /proc, /sys or a container
+        // runtime's layers.
+        assert_eq!(
+            selected(&FilesystemConfig::default()),
+            [
+                "/",
+                "/run",
+                "/boot/efi",
+                "/home",
+                "/var/lib/docker",
+                "/mnt/data-again",
+                "/mnt/nas",
+                "/mnt/backup disk",
+                "/run/user/1000",
+                "/data",
+                "/srv/raid"
+            ]
+        );
+        let parsed: FilesystemConfig = serde_yaml_ng::from_str("exclude_mountpoints: []\n").unwrap();
+        assert_eq!(parsed.exclude_mountpoints, Some(vec![]), "an empty list is kept: every mount point");
+        assert!(parsed.accepts_mountpoint("/dev/shm") && !FilesystemConfig::default().accepts_mountpoint("/dev/shm"));
+        assert!(FilesystemConfig::default().accepts_mountpoint("/run/user/1000") && !FilesystemConfig::default().accepts_mountpoint("/run/credentials/x.service"));
     }
 
     #[test]
     fn type_and_mountpoint_lists_select_further() {
-        let no_tmpfs = FilesystemConfig { include_tmpfs: false, ..Default::default() };
+        let no_tmpfs = FilesystemConfig { include_tmpfs: false, exclude_mountpoints: Some(vec![]), ..Default::default() };
         assert_eq!(
             selected(&no_tmpfs),
             [
@@ -731,14 +769,14 @@ mod tests {
         assert_eq!(selected(&images), ["/", "/snap/core20/2015", "/var/lib/docker", "/mnt/data-again", "/srv/raid"]);
         let cfg = FilesystemConfig {
             include_mountpoints: vec!["/mnt/*".into(), "/".into()],
-            exclude_mountpoints: vec!["/mnt/nas".into()],
+            exclude_mountpoints: Some(vec!["/mnt/nas".into()]),
             exclude_types: vec!["fuse.*".into()],
             ..Default::default()
         };
         assert_eq!(selected(&cfg), ["/", "/mnt/data-again"]);
         // Excluding the bind mount that would be reported does not bring back the hidden one.
         let cfg =
-            FilesystemConfig { exclude_mountpoints: vec!["/mnt/data-again".into(), "/dev*".into(), "/run*".into(), "/var/*".into()], ..Default::default() };
+            FilesystemConfig { exclude_mountpoints: Some(vec!["/mnt/data-again".into(), "/dev*".into(), "/run*".into(), "/var/*".into()]), ..Default::default() };
         assert_eq!(selected(&cfg), ["/", "/boot/efi", "/home", "/mnt/nas", "/mnt/backup disk", "/data", "/srv/raid"]);
         // Excluding "/" reports its bind mount instead.
         let cfg = FilesystemConfig { include_mountpoints: vec!["/mnt/rootbind".into()], ..Default::default() };
@@ -748,7 +786,8 @@ mod tests {
     #[test]
     fn reports_usage_utilization_limit_and_inodes_as_df() {
         let clock = TickClock::default();
-        let (mut c, _fake) = collector(&fixture_paths(TREE), &clock, &FilesystemConfig::default());
+        let every = FilesystemConfig { exclude_mountpoints: Some(vec![]), ..Default::default() };
+        let (mut c, _fake) = collector(&fixture_paths(TREE), &clock, &every);
         let mut h = Harness::new(&clock, &mut c);
         let p = h.tick(&mut c).unwrap();
         assert_eq!(mountpoints(&p).len(), 14);
@@ -801,7 +840,7 @@ mod tests {
     #[test]
     fn a_hung_statvfs_skips_only_its_mount_is_not_called_again_and_is_logged_once() {
         let clock = TickClock::default();
-        let cfg = FilesystemConfig { statvfs_timeout: ConfigDuration::millis(100), ..Default::default() };
+        let cfg = FilesystemConfig { statvfs_timeout: ConfigDuration::millis(100), exclude_mountpoints: Some(vec![]), ..Default::default() };
         let (mut c, fake) = collector(&fixture_paths(TREE), &clock, &cfg);
         let mut h = Harness::new(&clock, &mut c);
         fake.hang("/mnt/nas");
@@ -861,7 +900,8 @@ mod tests {
     fn rebuilds_the_mount_list_only_when_the_table_changes_and_keeps_mount_state() {
         let (dir, paths) = fixture_copy(TREE);
         let clock = TickClock::default();
-        let (mut c, _fake) = collector(&paths, &clock, &FilesystemConfig::default());
+        let every = FilesystemConfig { exclude_mountpoints: Some(vec![]), ..Default::default() };
+        let (mut c, _fake) = collector(&paths, &clock, &every);
         let mut h = Harness::new(&clock, &mut c);
         h.tick(&mut c).unwrap();
         let ids: Vec<u64> = c.slots.iter().map(|s| s.id).collect();
