@@ -728,24 +728,14 @@ mod tests {
         // runtime's layers.
         assert_eq!(
             selected(&FilesystemConfig::default()),
-            [
-                "/",
-                "/run",
-                "/boot/efi",
-                "/home",
-                "/var/lib/docker",
-                "/mnt/data-again",
-                "/mnt/nas",
-                "/mnt/backup disk",
-                "/run/user/1000",
-                "/data",
-                "/srv/raid"
-            ]
+            ["/", "/run", "/boot/efi", "/home", "/var/lib/docker", "/mnt/data-again", "/mnt/nas", "/mnt/backup disk", "/run/user/1000", "/data", "/srv/raid"]
         );
         let parsed: FilesystemConfig = serde_yaml_ng::from_str("exclude_mountpoints: []\n").unwrap();
         assert_eq!(parsed.exclude_mountpoints, Some(vec![]), "an empty list is kept: every mount point");
         assert!(parsed.accepts_mountpoint("/dev/shm") && !FilesystemConfig::default().accepts_mountpoint("/dev/shm"));
-        assert!(FilesystemConfig::default().accepts_mountpoint("/run/user/1000") && !FilesystemConfig::default().accepts_mountpoint("/run/credentials/x.service"));
+        assert!(
+            FilesystemConfig::default().accepts_mountpoint("/run/user/1000") && !FilesystemConfig::default().accepts_mountpoint("/run/credentials/x.service")
+        );
     }
 
     #[test]
@@ -775,8 +765,10 @@ mod tests {
         };
         assert_eq!(selected(&cfg), ["/", "/mnt/data-again"]);
         // Excluding the bind mount that would be reported does not bring back the hidden one.
-        let cfg =
-            FilesystemConfig { exclude_mountpoints: Some(vec!["/mnt/data-again".into(), "/dev*".into(), "/run*".into(), "/var/*".into()]), ..Default::default() };
+        let cfg = FilesystemConfig {
+            exclude_mountpoints: Some(vec!["/mnt/data-again".into(), "/dev*".into(), "/run*".into(), "/var/*".into()]),
+            ..Default::default()
+        };
         assert_eq!(selected(&cfg), ["/", "/boot/efi", "/home", "/mnt/nas", "/mnt/backup disk", "/data", "/srv/raid"]);
         // Excluding "/" reports its bind mount instead.
         let cfg = FilesystemConfig { include_mountpoints: vec!["/mnt/rootbind".into()], ..Default::default() };
