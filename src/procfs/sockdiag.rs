@@ -226,7 +226,8 @@ mod tests {
             let diag = count_tcp().expect("sock_diag dump (is tcp_diag available?)");
             let files = crate::procfs::netstat::read_tcp_files(&paths).unwrap();
             if diag.iter().eq(files.iter()) {
-                assert!(diag.get(TcpState::Listen) >= 1 + l6.is_some() as u64);
+                let listeners = 1 + u64::from(l6.is_some());
+                assert!(diag.get(TcpState::Listen) >= listeners, "{diag:?}");
                 assert!(diag.get(TcpState::Established) >= 4 + 2 * l6.is_some() as u64, "{diag:?}");
                 assert!(diag.get(TcpState::FinWait2) >= 1 && diag.get(TcpState::CloseWait) >= 1, "{diag:?}");
                 return;
