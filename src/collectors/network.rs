@@ -31,7 +31,7 @@
 //! kernel added later (`BOUND_INACTIVE`, 6.5+) are not reported. Counting allocates nothing per
 //! socket, so hosts with 100k sockets stay cheap; `connections: false` skips it entirely.
 //! TCP sockets are counted with one netlink `sock_diag` dump, as `ss` does (one walk of the
-//! kernel's socket hash for IPv4 and IPv6, no text: 1.3 ms against 7.8 ms for `tcp` + `tcp6`
+//! kernel's socket hash for IPv4 and IPv6, no text: 2.2–2.8 ms against 10–11.5 ms for `tcp` + `tcp6`
 //! on a 24 GiB VM), whenever the namespace reported is the agent's own (no `HOST_PROC`, or a
 //! host `/proc` whose `1/ns/net` is the agent's namespace, as with `hostNetwork: true`);
 //! otherwise, and where the kernel refuses the dump, from `/proc/net/tcp` and `tcp6`. UDP
@@ -65,7 +65,7 @@ pub struct NetworkConfig {
     pub connections: bool,
     /// How often the sockets are counted again (default `"60s"`; `"0s"` = every tick).
     /// Counting costs time in proportion to the kernel's socket hash table, not to the
-    /// sockets in it: on a 24 GiB host about 1.3 ms over netlink, 8 ms from `/proc/net/tcp*`
+    /// sockets in it: on a 24 GiB host about 2–3 ms over netlink, 10 ms from `/proc/net/tcp*`
     /// (see the module docs), more than everything else a tick does. Between counts the last
     /// counts are reported.
     pub connections_interval: crate::config::ConfigDuration,

@@ -16,7 +16,7 @@
 //! **Why.** Both ways walk every bucket of the kernel's established-socket hash (262 144 of them
 //! on a 24 GiB machine), but `/proc/net/tcp` walks it once for IPv4 and again for IPv6, and
 //! formats a 150-byte line per socket that we then parse; measured on a 2-vCPU VM (kernel
-//! 6.18, a handful of sockets): `tcp` + `tcp6` 7.8 ms of CPU, this dump 1.3 ms.
+//! 6.18, a handful of sockets, several runs): `tcp` + `tcp6` 10–11.5 ms, this dump 2.2–2.8 ms.
 //!
 //! The states asked for are 1..=11 (`ESTABLISHED` … `CLOSING`); `BOUND_INACTIVE` (6.5+) is not
 //! asked for, which also spares the kernel a walk of the bind hash. Request sockets (a
