@@ -297,7 +297,8 @@ impl QueueHandle {
     /// its CPU's cache, and the exporter's task wakes once per tick, to send, instead of twice.
     /// With a spool, appending to it is blocking file I/O, so the intake task does both.
     pub fn submit(&self, batch: Arc<Batch>) {
-        if let Some(direct) = &self.direct {
+        // Once shutdown began, the intake drains what was submitted before and refuses the rest.
+        if let Some(direct) = self.direct.as_ref().filter(|_| !*self.intake_stop.borrow()) {
             direct(&batch);
             return;
         }
@@ -828,6 +829,16 @@ mod tests {
         // Queued before submit returned, without the runtime running anything in between.
         assert_eq!((h.status().queue_length, h.status().queue_bytes), (2, 20));
         assert_eq!(*stuck.encoded_on.lock().unwrap(), vec![submitter, submitter]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_submitted_after_shutdown_is_counted_dropped_not_queued() {
+        let s = script(vec![]);
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry());
+        h.shutdown(Instant::now() + Duration::from_secs(1)).await;
+        h.submit(batch(1));
+        let st = h.status();
+        assert_eq!((st.dropped_payloads, st.dropped_points, st.queue_length), (1, 3, 0));
     }
 
     #[tokio::test]
