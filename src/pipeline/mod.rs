@@ -22,6 +22,10 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use queue::{ExporterStatus, QueueHandle};
 use serde::Serialize;
+
+/// A collector's refresh: its name, how long it took, and its error.
+type RefreshResult = (&'static str, Duration, Result<(), String>);
+type SlowTx = std::sync::mpsc::Sender<RefreshResult>;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -259,12 +263,16 @@ impl Scheduler {
         self.seq += 1;
         let started = Instant::now();
         let deadline = started + self.timeout;
-        let (slow_tx, slow_rx) = std::sync::mpsc::channel::<(&'static str, Duration, Result<(), String>)>();
+        // Collectors that may block run on threads of their own; the channel that brings their
+        // results back is only made when there is one (most ticks have none: making it is ~1 %
+        // of a tick).
+        let mut slow: Option<(SlowTx, std::sync::mpsc::Receiver<RefreshResult>)> = None;
         let mut pending = Vec::new();
         for (name, c) in &self.collectors {
             if !c.try_lock().map(|c| c.may_block()).unwrap_or(true) {
                 continue;
             }
+            let slow_tx = &slow.get_or_insert_with(std::sync::mpsc::channel).0;
             let (c, tx, name) = (c.clone(), slow_tx.clone(), *name);
             let job = move || {
                 let r = match c.try_lock() {
@@ -279,8 +287,11 @@ impl Scheduler {
             }
             pending.push(name);
         }
-        drop(slow_tx);
-        let mut results: Vec<(&'static str, Duration, Result<(), String>)> = Vec::with_capacity(self.collectors.len());
+        let slow_rx = slow.map(|(tx, rx)| {
+            drop(tx);
+            rx
+        });
+        let mut results: Vec<RefreshResult> = Vec::with_capacity(self.collectors.len());
         for (name, c) in &self.collectors {
             if pending.contains(name) {
                 continue;
@@ -292,7 +303,7 @@ impl Scheduler {
             };
             results.push((*name, t.elapsed(), r));
         }
-        while !pending.is_empty() {
+        while let (false, Some(slow_rx)) = (pending.is_empty(), slow_rx.as_ref()) {
             let left = deadline.saturating_duration_since(Instant::now());
             match slow_rx.recv_timeout(left) {
                 Ok(r) => {
@@ -357,7 +368,7 @@ impl Scheduler {
 
     /// Records each collector's refresh in the shared state, logging a failure once per
     /// distinct error and the recovery.
-    fn record(&mut self, results: &[(&'static str, Duration, Result<(), String>)]) {
+    fn record(&mut self, results: &[RefreshResult]) {
         let mut st = self.state.collectors.lock().unwrap();
         for (name, took, r) in results {
             let e = match st.get_mut(*name) {
@@ -558,6 +569,59 @@ mod tests {
         assert_eq!(sixth.request.resource_metrics[0].resource, third.request.resource_metrics[0].resource);
         let names = |b: &Batch| b.request.resource_metrics[0].scope_metrics[0].metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&sixth), names(&second));
+    }
+
+    /// A collector that may block, whose refresh takes `sleep`.
+    struct Slow {
+        name: &'static str,
+        sleep: Duration,
+    }
+
+    impl Collector for Slow {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn register(&mut self, _meter: &opentelemetry::metrics::Meter) {}
+        fn refresh(&mut self) -> Result<(), crate::collectors::CollectorError> {
+            std::thread::sleep(self.sleep);
+            Ok(())
+        }
+        fn may_block(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn collectors_that_may_block_run_beside_the_others_and_one_past_the_time_limit_is_recorded_as_timed_out() {
+        let clock = TickClock::default();
+        let mut collectors = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let plain = collectors.len();
+        collectors.push(Box::new(Slow { name: "quick", sleep: Duration::from_millis(1) }));
+        collectors.push(Box::new(Slow { name: "stuck", sleep: Duration::from_millis(1500) }));
+        let state = AgentState::new(Default::default());
+        let mut sched = Scheduler::new(collectors, clock, &Default::default(), Duration::from_millis(300), state.clone());
+        let batch = sched.tick_now();
+        assert!(batch.points > 0, "the plain collectors reported");
+        let st = state.collectors.lock().unwrap();
+        assert_eq!(st.len(), plain + 2, "every collector's refresh was recorded: {:?}", st.keys());
+        assert_eq!(st["quick"].last_error, None);
+        assert_eq!(st["stuck"].last_error.as_deref(), Some("refresh timed out after 300ms"));
+        assert_eq!(st["stuck"].errors, 1);
+        // The others fare as they do on their own (this fixture tree lacks a mount table and
+        // the socket tables).
+        let alone = AgentState::new(Default::default());
+        let clock = TickClock::default();
+        let others = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        Scheduler::new(others, clock, &Default::default(), Duration::from_millis(300), alone.clone()).tick_now();
+        let failed = |m: &BTreeMap<String, CollectorStatus>| m.iter().filter(|(_, c)| c.last_error.is_some()).map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let mut expected = failed(&alone.collectors.lock().unwrap());
+        expected.push("stuck".into());
+        expected.sort();
+        assert_eq!(failed(&st), expected);
+        drop(st);
+        // Still running: the next tick does not start it twice.
+        sched.tick_now();
+        assert_eq!(state.collectors.lock().unwrap()["stuck"].last_error.as_deref(), Some("the previous refresh is still running"));
     }
 
     #[test]
