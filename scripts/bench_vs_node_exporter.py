@@ -18,8 +18,12 @@ scraped with `Accept-Encoding: gzip`, as Prometheus always scrapes, and metricsd
 gzips its bodies, as the Collector's otlphttp exporter does by default; with `none` neither side
 compresses. Remote-write bodies are always snappy-compressed (the protocol requires it).
 
+With `--split`, a second metricsd with no exporter runs in the same window too: its CPU is
+what collecting costs (reading /proc and /sys, the callbacks, the OTLP structures), and the
+difference is what exporting costs (encoding, compression, HTTP, the loopback send).
+
 Usage: scripts/bench_vs_node_exporter.py [--seconds 30] [--exporter otlp|remote_write]
-       [--compression gzip|none]   (build first: cargo build --release)
+       [--compression gzip|none] [--split]   (build first: cargo build --release)
 """
 import argparse
 import http.client
@@ -115,6 +119,7 @@ def main():
     ap.add_argument("--compression", choices=["gzip", "none"], default="gzip")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/metricsd"))
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
+    ap.add_argument("--split", action="store_true", help="also measure a metricsd without exporter: collect vs export")
     args = ap.parse_args()
     if not os.path.exists(args.binary):
         raise SystemExit(f"{args.binary} missing: run cargo build --release")
@@ -132,7 +137,7 @@ def main():
     ne = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + NE_MINIMAL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     d = tempfile.TemporaryDirectory()
-    md = None
+    md = bare = None
     try:
         wait_port(ne_port)
         conn = http.client.HTTPConnection("127.0.0.1", ne_port, timeout=10)
@@ -154,6 +159,11 @@ def main():
         with open(cfg, "w") as f:
             f.write(f"server:\n  enabled: false\ncollector:\n  interval: 1s\nexporters:\n{exp}")
         md = subprocess.Popen([args.binary, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
+        if args.split:
+            bare_cfg = os.path.join(d.name, "bare.yaml")
+            with open(bare_cfg, "w") as f:
+                f.write("server:\n  enabled: false\ncollector:\n  interval: 1s\nexporters: []\n")
+            bare = subprocess.Popen([args.binary, "-c", bare_cfg, "--log-level", "error"], stdout=subprocess.DEVNULL)
 
         # Warm-up: node_exporter's first scrapes, metricsd's first ticks, connection pools.
         t0 = time.time()
@@ -163,11 +173,13 @@ def main():
         # Scrapes land half-way between metricsd's ticks (both paced at 1 s).
         time.sleep(0.5)
         before = Sink.requests
+        b0 = cpu_by_thread(bare.pid) if bare else None
         ne0, md0, t0 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid), time.time()
         for i in range(n):
             scrape()
             time.sleep(max(0, t0 + i + 1 - time.time()))
         ne1, md1 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid)
+        bare_cpu_ms = cpu_window(b0, cpu_by_thread(bare.pid), "metricsd without exporter") / 1e6 / n if bare else None
         ne_cpu_ms = cpu_window(ne0, ne1, "node_exporter") / 1e6 / n
         md_cpu_ms = cpu_window(md0, md1, "metricsd") / 1e6 / n
         ne_rss, md_rss = rss_kb(ne.pid) / 1024, rss_kb(md.pid) / 1024
@@ -178,9 +190,10 @@ def main():
     finally:
         ne.send_signal(signal.SIGTERM)
         ne.wait(10)
-        if md is not None:
-            md.send_signal(signal.SIGTERM)
-            md.wait(15)
+        for p in (md, bare):
+            if p is not None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(15)
         d.cleanup()
     sink.shutdown()
 
@@ -190,10 +203,14 @@ def main():
     print(f"metricsd_cpu_ms_per_tick: {md_cpu_ms:.3f} ms")
     print(f"metricsd_rss: {md_rss:.1f} MB")
     print(f"metricsd_requests_in_window: {sent}")
+    if bare_cpu_ms is not None:
+        print(f"metricsd_collect_only_cpu_ms_per_tick: {bare_cpu_ms:.3f} ms")
+        print(f"metricsd_export_cpu_ms_per_tick: {md_cpu_ms - bare_cpu_ms:.3f} ms (the difference)")
     print(f"ratio_cpu_node_exporter_over_metricsd: {ne_cpu_ms / md_cpu_ms:.1f}x")
     print(f"ratio_rss_node_exporter_over_metricsd: {ne_rss / md_rss:.1f}x")
     ok = md_cpu_ms <= ne_cpu_ms / 5 and md_rss <= ne_rss / 2
     print(f"target (<= 1/5 CPU, <= 1/2 RSS of node_exporter): {'met' if ok else 'NOT met'}")
+    print(f"target (<= 0.6 ms CPU, <= 6 MB RSS per tick): {'met' if md_cpu_ms <= 0.6 and md_rss <= 6 else 'NOT met'}")
 
 
 if __name__ == "__main__":
