@@ -173,10 +173,11 @@ fn scrape(c: &mut Criterion) {
             }
             match line.split_once('{') {
                 Some((name, rest)) => body.push_str(&format!("{name}{{copy=\"{copies}\",{rest}\n")),
-                None => match line.split_once(' ') {
-                    Some((name, v)) => body.push_str(&format!("{name}{{copy=\"{copies}\"}} {v}\n")),
-                    None => {}
-                },
+                None => {
+                    if let Some((name, v)) = line.split_once(' ') {
+                        body.push_str(&format!("{name}{{copy=\"{copies}\"}} {v}\n"));
+                    }
+                }
             }
         }
         copies += 1;

@@ -121,50 +121,6 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-    }
-
-    #[test]
-    fn basic_auth_reads_the_password_from_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("pw");
-        std::fs::write(&f, "s3cret\n").unwrap();
-        let a = Auth { basic: Some(BasicAuth { username: "u".into(), password_file: Some(f), ..Default::default() }), ..Default::default() };
-        assert_eq!(a.header().unwrap().unwrap().to_str().unwrap(), format!("Basic {}", base64(b"u:s3cret")));
-    }
-
-    #[test]
-    fn bearer_token_file_is_read_at_each_request_and_a_missing_one_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("token");
-        std::fs::write(&f, "one").unwrap();
-        let a = Auth { bearer_token_file: Some(f.clone()), ..Default::default() };
-        assert_eq!(a.header().unwrap().unwrap().to_str().unwrap(), "Bearer one");
-        std::fs::write(&f, "two").unwrap();
-        assert_eq!(a.header().unwrap().unwrap().to_str().unwrap(), "Bearer two");
-        std::fs::remove_file(&f).unwrap();
-        assert!(a.header().unwrap_err().contains("bearer_token_file"));
-    }
-
-    #[test]
-    fn protocol_headers_cannot_be_overridden() {
-        let mut h = BTreeMap::new();
-        h.insert("content-encoding".to_string(), "gzip".to_string());
-        assert!(user_headers(&h, &["Content-Encoding"]).unwrap_err().contains("content-encoding"));
-        h.clear();
-        h.insert("X-Scope-OrgID".to_string(), "tenant1".to_string());
-        assert_eq!(user_headers(&h, &["Content-Encoding"]).unwrap().len(), 1);
-    }
-}
-
 /// The checks every HTTP exporter's config shares: endpoint, headers (not the protocol's
 /// `reserved` ones), authentication, `max_batch_bytes` and TLS.
 pub fn validate_http_exporter(
@@ -210,4 +166,48 @@ pub async fn post_payload(
     }
     let r = client.request(hyper::Method::POST, uri, &headers, body, 64 * 1024).await;
     crate::http::classify(r, retryable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn basic_auth_reads_the_password_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "s3cret\n").unwrap();
+        let a = Auth { basic: Some(BasicAuth { username: "u".into(), password_file: Some(f), ..Default::default() }), ..Default::default() };
+        assert_eq!(a.header().unwrap().unwrap().to_str().unwrap(), format!("Basic {}", base64(b"u:s3cret")));
+    }
+
+    #[test]
+    fn bearer_token_file_is_read_at_each_request_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "one").unwrap();
+        let a = Auth { bearer_token_file: Some(f.clone()), ..Default::default() };
+        assert_eq!(a.header().unwrap().unwrap().to_str().unwrap(), "Bearer one");
+        std::fs::write(&f, "two").unwrap();
+        assert_eq!(a.header().unwrap().unwrap().to_str().unwrap(), "Bearer two");
+        std::fs::remove_file(&f).unwrap();
+        assert!(a.header().unwrap_err().contains("bearer_token_file"));
+    }
+
+    #[test]
+    fn protocol_headers_cannot_be_overridden() {
+        let mut h = BTreeMap::new();
+        h.insert("content-encoding".to_string(), "gzip".to_string());
+        assert!(user_headers(&h, &["Content-Encoding"]).unwrap_err().contains("content-encoding"));
+        h.clear();
+        h.insert("X-Scope-OrgID".to_string(), "tenant1".to_string());
+        assert_eq!(user_headers(&h, &["Content-Encoding"]).unwrap().len(), 1);
+    }
 }

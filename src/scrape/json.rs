@@ -88,7 +88,7 @@ pub fn parse(body: &[u8]) -> Result<JsonParsed, String> {
         }
         _ => {
             let mut path = String::new();
-            b.flatten(&mut path, &Value::Object(top), &[], None, 0);
+            b.flatten(&mut path, &Value::Object(top), &[], None);
             Shape::Object
         }
     };
@@ -217,12 +217,13 @@ impl Builder {
         }
         if let Some(m @ Value::Object(_)) = o.get("metrics") {
             let mut path = String::new();
-            self.flatten(&mut path, m, &labels, ts, 0);
+            self.flatten(&mut path, m, &labels, ts);
         }
     }
 
-    /// Every number under `v`, named by its key path.
-    fn flatten(&mut self, path: &mut String, v: &Value, labels: &[(String, String)], ts: Option<i64>, depth: usize) {
+    /// Every number under `v`, named by its key path. The recursion is bounded by serde_json's
+    /// own nesting limit (128) on the body it parsed.
+    fn flatten(&mut self, path: &mut String, v: &Value, labels: &[(String, String)], ts: Option<i64>) {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
@@ -231,7 +232,7 @@ impl Builder {
                         path.push('_');
                     }
                     path.push_str(k);
-                    self.flatten(path, child, labels, ts, depth + 1);
+                    self.flatten(path, child, labels, ts);
                     path.truncate(len);
                 }
             }

@@ -324,9 +324,7 @@ fn detect(format: ScrapeFormat, content_type: &str, body: &[u8]) -> Detected {
             let mime = content_type.split(';').next().unwrap_or("").trim();
             if mime == "application/openmetrics-text" {
                 Detected::OpenMetrics
-            } else if mime == "application/json" || mime.ends_with("+json") {
-                Detected::Json
-            } else if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            } else if mime == "application/json" || mime.ends_with("+json") || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
                 Detected::Json
             } else {
                 Detected::Prometheus
