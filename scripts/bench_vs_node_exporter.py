@@ -173,6 +173,9 @@ def main():
         # Scrapes land half-way between metricsd's ticks (both paced at 1 s).
         time.sleep(0.5)
         before = Sink.requests
+        for p, who in ((md, "metricsd"), (bare, "metricsd without exporter")):
+            if p is not None and p.poll() is not None:
+                raise SystemExit(f"{who} exited with status {p.returncode} during the warm-up (run it by hand to see why)")
         b0 = cpu_by_thread(bare.pid) if bare else None
         ne0, md0, t0 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid), time.time()
         for i in range(n):

@@ -387,7 +387,6 @@ async fn open_spool(shared: &Arc<Shared>, name: &str) {
     shared.notify.notify_one();
 }
 
-/// Appends a payload to the spool when it should and can, else queues it in memory.
 /// The synchronous intake: encode a batch and queue its payloads.
 type DirectIntake = dyn Fn(&Batch) + Send + Sync;
 
@@ -413,6 +412,7 @@ fn encoded<E: Exporter>(shared: &Shared, name: &str, exporter: &E, batch: &Batch
     }
 }
 
+/// Appends a payload to the spool when it should and can, else queues it in memory.
 async fn enqueue(shared: &Arc<Shared>, name: &str, p: Payload) {
     if shared.spool_cfg.is_some() {
         let (sh, n, p2) = (shared.clone(), name.to_string(), p.clone());

@@ -72,14 +72,17 @@ pub fn read(paths: &HostPaths) -> Result<LoadAvg, ProcError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::procfs::fixture_paths;
+
     #[test]
     fn sysinfo_gives_the_loads_of_proc_loadavg_to_its_two_decimals() {
         // The averages move every 5 s: retry until a read of the file falls between two calls
         // that agree.
         for _ in 0..20 {
-            let a = super::from_sysinfo().unwrap();
-            let f = super::read(&crate::host::HostPaths::default()).unwrap();
-            let b = super::from_sysinfo().unwrap();
+            let a = from_sysinfo().unwrap();
+            let f = read(&HostPaths::default()).unwrap();
+            let b = from_sysinfo().unwrap();
             if a != b {
                 continue;
             }
@@ -92,9 +95,6 @@ mod tests {
         }
         panic!("the load averages never held still across a read of /proc/loadavg");
     }
-
-    use super::*;
-    use crate::procfs::fixture_paths;
 
     #[test]
     fn parses_loadavg_of_a_6_18_kernel() {

@@ -54,17 +54,17 @@ pub fn boottime_seconds() -> std::io::Result<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::procfs::fixture_paths;
+
     #[test]
     fn boottime_is_what_proc_uptime_prints() {
-        let before = super::boottime_seconds().unwrap();
-        let file = super::read(&crate::host::HostPaths::default()).unwrap().seconds;
-        let after = super::boottime_seconds().unwrap();
+        let before = boottime_seconds().unwrap();
+        let file = read(&HostPaths::default()).unwrap().seconds;
+        let after = boottime_seconds().unwrap();
         // The file truncates to centiseconds.
         assert!(before - 0.01 <= file && file <= after, "{before} <= {file} <= {after}");
     }
-
-    use super::*;
-    use crate::procfs::fixture_paths;
 
     #[test]
     fn parses_uptime_and_idle_seconds() {
