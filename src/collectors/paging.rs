@@ -74,7 +74,7 @@ struct Snapshot {
 /// Reads `/proc/swaps` and `/proc/vmstat` every tick, keeping the files open.
 pub struct PagingCollector {
     swaps: ProcFile,
-    vmstat: ProcFile,
+    vmstat: vmstat::VmStatFile,
     meminfo: ProcFile,
     snap: Arc<SnapshotCell<Snapshot>>,
     attrs: HashMap<String, Arc<DeviceAttrs>>,
@@ -86,7 +86,7 @@ impl PagingCollector {
     pub fn new(paths: &HostPaths, clock: &TickClock) -> Self {
         PagingCollector {
             swaps: ProcFile::new(swaps::path(paths)),
-            vmstat: ProcFile::new(vmstat::path(paths)),
+            vmstat: vmstat::VmStatFile::new(paths),
             meminfo: ProcFile::new(meminfo::path(paths)),
             snap: SnapshotCell::new(clock),
             attrs: HashMap::new(),
@@ -164,7 +164,7 @@ impl Collector for PagingCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let vm = vmstat::read_file(&mut self.vmstat)?;
+        let vm = self.vmstat.read()?;
         let mut snap = self.snap.take().unwrap_or_default();
         snap.devices.clear();
         snap.vm = vm;

@@ -161,6 +161,55 @@ impl ProcFile {
         Ok(unsafe { std::str::from_utf8_unchecked(&self.buf[..self.len]) })
     }
 
+    /// The file's first `limit` bytes at most, cut back to the last whole line (all of it when
+    /// shorter). seq_file formats only as many lines as a read asks for, so for a long file
+    /// whose wanted lines come early (`/proc/vmstat`) this saves formatting the rest.
+    pub fn read_prefix(&mut self, limit: usize) -> Result<&str, ProcError> {
+        if let Err(first) = self.fill_prefix(limit) {
+            self.file = None;
+            if first.kind() == std::io::ErrorKind::NotFound {
+                return Err(ProcError::io(&self.path, first));
+            }
+            self.fill_prefix(limit).map_err(|e| ProcError::io(&self.path, e))?;
+        }
+        let text = String::from_utf8_lossy(&self.buf[..self.len]);
+        if let std::borrow::Cow::Owned(fixed) = text {
+            self.buf = fixed.into_bytes();
+            self.len = self.buf.len();
+        }
+        // SAFETY: valid UTF-8, checked (or made so) just above.
+        Ok(unsafe { std::str::from_utf8_unchecked(&self.buf[..self.len]) })
+    }
+
+    fn fill_prefix(&mut self, limit: usize) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if self.file.is_none() {
+            self.open()?;
+        }
+        let file = self.file.as_ref().expect("opened above");
+        if self.buf.len() < limit {
+            self.buf.resize(limit, 0);
+        }
+        let mut len = 0;
+        while len < limit {
+            match file.read_at(&mut self.buf[len..limit], len as u64) {
+                Ok(0) => break,
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.file = None;
+                    return Err(e);
+                }
+            }
+        }
+        // Stopped at the limit: the last line may be cut, so it is left out.
+        if len == limit {
+            len = self.buf[..len].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        }
+        self.len = len;
+        Ok(())
+    }
+
     /// For a mount table (`/proc/PID/mountinfo`, `/proc/PID/mounts`): the contents if the
     /// table may have changed since the last read, `None` if it has not.
     ///
@@ -280,6 +329,24 @@ mod tests {
         // Shorter afterwards: nothing of the longer read is left over.
         std::fs::write(&path, "short\n").unwrap();
         assert_eq!(pf.read().unwrap(), "short\n");
+    }
+
+    #[test]
+    fn a_prefix_read_gives_whole_lines_up_to_the_limit_or_the_whole_shorter_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "aaaa 1\nbbbb 22\ncccc 333\n").unwrap();
+        let mut pf = ProcFile::new(&path);
+        // "aaaa 1\nbbbb 2" is cut inside the second line: only the first is whole.
+        assert_eq!(pf.read_prefix(13).unwrap(), "aaaa 1\n");
+        assert_eq!(pf.read_prefix(15).unwrap(), "aaaa 1\nbbbb 22\n");
+        assert_eq!(pf.read_prefix(3).unwrap(), "");
+        assert_eq!(pf.read_prefix(1000).unwrap(), "aaaa 1\nbbbb 22\ncccc 333\n");
+        // A whole read after a prefix read sees the whole file.
+        assert_eq!(pf.read().unwrap(), "aaaa 1\nbbbb 22\ncccc 333\n");
+        let mut real = ProcFile::new("/proc/vmstat");
+        let prefix = real.read_prefix(600).unwrap().to_string();
+        assert!(prefix.len() <= 600 && prefix.ends_with('\n') && prefix.starts_with("nr_"), "{prefix:?}");
     }
 
     #[test]
