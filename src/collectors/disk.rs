@@ -28,6 +28,16 @@
 //! node_exporter and the hostmetrics receiver do. `include` replaces that rule with a list of
 //! names; `exclude` removes names in either case (see [`DiskConfig`]).
 //!
+//! **Cost.** `/proc/diskstats` formats every block device, loop devices and partitions
+//! included (ten on a small VM, dozens on a host with snaps), and is the dearest of the disk
+//! reads. It is read to list the devices when the collector starts and then at most every
+//! [`LIST_REFRESH`]; in between, each reported device's counters come from its own
+//! `/sys/class/block/DEV/stat` (kept open), the same counters of the same kernel structure
+//! (Documentation/block/stat.rst). Measured on the 6.18 VM: 9.3 µs a read of diskstats against
+//! 2.3 µs for `vda/stat`. So a new disk is reported up to 10 s after it appears. When a stat
+//! file cannot be read (the device went away, no sysfs in a container), that tick reads
+//! diskstats instead, and so does every tick of the next [`LIST_REFRESH`].
+//!
 //! **Size.** `system.disk.limit` is read when a device first appears and then at most once a
 //! minute (a size changes only when a volume is resized); a device without a readable size file
 //! reports no limit.
@@ -44,6 +54,10 @@ use std::time::{Duration, Instant};
 
 /// How often the sizes of known devices are read again.
 const LIMIT_REFRESH: Duration = Duration::from_secs(60);
+
+/// How often `/proc/diskstats` is read to list the devices (and how long it is read every tick
+/// after a sysfs `stat` file could not be read).
+pub const LIST_REFRESH: Duration = Duration::from_secs(10);
 
 /// `collector.disk`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -89,11 +103,15 @@ impl DevAttrs {
     }
 }
 
-/// A known device: its attributes, last size, and the refresh that last saw it.
+/// A known device: its attributes, last size, the refresh that last saw it, its numbers and
+/// its sysfs `stat` file.
 struct Device {
     attrs: Arc<DevAttrs>,
     limit: Option<u64>,
     seen: u64,
+    major: u32,
+    minor: u32,
+    stat: ProcFile,
 }
 
 /// The counters of one device in one tick.
@@ -128,12 +146,19 @@ struct Snapshot {
     disks: Vec<(Arc<DevAttrs>, Counters, Option<u64>)>,
 }
 
-/// Reads `/proc/diskstats` every tick (kept open) and device sizes from `/sys/block`.
+/// Reads `/proc/diskstats` (kept open) to list devices, each device's counters from sysfs
+/// between listings, and device sizes from `/sys/block`.
 pub struct DiskCollector {
     paths: HostPaths,
     config: DiskConfig,
     file: ProcFile,
     devices: HashMap<String, Device>,
+    /// The reported devices in diskstats order, as last listed.
+    order: Vec<String>,
+    /// When diskstats was last read.
+    listed_at: Option<Instant>,
+    /// Until when diskstats is read every tick, after a sysfs `stat` file failed.
+    diskstats_until: Option<Instant>,
     /// When the sizes of all known devices were last read.
     limits_read_at: Option<Instant>,
     generation: u64,
@@ -148,10 +173,43 @@ impl DiskCollector {
             config: config.clone(),
             file: ProcFile::new(diskstats::path(paths)),
             devices: HashMap::new(),
+            order: Vec::new(),
+            listed_at: None,
+            diskstats_until: None,
             limits_read_at: None,
             generation: 0,
             snap: SnapshotCell::new(clock),
         }
+    }
+}
+
+impl DiskCollector {
+    /// Between listings, the listed devices' counters from their sysfs `stat` files; `None`
+    /// when diskstats is to be read: a listing is due, or a `stat` file failed (this tick or
+    /// within the last [`LIST_REFRESH`]).
+    fn read_sysfs(&mut self, now: Instant) -> Option<Vec<diskstats::DiskStats>> {
+        let fresh = self.listed_at.is_some_and(|t| now.saturating_duration_since(t) < LIST_REFRESH);
+        if !fresh || self.diskstats_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(self.order.len());
+        for name in &self.order {
+            let dev = self.devices.get_mut(name)?;
+            let (major, minor) = (dev.major, dev.minor);
+            let read = match dev.stat.read() {
+                Ok(text) => diskstats::parse_stat(major, minor, name, text).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match read {
+                Ok(d) => out.push(d),
+                Err(e) => {
+                    tracing::debug!(device = %name, error = %e, "Reading /proc/diskstats instead of the device's sysfs stat file");
+                    self.diskstats_until = Some(now + LIST_REFRESH);
+                    return None;
+                }
+            }
+        }
+        Some(out)
     }
 }
 
@@ -240,9 +298,18 @@ impl Collector for DiskCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let config = &self.config;
-        let stats = diskstats::read_file(&mut self.file, |n| config.accepts(n))?;
         let now = Instant::now();
+        let stats = match self.read_sysfs(now) {
+            Some(stats) => stats,
+            None => {
+                let config = &self.config;
+                let stats = diskstats::read_file(&mut self.file, |n| config.accepts(n))?;
+                self.listed_at = Some(now);
+                self.order.clear();
+                self.order.extend(stats.iter().map(|d| d.name.clone()));
+                stats
+            }
+        };
         let reread = match self.limits_read_at {
             Some(t) => now.saturating_duration_since(t) >= LIMIT_REFRESH,
             None => true,
@@ -266,6 +333,9 @@ impl Collector for DiskCollector {
                     attrs: Arc::new(DevAttrs::new(&d.name)),
                     limit: read_limit(&self.paths, &d.name),
                     seen: gen,
+                    major: d.major,
+                    minor: d.minor,
+                    stat: ProcFile::new(diskstats::stat_path(&self.paths, &d.name)),
                 }),
             };
             dev.seen = gen;
@@ -383,6 +453,40 @@ mod tests {
         c.limits_read_at = c.limits_read_at.and_then(|t| t.checked_sub(LIMIT_REFRESH));
         let p = h.tick(&mut c).unwrap();
         assert_eq!(value(&p, "system.disk.limit", &vda), Some(549_755_813_888.0));
+    }
+
+    #[test]
+    fn between_listings_counters_come_from_each_devices_sysfs_stat_file() {
+        let (dir, paths) = fixture_copy("linux-6.18-vm");
+        let clock = TickClock::default();
+        let mut c = DiskCollector::new(&paths, &clock, &DiskConfig::default());
+        let mut h = Harness::new(&clock, &mut c);
+        let vda_read = [("system.device", "vda"), ("disk.io.direction", "read")];
+        let io_time = [("system.device", "vda")];
+        // The first tick lists the devices from diskstats (2833586 sectors read).
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "system.disk.io", &vda_read), Some(1_450_796_032.0));
+        // Then vda's own stat file (17 fields, as 6.18 writes it) is read, not diskstats.
+        write(&dir, "sys/class/block/vda/stat", "   30000     6100  2900000    13000     7400    20600  2700000    23700        0    11400    38600        0        0        0        0      900      400\n");
+        let p = h.tick(&mut c).unwrap();
+        assert_eq!(value(&p, "system.disk.io", &vda_read), Some(2_900_000.0 * 512.0));
+        assert_eq!(value(&p, "system.disk.operations", &vda_read), Some(30000.0));
+        assert_eq!(value(&p, "system.disk.io_time", &io_time), Some(11.4));
+        assert_eq!(devices(&p), ["vda"], "still only the listed devices");
+        // The stat file fails (on sysfs, a removed device's open file reads ENODEV; here, a
+        // file that is not a stat file): diskstats again, at once...
+        write(&dir, "sys/class/block/vda/stat", "gone\n");
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "system.disk.io", &vda_read), Some(1_450_796_032.0));
+        // ...and for the next LIST_REFRESH, even once the file is back.
+        write(&dir, "sys/class/block/vda/stat", "1 2 3 4 5 6 7 8 9 10 11\n");
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "system.disk.io", &vda_read), Some(1_450_796_032.0));
+        c.diskstats_until = None;
+        assert_eq!(value(&h.tick(&mut c).unwrap(), "system.disk.io", &vda_read), Some(3.0 * 512.0));
+        // A disk added meanwhile shows at the next listing, LIST_REFRESH after the last.
+        let text = std::fs::read_to_string(dir.path().join("proc/diskstats")).unwrap();
+        write(&dir, "proc/diskstats", &format!("{text} 254      16 vdb 1 0 8 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"));
+        assert_eq!(devices(&h.tick(&mut c).unwrap()), ["vda"]);
+        c.listed_at = c.listed_at.and_then(|t| t.checked_sub(LIST_REFRESH));
+        assert_eq!(devices(&h.tick(&mut c).unwrap()), ["vda", "vdb"]);
     }
 
     #[test]

@@ -104,47 +104,67 @@ pub fn parse_filtered(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Dis
         if !keep(name) {
             continue;
         }
-        let mut v = [0u64; 17];
-        let mut count = 0;
-        for (slot, f) in v.iter_mut().zip(it) {
-            *slot = num(Some(f), n, name)?;
-            count += 1;
-        }
-        let mut d = DiskStats { major, minor, name: name.to_owned(), ..DiskStats::default() };
-        match count {
-            4 => {
-                // Pre-2.6.25 partition: reads, sectors read, writes, sectors written.
-                d.reads = v[0];
-                d.sectors_read = v[1];
-                d.writes = v[2];
-                d.sectors_written = v[3];
-            }
-            0..=3 | 5..=10 => {
-                return Err(LineError::new(n, format!("{name}: {count} fields, expected 4, 11, 15 or 17")));
-            }
-            _ => {
-                d.reads = v[0];
-                d.reads_merged = v[1];
-                d.sectors_read = v[2];
-                d.read_ms = v[3];
-                d.writes = v[4];
-                d.writes_merged = v[5];
-                d.sectors_written = v[6];
-                d.write_ms = v[7];
-                d.in_flight = v[8];
-                d.io_ticks_ms = v[9];
-                d.weighted_ms = v[10];
-                if count >= 15 {
-                    d.discard = Some(DiscardStats { discards: v[11], merged: v[12], sectors: v[13], ms: v[14] });
-                }
-                if count >= 17 {
-                    d.flush = Some(FlushStats { flushes: v[15], ms: v[16] });
-                }
-            }
-        }
-        out.push(d);
+        out.push(counters(major, minor, name, it, n)?);
     }
     Ok(out)
+}
+
+/// The counters after the name (4, 11, 15 or 17 fields), of line `n`.
+fn counters<'a>(major: u32, minor: u32, name: &str, fields: impl Iterator<Item = &'a str>, n: usize) -> Result<DiskStats, LineError> {
+    let mut v = [0u64; 17];
+    let mut count = 0;
+    for (slot, f) in v.iter_mut().zip(fields) {
+        *slot = num(Some(f), n, name)?;
+        count += 1;
+    }
+    let mut d = DiskStats { major, minor, name: name.to_owned(), ..DiskStats::default() };
+    match count {
+        4 => {
+            // Pre-2.6.25 partition: reads, sectors read, writes, sectors written.
+            d.reads = v[0];
+            d.sectors_read = v[1];
+            d.writes = v[2];
+            d.sectors_written = v[3];
+        }
+        0..=3 | 5..=10 => {
+            return Err(LineError::new(n, format!("{name}: {count} fields, expected 4, 11, 15 or 17")));
+        }
+        _ => {
+            d.reads = v[0];
+            d.reads_merged = v[1];
+            d.sectors_read = v[2];
+            d.read_ms = v[3];
+            d.writes = v[4];
+            d.writes_merged = v[5];
+            d.sectors_written = v[6];
+            d.write_ms = v[7];
+            d.in_flight = v[8];
+            d.io_ticks_ms = v[9];
+            d.weighted_ms = v[10];
+            if count >= 15 {
+                d.discard = Some(DiscardStats { discards: v[11], merged: v[12], sectors: v[13], ms: v[14] });
+            }
+            if count >= 17 {
+                d.flush = Some(FlushStats { flushes: v[15], ms: v[16] });
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// Parses a device's `stat` file in sysfs (`/sys/class/block/DEV/stat`): the counters of its
+/// `/proc/diskstats` line, without major, minor and name (Documentation/block/stat.rst).
+///
+/// ```text
+///    29127     6078  2833586    12993     7324    20562  2684208    23612        0    11364    38511 ...
+/// ```
+pub fn parse_stat(major: u32, minor: u32, name: &str, text: &str) -> Result<DiskStats, LineError> {
+    counters(major, minor, name, text.split_ascii_whitespace(), 1)
+}
+
+/// A device's `stat` file in sysfs (a `/` in the name is `!` there).
+pub fn stat_path(paths: &HostPaths, dev: &str) -> PathBuf {
+    paths.sys(&format!("class/block/{}/stat", dev.replace('/', "!")))
 }
 
 /// Whether a device is reported by default (the rule is in the module docs).
@@ -230,6 +250,22 @@ pub fn read(paths: &HostPaths) -> Result<Vec<DiskStats>, ProcError> {
 mod tests {
     use super::*;
     use crate::procfs::fixture_paths;
+
+    #[test]
+    fn a_sysfs_stat_file_has_the_counters_of_the_devices_diskstats_line() {
+        let line = " 254       0 vda 29127 6078 2833586 12993 7324 20562 2684208 23612 0 11364 38511 10 1 80 2 300 40\n";
+        let stat = "   29127     6078  2833586    12993     7324    20562  2684208    23612        0    11364    38511       10        1       80        2      300       40\n";
+        assert_eq!(parse_stat(254, 0, "vda", stat).unwrap(), parse(line).unwrap().remove(0));
+        assert_eq!(parse_stat(8, 0, "sda", "1 2 3 4 5 6 7 8 9 10 11\n").unwrap().weighted_ms, 11);
+        assert_eq!(parse_stat(8, 0, "sda", "1 2 3\n").unwrap_err().to_string(), "line 1: sda: 3 fields, expected 4, 11, 15 or 17");
+        // On this host, every device's stat file reads as its diskstats line did a moment before.
+        let paths = HostPaths::default();
+        for d in read(&paths).unwrap() {
+            let Ok(text) = std::fs::read_to_string(stat_path(&paths, &d.name)) else { continue };
+            let s = parse_stat(d.major, d.minor, &d.name, &text).unwrap();
+            assert!(s.reads >= d.reads && s.sectors_written >= d.sectors_written && s.io_ticks_ms >= d.io_ticks_ms, "{}", d.name);
+        }
+    }
 
     #[test]
     fn parses_diskstats_with_discard_and_flush_fields_of_a_6_18_kernel() {
