@@ -142,14 +142,25 @@ impl ProcFile {
 
     /// The file's current contents (non-UTF-8 bytes become U+FFFD).
     pub fn read(&mut self) -> Result<&str, ProcError> {
-        if let Err(first) = self.fill() {
+        self.read_up_to(None)
+    }
+
+    /// The file's first `limit` bytes at most, cut back to the last whole line (all of it when
+    /// shorter). seq_file formats only as many lines as a read asks for, so for a long file
+    /// whose wanted lines come early (`/proc/vmstat`) this saves formatting the rest.
+    pub fn read_prefix(&mut self, limit: usize) -> Result<&str, ProcError> {
+        self.read_up_to(Some(limit))
+    }
+
+    fn read_up_to(&mut self, limit: Option<usize>) -> Result<&str, ProcError> {
+        if let Err(first) = self.fill(limit) {
             // A file kept open can go stale (a remounted /proc); open it afresh once, unless the
             // failure was that there is no such file.
             self.file = None;
             if first.kind() == std::io::ErrorKind::NotFound {
                 return Err(ProcError::io(&self.path, first));
             }
-            self.fill().map_err(|e| ProcError::io(&self.path, e))?;
+            self.fill(limit).map_err(|e| ProcError::io(&self.path, e))?;
         }
         if std::str::from_utf8(&self.buf[..self.len]).is_err() {
             let fixed = String::from_utf8_lossy(&self.buf[..self.len]).into_owned().into_bytes();
@@ -159,55 +170,6 @@ impl ProcFile {
         }
         // SAFETY: checked just above.
         Ok(unsafe { std::str::from_utf8_unchecked(&self.buf[..self.len]) })
-    }
-
-    /// The file's first `limit` bytes at most, cut back to the last whole line (all of it when
-    /// shorter). seq_file formats only as many lines as a read asks for, so for a long file
-    /// whose wanted lines come early (`/proc/vmstat`) this saves formatting the rest.
-    pub fn read_prefix(&mut self, limit: usize) -> Result<&str, ProcError> {
-        if let Err(first) = self.fill_prefix(limit) {
-            self.file = None;
-            if first.kind() == std::io::ErrorKind::NotFound {
-                return Err(ProcError::io(&self.path, first));
-            }
-            self.fill_prefix(limit).map_err(|e| ProcError::io(&self.path, e))?;
-        }
-        let text = String::from_utf8_lossy(&self.buf[..self.len]);
-        if let std::borrow::Cow::Owned(fixed) = text {
-            self.buf = fixed.into_bytes();
-            self.len = self.buf.len();
-        }
-        // SAFETY: valid UTF-8, checked (or made so) just above.
-        Ok(unsafe { std::str::from_utf8_unchecked(&self.buf[..self.len]) })
-    }
-
-    fn fill_prefix(&mut self, limit: usize) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        if self.file.is_none() {
-            self.open()?;
-        }
-        let file = self.file.as_ref().expect("opened above");
-        if self.buf.len() < limit {
-            self.buf.resize(limit, 0);
-        }
-        let mut len = 0;
-        while len < limit {
-            match file.read_at(&mut self.buf[len..limit], len as u64) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.file = None;
-                    return Err(e);
-                }
-            }
-        }
-        // Stopped at the limit: the last line may be cut, so it is left out.
-        if len == limit {
-            len = self.buf[..len].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        }
-        self.len = len;
-        Ok(())
     }
 
     /// For a mount table (`/proc/PID/mountinfo`, `/proc/PID/mounts`): the contents if the
@@ -240,28 +202,40 @@ impl ProcFile {
         Ok(self.file.insert(f))
     }
 
-    fn fill(&mut self) -> std::io::Result<()> {
+    /// Reads the file from its start into `buf`: all of it, or at most `limit` bytes cut back
+    /// to the last whole line.
+    fn fill(&mut self, limit: Option<usize>) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
         if self.file.is_none() {
             self.open()?;
         }
         let file = self.file.as_ref().expect("opened above");
-        if self.buf.is_empty() {
-            self.buf.resize(FIRST_READ, 0);
+        let want = limit.unwrap_or(FIRST_READ);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
         }
+        let end = limit.unwrap_or(usize::MAX);
         let mut len = 0;
         let r = loop {
+            if len == end {
+                break Ok(());
+            }
             if len == self.buf.len() {
                 let grow = self.buf.len();
                 self.buf.resize(len + grow, 0);
             }
-            match file.read_at(&mut self.buf[len..], len as u64) {
+            let to = self.buf.len().min(end);
+            match file.read_at(&mut self.buf[len..to], len as u64) {
                 Ok(0) => break Ok(()),
                 Ok(n) => len += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => break Err(e),
             }
         };
+        // Stopped at the limit: the last line may be cut, so it is left out.
+        if len == end {
+            len = self.buf[..len].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        }
         self.len = len;
         if r.is_err() {
             self.file = None;

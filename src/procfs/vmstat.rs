@@ -121,11 +121,6 @@ impl VmStatFile {
         VmStatFile { file: ProcFile::new(path(paths)), prefix: None }
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &std::path::Path {
-        self.file.path()
-    }
-
     /// Reads and parses the counters.
     pub fn read(&mut self) -> Result<VmStat, ProcError> {
         if let Some(limit) = self.prefix {
