@@ -1,17 +1,17 @@
 //! The one HTTP client of the remote-write, HTTP JSON and OTLP/HTTP exporters and of the
-//! scraper: hyper with rustls from [`crate::tls`] (so `server_name`, versions, ciphers and mTLS
-//! apply the same everywhere), a per-request timeout, a bounded response body, and the HTTP
-//! retry rules shared by those protocols.
+//! scraper: HTTP/1.1 over kept-alive connections ([`conn`]), with rustls from [`crate::tls`]
+//! (so `server_name`, versions, ciphers and mTLS apply the same everywhere), a per-request
+//! timeout, a bounded response body, and the HTTP retry rules shared by those protocols.
 
 use crate::pipeline::queue::Outcome;
 use crate::tls::{TlsConfig, TlsError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, StatusCode, Uri};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
-use std::time::{Duration, SystemTime};
+use hyper::{Method, StatusCode, Uri};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+mod conn;
 
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("metricsd/", env!("CARGO_PKG_VERSION"));
@@ -52,11 +52,38 @@ pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A client for one endpoint's TLS settings.
+/// A client for one endpoint's TLS settings: keeps up to [`MAX_IDLE`] connections per
+/// server alive between requests for [`IDLE_TIMEOUT`] (see [`conn`] for the protocol side).
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tls: TlsConfig,
+    connector: tokio_rustls::TlsConnector,
     timeout: Duration,
+    idle: Mutex<Vec<Idle>>,
+}
+
+/// A kept-alive connection and the server it goes to.
+struct Idle {
+    key: ServerKey,
+    conn: conn::Conn,
+    since: Instant,
+}
+
+/// Kept-alive connections per server.
+pub const MAX_IDLE: usize = 2;
+/// How long a connection is kept unused.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The server of a URL: TLS or not, host (IPv6 without brackets) and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServerKey {
+    tls: bool,
+    host: String,
+    port: u16,
 }
 
 /// The server's answer.
@@ -87,21 +114,12 @@ pub enum RequestError {
 impl HttpClient {
     /// A client using `tls` for `https://` URLs. `server_name` from `tls` overrides SNI.
     pub fn new(tls: &TlsConfig, timeout: Duration) -> Result<Self, TlsError> {
-        let config = tls.client_config(Vec::new())?; // hyper-rustls sets ALPN itself
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        http.set_nodelay(true);
-        let b = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http();
-        let connector = match tls.server_name.as_deref().filter(|n| !n.is_empty()) {
-            Some(_) => {
-                let name = tls.server_name("")?;
-                b.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name)).enable_http1().wrap_connector(http)
-            }
-            None => b.enable_http1().wrap_connector(http),
-        };
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(2).build(connector);
-        Ok(HttpClient { client, timeout })
+        let config = tls.client_config(vec![b"http/1.1".to_vec()])?;
+        if tls.server_name.as_deref().is_some_and(|n| !n.trim().is_empty()) {
+            tls.server_name("")?;
+        }
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        Ok(HttpClient { inner: Arc::new(Inner { tls: tls.clone(), connector, timeout, idle: Mutex::new(Vec::new()) }) })
     }
 
     /// Sends a request; the body of the answer is read up to `body_limit` bytes.
@@ -113,32 +131,112 @@ impl HttpClient {
         body: Bytes,
         body_limit: usize,
     ) -> Result<Answer, RequestError> {
-        let mut req = Request::builder().method(method).uri(uri.clone());
-        let h = req.headers_mut().expect("builder has no error yet");
-        for (k, v) in headers {
-            h.insert(k.clone(), v.clone());
-        }
-        if !h.contains_key(hyper::header::USER_AGENT) {
-            h.insert(hyper::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        }
-        let req = req.body(Full::new(body)).map_err(|e| RequestError::Transport(e.to_string()))?;
+        let (key, head) = request_head(&method, uri, headers, body.len())?;
         let fut = async {
-            let resp = self.client.request(req).await.map_err(|e| RequestError::Transport(error_chain(&e)))?;
-            let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, body_limit).collect().await.map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    RequestError::TooLarge(body_limit)
-                } else {
-                    RequestError::Transport(format!("reading the body: {e}"))
+            let (mut c, reused) = match self.take_idle(&key) {
+                Some(c) => (c, true),
+                None => (self.connect(&key).await?, false),
+            };
+            let answer = match c.exchange(&head, &body, method == Method::HEAD, body_limit).await {
+                // The server closed the kept-alive connection as the request went out: once
+                // more on a new one (what hyper and Go's net/http do too).
+                Err(conn::Failure::NoAnswer(_)) if reused => {
+                    c = self.connect(&key).await?;
+                    c.exchange(&head, &body, method == Method::HEAD, body_limit).await?
                 }
-            })?;
-            Ok(Answer { status: parts.status, headers: parts.headers, body: body.to_bytes() })
+                r => r?,
+            };
+            if answer.keep_alive {
+                self.put_idle(key, c);
+            }
+            Ok(Answer { status: answer.status, headers: answer.headers, body: answer.body })
         };
-        match tokio::time::timeout(self.timeout, fut).await {
+        match tokio::time::timeout(self.inner.timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(RequestError::Timeout(self.timeout)),
+            Err(_) => Err(RequestError::Timeout(self.inner.timeout)),
         }
     }
+
+    /// The most recently kept connection to `key` that the server has not closed.
+    fn take_idle(&self, key: &ServerKey) -> Option<conn::Conn> {
+        let mut idle = self.inner.idle.lock().unwrap();
+        idle.retain(|i| i.since.elapsed() < IDLE_TIMEOUT);
+        while let Some(pos) = idle.iter().rposition(|i| i.key == *key) {
+            let i = idle.swap_remove(pos);
+            if !i.conn.closed_while_idle() {
+                return Some(i.conn);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, key: ServerKey, conn: conn::Conn) {
+        let mut idle = self.inner.idle.lock().unwrap();
+        if idle.iter().filter(|i| i.key == key).count() < MAX_IDLE {
+            idle.push(Idle { key, conn, since: Instant::now() });
+        }
+    }
+
+    async fn connect(&self, key: &ServerKey) -> Result<conn::Conn, RequestError> {
+        let tcp = tokio::net::TcpStream::connect((key.host.as_str(), key.port))
+            .await
+            .map_err(|e| RequestError::Transport(format!("connecting to {}:{}: {e}", key.host, key.port)))?;
+        tcp.set_nodelay(true).map_err(|e| RequestError::Transport(format!("TCP_NODELAY: {e}")))?;
+        let stream = if key.tls {
+            let name = self.inner.tls.server_name(&key.host).map_err(|e| RequestError::Transport(e.to_string()))?;
+            let tls = self.inner.connector.connect(name, tcp).await;
+            conn::Stream::Tls(Box::new(tls.map_err(|e| RequestError::Transport(format!("TLS handshake with {}:{}: {}", key.host, key.port, error_chain(&e))))?))
+        } else {
+            conn::Stream::Plain(tcp)
+        };
+        Ok(conn::Conn::new(stream))
+    }
+}
+
+/// The server of `uri` and the request's head: request line, `host`, `user-agent` (unless
+/// `headers` has one), `headers`, `content-length` (when there is a body, or the method
+/// carries one), and the empty line.
+fn request_head(method: &Method, uri: &Uri, headers: &[(HeaderName, HeaderValue)], body_len: usize) -> Result<(ServerKey, Vec<u8>), RequestError> {
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        other => return Err(RequestError::Transport(format!("unsupported URL scheme {:?} in {uri}", other.unwrap_or("")))),
+    };
+    let authority = uri.authority().ok_or_else(|| RequestError::Transport(format!("no host in {uri}")))?;
+    let host = authority.host();
+    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let key = ServerKey { tls, host: host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).to_string(), port };
+    let path = uri.path_and_query().map(|p| p.as_str()).filter(|p| !p.is_empty()).unwrap_or("/");
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut line = |name: &[u8], value: &[u8]| {
+        head.extend_from_slice(name);
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    };
+    let host_value = match authority.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    line(b"host", host_value.as_bytes());
+    if !headers.iter().any(|(k, _)| k == hyper::header::USER_AGENT) {
+        line(b"user-agent", USER_AGENT.as_bytes());
+    }
+    for (k, v) in headers {
+        // This module frames the request itself.
+        if k != hyper::header::HOST && k != hyper::header::CONTENT_LENGTH && k != hyper::header::TRANSFER_ENCODING && k != hyper::header::CONNECTION {
+            line(k.as_str().as_bytes(), v.as_bytes());
+        }
+    }
+    if body_len > 0 || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        line(b"content-length", body_len.to_string().as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    Ok((key, head))
 }
 
 /// The error and its causes on one line (hyper hides the useful part in `source()`).
@@ -203,6 +301,196 @@ pub fn classify(result: Result<Answer, RequestError>, retryable: &[u16]) -> Outc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the scripted server does after reading a request: answer it, or close unanswered.
+    type Step = Option<&'static [u8]>;
+
+    /// A server on 127.0.0.1 (TLS with `tls`) that follows one script per connection it
+    /// accepts: per request, read it whole and take the step; after the last step, close.
+    /// Returns its address and the requests it read, per connection.
+    async fn scripted(scripts: Vec<Vec<Step>>, tls: Option<Arc<rustls::ServerConfig>>) -> (std::net::SocketAddr, Arc<Mutex<Vec<Vec<String>>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+        impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            for script in scripts {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut s: Box<dyn Io> = match &tls {
+                    Some(c) => match tokio_rustls::TlsAcceptor::from(c.clone()).accept(tcp).await {
+                        Ok(s) => Box::new(s),
+                        Err(_) => continue, // the client refused the handshake
+                    },
+                    None => Box::new(tcp),
+                };
+                let conn = {
+                    let mut l = log.lock().unwrap();
+                    l.push(Vec::new());
+                    l.len() - 1
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for step in script {
+                        let request = loop {
+                            let mut chunk = [0u8; 4096];
+                            let end = buf.windows(4).position(|w| w == b"\r\n\r\n");
+                            if let Some(end) = end {
+                                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                                let len = head.lines().find_map(|l| l.strip_prefix("content-length: ")).map_or(0, |v| v.parse::<usize>().unwrap());
+                                if buf.len() >= end + 4 + len {
+                                    let r = String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+                                    buf.drain(..end + 4 + len);
+                                    break Some(r);
+                                }
+                            }
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => break None,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let Some(request) = request else { return };
+                        log.lock().unwrap()[conn].push(request);
+                        match step {
+                            Some(answer) => s.write_all(answer).await.unwrap(),
+                            None => return,
+                        }
+                    }
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    const OK: Step = Some(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+
+    fn client(timeout_ms: u64) -> HttpClient {
+        HttpClient::new(&TlsConfig::default(), Duration::from_millis(timeout_ms)).unwrap()
+    }
+
+    async fn post(c: &HttpClient, url: &str) -> Result<Answer, RequestError> {
+        let headers = [(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"))];
+        c.request(Method::POST, &url.parse().unwrap(), &headers, Bytes::from_static(b"body"), 1024).await
+    }
+
+    #[tokio::test]
+    async fn requests_go_out_on_one_kept_alive_connection_with_their_head_and_body() {
+        let (addr, seen) = scripted(vec![vec![OK, OK, OK]], None).await;
+        let c = client(5000);
+        for _ in 0..3 {
+            let a = post(&c, &format!("http://{addr}/v1/metrics?x=1")).await.unwrap();
+            assert_eq!((a.status, &a.body[..]), (StatusCode::OK, &b"ok"[..]));
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "one connection for three requests");
+        let want = format!("POST /v1/metrics?x=1 HTTP/1.1\r\nhost: {addr}\r\nuser-agent: {USER_AGENT}\r\ncontent-type: application/x-protobuf\r\ncontent-length: 4\r\n\r\nbody");
+        assert_eq!(seen[0], vec![want; 3]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_replaced_without_an_error() {
+        // Each connection answers once and closes: the client finds it closed when it next
+        // wants it and opens another.
+        let (addr, seen) = scripted(vec![vec![OK], vec![OK]], None).await;
+        let c = client(5000);
+        post(&c, &format!("http://{addr}/")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        post(&c, &format!("http://{addr}/")).await.unwrap();
+        assert_eq!(seen.lock().unwrap().iter().map(Vec::len).collect::<Vec<_>>(), [1, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_unanswered_on_a_kept_connection_is_sent_once_more_on_a_new_one() {
+        // The race a keep-alive timeout makes: the server closes as the request arrives.
+        let (addr, seen) = scripted(vec![vec![OK, None], vec![OK]], None).await;
+        let c = client(5000);
+        post(&c, &format!("http://{addr}/")).await.unwrap();
+        let a = post(&c, &format!("http://{addr}/")).await.unwrap();
+        assert_eq!(&a.body[..], b"ok");
+        assert_eq!(seen.lock().unwrap().iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_closed_unanswered_is_an_error_and_not_sent_again() {
+        let (addr, seen) = scripted(vec![vec![None], vec![OK]], None).await;
+        match post(&client(5000), &format!("http://{addr}/")).await {
+            Err(RequestError::Transport(m)) => assert!(m.contains("connection closed before an answer"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_runs_into_the_timeout_and_refused_connections_name_the_server() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (held, _) = silent.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(held);
+        });
+        assert!(matches!(post(&client(300), &format!("http://{addr}/")).await, Err(RequestError::Timeout(_))));
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        match post(&client(5000), &format!("http://{closed}/")).await {
+            Err(RequestError::Transport(m)) => assert!(m.starts_with(&format!("connecting to 127.0.0.1:{}: ", closed.port())), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match post(&client(5000), "ftp://127.0.0.1/").await {
+            Err(RequestError::Transport(m)) => assert!(m.contains("unsupported URL scheme"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_head_has_the_port_the_url_names_a_path_and_a_length_only_where_a_body_can_be() {
+        let ua = [(hyper::header::USER_AGENT, HeaderValue::from_static("prom/1"))];
+        let (key, head) = request_head(&Method::GET, &"https://[::1]:8443".parse().unwrap(), &ua, 0).unwrap();
+        assert_eq!(key, ServerKey { tls: true, host: "::1".into(), port: 8443 });
+        assert_eq!(String::from_utf8(head).unwrap(), "GET / HTTP/1.1\r\nhost: [::1]:8443\r\nuser-agent: prom/1\r\n\r\n");
+        let (key, head) = request_head(&Method::POST, &"http://example.com/api/v1/write".parse().unwrap(), &[], 0).unwrap();
+        assert_eq!(key, ServerKey { tls: false, host: "example.com".into(), port: 80 });
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            format!("POST /api/v1/write HTTP/1.1\r\nhost: example.com\r\nuser-agent: {USER_AGENT}\r\ncontent-length: 0\r\n\r\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn https_verifies_the_server_name_that_replaces_the_url_host_and_keeps_the_connection() {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["collector.internal".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let (addr, seen) = scripted(vec![vec![OK, OK], vec![OK]], Some(Arc::new(server))).await;
+        let url = format!("https://127.0.0.1:{}/v1/metrics", addr.port());
+        let named = TlsConfig { ca_file: Some(ca_file.clone()), server_name: Some("collector.internal".into()), ..TlsConfig::default() };
+        let c = HttpClient::new(&named, Duration::from_secs(5)).unwrap();
+        for _ in 0..2 {
+            assert_eq!(&post(&c, &url).await.unwrap().body[..], b"ok");
+        }
+        assert_eq!(seen.lock().unwrap().iter().map(Vec::len).collect::<Vec<_>>(), [2]);
+        // Without server_name, the certificate does not cover 127.0.0.1.
+        let unnamed = TlsConfig { ca_file: Some(ca_file), ..TlsConfig::default() };
+        match post(&HttpClient::new(&unnamed, Duration::from_secs(5)).unwrap(), &url).await {
+            Err(RequestError::Transport(m)) => assert!(m.starts_with("TLS handshake with 127.0.0.1:") && m.contains("certificate"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn gzip_bodies_decode_to_what_went_in_one_after_another_on_the_same_state() {
