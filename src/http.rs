@@ -12,44 +12,25 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 mod conn;
+pub mod deflate;
 
 /// `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("metricsd/", env!("CARGO_PKG_VERSION"));
 
-/// `Content-Encoding: gzip` of a request body at level 1: metric payloads (repetitive names and
-/// attributes) compress nearly as well as at the default level 6, for about a third of the CPU.
-///
-/// The deflate state (~300 KB of dictionary and hash tables) is kept per thread and reset
-/// between bodies: a `GzEncoder` per body allocates and zero-fills it afresh, and the pages the
-/// allocator then hands back to the kernel fault in again on the next tick, which cost more than
-/// compressing a tick's batch. The gzip framing (RFC 1952: a 10-byte header, the raw deflate
-/// stream, CRC-32 and length) is written here around it.
-pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
+/// `Content-Encoding: gzip` of a request body: the gzip framing (RFC 1952: a 10-byte header,
+/// the raw deflate stream, CRC-32 and length) around [`deflate`]'s one-pass encoder, whose
+/// state is kept per thread (see there for why it is not zlib's).
+pub fn gzip(body: &[u8]) -> Vec<u8> {
     thread_local! {
-        static DEFLATE: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::fast(), false));
+        static DEFLATE: std::cell::RefCell<deflate::Deflate> = std::cell::RefCell::default();
     }
     // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=4 (fastest) OS=255 (unknown).
-    let mut out = Vec::with_capacity(body.len() / 4 + 64);
+    let mut out = Vec::with_capacity(body.len() / 3 + 64);
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]);
-    DEFLATE.with(|d| {
-        let mut d = d.borrow_mut();
-        d.reset();
-        loop {
-            if out.capacity() - out.len() < 1024 {
-                out.reserve(out.capacity().max(4096));
-            }
-            let consumed = d.total_in() as usize;
-            match d.compress_vec(&body[consumed..], &mut out, FlushCompress::Finish) {
-                Ok(Status::StreamEnd) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(std::io::Error::other(e)),
-            }
-        }
-    })?;
+    DEFLATE.with(|d| d.borrow_mut().compress(body, &mut out));
     out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    Ok(out)
+    out
 }
 
 /// A client for one endpoint's TLS settings: keeps up to [`MAX_IDLE`] connections per
@@ -498,7 +479,7 @@ mod tests {
         let big: Vec<u8> = (0..2_000_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761) >> 13).to_le_bytes()).collect();
         let text = "system.cpu.time{cpu.mode=\"user\"} 1234.5\n".repeat(5000).into_bytes();
         for body in [&text[..], b"", &big[..], b"x", &text[..]] {
-            let gz = gzip(body).unwrap();
+            let gz = gzip(body);
             assert_eq!(&gz[..3], &[0x1f, 0x8b, 8], "gzip magic and deflate");
             let mut back = Vec::new();
             flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();

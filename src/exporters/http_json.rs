@@ -212,7 +212,7 @@ impl HttpJsonExporter {
     }
 
     fn finish(&self, json: Vec<u8>, points: u64) -> Result<Payload, String> {
-        let body = if self.config.gzip { crate::http::gzip(&json).map_err(|e| format!("gzip: {e}"))? } else { json };
+        let body = if self.config.gzip { crate::http::gzip(&json) } else { json };
         Ok(Payload { body: body.into(), points })
     }
 }

@@ -1154,7 +1154,7 @@ impl OtlpExporter {
         let body = match (&self.transport, self.compression) {
             // gRPC compresses in tonic (`grpc-encoding`); the payload is the message.
             (Transport::Grpc { .. }, _) | (_, Compression::None) => raw,
-            (Transport::Http { .. }, Compression::Gzip) => crate::http::gzip(&raw).map_err(|e| format!("gzip: {e}"))?.into(),
+            (Transport::Http { .. }, Compression::Gzip) => crate::http::gzip(&raw).into(),
             (Transport::Http { .. }, Compression::Zstd) => zstd::bulk::compress(&raw, 3).map_err(|e| format!("zstd: {e}"))?.into(),
         };
         Ok(Payload { body, points })
