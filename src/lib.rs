@@ -15,6 +15,7 @@ pub mod mem;
 pub mod pipeline;
 pub mod procfs;
 pub mod resource;
+pub mod sched;
 pub mod scrape;
 pub mod server;
 pub mod tls;

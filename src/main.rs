@@ -149,6 +149,11 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
+    // Before the runtime starts its threads, which inherit the policy.
+    match metricsd::sched::apply(config.scheduling_policy) {
+        Ok(applied) => tracing::debug!(?applied, "Scheduling policy"),
+        Err(e) => tracing::warn!(error = %e, "Cannot set the SCHED_BATCH scheduling policy; running under the inherited one"),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).max_blocking_threads(16).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -197,6 +197,40 @@ fn health_ready_status_and_metrics_answer_over_http() {
     assert_eq!(code, Some(0));
 }
 
+/// The scheduling policy (stat field 41) of each of `pid`'s threads.
+fn thread_policies(pid: i32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|t| {
+            let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap();
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+            fields[41 - 3].parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_thread_runs_under_sched_batch_unless_told_to_inherit() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, want) in [("", libc::SCHED_BATCH as u32), ("scheduling_policy: inherit\n", libc::SCHED_OTHER as u32)] {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let cfg = write_config(&dir, "c.yaml", &format!("{extra}server:\n  port: {port}\ncollector:\n  interval: 1s\n"));
+        let agent = Running::spawn({
+            let mut c = agent();
+            c.arg("-config").arg(&cfg);
+            c
+        });
+        // Ready: the runtime's threads and the tick's thread have started.
+        eventually(Duration::from_secs(10), || http_get(&addr, "/ready").filter(|(s, _)| *s == 200)).expect("becomes ready");
+        let policies = thread_policies(agent.pid());
+        assert!(policies.len() >= 3, "{policies:?}");
+        assert!(policies.iter().all(|p| *p == want), "{extra:?}: {policies:?}");
+        agent.signal(libc::SIGTERM);
+        assert_eq!(agent.wait(Duration::from_secs(10)).0, Some(0));
+    }
+}
+
 #[test]
 fn ready_waits_for_a_first_delivery_when_exporters_exist() {
     let sink = Sink::start(|_, _| (503, vec![], "down".into(), Duration::ZERO));

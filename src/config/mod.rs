@@ -71,6 +71,10 @@ pub struct Config {
     /// subdirectory named after its type and endpoint, with `max_bytes` each. Off by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub buffer: Option<crate::pipeline::spool::SpoolConfig>,
+    /// CPU scheduling policy of the agent's threads, read at start: `"batch"` (default,
+    /// `SCHED_BATCH`: the same CPU share, no wake-up preemption) or `"inherit"` (keep the
+    /// policy it was started with). See [`crate::sched`].
+    pub scheduling_policy: crate::sched::SchedulingPolicy,
 }
 
 /// metricsd's `server` section.
