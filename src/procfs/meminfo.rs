@@ -40,34 +40,40 @@ pub fn parse(text: &str) -> Result<MemInfo, String> {
 }
 
 fn parse_at(text: &str) -> Result<MemInfo, LineError> {
-    const TOTAL: u8 = 1;
-    const FREE: u8 = 2;
-    const BUFFERS: u8 = 4;
-    const CACHED: u8 = 8;
-    const SWAP_TOTAL: u8 = 16;
-    const SWAP_FREE: u8 = 32;
+    const TOTAL: u16 = 1;
+    const FREE: u16 = 2;
+    const BUFFERS: u16 = 4;
+    const CACHED: u16 = 8;
+    const SWAP_TOTAL: u16 = 16;
+    const SWAP_FREE: u16 = 32;
+    /// Every key read: past the last of them (`SUnreclaim`, line 27 of 54 on 6.18) the rest
+    /// of the file is not parsed.
+    const ALL: u16 = 0x7ff;
     let mut m = MemInfo::default();
-    let mut seen = 0u8;
+    let mut seen = 0u16;
     for (i, line) in text.lines().enumerate() {
         let Some((key, rest)) = line.split_once(':') else {
             continue;
         };
-        let (slot, bit): (&mut u64, u8) = match key {
+        let (slot, bit): (&mut u64, u16) = match key {
             "MemTotal" => (&mut m.total, TOTAL),
             "MemFree" => (&mut m.free, FREE),
-            "MemAvailable" => (m.available.insert(0), 0),
+            "MemAvailable" => (m.available.insert(0), 64),
             "Buffers" => (&mut m.buffers, BUFFERS),
             "Cached" => (&mut m.cached, CACHED),
-            "Shmem" => (&mut m.shmem, 0),
-            "SReclaimable" => (&mut m.slab_reclaimable, 0),
-            "SUnreclaim" => (&mut m.slab_unreclaimable, 0),
+            "Shmem" => (&mut m.shmem, 128),
+            "SReclaimable" => (&mut m.slab_reclaimable, 256),
+            "SUnreclaim" => (&mut m.slab_unreclaimable, 512),
             "SwapTotal" => (&mut m.swap_total, SWAP_TOTAL),
             "SwapFree" => (&mut m.swap_free, SWAP_FREE),
-            "SwapCached" => (&mut m.swap_cached, 0),
+            "SwapCached" => (&mut m.swap_cached, 1024),
             _ => continue,
         };
         *slot = value(rest).ok_or_else(|| LineError::new(i + 1, format!("{key}: bad value {:?}", rest.trim())))?;
         seen |= bit;
+        if seen == ALL {
+            break;
+        }
     }
     for (bit, key) in [(TOTAL, "MemTotal"), (FREE, "MemFree"), (BUFFERS, "Buffers"), (CACHED, "Cached"), (SWAP_TOTAL, "SwapTotal"), (SWAP_FREE, "SwapFree")] {
         if seen & bit == 0 {
@@ -131,6 +137,17 @@ mod tests {
         assert_eq!(m.swap_total, 4_294_963_200); // 4194300 kB
         assert_eq!(m.swap_free, 4_194_373_632); // 4096068 kB
         assert_eq!(m.swap_cached, 10_485_760); // 10240 kB
+    }
+
+    #[test]
+    fn lines_past_the_last_key_read_are_not_parsed() {
+        let keys = "MemTotal: 8 kB\nMemFree: 4 kB\nMemAvailable: 6 kB\nBuffers: 1 kB\nCached: 2 kB\nSwapCached: 0 kB\n\
+                    SwapTotal: 0 kB\nSwapFree: 0 kB\nShmem: 1 kB\nSReclaimable: 1 kB\nSUnreclaim: 1 kB\n";
+        let m = parse(&format!("{keys}MemTotal: not a number\n")).unwrap();
+        assert_eq!(m.total, 8192);
+        // Without MemAvailable (before 3.14) the whole file is read, and a bad line is found.
+        let old = keys.replace("MemAvailable: 6 kB\n", "");
+        assert_eq!(parse(&format!("{old}Cached: x\n")).unwrap_err(), "line 11: Cached: bad value \"x\"");
     }
 
     #[test]
