@@ -72,6 +72,10 @@ fn parse_to(text: &str) -> Result<(VmStat, Option<usize>), LineError> {
     let mut offset = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         offset += line.len();
+        // All six start with 'p'; most lines (`nr_*`, `numa_*`, `workingset_*`) do not.
+        if !line.starts_with('p') {
+            continue;
+        }
         let mut it = line.split_ascii_whitespace();
         let Some(key) = it.next() else { continue };
         let (slot, bit) = match key {
