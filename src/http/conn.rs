@@ -32,6 +32,9 @@ const MAX_HEADERS: usize = 100;
 const COALESCE: usize = 256 * 1024;
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Most the read buffer grows by at once (it doubles up to this, so a large body takes few
+/// reallocations).
+const MAX_READ_AHEAD: usize = 1024 * 1024;
 
 /// A connection, plain or TLS.
 pub(super) enum Stream {
@@ -87,9 +90,10 @@ enum Framing {
 /// Why an exchange failed.
 #[derive(Debug)]
 pub(super) enum Failure {
-    /// The connection failed before any byte of the answer came back: a kept-alive connection
-    /// the server closed while idle fails so, and the request may be sent again on a new one.
-    NoAnswer(io::Error),
+    /// Writing the request failed, so the server cannot have acted on it: a kept-alive
+    /// connection the server closed while idle may fail so, and the request may be sent again
+    /// on a new one.
+    NotSent(io::Error),
     /// Anything else (a broken answer, a connection lost in the middle of one, a body too large).
     Other(RequestError),
 }
@@ -97,7 +101,7 @@ pub(super) enum Failure {
 impl From<Failure> for RequestError {
     fn from(f: Failure) -> Self {
         match f {
-            Failure::NoAnswer(e) => RequestError::Transport(format!("connection closed before an answer: {e}")),
+            Failure::NotSent(e) => RequestError::Transport(format!("sending the request: {e}")),
             Failure::Other(e) => e,
         }
     }
@@ -161,7 +165,7 @@ impl Conn {
                 e => e,
             }
         };
-        written.and(self.stream.flush().await).map_err(Failure::NoAnswer)?;
+        written.and(self.stream.flush().await).map_err(Failure::NotSent)?;
         let mut interim = false;
         let head = loop {
             let h = self.read_head(head_request, interim).await?;
@@ -181,7 +185,7 @@ impl Conn {
 
     /// Reads more from the connection; `what` names the part of the answer being read.
     async fn more(&mut self, what: &str) -> Result<(), Failure> {
-        self.buf.reserve(READ_CHUNK);
+        self.buf.reserve(READ_CHUNK.max(self.buf.len() / 2).min(MAX_READ_AHEAD));
         match self.stream.read_buf(&mut self.buf).await {
             Ok(0) => Err(protocol(format!("connection closed in the middle of the answer's {what}"))),
             Ok(_) => Ok(()),
@@ -213,20 +217,20 @@ impl Conn {
                 self.more("head").await?;
                 continue;
             }
-            // The first read: a failure here means no answer was begun.
+            // The first read. The request was sent whole, so the server may have acted on it
+            // even if no answer comes: not sent again here (the exporter's retry decides).
             self.buf.reserve(READ_CHUNK);
             match self.stream.read_buf(&mut self.buf).await {
-                Ok(0) => return Err(Failure::NoAnswer(io::ErrorKind::UnexpectedEof.into())),
+                Ok(0) => return Err(protocol("connection closed before an answer")),
                 Ok(_) => started = true,
-                Err(e) => return Err(Failure::NoAnswer(e)),
+                Err(e) => return Err(protocol(format!("connection failed before an answer: {e}"))),
             }
         }
     }
 
+    /// Reads until `n` bytes are buffered. Memory grows with what arrives, not with what a
+    /// header claims.
     async fn fill(&mut self, n: usize, what: &str) -> Result<(), Failure> {
-        if self.buf.len() < n {
-            self.buf.reserve(n - self.buf.len());
-        }
         while self.buf.len() < n {
             self.more(what).await?;
         }
@@ -268,7 +272,7 @@ impl Conn {
                     if size == 0 {
                         return self.skip_trailers().await.map(|()| body.freeze());
                     }
-                    let size = usize::try_from(size).ok().filter(|s| body.len().saturating_add(*s) <= limit).ok_or_else(too_large)?;
+                    let size = usize::try_from(size).ok().filter(|s| body.len().saturating_add(*s) <= limit && *s < usize::MAX - 2).ok_or_else(too_large)?;
                     self.fill(size + 2, "chunked body").await?;
                     if &self.buf[size..size + 2] != b"\r\n" {
                         return Err(protocol("a chunk of the answer's body does not end in CRLF"));
@@ -313,10 +317,15 @@ fn head_of(r: &httparse::Response<'_, '_>, head_request: bool) -> Result<Head, F
     let has_token = |token: &str| {
         headers.get_all(CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
     };
-    let keep_alive = match r.version {
-        Some(1) => !has_token("close"),
-        _ => has_token("keep-alive"),
-    };
+    let has_te = headers.contains_key(TRANSFER_ENCODING);
+    // Transfer-Encoding beside Content-Length, or in an HTTP/1.0 answer, is framing to
+    // distrust (RFC 9112 §6.1, §6.3): the body is read as TE says and the connection closed.
+    let dubious = has_te && (headers.contains_key(CONTENT_LENGTH) || r.version != Some(1));
+    let keep_alive = !dubious
+        && match r.version {
+            Some(1) => !has_token("close"),
+            _ => has_token("keep-alive"),
+        };
     let framing = if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED || status.is_informational() {
         Framing::Empty
     } else if let Some(last) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
@@ -327,10 +336,11 @@ fn head_of(r: &httparse::Response<'_, '_>, head_request: bool) -> Result<Head, F
             Framing::ToEof
         }
     } else {
-        let mut lengths = headers.get_all(CONTENT_LENGTH).iter().flat_map(|v| v.to_str().unwrap_or("x").split(',')).map(|v| v.trim().parse::<u64>());
+        let digits = |v: &str| Some(v.trim()).filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())).and_then(|v| v.parse::<u64>().ok());
+        let mut lengths = headers.get_all(CONTENT_LENGTH).iter().flat_map(|v| v.to_str().unwrap_or("x").split(',')).map(digits);
         match lengths.next() {
             None => Framing::ToEof,
-            Some(Ok(n)) if lengths.all(|m| m.ok() == Some(n)) => Framing::Length(n),
+            Some(Some(n)) if lengths.all(|m| m == Some(n)) => Framing::Length(n),
             Some(_) => return Err(protocol("answer with an invalid Content-Length")),
         }
     };
@@ -473,6 +483,68 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn transfer_encoding_beside_content_length_or_in_http_1_0_closes_the_connection() {
+        let a = one(vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n"], 1024).await.unwrap();
+        assert_eq!((&a.body[..], a.keep_alive), (&b"ok"[..], false));
+        let a = one(vec![b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"], 1024).await.unwrap();
+        assert_eq!((&a.body[..], a.keep_alive), (&b"ok"[..], false));
+        match one(vec![b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok"], 1024).await {
+            Err(Failure::Other(RequestError::Transport(m))) => assert!(m.contains("invalid Content-Length"), "{m}"),
+            other => panic!("{:?}", other.map(|a| a.body)),
+        }
+    }
+
+    #[tokio::test]
+    async fn lengths_a_server_claims_neither_overflow_nor_allocate_ahead_of_the_data() {
+        // With no limit to speak of, a claimed 2^64 − 1 chunk is refused and a claimed
+        // 2^64 − 1 Content-Length waits for bytes that never come (no reservation of it).
+        match one(vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nok"], usize::MAX).await {
+            Err(Failure::Other(RequestError::TooLarge(_))) => {}
+            other => panic!("{:?}", other.map(|a| a.body)),
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nshort").await.unwrap();
+        });
+        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        match conn.exchange(POST, b"hello", false, usize::MAX).await {
+            Err(Failure::Other(RequestError::Transport(m))) => assert!(m.contains("middle of the answer's body"), "{m}"),
+            other => panic!("{:?}", other.map(|a| a.body)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_to_a_connection_the_server_reset_is_not_sent() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let s = s.into_std().unwrap();
+            let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+            // SAFETY: a valid socket and a linger struct of the size given: close sends RST.
+            let r = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&s),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as u32,
+                )
+            };
+            assert_eq!(r, 0);
+        });
+        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        server.await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(conn.closed_while_idle(), "the reset is seen before reuse");
+        assert!(matches!(conn.exchange(POST, b"hello", false, 1024).await, Err(Failure::NotSent(_))));
+    }
+
+    #[tokio::test]
     async fn a_connection_closed_before_any_answer_is_told_apart_from_one_cut_mid_answer() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -485,7 +557,10 @@ mod tests {
             }
         });
         let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
-        assert!(matches!(conn.exchange(POST, b"hello", false, 1024).await, Err(Failure::NoAnswer(_))));
+        match conn.exchange(POST, b"hello", false, 1024).await {
+            Err(Failure::Other(RequestError::Transport(m))) => assert_eq!(m, "connection closed before an answer"),
+            other => panic!("{:?}", other.map(|a| a.status)),
+        }
         let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
         match conn.exchange(POST, b"hello", false, 1024).await {
             Err(Failure::Other(RequestError::Transport(m))) => assert!(m.contains("middle of the answer's body"), "{m}"),
