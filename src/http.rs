@@ -95,10 +95,8 @@ pub enum RequestError {
 impl HttpClient {
     /// A client using `tls` for `https://` URLs. `server_name` from `tls` overrides SNI.
     pub fn new(tls: &TlsConfig, timeout: Duration) -> Result<Self, TlsError> {
+        // Also refuses a `server_name` that is no valid name.
         let config = tls.client_config(vec![b"http/1.1".to_vec()])?;
-        if tls.server_name.as_deref().is_some_and(|n| !n.trim().is_empty()) {
-            tls.server_name("")?;
-        }
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         Ok(HttpClient { inner: Arc::new(Inner { tls: tls.clone(), connector, timeout, idle: Mutex::new(Vec::new()) }) })
     }

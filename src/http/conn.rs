@@ -388,6 +388,26 @@ mod tests {
         (Conn::new(Stream::Plain(tcp)), server)
     }
 
+    /// A server that, for each of `answers` in turn, accepts a connection, reads the request
+    /// (one read), writes the answer and closes the connection.
+    async fn closing(answers: Vec<&'static [u8]>) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for answer in answers {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(answer).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    async fn connect(addr: std::net::SocketAddr) -> Conn {
+        Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()))
+    }
+
     const POST: &[u8] = b"POST /v1/metrics HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n";
 
     async fn one(answer: Vec<&'static [u8]>, limit: usize) -> Result<Answer, Failure> {
@@ -419,15 +439,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_without_length_ends_with_the_connection_which_is_then_not_kept() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await.unwrap();
-            s.write_all(b"HTTP/1.0 200 OK\r\n\r\nuntil the end").await.unwrap();
-        });
-        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        let mut conn = connect(closing(vec![b"HTTP/1.0 200 OK\r\n\r\nuntil the end"]).await).await;
         let a = conn.exchange(POST, b"hello", false, 1024).await.unwrap();
         assert_eq!(&a.body[..], b"until the end");
         assert!(!a.keep_alive);
@@ -502,15 +514,7 @@ mod tests {
             Err(Failure::Other(RequestError::TooLarge(_))) => {}
             other => panic!("{:?}", other.map(|a| a.body)),
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await.unwrap();
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nshort").await.unwrap();
-        });
-        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        let mut conn = connect(closing(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nshort"]).await).await;
         match conn.exchange(POST, b"hello", false, usize::MAX).await {
             Err(Failure::Other(RequestError::Transport(m))) => assert!(m.contains("middle of the answer's body"), "{m}"),
             other => panic!("{:?}", other.map(|a| a.body)),
@@ -537,7 +541,7 @@ mod tests {
             };
             assert_eq!(r, 0);
         });
-        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        let mut conn = connect(addr).await;
         server.await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(conn.closed_while_idle(), "the reset is seen before reuse");
@@ -546,22 +550,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_closed_before_any_answer_is_told_apart_from_one_cut_mid_answer() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            for answer in [&b""[..], b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"] {
-                let (mut s, _) = listener.accept().await.unwrap();
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await.unwrap();
-                s.write_all(answer).await.unwrap();
-            }
-        });
-        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        let addr = closing(vec![b"", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"]).await;
+        let mut conn = connect(addr).await;
         match conn.exchange(POST, b"hello", false, 1024).await {
             Err(Failure::Other(RequestError::Transport(m))) => assert_eq!(m, "connection closed before an answer"),
             other => panic!("{:?}", other.map(|a| a.status)),
         }
-        let mut conn = Conn::new(Stream::Plain(TcpStream::connect(addr).await.unwrap()));
+        let mut conn = connect(addr).await;
         match conn.exchange(POST, b"hello", false, 1024).await {
             Err(Failure::Other(RequestError::Transport(m))) => assert!(m.contains("middle of the answer's body"), "{m}"),
             other => panic!("{:?}", other.map(|a| a.status)),
