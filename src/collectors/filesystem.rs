@@ -404,7 +404,7 @@ impl FilesystemCollector {
             self.answer(d, false);
         }
         let start = Instant::now();
-        let deadline = start + timeout;
+        let deadline = crate::config::duration::deadline_after(start, timeout);
         let mut pending = 0usize;
         {
             let pool = self.pool.as_mut().expect("pool");

@@ -269,13 +269,34 @@ impl Config {
     /// Checks what parsing cannot: returns every problem, not just the first.
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
+        use duration::{check_range, MAX_INTERVAL, MAX_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT};
         let c = &self.collector;
-        if c.interval() < Duration::from_millis(100) {
-            errors
-                .push(ConfigError::Invalid { key: "collector.interval".into(), msg: format!("{} is too short (minimum 100ms)", ConfigDuration(c.interval())) });
+        let mut range = |key: &str, d: Option<Duration>, min: Duration, max: Duration| {
+            if let Some(Err(msg)) = d.map(|d| check_range(key, d, min, max)) {
+                errors.push(ConfigError::Invalid { key: key.into(), msg });
+            }
+        };
+        range("collector.interval", c.interval.map(|d| d.get()), MIN_INTERVAL, MAX_INTERVAL);
+        if c.interval.is_none() {
+            // Whole seconds, as metricsd: 1 to 86400.
+            let secs = c.interval_seconds.map(|s| Duration::from_secs(s.min(u64::MAX / 2)));
+            range("collector.interval_seconds", secs, Duration::from_secs(1), MAX_INTERVAL);
         }
-        if let Some(0) = c.interval_seconds {
-            errors.push(ConfigError::Invalid { key: "collector.interval_seconds".into(), msg: "must be at least 1".into() });
+        range("collector.timeout", c.timeout.map(|d| d.get()), MIN_TIMEOUT, MAX_TIMEOUT);
+        range("shutdown_timeout", self.shutdown_timeout.map(|d| d.get()), MIN_TIMEOUT, MAX_TIMEOUT);
+        range("collector.network.connections_interval", Some(c.network.connections_interval.get()), Duration::ZERO, MAX_INTERVAL);
+        range("collector.processes.scan_interval", c.processes.scan_interval.map(|d| d.get()), Duration::ZERO, MAX_INTERVAL);
+        range("collector.filesystem.statvfs_timeout", Some(c.filesystem.statvfs_timeout.get()), MIN_TIMEOUT, MAX_TIMEOUT);
+        range("collector.gpu.energy_interval", Some(c.gpu.energy_interval.get()), Duration::ZERO, MAX_INTERVAL);
+        range("collector.gpu.retry_interval", Some(c.gpu.retry_interval.get()), MIN_INTERVAL, MAX_INTERVAL);
+        for (i, e) in self.endpoints.iter().enumerate() {
+            range(&format!("endpoints[{i}].interval"), e.interval.map(|d| d.get()), MIN_INTERVAL, MAX_INTERVAL);
+            range(&format!("endpoints[{i}].timeout"), e.timeout.map(|d| d.get()), MIN_TIMEOUT, MAX_TIMEOUT);
+        }
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if let Err(msg) = check_url_port("url", &e.url) {
+                errors.push(ConfigError::Invalid { key: format!("endpoints[{i}] ({})", e.name), msg });
+            }
         }
         if let Some(s) = &self.shipper {
             if let Err(e) = self.shipper_exporter(s) {
@@ -329,6 +350,27 @@ impl Config {
         let mut v = serde_json::to_value(self).unwrap_or_default();
         redact(&mut v);
         serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
+/// `Ok` unless the port in `url`'s authority is not a number from 1 to 65535 (`http://h:70000`
+/// would otherwise be sent to port 80, with its credentials). A URL without a port, or without
+/// a scheme (`host:4317`), is checked the same way; what else is wrong with a URL is for its
+/// user to say.
+pub fn check_url_port(key: &str, url: &str) -> Result<(), String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let port = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':'))
+    } else {
+        host_port.rsplit_once(':').map(|(_, p)| p)
+    };
+    match port {
+        None | Some("") => Ok(()),
+        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && matches!(p.parse::<u32>(), Ok(1..=65535)) => Ok(()),
+        // The URL itself is not repeated: it may hold credentials.
+        Some(p) => Err(format!("`{key}`: port {p:?} is not a number from 1 to 65535")),
     }
 }
 
@@ -479,6 +521,64 @@ mod tests {
         let c = parse(r#"{"collector": {"interval_seconds": 0}, "resource": {"": "x"}}"#, Format::Json).unwrap();
         let errs = c.validate();
         assert!(errs.len() >= 2, "{errs:?}");
+    }
+
+    fn problems(text: &str, f: Format) -> String {
+        let c = parse(text, f).unwrap_or_else(|e| panic!("{text}: {e}"));
+        c.validate().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn durations_that_would_overflow_a_deadline_are_config_errors_naming_the_key() {
+        // Each of these once aborted the agent at its first tick, at SIGTERM or at a retry.
+        for (text, f, key) in [
+            ("collector: {interval: 500000000000y}", Format::Yaml, "collector.interval"),
+            (r#"{"collector": {"interval_seconds": 18446744073709551615}}"#, Format::Json, "collector.interval_seconds"),
+            ("shutdown_timeout: 500000000000y", Format::Yaml, "shutdown_timeout"),
+            ("exporters: [{type: otlp, endpoint: 'http://h:4317', retry: {initial_interval: 300000000000y}}]", Format::Yaml, "initial_interval"),
+            ("exporters: [{type: otlp, endpoint: 'http://h:4317', retry: {max_interval: 1s, initial_interval: 2s}}]", Format::Yaml, "max_interval"),
+            ("exporters: [{type: http_json, endpoint: 'http://h/', timeout: 0s}]", Format::Yaml, "timeout"),
+            ("exporters: [{type: prometheus_remote_write, endpoint: 'http://h/', timeout: 2h}]", Format::Yaml, "timeout"),
+            ("endpoints: [{name: a, url: 'http://h/', interval: 2d}]", Format::Yaml, "endpoints[0].interval"),
+            ("collector: {filesystem: {statvfs_timeout: 0s}}", Format::Yaml, "collector.filesystem.statvfs_timeout"),
+        ] {
+            let p = problems(text, f);
+            assert!(p.contains(key) && (p.contains("too long") || p.contains("too short") || p.contains("shorter than")), "{text}: {p:?}");
+        }
+        assert_eq!(problems("collector: {interval: 1d}\nshutdown_timeout: 1h\n", Format::Yaml), "");
+        assert_eq!(problems(r#"{"collector": {"interval_seconds": 86400}}"#, Format::Json), "");
+    }
+
+    #[test]
+    fn a_bare_integer_duration_in_yaml_or_toml_is_refused_with_a_hint() {
+        let e = parse("exporters: [{type: otlp, endpoint: 'http://h:4317', timeout: 30}]", Format::Yaml).unwrap_err().to_string();
+        assert!(e.contains("\"30s\""), "{e}");
+        let e = parse("[collector]\ntimeout = 5\n", Format::Toml).unwrap_err().to_string();
+        assert!(e.contains("\"5s\"") && e.contains("test.cfg:2:"), "{e}");
+        // metricsd's JSON nanoseconds keep working.
+        let c = parse(r#"{"shipper": {"type": "http_json", "endpoint": "http://h/", "timeout": 30000000000}}"#, Format::Json).unwrap();
+        assert_eq!(c.shipper.unwrap().timeout.unwrap().get(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_port_above_65535_in_any_url_is_a_config_error() {
+        for (text, key) in [
+            ("exporters: [{type: prometheus_remote_write, endpoint: 'http://user:pw@h:70000/api/v1/write'}]", "exporters[0]"),
+            ("exporters: [{type: otlp, endpoint: 'h:99999'}]", "exporters[0]"),
+            ("exporters: [{type: http_json, endpoint: 'https://[::1]:65536/'}]", "exporters[0]"),
+            ("endpoints: [{name: app, url: 'http://localhost:65536/metrics'}]", "endpoints[0] (app)"),
+            ("shipper: {type: http_json, endpoint: 'http://h:0/'}", "shipper"),
+        ] {
+            let p = match parse(text, Format::Yaml) {
+                Ok(c) => c.validate().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+                Err(e) => e.to_string(),
+            };
+            assert!(p.contains(key) && p.contains("not a number from 1 to 65535"), "{text}: {p}");
+            assert!(!p.contains("pw@"), "credentials are not repeated: {p}");
+        }
+        for ok in ["http://h:65535/x", "https://[::1]:443/", "http://h/", "h:4317", "http://u:p@h:8080/?a=b:c", "unix:///run/x.sock"] {
+            assert_eq!(check_url_port("endpoint", ok), Ok(()), "{ok}");
+        }
     }
 
     #[test]

@@ -63,12 +63,21 @@ impl ExporterConfig {
 
     /// Problems found without connecting (bad URL, unreadable certificate, ...).
     pub fn validate(&self) -> Vec<String> {
-        match self {
-            ExporterConfig::Stdout(_) => Vec::new(),
-            ExporterConfig::PrometheusRemoteWrite(c) => c.validate(),
-            ExporterConfig::HttpJson(c) => c.validate(),
-            ExporterConfig::Otlp(c) => c.validate(),
+        use crate::config::duration::{check_range, MAX_TIMEOUT, MIN_TIMEOUT};
+        let (mut v, timeout, retry, url) = match self {
+            ExporterConfig::Stdout(_) => return Vec::new(),
+            ExporterConfig::PrometheusRemoteWrite(c) => (c.validate(), Some(c.timeout.get()), &c.retry, Some(c.endpoint.as_str())),
+            ExporterConfig::HttpJson(c) => (c.validate(), Some(c.timeout.get()), &c.retry, Some(c.endpoint.as_str())),
+            ExporterConfig::Otlp(c) => (c.validate(), c.timeout.map(|t| t.get()), &c.retry, c.endpoint.as_deref()),
+        };
+        if let Some(t) = timeout {
+            v.extend(check_range("timeout", t, MIN_TIMEOUT, MAX_TIMEOUT).err());
         }
+        v.extend(retry.validate());
+        if let Some(url) = url {
+            v.extend(crate::config::check_url_port("endpoint", url).err());
+        }
+        v
     }
 
     /// Applies the `OTEL_EXPORTER_*` defaults this exporter honours.
@@ -117,16 +126,12 @@ impl ExporterConfig {
         let name = format!("{}[{index}]", self.kind());
         let endpoint = self.endpoint();
         match self {
-            ExporterConfig::Stdout(c) => {
-                Ok(QueueHandle::spawn(name, endpoint, stdout::StdoutExporter::new(c.clone()), c.queue.clone(), RetryConfig::default()))
-            }
+            ExporterConfig::Stdout(c) => QueueHandle::spawn(name, endpoint, stdout::StdoutExporter::new(c.clone()), c.queue.clone(), RetryConfig::default()),
             ExporterConfig::PrometheusRemoteWrite(c) => {
-                Ok(QueueHandle::spawn(name, endpoint, remote_write::RemoteWriteExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()))
+                QueueHandle::spawn(name, endpoint, remote_write::RemoteWriteExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())
             }
-            ExporterConfig::HttpJson(c) => {
-                Ok(QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()))
-            }
-            ExporterConfig::Otlp(c) => Ok(QueueHandle::spawn(name, endpoint, otlp::OtlpExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())),
+            ExporterConfig::HttpJson(c) => QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()),
+            ExporterConfig::Otlp(c) => QueueHandle::spawn(name, endpoint, otlp::OtlpExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()),
         }
     }
 }

@@ -588,7 +588,7 @@ pub fn retry_info_delay(details: &[u8]) -> Option<Duration> {
     let status = RpcStatus::decode(details).ok()?;
     status.details.iter().filter(|a| a.type_url == RETRY_INFO_TYPE || a.type_url.ends_with("/google.rpc.RetryInfo")).find_map(|a| {
         let d = RetryInfo::decode(a.value.as_slice()).ok()?.retry_delay?;
-        Some(Duration::from_secs(d.seconds.max(0) as u64) + Duration::from_nanos(d.nanos.max(0) as u64))
+        Some(Duration::from_secs(d.seconds.max(0) as u64).saturating_add(Duration::from_nanos(d.nanos.max(0) as u64)))
     })
 }
 

@@ -27,6 +27,7 @@
 
 use super::spool::{Pos, Spool, SpoolConfig, SpoolError, SYNC_INTERVAL};
 use super::Batch;
+use crate::config::duration::deadline_after;
 use crate::config::ConfigDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -34,7 +35,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 /// Default bound of one exporter's queue.
 pub const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -44,6 +45,10 @@ pub const DEFAULT_INITIAL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(30);
 /// Default time after which a payload that keeps failing is dropped.
 pub const DEFAULT_MAX_ELAPSED: Duration = Duration::from_secs(300);
+/// Batches that may wait for an exporter's encoder thread; beyond, new ones are dropped and
+/// counted (with the tick's batch shared by every exporter, this bounds what a slow encoder or
+/// disk can hold).
+pub const INTAKE_BATCHES: usize = 8;
 /// After the spool failed, how long before it is tried again.
 pub const SPOOL_RETRY: Duration = Duration::from_secs(30);
 /// How long a new exporter waits for a spool directory still held by the one it replaces (a
@@ -99,7 +104,38 @@ impl RetryConfig {
     pub fn backoff(&self, attempt: u32) -> Duration {
         let base = self.initial_interval.get().as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
         let cap = base.min(self.max_interval.get().as_secs_f64());
-        Duration::from_secs_f64(cap * (0.5 + fastrand::f64() * 0.5))
+        // Saturates rather than panics on a duration no clock can hold (config is range-checked,
+        // this keeps a programming error from being an abort).
+        Duration::try_from_secs_f64(cap * (0.5 + fastrand::f64() * 0.5)).unwrap_or(self.max_interval.get())
+    }
+
+    /// The delay before retry number `attempt` when the server asked for `server` (`Retry-After`,
+    /// gRPC `RetryInfo`): honoured, but never longer than `max_interval` (a `Retry-After: 86400`
+    /// must not freeze the exporter for a day after the backend recovered) and never shorter than
+    /// the normal backoff step (a `Retry-After: 0` or a date in the past must not become a storm).
+    pub fn delay(&self, attempt: u32, server: Option<Duration>) -> Duration {
+        let step = self.backoff(attempt);
+        match server {
+            Some(d) => d.min(self.max_interval.get()).max(step),
+            None => step,
+        }
+    }
+
+    /// Problems with the durations, as `--check-config` prints them.
+    pub fn validate(&self) -> Vec<String> {
+        use crate::config::duration::{check_range, MAX_ELAPSED, MAX_INTERVAL, MIN_TIMEOUT};
+        let mut v: Vec<String> = [
+            check_range("retry.initial_interval", self.initial_interval.get(), MIN_TIMEOUT, MAX_INTERVAL),
+            check_range("retry.max_interval", self.max_interval.get(), MIN_TIMEOUT, MAX_INTERVAL),
+            check_range("retry.max_elapsed_time", self.max_elapsed_time.get(), Duration::ZERO, MAX_ELAPSED),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+        if self.max_interval.get() < self.initial_interval.get() {
+            v.push(format!("`retry.max_interval` ({}) is shorter than `retry.initial_interval` ({})", self.max_interval, self.initial_interval));
+        }
+        v
     }
 }
 
@@ -189,6 +225,8 @@ struct Shared {
     spool: Mutex<SpoolSlot>,
     /// Whether `spool` holds an open spool (read without the lock).
     spool_open: AtomicBool,
+    /// Whether the encoder's intake was full at the last submit (one log line per episode).
+    intake_full: AtomicBool,
 }
 
 struct SpoolSlot {
@@ -212,19 +250,20 @@ enum Source {
 /// The scheduler's end of one exporter's queue.
 #[derive(Clone)]
 pub struct QueueHandle {
-    intake: mpsc::Sender<Arc<Batch>>,
-    /// Without a spool: encodes a batch and queues its payloads on the caller's thread (see
-    /// [`QueueHandle::submit`]).
-    direct: Option<Arc<DirectIntake>>,
+    /// The encoder thread's intake; `None` once shutdown began (later batches are counted
+    /// dropped).
+    intake: Arc<Mutex<Option<std::sync::mpsc::SyncSender<Arc<Batch>>>>>,
+    /// Fires when the encoder thread has encoded what it was given and ended.
+    intake_done: Arc<Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
     shared: Arc<Shared>,
     stop: watch::Sender<Option<Instant>>,
-    intake_stop: watch::Sender<bool>,
-    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    sender: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl QueueHandle {
-    /// Starts the intake (encode) and sender tasks of `exporter` on the current runtime.
-    pub fn spawn<E: Exporter>(name: String, endpoint: String, exporter: E, queue: QueueConfig, retry: RetryConfig) -> QueueHandle {
+    /// Starts the encoder thread and the sender task of `exporter` (the latter on the current
+    /// runtime); fails only when the OS refuses a thread.
+    pub fn spawn<E: Exporter>(name: String, endpoint: String, exporter: E, queue: QueueConfig, retry: RetryConfig) -> Result<QueueHandle, String> {
         let exporter = Arc::new(exporter);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue { items: VecDeque::new(), bytes: 0, next_id: 0, full_episode: false }),
@@ -234,82 +273,57 @@ impl QueueHandle {
             spool_cfg: queue.spool.clone(),
             spool: Mutex::new(SpoolSlot { spool: None, retry_at: None, retry_every: SPOOL_RETRY, error: None, full_episode: false, too_large_logged: false }),
             spool_open: AtomicBool::new(false),
+            intake_full: AtomicBool::new(false),
         });
-        let direct = match shared.spool_cfg {
-            None => {
-                let (shared, exporter, name) = (shared.clone(), exporter.clone(), name.clone());
-                let last_err = Mutex::new(None);
-                let f: Arc<DirectIntake> = Arc::new(move |batch: &Batch| {
-                    for p in encoded(&shared, &name, &*exporter, batch, &mut last_err.lock().unwrap()) {
-                        shared.push(&name, p);
-                    }
-                });
-                Some(f)
-            }
-            Some(_) => None,
-        };
-        let (tx, mut rx) = mpsc::channel::<Arc<Batch>>(64);
-        let (stop_tx, stop_rx) = watch::channel(None);
-        let (intake_stop_tx, mut intake_stop) = watch::channel(false);
-        let intake = {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Batch>>(INTAKE_BATCHES);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        {
             let (shared, exporter, name) = (shared.clone(), exporter.clone(), name.clone());
-            tokio::spawn(async move {
-                let mut last_err: Option<String> = None;
-                let spooled = shared.spool_cfg.is_some();
-                if spooled {
-                    open_spool(&shared, &name).await;
-                }
-                let mut sync = tokio::time::interval(SYNC_INTERVAL);
-                sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    let batch = tokio::select! {
-                        b = rx.recv() => b,
-                        _ = intake_stop.changed() => {
-                            // Shutdown: encode what was already submitted, then stop.
-                            rx.close();
-                            rx.recv().await
-                        }
-                        _ = sync.tick(), if spooled => {
-                            let (sh, n) = (shared.clone(), name.clone());
-                            let _ = tokio::task::spawn_blocking(move || sh.spool_sync(&n)).await;
-                            continue;
-                        }
-                    };
-                    let Some(batch) = batch else { break };
-                    for p in encoded(&shared, &name, &*exporter, &batch, &mut last_err) {
-                        enqueue(&shared, &name, p).await;
-                    }
-                }
-            })
-        };
-        let sender = {
-            let shared = shared.clone();
-            tokio::spawn(sender_loop(name, exporter, shared, retry, stop_rx))
-        };
-        QueueHandle { intake: tx, direct, shared, stop: stop_tx, intake_stop: intake_stop_tx, tasks: Arc::new(Mutex::new(vec![intake, sender])) }
+            std::thread::Builder::new()
+                .name(format!("encode {name}"))
+                .spawn(move || {
+                    encoder_thread(&shared, &name, &*exporter, rx);
+                    let _ = done_tx.send(());
+                })
+                .map_err(|e| format!("cannot start the encoder thread: {e}"))?;
+        }
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let sender = tokio::spawn(sender_loop(name, exporter, shared.clone(), retry, stop_rx));
+        Ok(QueueHandle {
+            intake: Arc::new(Mutex::new(Some(tx))),
+            intake_done: Arc::new(Mutex::new(Some(done_rx))),
+            shared,
+            stop: stop_tx,
+            sender: Arc::new(Mutex::new(Some(sender))),
+        })
     }
 
-    /// Hands a batch over without waiting for the send; if the intake is saturated the batch is
-    /// dropped and counted.
-    ///
-    /// Without a spool the batch is encoded (and compressed) here, on the caller's thread, and
-    /// its payloads queued for the sender: the tick's thread does it while the batch is still in
-    /// its CPU's cache, and the exporter's task wakes once per tick, to send, instead of twice.
-    /// With a spool, appending to it is blocking file I/O, so the intake task does both.
+    /// Hands a batch to the exporter's encoder thread without waiting: encoding (and
+    /// compressing, and appending to the spool) never runs on the tick's thread, so a large
+    /// scraped batch or a slow disk cannot delay host collection. When [`INTAKE_BATCHES`] are
+    /// already waiting, or shutdown began, the batch is dropped and counted (logged once per
+    /// episode).
     pub fn submit(&self, batch: Arc<Batch>) {
-        // Once shutdown began, the intake drains what was submitted before and refuses the rest.
-        if let Some(direct) = self.direct.as_ref().filter(|_| !*self.intake_stop.borrow()) {
-            direct(&batch);
-            return;
-        }
-        if let Err(e) = self.intake.try_send(batch) {
-            let b = match e {
-                mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
-            };
-            let mut s = self.shared.status.lock().unwrap();
-            s.dropped_payloads += 1;
-            s.dropped_points += b.points;
-        }
+        let refused = match &*self.intake.lock().unwrap() {
+            Some(tx) => match tx.try_send(batch) {
+                Ok(()) => {
+                    self.shared.intake_full.store(false, Ordering::Relaxed);
+                    return;
+                }
+                Err(std::sync::mpsc::TrySendError::Full(b)) => {
+                    if !self.shared.intake_full.swap(true, Ordering::Relaxed) {
+                        let name = self.shared.status.lock().unwrap().name.clone();
+                        tracing::warn!(exporter = %name, waiting = INTAKE_BATCHES, "Encoding falls behind the ticks; dropping new batches until it catches up");
+                    }
+                    b
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(b)) => b,
+            },
+            None => batch,
+        };
+        let mut s = self.shared.status.lock().unwrap();
+        s.dropped_payloads += 1;
+        s.dropped_points += refused.points;
     }
 
     /// A copy of the counters.
@@ -323,20 +337,17 @@ impl QueueHandle {
 
     /// Sends what is queued until `deadline`, then stops; what is left is dropped and counted.
     pub async fn shutdown(&self, deadline: Instant) {
-        // Let the intake encode what was submitted, then let the sender drain until the deadline.
-        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap());
-        let mut tasks = tasks.into_iter();
-        let intake = tasks.next();
-        let sender = tasks.next();
-        let _ = self.intake_stop.send(true);
-        if let Some(mut i) = intake {
-            if tokio::time::timeout_at(deadline.into(), &mut i).await.is_err() {
-                // Still waiting for a spool directory, or encoding: it must not outlive us.
-                i.abort();
-            }
+        // Let the encoder thread encode what was submitted (closing its intake ends it once it
+        // has), then let the sender drain until the deadline. A thread still encoding at the
+        // deadline is left to finish alone; what it queues after is not sent.
+        drop(self.intake.lock().unwrap().take());
+        let done = self.intake_done.lock().unwrap().take();
+        if let Some(done) = done {
+            let _ = tokio::time::timeout_at(deadline.into(), done).await;
         }
         let _ = self.stop.send(Some(deadline));
         self.shared.notify.notify_one();
+        let sender = self.sender.lock().unwrap().take();
         if let Some(mut s) = sender {
             if tokio::time::timeout_at(deadline.into(), &mut s).await.is_err() {
                 s.abort();
@@ -362,33 +373,61 @@ impl QueueHandle {
 
 /// Opens the spool at start; a directory still held by the exporter this one replaces (a
 /// reload) is waited for, batches meanwhile waiting in the intake channel.
-async fn open_spool(shared: &Arc<Shared>, name: &str) {
+fn open_spool(shared: &Shared, name: &str) {
     let started = Instant::now();
     loop {
-        let (sh, n) = (shared.clone(), name.to_string());
-        let wait = tokio::task::spawn_blocking(move || {
-            let mut slot = sh.spool.lock().unwrap();
-            match sh.open_spool(&n, &mut slot) {
+        let wait = {
+            let mut slot = shared.spool.lock().unwrap();
+            match shared.open_spool(name, &mut slot) {
                 Ok(()) => false,
                 Err(SpoolError::Locked { .. }) if started.elapsed() < SPOOL_LOCK_WAIT => true,
                 Err(e) => {
-                    sh.spool_failed(&n, &mut slot, &e);
+                    shared.spool_failed(name, &mut slot, &e);
                     false
                 }
             }
-        })
-        .await
-        .unwrap_or(false);
+        };
         if !wait {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::thread::sleep(Duration::from_millis(200));
     }
     shared.notify.notify_one();
 }
 
-/// The synchronous intake: encode a batch and queue its payloads.
-type DirectIntake = dyn Fn(&Batch) + Send + Sync;
+/// The encoder thread of one exporter: encodes each submitted batch and appends its payloads
+/// to the spool or queues them in memory, and syncs the spool every [`SYNC_INTERVAL`]; ends
+/// when the intake is closed and drained. Spool I/O is blocking, which this thread may do.
+fn encoder_thread<E: Exporter>(shared: &Shared, name: &str, exporter: &E, rx: std::sync::mpsc::Receiver<Arc<Batch>>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let spooled = shared.spool_cfg.is_some();
+    if spooled {
+        open_spool(shared, name);
+    }
+    let mut last_err: Option<String> = None;
+    let mut next_sync = deadline_after(Instant::now(), SYNC_INTERVAL);
+    loop {
+        let batch = if spooled {
+            match rx.recv_timeout(next_sync.saturating_duration_since(Instant::now())) {
+                Ok(b) => b,
+                Err(RecvTimeoutError::Timeout) => {
+                    shared.spool_sync(name);
+                    next_sync = deadline_after(Instant::now(), SYNC_INTERVAL);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(b) => b,
+                Err(_) => break,
+            }
+        };
+        for p in encoded(shared, name, exporter, &batch, &mut last_err) {
+            enqueue(shared, name, p);
+        }
+    }
+}
 
 /// The payloads of `batch`; none if it cannot be encoded, which is counted, shown on `/status`
 /// and logged once per distinct error (`last_err`).
@@ -413,13 +452,10 @@ fn encoded<E: Exporter>(shared: &Shared, name: &str, exporter: &E, batch: &Batch
 }
 
 /// Appends a payload to the spool when it should and can, else queues it in memory.
-async fn enqueue(shared: &Arc<Shared>, name: &str, p: Payload) {
-    if shared.spool_cfg.is_some() {
-        let (sh, n, p2) = (shared.clone(), name.to_string(), p.clone());
-        if tokio::task::spawn_blocking(move || sh.spool_append(&n, &p2)).await.unwrap_or(false) {
-            shared.notify.notify_one();
-            return;
-        }
+fn enqueue(shared: &Shared, name: &str, p: Payload) {
+    if shared.spool_cfg.is_some() && shared.spool_append(name, &p) {
+        shared.notify.notify_one();
+        return;
     }
     shared.push(name, p);
 }
@@ -454,7 +490,7 @@ impl Shared {
 
     /// Notes a spool failure: logged once per episode, shown on `/status`, retried later.
     fn spool_failed(&self, name: &str, slot: &mut SpoolSlot, e: &SpoolError) {
-        slot.retry_at = Some(Instant::now() + slot.retry_every);
+        slot.retry_at = Some(deadline_after(Instant::now(), slot.retry_every));
         let msg = e.to_string();
         if slot.error.is_none() {
             tracing::error!(exporter = %name, error = %msg, retry_in = ?slot.retry_every, "Cannot use the disk spool; queueing in memory until it works again");
@@ -657,7 +693,7 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
             let started = Instant::now();
             let outcome = exporter.send(&payload).await;
             // Decide under the lock (in a block: the guard must not live across an await).
-            let retry_after: Option<Option<Duration>> = {
+            let next_try: Option<Duration> = {
                 let mut st = shared.status.lock().unwrap();
                 match outcome {
                     Outcome::Sent | Outcome::Partial { .. } => {
@@ -688,11 +724,13 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
                     Outcome::Retry { after, reason } => {
                         st.failed_attempts += 1;
                         st.last_error = Some(reason.clone());
+                        let delay = retry.delay(attempt, after);
                         // A spooled payload is kept until sent, rejected or pushed out by the
-                        // spool's bound: no time limit.
+                        // spool's bound: no time limit. One in memory is given up once the
+                        // wait before its next try would end past `max_elapsed_time`.
                         let max_elapsed = retry.max_elapsed_time.get();
                         let in_memory = matches!(source, Source::Memory(_));
-                        let give_up = !retry.enabled || (in_memory && !max_elapsed.is_zero() && first_try.elapsed() >= max_elapsed);
+                        let give_up = !retry.enabled || (in_memory && !max_elapsed.is_zero() && first_try.elapsed().saturating_add(delay) > max_elapsed);
                         if last_logged.as_deref() != Some(reason.as_str()) {
                             tracing::warn!(exporter = %name, reason = %reason, attempt, "Send failed; will retry");
                             last_logged = Some(reason.clone());
@@ -703,12 +741,12 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
                             tracing::error!(exporter = %name, reason = %reason, points = payload.points, "Retries exhausted; payload dropped");
                             None
                         } else {
-                            Some(after)
+                            Some(delay)
                         }
                     }
                 }
             };
-            match retry_after {
+            match next_try {
                 None => {
                     match source {
                         Source::Memory(id) => shared.remove(id),
@@ -719,9 +757,8 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
                     }
                     break;
                 }
-                Some(after) => {
-                    let delay = after.unwrap_or_else(|| retry.backoff(attempt)).min(retry.max_interval.get().max(after.unwrap_or_default()));
-                    let wake = Instant::now() + delay;
+                Some(delay) => {
+                    let wake = deadline_after(Instant::now(), delay);
                     let deadline = *stop.borrow();
                     if let Some(d) = deadline {
                         if wake >= d {
@@ -795,7 +832,7 @@ mod tests {
         panic!("condition not reached");
     }
 
-    /// Encodes on the thread that submits and never finishes a send.
+    /// Records the thread it encodes on and never finishes a send.
     struct Stuck {
         encoded_on: Mutex<Vec<std::thread::ThreadId>>,
         fail: bool,
@@ -815,9 +852,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_spool_a_batch_is_encoded_and_queued_by_the_submitting_thread() {
+    async fn a_batch_is_encoded_and_queued_off_the_submitting_thread() {
         let stuck = Arc::new(Stuck { encoded_on: Mutex::new(vec![]), fail: false });
-        let h = QueueHandle::spawn("t".into(), "e".into(), stuck.clone(), QueueConfig::default(), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), stuck.clone(), QueueConfig::default(), fast_retry()).unwrap();
         let h2 = h.clone();
         let submitter = std::thread::spawn(move || {
             h2.submit(batch(1));
@@ -826,15 +863,48 @@ mod tests {
         })
         .join()
         .unwrap();
-        // Queued before submit returned, without the runtime running anything in between.
-        assert_eq!((h.status().queue_length, h.status().queue_bytes), (2, 20));
-        assert_eq!(*stuck.encoded_on.lock().unwrap(), vec![submitter, submitter]);
+        wait_for(|| h.status().queue_length == 2).await;
+        assert_eq!(h.status().queue_bytes, 20);
+        let on = stuck.encoded_on.lock().unwrap().clone();
+        assert_eq!(on.len(), 2);
+        assert!(on[0] == on[1] && on[0] != submitter && on[0] != std::thread::current().id(), "one encoder thread of its own");
+    }
+
+    /// Encodes slowly (a huge scraped batch) and sends at once.
+    struct Slow(Duration);
+
+    impl Exporter for Slow {
+        fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
+            std::thread::sleep(self.0);
+            Ok(vec![Payload { body: bytes::Bytes::from(vec![batch.seq as u8; 10]), points: batch.points }])
+        }
+        async fn send(&self, _p: &Payload) -> Outcome {
+            Outcome::Sent
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_encoder_never_holds_up_the_submitter_and_holds_a_bounded_number_of_batches() {
+        let h = QueueHandle::spawn("t".into(), "e".into(), Slow(Duration::from_millis(200)), QueueConfig::default(), fast_retry()).unwrap();
+        let t0 = Instant::now();
+        for i in 0..(INTAKE_BATCHES as u64 + 5) {
+            h.submit(batch(i));
+        }
+        // 13 submits return long before even one 200 ms encode would end.
+        assert!(t0.elapsed() < Duration::from_millis(150), "{:?}", t0.elapsed());
+        // The one being encoded plus INTAKE_BATCHES waiting; the rest are counted dropped.
+        let st = h.status();
+        assert!((4..=5).contains(&st.dropped_payloads), "{st:?}");
+        assert_eq!(st.dropped_points, st.dropped_payloads * 3);
+        h.shutdown(Instant::now() + Duration::from_secs(5)).await;
+        let st = h.status();
+        assert_eq!(st.sent_payloads + st.dropped_payloads, INTAKE_BATCHES as u64 + 5, "every batch sent or counted: {st:?}");
     }
 
     #[tokio::test]
     async fn a_batch_submitted_after_shutdown_is_counted_dropped_not_queued() {
         let s = script(vec![]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry()).unwrap();
         h.shutdown(Instant::now() + Duration::from_secs(1)).await;
         h.submit(batch(1));
         let st = h.status();
@@ -844,9 +914,10 @@ mod tests {
     #[tokio::test]
     async fn a_batch_that_cannot_be_encoded_is_counted_dropped_and_logged_once() {
         let stuck = Arc::new(Stuck { encoded_on: Mutex::new(vec![]), fail: true });
-        let h = QueueHandle::spawn("t".into(), "e".into(), stuck.clone(), QueueConfig::default(), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), stuck.clone(), QueueConfig::default(), fast_retry()).unwrap();
         h.submit(batch(1));
         h.submit(batch(2));
+        wait_for(|| h.status().dropped_payloads == 2).await;
         let st = h.status();
         assert_eq!((st.dropped_payloads, st.dropped_points, st.queue_length), (2, 6, 0));
         assert_eq!(st.last_error.as_deref(), Some("encode: cannot encode"));
@@ -855,7 +926,7 @@ mod tests {
     #[tokio::test]
     async fn retryable_failures_lose_nothing_and_keep_order() {
         let s = script(vec![Outcome::Retry { after: None, reason: "503".into() }, Outcome::Retry { after: None, reason: "503".into() }]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry()).unwrap();
         for i in 1..=4 {
             h.submit(batch(i));
         }
@@ -869,7 +940,7 @@ mod tests {
     #[tokio::test]
     async fn a_drop_answer_is_not_retried() {
         let s = script(vec![Outcome::Drop { reason: "400 bad".into() }]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry()).unwrap();
         h.submit(batch(1));
         h.submit(batch(2));
         wait_for(|| s.sent.lock().unwrap().len() == 1).await;
@@ -882,7 +953,8 @@ mod tests {
     #[tokio::test]
     async fn a_server_requested_delay_is_honoured() {
         let s = script(vec![Outcome::Retry { after: Some(Duration::from_millis(300)), reason: "429".into() }]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry());
+        let retry = RetryConfig { max_interval: ConfigDuration::secs(1), ..fast_retry() };
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), retry).unwrap();
         let t0 = Instant::now();
         h.submit(batch(1));
         wait_for(|| s.sent.lock().unwrap().len() == 1).await;
@@ -890,10 +962,73 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_server_delay_beyond_any_clock_is_capped_at_max_interval_instead_of_aborting() {
+        // Retry-After: 18446744073709551615, RetryInfo of i64::MAX seconds, a day.
+        let answers = [Duration::MAX, Duration::from_secs(u64::MAX), Duration::from_secs(i64::MAX as u64), Duration::from_secs(86_400)];
+        let s = script(answers.iter().map(|d| Outcome::Retry { after: Some(*d), reason: "503".into() }).collect());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry()).unwrap();
+        h.submit(batch(1));
+        // Four capped waits of at most 20 ms each, then sent.
+        wait_for(|| s.sent.lock().unwrap().len() == 1).await;
+        assert_eq!(s.calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn a_server_delay_is_capped_at_max_interval_and_never_below_the_backoff_step() {
+        let r = RetryConfig::default();
+        for _ in 0..50 {
+            assert_eq!(r.delay(3, Some(Duration::from_secs(86_400))), Duration::from_secs(30));
+            assert_eq!(r.delay(1, Some(Duration::MAX)), Duration::from_secs(30));
+            assert_eq!(r.delay(1, Some(Duration::from_secs(10))), Duration::from_secs(10));
+            // Retry-After: 0 or a date in the past: the normal step, not at once.
+            let d = r.delay(4, Some(Duration::ZERO));
+            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
+            let d = r.delay(1, None);
+            assert!(d >= Duration::from_millis(500) && d <= Duration::from_secs(1), "{d:?}");
+        }
+        let huge = RetryConfig { initial_interval: ConfigDuration(Duration::MAX), max_interval: ConfigDuration(Duration::MAX), ..r };
+        assert!(huge.backoff(7) >= Duration::from_secs(u64::MAX / 4), "no panic on a duration past f64's precision");
+    }
+
+    #[tokio::test]
+    async fn zero_server_delays_are_retried_at_the_backoff_pace_not_at_once() {
+        let s = script((0..1000).map(|_| Outcome::Retry { after: Some(Duration::ZERO), reason: "503".into() }).collect());
+        let retry = RetryConfig { initial_interval: ConfigDuration::millis(100), max_interval: ConfigDuration::millis(100), ..Default::default() };
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), retry).unwrap();
+        h.submit(batch(1));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Steps of 50–100 ms: at most 11 tries in 500 ms (a storm would be thousands).
+        let calls = s.calls.load(Ordering::SeqCst);
+        assert!((2..=11).contains(&calls), "{calls}");
+    }
+
+    #[tokio::test]
+    async fn a_payload_whose_next_wait_would_pass_max_elapsed_time_is_given_up_at_once() {
+        let s = script((0..1000).map(|_| Outcome::Retry { after: Some(Duration::from_secs(60)), reason: "503".into() }).collect());
+        let retry = RetryConfig { max_interval: ConfigDuration::secs(60), max_elapsed_time: ConfigDuration::secs(30), ..fast_retry() };
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), retry).unwrap();
+        h.submit(batch(1));
+        wait_for(|| h.status().dropped_payloads == 1).await;
+        assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn retry_durations_are_range_checked() {
+        assert!(RetryConfig::default().validate().is_empty());
+        let r = RetryConfig { initial_interval: ConfigDuration(Duration::from_secs(300_000_000_000 * 31_557_600)), ..Default::default() };
+        let v = r.validate();
+        assert!(v.iter().any(|m| m.contains("retry.initial_interval") && m.contains("too long")), "{v:?}");
+        let r = RetryConfig { initial_interval: ConfigDuration::secs(10), max_interval: ConfigDuration::secs(5), ..Default::default() };
+        assert!(r.validate().iter().any(|m| m.contains("shorter than")));
+        let r = RetryConfig { max_elapsed_time: ConfigDuration::secs(0), ..Default::default() };
+        assert!(r.validate().is_empty(), "0 = never give up");
+    }
+
+    #[tokio::test]
     async fn a_full_queue_drops_the_oldest_but_never_the_one_in_flight() {
         // The server is down for good: everything stays queued; the bound is 25 bytes = 2 payloads.
         let s = script((0..1000).map(|_| Outcome::Retry { after: Some(Duration::from_secs(60)), reason: "down".into() }).collect());
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig { max_bytes: 25, ..Default::default() }, fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig { max_bytes: 25, ..Default::default() }, fast_retry()).unwrap();
         for i in 1..=5 {
             h.submit(batch(i));
         }
@@ -908,7 +1043,7 @@ mod tests {
     async fn retries_stop_after_the_maximum_elapsed_time() {
         let s = script((0..1000).map(|_| Outcome::Retry { after: None, reason: "down".into() }).collect());
         let retry = RetryConfig { max_elapsed_time: ConfigDuration::millis(50), ..fast_retry() };
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), retry);
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), retry).unwrap();
         h.submit(batch(1));
         wait_for(|| h.status().dropped_payloads == 1).await;
         assert_eq!(h.status().queue_length, 0);
@@ -917,7 +1052,7 @@ mod tests {
     #[tokio::test]
     async fn shutdown_flushes_what_is_queued_within_the_deadline() {
         let s = script(vec![Outcome::Retry { after: Some(Duration::from_millis(50)), reason: "503".into() }]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig::default(), fast_retry()).unwrap();
         h.submit(batch(1));
         h.submit(batch(2));
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -939,7 +1074,7 @@ mod tests {
         // Down for good, and a retry limit that would drop payloads kept in memory.
         let s = script(down());
         let retry = RetryConfig { max_elapsed_time: ConfigDuration::millis(30), ..fast_retry() };
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), retry.clone());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), retry.clone()).unwrap();
         for i in 1..=5 {
             h.submit(batch(i));
         }
@@ -953,7 +1088,7 @@ mod tests {
 
         // The next start sends them first, in order, then the new ones.
         let s = script(vec![]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), retry);
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), retry).unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         h.submit(batch(6));
         h.submit(batch(7));
@@ -968,7 +1103,7 @@ mod tests {
     async fn a_spooled_payload_rejected_for_good_is_removed_from_the_spool() {
         let d = tempfile::tempdir().unwrap();
         let s = script(vec![Outcome::Drop { reason: "400 bad".into() }]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry()).unwrap();
         h.submit(batch(1));
         h.submit(batch(2));
         wait_for(|| s.sent.lock().unwrap().len() == 1).await;
@@ -984,7 +1119,7 @@ mod tests {
         std::fs::write(d.path().join("file"), b"").unwrap();
         let dir = d.path().join("file").join("spool");
         let s = script(vec![Outcome::Retry { after: None, reason: "503".into() }]);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(&dir), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(&dir), fast_retry()).unwrap();
         for i in 1..=3 {
             h.submit(batch(i));
         }
@@ -1002,7 +1137,7 @@ mod tests {
         let mut answers = vec![Outcome::Retry { after: Some(Duration::from_millis(300)), reason: "503".into() }];
         answers.extend(down().into_iter().take(3));
         let s = script(answers);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry()).unwrap();
         h.shared.spool.lock().unwrap().retry_every = Duration::from_millis(100);
         h.submit(batch(1));
         h.submit(batch(2));
@@ -1031,13 +1166,13 @@ mod tests {
     #[tokio::test]
     async fn an_exporter_replacing_another_on_reload_waits_for_its_spool() {
         let d = tempfile::tempdir().unwrap();
-        let old = QueueHandle::spawn("t".into(), "e".into(), script(down()), spooled(d.path()), fast_retry());
+        let old = QueueHandle::spawn("t".into(), "e".into(), script(down()), spooled(d.path()), fast_retry()).unwrap();
         old.submit(batch(1));
         old.submit(batch(2));
         wait_for(|| old.status().spool_records == 2).await;
         // The new one starts while the old one still holds the directory, then the old one stops.
         let s = script(vec![]);
-        let new = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry());
+        let new = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry()).unwrap();
         new.submit(batch(3));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(s.sent.lock().unwrap().is_empty(), "nothing sent before the old spool is handed over");

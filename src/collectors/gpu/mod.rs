@@ -515,8 +515,8 @@ impl GpuCollector {
     }
 
     fn schedule_retry(&mut self, now: Instant) {
-        self.retry_at = Some(now + self.backoff);
-        self.backoff = (self.backoff * 2).min(self.max_backoff());
+        self.retry_at = Some(crate::config::duration::deadline_after(now, self.backoff));
+        self.backoff = self.backoff.saturating_mul(2).min(self.max_backoff());
     }
 
     /// (Re)initialises NVML and enumerates the GPUs.
@@ -690,7 +690,7 @@ fn sample(
         if let Some(e) = st.get(Cap::Energy, || b.total_energy(d))? {
             st.energy_mj = Some(e);
         }
-        st.energy_due = Some(now + config.energy_interval.get());
+        st.energy_due = Some(crate::config::duration::deadline_after(now, config.energy_interval.get()));
     }
     v.energy_mj = st.energy_mj;
     v.clock_sm_mhz = st.get(Cap::ClockSm, || b.clock(d, ClockKind::Sm))?;
