@@ -2,6 +2,8 @@
 //! HTTP server that records what it receives and answers as the test says.
 #![allow(dead_code)]
 
+pub mod grpc;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
