@@ -115,6 +115,34 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
 }
 
 #[test]
+fn values_that_once_aborted_or_misdirected_the_agent_are_refused_by_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, needles) in [
+        ("interval.yaml", "collector: {interval: 500000000000y}\n", &["collector.interval", "too long"][..]),
+        ("seconds.json", r#"{"collector": {"interval_seconds": 18446744073709551615}}"#, &["collector.interval_seconds", "too long"]),
+        ("shutdown.yaml", "shutdown_timeout: 500000000000y\n", &["shutdown_timeout", "too long"]),
+        (
+            "retry.yaml",
+            "exporters: [{type: otlp, endpoint: 'http://h:4317', retry: {initial_interval: 300000000000y}}]\n",
+            &["retry.initial_interval", "too long"],
+        ),
+        ("bare.yaml", "exporters: [{type: http_json, endpoint: 'http://h/', timeout: 30}]\n", &["bare.yaml:1", "\"30s\""]),
+        ("bare.toml", "[collector]\ntimeout = 5\n", &["bare.toml:2:", "\"5s\""]),
+        ("zero.yaml", "exporters: [{type: prometheus_remote_write, endpoint: 'http://h/', timeout: 0s}]\n", &["timeout", "too short"]),
+        ("port.yaml", "exporters: [{type: prometheus_remote_write, endpoint: 'http://h:70000/api/v1/write'}]\n", &["exporters[0]", "\"70000\"", "1 to 65535"]),
+        ("scrape.yaml", "endpoints: [{name: app, url: 'http://localhost:65536/metrics'}]\n", &["endpoints[0] (app)", "\"65536\""]),
+    ] {
+        let cfg = write_config(&dir, name, text);
+        let out = agent().arg("--check-config").arg("-c").arg(&cfg).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{name}: missing {n:?} in: {err}");
+        }
+    }
+}
+
+#[test]
 fn check_config_prints_every_error_not_just_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
