@@ -408,14 +408,15 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn https_verifies_the_server_name_that_replaces_the_url_host_and_keeps_the_connection() {
+    /// A rustls server config with a certificate for `name` from a fresh CA, and the CA's PEM
+    /// file (in the returned directory).
+    fn tls_server(name: &str) -> (Arc<rustls::ServerConfig>, tempfile::TempDir, std::path::PathBuf) {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["collector.internal".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+        let leaf = CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&key, &ca).unwrap();
         let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -425,7 +426,110 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca_file = dir.path().join("ca.pem");
         std::fs::write(&ca_file, ca.pem()).unwrap();
-        let (addr, seen) = scripted(vec![vec![OK, OK], vec![OK]], Some(Arc::new(server))).await;
+        (Arc::new(server), dir, ca_file)
+    }
+
+    /// An HTTP proxy on 127.0.0.1 that sends every destination, whatever its host, to
+    /// 127.0.0.1 at the destination's port: `CONNECT` tunnels, and absolute-form requests
+    /// forwarded as they are. Records each connection's first line and `proxy-authorization`.
+    async fn proxy() -> (std::net::SocketAddr, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut client, _) = listener.accept().await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    while !head.ends_with(b"\r\n\r\n") {
+                        let mut b = [0u8; 1];
+                        if client.read(&mut b).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(b[0]);
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let first = text.lines().next().unwrap_or("").to_string();
+                    let auth = text.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("proxy-authorization: ").map(|_| l[21..].to_string()));
+                    log.lock().unwrap().push((first.clone(), auth));
+                    let target = first.split(' ').nth(1).unwrap_or("");
+                    let target = target.strip_prefix("http://").unwrap_or(target);
+                    let port = target.split('/').next().unwrap().rsplit(':').next().unwrap();
+                    let mut server = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+                    if first.starts_with("CONNECT ") {
+                        client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.unwrap();
+                    } else {
+                        server.write_all(&head).await.unwrap();
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn through_a_proxy_url_https_is_tunnelled_with_the_url_host_as_tls_name_and_http_goes_in_absolute_form() {
+        let (server, _dir, ca_file) = tls_server("collector.invalid");
+        let (tls_addr, tls_seen) = scripted(vec![vec![OK, OK]], Some(server)).await;
+        let (plain_addr, plain_seen) = scripted(vec![vec![OK, OK]], None).await;
+        let (proxy_addr, proxied) = proxy().await;
+        let url = ProxyUrl::new(format!("http://agent:s3cret@{proxy_addr}"));
+        let tls = TlsConfig { ca_file: Some(ca_file), ..TlsConfig::default() };
+        let c = HttpClient::with_proxy(&tls, Duration::from_secs(5), Some(&url)).unwrap();
+        // `.invalid` names resolve nowhere: only the proxy can reach these servers.
+        let https = format!("https://collector.invalid:{}/v1/metrics", tls_addr.port());
+        let http = format!("http://backend.invalid:{}/api/v1/write", plain_addr.port());
+        for _ in 0..2 {
+            assert_eq!(&post(&c, &https).await.unwrap().body[..], b"ok");
+            assert_eq!(&post(&c, &http).await.unwrap().body[..], b"ok");
+        }
+        let basic = "Basic YWdlbnQ6czNjcmV0"; // agent:s3cret
+        let mut proxied = proxied.lock().unwrap().clone();
+        proxied.sort();
+        assert_eq!(
+            proxied,
+            [
+                (format!("CONNECT collector.invalid:{} HTTP/1.1", tls_addr.port()), Some(basic.to_string())),
+                (format!("POST {http} HTTP/1.1"), Some(basic.to_string())),
+            ],
+            "one kept-alive connection each"
+        );
+        // Inside the tunnel the request is in origin form and carries no proxy credentials.
+        let tls_seen = tls_seen.lock().unwrap().clone();
+        assert!(tls_seen[0].iter().all(|r| r.starts_with("POST /v1/metrics HTTP/1.1\r\n") && !r.contains("proxy-authorization")), "{tls_seen:?}");
+        let plain_seen = plain_seen.lock().unwrap().clone();
+        assert_eq!(plain_seen[0].len(), 2);
+        assert!(plain_seen[0].iter().all(|r| r.starts_with(&format!("POST {http} HTTP/1.1\r\n")) && r.contains(basic)), "{plain_seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_proxy_that_refuses_or_is_down_is_an_error_that_names_it_without_credentials() {
+        let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let url = ProxyUrl::new(format!("http://agent:s3cret@{down}"));
+        let c = HttpClient::with_proxy(&TlsConfig::default(), Duration::from_secs(5), Some(&url)).unwrap();
+        for dst in ["https://backend.invalid/", "http://backend.invalid/"] {
+            match post(&c, dst).await {
+                Err(RequestError::Transport(m)) => assert!(m.contains(&format!("proxy {down}")) && !m.contains("s3cret"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let (refusing, _) = scripted(vec![vec![Some(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")]], None).await;
+        let url = ProxyUrl::new(format!("http://{refusing}"));
+        let c = HttpClient::with_proxy(&TlsConfig::default(), Duration::from_secs(5), Some(&url)).unwrap();
+        match post(&c, "https://backend.invalid/").await {
+            Err(RequestError::Transport(m)) => assert!(m.contains("CONNECT backend.invalid:443 through proxy") && m.contains("authorization required"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn https_verifies_the_server_name_that_replaces_the_url_host_and_keeps_the_connection() {
+        let (server, _dir, ca_file) = tls_server("collector.internal");
+        let (addr, seen) = scripted(vec![vec![OK, OK], vec![OK]], Some(server)).await;
         let url = format!("https://127.0.0.1:{}/v1/metrics", addr.port());
         let named = TlsConfig { ca_file: Some(ca_file.clone()), server_name: Some("collector.internal".into()), ..TlsConfig::default() };
         let c = HttpClient::new(&named, Duration::from_secs(5)).unwrap();
