@@ -19,6 +19,8 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub mod connect;
@@ -59,6 +61,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// The most header fields an answer may have.
 pub const MAX_HEADERS: usize = 128;
+/// The most interim (1xx) answers before the final one; more fail the request at once.
+pub const MAX_INTERIM_ANSWERS: usize = 32;
 
 /// The server's answer.
 #[derive(Debug)]
@@ -125,9 +129,22 @@ impl HttpClient {
         body: Bytes,
         body_limit: usize,
     ) -> Result<Answer, RequestError> {
-        let req = self.build(method, uri, headers, body)?;
+        let mut req = self.build(method, uri, headers, body)?;
+        // hyper skips interim answers without limit; a server sending them without end would
+        // keep the connection busy for the whole timeout.
+        let interim = Arc::new((AtomicUsize::new(0), tokio::sync::Notify::new()));
+        let seen = interim.clone();
+        hyper::ext::on_informational(&mut req, move |_| {
+            if seen.0.fetch_add(1, Ordering::Relaxed) + 1 == MAX_INTERIM_ANSWERS {
+                seen.1.notify_one();
+            }
+        });
         let fut = async {
-            let resp = self.client.request(req).await.map_err(|e| RequestError::Transport(client_error(&e)))?;
+            let resp = tokio::select! {
+                biased;
+                () = interim.1.notified() => return Err(RequestError::Transport(format!("more than {MAX_INTERIM_ANSWERS} interim (1xx) answers"))),
+                r = self.client.request(req) => r.map_err(|e| RequestError::Transport(client_error(&e)))?,
+            };
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, body_limit).collect().await.map_err(|e| {
                 if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
@@ -248,7 +265,7 @@ pub fn classify(result: Result<Answer, RequestError>, retryable: &[u16]) -> Outc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     /// What the scripted server does after reading a request: answer it, or close unanswered.
     type Step = Option<&'static [u8]>;
@@ -524,6 +541,39 @@ mod tests {
             Err(RequestError::Transport(m)) => assert!(m.contains("CONNECT backend.invalid:443 through proxy") && m.contains("authorization required"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_few_interim_answers_are_skipped_and_an_endless_stream_of_them_fails_at_once() {
+        let few: &'static [u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let flood: &'static [u8] = Box::leak(b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM_ANSWERS + 1).into_boxed_slice());
+        let (addr, _) = scripted(vec![vec![Some(few)], vec![Some(flood), None]], None).await;
+        assert_eq!(&post(&client(30_000), &format!("http://{addr}/")).await.unwrap().body[..], b"ok");
+        let start = std::time::Instant::now();
+        match post(&client(30_000), &format!("http://{addr}/")).await {
+            Err(RequestError::Transport(m)) => assert!(m.contains("interim (1xx) answers"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "not left to the 30 s timeout");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_however_it_is_framed_and_a_lying_length_waits_without_reserving() {
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello world",
+        ] {
+            let (addr, _) = scripted(vec![vec![Some(answer)]], None).await;
+            let headers = [(hyper::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))];
+            match client(5000).request(Method::POST, &format!("http://{addr}/").parse().unwrap(), &headers, Bytes::from_static(b"body"), 10).await {
+                Err(RequestError::TooLarge(10)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let (addr, _) = scripted(vec![vec![Some(b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\nshort"), None]], None).await;
+        let r = client(300).request(Method::GET, &format!("http://{addr}/").parse().unwrap(), &[], Bytes::new(), usize::MAX).await;
+        assert!(matches!(r, Err(RequestError::Timeout(_)) | Err(RequestError::Transport(_))), "{r:?}");
     }
 
     #[tokio::test]
