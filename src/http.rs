@@ -1,5 +1,5 @@
-//! The one HTTP client of the remote-write, HTTP JSON and OTLP/HTTP exporters, the OAuth2
-//! token fetch and the scraper: hyper-util's `legacy::Client` (HTTP/1.1, kept-alive
+//! The one HTTP client of the remote-write, HTTP JSON and OTLP/HTTP exporters and the
+//! scraper: hyper-util's `legacy::Client` (HTTP/1.1, kept-alive
 //! connections) over our one [`connect::Connector`] (TCP → optional proxy → rustls from
 //! [`crate::tls`], so `server_name`, versions, ciphers and mTLS apply the same everywhere),
 //! with a per-request timeout, a bounded response body, and the HTTP retry rules shared by
