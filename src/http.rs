@@ -48,6 +48,10 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 /// per server alive between requests for [`IDLE_TIMEOUT`].
 #[derive(Clone)]
 pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: Client<connect::Connector, Full<Bytes>>,
     connector: connect::Connector,
     timeout: Duration,
@@ -104,7 +108,7 @@ impl HttpClient {
     }
 
     fn with_proxies(tls: &TlsConfig, timeout: Duration, proxies: Proxies) -> Result<Self, TlsError> {
-        let connector = connect::Connector::new(tls, proxies, connect::Mode::Http)?;
+        let connector = connect::Connector::new(tls, proxies, connect::Mode::Http)?.with_timeout(timeout);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
@@ -117,7 +121,7 @@ impl HttpClient {
             // twice).
             .retry_canceled_requests(true)
             .build(connector.clone());
-        Ok(HttpClient { client, connector, timeout })
+        Ok(HttpClient { inner: Arc::new(Inner { client, connector, timeout }) })
     }
 
     /// Sends a request; the body of the answer is read up to `body_limit` bytes.
@@ -143,7 +147,7 @@ impl HttpClient {
             let resp = tokio::select! {
                 biased;
                 () = interim.1.notified() => return Err(RequestError::Transport(format!("more than {MAX_INTERIM_ANSWERS} interim (1xx) answers"))),
-                r = self.client.request(req) => r.map_err(|e| RequestError::Transport(client_error(&e)))?,
+                r = self.inner.client.request(req) => r.map_err(|e| RequestError::Transport(client_error(&e)))?,
             };
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, body_limit).collect().await.map_err(|e| {
@@ -155,9 +159,9 @@ impl HttpClient {
             })?;
             Ok(Answer { status: parts.status, headers: parts.headers, body: body.to_bytes() })
         };
-        match tokio::time::timeout(self.timeout, fut).await {
+        match tokio::time::timeout(self.inner.timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(RequestError::Timeout(self.timeout)),
+            Err(_) => Err(RequestError::Timeout(self.inner.timeout)),
         }
     }
 
@@ -186,7 +190,7 @@ impl HttpClient {
             h.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
         if uri.scheme_str() == Some("http") {
-            if let Some(auth) = self.connector.route(uri).and_then(|r| r.auth) {
+            if let Some(auth) = self.inner.connector.route(uri).and_then(|r| r.auth) {
                 h.insert(hyper::header::PROXY_AUTHORIZATION, auth);
             }
         }
@@ -450,6 +454,11 @@ mod tests {
     /// 127.0.0.1 at the destination's port: `CONNECT` tunnels, and absolute-form requests
     /// forwarded as they are. Records each connection's first line and `proxy-authorization`.
     async fn proxy() -> (std::net::SocketAddr, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+        proxy_with(None).await
+    }
+
+    /// [`proxy`], with TLS to the proxy when `tls` is given.
+    async fn proxy_with(tls: Option<Arc<rustls::ServerConfig>>) -> (std::net::SocketAddr, Arc<Mutex<Vec<(String, Option<String>)>>>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -457,9 +466,16 @@ mod tests {
         let log = seen.clone();
         tokio::spawn(async move {
             loop {
-                let (mut client, _) = listener.accept().await.unwrap();
-                let log = log.clone();
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (log, tls) = (log.clone(), tls.clone());
                 tokio::spawn(async move {
+                    let mut client: Box<dyn connect::Io> = match tls {
+                        Some(c) => match tokio_rustls::TlsAcceptor::from(c).accept(tcp).await {
+                            Ok(s) => Box::new(s),
+                            Err(_) => return,
+                        },
+                        None => Box::new(tcp),
+                    };
                     let mut head = Vec::new();
                     while !head.ends_with(b"\r\n\r\n") {
                         let mut b = [0u8; 1];
@@ -574,6 +590,42 @@ mod tests {
         let (addr, _) = scripted(vec![vec![Some(b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\nshort"), None]], None).await;
         let r = client(300).request(Method::GET, &format!("http://{addr}/").parse().unwrap(), &[], Bytes::new(), usize::MAX).await;
         assert!(matches!(r, Err(RequestError::Timeout(_)) | Err(RequestError::Transport(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn an_https_proxy_gets_tls_and_a_proxy_that_never_answers_runs_into_the_timeout() {
+        let (proxy_tls, _dir, ca_file) = tls_server("localhost");
+        let (proxy_addr, proxied) = proxy_with(Some(proxy_tls)).await;
+        let (plain_addr, plain_seen) = scripted(vec![vec![OK]], None).await;
+        let url = ProxyUrl::new(format!("https://localhost:{}", proxy_addr.port()));
+        let tls = TlsConfig { ca_file: Some(ca_file), ..TlsConfig::default() };
+        let c = HttpClient::with_proxy(&tls, Duration::from_secs(5), Some(&url)).unwrap();
+        let http = format!("http://backend.invalid:{}/x", plain_addr.port());
+        assert_eq!(&post(&c, &http).await.unwrap().body[..], b"ok");
+        assert_eq!(proxied.lock().unwrap().clone(), [(format!("POST {http} HTTP/1.1"), None)]);
+        assert_eq!(plain_seen.lock().unwrap().len(), 1);
+
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let connector = connect::Connector::new(
+            &TlsConfig::default(),
+            ProxyUrl::new(format!("http://{silent_addr}")).route().map(Proxies::Fixed).unwrap(),
+            connect::Mode::Grpc { tls: true },
+        )
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        match tower_service::Service::call(&mut connector.clone(), "http://backend.invalid:4317".parse().unwrap()).await {
+            Err(e) => assert!(e.to_string().contains("not done within 300ms"), "{e}"),
+            Ok(_) => panic!("a proxy that never answers gave a connection"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower_service::Service;
 
@@ -49,6 +50,8 @@ pub enum Mode {
 pub struct Connector {
     tcp: HttpConnector,
     inner: Arc<Inner>,
+    /// The most a connection may take to open, proxy and TLS included.
+    timeout: Option<Duration>,
 }
 
 struct Inner {
@@ -81,7 +84,14 @@ impl Connector {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
-        Ok(Connector { tcp, inner: Arc::new(Inner { tls: tls.clone(), server, proxy, proxies, mode }) })
+        Ok(Connector { tcp, inner: Arc::new(Inner { tls: tls.clone(), server, proxy, proxies, mode }), timeout: None })
+    }
+
+    /// Gives up opening a connection (TCP, proxy, TLS) after `timeout`, also when nobody waits
+    /// for it any more (the pool may finish a connection in the background).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The proxy a request to `dst` goes through, if any.
@@ -148,55 +158,58 @@ impl Service<Uri> for Connector {
 
     fn call(&mut self, dst: Uri) -> Connecting {
         let me = self.clone();
+        let Some(timeout) = self.timeout else { return Box::pin(me.connect(dst)) };
         Box::pin(async move {
-            let (tls, tunnel_always) = match me.inner.mode {
-                Mode::Http => (dst.scheme_str() == Some("https"), false),
-                Mode::Grpc { tls } => (tls, true),
-            };
-            let (host, port) = host_port(&dst, tls)?;
-            let to_proxy = ToProxy { tcp: me.tcp.clone(), tls: me.inner.proxy.clone() };
-            let (stream, absolute_form): (Box<dyn Io>, bool) = match me.route(&dst) {
-                None => {
-                    let s =
-                        me.tcp.clone().call(dst.clone()).await.map_err(|e| ConnectError(format!("connecting to {host}:{port}: {}", super::error_chain(&e))))?;
-                    (Box::new(s.into_inner()), false)
-                }
-                Some(route) if tls || tunnel_always => {
-                    let proxy = route.uri.authority().map(|a| a.to_string()).unwrap_or_default();
-                    let mut tunnel = Tunnel::new(route.uri, to_proxy);
-                    if let Some(auth) = route.auth {
-                        tunnel = tunnel.with_auth(auth);
-                    }
-                    // The tunnel's target needs an explicit port (it would assume 443).
-                    let target = Uri::builder()
-                        .scheme(if tls { "https" } else { "http" })
-                        .authority(format!("{}:{port}", dst.host().unwrap_or_default()))
-                        .path_and_query("/")
-                        .build()
-                        .map_err(|e| ConnectError(format!("{dst}: {e}")))?;
-                    let s = tunnel
-                        .call(target)
-                        .await
-                        .map_err(|e| ConnectError(format!("CONNECT {host}:{port} through proxy {proxy}: {}", super::error_chain(&e))))?;
-                    (s.into_inner(), false)
-                }
-                Some(route) => {
-                    let mut to_proxy = to_proxy;
-                    (to_proxy.call(route.uri).await?.into_inner(), true)
-                }
-            };
-            if !tls {
-                return Ok(Conn { io: TokioIo::new(stream), absolute_form });
-            }
-            let name = me.inner.tls.server_name(host.trim_start_matches('[').trim_end_matches(']')).map_err(|e| ConnectError(e.to_string()))?;
-            let s = me
-                .inner
-                .server
-                .connect(name, stream)
-                .await
-                .map_err(|e| ConnectError(format!("TLS handshake with {host}:{port}: {}", super::error_chain(&e))))?;
-            Ok(Conn { io: TokioIo::new(Box::new(s)), absolute_form: false })
+            let shown = dst.authority().map(|a| a.to_string()).unwrap_or_default();
+            tokio::time::timeout(timeout, me.connect(dst)).await.map_err(|_| ConnectError(format!("connecting to {shown}: not done within {timeout:?}")))?
         })
+    }
+}
+
+impl Connector {
+    /// TCP, the proxy if any, TLS if asked.
+    async fn connect(self, dst: Uri) -> Result<Conn, ConnectError> {
+        let me = self;
+        let (tls, tunnel_always) = match me.inner.mode {
+            Mode::Http => (dst.scheme_str() == Some("https"), false),
+            Mode::Grpc { tls } => (tls, true),
+        };
+        let (host, port) = host_port(&dst, tls)?;
+        let to_proxy = ToProxy { tcp: me.tcp.clone(), tls: me.inner.proxy.clone() };
+        let (stream, absolute_form): (Box<dyn Io>, bool) = match me.route(&dst) {
+            None => {
+                let s = me.tcp.clone().call(dst.clone()).await.map_err(|e| ConnectError(format!("connecting to {host}:{port}: {}", super::error_chain(&e))))?;
+                (Box::new(s.into_inner()), false)
+            }
+            Some(route) if tls || tunnel_always => {
+                let proxy = route.uri.authority().map(|a| a.to_string()).unwrap_or_default();
+                let mut tunnel = Tunnel::new(route.uri, to_proxy);
+                if let Some(auth) = route.auth {
+                    tunnel = tunnel.with_auth(auth);
+                }
+                // The tunnel's target needs an explicit port (it would assume 443).
+                let target = Uri::builder()
+                    .scheme(if tls { "https" } else { "http" })
+                    .authority(format!("{}:{port}", dst.host().unwrap_or_default()))
+                    .path_and_query("/")
+                    .build()
+                    .map_err(|e| ConnectError(format!("{dst}: {e}")))?;
+                let s =
+                    tunnel.call(target).await.map_err(|e| ConnectError(format!("CONNECT {host}:{port} through proxy {proxy}: {}", super::error_chain(&e))))?;
+                (s.into_inner(), false)
+            }
+            Some(route) => {
+                let mut to_proxy = to_proxy;
+                (to_proxy.call(route.uri).await?.into_inner(), true)
+            }
+        };
+        if !tls {
+            return Ok(Conn { io: TokioIo::new(stream), absolute_form });
+        }
+        let name = me.inner.tls.server_name(host.trim_start_matches('[').trim_end_matches(']')).map_err(|e| ConnectError(e.to_string()))?;
+        let s =
+            me.inner.server.connect(name, stream).await.map_err(|e| ConnectError(format!("TLS handshake with {host}:{port}: {}", super::error_chain(&e))))?;
+        Ok(Conn { io: TokioIo::new(Box::new(s)), absolute_form: false })
     }
 }
 
