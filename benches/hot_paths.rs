@@ -92,29 +92,10 @@ fn full_tick(c: &mut Criterion) {
             buf.len()
         })
     });
-    // The OTLP/HTTP body: our gzip (`metricsd::http::gzip`, src/http/deflate.rs) against
-    // zlib-rs and miniz_oxide (flate2's two backends) at level 1 on the same bytes, warm and
-    // as a tick finds the caches (`_cold`: 64 MiB written between iterations, not timed).
+    // The OTLP/HTTP body: `metricsd::http::gzip` (flate2, zlib-rs, level 1).
     let body = batch.request.encode_to_vec();
-    let mut zlib = flate2::Compress::new(flate2::Compression::fast(), false);
-    let mut zlib_deflate = move |body: &[u8]| {
-        zlib.reset();
-        let mut out = Vec::with_capacity(body.len() + 64);
-        zlib.compress_vec(body, &mut out, flate2::FlushCompress::Finish).unwrap();
-        out.len()
-    };
-    eprintln!("gzip: {} → {} bytes (zlib-rs level 1: {})", body.len(), metricsd::http::gzip(&body).len(), zlib_deflate(&body) + 18);
-    c.bench_function("encode/gzip_ours", |b| b.iter(|| metricsd::http::gzip(&body).len()));
-    c.bench_function("encode/deflate_zlib_rs", |b| b.iter(|| zlib_deflate(&body)));
-    c.bench_function("encode/deflate_miniz_oxide", |b| b.iter(|| miniz_oxide::deflate::compress_to_vec(&body, 1).len()));
-    let mut junk = vec![0u8; 64 << 20];
-    let mut evict = move || {
-        for i in (0..junk.len()).step_by(64) {
-            junk[i] = junk[i].wrapping_add(1);
-        }
-    };
-    c.bench_function("encode/gzip_ours_cold", |b| b.iter_batched(&mut evict, |()| metricsd::http::gzip(&body).len(), criterion::BatchSize::PerIteration));
-    c.bench_function("encode/deflate_zlib_rs_cold", |b| b.iter_batched(&mut evict, |()| zlib_deflate(&body), criterion::BatchSize::PerIteration));
+    eprintln!("gzip: {} → {} bytes", body.len(), metricsd::http::gzip(&body).len());
+    c.bench_function("encode/gzip", |b| b.iter(|| metricsd::http::gzip(&body).len()));
 }
 
 fn kv(k: &str, v: String) -> KeyValue {

@@ -84,6 +84,11 @@ pub struct HttpJsonConfig {
     pub resource_labels: Vec<String>,
     /// TLS client settings.
     pub tls: TlsConfig,
+    /// Proxy for this exporter, `http://[user:password@]host:port` (or `https://` for TLS to the
+    /// proxy), instead of `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`. `https` URLs go through a
+    /// `CONNECT` tunnel; the password is never printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<crate::http::ProxyUrl>,
     /// Queue bound.
     pub queue: QueueConfig,
     /// Retry schedule.
@@ -104,6 +109,7 @@ impl Default for HttpJsonConfig {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             resource_labels: Vec::new(),
             tls: TlsConfig::default(),
+            proxy_url: None,
             queue: QueueConfig::default(),
             retry: RetryConfig::default(),
         }
@@ -117,7 +123,9 @@ impl HttpJsonConfig {
 
     /// Problems found without connecting.
     pub fn validate(&self) -> Vec<String> {
-        auth::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls)
+        let mut v = auth::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls);
+        v.extend(crate::http::proxy::validate(self.proxy_url.as_ref()));
+        v
     }
 }
 
@@ -207,7 +215,7 @@ impl HttpJsonExporter {
         if config.gzip {
             headers.push((hyper::header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
         }
-        let client = HttpClient::new(&config.tls, config.timeout.get()).map_err(|e| format!("tls: {e}"))?;
+        let client = HttpClient::with_proxy(&config.tls, config.timeout.get(), config.proxy_url.as_ref())?;
         Ok(HttpJsonExporter { auth: config.auth(), uri, headers, client, config })
     }
 

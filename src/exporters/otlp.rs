@@ -103,7 +103,7 @@
 
 use crate::config::env::Env;
 use crate::config::{ConfigDuration, ConfigError};
-use crate::http::{body_snippet, retry_after, Answer, HttpClient, RequestError};
+use crate::http::{body_snippet, retry_after, Answer, HttpClient, ProxyUrl, RequestError};
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
 use crate::pipeline::{count_points, split_request, Batch};
 use crate::tls::TlsConfig;
@@ -226,6 +226,11 @@ pub struct OtlpConfig {
     pub max_batch_bytes: usize,
     /// TLS client settings.
     pub tls: TlsConfig,
+    /// Proxy for this exporter, `http://[user:password@]host:port` (or `https://` for TLS to
+    /// the proxy), instead of `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`. gRPC and `https`
+    /// endpoints go through a `CONNECT` tunnel; the password is never printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<ProxyUrl>,
     /// Queue bound.
     pub queue: QueueConfig,
     /// Retry schedule.
@@ -244,6 +249,7 @@ impl Default for OtlpConfig {
             temporality: None,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             tls: TlsConfig::default(),
+            proxy_url: None,
             queue: QueueConfig::default(),
             retry: RetryConfig::default(),
         }
@@ -345,6 +351,7 @@ impl OtlpConfig {
         if let Err(e) = self.header_pairs() {
             v.push(e);
         }
+        v.extend(crate::http::proxy::validate(self.proxy_url.as_ref()));
         if self.timeout().is_zero() {
             v.push("`timeout` must be more than 0".into());
         }
@@ -1022,35 +1029,6 @@ impl DeltaConverter {
 
 // ---------------------------------------------------------------- transport
 
-/// A tonic connector that opens TCP and does TLS with our rustls configuration.
-#[derive(Clone)]
-struct RustlsConnector {
-    tls: tokio_rustls::TlsConnector,
-    name: rustls::pki_types::ServerName<'static>,
-    host: String,
-    port: u16,
-}
-
-impl tonic::codegen::Service<hyper::Uri> for RustlsConnector {
-    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
-    type Error = std::io::Error;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _uri: hyper::Uri) -> Self::Future {
-        let me = self.clone();
-        Box::pin(async move {
-            let tcp = tokio::net::TcpStream::connect((me.host.as_str(), me.port)).await?;
-            tcp.set_nodelay(true)?;
-            let tls = me.tls.connect(me.name, tcp).await?;
-            Ok(hyper_util::rt::TokioIo::new(tls))
-        })
-    }
-}
-
 enum Transport {
     Grpc { client: tonic::client::Grpc<Channel>, metadata: MetadataMap },
     Http { client: HttpClient, uri: hyper::Uri, headers: Vec<(HeaderName, HeaderValue)> },
@@ -1089,24 +1067,19 @@ impl OtlpExporter {
                     .tcp_nodelay(true)
                     .user_agent(crate::http::USER_AGENT)
                     .map_err(|e| e.to_string())?;
-                let channel = if target.tls {
-                    // tonic is given an http:// URI so that it never tries TLS itself; the
-                    // connector does it, and `origin` makes requests say https.
-                    let tls = TlsConfig { enabled: true, ..config.tls.clone() };
-                    let client_config = tls.client_config(vec![b"h2".to_vec()]).map_err(|e| format!("tls: {e}"))?;
-                    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
-                    let name = tls.server_name(&host).map_err(|e| format!("tls: {e}"))?;
-                    let connector = RustlsConnector {
-                        tls: tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_config)),
-                        name,
-                        host,
-                        port: authority.port_u16().unwrap_or(443),
-                    };
+                // tonic is given an http:// URI so that it never tries TLS itself; our connector
+                // does TLS (and the proxy), and `origin` makes requests say https.
+                let tls = TlsConfig { enabled: target.tls, ..config.tls.clone() };
+                let proxies = crate::http::Proxies::new(config.proxy_url.as_ref())?;
+                let connector = crate::http::connect::Connector::new(&tls, proxies, crate::http::connect::Mode::Grpc { tls: target.tls })
+                    .map_err(|e| format!("tls: {e}"))?;
+                let endpoint = if target.tls {
                     let origin: hyper::Uri = format!("https://{authority}").parse().map_err(|_| "`endpoint`: bad authority".to_string())?;
-                    endpoint.origin(origin).connect_with_connector_lazy(connector)
+                    endpoint.origin(origin)
                 } else {
-                    endpoint.connect_lazy()
+                    endpoint
                 };
+                let channel = endpoint.connect_with_connector_lazy(connector);
                 let mut client = tonic::client::Grpc::new(channel).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd);
                 client = match compression {
                     Compression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
@@ -1123,7 +1096,7 @@ impl OtlpExporter {
             }
             Protocol::HttpProtobuf => {
                 let tls = TlsConfig { enabled: target.tls, ..config.tls.clone() };
-                let client = HttpClient::new(&tls, timeout).map_err(|e| format!("tls: {e}"))?;
+                let client = HttpClient::with_proxy(&tls, timeout, config.proxy_url.as_ref())?;
                 let mut headers = headers;
                 headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf")));
                 match compression {

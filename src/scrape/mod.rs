@@ -170,6 +170,11 @@ pub struct EndpointConfig {
     pub bearer_token_file: Option<std::path::PathBuf>,
     /// TLS client settings for `https://` URLs (the same keys as the exporters').
     pub tls: TlsConfig,
+    /// Proxy for this target, `http://[user:password@]host:port` (or `https://` for TLS to the
+    /// proxy), instead of `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`. `https` URLs go through a
+    /// `CONNECT` tunnel; the password is never printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<crate::http::ProxyUrl>,
     /// Labels added to every point of this target; they win over scraped labels of the same
     /// name, which are kept as `exported_<name>`.
     pub labels: BTreeMap<String, String>,
@@ -194,6 +199,7 @@ impl Default for EndpointConfig {
             bearer_token: None,
             bearer_token_file: None,
             tls: TlsConfig::default(),
+            proxy_url: None,
             labels: BTreeMap::new(),
             metric_prefix: DEFAULT_METRIC_PREFIX.to_string(),
             body_size_limit: ByteSize(DEFAULT_BODY_SIZE_LIMIT),
@@ -223,6 +229,7 @@ impl EndpointConfig {
         if self.name.is_empty() {
             v.push("`name` is empty".into());
         }
+        v.extend(crate::http::proxy::validate(self.proxy_url.as_ref()));
         match self.url.parse::<hyper::Uri>() {
             Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {}
             _ => v.push(format!("`url` {:?} is not an http(s) URL", self.url)),

@@ -99,7 +99,7 @@ impl Target {
         let uri: Uri = auth::parse_endpoint(&cfg.url).map_err(|e| e.replace("`endpoint`", "`url`"))?;
         let interval = cfg.interval(default_interval);
         let timeout = cfg.timeout(default_interval);
-        let client = HttpClient::new(&cfg.tls, timeout).map_err(|e| format!("tls: {e}"))?;
+        let client = HttpClient::with_proxy(&cfg.tls, timeout, cfg.proxy_url.as_ref())?;
         let accept = match cfg.format {
             ScrapeFormat::Auto => ACCEPT_AUTO,
             ScrapeFormat::Prometheus => ACCEPT_PROMETHEUS,

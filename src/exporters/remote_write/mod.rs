@@ -58,6 +58,11 @@ pub struct RemoteWriteConfig {
     pub max_batch_bytes: usize,
     /// TLS client settings.
     pub tls: TlsConfig,
+    /// Proxy for this exporter, `http://[user:password@]host:port` (or `https://` for TLS to the
+    /// proxy), instead of `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`. `https` URLs go through a
+    /// `CONNECT` tunnel; the password is never printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<crate::http::ProxyUrl>,
     /// Queue bound.
     pub queue: QueueConfig,
     /// Retry schedule.
@@ -78,6 +83,7 @@ impl Default for RemoteWriteConfig {
             target_info: true,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             tls: TlsConfig::default(),
+            proxy_url: None,
             queue: QueueConfig::default(),
             retry: RetryConfig::default(),
         }
@@ -91,7 +97,9 @@ impl RemoteWriteConfig {
 
     /// Problems found without connecting.
     pub fn validate(&self) -> Vec<String> {
-        auth::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls)
+        let mut v = auth::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls);
+        v.extend(crate::http::proxy::validate(self.proxy_url.as_ref()));
+        v
     }
 
     fn translate_options(&self) -> TranslateOptions {
@@ -123,7 +131,7 @@ impl RemoteWriteExporter {
         headers.push((hyper::header::CONTENT_ENCODING, HeaderValue::from_static("snappy")));
         headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf")));
         headers.push((HeaderName::from_static("x-prometheus-remote-write-version"), HeaderValue::from_static("0.1.0")));
-        let client = HttpClient::new(&config.tls, config.timeout.get()).map_err(|e| format!("tls: {e}"))?;
+        let client = HttpClient::with_proxy(&config.tls, config.timeout.get(), config.proxy_url.as_ref())?;
         Ok(RemoteWriteExporter { auth: config.auth(), options: config.translate_options(), uri, headers, client, config, dropped_points: AtomicU64::new(0) })
     }
 
