@@ -65,6 +65,9 @@ fn otlp(endpoint: &str, extra: &str) -> String {
 
 /// Fast retries so a test sees several attempts in a second.
 const FAST_RETRY: &str = "    retry: {initial_interval: 50ms, max_interval: 100ms}\n";
+/// Fast retries, with room for a server's delay of a second or two (a server's delay is capped
+/// at `max_interval`).
+const FAST_RETRY_HONOURING_SERVER: &str = "    retry: {initial_interval: 50ms, max_interval: 5s}\n";
 
 // ---------------------------------------------------------------- reading requests
 
@@ -268,7 +271,7 @@ fn resource_exhausted_with_retry_info_is_retried_after_the_delay_it_asks_for() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&dir, &otlp(&format!("http://{}", rx.addr), FAST_RETRY), "");
+    let cfg = config(&dir, &otlp(&format!("http://{}", rx.addr), FAST_RETRY_HONOURING_SERVER), "");
     run_for(&cfg, 2.2);
     let got = rx.got();
     assert!(got.len() >= 2, "{} requests", got.len());
@@ -325,8 +328,11 @@ fn http_protobuf_retries_a_503_after_retry_after_and_drops_a_400() {
         _ => (200, vec![], String::new(), Duration::ZERO),
     });
     let dir = tempfile::tempdir().unwrap();
-    let cfg =
-        config(&dir, &otlp(&format!("http://{}/otlp/v1/metrics", sink.addr), &format!("    protocol: http/protobuf\n    compression: none\n{FAST_RETRY}")), "");
+    let cfg = config(
+        &dir,
+        &otlp(&format!("http://{}/otlp/v1/metrics", sink.addr), &format!("    protocol: http/protobuf\n    compression: none\n{FAST_RETRY_HONOURING_SERVER}")),
+        "",
+    );
     let (_, err) = run_for(&cfg, 1.8);
     let reqs = sink.requests();
     assert!(reqs.len() >= 3, "{} requests", reqs.len());

@@ -1137,7 +1137,8 @@ mod tests {
         let mut answers = vec![Outcome::Retry { after: Some(Duration::from_millis(300)), reason: "503".into() }];
         answers.extend(down().into_iter().take(3));
         let s = script(answers);
-        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), fast_retry()).unwrap();
+        let retry = RetryConfig { max_interval: ConfigDuration::secs(1), ..fast_retry() };
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), spooled(d.path()), retry).unwrap();
         h.shared.spool.lock().unwrap().retry_every = Duration::from_millis(100);
         h.submit(batch(1));
         h.submit(batch(2));
@@ -1158,6 +1159,8 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(150)).await;
         h.submit(batch(6));
         wait_for(|| s.sent.lock().unwrap().len() == 6).await;
+        // Acknowledged in the spool just after the send.
+        wait_for(|| h.status().spool_records == 0).await;
         let st = h.status();
         assert!(st.spool_error.is_none(), "the spool is used again: {st:?}");
         assert_eq!((st.dropped_payloads, st.queue_length, st.spool_records), (0, 0, 0));
