@@ -43,6 +43,9 @@ pub const MAX_CONCURRENT_RENDERS: usize = 2;
 /// Time a client has to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest the accept loop waits for shed connections to close before accepting more.
+const SHED_WAIT: Duration = Duration::from_millis(100);
+
 /// The longest a connection is kept, whatever it does.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
@@ -84,19 +87,30 @@ pub async fn serve_with(listener: TcpListener, state: Arc<AgentState>, mut stop:
         renders: Arc::new(Semaphore::new(MAX_CONCURRENT_RENDERS)),
     });
     loop {
+        if srv.conns.len() > srv.conns.limit() {
+            // Connections shed for newer ones are still closing: let them (bounded, in case
+            // every one over the cap is rendering).
+            tokio::select! {
+                _ = tokio::time::timeout(SHED_WAIT, srv.conns.within_cap()) => {}
+                _ = stop.changed() => return,
+            }
+        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.changed() => return,
         };
         let stream = match accepted {
             Ok((stream, _peer)) => {
-                srv.accept.accepted();
+                if srv.accept.accepted(std::time::Instant::now()).is_some() {
+                    srv.conns.restore();
+                }
                 stream
             }
             Err(e) => {
-                if srv.accept.failed(&e) == accept::Action::Backoff {
-                    // Out of descriptors: one idle connection's is the quickest to get back.
-                    srv.conns.shed_one();
+                if srv.accept.failed(&e, std::time::Instant::now()) == accept::Action::Backoff {
+                    // Out of descriptors: idle connections' are the quickest to get back.
+                    let limit = srv.conns.exhausted();
+                    tracing::debug!(max_connections = limit, "Keeping fewer connections while descriptors are short");
                     tokio::select! {
                         _ = tokio::time::sleep(accept::EXHAUSTED_BACKOFF) => {}
                         _ = stop.changed() => return,
@@ -205,6 +219,7 @@ impl Server {
             "server": {
                 "connections": c.len(),
                 "max_connections": c.max(),
+                "connections_limit": c.limit(),
                 "connections_shed": c.shed.load(Ordering::Relaxed),
                 "connections_refused": c.refused.load(Ordering::Relaxed),
                 "connections_idle_closed": c.idle_closed.load(Ordering::Relaxed),

@@ -49,11 +49,16 @@ fn raise_nofile(want: u64) -> u64 {
 }
 
 fn start_agent(config: &str) -> (tempfile::TempDir, Running, String) {
+    start_agent_with(config, |_| {})
+}
+
+fn start_agent_with(config: &str, adjust: impl FnOnce(&mut std::process::Command)) -> (tempfile::TempDir, Running, String) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = write_config(&dir, &format!("server: {{host: 127.0.0.1, port: {port}}}\n{config}"));
     let mut c = agent();
     c.arg("-c").arg(&cfg);
+    adjust(&mut c);
     let run = Running::spawn(c);
     let addr = format!("127.0.0.1:{port}");
     eventually(Duration::from_secs(20), || get(&addr, "/health", Duration::from_secs(2)).filter(|r| r.0 == 200)).expect("the agent serves /health");
@@ -91,6 +96,52 @@ fn health_answers_while_two_thousand_idle_connections_are_open() {
     agent.signal(libc::SIGTERM);
     let (code, _, _) = agent.wait(Duration::from_secs(15));
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn running_out_of_descriptors_is_logged_once_and_health_still_answers() {
+    use std::os::unix::process::CommandExt;
+    let nofile = raise_nofile(4096);
+    let idle_count = 2000.min(nofile.saturating_sub(200) as usize);
+    assert!(idle_count >= 1000, "RLIMIT_NOFILE {nofile} is too low for this test");
+    // The agent gets 128 descriptors: far fewer than its connection cap.
+    let (_dir, agent, addr) = start_agent_with("collector: {interval: 1s}\n", |c| {
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                let r = libc::rlimit { rlim_cur: 128, rlim_max: 128 };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    let mut idle = Vec::with_capacity(idle_count);
+    let opened = Instant::now();
+    for _ in 0..idle_count {
+        let sock = addr.parse().unwrap();
+        match TcpStream::connect_timeout(&sock, Duration::from_secs(10)) {
+            Ok(s) => idle.push(s),
+            Err(e) => panic!("connect {} failed: {e}", idle.len()),
+        }
+    }
+    eprintln!("{} connections opened in {:?}", idle.len(), opened.elapsed());
+    let (status, _, took) = get(&addr, "/health", Duration::from_secs(10)).expect("/health answers with descriptors short");
+    eprintln!("/health took {took:?}");
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(5), "/health took {took:?}");
+    // Ticks go on (the collectors' files are open; a tick's new ones find descriptors).
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, len, _) = get(&addr, "/metrics", Duration::from_secs(10)).expect("/metrics answers");
+    assert!(status == 200 && len > 1000, "{status} {len}");
+    drop(idle);
+    agent.signal(libc::SIGTERM);
+    let (code, _, stderr) = agent.wait(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "{stderr}");
+    let warnings = stderr.lines().filter(|l| l.contains("Cannot accept connections")).count();
+    assert_eq!(warnings, 1, "one episode, one line:\n{stderr}");
+    eprintln!("{}", stderr.lines().filter(|l| !l.contains("INFO")).take(5).collect::<Vec<_>>().join("\n"));
 }
 
 #[test]
