@@ -262,7 +262,13 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         // Stop the old scheduler, then swap resource, exporters and collectors.
         let _ = sched_stop.send(true);
         stop_scraper(&state);
-        if let Ok(old) = sched_task.await {
+        // A tick stuck in a read must not keep SIGTERM from being heard.
+        let old = tokio::select! {
+            r = &mut sched_task => r.ok(),
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        };
+        if let Some(old) = old {
             tokio::task::spawn_blocking(move || old.shutdown()).await.ok();
         }
         *state.resource.write().unwrap() = detect_resource(&new);
@@ -277,22 +283,51 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         tracing::info!(exporters = running.handles.len(), "Reloaded");
     }
 
-    tracing::info!("Stopping: flushing exporters");
+    let grace = config.shutdown_timeout.map(|d| d.get()).unwrap_or(crate::config::DEFAULT_SHUTDOWN_TIMEOUT);
+    tracing::info!(shutdown_timeout = ?grace, "Stopping: flushing exporters");
     let _ = stop_tx.send(true);
     let _ = sched_stop.send(true);
     stop_scraper(&state);
-    let sched = sched_task.await.ok();
-    let deadline = Instant::now() + config.shutdown_timeout.map(|d| d.get()).unwrap_or(crate::config::DEFAULT_SHUTDOWN_TIMEOUT);
-    let handles: Vec<_> = state.exporters.read().unwrap().clone();
-    futures_join_all(handles.iter().map(|h| h.shutdown(deadline))).await;
-    if let Some(s) = sched {
-        tokio::task::spawn_blocking(move || s.shutdown()).await.ok();
+    if stop_within(grace, &state, sched_task, server).await {
+        tracing::info!("Stopped");
+    } else {
+        tracing::warn!(shutdown_timeout = ?grace, "Shutdown did not finish within shutdown_timeout; exiting anyway");
     }
-    if let Some(s) = server {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s).await;
-    }
-    tracing::info!("Stopped");
     exit::OK
+}
+
+/// The longest shutdown waited for, whatever `shutdown_timeout` says (it is bounded by the
+/// config's checks; this keeps the deadline's arithmetic from overflowing regardless).
+const MAX_SHUTDOWN_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Stops in order, all of it within `grace` from now: waits for the tick under way (up to
+/// half of `grace`: a tick stuck in a blocking read, e.g. a hung mount or a FIFO where a /proc
+/// file was expected, is left behind with its batch), flushes every exporter until the
+/// deadline, drops the instruments and waits for the server's accept loop. Returns false if
+/// the deadline cut any of it short; what is left then ends with the process.
+async fn stop_within(grace: Duration, state: &AgentState, sched_task: tokio::task::JoinHandle<Scheduler>, server: Option<tokio::task::JoinHandle<()>>) -> bool {
+    let started = Instant::now();
+    let grace = grace.min(MAX_SHUTDOWN_WAIT);
+    let deadline = started + grace;
+    let mut sched_task = sched_task;
+    let sched = match tokio::time::timeout_at((started + grace / 2).into(), &mut sched_task).await {
+        Ok(s) => s.ok(),
+        Err(_) => {
+            tracing::warn!(waited = ?grace / 2, "A collection is still running (a collector stuck in a read?); not waiting for it");
+            None
+        }
+    };
+    let handles: Vec<_> = state.exporters.read().unwrap().clone();
+    let rest = async {
+        futures_join_all(handles.iter().map(|h| h.shutdown(deadline))).await;
+        if let Some(s) = sched {
+            tokio::task::spawn_blocking(move || s.shutdown()).await.ok();
+        }
+        if let Some(s) = server {
+            let _ = s.await;
+        }
+    };
+    tokio::time::timeout_at(deadline.into(), rest).await.is_ok()
 }
 
 fn start_scheduler(config: &Config, state: Arc<AgentState>, path: Option<&Path>) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<Scheduler>) {

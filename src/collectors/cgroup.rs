@@ -771,6 +771,8 @@ pub struct CgroupCollector {
     now: Box<dyn FnMut() -> Duration + Send>,
     /// The previous refresh's (time, total CPU seconds).
     prev: Option<(Duration, f64)>,
+    /// Which controllers' files fail (each alone).
+    sources: super::sources::Sources,
 }
 
 impl CgroupCollector {
@@ -795,6 +797,7 @@ impl CgroupCollector {
             devices: HashMap::new(),
             now: Box::new(move || start.elapsed()),
             prev: None,
+            sources: super::sources::Sources::new("cgroup"),
         }
     }
 
@@ -826,69 +829,83 @@ impl CgroupCollector {
         }
     }
 
-    fn read(&mut self, s: &mut Snapshot) -> Result<(), ProcError> {
+    /// Reads every controller's files; each controller (cpu, memory, io, pids) fails alone.
+    /// An error only when every one failed.
+    fn read(&mut self, s: &mut Snapshot) -> Result<(), CollectorError> {
+        self.sources.begin();
         let Some(files) = self.files.as_mut() else { return Ok(()) };
-        read_cpu(&mut files.cpu, s)?;
-        read_memory(&mut files.memory, s)?;
-        match &mut files.io {
-            IoFiles::None => {}
-            IoFiles::V2 { stat } => {
-                if let Some(text) = stat.read()? {
-                    for line in text.lines() {
-                        let mut it = line.split_ascii_whitespace();
-                        let Some(dev) = it.next() else { continue };
-                        let mut d = DeviceIo { attrs: Self::device(&mut self.devices, dev), bytes: [None; 2], ops: [None; 2] };
-                        for kv in it {
-                            let Some((k, v)) = kv.split_once('=') else { continue };
-                            let slot = match k {
-                                "rbytes" => &mut d.bytes[0],
-                                "wbytes" => &mut d.bytes[1],
-                                "rios" => &mut d.ops[0],
-                                "wios" => &mut d.ops[1],
-                                _ => continue,
-                            };
-                            *slot = v.parse().ok();
-                        }
-                        s.io.push(d);
-                    }
-                }
+        let r = read_cpu(&mut files.cpu, s);
+        self.sources.check("cpu", r);
+        let r = read_memory(&mut files.memory, s);
+        self.sources.check("memory", r);
+        let r = read_io(&mut files.io, &mut self.devices, s);
+        self.sources.check("io", r);
+        if let Some((current, max)) = &mut files.pids {
+            let r = current.number().and_then(|c| Ok((c, max.number()?)));
+            if let Some((c, m)) = self.sources.check("pids", r) {
+                (s.pids, s.pids_limit) = (c, m);
             }
-            IoFiles::V1 { bytes, ops } => {
-                for (list, is_bytes) in [(bytes, true), (ops, false)] {
-                    let Some(text) = first_present(list)? else { continue };
-                    // `254:0 Read 67112960`; the `Total` lines are skipped.
-                    for line in text.lines() {
-                        let mut it = line.split_ascii_whitespace();
-                        let (Some(dev), Some(op), Some(v)) = (it.next(), it.next(), it.next()) else { continue };
-                        let i = match op {
-                            "Read" => 0,
-                            "Write" => 1,
+        }
+        self.sources.end()
+    }
+}
+
+/// `io.stat` (v2) or the `blkio` throttle/CFQ files (v1), by device.
+fn read_io(io: &mut IoFiles, devices: &mut HashMap<String, Arc<DeviceAttrs>>, s: &mut Snapshot) -> Result<(), ProcError> {
+    match io {
+        IoFiles::None => {}
+        IoFiles::V2 { stat } => {
+            if let Some(text) = stat.read()? {
+                for line in text.lines() {
+                    let mut it = line.split_ascii_whitespace();
+                    let Some(dev) = it.next() else { continue };
+                    let mut d = DeviceIo { attrs: CgroupCollector::device(devices, dev), bytes: [None; 2], ops: [None; 2] };
+                    for kv in it {
+                        let Some((k, v)) = kv.split_once('=') else { continue };
+                        let slot = match k {
+                            "rbytes" => &mut d.bytes[0],
+                            "wbytes" => &mut d.bytes[1],
+                            "rios" => &mut d.ops[0],
+                            "wios" => &mut d.ops[1],
                             _ => continue,
                         };
-                        let Ok(v) = v.parse() else { continue };
-                        let pos = match s.io.iter().position(|d| d.attrs.device == dev) {
-                            Some(p) => p,
-                            None => {
-                                s.io.push(DeviceIo { attrs: Self::device(&mut self.devices, dev), bytes: [None; 2], ops: [None; 2] });
-                                s.io.len() - 1
-                            }
-                        };
-                        let d = &mut s.io[pos];
-                        if is_bytes {
-                            d.bytes[i] = Some(v);
-                        } else {
-                            d.ops[i] = Some(v);
+                        *slot = v.parse().ok();
+                    }
+                    s.io.push(d);
+                }
+            }
+        }
+        IoFiles::V1 { bytes, ops } => {
+            for (list, is_bytes) in [(bytes, true), (ops, false)] {
+                let Some(text) = first_present(list)? else { continue };
+                // `254:0 Read 67112960`; the `Total` lines are skipped.
+                for line in text.lines() {
+                    let mut it = line.split_ascii_whitespace();
+                    let (Some(dev), Some(op), Some(v)) = (it.next(), it.next(), it.next()) else { continue };
+                    let i = match op {
+                        "Read" => 0,
+                        "Write" => 1,
+                        _ => continue,
+                    };
+                    let Ok(v) = v.parse() else { continue };
+                    let pos = match s.io.iter().position(|d| d.attrs.device == dev) {
+                        Some(p) => p,
+                        None => {
+                            s.io.push(DeviceIo { attrs: CgroupCollector::device(devices, dev), bytes: [None; 2], ops: [None; 2] });
+                            s.io.len() - 1
                         }
+                    };
+                    let d = &mut s.io[pos];
+                    if is_bytes {
+                        d.bytes[i] = Some(v);
+                    } else {
+                        d.ops[i] = Some(v);
                     }
                 }
             }
         }
-        if let Some((current, max)) = &mut files.pids {
-            s.pids = current.number()?;
-            s.pids_limit = max.number()?;
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 fn read_cpu(files: &mut CpuFiles, s: &mut Snapshot) -> Result<(), ProcError> {
@@ -1161,11 +1178,12 @@ impl Collector for CgroupCollector {
         let mut s = self.snap.take().unwrap_or_default();
         s.clear();
         let now = (self.now)();
-        if let Err(e) = self.read(&mut s) {
+        let read = self.read(&mut s);
+        if read.is_err() || self.sources.failing().next().is_some() {
             // Removed while being read?
             self.check_dirs()?;
-            return Err(e.into());
         }
+        read?;
         if let Some(total) = s.cpu_total {
             if let Some((then, before)) = self.prev {
                 let dt = now.saturating_sub(then).as_secs_f64();
@@ -1429,6 +1447,20 @@ mod tests {
         // No time passed: no rate.
         let p = h.tick(&mut c).unwrap();
         assert!(of(&p, "container.cpu.usage").is_empty());
+    }
+
+    #[test]
+    fn a_broken_controller_file_leaves_out_only_that_controllers_metrics() {
+        let (dir, paths) = copy("v2-k8s-container");
+        write(&dir, &format!("sys/fs/cgroup/{K8S}/memory.current"), "lots\n");
+        let clock = TickClock::default();
+        let mut c = CgroupCollector::new(&paths, &clock, &CgroupConfig::default());
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).expect("cpu, io and pids were read");
+        assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "user")]), 2.514875));
+        assert!(!of(&p, "container.pids.count").is_empty());
+        assert_eq!(value(&p, "container.memory.usage", &[]), None);
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["memory"]);
     }
 
     #[test]

@@ -146,6 +146,8 @@ pub struct CpuCollector {
     mhz_from_cpuinfo: bool,
     /// cpuinfo's `cpu MHz` when it is a constant (no `aperfmperf`): read once, reported as is.
     mhz_constant: Option<Vec<(u32, f64)>>,
+    /// Whether the frequencies fail (alone; the times are still reported).
+    sources: super::sources::Sources,
 }
 
 impl CpuCollector {
@@ -164,6 +166,7 @@ impl CpuCollector {
             freq_files: Vec::new(),
             mhz_from_cpuinfo: false,
             mhz_constant: None,
+            sources: super::sources::Sources::new("cpu"),
         }
     }
 
@@ -218,9 +221,12 @@ impl CpuCollector {
         snap.logical = st.cpus.len() as u64;
         snap.physical = self.physical;
         let mut freq = std::mem::take(&mut snap.freq);
+        // Frequencies fail alone: the times and utilization are still reported.
         let r = self.read_frequencies(&mut freq);
+        if self.sources.check("frequency", r).is_none() {
+            freq.clear();
+        }
         snap.freq = freq;
-        r?;
         self.snap.set(snap);
         Ok(())
     }
@@ -530,6 +536,24 @@ mod tests {
         assert!(close(util(&p, "idle", Some("1")), 0.5));
         // cpu0 did not move: no utilization for it.
         assert_eq!(util(&p, "user", Some("0")), None);
+    }
+
+    #[test]
+    fn a_broken_frequency_file_leaves_out_only_the_frequencies() {
+        let (dir, paths) = fixture_copy("linux-5.15-server");
+        write(&dir, "proc/stat", "cpu 4 0 4 4 0 0 0 0\ncpu0 1 0 1 1\ncpu1 1 0 1 1\ncpu2 1 0 1 1\ncpu3 1 0 1 1\n");
+        write(&dir, "sys/devices/system/cpu/cpu1/cpufreq/scaling_cur_freq", "fast\n");
+        let clock = TickClock::default();
+        let mut c = CpuCollector::new(&paths, &clock, &CpuConfig::default());
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).expect("the times were read");
+        assert!(value(&p, "system.cpu.time", &[("cpu.logical_number", "0"), ("cpu.mode", "user")]).is_some(), "{p:?}");
+        assert!(of(&p, "system.cpu.frequency").is_empty());
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["frequency"]);
+        write(&dir, "sys/devices/system/cpu/cpu1/cpufreq/scaling_cur_freq", "2100000\n");
+        let p = h.tick(&mut c).unwrap();
+        assert_eq!(value(&p, "system.cpu.frequency", &[("cpu.logical_number", "1")]), Some(2_100_000_000.0));
+        assert_eq!(c.sources.failing().count(), 0);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod network;
 pub mod paging;
 pub mod process;
 pub mod processes;
+pub mod sources;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod uptime;

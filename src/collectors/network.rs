@@ -36,6 +36,11 @@
 //! host `/proc` whose `1/ns/net` is the agent's namespace, as with `hostNetwork: true`);
 //! otherwise, and where the kernel refuses the dump, from `/proc/net/tcp` and `tcp6`. UDP
 //! sockets always come from `/proc/net/udp` and `udp6` (a small table, ~0.1 ms).
+//!
+//! **Each source fails alone.** `net/dev`, the TCP count and the UDP tables are read apart: a
+//! missing `/proc/net/udp` leaves out the UDP count only, and the interfaces and TCP states
+//! are still reported (see [`super::sources`]). Only when all of them fail does the collector
+//! fail.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::host::HostPaths;
@@ -102,8 +107,10 @@ impl IfAttrs {
 struct Snapshot {
     /// (attributes, receive, transmit) per interface, in file order.
     interfaces: Vec<(Arc<IfAttrs>, netdev::Counters, netdev::Counters)>,
-    /// TCP sockets by state and UDP sockets, when `connections` is on.
-    sockets: Option<(netstat::TcpCounts, u64)>,
+    /// TCP sockets by state, when `connections` is on and they could be counted.
+    tcp: Option<netstat::TcpCounts>,
+    /// UDP sockets, likewise.
+    udp: Option<u64>,
 }
 
 /// Reads `/proc/net/dev` (and the socket tables) every tick, keeping the files open.
@@ -115,8 +122,10 @@ pub struct NetworkCollector {
     /// Attributes by interface name, with the refresh that last saw the interface.
     attrs: HashMap<String, (Arc<IfAttrs>, u64)>,
     generation: u64,
-    /// The last socket counts and when they were read.
-    last_sockets: Option<(std::time::Instant, (netstat::TcpCounts, u64))>,
+    /// The last socket counts (each `None` if its source failed) and when they were read.
+    last_sockets: Option<(std::time::Instant, Option<netstat::TcpCounts>, Option<u64>)>,
+    /// Which of `net/dev`, the TCP and the UDP tables fail (each fails alone).
+    sources: super::sources::Sources,
 }
 
 impl NetworkCollector {
@@ -130,6 +139,7 @@ impl NetworkCollector {
             attrs: HashMap::new(),
             last_sockets: None,
             generation: 0,
+            sources: super::sources::Sources::new("network"),
         }
     }
 }
@@ -179,11 +189,13 @@ impl Collector for NetworkCollector {
             .with_description("TCP sockets by state and UDP sockets")
             .with_callback(move |obs| {
                 snap.with(|s| {
-                    if let Some((t, u)) = &s.sockets {
+                    if let Some(t) = &s.tcp {
                         for (state, a) in &tcp {
                             obs.observe(t.get(*state) as i64, a);
                         }
-                        obs.observe(*u as i64, &udp);
+                    }
+                    if let Some(u) = s.udp {
+                        obs.observe(u as i64, &udp);
                     }
                 });
             })
@@ -191,26 +203,30 @@ impl Collector for NetworkCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        // Interfaces, TCP and UDP sockets are read apart: one failing leaves out only its own.
+        self.sources.begin();
         let config = &self.config;
-        let devs = netdev::read_file(&mut self.dev, |name| config.accepts(name))?;
-        let sockets = if self.config.connections {
+        let devs = self.sources.check("net/dev", netdev::read_file(&mut self.dev, |name| config.accepts(name))).unwrap_or_default();
+        let (tcp, udp) = if self.config.connections {
             let due = match &self.last_sockets {
-                Some((at, _)) => at.elapsed() >= self.config.connections_interval.get(),
+                Some((at, ..)) => at.elapsed() >= self.config.connections_interval.get(),
                 None => true,
             };
             if due {
-                let counts = (self.sockets.tcp()?, self.sockets.udp()?);
-                self.last_sockets = Some((std::time::Instant::now(), counts));
+                let tcp = self.sources.check("tcp", self.sockets.tcp());
+                let udp = self.sources.check("udp", self.sockets.udp());
+                self.last_sockets = Some((std::time::Instant::now(), tcp, udp));
             }
-            self.last_sockets.as_ref().map(|(_, c)| *c)
+            self.last_sockets.as_ref().map(|(_, t, u)| (*t, *u)).unwrap_or_default()
         } else {
-            None
+            (None, None)
         };
         self.generation += 1;
         let generation = self.generation;
         let mut snap = self.snap.take().unwrap_or_default();
         snap.interfaces.clear();
-        snap.sockets = sockets;
+        snap.tcp = tcp;
+        snap.udp = udp;
         for d in devs {
             let a = match self.attrs.get_mut(&d.name) {
                 Some((a, seen)) => {
@@ -230,7 +246,7 @@ impl Collector for NetworkCollector {
             self.attrs.retain(|_, (_, seen)| *seen == generation);
         }
         self.snap.set(snap);
-        Ok(())
+        self.sources.end()
     }
 }
 
@@ -374,13 +390,52 @@ mod tests {
     }
 
     #[test]
-    fn fails_and_reports_nothing_when_a_socket_table_is_unreadable() {
+    fn missing_socket_tables_leave_out_only_the_socket_counts() {
         // The 6.18 tree has no proc/1/net/tcp.
         let clock = TickClock::default();
         let mut c = NetworkCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &NetworkConfig::default());
         let mut h = Harness::new(&clock, &mut c);
-        assert!(h.tick(&mut c).unwrap_err().to_string().contains("net/tcp"));
-        assert!(h.collect().is_empty());
+        let p = h.tick(&mut c).expect("interfaces were read");
+        assert_eq!(interfaces(&p), ["eth0", "ifb0", "ifb1", "lo"]);
+        assert!(value(&p, "system.network.connection.count", &[("network.transport", "tcp"), ("network.connection.state", "listen")]).is_none());
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["tcp", "udp"], "its proc/1/net has no socket tables");
+    }
+
+    #[test]
+    fn each_source_fails_alone_and_only_all_failing_fails_the_collector() {
+        let every_tick = NetworkConfig { connections_interval: crate::config::ConfigDuration::secs(0), ..NetworkConfig::default() };
+        let (dir, paths) = fixture_copy("linux-5.15-server");
+        let udp = |p: &[Point]| value(p, "system.network.connection.count", &[("network.transport", "udp")]);
+        let listen = |p: &[Point]| value(p, "system.network.connection.count", &[("network.transport", "tcp"), ("network.connection.state", "listen")]);
+        // Each collector opens its files at its first tick (and keeps them open).
+        let tick = || {
+            let clock = TickClock::default();
+            let mut c = NetworkCollector::new(&paths, &clock, &every_tick);
+            let mut h = Harness::new(&clock, &mut c);
+            let r = h.tick(&mut c);
+            (c, h, r)
+        };
+        // No udp table: interfaces and TCP sockets are still reported.
+        std::fs::remove_file(dir.path().join("proc/1/net/udp")).unwrap();
+        let p = tick().2.expect("a missing udp table fails only itself");
+        assert_eq!(get(&p, "system.network.io", "enp3s0", "receive"), Some(98_765_432_101.0));
+        assert_eq!(listen(&p), Some(5.0));
+        assert_eq!(udp(&p), None);
+        // No net/dev either: the sockets are still counted.
+        std::fs::remove_file(dir.path().join("proc/1/net/dev")).unwrap();
+        let p = tick().2.expect("the tcp table was read");
+        assert!(of(&p, "system.network.io").is_empty());
+        assert_eq!(listen(&p), Some(5.0));
+        // Nothing left: now the collector fails.
+        std::fs::remove_file(dir.path().join("proc/1/net/tcp")).unwrap();
+        let (mut c, mut h, r) = tick();
+        assert!(r.is_err());
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["net/dev", "tcp", "udp"]);
+        // The udp table comes back: reported again at the next tick.
+        write(&dir, "proc/1/net/udp", "  sl  local_address rem_address   st\n   0: 0:0 0:0 07 x\n");
+        let p = h.tick(&mut c).expect("udp was read");
+        assert_eq!(udp(&p), Some(2.0), "the new udp line and udp6's one");
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["net/dev", "tcp"]);
     }
 
     #[test]

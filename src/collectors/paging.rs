@@ -68,7 +68,8 @@ impl DeviceAttrs {
 struct Snapshot {
     /// (attributes, size, used) in bytes, per swap area.
     devices: Vec<(Arc<DeviceAttrs>, u64, u64)>,
-    vm: vmstat::VmStat,
+    /// `None` when `/proc/vmstat` could not be read (the swap areas are still reported).
+    vm: Option<vmstat::VmStat>,
 }
 
 /// Reads `/proc/swaps` and `/proc/vmstat` every tick, keeping the files open.
@@ -79,6 +80,8 @@ pub struct PagingCollector {
     snap: Arc<SnapshotCell<Snapshot>>,
     attrs: HashMap<String, Arc<DeviceAttrs>>,
     no_device: Arc<DeviceAttrs>,
+    /// Which of vmstat and the swap areas fail (each alone).
+    sources: super::sources::Sources,
 }
 
 impl PagingCollector {
@@ -91,6 +94,7 @@ impl PagingCollector {
             snap: SnapshotCell::new(clock),
             attrs: HashMap::new(),
             no_device: Arc::new(DeviceAttrs::new(None)),
+            sources: super::sources::Sources::new("paging"),
         }
     }
 }
@@ -140,8 +144,10 @@ impl Collector for PagingCollector {
             .with_description("Page faults since boot, major (needing I/O) and minor")
             .with_callback(move |obs| {
                 snap.with(|s| {
-                    obs.observe(s.vm.pgmajfault, &types[0]);
-                    obs.observe(s.vm.minor_faults(), &types[1]);
+                    if let Some(vm) = &s.vm {
+                        obs.observe(vm.pgmajfault, &types[0]);
+                        obs.observe(vm.minor_faults(), &types[1]);
+                    }
                 });
             })
             .build();
@@ -154,7 +160,7 @@ impl Collector for PagingCollector {
             .with_description("Swap operations (major: pswpin/pswpout pages) and file paging (minor: pgpgin/pgpgout KiB) since boot")
             .with_callback(move |obs| {
                 snap.with(|s| {
-                    let v = &s.vm;
+                    let Some(v) = &s.vm else { return };
                     for (n, a) in [v.pswpin, v.pswpout, v.pgpgin, v.pgpgout].iter().zip(&ops) {
                         obs.observe(*n, a);
                     }
@@ -164,10 +170,22 @@ impl Collector for PagingCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let vm = self.vmstat.read()?;
+        // vmstat and the swap areas fail alone.
+        self.sources.begin();
+        let vm = self.vmstat.read();
         let mut snap = self.snap.take().unwrap_or_default();
         snap.devices.clear();
-        snap.vm = vm;
+        snap.vm = self.sources.check("vmstat", vm);
+        let swaps = self.read_swaps(&mut snap);
+        self.sources.check("swaps", swaps);
+        self.snap.set(snap);
+        self.sources.end()
+    }
+}
+
+impl PagingCollector {
+    /// The swap areas from `/proc/swaps`, or from meminfo's totals without it.
+    fn read_swaps(&mut self, snap: &mut Snapshot) -> Result<(), CollectorError> {
         match self.swaps.read() {
             Ok(text) => {
                 let list = swaps::parse(text).map_err(|e| crate::procfs::at(self.swaps.path(), e))?;
@@ -197,7 +215,6 @@ impl Collector for PagingCollector {
             }
             Err(e) => return Err(e.into()),
         }
-        self.snap.set(snap);
         Ok(())
     }
 }
@@ -282,11 +299,33 @@ mod tests {
     }
 
     #[test]
-    fn fails_without_vmstat() {
+    fn without_vmstat_the_swap_areas_are_still_reported() {
+        // The 5.15 tree has swaps but no vmstat.
         let clock = TickClock::default();
         let mut c = PagingCollector::new(&fixture_paths("linux-5.15-server"), &clock);
         let mut h = Harness::new(&clock, &mut c);
-        assert!(h.tick(&mut c).unwrap_err().to_string().contains("vmstat"));
+        let p = h.tick(&mut c).expect("swaps were read");
+        assert!(!of(&p, "system.paging.usage").is_empty());
+        assert!(of(&p, "system.paging.faults").is_empty() && of(&p, "system.paging.operations").is_empty());
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["vmstat"]);
+    }
+
+    #[test]
+    fn without_swaps_and_meminfo_the_faults_are_still_reported_and_without_anything_it_fails() {
+        let (dir, paths) = fixture_copy("linux-6.18-vm");
+        std::fs::remove_file(dir.path().join("proc/meminfo")).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("proc/swaps"));
+        let clock = TickClock::default();
+        let mut c = PagingCollector::new(&paths, &clock);
+        let mut h = Harness::new(&clock, &mut c);
+        let p = h.tick(&mut c).expect("vmstat was read");
+        assert!(!of(&p, "system.paging.faults").is_empty());
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["swaps"]);
+        std::fs::remove_file(dir.path().join("proc/vmstat")).unwrap();
+        let clock = TickClock::default();
+        let mut c = PagingCollector::new(&paths, &clock);
+        let mut h = Harness::new(&clock, &mut c);
+        assert!(h.tick(&mut c).is_err());
         assert!(h.collect().is_empty());
     }
 }

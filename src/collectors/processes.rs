@@ -55,10 +55,10 @@ pub const STATES: [&str; 5] = ["running", "sleeping", "blocked", "stopped", "def
 /// What one tick read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Processes by state, in the order of [`STATES`].
-    pub counts: [u64; 5],
-    /// Processes and threads created since boot.
-    pub created: u64,
+    /// Processes by state, in the order of [`STATES`] (`None`: the scan failed).
+    pub counts: Option<[u64; 5]>,
+    /// Processes and threads created since boot (`None`: `/proc/stat` failed).
+    pub created: Option<u64>,
 }
 
 /// Counts processes by state in [`STATES`] order (see the module docs for the mapping).
@@ -73,8 +73,10 @@ pub struct ProcessesCollector {
     stat: Arc<SharedStat>,
     snap: Arc<SnapshotCell<Snapshot>>,
     scan_interval: std::time::Duration,
-    /// The last full scan of /proc/PID/stat and when it was taken.
-    last_scan: Option<(std::time::Instant, [u64; 5])>,
+    /// The last full scan of /proc/PID/stat (`None` if it failed) and when it was taken.
+    last_scan: Option<(std::time::Instant, Option<[u64; 5]>)>,
+    /// Which of `/proc/stat` and the scan fail (each alone).
+    sources: super::sources::Sources,
 }
 
 impl ProcessesCollector {
@@ -86,6 +88,7 @@ impl ProcessesCollector {
             snap: SnapshotCell::new(clock),
             scan_interval: std::time::Duration::ZERO,
             last_scan: None,
+            sources: super::sources::Sources::new("processes"),
         }
     }
 
@@ -116,7 +119,7 @@ impl Collector for ProcessesCollector {
             .with_description("Total number of processes in each state")
             .with_callback(move |obs| {
                 snap.with(|s| {
-                    for (n, a) in s.counts.iter().zip(&attrs) {
+                    for (n, a) in s.counts.iter().flatten().zip(&attrs) {
                         obs.observe(*n as i64, a);
                     }
                 });
@@ -128,23 +131,31 @@ impl Collector for ProcessesCollector {
             .with_unit("{process}")
             .with_description("Total number of processes and threads created since boot")
             .with_callback(move |obs| {
-                snap.with(|s| obs.observe(s.created, &[]));
+                snap.with(|s| {
+                    if let Some(c) = s.created {
+                        obs.observe(c, &[]);
+                    }
+                });
             })
             .build();
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
-        let created = self.stat.with(|s| s.processes)?;
+        // The `processes` line and the scan fail alone.
+        self.sources.begin();
+        let created = self.stat.with(|s| s.processes);
+        let created = self.sources.check("stat", created);
         let due = match &self.last_scan {
             Some((at, _)) => at.elapsed() >= self.scan_interval,
             None => true,
         };
         if due {
-            self.last_scan = Some((std::time::Instant::now(), by_state(&pid::count_states(&self.paths)?)));
+            let scan = pid::count_states(&self.paths).map(|c| by_state(&c));
+            self.last_scan = Some((std::time::Instant::now(), self.sources.check("scan", scan)));
         }
-        let counts = self.last_scan.as_ref().map(|(_, c)| *c).unwrap_or_default();
+        let counts = self.last_scan.as_ref().and_then(|(_, c)| *c);
         self.snap.set(Snapshot { counts, created });
-        Ok(())
+        self.sources.end()
     }
 }
 
@@ -213,12 +224,25 @@ mod tests {
     }
 
     #[test]
-    fn fails_without_proc_stat_and_reports_nothing() {
+    fn without_proc_stat_the_process_counts_are_still_reported() {
+        // The 5.15 tree has process directories but no proc/stat.
         let clock = TickClock::default();
         let mut c = ProcessesCollector::new(&fixture_paths("linux-5.15-server"), &clock);
         let mut h = Harness::new(&clock, &mut c);
-        let e = h.tick(&mut c).unwrap_err();
-        assert!(e.to_string().contains("proc/stat"), "{e}");
+        let p = h.tick(&mut c).expect("the scan worked");
+        assert!(!of(&p, "system.process.count").is_empty());
+        assert!(of(&p, "system.process.created").is_empty());
+        assert_eq!(c.sources.failing().collect::<Vec<_>>(), ["stat"]);
+    }
+
+    #[test]
+    fn fails_when_neither_proc_stat_nor_the_process_directories_can_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::host::HostPaths::under(dir.path().join("missing"));
+        let clock = TickClock::default();
+        let mut c = ProcessesCollector::new(&paths, &clock);
+        let mut h = Harness::new(&clock, &mut c);
+        assert!(h.tick(&mut c).is_err());
         assert!(h.collect().is_empty());
     }
 }

@@ -217,6 +217,11 @@ impl SocketFiles {
         if self.diag {
             match super::sockdiag::count_tcp() {
                 Ok(c) => return Ok(c),
+                // Out of descriptors or memory for a moment: this count fails (alone), the
+                // next one tries netlink again.
+                Err(error) if matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
+                    return Err(ProcError::Io { path: "netlink sock_diag".into(), source: error });
+                }
                 Err(error) => {
                     tracing::info!(%error, fallback = %self.tcp.path().display(), "Netlink sock_diag refused; counting TCP sockets from the files");
                     self.diag = false;

@@ -26,21 +26,28 @@
 //! that is the namespace being reported (see [`super::netstat::SocketFiles`]); a kernel without
 //! `tcp_diag` (a module Debian autoloads; a container may not be allowed to) answers with an
 //! error and the caller goes back to the files.
+//!
+//! **Crates.** The socket is netlink-sys's and the framing (headers, `NLMSG_DONE`,
+//! `NLMSG_ERROR`, lengths checked against the datagram) netlink-packet-core's; no `unsafe`
+//! here. Only the 60-byte request and the state byte of each answer are ours:
+//! netlink-packet-sock-diag's request type asks per family (`SOCK_DIAG_BY_FAMILY`), which takes
+//! two dumps and two walks of the socket hash. Measured side by side
+//! (`cargo run --example sockdiag_cost 300`, debug build, 24 GiB VM with a 262 144-bucket hash,
+//! ~160 sockets, two runs): this reader 2.26 / 2.46 ms a count, the per-family crate request
+//! 5.14 / 5.27 ms, the earlier hand-written FFI reader 2.24 / 2.50 ms, `/proc/net/tcp*`
+//! 14.1 / 13.9 ms.
 
 use super::netstat::TcpCounts;
+use netlink_packet_core::{NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
-/// `NETLINK_SOCK_DIAG` (= the older `NETLINK_INET_DIAG`).
-const NETLINK_SOCK_DIAG: libc::c_int = 4;
 /// The `inet_diag` compatibility request/answer type for TCP.
 const TCPDIAG_GETSOCK: u16 = 18;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-/// `NLM_F_ROOT | NLM_F_MATCH`.
-const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_HDRLEN: usize = 16;
+/// How long one `recv` of the dump may take before the count fails.
+const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 /// `struct inet_diag_req`: family, src_len, dst_len, ext (1 byte each), `inet_diag_sockid`
 /// (48 bytes), states (u32), dbs (u32).
 const REQ_LEN: usize = 4 + 48 + 4 + 4;
@@ -50,84 +57,102 @@ const STATES: u32 = 0xffe;
 /// buffer seen, capped at 32 KiB (`netlink_recvmsg`).
 const RECV_BUF: usize = 32 * 1024;
 
+/// One message of the dump: the request we send, or a socket's answer (only its state kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TcpDiag {
+    /// The request for every TCP socket in [`STATES`].
+    Request,
+    /// One socket's `inet_diag_msg`: its state.
+    Socket(u8),
+    /// A message of another type (not expected; skipped).
+    Other,
+}
+
+/// A cut `inet_diag_msg`.
+#[derive(Debug, thiserror::Error)]
+#[error("short inet_diag_msg ({0} bytes)")]
+struct ShortMessage(usize);
+
+impl NetlinkSerializable for TcpDiag {
+    fn message_type(&self) -> u16 {
+        TCPDIAG_GETSOCK
+    }
+
+    fn buffer_len(&self) -> usize {
+        REQ_LEN
+    }
+
+    fn serialize(&self, buf: &mut [u8]) {
+        // family, src_len, dst_len, ext and the socket id stay 0 (any); then the states.
+        buf[..REQ_LEN].fill(0);
+        buf[52..56].copy_from_slice(&STATES.to_ne_bytes());
+    }
+}
+
+impl NetlinkDeserializable for TcpDiag {
+    type Error = ShortMessage;
+
+    fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, ShortMessage> {
+        if header.message_type != TCPDIAG_GETSOCK {
+            return Ok(TcpDiag::Other);
+        }
+        payload.get(1).map(|&state| TcpDiag::Socket(state)).ok_or(ShortMessage(payload.len()))
+    }
+}
+
 /// The request: a netlink header and an `inet_diag_req` for all TCP sockets in [`STATES`].
-fn request(seq: u32) -> [u8; NLMSG_HDRLEN + REQ_LEN] {
-    let mut b = [0u8; NLMSG_HDRLEN + REQ_LEN];
-    b[0..4].copy_from_slice(&((NLMSG_HDRLEN + REQ_LEN) as u32).to_ne_bytes());
-    b[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
-    b[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    b[8..12].copy_from_slice(&seq.to_ne_bytes());
-    // family, src_len, dst_len, ext and the socket id stay 0 (any); then the states.
-    b[NLMSG_HDRLEN + 52..NLMSG_HDRLEN + 56].copy_from_slice(&STATES.to_ne_bytes());
+fn request(seq: u32) -> Vec<u8> {
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = seq;
+    let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(TcpDiag::Request));
+    msg.finalize();
+    let mut b = vec![0u8; msg.buffer_len()];
+    msg.serialize(&mut b);
     b
 }
 
 /// Adds the sockets of one received datagram to `counts`; `Ok(true)` once the dump is done.
 fn count_datagram(buf: &[u8], counts: &mut TcpCounts) -> io::Result<bool> {
-    let malformed = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag: {what}"));
+    let malformed = |what: String| io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag: {what}"));
     let mut off = 0;
     while off < buf.len() {
-        let Some(h) = buf.get(off..off + NLMSG_HDRLEN) else { return Err(malformed("short netlink header")) };
-        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        let kind = u16::from_ne_bytes([h[4], h[5]]);
-        let Some(msg) = buf.get(off..off + len).filter(|_| len >= NLMSG_HDRLEN) else {
-            return Err(malformed(&format!("netlink message length {len} at byte {off} of {}", buf.len())));
-        };
-        let payload = &msg[NLMSG_HDRLEN..];
-        let errno = || payload.get(..4).map(|e| i32::from_ne_bytes([e[0], e[1], e[2], e[3]]));
-        match kind {
-            NLMSG_DONE => {
-                return match errno() {
-                    Some(e) if e < 0 => Err(io::Error::from_raw_os_error(-e)),
-                    _ => Ok(true),
-                };
+        let msg = NetlinkMessage::<TcpDiag>::deserialize(&buf[off..]).map_err(|e| malformed(format!("message at byte {off} of {}: {e}", buf.len())))?;
+        match msg.payload {
+            NetlinkPayload::InnerMessage(TcpDiag::Socket(state)) => counts.add_code(state),
+            NetlinkPayload::Done(d) if d.code < 0 => return Err(io::Error::from_raw_os_error(d.code.saturating_abs())),
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) => {
+                if let Some(code) = e.code {
+                    return Err(io::Error::from_raw_os_error(code.get().saturating_abs()));
+                }
             }
-            NLMSG_ERROR => match errno() {
-                Some(0) => {}
-                Some(e) => return Err(io::Error::from_raw_os_error(e.saturating_abs())),
-                None => return Err(malformed("short error message")),
-            },
-            TCPDIAG_GETSOCK => match payload.get(1) {
-                Some(&state) => counts.add_code(state),
-                None => return Err(malformed("short inet_diag_msg")),
-            },
             _ => {}
         }
-        off += (len + 3) & !3;
+        // `deserialize` checked that the length covers a header and lies within `buf`.
+        let len = msg.header.length as usize;
+        off = off.saturating_add(len.max(NLMSG_HDRLEN).saturating_add(3) & !3);
     }
     Ok(false)
 }
 
 /// TCP sockets (IPv4 and IPv6) of the calling process's network namespace by state.
 pub fn count_tcp() -> io::Result<TcpCounts> {
-    // SAFETY: plain system calls on a descriptor we own; buffers outlive the calls.
-    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
     // The kernel runs the dump inside our recv; bound it anyway so a broken kernel cannot stall the tick.
-    let limit = libc::timeval { tv_sec: 5, tv_usec: 0 };
-    unsafe {
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, (&limit as *const libc::timeval).cast(), size_of::<libc::timeval>() as u32)
-    };
-    let req = request(1);
-    if unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    socket2::SockRef::from(&socket).set_read_timeout(Some(RECV_TIMEOUT))?;
+    socket.send(&request(1), 0)?;
     let mut buf = vec![0u8; RECV_BUF];
     let mut counts = TcpCounts::default();
     loop {
         // MSG_TRUNC: the datagram's real length, so a cut one is seen, not miscounted.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let n = n as usize;
+        let n = match socket.recv(&mut &mut buf[..], libc::MSG_TRUNC) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n > buf.len() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag: a {n}-byte message does not fit the {RECV_BUF}-byte buffer")));
         }
@@ -141,6 +166,9 @@ pub fn count_tcp() -> io::Result<TcpCounts> {
 mod tests {
     use super::*;
     use crate::procfs::netstat::TcpState;
+
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
 
     fn msg(kind: u16, payload: &[u8]) -> Vec<u8> {
         let mut m = Vec::new();
@@ -193,8 +221,16 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::EINTR));
         let d = diag_msg(2, 1);
         let e = count_datagram(&d[..40], &mut c).unwrap_err();
-        assert!(e.to_string().contains("netlink message length 88 at byte 0 of 40"), "{e}");
+        assert!(e.to_string().contains("message at byte 0 of 40"), "{e}");
         assert!(count_datagram(&d[..8], &mut c).is_err());
+        // A length shorter than the header, or one pointing past the datagram.
+        let mut bad = diag_msg(2, 1);
+        bad[0..4].copy_from_slice(&4u32.to_ne_bytes());
+        assert!(count_datagram(&bad, &mut c).is_err());
+        bad[0..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(count_datagram(&bad, &mut c).is_err());
+        // An answer too short to hold a state.
+        assert!(count_datagram(&msg(TCPDIAG_GETSOCK, &[2]), &mut c).is_err());
         assert_eq!(c.total(), 0);
     }
 
