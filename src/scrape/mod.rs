@@ -43,6 +43,8 @@
 
 pub mod convert;
 pub mod json;
+pub mod limits;
+pub mod series;
 pub mod target;
 pub mod text;
 
@@ -60,8 +62,21 @@ use target::Target;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default largest answer body.
 pub const DEFAULT_BODY_SIZE_LIMIT: usize = 10 * 1024 * 1024;
+/// Default `sample_limit`: samples one scrape may have (Prometheus' default is no limit; 50,000
+/// is the usual per-job setting and bounds the agent's memory).
+pub const DEFAULT_SAMPLE_LIMIT: usize = 50_000;
+/// Default `label_limit`: labels one sample may carry, the target's `labels` included.
+pub const DEFAULT_LABEL_LIMIT: usize = 64;
+/// Default `label_name_length_limit` in bytes.
+pub const DEFAULT_LABEL_NAME_LENGTH_LIMIT: usize = 1024;
+/// Default `label_value_length_limit` in bytes (metric names included).
+pub const DEFAULT_LABEL_VALUE_LENGTH_LIMIT: usize = 4096;
+/// Default `parsed_size_limit`: estimated memory the parsed samples of one scrape may take.
+pub const DEFAULT_PARSED_SIZE_LIMIT: usize = 32 * 1024 * 1024;
 /// Default metric name prefix: none (metricsd used `app_`; set `metric_prefix: app_` for that).
 pub const DEFAULT_METRIC_PREFIX: &str = "";
+/// Shortest time budget a parse gets (its budget is the scrape's `timeout`).
+pub const MIN_PARSE_TIME: Duration = Duration::from_secs(1);
 /// Shortest interval accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Scrape results kept per target between two batches (older ones are dropped).
@@ -179,6 +194,22 @@ pub struct EndpointConfig {
     /// Largest answer accepted, in bytes or as `"10MiB"` (default 10 MiB); a bigger one fails
     /// that scrape (`up` 0), nothing more.
     pub body_size_limit: ByteSize,
+    /// Most samples one scrape may have (default 50000; 0: no limit). A scrape with more fails
+    /// whole, as in Prometheus: `up` 0 and no samples.
+    pub sample_limit: usize,
+    /// Most labels one sample may carry, the target's `labels` included (default 64; 0: no
+    /// limit). One sample with more fails the scrape.
+    pub label_limit: usize,
+    /// Longest label name in bytes (default 1024; 0: no limit). A longer one fails the scrape.
+    pub label_name_length_limit: usize,
+    /// Longest label value in bytes, metric names included as Prometheus counts them (default
+    /// 4096; 0: no limit). A longer one fails the scrape.
+    pub label_value_length_limit: usize,
+    /// Most memory the parsed samples of one scrape may take, estimated from their names,
+    /// labels and count (default 32MiB; 0: no limit): it bounds what a JSON body whose keys
+    /// multiply into long names, or a body of many small samples, makes of its bytes. A scrape
+    /// over it fails whole.
+    pub parsed_size_limit: ByteSize,
 }
 
 impl Default for EndpointConfig {
@@ -197,6 +228,11 @@ impl Default for EndpointConfig {
             labels: BTreeMap::new(),
             metric_prefix: DEFAULT_METRIC_PREFIX.to_string(),
             body_size_limit: ByteSize(DEFAULT_BODY_SIZE_LIMIT),
+            sample_limit: DEFAULT_SAMPLE_LIMIT,
+            label_limit: DEFAULT_LABEL_LIMIT,
+            label_name_length_limit: DEFAULT_LABEL_NAME_LENGTH_LIMIT,
+            label_value_length_limit: DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
+            parsed_size_limit: ByteSize(DEFAULT_PARSED_SIZE_LIMIT),
         }
     }
 }
@@ -215,6 +251,20 @@ impl EndpointConfig {
     /// The effective timeout: `timeout` (default 10 s), never longer than the interval.
     pub fn timeout(&self, default_interval: Duration) -> Duration {
         self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_TIMEOUT).min(self.interval(default_interval))
+    }
+
+    /// What one scrape may produce, with `timeout` (at least 1 s) as the parse's time budget.
+    pub fn limits(&self, default_interval: Duration) -> limits::Limits {
+        limits::Limits {
+            sample_limit: self.sample_limit,
+            label_limit: self.label_limit,
+            label_name_length_limit: self.label_name_length_limit,
+            label_value_length_limit: self.label_value_length_limit,
+            parsed_size_limit: self.parsed_size_limit.0,
+            time_budget: Some(self.timeout(default_interval).max(MIN_PARSE_TIME)),
+            extra_labels: self.labels.len(),
+            extra_label_bytes: self.labels.iter().map(|(k, v)| k.len().saturating_add(v.len())).fold(0, usize::saturating_add),
+        }
     }
 
     /// Problems found without connecting.
@@ -244,6 +294,9 @@ impl EndpointConfig {
         }
         if self.body_size_limit.0 == 0 {
             v.push("`body_size_limit` must be more than 0".into());
+        }
+        if self.label_limit != 0 && self.label_limit <= self.labels.len() {
+            v.push(format!("`label_limit` ({}) leaves no room for scraped labels beside the {} of `labels`", self.label_limit, self.labels.len()));
         }
         if let Err(e) = auth::user_headers(&self.headers, RESERVED_HEADERS) {
             v.push(e);
