@@ -13,16 +13,19 @@
 //! attribute: two small heap strings) and [`FAMILY_COST`] for each metric family. The JSON
 //! reader also counts the document tree it builds ([`JSON_VALUE_COST`] a value, plus its key
 //! and string bytes) against the same limit, separately. The costs are measured averages, not
-//! exact sizes; they keep the estimate within a small factor of the real heap.
+//! exact sizes: measured with the agent binary (50,000 series of 1 and of 5 labels, no
+//! exporter), one scrape's points held about 400 bytes a sample and 160 a label besides their
+//! text. The agent holds about two such copies at a time (the batch being built and the last
+//! one kept for `/metrics`), plus the body and the parse while a scrape is read.
 
 use std::time::{Duration, Instant};
 
 /// Bytes counted for each sample besides its name and labels.
-pub const SAMPLE_COST: usize = 192;
+pub const SAMPLE_COST: usize = 384;
 /// Bytes counted for each label besides its name and value.
-pub const LABEL_COST: usize = 96;
+pub const LABEL_COST: usize = 160;
 /// Bytes counted for each metric family besides its name, help and unit.
-pub const FAMILY_COST: usize = 256;
+pub const FAMILY_COST: usize = 384;
 /// Bytes counted for each value of a JSON document besides its key and string.
 pub const JSON_VALUE_COST: usize = 80;
 /// The clock is read once every this many checks.

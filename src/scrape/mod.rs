@@ -72,7 +72,7 @@ pub const DEFAULT_LABEL_NAME_LENGTH_LIMIT: usize = 1024;
 /// Default `label_value_length_limit` in bytes (metric names included).
 pub const DEFAULT_LABEL_VALUE_LENGTH_LIMIT: usize = 4096;
 /// Default `parsed_size_limit`: estimated memory the parsed samples of one scrape may take.
-pub const DEFAULT_PARSED_SIZE_LIMIT: usize = 32 * 1024 * 1024;
+pub const DEFAULT_PARSED_SIZE_LIMIT: usize = 16 * 1024 * 1024;
 /// Default metric name prefix: none (metricsd used `app_`; set `metric_prefix: app_` for that).
 pub const DEFAULT_METRIC_PREFIX: &str = "";
 /// Shortest time budget a parse gets (its budget is the scrape's `timeout`).
@@ -205,10 +205,12 @@ pub struct EndpointConfig {
     /// Longest label value in bytes, metric names included as Prometheus counts them (default
     /// 4096; 0: no limit). A longer one fails the scrape.
     pub label_value_length_limit: usize,
-    /// Most memory the parsed samples of one scrape may take, estimated from their names,
-    /// labels and count (default 32MiB; 0: no limit): it bounds what a JSON body whose keys
-    /// multiply into long names, or a body of many small samples, makes of its bytes. A scrape
-    /// over it fails whole.
+    /// Most memory the samples of one scrape may take in the agent, estimated as they are
+    /// parsed: their names and labels, plus 384 bytes a sample and 160 a label (default
+    /// 16MiB, about 13,000 series of 5 short labels or 28,000 of one; 0: no limit). It bounds
+    /// what a JSON body whose keys multiply into long names, or a body of many small samples,
+    /// makes of its bytes. A scrape over it fails whole. The agent holds about two scrapes'
+    /// worth at a time: give it about 3× this (plus `body_size_limit`) of memory per target.
     pub parsed_size_limit: ByteSize,
 }
 
