@@ -396,12 +396,7 @@ impl<'l> Builder<'l> {
                 // Counted before any copy is made (a leading digit adds one `_`).
                 self.budget.sample(path, labels)?;
                 let name = sanitize(path);
-                let key = {
-                    use std::hash::{BuildHasher, Hash, Hasher};
-                    let mut h = self.seen_hasher.build_hasher();
-                    (&name, labels).hash(&mut h);
-                    h.finish()
-                };
+                let key = std::hash::BuildHasher::hash_one(&self.seen_hasher, (&name, labels));
                 if !self.seen.insert(key) {
                     self.skip(format!("{path:.60}: duplicate name {name:.60} skipped"));
                     return Ok(());
@@ -547,6 +542,48 @@ mod tests {
         assert!(parse(b"[1,2]").unwrap_err().contains("array"));
         assert!(parse(b"{\"a\":").unwrap_err().contains("invalid JSON"));
         assert!(parse(b"\x00\xff garbage").is_err());
+    }
+
+    /// The body of issue 20: a long key above many leaves. Unbounded, every leaf's name would
+    /// copy the key; within a budget the parse stops when the names it made reach it.
+    #[test]
+    fn a_long_key_over_many_leaves_stops_at_the_size_budget() {
+        let key = "k".repeat(4000);
+        let leaves: Vec<String> = (0..4_000).map(|i| format!("\"{i}\":1")).collect();
+        let body = format!("{{\"{key}\": {{{}}}}}", leaves.join(","));
+        let limits = Limits { parsed_size_limit: 1 << 20, ..Limits::none() };
+        match parse_limited(body.as_bytes(), &limits) {
+            Err(JsonError::Limit(LimitError::Size { what: "samples", .. }, read)) => assert!(read < 1_000_000 / 4000, "{read} samples"),
+            other => panic!("{other:?}"),
+        }
+        let p = parse(body.as_bytes()).unwrap();
+        assert_eq!(p.samples, 4_000, "without limits the same body parses");
+    }
+
+    #[test]
+    fn a_body_of_many_tiny_values_stops_while_its_tree_is_built() {
+        let body = format!("{{\"a\": [{}]}}", vec!["0"; 100_000].join(","));
+        let limits = Limits { parsed_size_limit: 100 * JSON_VALUE_COST, ..Limits::none() };
+        match parse_limited(body.as_bytes(), &limits) {
+            Err(JsonError::Limit(LimitError::Size { what: "JSON document", .. }, 0)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_samples_meet_the_sample_and_label_limits() {
+        let body = br#"{"metrics": [{"name": "a", "value": 1, "labels": {"x": "1", "y": "2"}}, {"name": "b", "value": 2}]}"#;
+        let one = Limits { sample_limit: 1, ..Limits::none() };
+        assert!(matches!(parse_limited(body, &one), Err(JsonError::Limit(LimitError::Samples { limit: 1 }, 1))));
+        let labels = Limits { label_limit: 1, ..Limits::none() };
+        assert!(matches!(parse_limited(body, &labels), Err(JsonError::Limit(LimitError::Labels { .. }, 0))));
+        assert_eq!(parse_limited(body, &Limits { sample_limit: 2, label_limit: 2, ..Limits::none() }).unwrap().samples, 2);
+    }
+
+    #[test]
+    fn duplicate_flattened_names_are_still_skipped() {
+        let p = parse(br#"{"a.b": 1, "a_b": 2, "c": 3}"#).unwrap();
+        assert_eq!((p.samples, p.skipped), (2, 1), "{:?}", p.errors);
     }
 
     #[test]

@@ -428,6 +428,21 @@ mod tests {
     }
 
     #[test]
+    fn the_limits_have_prometheus_names_and_safe_defaults() {
+        let e: EndpointConfig = serde_yaml_ng::from_str(
+            "name: a\nurl: http://h/\nsample_limit: 0\nlabel_limit: 10\nlabel_name_length_limit: 100\nlabel_value_length_limit: 200\nparsed_size_limit: 4MiB\n",
+        )
+        .unwrap();
+        assert!(e.validate().is_empty(), "{:?}", e.validate());
+        assert_eq!((e.sample_limit, e.label_limit, e.label_name_length_limit, e.label_value_length_limit, e.parsed_size_limit.0), (0, 10, 100, 200, 4 << 20));
+        let d = EndpointConfig::default();
+        assert_eq!((d.sample_limit, d.label_limit, d.label_name_length_limit, d.label_value_length_limit), (50_000, 64, 1024, 4096));
+        assert_eq!(d.parsed_size_limit.0, 16 << 20);
+        let tight: EndpointConfig = serde_json::from_str(r#"{"name":"a","url":"http://h/","label_limit":1,"labels":{"team":"x"}}"#).unwrap();
+        assert!(tight.validate().join("").contains("label_limit"), "{:?}", tight.validate());
+    }
+
+    #[test]
     fn sizes_read_units() {
         assert_eq!(parse_byte_size("10MiB").unwrap(), 10 << 20);
         assert_eq!(parse_byte_size("10 MB").unwrap(), 10_000_000);

@@ -492,6 +492,27 @@ mod tests {
     }
 
     #[test]
+    fn a_scrape_over_a_limit_fails_whole_and_says_which() {
+        let conv = Mutex::new(Converter::default());
+        let opts = ConvertOptions { now_ns: 1, prefix: "", labels: &[] };
+        let limits = Limits { sample_limit: 2, ..Limits::none() };
+        let f = parse_and_convert(Detected::Prometheus, b"a 1\nb 2\nc 3\n", &conv, &opts, &limits).err().unwrap();
+        assert_eq!((f.message.as_str(), f.samples, f.limit), ("sample_limit exceeded: more than 2 samples", 2, true));
+        let f = parse_and_convert(Detected::Json, br#"{"a": 1, "b": 2, "c": 3}"#, &conv, &opts, &limits).err().unwrap();
+        assert!(f.limit && f.message.starts_with("sample_limit"), "{f:?}");
+        assert_eq!(conv.lock().unwrap().tracked_series(), 0, "nothing of a failed scrape was converted");
+    }
+
+    #[test]
+    fn the_endpoint_limits_reach_the_parser_with_the_timeout_as_time_budget() {
+        let cfg = EndpointConfig { name: "a".into(), url: "http://h/".into(), labels: [("team".to_string(), "x".to_string())].into(), ..Default::default() };
+        let l = cfg.limits(Duration::from_secs(30));
+        assert_eq!((l.sample_limit, l.label_limit, l.extra_labels, l.extra_label_bytes), (super::super::DEFAULT_SAMPLE_LIMIT, 64, 1, 5));
+        assert_eq!(l.time_budget, Some(Duration::from_secs(10)));
+        assert_eq!(cfg.limits(Duration::from_millis(200)).time_budget, Some(super::super::MIN_PARSE_TIME));
+    }
+
+    #[test]
     fn garbage_fails_the_scrape_but_a_few_bad_lines_do_not() {
         let conv = Mutex::new(Converter::default());
         let opts = ConvertOptions { now_ns: 1, prefix: "", labels: &[] };

@@ -859,6 +859,59 @@ mod tests {
         assert_eq!(p.samples, 1);
     }
 
+    #[test]
+    fn a_parse_stops_at_the_first_limit_and_reports_the_samples_read() {
+        let limits = Limits { sample_limit: 3, ..Limits::none() };
+        let text = "a 1\nbad line\nb 2\nc 3\nd 4\ne 5\n";
+        let (e, read) = parse_limited(text, TextFormat::Prometheus, &limits).unwrap_err();
+        assert_eq!((e, read), (LimitError::Samples { limit: 3 }, 3));
+        assert_eq!(parse_limited("a 1\nb 2\nc 3\n", TextFormat::Prometheus, &limits).unwrap().samples, 3, "exactly at the limit is fine");
+    }
+
+    #[test]
+    fn a_line_of_a_million_labels_stops_at_label_limit() {
+        let mut line = String::from("m{");
+        for i in 0..1_000_000 {
+            line.push_str(&format!("l{i}=\"\","));
+        }
+        line.push_str("} 1\n");
+        let limits = Limits { label_limit: 64, ..Limits::none() };
+        let (e, _) = parse_limited(&line, TextFormat::Prometheus, &limits).unwrap_err();
+        assert_eq!(e, LimitError::Labels { metric: "m".into(), limit: 64 });
+    }
+
+    #[test]
+    fn long_label_names_values_and_metric_names_fail_the_parse() {
+        let limits = Limits { label_name_length_limit: 8, label_value_length_limit: 8, ..Limits::none() };
+        let fails = |text: &str| parse_limited(text, TextFormat::Prometheus, &limits).unwrap_err().0;
+        assert!(matches!(fails("m{long_name=\"x\"} 1\n"), LimitError::LabelName { length: 9, .. }));
+        assert!(matches!(fails("m{a=\"123456789\"} 1\n"), LimitError::LabelValue { length: 9, .. }));
+        assert!(matches!(fails("metric_name 1\n"), LimitError::LabelValue { length: 11, .. }));
+        assert!(parse_limited("m{a=\"12345678\"} 1\n", TextFormat::Prometheus, &limits).is_ok());
+    }
+
+    #[test]
+    fn families_and_help_texts_count_against_the_size_budget() {
+        let limits = Limits { parsed_size_limit: 100_000, ..Limits::none() };
+        let help: String = (0..10_000).map(|i| format!("# HELP f{i} some help text\n")).collect();
+        let (e, read) = parse_limited(&help, TextFormat::Prometheus, &limits).unwrap_err();
+        assert!(matches!(e, LimitError::Size { .. }) && read == 0, "{e}");
+    }
+
+    #[test]
+    fn a_parse_out_of_time_stops() {
+        let limits = Limits { time_budget: Some(std::time::Duration::ZERO), ..Limits::none() };
+        let text = "a 1\n".repeat(10_000);
+        assert!(matches!(parse_limited(&text, TextFormat::Prometheus, &limits).unwrap_err().0, LimitError::Time { .. }));
+    }
+
+    #[test]
+    fn long_names_in_line_errors_are_clipped() {
+        let text = format!("{} x\n", "n".repeat(1 << 20));
+        let p = parse(&text, TextFormat::Prometheus);
+        assert!(p.errors[0].message.len() < 200, "{}", p.errors[0].message.len());
+    }
+
     /// Random and mutated inputs: never a panic, output bounded by the input.
     #[test]
     fn random_and_mutated_inputs_never_panic() {
