@@ -18,6 +18,11 @@
 //!     labels: {team: payments}        # added to every point
 //!     metric_prefix: app_             # metricsd's naming; default none
 //!     body_size_limit: 10MiB          # a bigger answer fails that scrape
+//!     sample_limit: 50000             # more samples fail the scrape (0: no limit)
+//!     label_limit: 64                 # labels on one sample, `labels` included
+//!     label_name_length_limit: 1024   # bytes of a label name
+//!     label_value_length_limit: 4096  # bytes of a label value or metric name
+//!     parsed_size_limit: 16MiB        # memory the scrape's samples may take
 //! ```
 //!
 //! Each target's metrics go into the batch under their own resource, as the Collector's
@@ -31,12 +36,16 @@
 //! | `up` | 1 if the scrape succeeded, else 0 |
 //! | `scrape_duration_seconds` | how long the scrape took |
 //! | `scrape_samples_scraped` | samples (lines, or JSON values) read |
+//! | `scrape_samples_post_metric_relabeling` | samples kept (no relabeling: the same) |
 //! | `scrape_samples_skipped` | malformed lines and unusable JSON values skipped |
+//! | `scrape_series_added` | series not in the previous successful scrape |
+//! | `scrape_sample_limit` | the target's `sample_limit` |
 //!
 //! Targets are scraped concurrently, each on its own task and interval and under its own
 //! timeout and body limit: a slow, dead or garbage-answering target only reports `up` 0 and
 //! its error (in the log once per distinct error, and in `/status` under `targets`). A body
-//! with malformed lines keeps the rest; only one where nothing parsed fails the scrape.
+//! with malformed lines keeps the rest; only one where nothing parsed fails the scrape. A
+//! scrape over one of the target's [`limits`] fails whole, as in Prometheus.
 //!
 //! Parsing is in [`text`] and [`json`], the mapping to OTLP (and counter start times) in
 //! [`convert`], the HTTP side in [`target`].
