@@ -2,8 +2,9 @@
 //! successful scrape, as Prometheus reports it. Each series is kept as a 64-bit keyed hash of
 //! its metric name and attributes (about 16 bytes a series), not as a copy of its labels.
 
+use super::limits::{FAMILY_COST, LABEL_COST, SAMPLE_COST};
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric, ResourceMetrics};
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -52,6 +53,26 @@ impl SeriesTracker {
     pub fn is_empty(&self) -> bool {
         self.previous.is_empty()
     }
+}
+
+/// The estimated memory of a scrape result, as [`crate::scrape::limits`] counts it: each
+/// point and attribute at its cost, plus the attributes' text.
+pub fn estimated_bytes(rm: &ResourceMetrics) -> usize {
+    let mut total = 0usize;
+    for m in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+        total = total.saturating_add(FAMILY_COST).saturating_add(m.name.len());
+        for attrs in points(m) {
+            total = total.saturating_add(SAMPLE_COST);
+            for kv in attrs {
+                let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => s.len(),
+                    _ => 8,
+                };
+                total = total.saturating_add(LABEL_COST).saturating_add(kv.key.len()).saturating_add(value);
+            }
+        }
+    }
+    total
 }
 
 /// The attributes of each data point of `m`.

@@ -4,7 +4,7 @@
 
 use super::convert::{self, ConvertOptions, Converter};
 use super::limits::{LimitError, Limits};
-use super::series::SeriesTracker;
+use super::series::{self, SeriesTracker};
 use super::text::{self, TextFormat};
 use super::{json, EndpointConfig, ScrapeFormat, MAX_PENDING_RESULTS, RESERVED_HEADERS};
 use crate::exporters::auth::{self, Auth};
@@ -21,6 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Distinct errors remembered per target for log-once (beyond that, errors log at debug).
 const MAX_REMEMBERED_ERRORS: usize = 256;
+/// Pending results may take this many times `parsed_size_limit` in all.
+const PENDING_SIZE_FACTOR: usize = 2;
 /// New malformed-line errors logged per scrape (the rest at debug).
 const MAX_LINE_ERRORS_LOGGED: usize = 10;
 
@@ -64,6 +66,9 @@ pub struct TargetStatus {
     /// Of those, scrapes failed at a limit (`sample_limit`, `label_limit`, …,
     /// `parsed_size_limit`, `body_size_limit`, the parse's time budget).
     pub limit_failures: u64,
+    /// Scrape results dropped because no batch took them in time (more than 8, or more than
+    /// twice `parsed_size_limit`, waiting).
+    pub dropped_results: u64,
 }
 
 /// Why a scrape gave nothing.
@@ -119,7 +124,36 @@ pub struct Target {
     converter: Arc<Mutex<Converter>>,
     logged: Mutex<HashSet<String>>,
     status: Mutex<TargetStatus>,
-    pending: Mutex<VecDeque<ResourceMetrics>>,
+    pending: Mutex<Pending>,
+}
+
+/// Scrape results waiting for a batch, with their estimated size.
+#[derive(Default)]
+struct Pending {
+    results: VecDeque<(ResourceMetrics, usize)>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+    fn len(&self) -> usize {
+        self.results.len()
+    }
+    fn pop_front(&mut self) {
+        if let Some((_, b)) = self.results.pop_front() {
+            self.bytes = self.bytes.saturating_sub(b);
+        }
+    }
+    fn push_back(&mut self, rm: ResourceMetrics, bytes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.results.push_back((rm, bytes));
+    }
+    fn take(&mut self) -> Vec<ResourceMetrics> {
+        self.bytes = 0;
+        self.results.drain(..).map(|(rm, _)| rm).collect()
+    }
 }
 
 impl Target {
@@ -181,7 +215,7 @@ impl Target {
             converter: Arc::new(Mutex::new(Converter::default())),
             logged: Mutex::new(HashSet::new()),
             status: Mutex::new(status),
-            pending: Mutex::new(VecDeque::new()),
+            pending: Mutex::new(Pending::default()),
         })
     }
 
@@ -201,19 +235,36 @@ impl Target {
     }
 
     /// Keeps a result for the next [`take`](Self::take), dropping the oldest past
-    /// [`MAX_PENDING_RESULTS`].
+    /// [`MAX_PENDING_RESULTS`] or past twice `parsed_size_limit` (estimated) in all; the
+    /// newest is always kept.
     pub fn keep(&self, rm: ResourceMetrics) {
+        let bytes = series::estimated_bytes(&rm);
+        let size_cap = self.limits.parsed_size_limit.saturating_mul(PENDING_SIZE_FACTOR);
         let mut p = self.pending.lock().unwrap();
-        if p.len() >= MAX_PENDING_RESULTS {
+        let mut dropped = 0u64;
+        while !p.is_empty() && (p.len() >= MAX_PENDING_RESULTS || (size_cap != 0 && p.bytes.saturating_add(bytes) > size_cap)) {
             p.pop_front();
-            tracing::debug!(target_name = %self.name, "Scrape result dropped: no batch took it in time");
+            dropped += 1;
         }
-        p.push_back(rm);
+        p.push_back(rm, bytes);
+        drop(p);
+        if dropped > 0 {
+            let first = {
+                let mut st = self.status.lock().unwrap();
+                st.dropped_results += dropped;
+                st.dropped_results == dropped
+            };
+            if first {
+                tracing::warn!(target_name = %self.name, dropped, "Scrape results dropped: no batch took them in time (counted in /status dropped_results)");
+            } else {
+                tracing::debug!(target_name = %self.name, dropped, "Scrape results dropped: no batch took them in time");
+            }
+        }
     }
 
     /// The results kept since the previous call.
     pub fn take(&self) -> Vec<ResourceMetrics> {
-        self.pending.lock().unwrap().drain(..).collect()
+        self.pending.lock().unwrap().take()
     }
 
     /// Scrapes once: the target's metrics (if it answered usably and within its limits) and
@@ -510,6 +561,31 @@ mod tests {
         assert_eq!((l.sample_limit, l.label_limit, l.extra_labels, l.extra_label_bytes), (super::super::DEFAULT_SAMPLE_LIMIT, 64, 1, 5));
         assert_eq!(l.time_budget, Some(Duration::from_secs(10)));
         assert_eq!(cfg.limits(Duration::from_millis(200)).time_budget, Some(super::super::MIN_PARSE_TIME));
+    }
+
+    #[test]
+    fn results_waiting_for_a_batch_are_bounded_by_count_and_size() {
+        let cfg = EndpointConfig { name: "a".into(), url: "http://127.0.0.1:1/".into(), ..Default::default() };
+        let t = Target::new(&cfg, &Default::default(), Duration::from_secs(60)).unwrap();
+        let small = || convert::resource_metrics(&[], vec![convert::simple_gauge("up", "", "", 1.0, 1)]);
+        for _ in 0..20 {
+            t.keep(small());
+        }
+        assert_eq!(t.take().len(), MAX_PENDING_RESULTS);
+        assert_eq!(t.status().dropped_results, 12);
+        // Results near the size cap: only the newest fits, and it is always kept.
+        let mut cfg = cfg;
+        cfg.parsed_size_limit = super::super::ByteSize(1000);
+        let t = Target::new(&cfg, &Default::default(), Duration::from_secs(60)).unwrap();
+        let big = || {
+            let text = (0..10).map(|i| format!("g{{i=\"{i}\"}} 1\n")).collect::<String>();
+            let p = text::parse(&text, TextFormat::Prometheus);
+            convert::resource_metrics(&[], Converter::default().convert(&p.families, &ConvertOptions { now_ns: 1, prefix: "", labels: &[] }))
+        };
+        t.keep(big());
+        t.keep(big());
+        assert_eq!(t.take().len(), 1);
+        assert!(t.take().is_empty());
     }
 
     #[test]
