@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric::Data, number_data_point, AggregationTemporality, DataPointFlags, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
+    metric::Data, number_data_point, AggregationTemporality, DataPointFlags, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, SummaryDataPoint,
 };
 
 /// Name of the per-resource info metric (OTel spec: "Resource Attributes" → `target_info`).
@@ -649,13 +649,19 @@ fn has_no_recorded_value(flags: u32) -> bool {
 /// Samples keep batch order; a series may appear more than once when the batch holds several
 /// collections (remote-write wants them all; [`render_text`] keeps the newest).
 pub fn translate(req: &ExportMetricsServiceRequest, opts: &TranslateOptions) -> (Vec<Family>, TranslateStats) {
+    translate_resources(&req.resource_metrics, opts)
+}
+
+/// [`translate`] of some of a batch's resources (one at a time, say), without copying them
+/// into a request of their own.
+pub fn translate_resources<'r>(resources: impl IntoIterator<Item = &'r ResourceMetrics>, opts: &TranslateOptions) -> (Vec<Family>, TranslateStats) {
     let mut stats = TranslateStats::default();
     let mut fams = Families::default();
     let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
     let external: Vec<(String, String)> =
         opts.external_labels.iter().map(|(k, v)| (label_name(k), v.clone())).filter(|(k, v)| !k.is_empty() && !v.is_empty()).collect();
 
-    for rm in &req.resource_metrics {
+    for rm in resources {
         let attrs: &[KeyValue] = rm.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]);
         let ctx = ResourceCtx::new(attrs, opts, &external);
         let mut latest_ms: Option<i64> = None;

@@ -247,7 +247,9 @@ fn a_failing_target_reports_only_itself_and_the_others_go_on() {
     assert!(attrs.contains("team") && attrs.contains("blue") && attrs.contains("path"), "{attrs}");
     assert_eq!(gauge_value(&ok["ok_temperature"]), 21.5);
     assert_eq!(gauge_value(&ok["scrape_samples_skipped"]), 1.0);
-    assert_eq!(metrics_of(&rms, "t-500").len(), 4, "a failed target has only up and scrape_*");
+    let failed = metrics_of(&rms, "t-500");
+    assert_eq!(failed.len(), 7, "a failed target has only up and scrape_*: {:?}", failed.keys());
+    assert!(failed.keys().all(|k| k == "up" || k.starts_with("scrape_")), "{:?}", failed.keys());
     let pl = metrics_of(&rms, "t-plantd");
     assert_eq!(gauge_value(&pl["message_count"]), 1250.0);
     assert_eq!(gauge_value(&pl["healthy"]), 1.0);

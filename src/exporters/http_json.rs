@@ -166,7 +166,84 @@ fn json_number(v: f64) -> serde_json::Value {
     }
 }
 
-/// The metricsd-format documents of a batch: one per resource.
+/// A sample as [`JsonMetric`] writes it, borrowed from the translated family.
+#[derive(Serialize)]
+struct JsonMetricRef<'a> {
+    name: &'a str,
+    value: serde_json::Value,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    labels: LabelsRef<'a>,
+}
+
+/// A sample's labels but `__name__`, as a JSON object. `translate` sorts them by name and
+/// keeps names unique, so they come out in the order a `BTreeMap` writes them.
+struct LabelsRef<'a>(&'a [(String, String)]);
+
+impl Serialize for LabelsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.0.iter().filter(|(k, _)| k != "__name__") {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// A document's head, written with an empty `metrics` list.
+#[derive(Serialize)]
+struct JsonDocumentHead<'a> {
+    timestamp: i64,
+    resource: &'a BTreeMap<String, String>,
+    metrics: [(); 0],
+}
+
+/// The metricsd-format bodies of a batch, each under `max` bytes where one sample allows (one
+/// or more per resource), with their sample counts. Written straight from each resource's
+/// translated samples, one resource at a time: no copy of the resource, no per-sample
+/// document tree. The same bytes [`metricsd_documents`] split and serialised give.
+pub fn metricsd_bodies(req: &ExportMetricsServiceRequest, resource_labels: &[String], max: usize) -> Result<Vec<(Vec<u8>, u64)>, String> {
+    let opts = TranslateOptions { add_target_info: false, promote_resource_attributes: resource_labels.to_vec(), ..Default::default() };
+    let mut out = Vec::new();
+    let mut item = Vec::new();
+    for rm in &req.resource_metrics {
+        let (families, _) = crate::translate::translate_resources(std::iter::once(rm), &opts);
+        let resource: BTreeMap<String, String> =
+            rm.resource.iter().flat_map(|r| r.attributes.iter()).map(|kv| (kv.key.clone(), crate::translate::attribute_value(kv.value.as_ref()))).collect();
+        let timestamp_ms = families.iter().flat_map(|f| &f.samples).map(|s| s.timestamp_ms).fold(0i64, i64::max);
+        let empty = serde_json::to_vec(&JsonDocumentHead { timestamp: timestamp_ms / 1000, resource: &resource, metrics: [] }).map_err(|e| e.to_string())?;
+        let overhead = empty.len();
+        let head = &empty[..overhead - 2]; // without the closing `]}`
+        let mut doc = head.to_vec();
+        let (mut size, mut count) = (overhead, 0u64);
+        for f in &families {
+            for smp in &f.samples {
+                item.clear();
+                let m = JsonMetricRef { name: smp.name(), value: json_number(smp.value), kind: f.kind.as_str(), labels: LabelsRef(&smp.labels) };
+                serde_json::to_writer(&mut item, &m).map_err(|e| e.to_string())?;
+                let n = item.len().saturating_add(1);
+                if count > 0 && size.saturating_add(n) > max {
+                    doc.extend_from_slice(b"]}");
+                    out.push((std::mem::replace(&mut doc, head.to_vec()), count));
+                    (size, count) = (overhead, 0);
+                }
+                if count > 0 {
+                    doc.push(b',');
+                }
+                doc.extend_from_slice(&item);
+                size = size.saturating_add(n);
+                count += 1;
+            }
+        }
+        doc.extend_from_slice(b"]}");
+        out.push((doc, count));
+    }
+    Ok(out)
+}
+
+/// The metricsd-format documents of a batch: one per resource (as trees; the exporter writes
+/// the same bytes with [`metricsd_bodies`]).
 pub fn metricsd_documents(req: &ExportMetricsServiceRequest, resource_labels: &[String]) -> Vec<JsonDocument> {
     let opts = TranslateOptions { add_target_info: false, promote_resource_attributes: resource_labels.to_vec(), ..Default::default() };
     let mut docs = Vec::new();
@@ -226,6 +303,7 @@ impl HttpJsonExporter {
 }
 
 /// Splits metricsd documents so each serialises under `max` bytes.
+#[cfg(test)]
 fn split_document(doc: JsonDocument, max: usize) -> Vec<JsonDocument> {
     let overhead =
         serde_json::to_vec(&JsonDocument { timestamp: doc.timestamp, resource: doc.resource.clone(), metrics: vec![] }).map(|v| v.len()).unwrap_or(0);
@@ -260,14 +338,7 @@ impl Exporter for HttpJsonExporter {
                 parts.iter().map(|p| self.finish(serde_json::to_vec(p).map_err(|e| e.to_string())?, count_points(p))).collect()
             }
             JsonFormat::Metricsd => {
-                let mut out = Vec::new();
-                for doc in metricsd_documents(&batch.request, &self.config.resource_labels) {
-                    for piece in split_document(doc, max) {
-                        let points = piece.metrics.len() as u64;
-                        out.push(self.finish(serde_json::to_vec(&piece).map_err(|e| e.to_string())?, points)?);
-                    }
-                }
-                Ok(out)
+                metricsd_bodies(&batch.request, &self.config.resource_labels, max)?.into_iter().map(|(json, points)| self.finish(json, points)).collect()
             }
         }
     }
@@ -306,5 +377,37 @@ mod tests {
             total += back.metrics.len();
         }
         assert_eq!(total, 100);
+    }
+
+    fn batch() -> ExportMetricsServiceRequest {
+        use crate::scrape::convert::{resource_metrics, ConvertOptions, Converter};
+        use crate::scrape::text::{parse, TextFormat};
+        let text =
+            (0..300).map(|i| format!("# TYPE c{} counter\nc{}_total{{b=\"{i}\",a=\"x\\\"y\"}} {i}.5\nh_x{{z=\"1\"}} NaN\n", i % 7, i % 7)).collect::<String>();
+        let p = parse(&text, TextFormat::Prometheus);
+        let metrics = Converter::default().convert(&p.families, &ConvertOptions { now_ns: 1_700_000_000_000_000_000, prefix: "", labels: &[] });
+        let rm = |name: &str| resource_metrics(&[("service.name".into(), name.into()), ("host.name".into(), "h".into())], metrics.clone());
+        ExportMetricsServiceRequest { resource_metrics: vec![rm("a"), rm("b")] }
+    }
+
+    #[test]
+    fn streamed_bodies_are_the_bytes_of_the_split_documents() {
+        let req = batch();
+        for max in [usize::MAX, 4096, 300, 1] {
+            let streamed = metricsd_bodies(&req, &["host.name".to_string()], max).unwrap();
+            let reference: Vec<(Vec<u8>, u64)> = metricsd_documents(&req, &["host.name".to_string()])
+                .into_iter()
+                .flat_map(|d| split_document(d, max))
+                .map(|d| (d.metrics.len() as u64, serde_json::to_vec(&d).unwrap()))
+                .map(|(n, b)| (b, n))
+                .collect();
+            assert_eq!(streamed.len(), reference.len(), "max {max}");
+            for (s, r) in streamed.iter().zip(&reference) {
+                assert_eq!((String::from_utf8_lossy(&s.0), s.1), (String::from_utf8_lossy(&r.0), r.1), "max {max}");
+            }
+            if max == 4096 {
+                assert!(streamed.len() > 2 && streamed.iter().all(|(b, _)| b.len() <= 4096));
+            }
+        }
     }
 }

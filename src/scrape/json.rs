@@ -18,6 +18,7 @@
 //! bucket without `le`) is skipped and counted; the first few are described in `errors`.
 //! Characters not allowed in a Prometheus name become `_`.
 
+use super::limits::{Budget, LimitError, Limits, JSON_VALUE_COST};
 use super::text::{parse_value, Family, Kind, Sample, Suffix, MAX_REPORTED_ERRORS};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -51,60 +52,180 @@ pub struct JsonParsed {
     pub resource: Vec<(String, String)>,
 }
 
-/// Parses a JSON body. Only a body that is not a JSON object is an error.
-pub fn parse(body: &[u8]) -> Result<JsonParsed, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(top) = v else {
-        return Err(format!("expected a JSON object, found {}", type_name(&v)));
-    };
-    let mut b = Builder::default();
-    let shape = match top.get("metrics") {
-        Some(Value::Array(items)) if items.iter().all(|i| i.get("metrics").is_some_and(Value::is_object)) && !items.is_empty() => {
-            for item in items {
-                if let Value::Object(o) = item {
-                    b.plantd(o);
-                }
-            }
-            Shape::Plantd
-        }
-        Some(Value::Array(items)) => {
-            let ts = timestamp_ms(top.get("timestamp"));
-            if let Some(Value::Object(r)) = top.get("resource") {
-                for (k, v) in r {
-                    match scalar_string(v) {
-                        Some(s) => b.resource.push((k.clone(), s)),
-                        None => b.skip(format!("resource.{k}: {} value skipped", type_name(v))),
-                    }
-                }
-            }
-            for (i, item) in items.iter().enumerate() {
-                b.metricsd_item(i, item, ts);
-            }
-            Shape::Metricsd
-        }
-        Some(Value::Object(_)) => {
-            b.plantd(&top);
-            Shape::Plantd
-        }
-        _ => {
-            let mut path = String::new();
-            b.flatten(&mut path, &Value::Object(top), &[], None);
-            Shape::Object
-        }
-    };
-    Ok(JsonParsed { shape, samples: b.samples, skipped: b.skipped, errors: b.errors, resource: b.resource, families: b.families })
+/// Why a JSON body gave nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JsonError {
+    /// Not JSON, or not an object.
+    #[error("{0}")]
+    Invalid(String),
+    /// A limit was passed after this many samples: the scrape fails whole.
+    #[error("{0}")]
+    Limit(LimitError, usize),
 }
 
-#[derive(Default)]
-struct Builder {
+/// Parses a JSON body with no limits. Only a body that is not a JSON object is an error.
+pub fn parse(body: &[u8]) -> Result<JsonParsed, String> {
+    parse_limited(body, &Limits::none()).map_err(|e| e.to_string())
+}
+
+/// Parses a JSON body within `limits`: the document tree and the samples made from it are
+/// each counted against `parsed_size_limit` as they are built, every sample against the
+/// other limits, and the first limit passed stops the parse.
+pub fn parse_limited(body: &[u8], limits: &Limits) -> Result<JsonParsed, JsonError> {
+    let v = read_tree(body, limits)?;
+    let Value::Object(top) = v else {
+        return Err(JsonError::Invalid(format!("expected a JSON object, found {}", type_name(&v))));
+    };
+    let mut b = Builder::new(limits);
+    match b.shapes(top) {
+        Ok(shape) => Ok(JsonParsed { shape, samples: b.samples, skipped: b.skipped, errors: b.errors, resource: b.resource, families: b.families }),
+        Err(e) => Err(JsonError::Limit(e, b.budget.samples())),
+    }
+}
+
+/// The document as a `Value` tree, each value counted against the size and time budget as
+/// it is built (a body of a million tiny values stops at the limit, not at a million).
+fn read_tree(body: &[u8], limits: &Limits) -> Result<Value, JsonError> {
+    let mut budget = Budget::counting(limits, "JSON document");
+    let mut tripped = None;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let seed = TreeSeed { budget: &mut budget, tripped: &mut tripped };
+    let parsed = serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|v| de.end().map(|()| v));
+    match (parsed, tripped) {
+        (_, Some(e)) => Err(JsonError::Limit(e, 0)),
+        (Ok(v), None) => Ok(v),
+        (Err(e), None) => Err(JsonError::Invalid(format!("invalid JSON: {e}"))),
+    }
+}
+
+/// Builds a [`Value`], charging every value to the budget.
+struct TreeSeed<'b, 'l> {
+    budget: &'b mut Budget<'l>,
+    tripped: &'b mut Option<LimitError>,
+}
+
+impl TreeSeed<'_, '_> {
+    fn charge<E: serde::de::Error>(&mut self, bytes: usize) -> Result<(), E> {
+        let r = self.budget.check_time().and_then(|()| self.budget.charge(JSON_VALUE_COST.saturating_add(bytes)));
+        r.map_err(|e| {
+            let msg = e.to_string();
+            *self.tripped = Some(e);
+            E::custom(msg)
+        })
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TreeSeed<'_, '_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TreeSeed<'_, '_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(mut self, v: bool) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: serde::de::Error>(mut self, v: u64) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<Value, E> {
+        self.charge(v.len())?;
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_unit<E: serde::de::Error>(mut self) -> Result<Value, E> {
+        self.charge(0)?;
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        self.charge(0)?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(TreeSeed { budget: &mut *self.budget, tripped: &mut *self.tripped })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        self.charge(0)?;
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            self.charge(k.len())?;
+            let v = map.next_value_seed(TreeSeed { budget: &mut *self.budget, tripped: &mut *self.tripped })?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+impl Builder<'_> {
+    /// The shape of `top`, and every sample in it.
+    fn shapes(&mut self, top: Map<String, Value>) -> Result<Shape, LimitError> {
+        let b = self;
+        let shape = match top.get("metrics") {
+            Some(Value::Array(items)) if items.iter().all(|i| i.get("metrics").is_some_and(Value::is_object)) && !items.is_empty() => {
+                for item in items {
+                    if let Value::Object(o) = item {
+                        b.plantd(o)?;
+                    }
+                }
+                Shape::Plantd
+            }
+            Some(Value::Array(items)) => {
+                let ts = timestamp_ms(top.get("timestamp"));
+                if let Some(Value::Object(r)) = top.get("resource") {
+                    for (k, v) in r {
+                        match scalar_string(v) {
+                            Some(s) => b.resource.push((k.clone(), s)),
+                            None => b.skip(format!("resource.{k:.60}: {} value skipped", type_name(v))),
+                        }
+                    }
+                }
+                for (i, item) in items.iter().enumerate() {
+                    b.metricsd_item(i, item, ts)?;
+                }
+                Shape::Metricsd
+            }
+            Some(Value::Object(_)) => {
+                b.plantd(&top)?;
+                Shape::Plantd
+            }
+            _ => {
+                let mut path = String::new();
+                b.flatten(&mut path, &Value::Object(top), &[], None)?;
+                Shape::Object
+            }
+        };
+        Ok(shape)
+    }
+}
+
+struct Builder<'l> {
     families: Vec<Family<'static>>,
     index: HashMap<(String, KindKey), usize>,
-    /// Names already used by a flattened value (duplicates are skipped).
-    seen: std::collections::HashSet<(String, Vec<(String, String)>)>,
+    /// Hashes of (name, labels) already used by a flattened value (duplicates are skipped);
+    /// a keyed hash, so a body cannot choose collisions.
+    seen: std::collections::HashSet<u64>,
+    seen_hasher: std::collections::hash_map::RandomState,
     samples: usize,
     skipped: usize,
     errors: Vec<String>,
     resource: Vec<(String, String)>,
+    budget: Budget<'l>,
 }
 
 type KindKey = u8;
@@ -113,7 +234,21 @@ fn kind_key(k: Kind) -> KindKey {
     k as u8
 }
 
-impl Builder {
+impl<'l> Builder<'l> {
+    fn new(limits: &'l Limits) -> Builder<'l> {
+        Builder {
+            families: Vec::new(),
+            index: HashMap::new(),
+            seen: Default::default(),
+            seen_hasher: Default::default(),
+            samples: 0,
+            skipped: 0,
+            errors: Vec::new(),
+            resource: Vec::new(),
+            budget: Budget::new(limits),
+        }
+    }
+
     fn skip(&mut self, why: String) {
         self.skipped += 1;
         if self.errors.len() < MAX_REPORTED_ERRORS {
@@ -121,11 +256,14 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, family: String, kind: Kind, sample: Sample<'static>) {
+    /// Keeps a sample already counted by the budget.
+    fn push(&mut self, family: String, kind: Kind, sample: Sample<'static>) -> Result<(), LimitError> {
         let key = (family, kind_key(kind));
         let i = match self.index.get(&key) {
             Some(&i) => i,
             None => {
+                // The name is held twice: by the family and by the index.
+                self.budget.family(key.0.len().saturating_mul(2))?;
                 let i = self.families.len();
                 self.families.push(Family::new(key.0.clone(), kind));
                 self.index.insert(key, i);
@@ -134,12 +272,14 @@ impl Builder {
         };
         self.families[i].samples.push(sample);
         self.samples += 1;
+        Ok(())
     }
 
     /// One entry of a metricsd `metrics` array.
-    fn metricsd_item(&mut self, i: usize, item: &Value, ts: Option<i64>) {
+    fn metricsd_item(&mut self, i: usize, item: &Value, ts: Option<i64>) -> Result<(), LimitError> {
         let Some(name) = item.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
-            return self.skip(format!("metrics[{i}]: no \"name\""));
+            self.skip(format!("metrics[{i}]: no \"name\""));
+            return Ok(());
         };
         let name = sanitize(name);
         let value = match item.get("value") {
@@ -147,14 +287,15 @@ impl Builder {
             None => None,
         };
         let Some(value) = value else {
-            return self.skip(format!("metrics[{i}] ({name}): value is not a number"));
+            self.skip(format!("metrics[{i}] ({name:.60}): value is not a number"));
+            return Ok(());
         };
         let mut labels: Vec<(Cow<'static, str>, Cow<'static, str>)> = Vec::new();
         if let Some(Value::Object(l)) = item.get("labels") {
             for (k, v) in l {
                 match scalar_string(v) {
                     Some(s) => labels.push((Cow::Owned(k.clone()), Cow::Owned(s))),
-                    None => self.skip(format!("metrics[{i}] ({name}): label {k} is not a string")),
+                    None => self.skip(format!("metrics[{i}] ({name:.60}): label {k:.60} is not a string")),
                 }
             }
         }
@@ -170,7 +311,8 @@ impl Builder {
             Kind::Histogram => {
                 if let Some(b) = name.strip_suffix("_bucket") {
                     if !has(&labels, "le") {
-                        return self.skip(format!("metrics[{i}] ({name}): histogram bucket without a valid \"le\" label"));
+                        self.skip(format!("metrics[{i}] ({name:.60}): histogram bucket without a valid \"le\" label"));
+                        return Ok(());
                     }
                     (b.to_string(), Suffix::Bucket)
                 } else if let Some(b) = name.strip_suffix("_sum") {
@@ -178,7 +320,8 @@ impl Builder {
                 } else if let Some(b) = name.strip_suffix("_count") {
                     (b.to_string(), Suffix::Count)
                 } else {
-                    return self.skip(format!("metrics[{i}] ({name}): histogram sample is not _bucket, _sum or _count"));
+                    self.skip(format!("metrics[{i}] ({name:.60}): histogram sample is not _bucket, _sum or _count"));
+                    return Ok(());
                 }
             }
             Kind::Summary => {
@@ -187,18 +330,20 @@ impl Builder {
                 } else if let Some(b) = name.strip_suffix("_count") {
                     (b.to_string(), Suffix::Count)
                 } else if has(&labels, "quantile") {
-                    (name, Suffix::None)
+                    (name.clone(), Suffix::None)
                 } else {
-                    return self.skip(format!("metrics[{i}] ({name}): summary sample without a valid \"quantile\" label"));
+                    self.skip(format!("metrics[{i}] ({name:.60}): summary sample without a valid \"quantile\" label"));
+                    return Ok(());
                 }
             }
-            _ => (name, Suffix::None),
+            _ => (name.clone(), Suffix::None),
         };
-        self.push(family, kind, Sample { suffix, labels, value, timestamp_ms: ts });
+        self.budget.sample(&name, &labels)?;
+        self.push(family, kind, Sample { suffix, labels, value, timestamp_ms: ts })
     }
 
     /// One plantd message.
-    fn plantd(&mut self, o: &Map<String, Value>) {
+    fn plantd(&mut self, o: &Map<String, Value>) -> Result<(), LimitError> {
         let ts = timestamp_ms(o.get("timestamp"));
         let mut labels: Vec<(String, String)> = Vec::new();
         if let Some(s) = o.get("service").and_then(scalar_string) {
@@ -211,19 +356,24 @@ impl Builder {
                         labels.retain(|(n, _)| n != k);
                         labels.push((k.clone(), s));
                     }
-                    None => self.skip(format!("tags.{k}: {} value skipped", type_name(v))),
+                    None => self.skip(format!("tags.{k:.60}: {} value skipped", type_name(v))),
                 }
             }
         }
         if let Some(m @ Value::Object(_)) = o.get("metrics") {
             let mut path = String::new();
-            self.flatten(&mut path, m, &labels, ts);
+            self.flatten(&mut path, m, &labels, ts)?;
         }
+        Ok(())
     }
 
     /// Every number under `v`, named by its key path. The recursion is bounded by serde_json's
     /// own nesting limit (128) on the body it parsed.
-    fn flatten(&mut self, path: &mut String, v: &Value, labels: &[(String, String)], ts: Option<i64>) {
+    ///
+    /// The key path is one buffer, extended and cut back on the way; a leaf's name is made
+    /// from it only after the budget has counted the name and labels it would add, so a long
+    /// key over many leaves stops at the limit instead of being copied onto each of them.
+    fn flatten(&mut self, path: &mut String, v: &Value, labels: &[(String, String)], ts: Option<i64>) -> Result<(), LimitError> {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
@@ -232,28 +382,35 @@ impl Builder {
                         path.push('_');
                     }
                     path.push_str(k);
-                    self.flatten(path, child, labels, ts);
+                    let r = self.flatten(path, child, labels, ts);
                     path.truncate(len);
+                    r?;
                 }
             }
             Value::Number(_) | Value::Bool(_) => {
                 let value = number(v).unwrap_or(f64::NAN);
-                let name = sanitize(path);
-                if name.is_empty() {
-                    return self.skip("a value with an empty key skipped".into());
+                if path.is_empty() {
+                    self.skip("a value with an empty key skipped".into());
+                    return Ok(());
                 }
-                if !self.seen.insert((name.clone(), labels.to_vec())) {
-                    return self.skip(format!("{path}: duplicate name {name} skipped"));
+                // Counted before any copy is made (a leading digit adds one `_`).
+                self.budget.sample(path, labels)?;
+                let name = sanitize(path);
+                let key = std::hash::BuildHasher::hash_one(&self.seen_hasher, (&name, labels));
+                if !self.seen.insert(key) {
+                    self.skip(format!("{path:.60}: duplicate name {name:.60} skipped"));
+                    return Ok(());
                 }
                 let labels = labels.iter().map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone()))).collect();
-                self.push(name, Kind::Gauge, Sample { suffix: Suffix::None, labels, value, timestamp_ms: ts });
+                self.push(name, Kind::Gauge, Sample { suffix: Suffix::None, labels, value, timestamp_ms: ts })?;
             }
             other => {
                 let p = if path.is_empty() { "(top)" } else { path.as_str() };
-                let why = format!("{p}: {} value skipped", type_name(other));
+                let why = format!("{p:.60}: {} value skipped", type_name(other));
                 self.skip(why);
             }
         }
+        Ok(())
     }
 }
 
@@ -385,6 +542,48 @@ mod tests {
         assert!(parse(b"[1,2]").unwrap_err().contains("array"));
         assert!(parse(b"{\"a\":").unwrap_err().contains("invalid JSON"));
         assert!(parse(b"\x00\xff garbage").is_err());
+    }
+
+    /// The body of issue 20: a long key above many leaves. Unbounded, every leaf's name would
+    /// copy the key; within a budget the parse stops when the names it made reach it.
+    #[test]
+    fn a_long_key_over_many_leaves_stops_at_the_size_budget() {
+        let key = "k".repeat(4000);
+        let leaves: Vec<String> = (0..4_000).map(|i| format!("\"{i}\":1")).collect();
+        let body = format!("{{\"{key}\": {{{}}}}}", leaves.join(","));
+        let limits = Limits { parsed_size_limit: 1 << 20, ..Limits::none() };
+        match parse_limited(body.as_bytes(), &limits) {
+            Err(JsonError::Limit(LimitError::Size { what: "samples", .. }, read)) => assert!(read < 1_000_000 / 4000, "{read} samples"),
+            other => panic!("{other:?}"),
+        }
+        let p = parse(body.as_bytes()).unwrap();
+        assert_eq!(p.samples, 4_000, "without limits the same body parses");
+    }
+
+    #[test]
+    fn a_body_of_many_tiny_values_stops_while_its_tree_is_built() {
+        let body = format!("{{\"a\": [{}]}}", vec!["0"; 100_000].join(","));
+        let limits = Limits { parsed_size_limit: 100 * JSON_VALUE_COST, ..Limits::none() };
+        match parse_limited(body.as_bytes(), &limits) {
+            Err(JsonError::Limit(LimitError::Size { what: "JSON document", .. }, 0)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_samples_meet_the_sample_and_label_limits() {
+        let body = br#"{"metrics": [{"name": "a", "value": 1, "labels": {"x": "1", "y": "2"}}, {"name": "b", "value": 2}]}"#;
+        let one = Limits { sample_limit: 1, ..Limits::none() };
+        assert!(matches!(parse_limited(body, &one), Err(JsonError::Limit(LimitError::Samples { limit: 1 }, 1))));
+        let labels = Limits { label_limit: 1, ..Limits::none() };
+        assert!(matches!(parse_limited(body, &labels), Err(JsonError::Limit(LimitError::Labels { .. }, 0))));
+        assert_eq!(parse_limited(body, &Limits { sample_limit: 2, label_limit: 2, ..Limits::none() }).unwrap().samples, 2);
+    }
+
+    #[test]
+    fn duplicate_flattened_names_are_still_skipped() {
+        let p = parse(br#"{"a.b": 1, "a_b": 2, "c": 3}"#).unwrap();
+        assert_eq!((p.samples, p.skipped), (2, 1), "{:?}", p.errors);
     }
 
     #[test]

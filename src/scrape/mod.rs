@@ -18,6 +18,11 @@
 //!     labels: {team: payments}        # added to every point
 //!     metric_prefix: app_             # metricsd's naming; default none
 //!     body_size_limit: 10MiB          # a bigger answer fails that scrape
+//!     sample_limit: 50000             # more samples fail the scrape (0: no limit)
+//!     label_limit: 64                 # labels on one sample, `labels` included
+//!     label_name_length_limit: 1024   # bytes of a label name
+//!     label_value_length_limit: 4096  # bytes of a label value or metric name
+//!     parsed_size_limit: 16MiB        # memory the scrape's samples may take
 //! ```
 //!
 //! Each target's metrics go into the batch under their own resource, as the Collector's
@@ -31,18 +36,24 @@
 //! | `up` | 1 if the scrape succeeded, else 0 |
 //! | `scrape_duration_seconds` | how long the scrape took |
 //! | `scrape_samples_scraped` | samples (lines, or JSON values) read |
+//! | `scrape_samples_post_metric_relabeling` | samples kept (no relabeling: the same) |
 //! | `scrape_samples_skipped` | malformed lines and unusable JSON values skipped |
+//! | `scrape_series_added` | series not in the previous successful scrape |
+//! | `scrape_sample_limit` | the target's `sample_limit` |
 //!
 //! Targets are scraped concurrently, each on its own task and interval and under its own
 //! timeout and body limit: a slow, dead or garbage-answering target only reports `up` 0 and
 //! its error (in the log once per distinct error, and in `/status` under `targets`). A body
-//! with malformed lines keeps the rest; only one where nothing parsed fails the scrape.
+//! with malformed lines keeps the rest; only one where nothing parsed fails the scrape. A
+//! scrape over one of the target's [`limits`] fails whole, as in Prometheus.
 //!
 //! Parsing is in [`text`] and [`json`], the mapping to OTLP (and counter start times) in
 //! [`convert`], the HTTP side in [`target`].
 
 pub mod convert;
 pub mod json;
+pub mod limits;
+pub mod series;
 pub mod target;
 pub mod text;
 
@@ -60,8 +71,21 @@ use target::Target;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default largest answer body.
 pub const DEFAULT_BODY_SIZE_LIMIT: usize = 10 * 1024 * 1024;
+/// Default `sample_limit`: samples one scrape may have (Prometheus' default is no limit; 50,000
+/// is the usual per-job setting and bounds the agent's memory).
+pub const DEFAULT_SAMPLE_LIMIT: usize = 50_000;
+/// Default `label_limit`: labels one sample may carry, the target's `labels` included.
+pub const DEFAULT_LABEL_LIMIT: usize = 64;
+/// Default `label_name_length_limit` in bytes.
+pub const DEFAULT_LABEL_NAME_LENGTH_LIMIT: usize = 1024;
+/// Default `label_value_length_limit` in bytes (metric names included).
+pub const DEFAULT_LABEL_VALUE_LENGTH_LIMIT: usize = 4096;
+/// Default `parsed_size_limit`: estimated memory the parsed samples of one scrape may take.
+pub const DEFAULT_PARSED_SIZE_LIMIT: usize = 16 * 1024 * 1024;
 /// Default metric name prefix: none (metricsd used `app_`; set `metric_prefix: app_` for that).
 pub const DEFAULT_METRIC_PREFIX: &str = "";
+/// Shortest time budget a parse gets (its budget is the scrape's `timeout`).
+pub const MIN_PARSE_TIME: Duration = Duration::from_secs(1);
 /// Shortest interval accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Scrape results kept per target between two batches (older ones are dropped).
@@ -184,6 +208,24 @@ pub struct EndpointConfig {
     /// Largest answer accepted, in bytes or as `"10MiB"` (default 10 MiB); a bigger one fails
     /// that scrape (`up` 0), nothing more.
     pub body_size_limit: ByteSize,
+    /// Most samples one scrape may have (default 50000; 0: no limit). A scrape with more fails
+    /// whole, as in Prometheus: `up` 0 and no samples.
+    pub sample_limit: usize,
+    /// Most labels one sample may carry, the target's `labels` included (default 64; 0: no
+    /// limit). One sample with more fails the scrape.
+    pub label_limit: usize,
+    /// Longest label name in bytes (default 1024; 0: no limit). A longer one fails the scrape.
+    pub label_name_length_limit: usize,
+    /// Longest label value in bytes, metric names included as Prometheus counts them (default
+    /// 4096; 0: no limit). A longer one fails the scrape.
+    pub label_value_length_limit: usize,
+    /// Most memory the samples of one scrape may take in the agent, estimated as they are
+    /// parsed: their names and labels, plus 384 bytes a sample and 160 a label (default
+    /// 16MiB, about 13,000 series of 5 short labels or 28,000 of one; 0: no limit). It bounds
+    /// what a JSON body whose keys multiply into long names, or a body of many small samples,
+    /// makes of its bytes. A scrape over it fails whole. The agent holds about two scrapes'
+    /// worth at a time: give it about 3× this (plus `body_size_limit`) of memory per target.
+    pub parsed_size_limit: ByteSize,
 }
 
 impl Default for EndpointConfig {
@@ -203,6 +245,11 @@ impl Default for EndpointConfig {
             labels: BTreeMap::new(),
             metric_prefix: DEFAULT_METRIC_PREFIX.to_string(),
             body_size_limit: ByteSize(DEFAULT_BODY_SIZE_LIMIT),
+            sample_limit: DEFAULT_SAMPLE_LIMIT,
+            label_limit: DEFAULT_LABEL_LIMIT,
+            label_name_length_limit: DEFAULT_LABEL_NAME_LENGTH_LIMIT,
+            label_value_length_limit: DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
+            parsed_size_limit: ByteSize(DEFAULT_PARSED_SIZE_LIMIT),
         }
     }
 }
@@ -221,6 +268,20 @@ impl EndpointConfig {
     /// The effective timeout: `timeout` (default 10 s), never longer than the interval.
     pub fn timeout(&self, default_interval: Duration) -> Duration {
         self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_TIMEOUT).min(self.interval(default_interval))
+    }
+
+    /// What one scrape may produce, with `timeout` (at least 1 s) as the parse's time budget.
+    pub fn limits(&self, default_interval: Duration) -> limits::Limits {
+        limits::Limits {
+            sample_limit: self.sample_limit,
+            label_limit: self.label_limit,
+            label_name_length_limit: self.label_name_length_limit,
+            label_value_length_limit: self.label_value_length_limit,
+            parsed_size_limit: self.parsed_size_limit.0,
+            time_budget: Some(self.timeout(default_interval).max(MIN_PARSE_TIME)),
+            extra_labels: self.labels.len(),
+            extra_label_bytes: self.labels.iter().map(|(k, v)| k.len().saturating_add(v.len())).fold(0, usize::saturating_add),
+        }
     }
 
     /// Problems found without connecting.
@@ -251,6 +312,9 @@ impl EndpointConfig {
         }
         if self.body_size_limit.0 == 0 {
             v.push("`body_size_limit` must be more than 0".into());
+        }
+        if self.label_limit != 0 && self.label_limit <= self.labels.len() {
+            v.push(format!("`label_limit` ({}) leaves no room for scraped labels beside the {} of `labels`", self.label_limit, self.labels.len()));
         }
         if let Err(e) = auth::user_headers(&self.headers, RESERVED_HEADERS) {
             v.push(e);
@@ -377,6 +441,21 @@ mod tests {
         .unwrap();
         let errs = e.validate().join("\n");
         assert!(errs.contains("longer than `interval`") && errs.contains("1x") && errs.contains("Authorization"), "{errs}");
+    }
+
+    #[test]
+    fn the_limits_have_prometheus_names_and_safe_defaults() {
+        let e: EndpointConfig = serde_yaml_ng::from_str(
+            "name: a\nurl: http://h/\nsample_limit: 0\nlabel_limit: 10\nlabel_name_length_limit: 100\nlabel_value_length_limit: 200\nparsed_size_limit: 4MiB\n",
+        )
+        .unwrap();
+        assert!(e.validate().is_empty(), "{:?}", e.validate());
+        assert_eq!((e.sample_limit, e.label_limit, e.label_name_length_limit, e.label_value_length_limit, e.parsed_size_limit.0), (0, 10, 100, 200, 4 << 20));
+        let d = EndpointConfig::default();
+        assert_eq!((d.sample_limit, d.label_limit, d.label_name_length_limit, d.label_value_length_limit), (50_000, 64, 1024, 4096));
+        assert_eq!(d.parsed_size_limit.0, 16 << 20);
+        let tight: EndpointConfig = serde_json::from_str(r#"{"name":"a","url":"http://h/","label_limit":1,"labels":{"team":"x"}}"#).unwrap();
+        assert!(tight.validate().join("").contains("label_limit"), "{:?}", tight.validate());
     }
 
     #[test]

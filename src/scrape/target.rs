@@ -3,6 +3,8 @@
 //! for `/status`, and logging each distinct error once.
 
 use super::convert::{self, ConvertOptions, Converter};
+use super::limits::{LimitError, Limits};
+use super::series::{self, SeriesTracker};
 use super::text::{self, TextFormat};
 use super::{json, EndpointConfig, ScrapeFormat, MAX_PENDING_RESULTS, RESERVED_HEADERS};
 use crate::exporters::auth::{self, Auth};
@@ -19,6 +21,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Distinct errors remembered per target for log-once (beyond that, errors log at debug).
 const MAX_REMEMBERED_ERRORS: usize = 256;
+/// Pending results may take this many times `parsed_size_limit` in all.
+const PENDING_SIZE_FACTOR: usize = 2;
 /// New malformed-line errors logged per scrape (the rest at debug).
 const MAX_LINE_ERRORS_LOGGED: usize = 10;
 
@@ -49,14 +53,42 @@ pub struct TargetStatus {
     pub last_error: Option<String>,
     /// The format it was read as.
     pub format: Option<&'static str>,
-    /// Samples read.
+    /// Samples read (on a failure at a limit: those read until the parse stopped).
     pub samples: usize,
+    /// Series that were not in the previous successful scrape.
+    pub series_added: usize,
     /// Malformed lines or unusable JSON values skipped.
     pub skipped: usize,
     /// Scrapes since start.
     pub scrapes: u64,
     /// Failed scrapes since start.
     pub failures: u64,
+    /// Of those, scrapes failed at a limit (`sample_limit`, `label_limit`, …,
+    /// `parsed_size_limit`, `body_size_limit`, the parse's time budget).
+    pub limit_failures: u64,
+    /// Scrape results dropped because no batch took them in time (more than 8, or more than
+    /// twice `parsed_size_limit`, waiting).
+    pub dropped_results: u64,
+}
+
+/// Why a scrape gave nothing.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    format: Option<&'static str>,
+    /// Samples read before it stopped.
+    samples: usize,
+    /// Whether a limit stopped it.
+    limit: bool,
+}
+
+impl Failure {
+    fn other(message: String, format: Option<&'static str>) -> Failure {
+        Failure { message, format, samples: 0, limit: false }
+    }
+    fn limit(e: LimitError, samples: usize, format: Option<&'static str>) -> Failure {
+        Failure { message: e.to_string(), format, samples, limit: true }
+    }
 }
 
 /// What a scrape produced, before it is wrapped in its resource.
@@ -83,6 +115,8 @@ pub struct Target {
     interval: Duration,
     prefix: String,
     labels: Vec<(String, String)>,
+    limits: Arc<Limits>,
+    series: Mutex<SeriesTracker>,
     /// Host attributes (those that describe the host, not metricsd).
     host_resource: Vec<(String, String)>,
     /// `service.name`, `service.instance.id`, `server.*`, `url.scheme`: these always win.
@@ -90,7 +124,36 @@ pub struct Target {
     converter: Arc<Mutex<Converter>>,
     logged: Mutex<HashSet<String>>,
     status: Mutex<TargetStatus>,
-    pending: Mutex<VecDeque<ResourceMetrics>>,
+    pending: Mutex<Pending>,
+}
+
+/// Scrape results waiting for a batch, with their estimated size.
+#[derive(Default)]
+struct Pending {
+    results: VecDeque<(ResourceMetrics, usize)>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+    fn len(&self) -> usize {
+        self.results.len()
+    }
+    fn pop_front(&mut self) {
+        if let Some((_, b)) = self.results.pop_front() {
+            self.bytes = self.bytes.saturating_sub(b);
+        }
+    }
+    fn push_back(&mut self, rm: ResourceMetrics, bytes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.results.push_back((rm, bytes));
+    }
+    fn take(&mut self) -> Vec<ResourceMetrics> {
+        self.bytes = 0;
+        self.results.drain(..).map(|(rm, _)| rm).collect()
+    }
 }
 
 impl Target {
@@ -145,12 +208,14 @@ impl Target {
             interval,
             prefix: cfg.metric_prefix.clone(),
             labels: cfg.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            limits: Arc::new(cfg.limits(default_interval)),
+            series: Mutex::new(SeriesTracker::default()),
             host_resource,
             own_resource,
             converter: Arc::new(Mutex::new(Converter::default())),
             logged: Mutex::new(HashSet::new()),
             status: Mutex::new(status),
-            pending: Mutex::new(VecDeque::new()),
+            pending: Mutex::new(Pending::default()),
         })
     }
 
@@ -170,35 +235,67 @@ impl Target {
     }
 
     /// Keeps a result for the next [`take`](Self::take), dropping the oldest past
-    /// [`MAX_PENDING_RESULTS`].
+    /// [`MAX_PENDING_RESULTS`] or past twice `parsed_size_limit` (estimated) in all; the
+    /// newest is always kept.
     pub fn keep(&self, rm: ResourceMetrics) {
+        let bytes = series::estimated_bytes(&rm);
+        let size_cap = self.limits.parsed_size_limit.saturating_mul(PENDING_SIZE_FACTOR);
         let mut p = self.pending.lock().unwrap();
-        if p.len() >= MAX_PENDING_RESULTS {
+        let mut dropped = 0u64;
+        while !p.is_empty() && (p.len() >= MAX_PENDING_RESULTS || (size_cap != 0 && p.bytes.saturating_add(bytes) > size_cap)) {
             p.pop_front();
-            tracing::debug!(target_name = %self.name, "Scrape result dropped: no batch took it in time");
+            dropped += 1;
         }
-        p.push_back(rm);
+        p.push_back(rm, bytes);
+        drop(p);
+        if dropped > 0 {
+            let first = {
+                let mut st = self.status.lock().unwrap();
+                st.dropped_results += dropped;
+                st.dropped_results == dropped
+            };
+            if first {
+                tracing::warn!(target_name = %self.name, dropped, "Scrape results dropped: no batch took them in time (counted in /status dropped_results)");
+            } else {
+                tracing::debug!(target_name = %self.name, dropped, "Scrape results dropped: no batch took them in time");
+            }
+        }
     }
 
     /// The results kept since the previous call.
     pub fn take(&self) -> Vec<ResourceMetrics> {
-        self.pending.lock().unwrap().drain(..).collect()
+        self.pending.lock().unwrap().take()
     }
 
-    /// Scrapes once: the target's metrics (if it answered usably) and its `up`,
-    /// `scrape_duration_seconds`, `scrape_samples_scraped`, `scrape_samples_skipped`.
+    /// Scrapes once: the target's metrics (if it answered usably and within its limits) and
+    /// its `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+    /// `scrape_samples_post_metric_relabeling`, `scrape_samples_skipped`,
+    /// `scrape_series_added`, `scrape_sample_limit`.
     pub async fn scrape(&self) -> ResourceMetrics {
         let started = Instant::now();
         let now = SystemTime::now();
         let now_ns = now.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
         let result = self.fetch_and_parse(now_ns).await;
         let took = started.elapsed();
+        let mut limit_hit = false;
         let (up, mut metrics, samples, skipped, body_resource, error, format) = match result {
             Ok(o) => {
                 self.log_line_errors(&o.line_errors);
                 (true, o.metrics, o.samples, o.skipped, o.body_resource, None, Some(o.format))
             }
-            Err((msg, format)) => (false, Vec::new(), 0, 0, Vec::new(), Some(msg), format),
+            Err(f) => {
+                limit_hit = f.limit;
+                (false, Vec::new(), f.samples, 0, Vec::new(), Some(f.message), f.format)
+            }
+        };
+        let series_added = {
+            let mut series = self.series.lock().unwrap();
+            if up {
+                series.added(&metrics)
+            } else {
+                series.clear();
+                0
+            }
         };
         {
             let mut st = self.status.lock().unwrap();
@@ -207,12 +304,14 @@ impl Target {
             st.last_scrape = Some(humantime::format_rfc3339_millis(now).to_string());
             st.last_duration_seconds = took.as_secs_f64();
             st.samples = samples;
+            st.series_added = series_added;
             st.skipped = skipped;
             st.format = format;
             st.scrapes += 1;
             match &error {
                 Some(msg) => {
                     st.failures += 1;
+                    st.limit_failures += u64::from(limit_hit);
                     st.last_error = Some(msg.clone());
                 }
                 None => {
@@ -234,7 +333,16 @@ impl Target {
         metrics.push(convert::simple_gauge("up", "1 if the target was scraped successfully, else 0.", "", if up { 1.0 } else { 0.0 }, now_ns));
         metrics.push(convert::simple_gauge("scrape_duration_seconds", "Time the scrape took.", "s", took.as_secs_f64(), now_ns));
         metrics.push(convert::simple_gauge("scrape_samples_scraped", "Samples the target exposed.", "", samples as f64, now_ns));
+        metrics.push(convert::simple_gauge(
+            "scrape_samples_post_metric_relabeling",
+            "Samples kept from the scrape (metricsd has no metric relabeling: those scraped).",
+            "",
+            samples as f64,
+            now_ns,
+        ));
         metrics.push(convert::simple_gauge("scrape_samples_skipped", "Malformed lines or unusable JSON values skipped.", "", skipped as f64, now_ns));
+        metrics.push(convert::simple_gauge("scrape_series_added", "Series not in the previous successful scrape.", "", series_added as f64, now_ns));
+        metrics.push(convert::simple_gauge("scrape_sample_limit", "The target's sample_limit (0: none).", "", self.limits.sample_limit as f64, now_ns));
         convert::resource_metrics(&self.resource(body_resource), metrics)
     }
 
@@ -246,22 +354,17 @@ impl Target {
         r.into_iter().collect()
     }
 
-    async fn fetch_and_parse(&self, now_ns: u64) -> Result<Outcome, (String, Option<&'static str>)> {
+    async fn fetch_and_parse(&self, now_ns: u64) -> Result<Outcome, Failure> {
         let mut headers = self.headers.clone();
-        if let Some(h) = self.auth.header().map_err(|e| (e, None))? {
+        if let Some(h) = self.auth.header().map_err(|e| Failure::other(e, None))? {
             headers.push((AUTHORIZATION, h));
         }
-        let answer = self.client.request(Method::GET, &self.uri, &headers, Bytes::new(), self.body_limit).await.map_err(|e| {
-            let msg = match e {
-                RequestError::TooLarge(n) => {
-                    format!("response body larger than body_size_limit ({n} bytes)")
-                }
-                other => other.to_string(),
-            };
-            (msg, None)
+        let answer = self.client.request(Method::GET, &self.uri, &headers, Bytes::new(), self.body_limit).await.map_err(|e| match e {
+            RequestError::TooLarge(n) => Failure { limit: true, ..Failure::other(format!("response body larger than body_size_limit ({n} bytes)"), None) },
+            other => Failure::other(other.to_string(), None),
         })?;
         if !answer.status.is_success() {
-            return Err((format!("HTTP {}: {}", answer.status, body_snippet(&answer.body)), None));
+            return Err(Failure::other(format!("HTTP {}: {}", answer.status, body_snippet(&answer.body)), None));
         }
         let gzip = answer.headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
         let content_type = answer.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
@@ -270,17 +373,26 @@ impl Target {
         let converter = self.converter.clone();
         let prefix = self.prefix.clone();
         let labels = self.labels.clone();
+        let limits = self.limits.clone();
         let body = answer.body;
-        // Decompressing and parsing a large body takes milliseconds: off the async workers.
+        // Decompressing and parsing a large body takes milliseconds: off the async workers. The
+        // parse stops itself when its time budget (the scrape's timeout) runs out.
         let work = tokio::task::spawn_blocking(move || {
-            let body = if gzip { gunzip(&body, limit).map_err(|e| (e, None))? } else { body };
+            let body = if gzip {
+                let plain = gunzip(&body, limit).map_err(|e| Failure { limit: e.contains("body_size_limit"), ..Failure::other(e, None) })?;
+                drop(body);
+                plain
+            } else {
+                body
+            };
             let kind = detect(format, &content_type, &body);
-            parse_and_convert(kind, &body, &converter, &ConvertOptions { now_ns, prefix: &prefix, labels: &labels })
+            parse_and_convert(kind, &body, &converter, &ConvertOptions { now_ns, prefix: &prefix, labels: &labels }, &limits)
         });
-        match tokio::time::timeout(self.timeout.max(Duration::from_secs(1)) * 4, work).await {
+        // A backstop only: the parse ends at its own deadline, long before this one.
+        match tokio::time::timeout(self.timeout.max(super::MIN_PARSE_TIME) * 4, work).await {
             Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err((format!("parsing panicked: {join}"), None)),
-            Err(_) => Err(("parsing took too long".to_string(), None)),
+            Ok(Err(join)) => Err(Failure::other(format!("parsing panicked: {join}"), None)),
+            Err(_) => Err(Failure::other("parsing took too long".to_string(), None)),
         }
     }
 
@@ -344,20 +456,23 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Bytes, String> {
     Ok(Bytes::from(out))
 }
 
-fn parse_and_convert(kind: Detected, body: &[u8], converter: &Mutex<Converter>, opts: &ConvertOptions) -> Result<Outcome, (String, Option<&'static str>)> {
+fn parse_and_convert(kind: Detected, body: &[u8], converter: &Mutex<Converter>, opts: &ConvertOptions, limits: &Limits) -> Result<Outcome, Failure> {
     match kind {
         Detected::Json => {
-            let p = json::parse(body).map_err(|e| (e, Some("json")))?;
+            let p = json::parse_limited(body, limits).map_err(|e| match e {
+                json::JsonError::Invalid(msg) => Failure::other(msg, Some("json")),
+                json::JsonError::Limit(e, samples) => Failure::limit(e, samples, Some("json")),
+            })?;
             let metrics = converter.lock().unwrap().convert(&p.families, opts);
             Ok(Outcome { metrics, samples: p.samples, skipped: p.skipped, line_errors: p.errors, body_resource: p.resource, format: "json" })
         }
         Detected::Prometheus | Detected::OpenMetrics => {
             let (format, name) = if kind == Detected::OpenMetrics { (TextFormat::OpenMetrics, "openmetrics") } else { (TextFormat::Prometheus, "prometheus") };
             let text = String::from_utf8_lossy(body);
-            let p = text::parse(&text, format);
+            let p = text::parse_limited(&text, format, limits).map_err(|(e, samples)| Failure::limit(e, samples, Some(name)))?;
             if p.samples == 0 && p.error_count > 0 {
                 let first = p.errors.first().map(|e| e.to_string()).unwrap_or_default();
-                return Err((format!("nothing parsed as {name} text ({} malformed lines; {first})", p.error_count), Some(name)));
+                return Err(Failure::other(format!("nothing parsed as {name} text ({} malformed lines; {first})", p.error_count), Some(name)));
             }
             let metrics = converter.lock().unwrap().convert(&p.families, opts);
             let line_errors = p.errors.iter().map(|e| e.to_string()).collect();
@@ -428,15 +543,62 @@ mod tests {
     }
 
     #[test]
+    fn a_scrape_over_a_limit_fails_whole_and_says_which() {
+        let conv = Mutex::new(Converter::default());
+        let opts = ConvertOptions { now_ns: 1, prefix: "", labels: &[] };
+        let limits = Limits { sample_limit: 2, ..Limits::none() };
+        let f = parse_and_convert(Detected::Prometheus, b"a 1\nb 2\nc 3\n", &conv, &opts, &limits).err().unwrap();
+        assert_eq!((f.message.as_str(), f.samples, f.limit), ("sample_limit exceeded: more than 2 samples", 2, true));
+        let f = parse_and_convert(Detected::Json, br#"{"a": 1, "b": 2, "c": 3}"#, &conv, &opts, &limits).err().unwrap();
+        assert!(f.limit && f.message.starts_with("sample_limit"), "{f:?}");
+        assert_eq!(conv.lock().unwrap().tracked_series(), 0, "nothing of a failed scrape was converted");
+    }
+
+    #[test]
+    fn the_endpoint_limits_reach_the_parser_with_the_timeout_as_time_budget() {
+        let cfg = EndpointConfig { name: "a".into(), url: "http://h/".into(), labels: [("team".to_string(), "x".to_string())].into(), ..Default::default() };
+        let l = cfg.limits(Duration::from_secs(30));
+        assert_eq!((l.sample_limit, l.label_limit, l.extra_labels, l.extra_label_bytes), (super::super::DEFAULT_SAMPLE_LIMIT, 64, 1, 5));
+        assert_eq!(l.time_budget, Some(Duration::from_secs(10)));
+        assert_eq!(cfg.limits(Duration::from_millis(200)).time_budget, Some(super::super::MIN_PARSE_TIME));
+    }
+
+    #[test]
+    fn results_waiting_for_a_batch_are_bounded_by_count_and_size() {
+        let cfg = EndpointConfig { name: "a".into(), url: "http://127.0.0.1:1/".into(), ..Default::default() };
+        let t = Target::new(&cfg, &Default::default(), Duration::from_secs(60)).unwrap();
+        let small = || convert::resource_metrics(&[], vec![convert::simple_gauge("up", "", "", 1.0, 1)]);
+        for _ in 0..20 {
+            t.keep(small());
+        }
+        assert_eq!(t.take().len(), MAX_PENDING_RESULTS);
+        assert_eq!(t.status().dropped_results, 12);
+        // Results near the size cap: only the newest fits, and it is always kept.
+        let mut cfg = cfg;
+        cfg.parsed_size_limit = super::super::ByteSize(1000);
+        let t = Target::new(&cfg, &Default::default(), Duration::from_secs(60)).unwrap();
+        let big = || {
+            let text = (0..10).map(|i| format!("g{{i=\"{i}\"}} 1\n")).collect::<String>();
+            let p = text::parse(&text, TextFormat::Prometheus);
+            convert::resource_metrics(&[], Converter::default().convert(&p.families, &ConvertOptions { now_ns: 1, prefix: "", labels: &[] }))
+        };
+        t.keep(big());
+        t.keep(big());
+        assert_eq!(t.take().len(), 1);
+        assert!(t.take().is_empty());
+    }
+
+    #[test]
     fn garbage_fails_the_scrape_but_a_few_bad_lines_do_not() {
         let conv = Mutex::new(Converter::default());
         let opts = ConvertOptions { now_ns: 1, prefix: "", labels: &[] };
-        let e = parse_and_convert(Detected::Prometheus, b"\x00\x01\xff\xfe garbage {{{\n\x7f\n", &conv, &opts).err().unwrap();
-        assert!(e.0.contains("nothing parsed") && e.0.contains("line 1"), "{}", e.0);
-        let o = parse_and_convert(Detected::Prometheus, b"a 1\nb{ 2\nc 3\n", &conv, &opts).ok().unwrap();
+        let none = Limits::none();
+        let e = parse_and_convert(Detected::Prometheus, b"\x00\x01\xff\xfe garbage {{{\n\x7f\n", &conv, &opts, &none).err().unwrap();
+        assert!(e.message.contains("nothing parsed") && e.message.contains("line 1") && !e.limit, "{e:?}");
+        let o = parse_and_convert(Detected::Prometheus, b"a 1\nb{ 2\nc 3\n", &conv, &opts, &none).ok().unwrap();
         assert_eq!((o.samples, o.skipped), (2, 1));
         assert!(o.line_errors[0].starts_with("line 2:"), "{:?}", o.line_errors);
-        let o = parse_and_convert(Detected::Prometheus, b"", &conv, &opts).ok().unwrap();
+        let o = parse_and_convert(Detected::Prometheus, b"", &conv, &opts, &none).ok().unwrap();
         assert_eq!(o.samples, 0, "an empty exposition is a successful scrape");
     }
 }

@@ -35,6 +35,7 @@
 //! kept. At most [`MAX_REPORTED_ERRORS`] errors are kept (all are counted), so garbage input
 //! never makes the error list grow without bound.
 
+use super::limits::{Budget, LimitError, Limits};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -242,12 +243,22 @@ impl Parsed<'_> {
     }
 }
 
-/// Parses a whole exposition. Never fails: bad lines are skipped and listed in `errors`.
+/// Parses a whole exposition with no limits. Never fails: bad lines are skipped and listed in
+/// `errors`.
 pub fn parse(input: &str, format: TextFormat) -> Parsed<'_> {
-    let mut p = Parser { format, out: Parsed::default(), index: HashMap::new(), current: None };
+    let unlimited = Limits::none();
+    // Without limits nothing can fail.
+    parse_limited(input, format, &unlimited).unwrap_or_default()
+}
+
+/// Parses a whole exposition within `limits`: bad lines are skipped and listed in `errors`;
+/// the first limit passed stops the parse and fails it, with the samples read until then.
+pub fn parse_limited<'a>(input: &'a str, format: TextFormat, limits: &Limits) -> Result<Parsed<'a>, (LimitError, usize)> {
+    let mut p = Parser { format, out: Parsed::default(), index: HashMap::new(), current: None, budget: Budget::new(limits) };
     let mut saw_eof = false;
     for (i, raw) in input.split('\n').enumerate() {
         let line_no = i + 1;
+        p.budget.check_time().map_err(|e| (e, p.out.samples))?;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if saw_eof {
             if !line.trim().is_empty() {
@@ -264,47 +275,86 @@ pub fn parse(input: &str, format: TextFormat) -> Parsed<'_> {
                 saw_eof = true;
                 continue;
             }
-            if let Err(e) = p.comment(rest) {
-                p.out.error(line_no, e);
-            }
+            let r = p.comment(rest);
+            p.outcome(line_no, r)?;
             continue;
         }
-        if let Err(e) = p.sample(line) {
-            p.out.error(line_no, e);
-        }
+        let r = p.sample(line);
+        p.outcome(line_no, r)?;
     }
     if format == TextFormat::OpenMetrics && !saw_eof {
         let last = input.split('\n').count();
         p.out.error(last, "missing # EOF (the body may be truncated)");
     }
-    p.out
+    Ok(p.out)
 }
 
-struct Parser<'a> {
+/// Why a line was not kept.
+#[derive(Debug)]
+enum SampleError {
+    /// The line is malformed: skipped, the parse goes on.
+    Line(String),
+    /// A limit was passed: the parse stops.
+    Limit(LimitError),
+}
+
+impl From<String> for SampleError {
+    fn from(s: String) -> Self {
+        SampleError::Line(s)
+    }
+}
+
+impl From<&str> for SampleError {
+    fn from(s: &str) -> Self {
+        SampleError::Line(s.to_string())
+    }
+}
+
+impl From<LimitError> for SampleError {
+    fn from(e: LimitError) -> Self {
+        SampleError::Limit(e)
+    }
+}
+
+struct Parser<'a, 'l> {
     format: TextFormat,
     out: Parsed<'a>,
     /// Family name → index in `out.families`.
     index: HashMap<Cow<'a, str>, usize>,
     /// The family of the previous sample or metadata line (the fast path).
     current: Option<usize>,
+    budget: Budget<'l>,
 }
 
-impl<'a> Parser<'a> {
-    fn family(&mut self, name: &'a str) -> usize {
+impl<'a> Parser<'a, '_> {
+    /// Records a malformed line, or stops the parse at a limit.
+    fn outcome(&mut self, line_no: usize, r: Result<(), SampleError>) -> Result<(), (LimitError, usize)> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(SampleError::Line(e)) => {
+                self.out.error(line_no, e);
+                Ok(())
+            }
+            Err(SampleError::Limit(e)) => Err((e, self.out.samples)),
+        }
+    }
+
+    fn family(&mut self, name: &'a str) -> Result<usize, LimitError> {
         if let Some(i) = self.current.filter(|&i| self.out.families[i].name == name) {
-            return i;
+            return Ok(i);
         }
         if let Some(&i) = self.index.get(name) {
-            return i;
+            return Ok(i);
         }
+        self.budget.family(name.len())?;
         let i = self.out.families.len();
         self.out.families.push(Family::new(name, Kind::Untyped));
         self.index.insert(Cow::Borrowed(name), i);
-        i
+        Ok(i)
     }
 
     /// A `#` line (`rest` is what follows the `#`).
-    fn comment(&mut self, rest: &'a str) -> Result<(), String> {
+    fn comment(&mut self, rest: &'a str) -> Result<(), SampleError> {
         let rest = rest.trim_start_matches([' ', '\t']);
         let (keyword, rest) = split_token(rest);
         if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
@@ -312,24 +362,25 @@ impl<'a> Parser<'a> {
         }
         let (name, rest) = split_token(rest);
         if name.is_empty() {
-            return Err(format!("# {keyword} without a metric name"));
+            return Err(format!("# {keyword} without a metric name").into());
         }
         if !is_metric_name(name) {
-            return Err(format!("# {keyword}: invalid metric name {:?}", clip(name)));
+            return Err(format!("# {keyword}: invalid metric name {:?}", clip(name)).into());
         }
         match keyword {
             "HELP" => {
-                let i = self.family(name);
+                let i = self.family(name)?;
+                self.budget.charge(rest.len())?;
                 let f = &mut self.out.families[i];
                 if !f.help.is_empty() {
-                    return Err(format!("second # HELP for {name}"));
+                    return Err(format!("second # HELP for {name:.60}").into());
                 }
                 f.help = unescape_help(rest);
                 self.current = Some(i);
             }
             "TYPE" => {
                 let word = rest.trim();
-                let kind = Kind::parse(word).ok_or_else(|| format!("# TYPE {name}: unknown type {:?}", clip(word)))?;
+                let kind = Kind::parse(word).ok_or_else(|| format!("# TYPE {name:.60}: unknown type {:?}", clip(word)))?;
                 let existing = match self.current.filter(|&i| self.out.families[i].name == name) {
                     Some(i) => Some(i),
                     None => self.index.get(name).copied(),
@@ -337,18 +388,19 @@ impl<'a> Parser<'a> {
                 if let Some(i) = existing {
                     let f = &self.out.families[i];
                     if !f.samples.is_empty() {
-                        return Err(format!("# TYPE for {name} after its samples"));
+                        return Err(format!("# TYPE for {name:.60} after its samples").into());
                     }
                     if f.kind != Kind::Untyped && f.kind != kind {
-                        return Err(format!("second # TYPE for {name}"));
+                        return Err(format!("second # TYPE for {name:.60}").into());
                     }
                 }
-                let i = self.family(name);
+                let i = self.family(name)?;
                 self.out.families[i].kind = kind;
                 self.current = Some(i);
             }
             _ => {
-                let i = self.family(name);
+                let i = self.family(name)?;
+                self.budget.charge(rest.len())?;
                 self.out.families[i].unit = Cow::Borrowed(rest.trim());
                 self.current = Some(i);
             }
@@ -357,7 +409,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Which family and member a sample named `name` is.
-    fn resolve(&mut self, name: &'a str) -> Result<(usize, Suffix), String> {
+    fn resolve(&mut self, name: &'a str) -> Result<(usize, Suffix), SampleError> {
         if let Some(i) = self.current {
             if let Some(s) = member(&self.out.families[i], name) {
                 return Ok((i, s));
@@ -366,7 +418,7 @@ impl<'a> Parser<'a> {
         if let Some(&i) = self.index.get(name) {
             return match member(&self.out.families[i], name) {
                 Some(s) => Ok((i, s)),
-                None => Err(format!("sample {name} cannot belong to {} family {name}", self.out.families[i].kind.as_str())),
+                None => Err(format!("sample {name:.60} cannot belong to {} family {name:.60}", self.out.families[i].kind.as_str()).into()),
             };
         }
         for suffix in ["_total", "_bucket", "_sum", "_count", "_created", "_gsum", "_gcount", "_info"] {
@@ -378,10 +430,10 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok((self.family(name), Suffix::None))
+        Ok((self.family(name)?, Suffix::None))
     }
 
-    fn sample(&mut self, line: &'a str) -> Result<(), String> {
+    fn sample(&mut self, line: &'a str) -> Result<(), SampleError> {
         let mut cur = Cursor { s: line, pos: 0 };
         cur.skip_ws();
         let mut name: Option<Cow<'a, str>> = None;
@@ -389,7 +441,7 @@ impl<'a> Parser<'a> {
         if cur.peek() != Some(b'{') {
             let n = cur.take_while(is_name_byte);
             if n.is_empty() || n.as_bytes()[0].is_ascii_digit() {
-                return Err(format!("expected a metric name, found {:?}", clip(cur.rest())));
+                return Err(format!("expected a metric name, found {:?}", clip(cur.rest())).into());
             }
             name = Some(Cow::Borrowed(n));
             separated = cur.skip_ws();
@@ -397,7 +449,7 @@ impl<'a> Parser<'a> {
         let mut labels = Vec::new();
         if cur.peek() == Some(b'{') {
             cur.pos += 1;
-            parse_labels(&mut cur, &mut labels, &mut name)?;
+            parse_labels(&mut cur, &mut labels, &mut name, &self.budget)?;
             separated = cur.skip_ws();
         }
         let name = name.ok_or("a sample without a metric name")?;
@@ -406,22 +458,25 @@ impl<'a> Parser<'a> {
             Cow::Owned(_) => return Err("escapes in a quoted metric name are not supported".into()),
         };
         if !separated && !cur.at_end() {
-            return Err(format!("expected a space before the value, found {:?}", clip(cur.rest())));
+            return Err(format!("expected a space before the value, found {:?}", clip(cur.rest())).into());
         }
         let value_tok = cur.token();
         if value_tok.is_empty() {
-            return Err(format!("sample {name} has no value"));
+            return Err(format!("sample {name:.60} has no value").into());
         }
-        let value = parse_value(value_tok).ok_or_else(|| format!("sample {name}: invalid value {:?}", clip(value_tok)))?;
+        let value = parse_value(value_tok).ok_or_else(|| format!("sample {name:.60}: invalid value {:?}", clip(value_tok)))?;
         cur.skip_ws();
         let mut timestamp_ms = None;
         if !cur.at_end() && cur.peek() != Some(b'#') {
             let t = cur.token();
             timestamp_ms = Some(match self.format {
-                TextFormat::Prometheus => t.parse::<i64>().map_err(|_| format!("sample {name}: invalid timestamp {:?} (integer milliseconds)", clip(t)))?,
+                TextFormat::Prometheus => t.parse::<i64>().map_err(|_| format!("sample {name:.60}: invalid timestamp {:?} (integer milliseconds)", clip(t)))?,
                 TextFormat::OpenMetrics => {
-                    let secs =
-                        t.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("sample {name}: invalid timestamp {:?} (seconds)", clip(t)))?;
+                    let secs = t
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| format!("sample {name:.60}: invalid timestamp {:?} (seconds)", clip(t)))?;
                     (secs * 1000.0).round().clamp(i64::MIN as f64, i64::MAX as f64) as i64
                 }
             });
@@ -431,15 +486,15 @@ impl<'a> Parser<'a> {
             let rest = cur.rest();
             // An exemplar (`# {trace_id="…"} 1.0 [ts]`), as OpenMetrics writes it; ignored.
             if !(rest.starts_with("# {") || rest.starts_with("#{")) {
-                return Err(format!("sample {name}: unexpected text after the value: {:?}", clip(rest)));
+                return Err(format!("sample {name:.60}: unexpected text after the value: {:?}", clip(rest)).into());
             }
         }
         let (fi, suffix) = self.resolve(name)?;
         let kind = self.out.families[fi].kind;
         let check = |labels: &[(Cow<str>, Cow<str>)], key: &str| -> Result<(), String> {
             match labels.iter().find(|(k, _)| k == key) {
-                None => Err(format!("sample {name} has no {key:?} label")),
-                Some((_, v)) if parse_value(v).is_none() => Err(format!("sample {name}: invalid {key} {:?}", clip(v))),
+                None => Err(format!("sample {name:.60} has no {key:?} label")),
+                Some((_, v)) if parse_value(v).is_none() => Err(format!("sample {name:.60}: invalid {key} {:?}", clip(v))),
                 Some(_) => Ok(()),
             }
         };
@@ -448,6 +503,7 @@ impl<'a> Parser<'a> {
             (Kind::Summary, Suffix::None) => check(&labels, "quantile")?,
             _ => {}
         }
+        self.budget.sample(name, &labels)?;
         self.out.families[fi].samples.push(Sample { suffix, labels, value, timestamp_ms });
         self.out.samples += 1;
         self.current = Some(fi);
@@ -464,7 +520,14 @@ fn member(f: &Family, name: &str) -> Option<Suffix> {
     f.kind.suffixes().iter().find(|(s, _)| *s == rest).map(|(_, s)| *s)
 }
 
-fn parse_labels<'a>(cur: &mut Cursor<'a>, labels: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, name: &mut Option<Cow<'a, str>>) -> Result<(), String> {
+/// The label set after its `{`. Stops at `label_limit` (counted as the labels are read, so a
+/// line of a million labels never builds a list of a million).
+fn parse_labels<'a>(
+    cur: &mut Cursor<'a>,
+    labels: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    name: &mut Option<Cow<'a, str>>,
+    budget: &Budget,
+) -> Result<(), SampleError> {
     loop {
         cur.skip_ws();
         match cur.peek() {
@@ -495,31 +558,32 @@ fn parse_labels<'a>(cur: &mut Cursor<'a>, labels: &mut Vec<(Cow<'a, str>, Cow<'a
             let at = cur.rest();
             let k = cur.take_while(|b| b.is_ascii_alphanumeric() || b == b'_');
             if k.is_empty() || k.as_bytes()[0].is_ascii_digit() {
-                return Err(format!("invalid label name at {:?}", clip(at)));
+                return Err(format!("invalid label name at {:?}", clip(at)).into());
             }
             Cow::Borrowed(k)
         };
         cur.skip_ws();
         if cur.peek() != Some(b'=') {
-            return Err(format!("expected '=' after label {:?}", clip(&key)));
+            return Err(format!("expected '=' after label {:?}", clip(&key)).into());
         }
         cur.pos += 1;
         cur.skip_ws();
         if cur.peek() != Some(b'"') {
-            return Err(format!("label {:?}: value is not quoted", clip(&key)));
+            return Err(format!("label {:?}: value is not quoted", clip(&key)).into());
         }
         cur.pos += 1;
         let value = quoted(cur)?;
         if labels.iter().any(|(k, _)| *k == key) {
-            return Err(format!("duplicate label {:?}", clip(&key)));
+            return Err(format!("duplicate label {:?}", clip(&key)).into());
         }
         labels.push((key, value));
+        budget.label_count(name.as_deref().unwrap_or(""), labels.len())?;
         cur.skip_ws();
         match cur.peek() {
             Some(b',') => cur.pos += 1,
             Some(b'}') => {}
             None => return Err("unterminated label set (no closing '}')".into()),
-            Some(_) => return Err(format!("expected ',' or '}}' in the label set, found {:?}", clip(cur.rest()))),
+            Some(_) => return Err(format!("expected ',' or '}}' in the label set, found {:?}", clip(cur.rest())).into()),
         }
     }
 }
@@ -793,6 +857,59 @@ mod tests {
         let p = parse("# TYPE h histogram\nh_bucket 1\nh_bucket{le=\"x\"} 1\nh_count 1\n# TYPE s summary\ns 1\n", TextFormat::Prometheus);
         assert_eq!(p.errors.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 3, 6]);
         assert_eq!(p.samples, 1);
+    }
+
+    #[test]
+    fn a_parse_stops_at_the_first_limit_and_reports_the_samples_read() {
+        let limits = Limits { sample_limit: 3, ..Limits::none() };
+        let text = "a 1\nbad line\nb 2\nc 3\nd 4\ne 5\n";
+        let (e, read) = parse_limited(text, TextFormat::Prometheus, &limits).unwrap_err();
+        assert_eq!((e, read), (LimitError::Samples { limit: 3 }, 3));
+        assert_eq!(parse_limited("a 1\nb 2\nc 3\n", TextFormat::Prometheus, &limits).unwrap().samples, 3, "exactly at the limit is fine");
+    }
+
+    #[test]
+    fn a_line_of_a_million_labels_stops_at_label_limit() {
+        let mut line = String::from("m{");
+        for i in 0..1_000_000 {
+            line.push_str(&format!("l{i}=\"\","));
+        }
+        line.push_str("} 1\n");
+        let limits = Limits { label_limit: 64, ..Limits::none() };
+        let (e, _) = parse_limited(&line, TextFormat::Prometheus, &limits).unwrap_err();
+        assert_eq!(e, LimitError::Labels { metric: "m".into(), limit: 64 });
+    }
+
+    #[test]
+    fn long_label_names_values_and_metric_names_fail_the_parse() {
+        let limits = Limits { label_name_length_limit: 8, label_value_length_limit: 8, ..Limits::none() };
+        let fails = |text: &str| parse_limited(text, TextFormat::Prometheus, &limits).unwrap_err().0;
+        assert!(matches!(fails("m{long_name=\"x\"} 1\n"), LimitError::LabelName { length: 9, .. }));
+        assert!(matches!(fails("m{a=\"123456789\"} 1\n"), LimitError::LabelValue { length: 9, .. }));
+        assert!(matches!(fails("metric_name 1\n"), LimitError::LabelValue { length: 11, .. }));
+        assert!(parse_limited("m{a=\"12345678\"} 1\n", TextFormat::Prometheus, &limits).is_ok());
+    }
+
+    #[test]
+    fn families_and_help_texts_count_against_the_size_budget() {
+        let limits = Limits { parsed_size_limit: 100_000, ..Limits::none() };
+        let help: String = (0..10_000).map(|i| format!("# HELP f{i} some help text\n")).collect();
+        let (e, read) = parse_limited(&help, TextFormat::Prometheus, &limits).unwrap_err();
+        assert!(matches!(e, LimitError::Size { .. }) && read == 0, "{e}");
+    }
+
+    #[test]
+    fn a_parse_out_of_time_stops() {
+        let limits = Limits { time_budget: Some(std::time::Duration::ZERO), ..Limits::none() };
+        let text = "a 1\n".repeat(10_000);
+        assert!(matches!(parse_limited(&text, TextFormat::Prometheus, &limits).unwrap_err().0, LimitError::Time { .. }));
+    }
+
+    #[test]
+    fn long_names_in_line_errors_are_clipped() {
+        let text = format!("{} x\n", "n".repeat(1 << 20));
+        let p = parse(&text, TextFormat::Prometheus);
+        assert!(p.errors[0].message.len() < 200, "{}", p.errors[0].message.len());
     }
 
     /// Random and mutated inputs: never a panic, output bounded by the input.
