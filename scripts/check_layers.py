@@ -24,12 +24,12 @@ LAYERS = [
     ["collectors", "scrape"],
     # Meter, batches, the scheduler, queue and spool.
     ["pipeline"],
-    # Exporters on the pipeline's queue.
-    ["exporters"],
+    # Exporters on the pipeline's queue; the agent's HTTP server, which reads the pipeline's state.
+    ["exporters", "server"],
     # The configuration file: composes every component's own config type.
     ["config"],
-    # The HTTP server, the agent's wiring, the binary.
-    ["server", "agent", "main"],
+    # The agent's wiring, the binary.
+    ["agent", "main"],
 ]
 
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -186,7 +186,7 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         match crate::server::bind(&config.server.host, config.server.port).await {
             Ok(l) => {
                 tracing::info!(addr = ?l.local_addr().ok(), "HTTP server listening");
-                Some(tokio::spawn(crate::server::serve(l, state.clone(), stop_rx.clone())))
+                Some(tokio::spawn(crate::server::serve_with(l, state.clone(), stop_rx.clone(), config.server.max_connections)))
             }
             Err(e) => {
                 tracing::error!(error = %e, "Cannot start the HTTP server");

@@ -117,6 +117,7 @@ fn running_out_of_descriptors_is_logged_once_and_health_still_answers() {
             });
         }
     });
+    let started = Instant::now();
     let mut idle = Vec::with_capacity(idle_count);
     let opened = Instant::now();
     for _ in 0..idle_count {
@@ -139,8 +140,11 @@ fn running_out_of_descriptors_is_logged_once_and_health_still_answers() {
     agent.signal(libc::SIGTERM);
     let (code, _, stderr) = agent.wait(Duration::from_secs(15));
     assert_eq!(code, Some(0), "{stderr}");
+    // One line an episode, and an episode lasts until 10 s pass without a failure: on a busy
+    // machine the connects can take longer than that, so a run of T seconds may hold T/10 + 1.
     let warnings = stderr.lines().filter(|l| l.contains("Cannot accept connections")).count();
-    assert_eq!(warnings, 1, "one episode, one line:\n{stderr}");
+    let most = 1 + started.elapsed().as_secs() as usize / 10;
+    assert!((1..=most).contains(&warnings), "{warnings} lines in {:?}, not one an episode:\n{stderr}", started.elapsed());
     eprintln!("{}", stderr.lines().filter(|l| !l.contains("INFO")).take(5).collect::<Vec<_>>().join("\n"));
 }
 
@@ -152,7 +156,11 @@ fn health_answers_while_large_metrics_renders_are_queued() {
         text.push_str(&format!("app_request_duration_seconds_bucket{{service=\"checkout-{}\",pod=\"pod-{i}\",le=\"{}\"}} {i}.5\n", i % 50, i % 13));
     }
     let sink = Sink::start(move |_, _| (200, vec![("content-type".into(), "text/plain; version=0.0.4".into())], text.clone(), Duration::ZERO));
-    let (_dir, agent, addr) = start_agent(&format!("collector: {{interval: 10s}}\nendpoints:\n  - name: big\n    url: {}\n", sink.url("/metrics")));
+    // The scrape limits are lifted: the target is meant to be big.
+    let (_dir, agent, addr) = start_agent(&format!(
+        "collector: {{interval: 10s}}\nendpoints:\n  - name: big\n    url: {}\n    sample_limit: 0\n    parsed_size_limit: 0\n",
+        sink.url("/metrics")
+    ));
     // Several rounds, in case a tick lands between a round's requests and the batch it renders
     // has no scrape in it.
     let big = 2_000_000;

@@ -90,11 +90,20 @@ pub struct ServerConfig {
     /// Whether `/ready` also waits until an exporter has delivered a batch (default true);
     /// `false` makes it ready after the first collection, whatever the backends do.
     pub ready_requires_export: bool,
+    /// Most connections kept open at once (default 256); past it the oldest idle one is closed
+    /// for the new one, so a flood of idle connections cannot keep `/health` out.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { host: DEFAULT_SERVER_HOST.into(), port: DEFAULT_SERVER_PORT, enabled: true, ready_requires_export: true }
+        ServerConfig {
+            host: DEFAULT_SERVER_HOST.into(),
+            port: DEFAULT_SERVER_PORT,
+            enabled: true,
+            ready_requires_export: true,
+            max_connections: crate::server::conns::DEFAULT_MAX_CONNECTIONS,
+        }
     }
 }
 
@@ -271,6 +280,9 @@ impl Config {
         let mut errors = Vec::new();
         use duration::{check_range, MAX_INTERVAL, MAX_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT};
         let c = &self.collector;
+        if !(1..=65_536).contains(&self.server.max_connections) {
+            errors.push(ConfigError::Invalid { key: "server.max_connections".into(), msg: "must be from 1 to 65536".into() });
+        }
         let mut range = |key: &str, d: Option<Duration>, min: Duration, max: Duration| {
             if let Some(Err(msg)) = d.map(|d| check_range(key, d, min, max)) {
                 errors.push(ConfigError::Invalid { key: key.into(), msg });
