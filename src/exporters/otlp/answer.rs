@@ -1,5 +1,6 @@
 //! OTLP answers turned into the queue's [`Outcome`]: gRPC status codes, the server's
-//! `google.rpc.RetryInfo` delay, partial success, and OTLP/HTTP statuses and bodies.
+//! `google.rpc.RetryInfo` delay, partial success, and OTLP/HTTP statuses and bodies. The
+//! `google.rpc` types are tonic-types'.
 //!
 //! As the OTLP specification says. gRPC: `UNAVAILABLE`, `CANCELLED`, `DEADLINE_EXCEEDED`,
 //! `ABORTED`, `OUT_OF_RANGE` and `DATA_LOSS` are retried with backoff; `RESOURCE_EXHAUSTED` is
@@ -18,66 +19,24 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use prost::Message as _;
 use std::time::Duration;
 
-/// `google.rpc.Status`, decoded by hand (three fields do not earn a crate).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RpcStatus {
-    /// The gRPC code.
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    /// The message.
-    #[prost(string, tag = "2")]
-    pub message: String,
-    /// Detail messages, e.g. `google.rpc.RetryInfo`.
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<RpcAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RpcAny {
-    /// `type.googleapis.com/google.rpc.RetryInfo`, ...
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    /// The encoded message.
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RetryInfo {
-    /// How long to wait.
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ProtoDuration {
-    /// Seconds.
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    /// Nanoseconds.
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
 /// The `type_url` of `google.rpc.RetryInfo`.
 pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
-/// The `RetryInfo` delay carried by an encoded `google.rpc.Status`, if any.
+/// The `RetryInfo` delay carried by an encoded `google.rpc.Status`, if any. A `type_url` with
+/// another host than `type.googleapis.com` is accepted, and a negative part of the delay counts
+/// as 0 (tonic-types' own `get_details_retry_info` takes neither).
 pub fn retry_info_delay(details: &[u8]) -> Option<Duration> {
-    let status = RpcStatus::decode(details).ok()?;
+    let status = tonic_types::Status::decode(details).ok()?;
     status.details.iter().filter(|a| a.type_url == RETRY_INFO_TYPE || a.type_url.ends_with("/google.rpc.RetryInfo")).find_map(|a| {
-        let d = RetryInfo::decode(a.value.as_slice()).ok()?.retry_delay?;
+        let d = tonic_types::pb::RetryInfo::decode(a.value.as_slice()).ok()?.retry_delay?;
         Some(Duration::from_secs(d.seconds.max(0) as u64).saturating_add(Duration::from_nanos(d.nanos.max(0) as u64)))
     })
 }
 
 /// An encoded `google.rpc.Status` with a `RetryInfo` of `delay` (for servers and tests).
 pub fn status_details_with_retry_info(code: i32, message: &str, delay: Duration) -> Vec<u8> {
-    let info = RetryInfo { retry_delay: Some(ProtoDuration { seconds: delay.as_secs() as i64, nanos: delay.subsec_nanos() as i32 }) };
-    RpcStatus { code, message: message.into(), details: vec![RpcAny { type_url: RETRY_INFO_TYPE.into(), value: info.encode_to_vec() }] }.encode_to_vec()
+    use tonic_types::{ErrorDetails, StatusExt};
+    tonic::Status::with_error_details(tonic::Code::from_i32(code), message, ErrorDetails::with_retry_info(Some(delay))).details().to_vec()
 }
 
 fn code_name(code: tonic::Code) -> &'static str {
@@ -152,7 +111,7 @@ pub fn classify_http(result: Result<Answer, RequestError>) -> Outcome {
         return Outcome::Sent;
     }
     let message = protobuf
-        .then(|| RpcStatus::decode(a.body.as_ref()).ok())
+        .then(|| tonic_types::Status::decode(a.body.as_ref()).ok())
         .flatten()
         .map(|s| s.message)
         .filter(|m| !m.is_empty())
@@ -234,7 +193,7 @@ mod tests {
         for s in [400, 401, 403, 404, 413, 500, 501] {
             assert!(matches!(classify_http(answer(s, &[], vec![])), Outcome::Drop { .. }), "{s}");
         }
-        let body = RpcStatus { code: 3, message: "metric name missing".into(), details: vec![] }.encode_to_vec();
+        let body = tonic_types::Status { code: 3, message: "metric name missing".into(), details: vec![] }.encode_to_vec();
         match classify_http(answer(400, &[("content-type", "application/x-protobuf")], body)) {
             Outcome::Drop { reason } => assert_eq!(reason, "HTTP 400: metric name missing"),
             o => panic!("{o:?}"),
@@ -244,5 +203,24 @@ mod tests {
             .encode_to_vec();
         assert_eq!(classify_http(answer(200, &[("content-type", "application/x-protobuf")], ok)), Outcome::Partial { rejected: 2, message: "dup".into() });
         assert_eq!(classify_http(answer(200, &[], vec![])), Outcome::Sent);
+    }
+
+    #[test]
+    fn retry_info_details_are_one_google_rpc_status_with_one_retry_info() {
+        let bytes = status_details_with_retry_info(8, "busy", Duration::new(2, 500));
+        let status = tonic_types::Status::decode(bytes.as_slice()).unwrap();
+        assert_eq!((status.code, status.message.as_str(), status.details.len()), (8, "busy", 1));
+        assert_eq!(status.details[0].type_url, RETRY_INFO_TYPE);
+        let d = tonic_types::pb::RetryInfo::decode(status.details[0].value.as_slice()).unwrap().retry_delay.unwrap();
+        assert_eq!((d.seconds, d.nanos), (2, 500));
+        // Another host in the type URL, and a negative part of the delay counted as 0.
+        let mut info = tonic_types::pb::RetryInfo { retry_delay: Some(Default::default()) };
+        if let Some(d) = info.retry_delay.as_mut() {
+            (d.seconds, d.nanos) = (3, -1);
+        }
+        let mut other = tonic_types::Status { code: 14, message: String::new(), details: vec![Default::default()] };
+        other.details[0].type_url = "example.com/google.rpc.RetryInfo".into();
+        other.details[0].value = info.encode_to_vec();
+        assert_eq!(retry_info_delay(&other.encode_to_vec()), Some(Duration::from_secs(3)));
     }
 }

@@ -166,23 +166,10 @@ pub fn parse_env_headers(v: &str) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+/// `%XX` escapes decoded; a `%` not followed by two hex digits stays as it is, and bytes that
+/// are not UTF-8 become U+FFFD.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -280,5 +267,12 @@ mod tests {
         assert!(text[0].contains("OTEL_EXPORTER_OTLP_PROTOCOL") && text[0].contains("http_json") && text[0].contains("otlp_json"), "{text:?}");
         assert!(text[1].contains("OTEL_EXPORTER_OTLP_TIMEOUT"), "{text:?}");
         assert_eq!(c.insecure, Some(true), "the other variables still apply");
+    }
+
+    #[test]
+    fn a_percent_without_two_hex_digits_stays_as_it_is_and_bad_utf8_becomes_a_replacement_character() {
+        for (raw, decoded) in [("a%20b", "a b"), ("%4", "%4"), ("%zz1", "%zz1"), ("%%41", "%A"), ("100%", "100%"), ("%e2%82%ac", "€"), ("%ff", "\u{fffd}")] {
+            assert_eq!(percent_decode(raw), decoded, "{raw}");
+        }
     }
 }
