@@ -2,8 +2,9 @@
 //! scraper: hyper-util's `legacy::Client` (HTTP/1.1, kept-alive
 //! connections) over our one [`connect::Connector`] (TCP → optional proxy → rustls from
 //! [`crate::tls`], so `server_name`, versions, ciphers and mTLS apply the same everywhere),
-//! with a per-request timeout, a bounded response body, and the HTTP retry rules shared by
-//! those protocols.
+//! with a per-request timeout, a bounded response body, and `Retry-After` parsing; the
+//! authentication helpers are in [`auth`]. Turning an answer into the queue's retry decision is
+//! the exporters' job (`crate::exporters::http_post`), not the transport's.
 //!
 //! Why hyper-util and not reqwest: the agent already has hyper, hyper-util and tonic (which
 //! itself runs on hyper), and needs one connector shared with the gRPC channel; reqwest would
@@ -11,7 +12,6 @@
 //! every backend's answer by hand saved about 5 % of a tick, far less than the fifth of a tick
 //! the project asks of hand-written code at the edge, and hyper is fuzzed and kept by many.
 
-use crate::pipeline::queue::Outcome;
 use crate::tls::{TlsConfig, TlsError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub mod auth;
 pub mod connect;
 pub mod proxy;
 
@@ -247,23 +248,6 @@ fn httpdate_parse(v: &str) -> Option<SystemTime> {
 pub fn body_snippet(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(256)]);
     s.trim().replace('\n', " ")
-}
-
-/// HTTP answers as the exporters' protocols classify them: 2xx sent; `retryable` statuses
-/// (and every 5xx) retried, honouring `Retry-After`; any other status dropped.
-pub fn classify(result: Result<Answer, RequestError>, retryable: &[u16]) -> Outcome {
-    match result {
-        Ok(a) if a.status.is_success() => Outcome::Sent,
-        Ok(a) => {
-            let reason = format!("HTTP {}: {}", a.status.as_u16(), body_snippet(&a.body));
-            if a.status.is_server_error() || retryable.contains(&a.status.as_u16()) {
-                Outcome::Retry { after: retry_after(&a.headers), reason }
-            } else {
-                Outcome::Drop { reason }
-            }
-        }
-        Err(e) => Outcome::Retry { after: None, reason: e.to_string() },
-    }
 }
 
 #[cfg(test)]
@@ -662,27 +646,6 @@ mod tests {
                 assert!(gz.len() < body.len() / 20, "repetitive text compresses: {} → {}", body.len(), gz.len());
             }
         }
-    }
-
-    fn answer(status: u16, retry: Option<&str>) -> Result<Answer, RequestError> {
-        let mut headers = HeaderMap::new();
-        if let Some(r) = retry {
-            headers.insert(hyper::header::RETRY_AFTER, HeaderValue::from_str(r).unwrap());
-        }
-        Ok(Answer { status: StatusCode::from_u16(status).unwrap(), headers, body: Bytes::from_static(b"out of order sample\n") })
-    }
-
-    #[test]
-    fn server_errors_and_listed_statuses_are_retried_other_client_errors_dropped() {
-        assert_eq!(classify(answer(204, None), &[429]), Outcome::Sent);
-        assert!(matches!(classify(answer(503, None), &[429]), Outcome::Retry { after: None, .. }));
-        assert!(matches!(classify(answer(429, Some("7")), &[429]), Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7)));
-        match classify(answer(400, None), &[429]) {
-            Outcome::Drop { reason } => assert_eq!(reason, "HTTP 400: out of order sample"),
-            o => panic!("{o:?}"),
-        }
-        assert!(matches!(classify(answer(408, None), &[408, 429]), Outcome::Retry { .. }));
-        assert!(matches!(classify(Err(RequestError::Timeout(Duration::from_secs(1))), &[]), Outcome::Retry { .. }));
     }
 
     #[test]

@@ -213,7 +213,7 @@ fn delta_temporality_sends_counters_as_differences_and_keeps_up_down_counters_cu
         }
     }
     if delta_points == 0 {
-        // The delta arithmetic itself is covered by the unit tests in src/exporters/otlp.rs.
+        // The delta arithmetic itself is covered by the unit tests in src/pipeline/delta.rs.
         eprintln!("NOTE: the agent collected no monotonic counter; only the cumulative up-down counters were checked");
     }
 }

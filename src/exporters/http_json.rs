@@ -25,8 +25,9 @@
 //! Bodies over `max_batch_bytes` are split into several requests, each a complete document.
 //! 5xx, 408 and 429 are retried (honouring `Retry-After`); other 4xx are dropped and counted.
 
-use super::auth::{self, Auth, BasicAuth};
+use super::http_post;
 use crate::config::ConfigDuration;
+use crate::http::auth::{self, Auth, BasicAuth};
 use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
 use crate::pipeline::{count_points, split_request, Batch};
@@ -123,7 +124,7 @@ impl HttpJsonConfig {
 
     /// Problems found without connecting.
     pub fn validate(&self) -> Vec<String> {
-        let mut v = auth::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls);
+        let mut v = http_post::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls);
         v.extend(crate::http::proxy::validate(self.proxy_url.as_ref()));
         v
     }
@@ -344,7 +345,7 @@ impl Exporter for HttpJsonExporter {
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
-        auth::post_payload(&self.client, &self.uri, &self.headers, &self.auth, payload.body.clone(), &[408, 429]).await
+        http_post::post_payload(&self.client, &self.uri, &self.headers, &self.auth, payload.body.clone(), &[408, 429]).await
     }
 }
 

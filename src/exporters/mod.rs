@@ -3,8 +3,8 @@
 //!
 //! Adding an exporter: one module here and one variant of [`ExporterConfig`].
 
-pub mod auth;
 pub mod http_json;
+pub mod http_post;
 pub mod otlp;
 pub mod remote_write;
 pub mod stdout;

@@ -7,6 +7,7 @@
 //! time limit and no hook to refresh snapshots first. Our scheduler also gives `--once`,
 //! `/metrics` and one collection shared by every exporter.
 
+pub mod delta;
 pub mod encode;
 pub mod meter;
 pub mod queue;

@@ -58,7 +58,7 @@ pub mod target;
 pub mod text;
 
 use crate::config::ConfigDuration;
-use crate::exporters::auth::{self, Auth, BasicAuth};
+use crate::http::auth::{self, Auth, BasicAuth};
 use crate::tls::TlsConfig;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use serde::{de, Deserialize, Deserializer, Serialize};

@@ -7,7 +7,7 @@ use super::limits::{LimitError, Limits};
 use super::series::{self, SeriesTracker};
 use super::text::{self, TextFormat};
 use super::{json, EndpointConfig, ScrapeFormat, MAX_PENDING_RESULTS, RESERVED_HEADERS};
-use crate::exporters::auth::{self, Auth};
+use crate::http::auth::{self, Auth};
 use crate::http::{body_snippet, HttpClient, RequestError};
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};

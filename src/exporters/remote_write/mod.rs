@@ -9,8 +9,9 @@
 
 pub mod encode;
 
-use super::auth::{self, Auth, BasicAuth};
+use super::http_post;
 use crate::config::ConfigDuration;
+use crate::http::auth::{self, Auth, BasicAuth};
 use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
 use crate::pipeline::Batch;
@@ -97,7 +98,7 @@ impl RemoteWriteConfig {
 
     /// Problems found without connecting.
     pub fn validate(&self) -> Vec<String> {
-        let mut v = auth::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls);
+        let mut v = http_post::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls);
         v.extend(crate::http::proxy::validate(self.proxy_url.as_ref()));
         v
     }
@@ -158,6 +159,6 @@ impl Exporter for RemoteWriteExporter {
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
-        auth::post_payload(&self.client, &self.uri, &self.headers, &self.auth, payload.body.clone(), &[429]).await
+        http_post::post_payload(&self.client, &self.uri, &self.headers, &self.auth, payload.body.clone(), &[429]).await
     }
 }

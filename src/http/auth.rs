@@ -1,7 +1,12 @@
 //! HTTP authentication and headers shared by the HTTP exporters and the scraper:
 //! `basic_auth` (password inline, from a file or from an environment variable), `bearer_token`
-//! or `bearer_token_file` (re-read at every request, so rotated Kubernetes tokens work), and
-//! user `headers` that may not replace the protocol's own.
+//! or `bearer_token_file` (re-read at every request, so rotated Kubernetes tokens work), user
+//! `headers` that may not replace the protocol's own, and the `http(s)://` endpoint check.
+//!
+//! ```yaml
+//! basic_auth: {username: metricsd, password_file: /run/secrets/pw}
+//! headers: {X-Scope-OrgID: tenant1}
+//! ```
 
 use hyper::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -119,53 +124,6 @@ pub fn base64(input: &[u8]) -> String {
         }
     }
     out
-}
-
-/// The checks every HTTP exporter's config shares: endpoint, headers (not the protocol's
-/// `reserved` ones), authentication, `max_batch_bytes` and TLS.
-pub fn validate_http_exporter(
-    endpoint: &str,
-    headers: &BTreeMap<String, String>,
-    reserved: &[&str],
-    auth: &Auth,
-    max_batch_bytes: usize,
-    tls: &crate::tls::TlsConfig,
-) -> Vec<String> {
-    let mut v = Vec::new();
-    if let Err(e) = parse_endpoint(endpoint) {
-        v.push(e);
-    }
-    if let Err(e) = user_headers(headers, reserved) {
-        v.push(e);
-    }
-    v.extend(auth.validate());
-    if max_batch_bytes < 1024 {
-        v.push("`max_batch_bytes` must be at least 1024".into());
-    }
-    if let Err(e) = tls.validate() {
-        v.push(format!("tls: {e}"));
-    }
-    v
-}
-
-/// POSTs a payload with the fixed headers plus `Authorization` (files read now) and classifies
-/// the answer: 2xx sent, 5xx and `retryable` retried, other statuses dropped.
-pub async fn post_payload(
-    client: &crate::http::HttpClient,
-    uri: &hyper::Uri,
-    fixed: &[(HeaderName, HeaderValue)],
-    auth: &Auth,
-    body: bytes::Bytes,
-    retryable: &[u16],
-) -> crate::pipeline::queue::Outcome {
-    let mut headers = fixed.to_vec();
-    match auth.header() {
-        Ok(Some(h)) => headers.push((hyper::header::AUTHORIZATION, h)),
-        Ok(None) => {}
-        Err(e) => return crate::pipeline::queue::Outcome::Retry { after: None, reason: e },
-    }
-    let r = client.request(hyper::Method::POST, uri, &headers, body, 64 * 1024).await;
-    crate::http::classify(r, retryable)
 }
 
 #[cfg(test)]

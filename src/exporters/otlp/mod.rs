@@ -1,0 +1,225 @@
+//! `type = "otlp"`: OTLP to an OpenTelemetry Collector (or any OTLP receiver), over gRPC
+//! (default) or HTTP/protobuf.
+//!
+//! ```yaml
+//! exporters:
+//!   - type: otlp
+//!     endpoint: https://otel-gateway.example.com:4317
+//!     headers: {authorization: "Bearer ..."}
+//!     compression: zstd
+//!     tls: {ca_file: /etc/metricsd/ca.pem}
+//! ```
+//!
+//!
+//! The exporter, one file per concern:
+//!
+//! | file | holds |
+//! | --- | --- |
+//! | `config.rs` | [`OtlpConfig`] and its options, defaults, checks and [`Target`] |
+//! | `env.rs` | the `OTEL_EXPORTER_OTLP_*` environment ([`OtlpConfig::apply_env`]) |
+//! | `transport.rs` | the gRPC channel or HTTP client built from the config |
+//! | `grpc_codec.rs` | [`PreEncoded`], the codec that sends the queue's bytes as they are |
+//! | `split.rs` | [`split_by_encoded_len`], for batches over `max_batch_bytes` |
+//! | `answer.rs` | answers → the queue's `Outcome` (gRPC codes, `RetryInfo`, partial success, HTTP) |
+//! | this file | [`OtlpExporter`]: encode (delta conversion, split, compression) and send |
+//!
+//! With `temporality: delta` or `lowmemory`, batches go through the pipeline's
+//! [`DeltaConverter`] first ([`crate::pipeline::delta`]).
+//!
+//! ## Why tonic and not opentelemetry-otlp's `MetricExporter`
+//!
+//! `MetricExporter` exports the SDK's `ResourceMetrics` and retries on its own. Our batch is
+//! already an OTLP `ExportMetricsServiceRequest` (host metrics plus scraped targets' own
+//! resources), built once and shared by every exporter; it goes through the one queue of
+//! [`crate::pipeline::queue`] with its byte bound, backoff and counters. So this exporter sends
+//! that request as it is over a tonic `Channel` whose connector is our rustls configuration,
+//! and classifies the answer for the queue. The queue holds each batch encoded once (that is
+//! what it bounds, spools and retries), so the gRPC call sends those bytes as the message
+//! ([`PreEncoded`]) rather than decoding them into a request for tonic to encode again.
+
+mod answer;
+mod config;
+mod env;
+mod grpc_codec;
+mod split;
+#[cfg(test)]
+mod testutil;
+mod transport;
+
+pub use answer::{classify_http, classify_response, classify_status, retry_info_delay, status_details_with_retry_info, RETRY_INFO_TYPE};
+pub use config::{
+    Compression, OtlpConfig, Protocol, Target, Temporality, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_MAX_BATCH_BYTES, DEFAULT_TIMEOUT,
+    HTTP_METRICS_PATH, RESERVED_HEADERS,
+};
+pub use env::parse_env_headers;
+pub use grpc_codec::{PreEncoded, PreEncodedEncoder, ResponseDecoder};
+pub use split::split_by_encoded_len;
+
+use crate::pipeline::count_points;
+use crate::pipeline::delta::DeltaConverter;
+use crate::pipeline::queue::{Exporter, Outcome, Payload};
+use crate::pipeline::Batch;
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use std::sync::Mutex;
+use std::time::Duration;
+use transport::Transport;
+
+/// Most bytes of a response body read.
+const RESPONSE_LIMIT: usize = 64 * 1024;
+
+/// Sends batches by OTLP.
+pub struct OtlpExporter {
+    transport: Transport,
+    compression: Compression,
+    temporality: Temporality,
+    timeout: Duration,
+    max_batch_bytes: usize,
+    delta: Mutex<DeltaConverter>,
+    last_warning: Mutex<Option<String>>,
+}
+
+impl OtlpExporter {
+    /// Builds the client (reads certificates now). Needs a Tokio runtime (the gRPC channel
+    /// connects lazily on it).
+    pub fn new(config: OtlpConfig) -> Result<Self, String> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        Ok(OtlpExporter {
+            transport: Transport::new(&config)?,
+            compression: config.compression(),
+            temporality: config.temporality(),
+            timeout: config.timeout(),
+            max_batch_bytes: config.max_batch_bytes,
+            delta: Mutex::new(DeltaConverter::default()),
+            last_warning: Mutex::new(None),
+        })
+    }
+
+    fn payload(&self, req: &ExportMetricsServiceRequest) -> Result<Payload, String> {
+        self.payload_of(crate::pipeline::encode::encode_to_vec(req).into(), count_points(req))
+    }
+
+    /// The payload of an encoded request holding `points` points.
+    fn payload_of(&self, raw: bytes::Bytes, points: u64) -> Result<Payload, String> {
+        let body = match (&self.transport, self.compression) {
+            // gRPC compresses in tonic (`grpc-encoding`); the payload is the message.
+            (Transport::Grpc { .. }, _) | (_, Compression::None) => raw,
+            (Transport::Http { .. }, Compression::Gzip) => crate::http::gzip(&raw).into(),
+            (Transport::Http { .. }, Compression::Zstd) => zstd::bulk::compress(&raw, 3).map_err(|e| format!("zstd: {e}"))?.into(),
+        };
+        Ok(Payload { body, points })
+    }
+
+    fn warn_once(&self, message: &str) {
+        let mut last = self.last_warning.lock().unwrap();
+        if last.as_deref() != Some(message) {
+            tracing::warn!(message = %message, "OTLP receiver sent a warning with its answer");
+            *last = Some(message.to_string());
+        }
+    }
+
+    fn answered(&self, resp: &ExportMetricsServiceResponse) -> Outcome {
+        let o = classify_response(resp);
+        if let (Outcome::Sent, Some(p)) = (&o, &resp.partial_success) {
+            if !p.error_message.is_empty() {
+                self.warn_once(&p.error_message);
+            }
+        }
+        o
+    }
+}
+
+impl Exporter for OtlpExporter {
+    fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
+        let converted;
+        let (req, raw) = if self.temporality == Temporality::Cumulative {
+            // The batch's own encoding, shared with every other OTLP exporter.
+            (&batch.request, batch.encoded().clone())
+        } else {
+            converted = self.delta.lock().unwrap().convert(&batch.request, self.temporality);
+            (&converted, crate::pipeline::encode::encode_to_vec(&converted).into())
+        };
+        let points = count_points(req);
+        if points == 0 {
+            return Ok(Vec::new());
+        }
+        // Encoded once; split only when too big (prost's `encoded_len` walks the whole tree).
+        if raw.len() <= self.max_batch_bytes {
+            return Ok(vec![self.payload_of(raw, points)?]);
+        }
+        split_by_encoded_len(req, self.max_batch_bytes).iter().map(|p| self.payload(p)).collect()
+    }
+
+    async fn send(&self, payload: &Payload) -> Outcome {
+        match &self.transport {
+            Transport::Grpc { client, metadata } => {
+                let mut request = tonic::Request::new(payload.body.clone());
+                *request.metadata_mut() = metadata.clone();
+                request.set_timeout(self.timeout);
+                let mut client = client.clone();
+                let call = async move {
+                    client.ready().await.map_err(|e| tonic::Status::unavailable(format!("service not ready: {e}")))?;
+                    client.unary(request, hyper::http::uri::PathAndQuery::from_static(grpc_codec::EXPORT_PATH), PreEncoded).await
+                };
+                // The channel's own timeout answers CANCELLED; this one is a backstop.
+                match tokio::time::timeout(self.timeout + Duration::from_millis(500), call).await {
+                    Ok(Ok(resp)) => self.answered(resp.get_ref()),
+                    Ok(Err(status)) => classify_status(&status),
+                    Err(_) => Outcome::Retry { after: None, reason: format!("gRPC DEADLINE_EXCEEDED: no answer within {:?}", self.timeout) },
+                }
+            }
+            Transport::Http { client, uri, headers } => {
+                let r = client.request(hyper::Method::POST, uri, headers, payload.body.clone(), RESPONSE_LIMIT).await;
+                classify_http(r)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::big_request;
+    use super::*;
+    use crate::config::ConfigDuration;
+    use prost::Message as _;
+
+    #[tokio::test]
+    async fn encode_splits_big_batches_compresses_http_bodies_and_skips_empty_ones() {
+        let exporter = OtlpExporter::new(OtlpConfig {
+            protocol: Some(Protocol::HttpProtobuf),
+            max_batch_bytes: 4096,
+            compression: Some(Compression::Zstd),
+            ..Default::default()
+        })
+        .unwrap();
+        let batch = Batch::from_request(big_request(200), 1);
+        let payloads = exporter.encode(&batch).unwrap();
+        assert!(payloads.len() > 1);
+        assert_eq!(payloads.iter().map(|p| p.points).sum::<u64>(), batch.points);
+        let raw = zstd::bulk::decompress(&payloads[0].body, 1 << 20).unwrap();
+        assert!(ExportMetricsServiceRequest::decode(raw.as_slice()).is_ok());
+        assert!(exporter.encode(&Batch::default()).unwrap().is_empty());
+
+        let exporter = OtlpExporter::new(OtlpConfig { compression: Some(Compression::Gzip), ..Default::default() }).unwrap();
+        let payloads = exporter.encode(&batch).unwrap();
+        assert_eq!(payloads.len(), 1);
+        assert_eq!(ExportMetricsServiceRequest::decode(payloads[0].body.clone()).unwrap(), batch.request, "gRPC payloads are the message; tonic compresses");
+    }
+
+    #[tokio::test]
+    async fn a_grpc_send_to_a_closed_port_is_retried() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let exporter =
+            OtlpExporter::new(OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{port}")), timeout: Some(ConfigDuration::secs(2)), ..Default::default() })
+                .unwrap();
+        let p = exporter.encode(&Batch::from_request(big_request(1), 1)).unwrap().remove(0);
+        match exporter.send(&p).await {
+            Outcome::Retry { reason, .. } => {
+                assert!(reason.starts_with("gRPC UNAVAILABLE"), "{reason}")
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+}
