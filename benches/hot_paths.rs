@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use metricsd::collectors::{self, TickClock};
 use metricsd::config::Config;
 use metricsd::exporters::remote_write::encode;
-use metricsd::host::HostPaths;
+use metricsd::units::HostPaths;
 use metricsd::pipeline::{AgentState, Scheduler};
 use metricsd::translate::{translate, TranslateOptions};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

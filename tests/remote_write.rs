@@ -191,7 +191,7 @@ fn end_to_end_into_a_real_prometheus() {
 
 /// The host.name the agent reports (its resource detector, run in-process).
 fn metricsd_host_name() -> String {
-    let paths = metricsd::host::HostPaths::default();
+    let paths = metricsd::units::HostPaths::default();
     let input = metricsd::resource::DetectInput { paths: &paths, env: &|_| None, config_resource: &Default::default(), hostname: None };
     metricsd::resource::detect(&input).attributes["host.name"].clone()
 }

@@ -117,7 +117,7 @@
 //! devices are known.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{mountinfo, ProcError, ProcFile};
 use crate::resource::container;
 use opentelemetry::metrics::Meter;

@@ -40,7 +40,7 @@
 //! formatting it (every CPU's flags) costs more than all other /proc files of a tick together.
 
 use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{cpuinfo, stat, ProcError, ProcFile};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;

@@ -43,7 +43,7 @@
 //! reports no limit.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{diskstats, ProcFile};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;

@@ -59,8 +59,8 @@
 
 use super::glob_match;
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::config::ConfigDuration;
-use crate::host::HostPaths;
+use crate::units::ConfigDuration;
+use crate::units::HostPaths;
 use crate::procfs::mountinfo::{self, FsFilter, Mount};
 use crate::procfs::statvfs::{self, FsStats};
 use crate::procfs::ProcFile;
@@ -404,7 +404,7 @@ impl FilesystemCollector {
             self.answer(d, false);
         }
         let start = Instant::now();
-        let deadline = crate::config::duration::deadline_after(start, timeout);
+        let deadline = crate::units::duration::deadline_after(start, timeout);
         let mut pending = 0usize;
         {
             let pool = self.pool.as_mut().expect("pool");

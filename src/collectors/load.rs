@@ -10,7 +10,7 @@
 //! gopsutil reads them).
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{loadavg, ProcFile};
 use opentelemetry::metrics::Meter;
 use serde::{Deserialize, Serialize};

@@ -11,7 +11,7 @@
 //! `MemTotal − MemFree − Buffers − Cached`.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{meminfo, ProcFile};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;

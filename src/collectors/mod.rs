@@ -27,7 +27,7 @@ pub(crate) mod testutil;
 pub mod uptime;
 
 use crate::config::Config;
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

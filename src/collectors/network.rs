@@ -43,7 +43,7 @@
 //! fail.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{netdev, netstat, ProcFile};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
@@ -73,11 +73,11 @@ pub struct NetworkConfig {
     /// sockets in it: on a 24 GiB host about 2–3 ms over netlink, 10 ms from `/proc/net/tcp*`
     /// (see the module docs), more than everything else a tick does. Between counts the last
     /// counts are reported.
-    pub connections_interval: crate::config::ConfigDuration,
+    pub connections_interval: crate::units::ConfigDuration,
 }
 
 /// Default `connections_interval`.
-pub const DEFAULT_CONNECTIONS_INTERVAL: crate::config::ConfigDuration = crate::config::ConfigDuration::secs(60);
+pub const DEFAULT_CONNECTIONS_INTERVAL: crate::units::ConfigDuration = crate::units::ConfigDuration::secs(60);
 
 impl Default for NetworkConfig {
     fn default() -> Self {
@@ -311,7 +311,7 @@ mod tests {
         crate::collectors::testutil::write(&dir, "proc/1/net/tcp", "  sl  local_address rem_address   st\n");
         crate::collectors::testutil::write(&dir, "proc/1/net/tcp6", "  sl  local_address rem_address   st\n");
         assert_eq!(listen(&h.tick(&mut c).unwrap()), Some(5.0));
-        let every_tick = NetworkConfig { connections_interval: crate::config::ConfigDuration::secs(0), ..NetworkConfig::default() };
+        let every_tick = NetworkConfig { connections_interval: crate::units::ConfigDuration::secs(0), ..NetworkConfig::default() };
         let mut c2 = NetworkCollector::new(&paths, &clock, &every_tick);
         let mut h2 = Harness::new(&clock, &mut c2);
         assert_eq!(listen(&h2.tick(&mut c2).unwrap()), Some(0.0));
@@ -403,7 +403,7 @@ mod tests {
 
     #[test]
     fn each_source_fails_alone_and_only_all_failing_fails_the_collector() {
-        let every_tick = NetworkConfig { connections_interval: crate::config::ConfigDuration::secs(0), ..NetworkConfig::default() };
+        let every_tick = NetworkConfig { connections_interval: crate::units::ConfigDuration::secs(0), ..NetworkConfig::default() };
         let (dir, paths) = fixture_copy("linux-5.15-server");
         let udp = |p: &[Point]| value(p, "system.network.connection.count", &[("network.transport", "udp")]);
         let listen = |p: &[Point]| value(p, "system.network.connection.count", &[("network.transport", "tcp"), ("network.connection.state", "listen")]);

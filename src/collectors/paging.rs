@@ -30,7 +30,7 @@
 //! All of these are counters since boot; they are reported as the kernel's values.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{meminfo, swaps, vmstat, ProcFile};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;

@@ -44,7 +44,7 @@
 //! a busy host keep `include` narrow then.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{pid, stat, ProcError, ProcFile};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;

@@ -28,7 +28,7 @@
 //! clone), as the kernel's `processes` line and the hostmetrics receiver report it.
 
 use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::pid;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
@@ -43,7 +43,7 @@ pub struct ProcessesConfig {
     /// `"0s"` = every tick). The scan costs ~20 µs per process; `system.process.created`
     /// is read every tick.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scan_interval: Option<crate::config::ConfigDuration>,
+    pub scan_interval: Option<crate::units::ConfigDuration>,
     /// Run this collector (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn fails_when_neither_proc_stat_nor_the_process_directories_can_be_read() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = crate::host::HostPaths::under(dir.path().join("missing"));
+        let paths = crate::units::HostPaths::under(dir.path().join("missing"));
         let clock = TickClock::default();
         let mut c = ProcessesCollector::new(&paths, &clock);
         let mut h = Harness::new(&clock, &mut c);

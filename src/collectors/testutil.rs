@@ -132,7 +132,7 @@ pub(crate) fn kind(points: &[Point], metric: &str) -> Option<Kind> {
 
 /// A writable copy of a fixture tree (`tests/fixtures/proc/<kernel>`), for tests that change
 /// files between ticks. The tree lives as long as the returned `TempDir`.
-pub(crate) fn fixture_copy(kernel: &str) -> (tempfile::TempDir, crate::host::HostPaths) {
+pub(crate) fn fixture_copy(kernel: &str) -> (tempfile::TempDir, crate::units::HostPaths) {
     fn copy(from: &std::path::Path, to: &std::path::Path) {
         std::fs::create_dir_all(to).unwrap();
         for e in std::fs::read_dir(from).unwrap() {
@@ -147,7 +147,7 @@ pub(crate) fn fixture_copy(kernel: &str) -> (tempfile::TempDir, crate::host::Hos
     }
     let dir = tempfile::tempdir().unwrap();
     copy(&crate::procfs::fixture(kernel), dir.path());
-    let paths = crate::host::HostPaths::under(dir.path());
+    let paths = crate::units::HostPaths::under(dir.path());
     (dir, paths)
 }
 

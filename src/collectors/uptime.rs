@@ -12,7 +12,7 @@
 //! nanosecond instead of the centisecond, without a file read per tick.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use crate::procfs::{uptime, ProcFile};
 use opentelemetry::metrics::Meter;
 use serde::{Deserialize, Serialize};

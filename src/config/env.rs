@@ -12,17 +12,11 @@
 //! | `HOST_PROC`, `HOST_SYS`, `HOST_ROOT` | where /proc, /sys and / are read | win over `root_path` |
 
 use super::{Config, ConfigDuration, ConfigError, ShipperConfig};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A source of environment variables (the process's, or a map in tests).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process's environment.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
+pub use crate::units::env::{process_env, Env};
 
 fn parse_bool(var: &str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {

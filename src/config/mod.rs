@@ -15,10 +15,10 @@
 //! (`.toml`); the file extension decides. Unknown keys are errors naming the key and its line.
 //! Environment overrides are in [`env`].
 
-pub mod duration;
 pub mod env;
 
-pub use duration::ConfigDuration;
+pub use crate::units::duration;
+pub use crate::units::ConfigDuration;
 
 use crate::exporters::ExporterConfig;
 use crate::scrape::EndpointConfig;

@@ -26,7 +26,7 @@
 //! 5xx, 408 and 429 are retried (honouring `Retry-After`); other 4xx are dropped and counted.
 
 use super::http_post;
-use crate::config::ConfigDuration;
+use crate::units::ConfigDuration;
 use crate::http::auth::{self, Auth, BasicAuth};
 use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};

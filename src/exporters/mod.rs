@@ -63,7 +63,7 @@ impl ExporterConfig {
 
     /// Problems found without connecting (bad URL, unreadable certificate, ...).
     pub fn validate(&self) -> Vec<String> {
-        use crate::config::duration::{check_range, MAX_TIMEOUT, MIN_TIMEOUT};
+        use crate::units::duration::{check_range, MAX_TIMEOUT, MIN_TIMEOUT};
         let (mut v, timeout, retry, url) = match self {
             ExporterConfig::Stdout(_) => return Vec::new(),
             ExporterConfig::PrometheusRemoteWrite(c) => (c.validate(), Some(c.timeout.get()), &c.retry, Some(c.endpoint.as_str())),
@@ -90,7 +90,7 @@ impl ExporterConfig {
 
     /// metricsd's flat `shipper` section as one of ours.
     pub fn from_shipper(s: &ShipperConfig) -> Result<ExporterConfig, String> {
-        let timeout = s.timeout.unwrap_or(crate::config::ConfigDuration(crate::config::DEFAULT_SHIPPER_TIMEOUT));
+        let timeout = s.timeout.unwrap_or(crate::units::ConfigDuration(crate::config::DEFAULT_SHIPPER_TIMEOUT));
         match s.kind.as_str() {
             "stdout" => Ok(ExporterConfig::Stdout(stdout::StdoutConfig::default())),
             "prometheus_remote_write" => Ok(ExporterConfig::PrometheusRemoteWrite(remote_write::RemoteWriteConfig {

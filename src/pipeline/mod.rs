@@ -263,7 +263,7 @@ impl Scheduler {
         self.clock.advance();
         self.seq += 1;
         let started = Instant::now();
-        let deadline = crate::config::duration::deadline_after(started, self.timeout);
+        let deadline = crate::units::duration::deadline_after(started, self.timeout);
         // Collectors that may block run on threads of their own; the channel that brings their
         // results back is only made when there is one (most ticks have none: making it is ~1 %
         // of a tick).
@@ -418,7 +418,7 @@ impl Scheduler {
     /// the sender's end stops it.
     fn run_blocking(mut self, interval: Duration, stop: std::sync::mpsc::Receiver<()>) -> Self {
         let offset = Duration::from_secs_f64(fastrand::f64() * interval.min(Duration::from_secs(10)).as_secs_f64() / 10.0);
-        let mut next = crate::config::duration::deadline_after(Instant::now(), offset);
+        let mut next = crate::units::duration::deadline_after(Instant::now(), offset);
         while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
             let batch = self.tick_now();
             for q in self.state.exporters.read().unwrap().iter() {
@@ -430,10 +430,10 @@ impl Scheduler {
                 let kb = crate::mem::release_startup_pages();
                 tracing::debug!(released_kb = kb, "Dropped the pages start-up used");
             }
-            next = crate::config::duration::deadline_after(next, interval);
+            next = crate::units::duration::deadline_after(next, interval);
             let now = Instant::now();
             if next <= now {
-                next = crate::config::duration::deadline_after(now, interval);
+                next = crate::units::duration::deadline_after(now, interval);
             }
         }
         self

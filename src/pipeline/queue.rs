@@ -27,8 +27,8 @@
 
 use super::spool::{Pos, Spool, SpoolConfig, SpoolError, SYNC_INTERVAL};
 use super::Batch;
-use crate::config::duration::deadline_after;
-use crate::config::ConfigDuration;
+use crate::units::duration::deadline_after;
+use crate::units::ConfigDuration;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -123,7 +123,7 @@ impl RetryConfig {
 
     /// Problems with the durations, as `--check-config` prints them.
     pub fn validate(&self) -> Vec<String> {
-        use crate::config::duration::{check_range, MAX_ELAPSED, MAX_INTERVAL, MIN_TIMEOUT};
+        use crate::units::duration::{check_range, MAX_ELAPSED, MAX_INTERVAL, MIN_TIMEOUT};
         let mut v: Vec<String> = [
             check_range("retry.initial_interval", self.initial_interval.get(), MIN_TIMEOUT, MAX_INTERVAL),
             check_range("retry.max_interval", self.max_interval.get(), MIN_TIMEOUT, MAX_INTERVAL),

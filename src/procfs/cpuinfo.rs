@@ -18,7 +18,7 @@
 //! often have no cpufreq at all, which is not an error.
 
 use super::{LineError, ProcError};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::collections::HashSet;
 
 /// What `/proc/cpuinfo` says about the CPUs.

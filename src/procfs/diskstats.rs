@@ -25,7 +25,7 @@
 //! and everything else are kept.
 
 use super::{num, LineError, ProcError, ProcFile};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// Bytes per diskstats sector.

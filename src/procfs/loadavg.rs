@@ -6,7 +6,7 @@
 //! ```
 
 use super::{num, LineError, ProcError, ProcFile};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// The contents of `/proc/loadavg`.

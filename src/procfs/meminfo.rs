@@ -13,7 +13,7 @@
 //! are 0 when absent (some sandboxed kernels, e.g. gVisor, leave them out). Other keys are ignored.
 
 use super::{LineError, ProcError, ProcFile};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// The counters of `/proc/meminfo` the memory and paging collectors use, in bytes.

@@ -1,5 +1,5 @@
 //! Readers of `/proc` and `/sys`: pure parsers (`parse(&str)`) plus thin readers that take a
-//! [`HostPaths`](crate::host::HostPaths), so the same code runs on the host, in a container that
+//! [`HostPaths`](crate::units::HostPaths), so the same code runs on the host, in a container that
 //! mounts the host's `/proc` elsewhere, and on the fixture trees under `tests/fixtures/proc/`.
 //!
 //! Conventions shared by every module:
@@ -248,7 +248,7 @@ impl ProcFile {
 /// remapped to a host's `/proc` and `path` is on procfs, not a FUSE file put over it (LXCFS
 /// gives containers their own `/proc/uptime`, `/proc/loadavg`, `/proc/meminfo`, ...). Where
 /// this holds, a system call that returns the same numbers can stand in for reading the file.
-pub fn is_kernels_own(paths: &crate::host::HostPaths, path: &Path) -> bool {
+pub fn is_kernels_own(paths: &crate::units::HostPaths, path: &Path) -> bool {
     !paths.is_remapped() && File::open(path).is_ok_and(|f| is_procfs(&f))
 }
 
@@ -267,10 +267,10 @@ pub(crate) fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc").join(rel)
 }
 
-/// The fixture tree of a kernel as [`HostPaths`](crate::host::HostPaths).
+/// The fixture tree of a kernel as [`HostPaths`](crate::units::HostPaths).
 #[cfg(test)]
-pub(crate) fn fixture_paths(kernel: &str) -> crate::host::HostPaths {
-    crate::host::HostPaths::under(fixture(kernel))
+pub(crate) fn fixture_paths(kernel: &str) -> crate::units::HostPaths {
+    crate::units::HostPaths::under(fixture(kernel))
 }
 
 #[cfg(test)]
@@ -370,7 +370,7 @@ mod tests {
 
     #[test]
     fn reads_every_file_of_this_host() {
-        let p = crate::host::HostPaths::default();
+        let p = crate::units::HostPaths::default();
         let m = meminfo::read(&p).unwrap();
         assert!(m.total > 0 && m.free <= m.total);
         loadavg::read(&p).unwrap();

@@ -32,7 +32,7 @@
 //! node_exporter skips them.
 
 use super::{LineError, ProcError};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// One line of mountinfo.

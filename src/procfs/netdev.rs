@@ -15,7 +15,7 @@
 //! to a host's `/proc` (a container reading `HOST_PROC`), and `/proc/net/dev` otherwise.
 
 use super::{num, LineError, ProcError, ProcFile};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// The receive or transmit half of an interface's counters.

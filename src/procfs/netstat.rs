@@ -22,7 +22,7 @@
 //! remapped to a host's `/proc`.
 
 use super::{LineError, ProcError, ProcFile};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// The `network.connection.state` value used for UDP sockets, which have none.

@@ -28,7 +28,7 @@
 //! hostmetrics receiver's `system.processes.count` does, and `/proc/stat` `procs_blocked`).
 
 use super::{num, LineError, ProcError};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::io::Read;
 use std::path::PathBuf;
 

@@ -255,7 +255,7 @@ mod tests {
             keep.push((c, s));
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let paths = crate::host::HostPaths::default();
+        let paths = crate::units::HostPaths::default();
         // Other tests open and close sockets meanwhile: retry until two reads agree.
         let mut last = None;
         for _ in 0..50 {

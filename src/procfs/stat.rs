@@ -19,7 +19,7 @@
 //! line, so CPUs are listed with their number. Only the total of `intr` is kept.
 
 use super::{num, LineError, ProcError, ProcFile};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

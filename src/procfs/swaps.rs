@@ -10,7 +10,7 @@
 //! [`unescape`](super::mountinfo::unescape)). Sizes are returned in bytes (×1024).
 
 use super::{num, LineError, ProcError};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// One swap area.

@@ -15,7 +15,7 @@
 //! swapped. Keys missing from the file read 0 (no swap support, unusual kernels).
 
 use super::{LineError, ProcError, ProcFile};
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 use std::path::PathBuf;
 
 /// The paging counters of `/proc/vmstat`.
@@ -179,7 +179,7 @@ mod tests {
         let six = "pgpgin 1\npgpgout 2\npswpin 3\npswpout 4\npgfault 50\npgmajfault 6\n";
         let tail: String = (0..400).map(|i| format!("tail_{i} {i}\n")).collect();
         std::fs::write(&path, format!("nr_free_pages 9\n{six}{tail}")).unwrap();
-        let paths = crate::host::HostPaths::under(dir.path());
+        let paths = crate::units::HostPaths::under(dir.path());
         let mut f = VmStatFile::new(&paths);
         let want = VmStat { pgpgin: 1, pgpgout: 2, pswpin: 3, pswpout: 4, pgfault: 50, pgmajfault: 6 };
         assert_eq!(f.read().unwrap(), want);
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn the_kept_reader_agrees_with_a_whole_read_of_this_hosts_vmstat() {
-        let paths = crate::host::HostPaths::default();
+        let paths = crate::units::HostPaths::default();
         let mut f = VmStatFile::new(&paths);
         let first = f.read().unwrap();
         let prefixed = f.read().unwrap();

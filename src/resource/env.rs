@@ -91,7 +91,7 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::HostPaths;
+    use crate::units::HostPaths;
     use crate::resource::tests::env_of;
     use crate::resource::Attributes;
 

@@ -164,7 +164,7 @@ fn is_placeholder_uuid(u: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::HostPaths;
+    use crate::units::HostPaths;
     use crate::resource::tests::{env_of, fixture};
     use crate::resource::Attributes;
 

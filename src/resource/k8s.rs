@@ -57,7 +57,7 @@ pub fn detect(input: &DetectInput) -> Detected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::HostPaths;
+    use crate::units::HostPaths;
     use crate::resource::tests::env_of;
     use crate::resource::Attributes;
 

@@ -51,7 +51,7 @@ pub mod vm;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 
 pub use env::parse_otel_resource_attributes;
 

@@ -29,7 +29,7 @@
 //! /sys/class/dmi/id/chassis_asset_tag: 7783-7084-3265-9085-8269-3286-77
 //! ```
 
-use crate::host::HostPaths;
+use crate::units::HostPaths;
 
 use super::{read_trimmed, DetectInput, Detected};
 

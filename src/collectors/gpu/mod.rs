@@ -126,8 +126,8 @@ pub mod nvml;
 
 use self::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::config::ConfigDuration;
-use crate::host::HostPaths;
+use crate::units::ConfigDuration;
+use crate::units::HostPaths;
 use crate::resource::container::{container_of_cgroup_line, k8s_pod_uid_of_cgroup};
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::KeyValue;
@@ -515,7 +515,7 @@ impl GpuCollector {
     }
 
     fn schedule_retry(&mut self, now: Instant) {
-        self.retry_at = Some(crate::config::duration::deadline_after(now, self.backoff));
+        self.retry_at = Some(crate::units::duration::deadline_after(now, self.backoff));
         self.backoff = self.backoff.saturating_mul(2).min(self.max_backoff());
     }
 
@@ -690,7 +690,7 @@ fn sample(
         if let Some(e) = st.get(Cap::Energy, || b.total_energy(d))? {
             st.energy_mj = Some(e);
         }
-        st.energy_due = Some(crate::config::duration::deadline_after(now, config.energy_interval.get()));
+        st.energy_due = Some(crate::units::duration::deadline_after(now, config.energy_interval.get()));
     }
     v.energy_mj = st.energy_mj;
     v.clock_sm_mhz = st.get(Cap::ClockSm, || b.clock(d, ClockKind::Sm))?;

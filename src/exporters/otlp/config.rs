@@ -21,7 +21,7 @@
 //! `server_name`, versions, cipher suites and client certificates behave identically; gRPC
 //! offers ALPN `h2`.
 
-use crate::config::ConfigDuration;
+use crate::units::ConfigDuration;
 use crate::http::ProxyUrl;
 use crate::pipeline::queue::{QueueConfig, RetryConfig};
 use crate::tls::TlsConfig;

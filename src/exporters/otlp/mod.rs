@@ -182,7 +182,7 @@ impl Exporter for OtlpExporter {
 mod tests {
     use super::testutil::big_request;
     use super::*;
-    use crate::config::ConfigDuration;
+    use crate::units::ConfigDuration;
     use prost::Message as _;
 
     #[tokio::test]

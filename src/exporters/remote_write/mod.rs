@@ -10,7 +10,7 @@
 pub mod encode;
 
 use super::http_post;
-use crate::config::ConfigDuration;
+use crate::units::ConfigDuration;
 use crate::http::auth::{self, Auth, BasicAuth};
 use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};

@@ -1,0 +1,10 @@
+//! The environment as a lookup function, so that code reading variables runs in tests on a map
+//! instead of the process's environment (which is shared by every test thread).
+
+/// A source of environment variables (the process's, or a map in tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process's environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
