@@ -15,9 +15,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use metricsd::collectors::{self, TickClock};
 use metricsd::config::Config;
 use metricsd::exporters::remote_write::encode;
-use metricsd::units::HostPaths;
 use metricsd::pipeline::{AgentState, Scheduler};
 use metricsd::translate::{translate, TranslateOptions};
+use metricsd::units::HostPaths;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics};

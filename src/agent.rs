@@ -89,7 +89,7 @@ fn build_scheduler(config: &Config, state: Arc<crate::pipeline::AgentState>) -> 
     let clock = TickClock::default();
     let mut collectors = collectors::build(config, &paths, &clock);
     if collectors::enabled(config.collector.agent.enabled, None, true) {
-        collectors.push(Box::new(collectors::agent::AgentCollector::new(state.clone(), &clock)));
+        collectors.push(Box::new(collectors::self_telemetry::SelfTelemetryCollector::new(state.clone(), &clock)));
     }
     let resource = state.resource.read().unwrap().clone();
     Scheduler::new(collectors, clock, &resource, config.collector.timeout(), state)

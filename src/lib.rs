@@ -17,6 +17,7 @@ pub mod resource;
 pub mod sched;
 pub mod scrape;
 pub mod server;
+pub mod status;
 pub mod tls;
 pub mod translate;
 pub mod units;

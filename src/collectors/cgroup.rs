@@ -117,9 +117,9 @@
 //! devices are known.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{mountinfo, ProcError, ProcFile};
 use crate::resource::container;
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

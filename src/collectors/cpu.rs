@@ -40,8 +40,8 @@
 //! formatting it (every CPU's flags) costs more than all other /proc files of a tick together.
 
 use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{cpuinfo, stat, ProcError, ProcFile};
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

@@ -43,8 +43,8 @@
 //! reports no limit.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{diskstats, ProcFile};
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

@@ -59,11 +59,11 @@
 
 use super::glob_match;
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::ConfigDuration;
-use crate::units::HostPaths;
 use crate::procfs::mountinfo::{self, FsFilter, Mount};
 use crate::procfs::statvfs::{self, FsStats};
 use crate::procfs::ProcFile;
+use crate::units::ConfigDuration;
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

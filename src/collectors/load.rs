@@ -10,8 +10,8 @@
 //! gopsutil reads them).
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{loadavg, ProcFile};
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

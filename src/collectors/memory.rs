@@ -11,8 +11,8 @@
 //! `MemTotal − MemFree − Buffers − Cached`.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{meminfo, ProcFile};
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

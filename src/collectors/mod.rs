@@ -9,7 +9,6 @@
 //! Adding a collector: one file here with its config section and `Collector` impl, and one line
 //! in [`build`].
 
-pub mod agent;
 pub mod cgroup;
 pub mod cpu;
 pub mod disk;
@@ -21,6 +20,7 @@ pub mod network;
 pub mod paging;
 pub mod process;
 pub mod processes;
+pub mod self_telemetry;
 pub mod sources;
 #[cfg(test)]
 pub(crate) mod testutil;

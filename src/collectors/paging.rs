@@ -30,8 +30,8 @@
 //! All of these are counters since boot; they are reported as the kernel's values.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{meminfo, swaps, vmstat, ProcFile};
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

@@ -44,8 +44,8 @@
 //! a busy host keep `include` narrow then.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{pid, stat, ProcError, ProcFile};
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

@@ -28,8 +28,8 @@
 //! clone), as the kernel's `processes` line and the hostmetrics receiver report it.
 
 use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::pid;
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

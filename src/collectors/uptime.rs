@@ -12,8 +12,8 @@
 //! nanosecond instead of the centisecond, without a file read per tick.
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::units::HostPaths;
 use crate::procfs::{uptime, ProcFile};
+use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -138,7 +138,7 @@ pub struct CollectorConfig {
     /// The memory collector (`system.memory.*`).
     pub memory: crate::collectors::memory::MemoryConfig,
     /// The agent's own telemetry (`metricsd.*`).
-    pub agent: crate::collectors::agent::AgentConfig,
+    pub agent: crate::collectors::self_telemetry::SelfTelemetryConfig,
     /// The load collector (`system.cpu.load_average.*`).
     pub load: crate::collectors::load::LoadConfig,
     /// The cpu collector (`system.cpu.time`, `.utilization`, `.logical.count`,

@@ -26,13 +26,13 @@
 //! 5xx, 408 and 429 are retried (honouring `Retry-After`); other 4xx are dropped and counted.
 
 use super::http_post;
-use crate::units::ConfigDuration;
 use crate::http::auth::{self, Auth, BasicAuth};
 use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
 use crate::pipeline::{count_points, split_request, Batch};
 use crate::tls::TlsConfig;
 use crate::translate::{translate, TranslateOptions};
+use crate::units::ConfigDuration;
 use hyper::header::{HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use serde::{Deserialize, Serialize};

@@ -27,6 +27,7 @@
 
 use super::spool::{Pos, Spool, SpoolConfig, SpoolError, SYNC_INTERVAL};
 use super::Batch;
+pub use crate::status::ExporterStatus;
 use crate::units::duration::deadline_after;
 use crate::units::ConfigDuration;
 use serde::{Deserialize, Serialize};
@@ -167,44 +168,6 @@ pub trait Exporter: Send + Sync + 'static {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String>;
     /// Sends one payload and classifies the answer (the exporter applies its own timeout).
     fn send(&self, payload: &Payload) -> impl Future<Output = Outcome> + Send;
-}
-
-/// Counters and state of one exporter, shown on `/status` and in self-telemetry.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct ExporterStatus {
-    /// `type[index]`, e.g. `otlp[0]`.
-    pub name: String,
-    /// Where it sends.
-    pub endpoint: String,
-    /// Payloads delivered.
-    pub sent_payloads: u64,
-    /// Points delivered.
-    pub sent_points: u64,
-    /// Points the server rejected in a partial success.
-    pub rejected_points: u64,
-    /// Attempts that failed (each retry counts).
-    pub failed_attempts: u64,
-    /// Payloads dropped (not retryable, retries exhausted, queue or spool full, unsent at shutdown
-    /// without a spool, or a corrupt region of the spool skipped).
-    pub dropped_payloads: u64,
-    /// Points in the dropped payloads.
-    pub dropped_points: u64,
-    /// Payloads waiting.
-    pub queue_length: usize,
-    /// Bytes waiting.
-    pub queue_bytes: u64,
-    /// Last delivery, RFC 3339.
-    pub last_success: Option<String>,
-    /// Last failure, with its reason.
-    pub last_error: Option<String>,
-    /// Duration of the last successful send, seconds.
-    pub last_send_seconds: Option<f64>,
-    /// Bytes of the disk spool's segments (0 without a spool).
-    pub spool_bytes: u64,
-    /// Payloads waiting in the disk spool.
-    pub spool_records: u64,
-    /// Why the configured spool is not in use (payloads then wait in memory).
-    pub spool_error: Option<String>,
 }
 
 struct Queue {

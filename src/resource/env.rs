@@ -91,9 +91,9 @@ fn percent_decode(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::HostPaths;
     use crate::resource::tests::env_of;
     use crate::resource::Attributes;
+    use crate::units::HostPaths;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -164,9 +164,9 @@ fn is_placeholder_uuid(u: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::HostPaths;
     use crate::resource::tests::{env_of, fixture};
     use crate::resource::Attributes;
+    use crate::units::HostPaths;
 
     fn run(paths: &HostPaths, hostname: Option<&str>) -> Detected {
         let env = env_of(&[]);

@@ -57,9 +57,9 @@ pub fn detect(input: &DetectInput) -> Detected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::HostPaths;
     use crate::resource::tests::env_of;
     use crate::resource::Attributes;
+    use crate::units::HostPaths;
 
     fn run(vars: &[(&str, &str)]) -> Attributes {
         let paths = HostPaths::default();

@@ -57,10 +57,10 @@ pub mod series;
 pub mod target;
 pub mod text;
 
-pub use crate::units::{parse_byte_size, ByteSize};
-use crate::units::ConfigDuration;
 use crate::http::auth::{self, Auth, BasicAuth};
 use crate::tls::TlsConfig;
+use crate::units::ConfigDuration;
+pub use crate::units::{parse_byte_size, ByteSize};
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -404,6 +404,5 @@ mod tests {
     }
 
     #[test]
-    fn sizes_read_units() {
-    }
+    fn sizes_read_units() {}
 }

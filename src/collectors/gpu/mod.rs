@@ -126,9 +126,9 @@ pub mod nvml;
 
 use self::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use crate::resource::container::{container_of_cgroup_line, k8s_pod_uid_of_cgroup};
 use crate::units::ConfigDuration;
 use crate::units::HostPaths;
-use crate::resource::container::{container_of_cgroup_line, k8s_pod_uid_of_cgroup};
 use opentelemetry::metrics::{AsyncInstrument, Meter};
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};

@@ -21,10 +21,10 @@
 //! `server_name`, versions, cipher suites and client certificates behave identically; gRPC
 //! offers ALPN `h2`.
 
-use crate::units::ConfigDuration;
 use crate::http::ProxyUrl;
 use crate::pipeline::queue::{QueueConfig, RetryConfig};
 use crate::tls::TlsConfig;
+use crate::units::ConfigDuration;
 use hyper::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -10,13 +10,13 @@
 pub mod encode;
 
 use super::http_post;
-use crate::units::ConfigDuration;
 use crate::http::auth::{self, Auth, BasicAuth};
 use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
 use crate::pipeline::Batch;
 use crate::tls::TlsConfig;
 use crate::translate::{translate, TranslateOptions};
+use crate::units::ConfigDuration;
 use hyper::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

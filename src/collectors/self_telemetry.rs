@@ -27,9 +27,8 @@
 //! it is collected).
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::pipeline::queue::ExporterStatus;
-use crate::pipeline::{AgentState, CollectorStatus};
 use crate::procfs::ProcFile;
+use crate::status::{CollectorStatus, ExporterStatus, StatusSource};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
@@ -38,7 +37,7 @@ use std::sync::Arc;
 /// `collector.agent`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AgentConfig {
+pub struct SelfTelemetryConfig {
     /// Report the agent's own telemetry (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -53,8 +52,8 @@ struct Snapshot {
 }
 
 /// Reads the agent's state and its own /proc entries.
-pub struct AgentCollector {
-    state: Arc<AgentState>,
+pub struct SelfTelemetryCollector {
+    state: Arc<dyn StatusSource>,
     snap: Arc<SnapshotCell<Snapshot>>,
     page_size: u64,
     /// `/proc/self/statm`, kept open.
@@ -64,12 +63,12 @@ pub struct AgentCollector {
     names: Vec<KeyValue>,
 }
 
-impl AgentCollector {
+impl SelfTelemetryCollector {
     /// A collector of `state`.
-    pub fn new(state: Arc<AgentState>, clock: &TickClock) -> Self {
+    pub fn new(state: Arc<dyn StatusSource>, clock: &TickClock) -> Self {
         // SAFETY: sysconf only reads a configuration value.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        AgentCollector {
+        SelfTelemetryCollector {
             state,
             snap: SnapshotCell::new(clock),
             page_size: if page > 0 { page as u64 } else { 4096 },
@@ -136,7 +135,7 @@ macro_rules! exporter_gauge {
     }};
 }
 
-impl Collector for AgentCollector {
+impl Collector for SelfTelemetryCollector {
     fn name(&self) -> &'static str {
         "agent"
     }
@@ -215,11 +214,11 @@ impl Collector for AgentCollector {
     fn refresh(&mut self) -> Result<(), CollectorError> {
         let mut s = self.snap.take().unwrap_or_default();
         s.collectors.clear();
-        for (name, st) in self.state.collectors.lock().unwrap().iter() {
-            s.collectors.push((attr(&mut self.names, "metricsd.collector", name), st.clone()));
+        for (name, st) in self.state.collector_statuses() {
+            s.collectors.push((attr(&mut self.names, "metricsd.collector", &name), st));
         }
         s.exporters.clear();
-        for e in self.state.exporter_status() {
+        for e in self.state.exporter_statuses() {
             s.exporters.push((attr(&mut self.names, "metricsd.exporter", &e.name), e));
         }
         s.cpu_seconds = process_cpu_seconds();
@@ -246,24 +245,41 @@ mod tests {
     #[test]
     fn process_cpu_time_grows_with_work_and_agrees_with_proc_self_stat() {
         let before = process_cpu_seconds();
-        let mut x = 0u64;
-        let t = std::time::Instant::now();
-        while t.elapsed() < std::time::Duration::from_millis(60) {
+        // Spin for 60 ms of this thread's own CPU time (not wall time: on a loaded machine the
+        // thread may be off the CPU for most of 60 ms of wall time).
+        let thread_cpu = || {
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: clock_gettime writes only the timespec it is given.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+        };
+        let (mut x, start) = (0u64, thread_cpu());
+        while thread_cpu() - start < 0.06 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
         }
         std::hint::black_box(x);
-        assert!(process_cpu_seconds() - before >= 0.04, "60 ms of spinning shows");
+        assert!(process_cpu_seconds() - before >= 0.06, "60 ms of spinning shows");
         // /proc counts clock ticks of every thread: it brackets the clock within a few ticks.
         let (a, c, b) = (proc_stat_cpu_seconds(), process_cpu_seconds(), proc_stat_cpu_seconds());
         assert!(c >= a - 0.05 && c <= b + 0.05, "/proc {a}..{b}, clock {c}");
     }
 
+    struct Fixed(Vec<(String, CollectorStatus)>);
+
+    impl StatusSource for Fixed {
+        fn collector_statuses(&self) -> Vec<(String, CollectorStatus)> {
+            self.0.clone()
+        }
+        fn exporter_statuses(&self) -> Vec<ExporterStatus> {
+            Vec::new()
+        }
+    }
+
     #[test]
     fn reports_collector_and_exporter_counters_from_the_agent_state() {
-        let state = AgentState::new(Default::default());
-        state.collectors.lock().unwrap().insert("memory".into(), CollectorStatus { last_duration_seconds: 0.25, last_error: None, errors: 3, refreshes: 9 });
+        let state = Fixed(vec![("memory".into(), CollectorStatus { last_duration_seconds: 0.25, last_error: None, errors: 3, refreshes: 9 })]);
         let clock = TickClock::default();
-        let mut c = AgentCollector::new(state, &clock);
+        let mut c = SelfTelemetryCollector::new(Arc::new(state), &clock);
         let points = testutil::collect_once(&clock, &mut c);
         assert_eq!(testutil::value(&points, "metricsd.collector.duration", &[("metricsd.collector", "memory")]), Some(0.25));
         assert_eq!(testutil::value(&points, "metricsd.collector.errors", &[("metricsd.collector", "memory")]), Some(3.0));
