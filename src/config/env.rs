@@ -119,7 +119,7 @@ impl Config {
             self.exporters.push(crate::exporters::ExporterConfig::Otlp(Default::default()));
         }
         for e in self.exporters.iter_mut() {
-            errors.extend(e.apply_env(env));
+            errors.extend(e.apply_env(env).into_iter().map(ConfigError::from));
         }
         errors
     }

@@ -20,9 +20,10 @@ pub mod env;
 pub use crate::units::duration;
 pub use crate::units::ConfigDuration;
 
-use crate::exporters::ExporterConfig;
+use crate::exporters::{self, ExporterConfig};
 use crate::scrape::EndpointConfig;
 use crate::tls::TlsConfig;
+pub use crate::units::url::check_url_port;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -335,7 +336,7 @@ impl Config {
 
     /// metricsd's `shipper` turned into one of our exporters.
     pub fn shipper_exporter(&self, s: &ShipperConfig) -> Result<ExporterConfig, ConfigError> {
-        ExporterConfig::from_shipper(s).map_err(|msg| ConfigError::Invalid { key: "shipper".into(), msg })
+        exporter_from_shipper(s).map_err(|msg| ConfigError::Invalid { key: "shipper".into(), msg })
     }
 
     /// Every exporter to run: `shipper` (if any) first, then `exporters`.
@@ -365,24 +366,45 @@ impl Config {
     }
 }
 
-/// `Ok` unless the port in `url`'s authority is not a number from 1 to 65535 (`http://h:70000`
-/// would otherwise be sent to port 80, with its credentials). A URL without a port, or without
-/// a scheme (`host:4317`), is checked the same way; what else is wrong with a URL is for its
-/// user to say.
-pub fn check_url_port(key: &str, url: &str) -> Result<(), String> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let port = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':'))
-    } else {
-        host_port.rsplit_once(':').map(|(_, p)| p)
-    };
-    match port {
-        None | Some("") => Ok(()),
-        Some(p) if p.bytes().all(|b| b.is_ascii_digit()) && matches!(p.parse::<u32>(), Ok(1..=65535)) => Ok(()),
-        // The URL itself is not repeated: it may hold credentials.
-        Some(p) => Err(format!("`{key}`: port {p:?} is not a number from 1 to 65535")),
+/// metricsd's flat `shipper` section as one of our exporters.
+fn exporter_from_shipper(s: &ShipperConfig) -> Result<ExporterConfig, String> {
+    let timeout = s.timeout.unwrap_or(ConfigDuration(DEFAULT_SHIPPER_TIMEOUT));
+    match s.kind.as_str() {
+        "stdout" => Ok(ExporterConfig::Stdout(exporters::stdout::StdoutConfig::default())),
+        "prometheus_remote_write" => Ok(ExporterConfig::PrometheusRemoteWrite(exporters::remote_write::RemoteWriteConfig {
+            endpoint: s.endpoint.clone(),
+            timeout,
+            tls: s.tls.clone(),
+            ..Default::default()
+        })),
+        "http_json" => Ok(ExporterConfig::HttpJson(exporters::http_json::HttpJsonConfig {
+            endpoint: s.endpoint.clone(),
+            timeout,
+            tls: s.tls.clone(),
+            ..Default::default()
+        })),
+        "otlp" => Ok(ExporterConfig::Otlp(exporters::otlp::OtlpConfig {
+            endpoint: Some(s.endpoint.clone()).filter(|e| !e.is_empty()),
+            timeout: s.timeout,
+            tls: s.tls.clone(),
+            ..Default::default()
+        })),
+        "" => Err(format!("`type` is missing ({})", exporters::EXPORTER_TYPES)),
+        other => Err(format!("unknown shipper type {other:?} (expected {})", exporters::EXPORTER_TYPES)),
+    }
+    .and_then(|e| {
+        let problems = e.validate();
+        if problems.is_empty() {
+            Ok(e)
+        } else {
+            Err(problems.join("; "))
+        }
+    })
+}
+
+impl From<crate::units::env::EnvError> for ConfigError {
+    fn from(e: crate::units::env::EnvError) -> Self {
+        ConfigError::Env { var: e.var, value: e.value, msg: e.msg }
     }
 }
 
@@ -587,9 +609,6 @@ mod tests {
             };
             assert!(p.contains(key) && p.contains("not a number from 1 to 65535"), "{text}: {p}");
             assert!(!p.contains("pw@"), "credentials are not repeated: {p}");
-        }
-        for ok in ["http://h:65535/x", "https://[::1]:443/", "http://h/", "h:4317", "http://u:p@h:8080/?a=b:c", "unix:///run/x.sock"] {
-            assert_eq!(check_url_port("endpoint", ok), Ok(()), "{ok}");
         }
     }
 

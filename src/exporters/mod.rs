@@ -9,7 +9,6 @@ pub mod otlp;
 pub mod remote_write;
 pub mod stdout;
 
-use crate::config::ShipperConfig;
 use crate::pipeline::queue::{QueueHandle, RetryConfig};
 use serde::{Deserialize, Serialize};
 
@@ -75,50 +74,17 @@ impl ExporterConfig {
         }
         v.extend(retry.validate());
         if let Some(url) = url {
-            v.extend(crate::config::check_url_port("endpoint", url).err());
+            v.extend(crate::units::url::check_url_port("endpoint", url).err());
         }
         v
     }
 
     /// Applies the `OTEL_EXPORTER_*` defaults this exporter honours.
-    pub fn apply_env(&mut self, env: crate::config::env::Env) -> Vec<crate::config::ConfigError> {
+    pub fn apply_env(&mut self, env: crate::units::Env) -> Vec<crate::units::env::EnvError> {
         match self {
             ExporterConfig::Otlp(c) => c.apply_env(env),
             _ => Vec::new(),
         }
-    }
-
-    /// metricsd's flat `shipper` section as one of ours.
-    pub fn from_shipper(s: &ShipperConfig) -> Result<ExporterConfig, String> {
-        let timeout = s.timeout.unwrap_or(crate::units::ConfigDuration(crate::config::DEFAULT_SHIPPER_TIMEOUT));
-        match s.kind.as_str() {
-            "stdout" => Ok(ExporterConfig::Stdout(stdout::StdoutConfig::default())),
-            "prometheus_remote_write" => Ok(ExporterConfig::PrometheusRemoteWrite(remote_write::RemoteWriteConfig {
-                endpoint: s.endpoint.clone(),
-                timeout,
-                tls: s.tls.clone(),
-                ..Default::default()
-            })),
-            "http_json" => {
-                Ok(ExporterConfig::HttpJson(http_json::HttpJsonConfig { endpoint: s.endpoint.clone(), timeout, tls: s.tls.clone(), ..Default::default() }))
-            }
-            "otlp" => Ok(ExporterConfig::Otlp(otlp::OtlpConfig {
-                endpoint: Some(s.endpoint.clone()).filter(|e| !e.is_empty()),
-                timeout: s.timeout,
-                tls: s.tls.clone(),
-                ..Default::default()
-            })),
-            "" => Err(format!("`type` is missing ({EXPORTER_TYPES})")),
-            other => Err(format!("unknown shipper type {other:?} (expected {EXPORTER_TYPES})")),
-        }
-        .and_then(|e| {
-            let problems = e.validate();
-            if problems.is_empty() {
-                Ok(e)
-            } else {
-                Err(problems.join("; "))
-            }
-        })
     }
 
     /// Starts this exporter's queue; `index` names it in logs and `/status`.

@@ -8,3 +8,15 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
+
+/// An environment variable whose value cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("environment variable {var}={value:?}: {msg}")]
+pub struct EnvError {
+    /// The variable.
+    pub var: String,
+    /// Its value (`<redacted>` for secrets).
+    pub value: String,
+    /// What is wrong with it.
+    pub msg: String,
+}

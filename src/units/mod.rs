@@ -9,6 +9,7 @@ pub mod byte_size;
 pub mod duration;
 pub mod env;
 pub mod host_paths;
+pub mod url;
 
 pub use byte_size::{parse_byte_size, ByteSize};
 pub use duration::ConfigDuration;

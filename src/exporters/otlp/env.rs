@@ -25,13 +25,13 @@
 //! an OpenTelemetry SDK would.
 
 use super::config::{Compression, OtlpConfig, Protocol, Temporality, HTTP_METRICS_PATH};
-use crate::config::env::Env;
-use crate::config::{ConfigDuration, ConfigError};
+use crate::units::env::{Env, EnvError};
+use crate::units::ConfigDuration;
 use std::collections::BTreeMap;
 
 impl OtlpConfig {
     /// Applies the `OTEL_EXPORTER_OTLP_*` variables to what the file left unset.
-    pub fn apply_env(&mut self, env: Env) -> Vec<ConfigError> {
+    pub fn apply_env(&mut self, env: Env) -> Vec<EnvError> {
         let mut errors = Vec::new();
         // The metrics-specific variable wins over the generic one.
         let get = |suffix: &str| -> Option<(String, String)> {
@@ -42,7 +42,7 @@ impl OtlpConfig {
             }
             None
         };
-        let bad = |var: String, value: String, msg: &str| ConfigError::Env { var, value, msg: msg.into() };
+        let bad = |var: String, value: String, msg: &str| EnvError { var, value, msg: msg.into() };
         if self.protocol.is_none() {
             if let Some((var, v)) = get("PROTOCOL") {
                 match v.to_ascii_lowercase().as_str() {
@@ -114,7 +114,7 @@ impl OtlpConfig {
             match parse_env_headers(&v) {
                 Ok(pairs) => from_env.extend(pairs.into_iter().map(|(k, val)| (k.to_ascii_lowercase(), (k, val)))),
                 // The value may be a secret: name the problem, not the value.
-                Err(msg) => errors.push(ConfigError::Env { var: var.into(), value: "<redacted>".into(), msg }),
+                Err(msg) => errors.push(EnvError { var: var.into(), value: "<redacted>".into(), msg }),
             }
         }
         for (lk, (k, val)) in from_env {
