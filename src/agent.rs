@@ -87,7 +87,7 @@ fn detect_resource(config: &Config) -> resource::Attributes {
 fn build_scheduler(config: &Config, state: Arc<crate::pipeline::AgentState>) -> Scheduler {
     let paths = config.host_paths(&env::process_env);
     let clock = TickClock::default();
-    let mut collectors = collectors::build(config, &paths, &clock);
+    let mut collectors = collectors::build(&config.collector, &paths, &clock);
     if collectors::enabled(config.collector.agent.enabled, None, true) {
         collectors.push(Box::new(collectors::self_telemetry::SelfTelemetryCollector::new(state.clone(), &clock)));
     }

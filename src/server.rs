@@ -19,6 +19,7 @@
 //! Running out of descriptors is logged once per episode (see [`accept`]).
 
 pub mod accept;
+pub mod config;
 pub mod conns;
 
 use crate::pipeline::AgentState;

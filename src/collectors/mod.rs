@@ -10,6 +10,7 @@
 //! in [`build`].
 
 pub mod cgroup;
+pub mod config;
 pub mod cpu;
 pub mod disk;
 pub mod filesystem;
@@ -26,8 +27,8 @@ pub mod sources;
 pub(crate) mod testutil;
 pub mod uptime;
 
-use crate::config::Config;
 use crate::units::HostPaths;
+pub use config::CollectorConfig;
 use opentelemetry::metrics::Meter;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -187,8 +188,7 @@ pub fn enabled(own: Option<bool>, metricsd_switch: Option<bool>, default: bool) 
 }
 
 /// Builds every enabled collector for this config.
-pub fn build(config: &Config, paths: &HostPaths, clock: &TickClock) -> Vec<Box<dyn Collector>> {
-    let c = &config.collector;
+pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<Box<dyn Collector>> {
     let mut v: Vec<Box<dyn Collector>> = Vec::new();
     let stat = SharedStat::new(paths, clock);
     if enabled(c.memory.enabled, c.enable_memory, true) {

@@ -20,8 +20,10 @@ pub mod env;
 pub use crate::units::duration;
 pub use crate::units::ConfigDuration;
 
+pub use crate::collectors::config::{CollectorConfig, DEFAULT_COLLECTOR_TIMEOUT, DEFAULT_INTERVAL};
 use crate::exporters::{self, ExporterConfig};
 use crate::scrape::EndpointConfig;
+pub use crate::server::config::{ServerConfig, DEFAULT_SERVER_HOST, DEFAULT_SERVER_PORT};
 use crate::tls::TlsConfig;
 pub use crate::units::url::check_url_port;
 use serde::{Deserialize, Serialize};
@@ -30,14 +32,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Default bind address of the HTTP server: loopback, so a first run exposes nothing.
-pub const DEFAULT_SERVER_HOST: &str = "127.0.0.1";
-/// Default port of the HTTP server (metricsd's).
-pub const DEFAULT_SERVER_PORT: u16 = 8080;
-/// Default collection interval (metricsd's).
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
-/// Default time limit for one collector's refresh.
-pub const DEFAULT_COLLECTOR_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default request timeout of metricsd's `shipper` (30 s, as metricsd).
 pub const DEFAULT_SHIPPER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time allowed to flush exporters at shutdown.
@@ -76,110 +70,6 @@ pub struct Config {
     /// `SCHED_BATCH`: the same CPU share, no wake-up preemption) or `"inherit"` (keep the
     /// policy it was started with). See [`crate::sched`].
     pub scheduling_policy: crate::sched::SchedulingPolicy,
-}
-
-/// metricsd's `server` section.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Bind address (default `127.0.0.1`; metricsd's was `0.0.0.0`, our manifests set that).
-    pub host: String,
-    /// Port (default 8080).
-    pub port: u16,
-    /// Set `false` to run without the HTTP server.
-    pub enabled: bool,
-    /// Whether `/ready` also waits until an exporter has delivered a batch (default true);
-    /// `false` makes it ready after the first collection, whatever the backends do.
-    pub ready_requires_export: bool,
-    /// Most connections kept open at once (default 256); past it the oldest idle one is closed
-    /// for the new one, so a flood of idle connections cannot keep `/health` out.
-    pub max_connections: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            host: DEFAULT_SERVER_HOST.into(),
-            port: DEFAULT_SERVER_PORT,
-            enabled: true,
-            ready_requires_export: true,
-            max_connections: crate::server::conns::DEFAULT_MAX_CONNECTIONS,
-        }
-    }
-}
-
-/// metricsd's `collector` section, with a sub-section per collector.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CollectorConfig {
-    /// metricsd's interval in whole seconds (default 60).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interval_seconds: Option<u64>,
-    /// The interval as a duration (`"10s"`); wins over `interval_seconds`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interval: Option<ConfigDuration>,
-    /// Time limit of one collector's refresh (default `"5s"`, at most the interval).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<ConfigDuration>,
-    /// metricsd's switch for the cpu collector.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enable_cpu: Option<bool>,
-    /// metricsd's switch for the memory and paging (swap) collectors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enable_memory: Option<bool>,
-    /// metricsd's switch for the disk and filesystem collectors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enable_disk: Option<bool>,
-    /// metricsd's switch for the network collector.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enable_network: Option<bool>,
-    /// metricsd's switch for the NVIDIA GPU collector.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enable_gpu: Option<bool>,
-    /// The memory collector (`system.memory.*`).
-    pub memory: crate::collectors::memory::MemoryConfig,
-    /// The agent's own telemetry (`metricsd.*`).
-    pub agent: crate::collectors::self_telemetry::SelfTelemetryConfig,
-    /// The load collector (`system.cpu.load_average.*`).
-    pub load: crate::collectors::load::LoadConfig,
-    /// The cpu collector (`system.cpu.time`, `.utilization`, `.logical.count`,
-    /// `.physical.count`, `.frequency`); metricsd's `enable_cpu` also switches it.
-    pub cpu: crate::collectors::cpu::CpuConfig,
-    /// The paging collector (`system.paging.*`: swap usage, faults, paging operations);
-    /// metricsd's `enable_memory` also switches it.
-    pub paging: crate::collectors::paging::PagingConfig,
-    /// The network collector (`system.network.*`: interface counters, socket counts);
-    /// metricsd's `enable_network` also switches it.
-    pub network: crate::collectors::network::NetworkConfig,
-    /// The disk collector (`system.disk.*`); metricsd's `enable_disk` also switches it.
-    pub disk: crate::collectors::disk::DiskConfig,
-    /// The filesystem collector (`system.filesystem.*`); metricsd's `enable_disk` also
-    /// switches it.
-    pub filesystem: crate::collectors::filesystem::FilesystemConfig,
-    /// The per-process collector (`process.*` of the top N processes); off by default.
-    pub process: crate::collectors::process::ProcessConfig,
-    /// The processes collector (`system.process.count`, `system.process.created`).
-    pub processes: crate::collectors::processes::ProcessesConfig,
-    /// The uptime collector (`system.uptime`).
-    pub uptime: crate::collectors::uptime::UptimeConfig,
-    /// The NVIDIA GPU collector (`hw.gpu.*`, `nvidia.gpu.*`, via NVML); off by default.
-    pub gpu: crate::collectors::gpu::GpuConfig,
-    /// The cgroup collector (`container.*`: CPU, memory, block I/O and process limits and usage
-    /// of the agent's own cgroup, of `path`, or with `scope: pod` of its Kubernetes pod); on by
-    /// default only inside a container.
-    pub cgroup: crate::collectors::cgroup::CgroupConfig,
-}
-
-impl CollectorConfig {
-    /// The effective interval: `interval`, else `interval_seconds`, else 60 s.
-    pub fn interval(&self) -> Duration {
-        self.interval.map(|d| d.get()).or(self.interval_seconds.map(Duration::from_secs)).unwrap_or(DEFAULT_INTERVAL)
-    }
-
-    /// The effective per-collector time limit, never longer than the interval.
-    pub fn timeout(&self) -> Duration {
-        self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_COLLECTOR_TIMEOUT).min(self.interval())
-    }
 }
 
 /// metricsd's `shipper` section: one exporter, in metricsd's flat shape.

@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn a_real_ticks_batch_encodes_as_prost_does_and_decodes_back() {
         let clock = crate::collectors::TickClock::default();
-        let collectors = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
         let state = crate::pipeline::AgentState::new(Default::default());
         let mut sched =
             crate::pipeline::Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), std::time::Duration::from_secs(5), state);

@@ -295,7 +295,7 @@ mod tests {
             let state = AgentState::new(Default::default());
             state.encode_at_tick.store(wanted, std::sync::atomic::Ordering::Relaxed);
             let clock = TickClock::default();
-            let collectors = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+            let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
             let mut sched = Scheduler::new(collectors, clock, &Default::default(), Duration::from_secs(5), state);
             let batch = sched.tick_now();
             assert_eq!(batch.encoded.get().is_some(), wanted);
@@ -310,7 +310,7 @@ mod tests {
         let state = AgentState::new(Default::default());
         state.encode_at_tick.store(true, std::sync::atomic::Ordering::Relaxed);
         let clock = TickClock::default();
-        let collectors = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
         let mut sched = Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), Duration::from_secs(5), state);
         let first = sched.tick_now();
         let (first_buf, first_points) = (first.encoded().as_ptr() as usize, first.points);
@@ -354,7 +354,7 @@ mod tests {
     #[test]
     fn collectors_that_may_block_run_beside_the_others_and_one_past_the_time_limit_is_recorded_as_timed_out() {
         let clock = TickClock::default();
-        let mut collectors = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let mut collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
         let plain = collectors.len();
         collectors.push(Box::new(Slow { name: "quick", sleep: Duration::from_millis(1) }));
         collectors.push(Box::new(Slow { name: "stuck", sleep: Duration::from_millis(1500) }));
@@ -371,7 +371,7 @@ mod tests {
         // the socket tables).
         let alone = AgentState::new(Default::default());
         let clock = TickClock::default();
-        let others = crate::collectors::build(&crate::config::Config::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let others = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
         Scheduler::new(others, clock, &Default::default(), Duration::from_millis(300), alone.clone()).tick_now();
         let failed = |m: &BTreeMap<String, CollectorStatus>| m.iter().filter(|(_, c)| c.last_error.is_some()).map(|(n, _)| n.clone()).collect::<Vec<_>>();
         let mut expected = failed(&alone.collectors.lock().unwrap());

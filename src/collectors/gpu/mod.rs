@@ -1628,7 +1628,7 @@ mod tests {
     fn the_collector_is_built_only_when_switched_on() {
         let names = |json: &str| {
             let config: crate::config::Config = serde_json::from_str(json).unwrap();
-            let v = crate::collectors::build(&config, &HostPaths::default(), &TickClock::default());
+            let v = crate::collectors::build(&config.collector, &HostPaths::default(), &TickClock::default());
             v.iter().any(|c| c.name() == "gpu")
         };
         assert!(!names("{}"));

@@ -1,0 +1,85 @@
+//! metricsd's `collector` section: the interval, the per-collector time limit, metricsd's
+//! `enable_*` switches, and one sub-section per collector (each defined beside its collector).
+
+use crate::units::ConfigDuration;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Default collection interval (metricsd's).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default time limit for one collector's refresh.
+pub const DEFAULT_COLLECTOR_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// metricsd's `collector` section, with a sub-section per collector.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    /// metricsd's interval in whole seconds (default 60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u64>,
+    /// The interval as a duration (`"10s"`); wins over `interval_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<ConfigDuration>,
+    /// Time limit of one collector's refresh (default `"5s"`, at most the interval).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ConfigDuration>,
+    /// metricsd's switch for the cpu collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_cpu: Option<bool>,
+    /// metricsd's switch for the memory and paging (swap) collectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_memory: Option<bool>,
+    /// metricsd's switch for the disk and filesystem collectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_disk: Option<bool>,
+    /// metricsd's switch for the network collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_network: Option<bool>,
+    /// metricsd's switch for the NVIDIA GPU collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_gpu: Option<bool>,
+    /// The memory collector (`system.memory.*`).
+    pub memory: super::memory::MemoryConfig,
+    /// The agent's own telemetry (`metricsd.*`).
+    pub agent: super::self_telemetry::SelfTelemetryConfig,
+    /// The load collector (`system.cpu.load_average.*`).
+    pub load: super::load::LoadConfig,
+    /// The cpu collector (`system.cpu.time`, `.utilization`, `.logical.count`,
+    /// `.physical.count`, `.frequency`); metricsd's `enable_cpu` also switches it.
+    pub cpu: super::cpu::CpuConfig,
+    /// The paging collector (`system.paging.*`: swap usage, faults, paging operations);
+    /// metricsd's `enable_memory` also switches it.
+    pub paging: super::paging::PagingConfig,
+    /// The network collector (`system.network.*`: interface counters, socket counts);
+    /// metricsd's `enable_network` also switches it.
+    pub network: super::network::NetworkConfig,
+    /// The disk collector (`system.disk.*`); metricsd's `enable_disk` also switches it.
+    pub disk: super::disk::DiskConfig,
+    /// The filesystem collector (`system.filesystem.*`); metricsd's `enable_disk` also
+    /// switches it.
+    pub filesystem: super::filesystem::FilesystemConfig,
+    /// The per-process collector (`process.*` of the top N processes); off by default.
+    pub process: super::process::ProcessConfig,
+    /// The processes collector (`system.process.count`, `system.process.created`).
+    pub processes: super::processes::ProcessesConfig,
+    /// The uptime collector (`system.uptime`).
+    pub uptime: super::uptime::UptimeConfig,
+    /// The NVIDIA GPU collector (`hw.gpu.*`, `nvidia.gpu.*`, via NVML); off by default.
+    pub gpu: super::gpu::GpuConfig,
+    /// The cgroup collector (`container.*`: CPU, memory, block I/O and process limits and usage
+    /// of the agent's own cgroup, of `path`, or with `scope: pod` of its Kubernetes pod); on by
+    /// default only inside a container.
+    pub cgroup: super::cgroup::CgroupConfig,
+}
+
+impl CollectorConfig {
+    /// The effective interval: `interval`, else `interval_seconds`, else 60 s.
+    pub fn interval(&self) -> Duration {
+        self.interval.map(|d| d.get()).or(self.interval_seconds.map(Duration::from_secs)).unwrap_or(DEFAULT_INTERVAL)
+    }
+
+    /// The effective per-collector time limit, never longer than the interval.
+    pub fn timeout(&self) -> Duration {
+        self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_COLLECTOR_TIMEOUT).min(self.interval())
+    }
+}
