@@ -41,12 +41,17 @@ pub fn load_config(opts: &Options, env: env::Env) -> Result<(Config, Option<Path
         Some(p) => Some(p.clone()),
         None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
     };
-    let mut config = match &path {
-        Some(p) => Config::load(p).map_err(|e| vec![e])?,
-        None => Config::default(),
+    // A file that cannot be read or parsed is reported together with the environment's errors.
+    let (mut config, mut errors) = match path.as_deref().map(Config::load) {
+        Some(Ok(c)) => (c, Vec::new()),
+        Some(Err(e)) => (Config::default(), vec![e]),
+        None => (Config::default(), Vec::new()),
     };
-    let mut errors = config.apply_env(env);
-    errors.extend(config.validate());
+    let file_ok = errors.is_empty();
+    errors.extend(config.apply_env(env));
+    if file_ok {
+        errors.extend(config.validate());
+    }
     if errors.is_empty() {
         Ok((config, path))
     } else {
@@ -185,12 +190,11 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
     let server = if config.server.enabled {
         match crate::server::bind(&config.server.host, config.server.port).await {
             Ok(l) => {
-                tracing::info!(addr = ?l.local_addr().ok(), "HTTP server listening");
+                tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "HTTP server listening");
                 Some(tokio::spawn(crate::server::serve_with(l, state.clone(), stop_rx.clone(), config.server.max_connections)))
             }
             Err(e) => {
                 tracing::error!(error = %e, "Cannot start the HTTP server");
-                eprintln!("error: {e}");
                 return exit::RUNTIME;
             }
         }
@@ -212,8 +216,10 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
             return exit::CONFIG;
         }
     };
-    if running.handles.is_empty() {
-        tracing::info!("No exporter configured; metrics are served on /metrics only");
+    match (running.handles.is_empty(), config.server.enabled) {
+        (true, true) => tracing::info!("No exporter configured; metrics are served on /metrics only"),
+        (true, false) => tracing::warn!("No exporter configured and the HTTP server is disabled: nothing is exported"),
+        _ => {}
     }
     *state.exporters.write().unwrap() = running.handles.clone();
     state.encode_at_tick.store(uses_otlp(&wanted), std::sync::atomic::Ordering::Relaxed);
@@ -231,7 +237,7 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
             _ = int.recv() => break,
             _ = hup.recv() => {}
         }
-        tracing::info!(config = ?config_path, "SIGHUP: reloading configuration");
+        tracing::info!(config = %path_field(config_path.as_deref()), "SIGHUP: reloading configuration");
         let new = match load_config(opts, &env::process_env) {
             Ok((c, _)) => c,
             Err(errors) => {
@@ -330,10 +336,15 @@ async fn stop_within(grace: Duration, state: &AgentState, sched_task: tokio::tas
     tokio::time::timeout_at(deadline.into(), rest).await.is_ok()
 }
 
+/// A config file's path for a log field: the path, or `none` (never Rust's `Some(..)`).
+fn path_field(p: Option<&Path>) -> String {
+    p.map_or_else(|| "none".into(), |p| p.display().to_string())
+}
+
 fn start_scheduler(config: &Config, state: Arc<AgentState>, path: Option<&Path>) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<Scheduler>) {
     let sched = build_scheduler(config, state.clone()).with_scraper(start_scraper(config, &state));
     let interval = config.collector.interval();
-    tracing::info!(collectors = ?sched.collector_names(), interval = ?interval, config = ?path, "Collecting");
+    tracing::info!(collectors = ?sched.collector_names(), interval = %crate::units::ConfigDuration(interval), config = %path_field(path), "Collecting");
     let (tx, rx) = tokio::sync::watch::channel(false);
     (tx, tokio::spawn(sched.run(interval, rx)))
 }

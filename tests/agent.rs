@@ -143,6 +143,44 @@ fn values_that_once_aborted_or_misdirected_the_agent_are_refused_by_check_config
 }
 
 #[test]
+fn check_config_prints_environment_errors_together_with_file_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_config(&dir, "bad.yaml", "server:\n  port: [1\n");
+    let out = agent().arg("--check-config").arg("-c").arg(&bad).env("MC_SERVER_PORT", "eighty").env("MC_COLLECTOR_INTERVAL", "often").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml") && err.contains("MC_SERVER_PORT") && err.contains("MC_COLLECTOR_INTERVAL"), "{err}");
+    assert!(err.contains("\"30s\""), "the interval variable's message shows the duration form: {err}");
+}
+
+#[test]
+fn a_port_in_use_is_reported_once_and_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = agent().env("MC_SERVER_PORT", port.to_string()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches(&format!("127.0.0.1:{port}")).count(), 1, "{err}");
+    assert!(err.contains("Address already in use") || err.contains("in use"), "{err}");
+}
+
+#[test]
+fn log_fields_carry_values_not_rust_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(&dir, "c.yaml", "server: {enabled: false}\ncollector: {interval: 200ms}\n");
+    let mut cmd = agent();
+    cmd.arg("-c").arg(&cfg);
+    let running = Running::spawn(cmd);
+    std::thread::sleep(Duration::from_millis(700));
+    running.signal(libc::SIGTERM);
+    let (code, _, err) = running.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("Some(") && !err.contains("None"), "{err}");
+    assert!(err.contains("nothing is exported"), "a run that exports nothing says so: {err}");
+    assert!(err.contains(&format!("config={}", cfg.display())), "{err}");
+}
+
+#[test]
 fn check_config_prints_every_error_not_just_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(

@@ -48,7 +48,11 @@ impl Config {
                 }
                 _ => match super::duration::parse_duration(&v) {
                     Ok(d) if !d.is_zero() && v.trim().parse::<u64>().is_err() => self.collector.interval = Some(ConfigDuration(d)),
-                    _ => errors.push(ConfigError::Env { var: "MC_COLLECTOR_INTERVAL".into(), value: v, msg: "expected a positive number of seconds".into() }),
+                    _ => errors.push(ConfigError::Env {
+                        var: "MC_COLLECTOR_INTERVAL".into(),
+                        value: v,
+                        msg: "expected a positive number of seconds, or a duration such as \"30s\"".into(),
+                    }),
                 },
             }
         } else if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL") {

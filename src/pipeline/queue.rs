@@ -325,7 +325,7 @@ impl QueueHandle {
         let mut st = self.shared.status.lock().unwrap();
         if !q.items.is_empty() {
             let points: u64 = q.items.iter().map(|(_, p)| p.points).sum();
-            tracing::warn!(exporter = %st.name, payloads = q.items.len(), points, "Shutdown deadline reached; unsent payloads dropped");
+            tracing::warn!(exporter = %st.name, payloads = q.items.len(), points, "Shutdown: unsent payloads dropped (the deadline came first, or the backend was still failing)");
             st.dropped_payloads += q.items.len() as u64;
             st.dropped_points += points;
             q.items.clear();
@@ -722,16 +722,22 @@ async fn sender_loop<E: Exporter>(name: String, exporter: Arc<E>, shared: Arc<Sh
                 }
                 Some(delay) => {
                     let wake = deadline_after(Instant::now(), delay);
-                    let deadline = *stop.borrow();
-                    if let Some(d) = deadline {
-                        if wake >= d {
-                            return;
+                    // Shutting down: a retry due after the deadline is not waited for.
+                    let past_deadline = |d: Option<Instant>| {
+                        let past = d.is_some_and(|d| wake >= d);
+                        if past {
+                            tracing::info!(exporter = %name, retry_in = %ConfigDuration(delay), "Shutdown: the next retry would come after the deadline; not waiting for it");
                         }
+                        past
+                    };
+                    if past_deadline(*stop.borrow()) {
+                        return;
                     }
                     tokio::select! {
                         _ = tokio::time::sleep_until(wake.into()) => {}
                         _ = stop.changed() => {
-                            if let Some(d) = *stop.borrow() { if wake >= d { return; } }
+                            let d = *stop.borrow();
+                            if past_deadline(d) { return; }
                             tokio::time::sleep_until(wake.into()).await;
                         }
                     }
