@@ -18,7 +18,13 @@ fn once_prints_memory_and_load_with_the_resource() {
     let out = agent().arg("--once").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("resource "), "{text}");
+    // A stamped batch, then each resource with a header row over aligned columns.
+    assert!(text.starts_with("batch 20") && text.lines().nth(1).unwrap().starts_with("resource "), "{text}");
+    let header = text.lines().nth(2).unwrap();
+    assert!(header.trim_start().starts_with("METRIC") && header.trim_end().ends_with("ATTRIBUTES"), "{header}");
+    let value_col = header.find("VALUE").unwrap();
+    let row = text.lines().find(|l| l.contains("system.memory.state=used")).unwrap();
+    assert!(row[value_col..].chars().next().unwrap().is_ascii_digit(), "values line up under VALUE: {header}\n{row}");
     for needle in [
         "host.name=",
         "host.id=",

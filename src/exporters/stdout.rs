@@ -2,9 +2,13 @@
 //! per line (`format = "json"`, the OTLP/HTTP JSON encoding) for tools.
 //!
 //! ```text
+//! batch 2026-12-07T14:00:00.000Z
 //! resource host.name=web-1 host.id=3d12… os.type=linux service.name=metricsd
-//!   system.memory.usage                       sum      By        system.memory.state=used  1204224000
+//!   METRIC               KIND    UNIT  VALUE       ATTRIBUTES
+//!   system.memory.usage  updown  By    1204224000  system.memory.state=used
 //! ```
+//!
+//! Every column of a resource's table is as wide as its widest cell; the attributes come last.
 
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig};
 use crate::pipeline::Batch;
@@ -108,17 +112,36 @@ fn number(v: &Option<number_data_point::Value>) -> String {
     }
 }
 
+/// The collection time of a batch: the time of its first data point (every point of a tick
+/// carries the same one).
+fn batch_time(req: &ExportMetricsServiceRequest) -> Option<u64> {
+    let m = req.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics).next()?;
+    match m.data.as_ref()? {
+        Data::Gauge(g) => g.data_points.first().map(|p| p.time_unix_nano),
+        Data::Sum(s) => s.data_points.first().map(|p| p.time_unix_nano),
+        Data::Histogram(h) => h.data_points.first().map(|p| p.time_unix_nano),
+        Data::Summary(s) => s.data_points.first().map(|p| p.time_unix_nano),
+        Data::ExponentialHistogram(h) => h.data_points.first().map(|p| p.time_unix_nano),
+    }
+}
+
+/// The attributes come last: however long a set is, the other columns stay aligned.
+const HEADER: [&str; 5] = ["METRIC", "KIND", "UNIT", "VALUE", "ATTRIBUTES"];
+
 fn table(req: &ExportMetricsServiceRequest) -> String {
     let mut out = String::new();
+    let when = batch_time(req).map(|ns| humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns)).to_string());
+    let _ = writeln!(out, "batch {}", when.as_deref().unwrap_or("(empty)"));
     for rm in &req.resource_metrics {
         let mut res: Vec<String> = rm.resource.iter().flat_map(|r| r.attributes.iter()).map(|kv| format!("{}={}", kv.key, any_value_text(&kv.value))).collect();
         res.sort();
         let _ = writeln!(out, "resource {}", res.join(" "));
+        // Rows first, so that every column is as wide as its widest cell.
+        let mut rows: Vec<[String; 5]> = Vec::new();
         for sm in &rm.scope_metrics {
             for m in &sm.metrics {
-                let mut row = |kind: &str, attrs: &[KeyValue], value: String| {
-                    let _ = writeln!(out, "  {:<42} {:<9} {:<14} {:<48} {}", m.name, kind, m.unit, attrs_text(attrs), value);
-                };
+                let mut row =
+                    |kind: &str, attrs: &[KeyValue], value: String| rows.push([m.name.clone(), kind.into(), m.unit.clone(), value, attrs_text(attrs)]);
                 match &m.data {
                     Some(Data::Gauge(g)) => g.data_points.iter().for_each(|p| row("gauge", &p.attributes, number(&p.value))),
                     Some(Data::Sum(s)) => {
@@ -133,6 +156,31 @@ fn table(req: &ExportMetricsServiceRequest) -> String {
                     None => {}
                 }
             }
+        }
+        let mut width = HEADER.map(str::len);
+        for r in &rows {
+            for (w, cell) in width.iter_mut().zip(r) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut line = |cells: [&str; 5]| {
+            let _ = writeln!(
+                out,
+                "  {:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                cells[4],
+                w0 = width[0],
+                w1 = width[1],
+                w2 = width[2],
+                w3 = width[3]
+            );
+        };
+        line(HEADER);
+        for r in &rows {
+            line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
         }
     }
     out
