@@ -66,7 +66,7 @@ fn full_tick(c: &mut Criterion) {
     let config = Config::default();
     let clock = TickClock::default();
     let state = AgentState::new(Default::default());
-    let collectors = collectors::build(&config, &fixture(), &clock);
+    let collectors = collectors::build(&config.collector, &fixture(), &clock);
     let mut sched = rt.block_on(async {
         Scheduler::new(collectors, clock, &[("host.name".to_string(), "bench".to_string())].into(), std::time::Duration::from_secs(5), state)
     });

@@ -126,7 +126,7 @@ fn count_tcp_by_family() -> io::Result<Counts> {
 
 fn main() {
     let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let paths = metricsd::host::HostPaths::default();
+    let paths = metricsd::units::HostPaths::default();
     let mut took = [Duration::ZERO; 4];
     for _ in 0..rounds {
         let t = Instant::now();

@@ -3,8 +3,8 @@
 
 Measures, for the same collector set (cpu, memory, disk, filesystem, network, load):
 
-* node_exporter (Debian's prometheus-node-exporter, `minimal` collector set as the anchors in
-  ../shared/bench/anchors use it): exporter CPU per scrape over N paced scrapes (one per
+* node_exporter (Debian's prometheus-node-exporter, `minimal` collector set: cpu, meminfo,
+  diskstats, filesystem, netdev, loadavg): exporter CPU per scrape over N paced scrapes (one per
   second, the cost of a 1 s collection cycle) and RSS after them;
 * metricsd (release build) at a 1 s interval with its default collectors and one exporter
   (OTLP HTTP/protobuf, or remote-write, to a local sink that only counts bytes): CPU per tick

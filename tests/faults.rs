@@ -2,7 +2,7 @@
 //! everything, one takes seconds per request — beside a healthy one: collection keeps its
 //! schedule, the healthy exporter gets every batch, the stuck queues stay within their byte
 //! bound (dropping the oldest, counted), and the agent's RSS stays bounded (measured here from
-//! `/proc/<pid>/status` and printed for the README's Reliability figures).
+//! `/proc/<pid>/status` and printed for docs/reliability.md's figures).
 
 mod common;
 

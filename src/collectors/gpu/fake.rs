@@ -1,8 +1,8 @@
 //! A fake driver for the GPU collector's tests: GPUs whose values the test sets, a driver that
 //! can be missing, unloaded or reloaded, GPUs that get lost, and a count of every call.
 //!
-//! Defaults are what NVML returned on an H100 80GB HBM3 (see
-//! `reference/nvml-on-h100.md`), with a busy GPU's utilization and memory so that conversions
+//! Defaults are what NVML returned on an H100 80GB HBM3 (see docs/gpu.md), with a busy GPU's
+//! utilization and memory so that conversions
 //! are visible.
 
 use super::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization};

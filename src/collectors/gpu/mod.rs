@@ -62,7 +62,7 @@
 //!
 //! ## What each tick costs
 //!
-//! Measured on an H100 (`reference/nvml-on-h100.md`): the plain calls (utilization, temperature,
+//! Measured on an H100 (docs/gpu.md, "What each call costs"): the plain calls (utilization, temperature,
 //! power, clocks, throttle reasons, P-state, ECC, encoder/decoder) cost 0.3–0.9 µs each, memory
 //! and the process lists about 7 µs. Two calls are slow and are handled so:
 //!
