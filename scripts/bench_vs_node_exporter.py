@@ -22,8 +22,12 @@ With `--split`, a second metricsd with no exporter runs in the same window too: 
 what collecting costs (reading /proc and /sys, the callbacks, the OTLP structures), and the
 difference is what exporting costs (encoding, compression, HTTP, the loopback send).
 
+With `--baseline BINARY`, another metricsd build (e.g. the previous commit's) runs with the same
+exporter in the same window, and the ratio of the two builds' CPU per tick is printed: how a
+change is measured without the minute-to-minute moves of a shared machine.
+
 Usage: scripts/bench_vs_node_exporter.py [--seconds 30] [--exporter otlp|remote_write]
-       [--compression gzip|none] [--split]   (build first: cargo build --release)
+       [--compression gzip|none] [--split] [--baseline BINARY]   (build first: cargo build --release)
 """
 import argparse
 import http.client
@@ -120,6 +124,7 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/metricsd"))
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
     ap.add_argument("--split", action="store_true", help="also measure a metricsd without exporter: collect vs export")
+    ap.add_argument("--baseline", help="another metricsd binary, measured with the same exporter in the same window")
     args = ap.parse_args()
     if not os.path.exists(args.binary):
         raise SystemExit(f"{args.binary} missing: run cargo build --release")
@@ -137,7 +142,7 @@ def main():
     ne = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + NE_MINIMAL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     d = tempfile.TemporaryDirectory()
-    md = bare = None
+    md = bare = base = None
     try:
         wait_port(ne_port)
         conn = http.client.HTTPConnection("127.0.0.1", ne_port, timeout=10)
@@ -164,6 +169,8 @@ def main():
             with open(bare_cfg, "w") as f:
                 f.write("server:\n  enabled: false\ncollector:\n  interval: 1s\nexporters: []\n")
             bare = subprocess.Popen([args.binary, "-c", bare_cfg, "--log-level", "error"], stdout=subprocess.DEVNULL)
+        if args.baseline:
+            base = subprocess.Popen([args.baseline, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
 
         # Warm-up: node_exporter's first scrapes, metricsd's first ticks, connection pools.
         t0 = time.time()
@@ -173,16 +180,19 @@ def main():
         # Scrapes land half-way between metricsd's ticks (both paced at 1 s).
         time.sleep(0.5)
         before = Sink.requests
-        for p, who in ((md, "metricsd"), (bare, "metricsd without exporter")):
+        for p, who in ((md, "metricsd"), (bare, "metricsd without exporter"), (base, "the baseline metricsd")):
             if p is not None and p.poll() is not None:
                 raise SystemExit(f"{who} exited with status {p.returncode} during the warm-up (run it by hand to see why)")
         b0 = cpu_by_thread(bare.pid) if bare else None
+        base0 = cpu_by_thread(base.pid) if base else None
         ne0, md0, t0 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid), time.time()
         for i in range(n):
             scrape()
             time.sleep(max(0, t0 + i + 1 - time.time()))
         ne1, md1 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid)
         bare_cpu_ms = cpu_window(b0, cpu_by_thread(bare.pid), "metricsd without exporter") / 1e6 / n if bare else None
+        base_cpu_ms = cpu_window(base0, cpu_by_thread(base.pid), "the baseline metricsd") / 1e6 / n if base else None
+        base_rss = rss_kb(base.pid) / 1024 if base else None
         ne_cpu_ms = cpu_window(ne0, ne1, "node_exporter") / 1e6 / n
         md_cpu_ms = cpu_window(md0, md1, "metricsd") / 1e6 / n
         ne_rss, md_rss = rss_kb(ne.pid) / 1024, rss_kb(md.pid) / 1024
@@ -193,7 +203,7 @@ def main():
     finally:
         ne.send_signal(signal.SIGTERM)
         ne.wait(10)
-        for p in (md, bare):
+        for p in (md, bare, base):
             if p is not None:
                 p.send_signal(signal.SIGTERM)
                 p.wait(15)
@@ -209,6 +219,10 @@ def main():
     if bare_cpu_ms is not None:
         print(f"metricsd_collect_only_cpu_ms_per_tick: {bare_cpu_ms:.3f} ms")
         print(f"metricsd_export_cpu_ms_per_tick: {md_cpu_ms - bare_cpu_ms:.3f} ms (the difference)")
+    if base_cpu_ms is not None:
+        print(f"baseline_cpu_ms_per_tick: {base_cpu_ms:.3f} ms ({args.baseline})")
+        print(f"baseline_rss: {base_rss:.1f} MB")
+        print(f"ratio_cpu_metricsd_over_baseline: {md_cpu_ms / base_cpu_ms:.3f}")
     print(f"ratio_cpu_node_exporter_over_metricsd: {ne_cpu_ms / md_cpu_ms:.1f}x")
     print(f"ratio_rss_node_exporter_over_metricsd: {ne_rss / md_rss:.1f}x")
     ok = md_cpu_ms <= ne_cpu_ms / 5 and md_rss <= ne_rss / 2
