@@ -229,19 +229,9 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = httpdate_parse(v)?;
+    // An HTTP date (IMF-fixdate, RFC 850 or asctime, as RFC 9110 asks a recipient to accept).
+    let when = httpdate::parse_http_date(v).ok()?;
     Some(when.duration_since(SystemTime::now()).unwrap_or_default())
-}
-
-fn httpdate_parse(v: &str) -> Option<SystemTime> {
-    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" → humantime's RFC 3339 parser.
-    let parts: Vec<&str> = v.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == parts[2])? + 1;
-    let s = format!("{}-{:02}-{:0>2}T{}Z", parts[3], month, parts[1], parts[4]);
-    humantime::parse_rfc3339(&s).ok()
 }
 
 /// The start of a body, for an error message.
