@@ -341,3 +341,34 @@ pub(crate) fn fixture_copy(name: &str) -> (tempfile::TempDir, crate::units::Host
     // `fixture_copy` takes paths below `tests/fixtures/proc`.
     crate::collectors::testutil::fixture_copy(&format!("../cgroup/{name}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_absent_from_then_on_but_a_missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = CgFile::new(Some(dir.path()), "pids.current");
+        assert_eq!(f.number().unwrap(), None);
+        std::fs::write(dir.path().join("pids.current"), "5\n").unwrap();
+        assert_eq!(f.number().unwrap(), None, "not looked for again");
+        let mut f = CgFile::new(Some(dir.path()), "pids.current");
+        assert_eq!(f.number().unwrap(), Some(5));
+        let mut gone = CgFile::new(Some(&dir.path().join("removed")), "pids.current");
+        assert!(gone.read().unwrap_err().is_io_kind(std::io::ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn a_single_number_file_reads_max_and_negatives_as_none_and_garbage_as_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = CgFile::new(Some(dir.path()), "memory.max");
+        for (text, want) in [("536870912\n", Some(536870912)), ("max\n", None), ("-1\n", None)] {
+            std::fs::write(dir.path().join("memory.max"), text).unwrap();
+            assert_eq!(f.number().unwrap(), want, "{text:?}");
+        }
+        std::fs::write(dir.path().join("memory.max"), "lots\n").unwrap();
+        let e = f.number().unwrap_err().to_string();
+        assert!(e.contains("memory.max") && e.contains("not a number: \"lots\""), "{e}");
+    }
+}

@@ -158,3 +158,46 @@ pub(super) fn read_io(bytes: &mut [CgFile], ops: &mut [CgFile], devices: &mut De
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::cgroup::{fixture, fixture_copy, locate, CgroupFiles, Target};
+    use crate::units::HostPaths;
+
+    fn read_all(paths: &HostPaths) -> CgroupStats {
+        let mut files = CgroupFiles::open(&locate(paths, None, Target::Own).unwrap());
+        let mut s = CgroupStats::default();
+        files.read_cpu(&mut s).unwrap();
+        files.read_memory(&mut s).unwrap();
+        files.read_io(&mut s).unwrap();
+        files.read_pids(&mut s).unwrap();
+        s
+    }
+
+    #[test]
+    fn reads_the_v1_controllers_of_the_captured_hybrid_host_into_stats() {
+        let s = read_all(&HostPaths::under(fixture("v1-hybrid")));
+        // cpuacct.usage_user, usage_sys (ns); cpu.cfs_quota_us ÷ cpu.cfs_period_us; cpu.stat.
+        assert_eq!((s.cpu_user, s.cpu_system, s.cpu_limit), (Some(2.022564416), Some(0.483929808), Some(0.5)));
+        assert_eq!((s.periods, s.throttled_seconds), (Some([45, 42]), Some(5.05152856)));
+        // memory.usage_in_bytes − total_inactive_file; the total_ values.
+        assert_eq!((s.memory_usage, s.memory_limit, s.working_set, s.available), (Some(162500608), Some(268435456), Some(111919104), Some(156516352)));
+        assert_eq!((s.rss, s.oom_kills, s.faults), (Some(108617728), Some(0), Some([0, 59666])));
+        // One device, bytes and operations merged; the Total lines skipped.
+        let io: Vec<(&str, [Option<u64>; 2], [Option<u64>; 2])> = s.io.iter().map(|d| (&*d.device, d.bytes, d.ops)).collect();
+        assert_eq!(io, [("254:0", [Some(67112960), Some(67108864)], [Some(65), Some(64)])]);
+        assert_eq!((s.pids, s.pids_limit), (Some(4), Some(64)));
+    }
+
+    #[test]
+    fn a_memory_limit_from_two_to_the_62_up_and_a_quota_of_minus_one_are_no_limit() {
+        let (dir, paths) = fixture_copy("v1-hybrid");
+        let memory = "sys/fs/cgroup/memory/process_api/8b5719f0e97bc94c3a3aa952264dc347/metricsd-capture";
+        std::fs::write(dir.path().join(memory).join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        std::fs::write(dir.path().join("sys/fs/cgroup/cpu/metricsd-capture/cpu.cfs_quota_us"), "-1\n").unwrap();
+        let s = read_all(&paths);
+        assert_eq!((s.memory_limit, s.available, s.cpu_limit), (None, None, None));
+        assert_eq!(s.working_set, Some(111919104));
+    }
+}

@@ -102,3 +102,44 @@ pub(super) fn read_io(stat: &mut CgFile, devices: &mut Devices, s: &mut CgroupSt
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::cgroup::{fixture, locate, CgroupFiles, Target};
+    use crate::units::HostPaths;
+
+    #[test]
+    fn cpu_max_is_the_quota_over_the_period_and_max_is_no_limit() {
+        assert_eq!(parse_cpu_max("150000 100000\n"), Some(1.5));
+        assert_eq!(parse_cpu_max("max 100000\n"), None);
+        assert_eq!(parse_cpu_max("50000 0\n"), None);
+        assert_eq!(parse_cpu_max(""), None);
+    }
+
+    #[test]
+    fn reads_the_v2_files_of_a_kubernetes_container_into_stats() {
+        let paths = HostPaths::under(fixture("v2-k8s-container"));
+        let mut files = CgroupFiles::open(&locate(&paths, None, Target::Own).unwrap());
+        let mut s = CgroupStats::default();
+        files.read_cpu(&mut s).unwrap();
+        files.read_memory(&mut s).unwrap();
+        files.read_io(&mut s).unwrap();
+        files.read_pids(&mut s).unwrap();
+        // cpu.stat, cpu.max "150000 100000".
+        assert_eq!((s.cpu_total, s.cpu_user, s.cpu_system), (Some(3.481266), Some(2.514875), Some(0.966391)));
+        assert_eq!((s.periods, s.throttled_seconds, s.cpu_limit), (Some([1205, 37]), Some(1.82549), Some(1.5)));
+        // memory.current − inactive_file; memory.max − working set; pgfault − pgmajfault.
+        assert_eq!((s.memory_usage, s.memory_limit, s.working_set, s.available), (Some(157286400), Some(536870912), Some(125829120), Some(411041792)));
+        assert_eq!((s.rss, s.oom_kills, s.faults), (Some(104857600), Some(1), Some([121, 248789])));
+        // io.stat, in the file's order; iocost's keys are ignored.
+        let io: Vec<(&str, [Option<u64>; 2], [Option<u64>; 2])> = s.io.iter().map(|d| (&*d.device, d.bytes, d.ops)).collect();
+        assert_eq!(io, [("8:0", [Some(1459200), Some(314773504)], [Some(192), Some(353)]), ("253:0", [Some(4096), Some(1048576)], [Some(1), Some(256)])]);
+        assert_eq!((s.pids, s.pids_limit), (Some(7), Some(1024)));
+        // Read again: the device names are the same allocation.
+        let first = s.io[0].device.clone();
+        s.clear();
+        files.read_io(&mut s).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &s.io[0].device));
+    }
+}
