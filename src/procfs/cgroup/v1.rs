@@ -185,7 +185,7 @@ mod tests {
         assert_eq!((s.memory_usage, s.memory_limit, s.working_set, s.available), (Some(162500608), Some(268435456), Some(111919104), Some(156516352)));
         assert_eq!((s.rss, s.oom_kills, s.faults), (Some(108617728), Some(0), Some([0, 59666])));
         // One device, bytes and operations merged; the Total lines skipped.
-        let io: Vec<(&str, [Option<u64>; 2], [Option<u64>; 2])> = s.io.iter().map(|d| (&*d.device, d.bytes, d.ops)).collect();
+        let io: Vec<_> = s.io.iter().map(|d| (&*d.device, d.bytes, d.ops)).collect();
         assert_eq!(io, [("254:0", [Some(67112960), Some(67108864)], [Some(65), Some(64)])]);
         assert_eq!((s.pids, s.pids_limit), (Some(4), Some(64)));
     }

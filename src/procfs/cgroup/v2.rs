@@ -133,7 +133,7 @@ mod tests {
         assert_eq!((s.memory_usage, s.memory_limit, s.working_set, s.available), (Some(157286400), Some(536870912), Some(125829120), Some(411041792)));
         assert_eq!((s.rss, s.oom_kills, s.faults), (Some(104857600), Some(1), Some([121, 248789])));
         // io.stat, in the file's order; iocost's keys are ignored.
-        let io: Vec<(&str, [Option<u64>; 2], [Option<u64>; 2])> = s.io.iter().map(|d| (&*d.device, d.bytes, d.ops)).collect();
+        let io: Vec<_> = s.io.iter().map(|d| (&*d.device, d.bytes, d.ops)).collect();
         assert_eq!(io, [("8:0", [Some(1459200), Some(314773504)], [Some(192), Some(353)]), ("253:0", [Some(4096), Some(1048576)], [Some(1), Some(256)])]);
         assert_eq!((s.pids, s.pids_limit), (Some(7), Some(1024)));
         // Read again: the device names are the same allocation.
