@@ -4,10 +4,10 @@
 //!
 //! The collector turns what [`procfs::cgroup`](crate::procfs::cgroup) reads into points:
 //! finding the cgroup and parsing its v1 and v2 files are there; here are the choice of cgroup
-//! from the config ([`config`]), the CPU usage rate, and the instruments ([`instruments`]).
+//! from the config (`config.rs`), the CPU usage rate, and the instruments (`instruments.rs`).
 //!
 //! **Which cgroup.** By default the agent's own, from `PROC/self/cgroup` and the cgroup mounts
-//! of `PROC/self/mountinfo` ([`find`](crate::procfs::cgroup::find) says how). Pure v2, pure v1
+//! of `PROC/self/mountinfo` ([`find`] says how). Pure v2, pure v1
 //! and hybrid hosts work: each group of metrics comes from v2 when the cgroup's
 //! `cgroup.controllers` lists its controller (`cpu`, `memory`, `io`, `pids`), else from the v1
 //! hierarchy of that controller (`cpu` and `cpuacct`, `memory`, `blkio`, `pids`), else — CPU
