@@ -8,8 +8,10 @@
 //! - parsers borrow from the text (`split_ascii_whitespace` on `&str`) and avoid per-line
 //!   allocation;
 //! - files read every tick (stat, meminfo, loadavg, vmstat, diskstats, net/dev, uptime) are read
-//!   through a [`ProcFile`], which keeps the file open between reads.
+//!   through a [`ProcFile`], which keeps the file open between reads (so are one cgroup's
+//!   files, [`cgroup`]).
 
+pub mod cgroup;
 pub mod cpuinfo;
 pub mod diskstats;
 pub mod loadavg;
