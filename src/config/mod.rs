@@ -13,7 +13,7 @@
 //! over every detector), `root_path` (where the host's `/` is mounted) and a section per
 //! collector inside `collector`. The same schema may be written in YAML (`.yaml`/`.yml`) or TOML
 //! (`.toml`); the file extension decides. Unknown keys are errors naming the key and its line.
-//! Environment overrides are in [`env`].
+//! Environment overrides are in [`env`](mod@env).
 
 pub mod env;
 

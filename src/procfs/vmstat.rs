@@ -110,7 +110,7 @@ const PREFIX_SLACK: usize = 512;
 ///
 /// The six sit in the first half of the file (by byte 2000 of 4000 on 6.18), and the kernel
 /// formats only the lines a read asks for: the first read reads it all and notes where the
-/// last of the six ends; later reads ask for that much plus [`PREFIX_SLACK`] (measured on
+/// last of the six ends; later reads ask for that much plus `PREFIX_SLACK` (measured on
 /// 6.18: 13 µs a read instead of 21). A prefix that misses one of them (a counter moved
 /// further down) is followed by a full read, in the same call, which notes the new place.
 #[derive(Debug)]

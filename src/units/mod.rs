@@ -1,6 +1,6 @@
 //! Value types every layer shares, and nothing else: durations as users write them
 //! ([`duration`]), where the host's `/proc`, `/sys` and `/` are ([`host_paths`]), byte sizes
-//! ([`byte_size`]) and the environment as a lookup function ([`env`]).
+//! ([`byte_size`]) and the environment as a lookup function ([`env`](mod@env)).
 //!
 //! This module is the bottom layer (see `docs/architecture.md`): it imports nothing of the
 //! crate, so any module may use it.
