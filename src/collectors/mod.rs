@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod disk;
 pub mod filesystem;
 pub mod gpu;
+pub mod instruments;
 pub mod load;
 pub mod memory;
 pub mod network;
