@@ -116,6 +116,7 @@
 //! place, and each directory is checked with one `stat`; a refresh allocates nothing once the
 //! devices are known.
 
+use super::instruments::{ByDefault, Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{mountinfo, ProcError, ProcFile};
 use crate::resource::container;
@@ -1055,6 +1056,122 @@ fn up_down(meter: &Meter, snap: &Snap, name: &'static str, unit: &'static str, d
         })
         .build();
 }
+
+// The cgroup collector's metrics as data, for the catalog (`metricsd --list-metrics`). Its
+// `register` below does not use them yet (the lead converts it once cgroup.rs is split): a
+// test in collectors/catalog.rs checks that these match what it registers.
+const IN_CONTAINER: ByDefault = ByDefault::When("in a container");
+const fn container<T>(m: Metric<T>, attributes: &'static [&'static str], source: &'static str) -> Metric<T> {
+    m.attributes(attributes).source(source).by_default(IN_CONTAINER)
+}
+const CPU_TIME: Metric<f64> = container(
+    Metric::f64_counter("container.cpu.time", "s", "CPU time the container's processes spent in user and kernel mode"),
+    &["cpu.mode"],
+    "v2 cpu.stat user_usec, system_usec; v1 cpuacct.usage_user/_sys (ns), else cpuacct.stat ÷ USER_HZ",
+);
+const CPU_USAGE: Metric<f64> = container(
+    Metric::f64_gauge("container.cpu.usage", "{cpu}", "CPUs the container used on average since the last collection"),
+    &[],
+    "Δ v2 cpu.stat usage_usec (v1 cpuacct.usage) ÷ Δ wall time (none on the first tick)",
+);
+const CPU_LIMIT: Metric<f64> = container(
+    Metric::f64_gauge("container.cpu.limit", "{cpu}", "The container's CPU quota in CPUs (quota / period); absent when unlimited"),
+    &[],
+    "v2 cpu.max quota ÷ period; v1 cpu.cfs_quota_us ÷ cpu.cfs_period_us",
+)
+.agent_name();
+const CPU_THROTTLING_PERIODS: Metric<u64> = container(
+    Metric::u64_counter(
+        "container.cpu.throttling.periods",
+        "{period}",
+        "CPU quota enforcement periods that elapsed (total) and in which the container was throttled",
+    ),
+    &["cpu.throttling.state"],
+    "cpu.stat nr_periods, nr_throttled (v2 and v1)",
+)
+.agent_name();
+const CPU_THROTTLING_TIME: Metric<f64> = container(
+    Metric::f64_counter("container.cpu.throttling.time", "s", "Time the container's processes were throttled by the CPU quota"),
+    &[],
+    "v2 cpu.stat throttled_usec; v1 cpu.stat throttled_time (ns)",
+)
+.agent_name();
+const MEMORY_USAGE: Metric<i64> = container(
+    Metric::i64_up_down_counter("container.memory.usage", "By", "Memory charged to the container, page cache included"),
+    &[],
+    "v2 memory.current; v1 memory.usage_in_bytes",
+);
+const MEMORY_LIMIT: Metric<i64> = container(
+    Metric::i64_up_down_counter("container.memory.limit", "By", "The container's memory limit; absent when unlimited"),
+    &[],
+    "v2 memory.max; v1 memory.limit_in_bytes",
+)
+.agent_name();
+const MEMORY_WORKING_SET: Metric<i64> = container(
+    Metric::i64_up_down_counter("container.memory.working_set", "By", "Memory usage less inactive file cache (the kubelet's working set)"),
+    &[],
+    "usage − memory.stat inactive_file (v1 total_inactive_file)",
+);
+const MEMORY_RSS: Metric<i64> = container(
+    Metric::i64_up_down_counter("container.memory.rss", "By", "Anonymous memory of the container (heap, stacks)"),
+    &[],
+    "v2 memory.stat anon; v1 memory.stat total_rss",
+);
+const MEMORY_AVAILABLE: Metric<i64> = container(
+    Metric::i64_up_down_counter("container.memory.available", "By", "Memory limit less working set; absent when unlimited"),
+    &[],
+    "limit − working set",
+);
+const MEMORY_OOM_KILLS: Metric<u64> = container(
+    Metric::u64_counter("container.memory.oom_kills", "{kill}", "Processes of the container killed by the OOM killer"),
+    &[],
+    "v2 memory.events oom_kill; v1 memory.oom_control oom_kill",
+)
+.agent_name();
+const PAGING_FAULTS: Metric<u64> = container(
+    Metric::u64_counter("container.paging.faults", "{fault}", "Page faults of the container's processes, major (needing I/O) and minor"),
+    &["system.paging.fault.type"],
+    "memory.stat pgmajfault, pgfault − pgmajfault (v1 total_pgmajfault, total_pgfault)",
+);
+const DISK_IO: Metric<u64> = container(
+    Metric::u64_counter("container.disk.io", "By", "Bytes the container read from and wrote to each block device"),
+    &["system.device", "disk.io.direction"],
+    "v2 io.stat rbytes, wbytes; v1 blkio.throttle.io_service_bytes_recursive",
+);
+const DISK_OPERATIONS: Metric<u64> = container(
+    Metric::u64_counter("container.disk.operations", "{operation}", "Read and write operations of the container on each block device"),
+    &["system.device", "disk.io.direction"],
+    "v2 io.stat rios, wios; v1 blkio.throttle.io_serviced_recursive",
+)
+.agent_name();
+const PIDS_COUNT: Metric<i64> =
+    container(Metric::i64_up_down_counter("container.pids.count", "{process}", "Processes and threads in the container"), &[], "pids.current").agent_name();
+const PIDS_LIMIT: Metric<i64> = container(
+    Metric::i64_up_down_counter("container.pids.limit", "{process}", "The container's limit on processes and threads; absent when unlimited"),
+    &[],
+    "pids.max",
+)
+.agent_name();
+
+/// The cgroup collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[
+    CPU_TIME.spec(),
+    CPU_USAGE.spec(),
+    CPU_LIMIT.spec(),
+    CPU_THROTTLING_PERIODS.spec(),
+    CPU_THROTTLING_TIME.spec(),
+    MEMORY_USAGE.spec(),
+    MEMORY_LIMIT.spec(),
+    MEMORY_WORKING_SET.spec(),
+    MEMORY_RSS.spec(),
+    MEMORY_AVAILABLE.spec(),
+    MEMORY_OOM_KILLS.spec(),
+    PAGING_FAULTS.spec(),
+    DISK_IO.spec(),
+    DISK_OPERATIONS.spec(),
+    PIDS_COUNT.spec(),
+    PIDS_LIMIT.spec(),
+];
 
 impl Collector for CgroupCollector {
     fn name(&self) -> &'static str {
