@@ -9,6 +9,7 @@
 //! Adding a collector: one file here with its config section and `Collector` impl, and one line
 //! in [`build`].
 
+pub mod catalog;
 pub mod cgroup;
 pub mod cpu;
 pub mod disk;
