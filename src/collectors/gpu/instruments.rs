@@ -1,6 +1,6 @@
 //! The GPU collector's instruments as one table: each entry is a metric's description and the
 //! function that observes it, on each GPU of the tick's snapshot or on the snapshot as a whole.
-//! Adding a GPU metric is one entry in [`TABLE`] (and the value in [`super::Values`]).
+//! Adding a GPU metric is one entry in `TABLE` (and the value in `Values`).
 //!
 //! ```ignore
 //! per_gpu_f64(Metric::f64_gauge("hw.power", "W", "GPU power draw").attributes(&GPU).source("nvmlDeviceGetPowerUsage mW ÷ 1000"), |g, o| {
@@ -311,7 +311,7 @@ pub const METRICS: &[MetricSpec] = &{
     out
 };
 
-/// Registers every entry of [`TABLE`], each reading `snap` at collect.
+/// Registers every entry of `TABLE`, each reading `snap` at collect.
 pub(super) fn register(snap: &Arc<SnapshotCell<GpuSnapshot>>, meter: &Meter) {
     for entry in TABLE {
         let snap = snap.clone();
