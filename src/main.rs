@@ -5,6 +5,7 @@
 //! seven flags do not earn a parser's weight.
 
 use metricsd::agent::{self, exit, Options};
+use metricsd::collectors::catalog;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ OPTIONS:
       --once              collect once, print to stdout, exit
       --check-config      print the effective config (secrets redacted), or every error (exit 2)
       --health [ADDR]     probe a running agent's /health (default 127.0.0.1:8080): exit 0 if healthy
+      --list-metrics      print every metric the collectors can report, without starting the agent
+      --format FMT        with --list-metrics: table (default), markdown (docs/metrics.md) or json
   -V, --version           print the version
   -h, --help              print this help
 
@@ -40,10 +43,13 @@ struct Cli {
     help: bool,
     version: bool,
     health: Option<String>,
+    /// `--list-metrics`, in this format.
+    list_metrics: Option<catalog::Format>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
-    let mut cli = Cli { opts: Options::default(), log_level: "info".into(), log_json: false, help: false, version: false, health: None };
+    let mut cli = Cli { opts: Options::default(), log_level: "info".into(), log_json: false, help: false, version: false, health: None, list_metrics: None };
+    let mut format: Option<catalog::Format> = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -71,10 +77,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                 let v = inline.clone().or_else(|| it.next()).unwrap_or_else(|| "127.0.0.1:8080".into());
                 cli.health = Some(v);
             }
+            "--list-metrics" | "-list-metrics" => cli.list_metrics = Some(catalog::Format::Table),
+            "--format" | "-format" => format = Some(value(&flag)?.parse().map_err(|e| format!("{flag}: {e}"))?),
             "-h" | "--help" | "-help" => cli.help = true,
             "-V" | "--version" | "-version" => cli.version = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
+    }
+    match (format, &mut cli.list_metrics) {
+        (Some(f), Some(list)) => *list = f,
+        (Some(_), None) => return Err("--format is an option of --list-metrics".into()),
+        (None, _) => {}
     }
     Ok(cli)
 }
@@ -140,6 +153,10 @@ fn main() -> ExitCode {
     }
     if cli.version {
         println!("metricsd {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(format) = cli.list_metrics {
+        print!("{}", catalog::render(format));
         return ExitCode::SUCCESS;
     }
     init_logging(&cli.log_level, cli.log_json);
@@ -208,5 +225,15 @@ mod tests {
         assert!(parse_args(args("--bogus")).unwrap_err().contains("--bogus"));
         assert!(parse_args(args("--config")).unwrap_err().contains("needs a value"));
         assert!(parse_args(args("--log-level loud")).unwrap_err().contains("loud"));
+    }
+
+    #[test]
+    fn list_metrics_takes_a_format_and_defaults_to_the_table() {
+        assert_eq!(parse_args(args("--list-metrics")).unwrap().list_metrics, Some(catalog::Format::Table));
+        assert_eq!(parse_args(args("--list-metrics --format markdown")).unwrap().list_metrics, Some(catalog::Format::Markdown));
+        assert_eq!(parse_args(args("--format=json --list-metrics")).unwrap().list_metrics, Some(catalog::Format::Json));
+        assert!(parse_args(args("--list-metrics --format yaml")).unwrap_err().contains("yaml"));
+        assert!(parse_args(args("--format json")).unwrap_err().contains("--list-metrics"));
+        assert_eq!(parse_args(args("--once")).unwrap().list_metrics, None);
     }
 }

@@ -39,6 +39,7 @@
 //! `cpu_khz`), so cpuinfo is then read only when the set of online CPUs changes, not every tick:
 //! formatting it (every CPU's flags) costs more than all other /proc files of a tick together.
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
 use crate::procfs::{cpuinfo, stat, ProcError, ProcFile};
 use crate::units::HostPaths;
@@ -265,6 +266,24 @@ impl CpuCollector {
     }
 }
 
+const CPU_TIME: Metric<f64> = Metric::f64_counter("system.cpu.time", "s", "Seconds each logical CPU spent on each mode")
+    .attributes(&["cpu.mode", "cpu.logical_number"])
+    .source("/proc/stat ÷ USER_HZ; interrupt = irq + softirq; cpu.logical_number only with per_cpu");
+const CPU_UTILIZATION: Metric<f64> =
+    Metric::f64_gauge("system.cpu.utilization", "1", "Share of each logical CPU's time spent on each mode since the last collection")
+        .attributes(&["cpu.mode", "cpu.logical_number"])
+        .source("Δ mode ÷ Δ total jiffies of /proc/stat between ticks (none on the first tick)");
+const CPU_LOGICAL_COUNT: Metric<i64> =
+    Metric::i64_up_down_counter("system.cpu.logical.count", "{cpu}", "Number of online logical CPUs").source("/proc/stat cpuN lines");
+const CPU_PHYSICAL_COUNT: Metric<i64> = Metric::i64_up_down_counter("system.cpu.physical.count", "{cpu}", "Number of physical CPU cores")
+    .source("/proc/cpuinfo, or /sys/devices/system/cpu/cpuN/topology");
+const CPU_FREQUENCY: Metric<f64> = Metric::f64_gauge("system.cpu.frequency", "Hz", "Current frequency of each logical CPU")
+    .attributes(&["cpu.logical_number"])
+    .source("/sys/devices/system/cpu/cpuN/cpufreq/scaling_cur_freq, else /proc/cpuinfo MHz");
+
+/// The cpu collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[CPU_TIME.spec(), CPU_UTILIZATION.spec(), CPU_LOGICAL_COUNT.spec(), CPU_PHYSICAL_COUNT.spec(), CPU_FREQUENCY.spec()];
+
 impl Collector for CpuCollector {
     fn name(&self) -> &'static str {
         "cpu"
@@ -273,72 +292,47 @@ impl Collector for CpuCollector {
     fn register(&mut self, meter: &Meter) {
         let hz = stat::user_hz() as f64;
         let snap = self.snap.clone();
-        meter
-            .f64_observable_counter("system.cpu.time")
-            .with_unit("s")
-            .with_description("Seconds each logical CPU spent on each mode")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for r in &s.rows {
-                        for (j, a) in r.jiffies.iter().zip(&r.attrs.modes) {
-                            obs.observe(*j as f64 / hz, a);
+        CPU_TIME.register(meter, move |obs| {
+            snap.with(|s| {
+                for r in &s.rows {
+                    for (j, a) in r.jiffies.iter().zip(&r.attrs.modes) {
+                        obs.observe(*j as f64 / hz, a);
+                    }
+                }
+            });
+        });
+        let snap = self.snap.clone();
+        CPU_UTILIZATION.register(meter, move |obs| {
+            snap.with(|s| {
+                for r in &s.rows {
+                    if let Some(u) = &r.util {
+                        for (v, a) in u.iter().zip(&r.attrs.modes) {
+                            obs.observe(*v, a);
                         }
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("system.cpu.utilization")
-            .with_unit("1")
-            .with_description("Share of each logical CPU's time spent on each mode since the last collection")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for r in &s.rows {
-                        if let Some(u) = &r.util {
-                            for (v, a) in u.iter().zip(&r.attrs.modes) {
-                                obs.observe(*v, a);
-                            }
-                        }
-                    }
-                });
-            })
-            .build();
+        CPU_LOGICAL_COUNT.register(meter, move |obs| {
+            snap.with(|s| obs.observe(s.logical as i64, &[]));
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.cpu.logical.count")
-            .with_unit("{cpu}")
-            .with_description("Number of online logical CPUs")
-            .with_callback(move |obs| {
-                snap.with(|s| obs.observe(s.logical as i64, &[]));
-            })
-            .build();
+        CPU_PHYSICAL_COUNT.register(meter, move |obs| {
+            snap.with(|s| {
+                if let Some(p) = s.physical {
+                    obs.observe(p as i64, &[]);
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.cpu.physical.count")
-            .with_unit("{cpu}")
-            .with_description("Number of physical CPU cores")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    if let Some(p) = s.physical {
-                        obs.observe(p as i64, &[]);
-                    }
-                });
-            })
-            .build();
-        let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("system.cpu.frequency")
-            .with_unit("Hz")
-            .with_description("Current frequency of each logical CPU")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, hz) in &s.freq {
-                        obs.observe(*hz, &a.cpu);
-                    }
-                });
-            })
-            .build();
+        CPU_FREQUENCY.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, hz) in &s.freq {
+                    obs.observe(*hz, &a.cpu);
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

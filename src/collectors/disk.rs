@@ -42,6 +42,7 @@
 //! minute (a size changes only when a volume is resized); a device without a readable size file
 //! reports no limit.
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{diskstats, ProcFile};
 use crate::units::HostPaths;
@@ -224,6 +225,31 @@ fn read_limit(paths: &HostPaths, dev: &str) -> Option<u64> {
     }
 }
 
+const DISK_IO: Metric<u64> = Metric::u64_counter("system.disk.io", "By", "Bytes read from and written to each disk")
+    .attributes(&["system.device", "disk.io.direction"])
+    .source("/proc/diskstats sectors × 512 (between listings every 10 s, /sys/class/block/DEV/stat: the same counters)");
+const DISK_OPERATIONS: Metric<u64> = Metric::u64_counter("system.disk.operations", "{operation}", "Read and write requests completed by each disk")
+    .attributes(&["system.device", "disk.io.direction"])
+    .source("/proc/diskstats (or /sys/class/block/DEV/stat)");
+const DISK_MERGED: Metric<u64> =
+    Metric::u64_counter("system.disk.merged", "{operation}", "Adjacent read and write requests merged into one before reaching each disk")
+        .attributes(&["system.device", "disk.io.direction"])
+        .source("/proc/diskstats (or /sys/class/block/DEV/stat)");
+const DISK_OPERATION_TIME: Metric<f64> =
+    Metric::f64_counter("system.disk.operation_time", "s", "Time spent by read and write requests of each disk, summed over requests")
+        .attributes(&["system.device", "disk.io.direction"])
+        .source("/proc/diskstats ms (or /sys/class/block/DEV/stat)");
+const DISK_IO_TIME: Metric<f64> = Metric::f64_counter("system.disk.io_time", "s", "Time each disk had I/O requests in progress")
+    .attributes(&["system.device"])
+    .source("/proc/diskstats io_ticks (or /sys/class/block/DEV/stat)");
+const DISK_LIMIT: Metric<i64> = Metric::i64_up_down_counter("system.disk.limit", "By", "Size of each disk")
+    .attributes(&["system.device"])
+    .source("/sys/block/DEV/size × 512 (re-read each minute)");
+
+/// The disk collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] =
+    &[DISK_IO.spec(), DISK_OPERATIONS.spec(), DISK_MERGED.spec(), DISK_OPERATION_TIME.spec(), DISK_IO_TIME.spec(), DISK_LIMIT.spec()];
+
 impl Collector for DiskCollector {
     fn name(&self) -> &'static str {
         "disk"
@@ -231,70 +257,46 @@ impl Collector for DiskCollector {
 
     fn register(&mut self, meter: &Meter) {
         type Pick = fn(&Counters) -> [u64; 2];
-        for (name, unit, desc, pick) in [
-            ("system.disk.io", "By", "Bytes read from and written to each disk", (|c: &Counters| c.bytes) as Pick),
-            ("system.disk.operations", "{operation}", "Read and write requests completed by each disk", |c| c.ops),
-            ("system.disk.merged", "{operation}", "Adjacent read and write requests merged into one before reaching each disk", |c| c.merged),
-        ] {
+        for (metric, pick) in [(DISK_IO, (|c: &Counters| c.bytes) as Pick), (DISK_OPERATIONS, |c| c.ops), (DISK_MERGED, |c| c.merged)] {
             let snap = self.snap.clone();
-            meter
-                .u64_observable_counter(name)
-                .with_unit(unit)
-                .with_description(desc)
-                .with_callback(move |obs| {
-                    snap.with(|s| {
-                        for (a, c, _) in &s.disks {
-                            for (v, attrs) in pick(c).iter().zip(&a.dir) {
-                                obs.observe(*v, attrs);
-                            }
+            metric.register(meter, move |obs| {
+                snap.with(|s| {
+                    for (a, c, _) in &s.disks {
+                        for (v, attrs) in pick(c).iter().zip(&a.dir) {
+                            obs.observe(*v, attrs);
                         }
-                    });
-                })
-                .build();
+                    }
+                });
+            });
         }
         let snap = self.snap.clone();
-        meter
-            .f64_observable_counter("system.disk.operation_time")
-            .with_unit("s")
-            .with_description("Time spent by read and write requests of each disk, summed over requests")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, c, _) in &s.disks {
-                        for (ms, attrs) in c.op_ms.iter().zip(&a.dir) {
-                            obs.observe(*ms as f64 / 1000.0, attrs);
-                        }
+        DISK_OPERATION_TIME.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, c, _) in &s.disks {
+                    for (ms, attrs) in c.op_ms.iter().zip(&a.dir) {
+                        obs.observe(*ms as f64 / 1000.0, attrs);
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .f64_observable_counter("system.disk.io_time")
-            .with_unit("s")
-            .with_description("Time each disk had I/O requests in progress")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, c, _) in &s.disks {
-                        obs.observe(c.io_ms as f64 / 1000.0, &a.dev);
-                    }
-                });
-            })
-            .build();
+        DISK_IO_TIME.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, c, _) in &s.disks {
+                    obs.observe(c.io_ms as f64 / 1000.0, &a.dev);
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.disk.limit")
-            .with_unit("By")
-            .with_description("Size of each disk")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, _, limit) in &s.disks {
-                        if let Some(l) = limit {
-                            obs.observe(*l as i64, &a.dev);
-                        }
+        DISK_LIMIT.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, _, limit) in &s.disks {
+                    if let Some(l) = limit {
+                        obs.observe(*l as i64, &a.dev);
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

@@ -58,6 +58,7 @@
 //! text changes; a steady tick reads it, compares it and calls statvfs.
 
 use super::glob_match;
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::mountinfo::{self, FsFilter, Mount};
 use crate::procfs::statvfs::{self, FsStats};
@@ -462,6 +463,25 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+const FILESYSTEM_USAGE: Metric<i64> =
+    Metric::i64_up_down_counter("system.filesystem.usage", "By", "Filesystem space used, free to users, and reserved for root (as df)")
+        .attributes(&["system.device", "system.filesystem.mode", "system.filesystem.mountpoint", "system.filesystem.type", "system.filesystem.state"])
+        .source("/proc/self/mountinfo + statvfs(2); reserved = bfree − bavail");
+const FILESYSTEM_UTILIZATION: Metric<f64> =
+    Metric::f64_gauge("system.filesystem.utilization", "1", "Fraction of the space users can have that is used: used ÷ (used + free), as df's Use%")
+        .attributes(&["system.device", "system.filesystem.mode", "system.filesystem.mountpoint", "system.filesystem.type"])
+        .source("statvfs(2): used ÷ (used + available)");
+const FILESYSTEM_LIMIT: Metric<i64> = Metric::i64_up_down_counter("system.filesystem.limit", "By", "Size of the filesystem")
+    .attributes(&["system.device", "system.filesystem.mode", "system.filesystem.mountpoint", "system.filesystem.type"])
+    .source("statvfs(2) blocks × frsize");
+const FILESYSTEM_INODES_USAGE: Metric<i64> = Metric::i64_up_down_counter("system.filesystem.inodes.usage", "{inode}", "Inodes used and free (as df -i)")
+    .attributes(&["system.device", "system.filesystem.mode", "system.filesystem.mountpoint", "system.filesystem.type", "system.filesystem.state"])
+    .source("statvfs(2) files, ffree")
+    .agent_name();
+
+/// The filesystem collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[FILESYSTEM_USAGE.spec(), FILESYSTEM_UTILIZATION.spec(), FILESYSTEM_LIMIT.spec(), FILESYSTEM_INODES_USAGE.spec()];
+
 impl Collector for FilesystemCollector {
     fn name(&self) -> &'static str {
         "filesystem"
@@ -469,62 +489,42 @@ impl Collector for FilesystemCollector {
 
     fn register(&mut self, meter: &Meter) {
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.filesystem.usage")
-            .with_unit("By")
-            .with_description("Filesystem space used, free to users, and reserved for root (as df)")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, st) in &s.mounts {
-                        let v = [st.used_bytes(), st.available_bytes(), st.reserved_bytes()];
-                        for (v, attrs) in v.iter().zip(&a.usage) {
-                            obs.observe(i64_of(*v), attrs);
-                        }
+        FILESYSTEM_USAGE.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, st) in &s.mounts {
+                    let v = [st.used_bytes(), st.available_bytes(), st.reserved_bytes()];
+                    for (v, attrs) in v.iter().zip(&a.usage) {
+                        obs.observe(i64_of(*v), attrs);
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("system.filesystem.utilization")
-            .with_unit("1")
-            .with_description("Fraction of the space users can have that is used: used ÷ (used + free), as df's Use%")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, st) in &s.mounts {
-                        obs.observe(st.utilization(), &a.base);
-                    }
-                });
-            })
-            .build();
+        FILESYSTEM_UTILIZATION.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, st) in &s.mounts {
+                    obs.observe(st.utilization(), &a.base);
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.filesystem.limit")
-            .with_unit("By")
-            .with_description("Size of the filesystem")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, st) in &s.mounts {
-                        obs.observe(i64_of(st.total_bytes()), &a.base);
-                    }
-                });
-            })
-            .build();
+        FILESYSTEM_LIMIT.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, st) in &s.mounts {
+                    obs.observe(i64_of(st.total_bytes()), &a.base);
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.filesystem.inodes.usage")
-            .with_unit("{inode}")
-            .with_description("Inodes used and free (as df -i)")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, st) in &s.mounts {
-                        for (v, attrs) in [st.inodes_used(), st.ffree].iter().zip(&a.inodes) {
-                            obs.observe(i64_of(*v), attrs);
-                        }
+        FILESYSTEM_INODES_USAGE.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, st) in &s.mounts {
+                    for (v, attrs) in [st.inodes_used(), st.ffree].iter().zip(&a.inodes) {
+                        obs.observe(i64_of(*v), attrs);
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

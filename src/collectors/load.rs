@@ -9,6 +9,7 @@
 //! without text, to 1/65536 instead of the file's two decimals (as the hostmetrics receiver's
 //! gopsutil reads them).
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{loadavg, ProcFile};
 use crate::units::HostPaths;
@@ -41,26 +42,31 @@ impl LoadCollector {
     }
 }
 
+/// One of the three averages (the names of the Collector's hostmetrics receiver).
+const fn load_average(name: &'static str) -> Metric<f64> {
+    Metric::f64_gauge(name, "{run_queue_item}", "Average number of runnable and uninterruptible tasks over the period")
+        .source("/proc/loadavg (sysinfo(2) when it is the running kernel's own file)")
+        .agent_name()
+}
+const LOAD_1M: Metric<f64> = load_average("system.cpu.load_average.1m");
+const LOAD_5M: Metric<f64> = load_average("system.cpu.load_average.5m");
+const LOAD_15M: Metric<f64> = load_average("system.cpu.load_average.15m");
+
+/// The load collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[LOAD_1M.spec(), LOAD_5M.spec(), LOAD_15M.spec()];
+
 impl Collector for LoadCollector {
     fn name(&self) -> &'static str {
         "load"
     }
 
     fn register(&mut self, meter: &Meter) {
-        for (name, pick) in [
-            ("system.cpu.load_average.1m", (|l: &loadavg::LoadAvg| l.one) as fn(&loadavg::LoadAvg) -> f64),
-            ("system.cpu.load_average.5m", |l| l.five),
-            ("system.cpu.load_average.15m", |l| l.fifteen),
-        ] {
+        type Pick = fn(&loadavg::LoadAvg) -> f64;
+        for (metric, pick) in [(LOAD_1M, (|l: &loadavg::LoadAvg| l.one) as Pick), (LOAD_5M, |l| l.five), (LOAD_15M, |l| l.fifteen)] {
             let snap = self.snap.clone();
-            meter
-                .f64_observable_gauge(name)
-                .with_unit("{run_queue_item}")
-                .with_description("Average number of runnable and uninterruptible tasks over the period")
-                .with_callback(move |obs| {
-                    snap.with(|l| obs.observe(pick(l), &[]));
-                })
-                .build();
+            metric.register(meter, move |obs| {
+                snap.with(|l| obs.observe(pick(l), &[]));
+            });
         }
     }
 

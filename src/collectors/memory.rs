@@ -10,6 +10,7 @@
 //! kernel's own figures. On kernels without `MemAvailable` (before 3.14), `used` is
 //! `MemTotal − MemFree − Buffers − Cached`.
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{meminfo, ProcFile};
 use crate::units::HostPaths;
@@ -52,6 +53,24 @@ fn states(m: &meminfo::MemInfo) -> [(&'static str, u64); 4] {
     [("used", used_bytes(m)), ("free", m.free), ("buffers", m.buffers), ("cached", m.cached)]
 }
 
+const USAGE: Metric<i64> = Metric::i64_up_down_counter("system.memory.usage", "By", "Reports memory in use by state")
+    .attributes(&["system.memory.state"])
+    .source("/proc/meminfo; used = MemTotal − MemAvailable (before 3.14: MemTotal − MemFree − Buffers − Cached)");
+const UTILIZATION: Metric<f64> = Metric::f64_gauge("system.memory.utilization", "1", "Fraction of memory in use by state")
+    .attributes(&["system.memory.state"])
+    .source("/proc/meminfo; usage ÷ MemTotal");
+const LIMIT: Metric<i64> = Metric::i64_up_down_counter("system.memory.limit", "By", "Total memory available to the system").source("/proc/meminfo MemTotal");
+const AVAILABLE: Metric<i64> =
+    Metric::i64_up_down_counter("system.memory.linux.available", "By", "Estimate of memory available for starting new applications (MemAvailable)")
+        .source("/proc/meminfo MemAvailable");
+const SHARED: Metric<i64> = Metric::i64_up_down_counter("system.memory.linux.shared", "By", "Shared memory (Shmem)").source("/proc/meminfo Shmem");
+const SLAB_USAGE: Metric<i64> = Metric::i64_up_down_counter("system.memory.linux.slab.usage", "By", "Kernel slab memory by state (SReclaimable, SUnreclaim)")
+    .attributes(&["system.memory.linux.slab.state"])
+    .source("/proc/meminfo SReclaimable, SUnreclaim");
+
+/// The memory collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[USAGE.spec(), UTILIZATION.spec(), LIMIT.spec(), AVAILABLE.spec(), SHARED.spec(), SLAB_USAGE.spec()];
+
 impl Collector for MemoryCollector {
     fn name(&self) -> &'static str {
         "memory"
@@ -60,77 +79,47 @@ impl Collector for MemoryCollector {
     fn register(&mut self, meter: &Meter) {
         let state_attrs: Vec<[KeyValue; 1]> = ["used", "free", "buffers", "cached"].iter().map(|s| [KeyValue::new("system.memory.state", *s)]).collect();
         let (snap, attrs) = (self.snap.clone(), state_attrs.clone());
-        meter
-            .i64_observable_up_down_counter("system.memory.usage")
-            .with_unit("By")
-            .with_description("Reports memory in use by state")
-            .with_callback(move |obs| {
-                snap.with(|m| {
-                    for (i, (_, v)) in states(m).iter().enumerate() {
-                        obs.observe(*v as i64, &attrs[i]);
-                    }
-                });
-            })
-            .build();
+        USAGE.register(meter, move |obs| {
+            snap.with(|m| {
+                for (i, (_, v)) in states(m).iter().enumerate() {
+                    obs.observe(*v as i64, &attrs[i]);
+                }
+            });
+        });
         let (snap, attrs) = (self.snap.clone(), state_attrs);
-        meter
-            .f64_observable_gauge("system.memory.utilization")
-            .with_unit("1")
-            .with_description("Fraction of memory in use by state")
-            .with_callback(move |obs| {
-                snap.with(|m| {
-                    if m.total > 0 {
-                        for (i, (_, v)) in states(m).iter().enumerate() {
-                            obs.observe(*v as f64 / m.total as f64, &attrs[i]);
-                        }
+        UTILIZATION.register(meter, move |obs| {
+            snap.with(|m| {
+                if m.total > 0 {
+                    for (i, (_, v)) in states(m).iter().enumerate() {
+                        obs.observe(*v as f64 / m.total as f64, &attrs[i]);
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.memory.limit")
-            .with_unit("By")
-            .with_description("Total memory available to the system")
-            .with_callback(move |obs| {
-                snap.with(|m| obs.observe(m.total as i64, &[]));
-            })
-            .build();
+        LIMIT.register(meter, move |obs| {
+            snap.with(|m| obs.observe(m.total as i64, &[]));
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.memory.linux.available")
-            .with_unit("By")
-            .with_description("Estimate of memory available for starting new applications (MemAvailable)")
-            .with_callback(move |obs| {
-                snap.with(|m| {
-                    if let Some(a) = m.available {
-                        obs.observe(a as i64, &[]);
-                    }
-                });
-            })
-            .build();
+        AVAILABLE.register(meter, move |obs| {
+            snap.with(|m| {
+                if let Some(a) = m.available {
+                    obs.observe(a as i64, &[]);
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.memory.linux.shared")
-            .with_unit("By")
-            .with_description("Shared memory (Shmem)")
-            .with_callback(move |obs| {
-                snap.with(|m| obs.observe(m.shmem as i64, &[]));
-            })
-            .build();
+        SHARED.register(meter, move |obs| {
+            snap.with(|m| obs.observe(m.shmem as i64, &[]));
+        });
         let snap = self.snap.clone();
         let slab = [[KeyValue::new("system.memory.linux.slab.state", "reclaimable")], [KeyValue::new("system.memory.linux.slab.state", "unreclaimable")]];
-        meter
-            .i64_observable_up_down_counter("system.memory.linux.slab.usage")
-            .with_unit("By")
-            .with_description("Kernel slab memory by state (SReclaimable, SUnreclaim)")
-            .with_callback(move |obs| {
-                snap.with(|m| {
-                    obs.observe(m.slab_reclaimable as i64, &slab[0]);
-                    obs.observe(m.slab_unreclaimable as i64, &slab[1]);
-                });
-            })
-            .build();
+        SLAB_USAGE.register(meter, move |obs| {
+            snap.with(|m| {
+                obs.observe(m.slab_reclaimable as i64, &slab[0]);
+                obs.observe(m.slab_unreclaimable as i64, &slab[1]);
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

@@ -9,12 +9,14 @@
 //! Adding a collector: one file here with its config section and `Collector` impl, and one line
 //! in [`build`].
 
+pub mod catalog;
 pub mod cgroup;
 pub mod config;
 pub mod cpu;
 pub mod disk;
 pub mod filesystem;
 pub mod gpu;
+pub mod instruments;
 pub mod load;
 pub mod memory;
 pub mod network;

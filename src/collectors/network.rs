@@ -42,6 +42,7 @@
 //! are still reported (see [`super::sources`]). Only when all of them fail does the collector
 //! fail.
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{netdev, netstat, ProcFile};
 use crate::units::HostPaths;
@@ -146,33 +147,41 @@ impl NetworkCollector {
 
 type Pick = fn(&netdev::Counters) -> u64;
 
+const NETWORK_IO: Metric<u64> = Metric::u64_counter("system.network.io", "By", "Bytes received and transmitted")
+    .attributes(&["network.interface.name", "network.io.direction"])
+    .source("/proc/net/dev (the host's: HOST_PROC/1/net/dev when remapped)");
+const PACKET_COUNT: Metric<u64> = Metric::u64_counter("system.network.packet.count", "{packet}", "Packets received and transmitted")
+    .attributes(&["network.interface.name", "network.io.direction"])
+    .source("/proc/net/dev packets");
+const ERRORS: Metric<u64> = Metric::u64_counter("system.network.errors", "{error}", "Receive and transmit errors")
+    .attributes(&["network.interface.name", "network.io.direction"])
+    .source("/proc/net/dev errs");
+const PACKET_DROPPED: Metric<u64> = Metric::u64_counter("system.network.packet.dropped", "{packet}", "Packets dropped on receive and transmit")
+    .attributes(&["network.interface.name", "network.io.direction"])
+    .source("/proc/net/dev drop");
+const CONNECTION_COUNT: Metric<i64> = Metric::i64_up_down_counter("system.network.connection.count", "{connection}", "TCP sockets by state and UDP sockets")
+    .attributes(&["network.transport", "network.connection.state"])
+    .source("netlink sock_diag (as ss) for TCP in the agent's own network namespace, else /proc/net/tcp, tcp6; /proc/net/udp, udp6; with connections (default true)");
+
+/// The network collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[NETWORK_IO.spec(), PACKET_COUNT.spec(), ERRORS.spec(), PACKET_DROPPED.spec(), CONNECTION_COUNT.spec()];
+
 impl Collector for NetworkCollector {
     fn name(&self) -> &'static str {
         "network"
     }
 
     fn register(&mut self, meter: &Meter) {
-        let counters: [(&str, &str, &str, Pick); 4] = [
-            ("system.network.io", "By", "Bytes received and transmitted", |c| c.bytes),
-            ("system.network.packet.count", "{packet}", "Packets received and transmitted", |c| c.packets),
-            ("system.network.errors", "{error}", "Receive and transmit errors", |c| c.errs),
-            ("system.network.packet.dropped", "{packet}", "Packets dropped on receive and transmit", |c| c.drop),
-        ];
-        for (name, unit, description, pick) in counters {
+        for (metric, pick) in [(NETWORK_IO, (|c| c.bytes) as Pick), (PACKET_COUNT, |c| c.packets), (ERRORS, |c| c.errs), (PACKET_DROPPED, |c| c.drop)] {
             let snap = self.snap.clone();
-            meter
-                .u64_observable_counter(name)
-                .with_unit(unit)
-                .with_description(description)
-                .with_callback(move |obs| {
-                    snap.with(|s| {
-                        for (a, rx, tx) in &s.interfaces {
-                            obs.observe(pick(rx), &a.0[0]);
-                            obs.observe(pick(tx), &a.0[1]);
-                        }
-                    });
-                })
-                .build();
+            metric.register(meter, move |obs| {
+                snap.with(|s| {
+                    for (a, rx, tx) in &s.interfaces {
+                        obs.observe(pick(rx), &a.0[0]);
+                        obs.observe(pick(tx), &a.0[1]);
+                    }
+                });
+            });
         }
         if !self.config.connections {
             return;
@@ -183,23 +192,18 @@ impl Collector for NetworkCollector {
             .collect();
         let udp = [KeyValue::new("network.transport", "udp")];
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.network.connection.count")
-            .with_unit("{connection}")
-            .with_description("TCP sockets by state and UDP sockets")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    if let Some(t) = &s.tcp {
-                        for (state, a) in &tcp {
-                            obs.observe(t.get(*state) as i64, a);
-                        }
+        CONNECTION_COUNT.register(meter, move |obs| {
+            snap.with(|s| {
+                if let Some(t) = &s.tcp {
+                    for (state, a) in &tcp {
+                        obs.observe(t.get(*state) as i64, a);
                     }
-                    if let Some(u) = s.udp {
-                        obs.observe(u as i64, &udp);
-                    }
-                });
-            })
-            .build();
+                }
+                if let Some(u) = s.udp {
+                    obs.observe(u as i64, &udp);
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

@@ -29,6 +29,7 @@
 //!
 //! All of these are counters since boot; they are reported as the kernel's values.
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{meminfo, swaps, vmstat, ProcFile};
 use crate::units::HostPaths;
@@ -99,6 +100,26 @@ impl PagingCollector {
     }
 }
 
+const PAGING_USAGE: Metric<i64> = Metric::i64_up_down_counter("system.paging.usage", "By", "Swap space in use and free, per swap device")
+    .attributes(&["system.device", "system.paging.state"])
+    .source("/proc/swaps (/proc/meminfo SwapTotal, SwapFree without it)");
+const PAGING_UTILIZATION: Metric<f64> = Metric::f64_gauge("system.paging.utilization", "1", "Fraction of each swap device in use and free")
+    .attributes(&["system.device", "system.paging.state"])
+    .source("/proc/swaps: Used ÷ Size");
+const PAGING_FAULTS: Metric<u64> = Metric::u64_counter("system.paging.faults", "{fault}", "Page faults since boot, major (needing I/O) and minor")
+    .attributes(&["system.paging.fault.type"])
+    .source("/proc/vmstat pgmajfault, pgfault − pgmajfault");
+const PAGING_OPERATIONS: Metric<u64> = Metric::u64_counter(
+    "system.paging.operations",
+    "{operation}",
+    "Swap operations (major: pswpin/pswpout pages) and file paging (minor: pgpgin/pgpgout KiB) since boot",
+)
+.attributes(&["system.paging.direction", "system.paging.fault.type"])
+.source("/proc/vmstat pswpin/pswpout (major), pgpgin/pgpgout (minor)");
+
+/// The paging collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[PAGING_USAGE.spec(), PAGING_UTILIZATION.spec(), PAGING_FAULTS.spec(), PAGING_OPERATIONS.spec()];
+
 impl Collector for PagingCollector {
     fn name(&self) -> &'static str {
         "paging"
@@ -106,67 +127,47 @@ impl Collector for PagingCollector {
 
     fn register(&mut self, meter: &Meter) {
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.paging.usage")
-            .with_unit("By")
-            .with_description("Swap space in use and free, per swap device")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, size, used) in &s.devices {
-                        obs.observe(*used as i64, &a.0[0]);
-                        obs.observe(size.saturating_sub(*used) as i64, &a.0[1]);
-                    }
-                });
-            })
-            .build();
+        PAGING_USAGE.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, size, used) in &s.devices {
+                    obs.observe(*used as i64, &a.0[0]);
+                    obs.observe(size.saturating_sub(*used) as i64, &a.0[1]);
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("system.paging.utilization")
-            .with_unit("1")
-            .with_description("Fraction of each swap device in use and free")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (a, size, used) in &s.devices {
-                        if *size > 0 {
-                            let used = (*used).min(*size);
-                            obs.observe(used as f64 / *size as f64, &a.0[0]);
-                            obs.observe((size - used) as f64 / *size as f64, &a.0[1]);
-                        }
+        PAGING_UTILIZATION.register(meter, move |obs| {
+            snap.with(|s| {
+                for (a, size, used) in &s.devices {
+                    if *size > 0 {
+                        let used = (*used).min(*size);
+                        obs.observe(used as f64 / *size as f64, &a.0[0]);
+                        obs.observe((size - used) as f64 / *size as f64, &a.0[1]);
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
         let snap = self.snap.clone();
         let types = ["major", "minor"].map(|t| [KeyValue::new("system.paging.fault.type", t)]);
-        meter
-            .u64_observable_counter("system.paging.faults")
-            .with_unit("{fault}")
-            .with_description("Page faults since boot, major (needing I/O) and minor")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    if let Some(vm) = &s.vm {
-                        obs.observe(vm.pgmajfault, &types[0]);
-                        obs.observe(vm.minor_faults(), &types[1]);
-                    }
-                });
-            })
-            .build();
+        PAGING_FAULTS.register(meter, move |obs| {
+            snap.with(|s| {
+                if let Some(vm) = &s.vm {
+                    obs.observe(vm.pgmajfault, &types[0]);
+                    obs.observe(vm.minor_faults(), &types[1]);
+                }
+            });
+        });
         let snap = self.snap.clone();
         let ops = [("in", "major"), ("out", "major"), ("in", "minor"), ("out", "minor")]
             .map(|(d, t)| [KeyValue::new("system.paging.direction", d), KeyValue::new("system.paging.fault.type", t)]);
-        meter
-            .u64_observable_counter("system.paging.operations")
-            .with_unit("{operation}")
-            .with_description("Swap operations (major: pswpin/pswpout pages) and file paging (minor: pgpgin/pgpgout KiB) since boot")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    let Some(v) = &s.vm else { return };
-                    for (n, a) in [v.pswpin, v.pswpout, v.pgpgin, v.pgpgout].iter().zip(&ops) {
-                        obs.observe(*n, a);
-                    }
-                });
-            })
-            .build();
+        PAGING_OPERATIONS.register(meter, move |obs| {
+            snap.with(|s| {
+                let Some(v) = &s.vm else { return };
+                for (n, a) in [v.pswpin, v.pswpout, v.pgpgin, v.pgpgout].iter().zip(&ops) {
+                    obs.observe(*n, a);
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

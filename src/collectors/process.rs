@@ -43,6 +43,7 @@
 //! Each reported process adds 12 series; `top_n: 0` reports every matching process, so on
 //! a busy host keep `include` narrow then.
 
+use super::instruments::{ByDefault, Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{pid, stat, ProcError, ProcFile};
 use crate::units::HostPaths;
@@ -390,6 +391,57 @@ impl ProcessCollector {
     }
 }
 
+/// The attributes that name a process, on every point of this collector.
+const PROCESS: [&str; 4] = ["process.pid", "process.executable.name", "process.command_line", "process.owner"];
+const OFF: ByDefault = ByDefault::Off;
+
+const CPU_TIME: Metric<f64> = Metric::f64_counter("process.cpu.time", "s", "CPU time used by the process, by mode")
+    .attributes(&["process.pid", "process.executable.name", "process.command_line", "process.owner", "cpu.mode"])
+    .source("/proc/PID/stat utime, stime")
+    .by_default(OFF);
+const CPU_UTILIZATION: Metric<f64> =
+    Metric::f64_gauge("process.cpu.utilization", "1", "CPU time used by the process since the last collection, as a fraction of the time of all logical CPUs")
+        .attributes(&["process.pid", "process.executable.name", "process.command_line", "process.owner", "cpu.mode"])
+        .source("Δ /proc/PID/stat CPU time ÷ wall time ÷ logical CPUs")
+        .by_default(OFF);
+const MEMORY_USAGE: Metric<i64> = Metric::i64_up_down_counter("process.memory.usage", "By", "Resident set size of the process")
+    .attributes(&PROCESS)
+    .source("/proc/PID/stat rss")
+    .by_default(OFF);
+const MEMORY_VIRTUAL: Metric<i64> = Metric::i64_up_down_counter("process.memory.virtual", "By", "Virtual memory size of the process")
+    .attributes(&PROCESS)
+    .source("/proc/PID/stat vsize")
+    .by_default(OFF);
+const THREAD_COUNT: Metric<i64> = Metric::i64_up_down_counter("process.thread.count", "{thread}", "Threads of the process")
+    .attributes(&PROCESS)
+    .source("/proc/PID/stat num_threads")
+    .by_default(OFF);
+const OPEN_FILE_DESCRIPTOR_COUNT: Metric<i64> =
+    Metric::i64_up_down_counter("process.open_file_descriptor.count", "{file_descriptor}", "File descriptors the process has open")
+        .attributes(&PROCESS)
+        .source("/proc/PID/fd entries (when listable)")
+        .by_default(OFF);
+const DISK_IO: Metric<u64> = Metric::u64_counter("process.disk.io", "By", "Bytes the process made storage read and write")
+    .attributes(&["process.pid", "process.executable.name", "process.command_line", "process.owner", "disk.io.direction"])
+    .source("/proc/PID/io read_bytes, write_bytes (when readable)")
+    .by_default(OFF);
+const PAGING_FAULTS: Metric<u64> = Metric::u64_counter("process.paging.faults", "{fault}", "Page faults of the process, by type")
+    .attributes(&["process.pid", "process.executable.name", "process.command_line", "process.owner", "system.paging.fault.type"])
+    .source("/proc/PID/stat majflt, minflt")
+    .by_default(OFF);
+
+/// The process collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[
+    CPU_TIME.spec(),
+    CPU_UTILIZATION.spec(),
+    MEMORY_USAGE.spec(),
+    MEMORY_VIRTUAL.spec(),
+    THREAD_COUNT.spec(),
+    OPEN_FILE_DESCRIPTOR_COUNT.spec(),
+    DISK_IO.spec(),
+    PAGING_FAULTS.spec(),
+];
+
 impl Collector for ProcessCollector {
     fn name(&self) -> &'static str {
         "process"
@@ -397,92 +449,67 @@ impl Collector for ProcessCollector {
 
     fn register(&mut self, meter: &Meter) {
         let snap = self.snap.clone();
-        meter
-            .f64_observable_counter("process.cpu.time")
-            .with_unit("s")
-            .with_description("CPU time used by the process, by mode")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for p in &s.procs {
-                        for (v, a) in p.cpu.iter().zip(&p.attrs.cpu) {
+        CPU_TIME.register(meter, move |obs| {
+            snap.with(|s| {
+                for p in &s.procs {
+                    for (v, a) in p.cpu.iter().zip(&p.attrs.cpu) {
+                        obs.observe(*v, a);
+                    }
+                }
+            });
+        });
+        let snap = self.snap.clone();
+        CPU_UTILIZATION.register(meter, move |obs| {
+            snap.with(|s| {
+                for p in &s.procs {
+                    if let Some(u) = &p.util {
+                        for (v, a) in u.iter().zip(&p.attrs.cpu) {
                             obs.observe(*v, a);
                         }
                     }
-                });
-            })
-            .build();
-        let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("process.cpu.utilization")
-            .with_unit("1")
-            .with_description("CPU time used by the process since the last collection, as a fraction of the time of all logical CPUs")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for p in &s.procs {
-                        if let Some(u) = &p.util {
-                            for (v, a) in u.iter().zip(&p.attrs.cpu) {
-                                obs.observe(*v, a);
-                            }
-                        }
-                    }
-                });
-            })
-            .build();
+                }
+            });
+        });
         type Pick = fn(&ProcPoint) -> Option<u64>;
-        for (name, unit, desc, pick) in [
-            ("process.memory.usage", "By", "Resident set size of the process", (|p: &ProcPoint| Some(p.rss)) as Pick),
-            ("process.memory.virtual", "By", "Virtual memory size of the process", |p| Some(p.vsize)),
-            ("process.thread.count", "{thread}", "Threads of the process", |p| Some(p.threads)),
-            ("process.open_file_descriptor.count", "{file_descriptor}", "File descriptors the process has open", |p| p.fds),
+        for (metric, pick) in [
+            (MEMORY_USAGE, (|p: &ProcPoint| Some(p.rss)) as Pick),
+            (MEMORY_VIRTUAL, |p| Some(p.vsize)),
+            (THREAD_COUNT, |p| Some(p.threads)),
+            (OPEN_FILE_DESCRIPTOR_COUNT, |p| p.fds),
         ] {
             let snap = self.snap.clone();
-            meter
-                .i64_observable_up_down_counter(name)
-                .with_unit(unit)
-                .with_description(desc)
-                .with_callback(move |obs| {
-                    snap.with(|s| {
-                        for p in &s.procs {
-                            if let Some(v) = pick(p) {
-                                obs.observe(i64::try_from(v).unwrap_or(i64::MAX), &p.attrs.base);
-                            }
-                        }
-                    });
-                })
-                .build();
-        }
-        let snap = self.snap.clone();
-        meter
-            .u64_observable_counter("process.disk.io")
-            .with_unit("By")
-            .with_description("Bytes the process made storage read and write")
-            .with_callback(move |obs| {
+            metric.register(meter, move |obs| {
                 snap.with(|s| {
                     for p in &s.procs {
-                        if let Some(io) = &p.io {
-                            for (v, a) in io.iter().zip(&p.attrs.io) {
-                                obs.observe(*v, a);
-                            }
+                        if let Some(v) = pick(p) {
+                            obs.observe(i64::try_from(v).unwrap_or(i64::MAX), &p.attrs.base);
                         }
                     }
                 });
-            })
-            .build();
+            });
+        }
         let snap = self.snap.clone();
-        meter
-            .u64_observable_counter("process.paging.faults")
-            .with_unit("{fault}")
-            .with_description("Page faults of the process, by type")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for p in &s.procs {
-                        for (v, a) in p.faults.iter().zip(&p.attrs.faults) {
+        DISK_IO.register(meter, move |obs| {
+            snap.with(|s| {
+                for p in &s.procs {
+                    if let Some(io) = &p.io {
+                        for (v, a) in io.iter().zip(&p.attrs.io) {
                             obs.observe(*v, a);
                         }
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
+        let snap = self.snap.clone();
+        PAGING_FAULTS.register(meter, move |obs| {
+            snap.with(|s| {
+                for p in &s.procs {
+                    for (v, a) in p.faults.iter().zip(&p.attrs.faults) {
+                        obs.observe(*v, a);
+                    }
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

@@ -27,6 +27,7 @@
 //! `system.process.created` counts processes *and threads* created since boot (every fork and
 //! clone), as the kernel's `processes` line and the hostmetrics receiver report it.
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SharedStat, SnapshotCell, TickClock};
 use crate::procfs::pid;
 use crate::units::HostPaths;
@@ -105,6 +106,15 @@ impl ProcessesCollector {
     }
 }
 
+const PROCESS_COUNT: Metric<i64> = Metric::i64_up_down_counter("system.process.count", "{process}", "Total number of processes in each state")
+    .attributes(&["process.state"])
+    .source("/proc/PID/stat of every process, every scan_interval (default 60 s)");
+const PROCESS_CREATED: Metric<u64> =
+    Metric::u64_counter("system.process.created", "{process}", "Total number of processes and threads created since boot").source("/proc/stat processes");
+
+/// The processes collector's metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[PROCESS_COUNT.spec(), PROCESS_CREATED.spec()];
+
 impl Collector for ProcessesCollector {
     fn name(&self) -> &'static str {
         "processes"
@@ -113,31 +123,21 @@ impl Collector for ProcessesCollector {
     fn register(&mut self, meter: &Meter) {
         let attrs: [[KeyValue; 1]; 5] = STATES.map(|s| [KeyValue::new("process.state", s)]);
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("system.process.count")
-            .with_unit("{process}")
-            .with_description("Total number of processes in each state")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (n, a) in s.counts.iter().flatten().zip(&attrs) {
-                        obs.observe(*n as i64, a);
-                    }
-                });
-            })
-            .build();
+        PROCESS_COUNT.register(meter, move |obs| {
+            snap.with(|s| {
+                for (n, a) in s.counts.iter().flatten().zip(&attrs) {
+                    obs.observe(*n as i64, a);
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .u64_observable_counter("system.process.created")
-            .with_unit("{process}")
-            .with_description("Total number of processes and threads created since boot")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    if let Some(c) = s.created {
-                        obs.observe(c, &[]);
-                    }
-                });
-            })
-            .build();
+        PROCESS_CREATED.register(meter, move |obs| {
+            snap.with(|s| {
+                if let Some(c) = s.created {
+                    obs.observe(c, &[]);
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

@@ -26,6 +26,7 @@
 //! Values are those of the previous tick (this tick's refreshes and sends are not over yet when
 //! it is collected).
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::ProcFile;
 use crate::status::{CollectorStatus, ExporterStatus, StatusSource};
@@ -98,41 +99,85 @@ pub fn process_cpu_seconds() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
-macro_rules! exporter_counter {
-    ($meter:expr, $snap:expr, $name:literal, $unit:literal, $desc:literal, $field:ident) => {{
-        let snap = $snap.clone();
-        $meter
-            .u64_observable_counter($name)
-            .with_unit($unit)
-            .with_description($desc)
-            .with_callback(move |obs| {
-                snap.with(|s: &Snapshot| {
-                    for (k, e) in &s.exporters {
-                        obs.observe(e.$field as u64, std::slice::from_ref(k));
-                    }
-                });
-            })
-            .build();
-    }};
+const COLLECTOR: [&str; 1] = ["metricsd.collector"];
+const EXPORTER: [&str; 1] = ["metricsd.exporter"];
+/// Where the exporters' figures come from.
+const EXPORTER_STATE: &str = "the exporter's queue and retry state (the agent's /status)";
+
+const COLLECTOR_DURATION: Metric<f64> = Metric::f64_gauge("metricsd.collector.duration", "s", "Duration of the collector's last refresh")
+    .attributes(&COLLECTOR)
+    .source("the scheduler's timing of each refresh")
+    .agent_name();
+const COLLECTOR_ERRORS: Metric<u64> = Metric::u64_counter("metricsd.collector.errors", "{error}", "Refreshes that failed or timed out")
+    .attributes(&COLLECTOR)
+    .source("the scheduler's count of failed refreshes")
+    .agent_name();
+const fn exporter<T>(m: Metric<T>) -> Metric<T> {
+    m.attributes(&EXPORTER).source(EXPORTER_STATE).agent_name()
+}
+const SENT_POINTS: Metric<u64> = exporter(Metric::u64_counter("metricsd.exporter.sent.points", "{point}", "Points delivered"));
+const SENT_PAYLOADS: Metric<u64> = exporter(Metric::u64_counter("metricsd.exporter.sent.payloads", "{payload}", "Payloads delivered"));
+const FAILED_ATTEMPTS: Metric<u64> = exporter(Metric::u64_counter("metricsd.exporter.failed.attempts", "{attempt}", "Send attempts that failed"));
+const DROPPED_POINTS: Metric<u64> =
+    exporter(Metric::u64_counter("metricsd.exporter.dropped.points", "{point}", "Points dropped (not retryable, retries exhausted, queue full, shutdown)"));
+const DROPPED_PAYLOADS: Metric<u64> = exporter(Metric::u64_counter("metricsd.exporter.dropped.payloads", "{payload}", "Payloads dropped"));
+const REJECTED_POINTS: Metric<u64> =
+    exporter(Metric::u64_counter("metricsd.exporter.rejected.points", "{point}", "Points the server rejected in a partial success"));
+const QUEUE_SIZE: Metric<i64> = exporter(Metric::i64_up_down_counter("metricsd.exporter.queue.size", "By", "Bytes waiting in the exporter's memory queue"));
+const QUEUE_LENGTH: Metric<i64> =
+    exporter(Metric::i64_up_down_counter("metricsd.exporter.queue.length", "{payload}", "Payloads waiting in the exporter's memory queue"));
+const SPOOL_SIZE: Metric<i64> = exporter(Metric::i64_up_down_counter("metricsd.exporter.spool.size", "By", "Bytes of the exporter's disk spool"));
+const SPOOL_LENGTH: Metric<i64> =
+    exporter(Metric::i64_up_down_counter("metricsd.exporter.spool.length", "{payload}", "Payloads waiting in the exporter's disk spool"));
+const EXPORTER_SEND_DURATION: Metric<f64> = exporter(Metric::f64_gauge("metricsd.exporter.send.duration", "s", "Duration of the last successful send"));
+const PROCESS_CPU_TIME: Metric<f64> = Metric::f64_counter("metricsd.process.cpu.time", "s", "CPU time the agent used (user + system)")
+    .source("clock_gettime(CLOCK_PROCESS_CPUTIME_ID)")
+    .agent_name();
+const PROCESS_MEMORY_RSS: Metric<i64> = Metric::i64_up_down_counter("metricsd.process.memory.rss", "By", "The agent's resident memory")
+    .source("/proc/self/statm resident × page size")
+    .agent_name();
+
+/// The agent's own metrics, in registration order.
+pub const METRICS: &[MetricSpec] = &[
+    COLLECTOR_DURATION.spec(),
+    COLLECTOR_ERRORS.spec(),
+    SENT_POINTS.spec(),
+    SENT_PAYLOADS.spec(),
+    FAILED_ATTEMPTS.spec(),
+    DROPPED_POINTS.spec(),
+    DROPPED_PAYLOADS.spec(),
+    REJECTED_POINTS.spec(),
+    QUEUE_SIZE.spec(),
+    QUEUE_LENGTH.spec(),
+    SPOOL_SIZE.spec(),
+    SPOOL_LENGTH.spec(),
+    EXPORTER_SEND_DURATION.spec(),
+    PROCESS_CPU_TIME.spec(),
+    PROCESS_MEMORY_RSS.spec(),
+];
+
+/// A counter of one `ExporterStatus` field per exporter.
+fn exporter_counter(meter: &Meter, snap: &Arc<SnapshotCell<Snapshot>>, metric: Metric<u64>, field: fn(&ExporterStatus) -> u64) {
+    let snap = snap.clone();
+    metric.register(meter, move |obs| {
+        snap.with(|s| {
+            for (k, e) in &s.exporters {
+                obs.observe(field(e), std::slice::from_ref(k));
+            }
+        });
+    });
 }
 
 /// An up-down counter of one `ExporterStatus` field per exporter.
-macro_rules! exporter_gauge {
-    ($meter:expr, $snap:expr, $name:literal, $unit:literal, $desc:literal, $field:ident) => {{
-        let snap = $snap.clone();
-        $meter
-            .i64_observable_up_down_counter($name)
-            .with_unit($unit)
-            .with_description($desc)
-            .with_callback(move |obs| {
-                snap.with(|s: &Snapshot| {
-                    for (k, e) in &s.exporters {
-                        obs.observe(e.$field as i64, std::slice::from_ref(k));
-                    }
-                });
-            })
-            .build();
-    }};
+fn exporter_gauge(meter: &Meter, snap: &Arc<SnapshotCell<Snapshot>>, metric: Metric<i64>, field: fn(&ExporterStatus) -> i64) {
+    let snap = snap.clone();
+    metric.register(meter, move |obs| {
+        snap.with(|s| {
+            for (k, e) in &s.exporters {
+                obs.observe(field(e), std::slice::from_ref(k));
+            }
+        });
+    });
 }
 
 impl Collector for SelfTelemetryCollector {
@@ -142,73 +187,41 @@ impl Collector for SelfTelemetryCollector {
 
     fn register(&mut self, meter: &Meter) {
         let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("metricsd.collector.duration")
-            .with_unit("s")
-            .with_description("Duration of the collector's last refresh")
-            .with_callback(move |obs| {
-                snap.with(|s| s.collectors.iter().for_each(|(k, c)| obs.observe(c.last_duration_seconds, std::slice::from_ref(k))));
-            })
-            .build();
+        COLLECTOR_DURATION.register(meter, move |obs| {
+            snap.with(|s| s.collectors.iter().for_each(|(k, c)| obs.observe(c.last_duration_seconds, std::slice::from_ref(k))));
+        });
         let snap = self.snap.clone();
-        meter
-            .u64_observable_counter("metricsd.collector.errors")
-            .with_unit("{error}")
-            .with_description("Refreshes that failed or timed out")
-            .with_callback(move |obs| {
-                snap.with(|s| s.collectors.iter().for_each(|(k, c)| obs.observe(c.errors, std::slice::from_ref(k))));
-            })
-            .build();
-        exporter_counter!(meter, self.snap, "metricsd.exporter.sent.points", "{point}", "Points delivered", sent_points);
-        exporter_counter!(meter, self.snap, "metricsd.exporter.sent.payloads", "{payload}", "Payloads delivered", sent_payloads);
-        exporter_counter!(meter, self.snap, "metricsd.exporter.failed.attempts", "{attempt}", "Send attempts that failed", failed_attempts);
-        exporter_counter!(
-            meter,
-            self.snap,
-            "metricsd.exporter.dropped.points",
-            "{point}",
-            "Points dropped (not retryable, retries exhausted, queue full, shutdown)",
-            dropped_points
-        );
-        exporter_counter!(meter, self.snap, "metricsd.exporter.dropped.payloads", "{payload}", "Payloads dropped", dropped_payloads);
-        exporter_counter!(meter, self.snap, "metricsd.exporter.rejected.points", "{point}", "Points the server rejected in a partial success", rejected_points);
-        exporter_gauge!(meter, self.snap, "metricsd.exporter.queue.size", "By", "Bytes waiting in the exporter's memory queue", queue_bytes);
-        exporter_gauge!(meter, self.snap, "metricsd.exporter.queue.length", "{payload}", "Payloads waiting in the exporter's memory queue", queue_length);
-        exporter_gauge!(meter, self.snap, "metricsd.exporter.spool.size", "By", "Bytes of the exporter's disk spool", spool_bytes);
-        exporter_gauge!(meter, self.snap, "metricsd.exporter.spool.length", "{payload}", "Payloads waiting in the exporter's disk spool", spool_records);
+        COLLECTOR_ERRORS.register(meter, move |obs| {
+            snap.with(|s| s.collectors.iter().for_each(|(k, c)| obs.observe(c.errors, std::slice::from_ref(k))));
+        });
+        exporter_counter(meter, &self.snap, SENT_POINTS, |e| e.sent_points);
+        exporter_counter(meter, &self.snap, SENT_PAYLOADS, |e| e.sent_payloads);
+        exporter_counter(meter, &self.snap, FAILED_ATTEMPTS, |e| e.failed_attempts);
+        exporter_counter(meter, &self.snap, DROPPED_POINTS, |e| e.dropped_points);
+        exporter_counter(meter, &self.snap, DROPPED_PAYLOADS, |e| e.dropped_payloads);
+        exporter_counter(meter, &self.snap, REJECTED_POINTS, |e| e.rejected_points);
+        exporter_gauge(meter, &self.snap, QUEUE_SIZE, |e| e.queue_bytes as i64);
+        exporter_gauge(meter, &self.snap, QUEUE_LENGTH, |e| e.queue_length as i64);
+        exporter_gauge(meter, &self.snap, SPOOL_SIZE, |e| e.spool_bytes as i64);
+        exporter_gauge(meter, &self.snap, SPOOL_LENGTH, |e| e.spool_records as i64);
         let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("metricsd.exporter.send.duration")
-            .with_unit("s")
-            .with_description("Duration of the last successful send")
-            .with_callback(move |obs| {
-                snap.with(|s| {
-                    for (k, e) in &s.exporters {
-                        if let Some(d) = e.last_send_seconds {
-                            obs.observe(d, std::slice::from_ref(k));
-                        }
+        EXPORTER_SEND_DURATION.register(meter, move |obs| {
+            snap.with(|s| {
+                for (k, e) in &s.exporters {
+                    if let Some(d) = e.last_send_seconds {
+                        obs.observe(d, std::slice::from_ref(k));
                     }
-                });
-            })
-            .build();
+                }
+            });
+        });
         let snap = self.snap.clone();
-        meter
-            .f64_observable_counter("metricsd.process.cpu.time")
-            .with_unit("s")
-            .with_description("CPU time the agent used (user + system)")
-            .with_callback(move |obs| {
-                snap.with(|s| obs.observe(s.cpu_seconds, &[]));
-            })
-            .build();
+        PROCESS_CPU_TIME.register(meter, move |obs| {
+            snap.with(|s| obs.observe(s.cpu_seconds, &[]));
+        });
         let snap = self.snap.clone();
-        meter
-            .i64_observable_up_down_counter("metricsd.process.memory.rss")
-            .with_unit("By")
-            .with_description("The agent's resident memory")
-            .with_callback(move |obs| {
-                snap.with(|s| obs.observe(s.rss_bytes as i64, &[]));
-            })
-            .build();
+        PROCESS_MEMORY_RSS.register(meter, move |obs| {
+            snap.with(|s| obs.observe(s.rss_bytes as i64, &[]));
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

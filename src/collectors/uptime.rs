@@ -11,6 +11,7 @@
 //! collector reads that clock instead (`clock_gettime`, a vDSO call): the same number to the
 //! nanosecond instead of the centisecond, without a file read per tick.
 
+use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{uptime, ProcFile};
 use crate::units::HostPaths;
@@ -43,6 +44,12 @@ impl UptimeCollector {
     }
 }
 
+const UPTIME: Metric<f64> = Metric::f64_gauge("system.uptime", "s", "The time the system has been running")
+    .source("/proc/uptime (clock_gettime(CLOCK_BOOTTIME), the clock it prints, when it is the running kernel's own file)");
+
+/// The uptime collector's metrics.
+pub const METRICS: &[MetricSpec] = &[UPTIME.spec()];
+
 impl Collector for UptimeCollector {
     fn name(&self) -> &'static str {
         "uptime"
@@ -50,14 +57,9 @@ impl Collector for UptimeCollector {
 
     fn register(&mut self, meter: &Meter) {
         let snap = self.snap.clone();
-        meter
-            .f64_observable_gauge("system.uptime")
-            .with_unit("s")
-            .with_description("The time the system has been running")
-            .with_callback(move |obs| {
-                snap.with(|s| obs.observe(*s, &[]));
-            })
-            .build();
+        UPTIME.register(meter, move |obs| {
+            snap.with(|s| obs.observe(*s, &[]));
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {

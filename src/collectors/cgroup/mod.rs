@@ -76,6 +76,7 @@ mod instruments;
 mod tests;
 
 pub use config::{looks_like_container, CgroupConfig, CgroupScope};
+pub use instruments::METRICS;
 
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::cgroup::{find, CgroupFiles, CgroupStats, FindError, Location, Target};

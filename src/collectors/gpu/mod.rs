@@ -122,6 +122,7 @@
 pub mod device;
 #[cfg(test)]
 mod fake;
+pub mod instruments;
 pub mod nvml;
 
 use self::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind};
@@ -129,7 +130,7 @@ use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::resource::container::{container_of_cgroup_line, k8s_pod_uid_of_cgroup};
 use crate::units::ConfigDuration;
 use crate::units::HostPaths;
-use opentelemetry::metrics::{AsyncInstrument, Meter};
+use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -840,19 +841,6 @@ fn process_attrs(base: &[KeyValue], paths: &HostPaths, p: &GpuProcess) -> Arc<[K
     a.into()
 }
 
-type Snap = Arc<SnapshotCell<GpuSnapshot>>;
-
-/// A callback running `f` on each GPU of the current tick's snapshot.
-fn per_gpu<T: 'static>(
-    snap: &Snap,
-    f: impl Fn(&GpuSample, &dyn AsyncInstrument<T>) + Send + Sync + 'static,
-) -> impl Fn(&dyn AsyncInstrument<T>) + Send + Sync + 'static {
-    let snap = snap.clone();
-    move |o| {
-        snap.with(|s| s.gpus.iter().for_each(|g| f(g, o)));
-    }
-}
-
 impl Collector for GpuCollector {
     fn name(&self) -> &'static str {
         "gpu"
@@ -863,250 +851,7 @@ impl Collector for GpuCollector {
     }
 
     fn register(&mut self, meter: &Meter) {
-        let s = &self.snap;
-        meter
-            .f64_observable_gauge("hw.gpu.utilization")
-            .with_unit("1")
-            .with_description("Fraction of time the GPU (general), its video encoder or decoder was busy")
-            .with_callback(per_gpu(s, |g, o| {
-                for (i, u) in [g.v.util, g.v.encoder, g.v.decoder].into_iter().enumerate() {
-                    if let Some(u) = u {
-                        o.observe(pct(u), &g.attrs.task[i]);
-                    }
-                }
-            }))
-            .build();
-        meter
-            .f64_observable_gauge("nvidia.gpu.memory_controller.utilization")
-            .with_unit("1")
-            .with_description("Fraction of time the GPU's memory controller was busy (NVML utilization.memory)")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(u) = g.v.memory_controller {
-                    o.observe(pct(u), &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_up_down_counter("hw.gpu.memory.usage")
-            .with_unit("By")
-            .with_description("GPU memory in use")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(m) = g.v.memory {
-                    o.observe(m.used as i64, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_up_down_counter("hw.gpu.memory.limit")
-            .with_unit("By")
-            .with_description("GPU memory installed")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(m) = g.v.memory {
-                    o.observe(m.total as i64, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_up_down_counter("nvidia.gpu.memory.free")
-            .with_unit("By")
-            .with_description("GPU memory free (total = used + free + reserved by the driver)")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(m) = g.v.memory {
-                    o.observe(m.free as i64, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .f64_observable_gauge("hw.gpu.memory.utilization")
-            .with_unit("1")
-            .with_description("Fraction of GPU memory in use")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(m) = g.v.memory.filter(|m| m.total > 0) {
-                    o.observe(m.used as f64 / m.total as f64, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .u64_observable_counter("hw.gpu.io")
-            .with_unit("By")
-            .with_description("Bytes the GPU sent and received over PCIe")
-            .with_callback(per_gpu(s, |g, o| {
-                for (i, b) in g.v.pcie.iter().enumerate() {
-                    if let Some(b) = b {
-                        o.observe(*b, &g.attrs.io[i]);
-                    }
-                }
-            }))
-            .build();
-        meter
-            .f64_observable_gauge("hw.power")
-            .with_unit("W")
-            .with_description("GPU power draw")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(mw) = g.v.power_mw {
-                    o.observe(mw as f64 / 1000.0, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .f64_observable_gauge("nvidia.gpu.power.limit")
-            .with_unit("W")
-            .with_description("GPU power limit the driver enforces")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(mw) = g.v.power_limit_mw {
-                    o.observe(mw as f64 / 1000.0, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .f64_observable_counter("hw.energy")
-            .with_unit("J")
-            .with_description("Energy the GPU used since the driver was loaded (read every energy_interval)")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(mj) = g.v.energy_mj {
-                    o.observe(mj as f64 / 1000.0, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .f64_observable_gauge("hw.temperature")
-            .with_unit("Cel")
-            .with_description("GPU die and memory temperature")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(t) = g.v.temperature {
-                    o.observe(t as f64, &g.attrs.sensor[0]);
-                }
-                if let Some(t) = g.v.memory_temperature {
-                    o.observe(t, &g.attrs.sensor[1]);
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_gauge("nvidia.gpu.clock.sm")
-            .with_unit("Hz")
-            .with_description("GPU streaming multiprocessor clock")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(mhz) = g.v.clock_sm_mhz {
-                    o.observe(mhz as i64 * 1_000_000, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_gauge("nvidia.gpu.clock.memory")
-            .with_unit("Hz")
-            .with_description("GPU memory clock")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(mhz) = g.v.clock_memory_mhz {
-                    o.observe(mhz as i64 * 1_000_000, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .f64_observable_gauge("nvidia.gpu.fan.speed")
-            .with_unit("1")
-            .with_description("GPU fan speed as a fraction of its maximum")
-            .with_callback(per_gpu(s, |g, o| {
-                for (i, p) in &g.v.fans {
-                    if let Some(attrs) = g.attrs.fans.get(*i) {
-                        o.observe(pct(*p), attrs);
-                    }
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_gauge("nvidia.gpu.pstate")
-            .with_unit("{pstate}")
-            .with_description("GPU performance state: 0 (P0, fastest) to 15")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(p) = g.v.pstate {
-                    o.observe(p as i64, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_up_down_counter("nvidia.gpu.throttle")
-            .with_unit("1")
-            .with_description("1 while the reason holds the GPU's clocks down, else 0")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(t) = g.v.throttle {
-                    for (i, (bit, _)) in throttle::REASONS.iter().enumerate() {
-                        o.observe((t & bit != 0) as i64, &g.attrs.throttle[i]);
-                    }
-                }
-            }))
-            .build();
-        meter
-            .u64_observable_counter("hw.errors")
-            .with_unit("{error}")
-            .with_description("GPU memory ECC errors since the driver was loaded")
-            .with_callback(per_gpu(s, |g, o| {
-                for (i, e) in g.v.ecc.iter().enumerate() {
-                    if let Some(e) = e {
-                        o.observe(*e, &g.attrs.errors[i]);
-                    }
-                }
-            }))
-            .build();
-        meter
-            .u64_observable_counter("nvidia.gpu.pcie.replay")
-            .with_unit("{replay}")
-            .with_description("PCIe replays (link-level retransmissions) since the driver was loaded")
-            .with_callback(per_gpu(s, |g, o| {
-                if let Some(r) = g.v.replay {
-                    o.observe(r as u64, &g.attrs.base);
-                }
-            }))
-            .build();
-        meter
-            .i64_observable_up_down_counter("hw.status")
-            .with_unit("1")
-            .with_description("1 for the GPU's current state (ok, degraded, failed), 0 for the others")
-            .with_callback(per_gpu(s, |g, o| {
-                for (i, attrs) in g.attrs.state.iter().enumerate() {
-                    o.observe((g.v.state as usize == i) as i64, attrs);
-                }
-            }))
-            .build();
-        let snap = s.clone();
-        meter
-            .i64_observable_up_down_counter("nvidia.gpu.count")
-            .with_unit("{gpu}")
-            .with_description("NVIDIA GPUs the driver sees")
-            .with_callback(move |o| {
-                snap.with(|s| {
-                    if let Some(n) = s.count {
-                        o.observe(n as i64, &[]);
-                    }
-                });
-            })
-            .build();
-        let snap = s.clone();
-        meter
-            .i64_observable_up_down_counter("nvidia.gpu.process.memory.usage")
-            .with_unit("By")
-            .with_description("GPU memory used by a process")
-            .with_callback(move |o| {
-                snap.with(|s| s.processes.iter().for_each(|(a, b)| o.observe(*b as i64, a)));
-            })
-            .build();
-        let snap = s.clone();
-        meter
-            .i64_observable_up_down_counter("nvidia.gpu.mig.memory.usage")
-            .with_unit("By")
-            .with_description("Memory in use on a MIG device")
-            .with_callback(move |o| {
-                snap.with(|s| s.mig.iter().for_each(|(a, m)| o.observe(m.used as i64, a)));
-            })
-            .build();
-        let snap = s.clone();
-        meter
-            .i64_observable_up_down_counter("nvidia.gpu.mig.memory.limit")
-            .with_unit("By")
-            .with_description("Memory of a MIG device")
-            .with_callback(move |o| {
-                snap.with(|s| s.mig.iter().for_each(|(a, m)| o.observe(m.total as i64, a)));
-            })
-            .build();
+        instruments::register(&self.snap, meter);
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
