@@ -74,14 +74,15 @@ pub struct FlushStats {
 }
 
 impl DiskStats {
-    /// Bytes read (`sectors_read × 512`).
+    /// Bytes read (`sectors_read × 512`), wrapping at 2⁶⁴ as a counter does (a sector count
+    /// past 2⁵⁵ must not overflow).
     pub fn read_bytes(&self) -> u64 {
-        self.sectors_read * SECTOR_SIZE
+        self.sectors_read.wrapping_mul(SECTOR_SIZE)
     }
 
-    /// Bytes written (`sectors_written × 512`).
+    /// Bytes written (`sectors_written × 512`), wrapping at 2⁶⁴ as a counter does.
     pub fn written_bytes(&self) -> u64 {
-        self.sectors_written * SECTOR_SIZE
+        self.sectors_written.wrapping_mul(SECTOR_SIZE)
     }
 }
 
@@ -250,6 +251,15 @@ pub fn read(paths: &HostPaths) -> Result<Vec<DiskStats>, ProcError> {
 mod tests {
     use super::*;
     use crate::procfs::fixture_paths;
+
+    #[test]
+    fn byte_counts_of_sector_counts_past_two_to_the_55_wrap_instead_of_overflowing() {
+        // Found by the host_text fuzz target: `sectors × 512` overflowed (a panic with overflow
+        // checks on).
+        let d = &parse("   8       0 sda 1 0 18446744073709551615 0 1 0 36028797018963969 0 0 0 0\n").unwrap()[0];
+        assert_eq!(d.read_bytes(), u64::MAX.wrapping_mul(512));
+        assert_eq!(d.written_bytes(), 512); // (2⁵⁵ + 1) × 512 mod 2⁶⁴
+    }
 
     #[test]
     fn a_sysfs_stat_file_has_the_counters_of_the_devices_diskstats_line() {
