@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let max_bytes = if flags & 4 == 4 { 64 } else { 1 << 20 };
     let (mut spool, report) = Spool::open(&SpoolConfig { dir: dir.clone(), max_bytes }).expect("a directory of ours opens");
     let mut read = 0u64;
+    let _ = spool.stats();
     while let Some(rec) = spool.read_head() {
         read += 1;
         assert!(read <= report.records, "read {read} records, the open counted {}", report.records);
