@@ -41,7 +41,8 @@ for t in "${targets[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz: $t ok ($((SECONDS - start)) s, ${execs:-?} inputs)"
   else
-    tail -n 40 "$log"
+    # The panic (or sanitizer report) and the input, without the stack.
+    grep -E -A1 "panicked at|^==[0-9]+==ERROR|^SUMMARY|^(Base64|artifact_prefix)" "$log" || tail -n 40 "$log"
     echo "fuzz: $t FAILED; reproducer(s):" "$work/$t/artifacts/"*
     echo "fuzz: rerun one with: cargo +nightly fuzz run --fuzz-dir fuzz $t <reproducer>"
     failed+=("$t")
