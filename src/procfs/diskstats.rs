@@ -227,7 +227,7 @@ pub fn read_size_bytes(paths: &HostPaths, dev: &str) -> Result<u64, ProcError> {
     }
     let text = super::read_to_string(&p)?;
     let sectors: u64 = num(text.split_ascii_whitespace().next(), 1, "size").map_err(|e| super::at(&p, e))?;
-    Ok(sectors * SECTOR_SIZE)
+    sectors.checked_mul(SECTOR_SIZE).ok_or_else(|| ProcError::parse(&p, 1, format!("size: {sectors} sectors is too large in bytes")))
 }
 
 /// `/proc/diskstats` below the host's `/proc`.
