@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_bytes(value) {
         headers.insert(header::RETRY_AFTER, v);
-        if let Ok(secs) = std::str::from_utf8(value).unwrap_or("").trim().parse::<u64>() {
+        // (A header value is text only if it is ASCII.)
+        if let Ok(secs) = std::str::from_utf8(value).ok().filter(|v| v.is_ascii()).unwrap_or("").trim().parse::<u64>() {
             assert_eq!(retry_after(&headers), Some(Duration::from_secs(secs)));
         }
     }
