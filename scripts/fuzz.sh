@@ -26,6 +26,10 @@ fi
 targets=("$@")
 ((${#targets[@]})) || mapfile -t targets < <("${fuzz[@]}" list --fuzz-dir fuzz)
 work="$(mktemp -d "${TMPDIR:-/tmp}/metricsd-fuzz.XXXXXX")"
+# Scratch files of targets that need a directory (spool_segment), on tmpfs where there is one.
+scratch="$(mktemp -d "$([ -d /dev/shm ] && echo /dev/shm || echo "$work")/metricsd-fuzz-scratch.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+export METRICSD_FUZZ_DIR="$scratch"
 echo "fuzz: ${#targets[@]} targets, ${secs} s each; work directory $work"
 "${fuzz[@]}" build "${build[@]}" --fuzz-dir fuzz
 

@@ -8,11 +8,16 @@ use metricsd::pipeline::spool::{Spool, SpoolConfig};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// One directory per fuzzing process, on tmpfs where there is one, emptied for every input.
+/// One directory per fuzzing process, emptied for every input: under `METRICSD_FUZZ_DIR`
+/// (`scripts/fuzz.sh` sets it and removes it afterwards), else on tmpfs where there is one.
 fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm".into() } else { std::env::temp_dir() };
+        let base = match std::env::var_os("METRICSD_FUZZ_DIR") {
+            Some(d) => d.into(),
+            None if std::path::Path::new("/dev/shm").is_dir() => "/dev/shm".into(),
+            None => std::env::temp_dir(),
+        };
         base.join(format!("metricsd-fuzz-spool-{}", std::process::id()))
     })
 }
