@@ -17,14 +17,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = parse(data) {
         assert!(p.errors.len() <= MAX_REPORTED_ERRORS);
         assert!(p.samples <= data.len());
-        let metrics = Converter::default().convert(
-            &p.families,
-            &ConvertOptions {
-                now_ns: 1,
-                prefix: "",
-                labels: &[],
-            },
-        );
+        let metrics = Converter::default().convert(&p.families, &ConvertOptions { now_ns: 1, prefix: "", labels: &[] });
         assert!(metrics.len() <= p.samples);
     }
 });

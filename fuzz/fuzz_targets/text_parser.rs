@@ -23,14 +23,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(p.samples <= text.len());
         // Twice, so the start-time and reset state is exercised too.
         for now_ns in [1_000_000_000, 2_000_000_000] {
-            let metrics = converter.convert(
-                &p.families,
-                &ConvertOptions {
-                    now_ns,
-                    prefix: "app_",
-                    labels: &labels,
-                },
-            );
+            let metrics = converter.convert(&p.families, &ConvertOptions { now_ns, prefix: "app_", labels: &labels });
             assert!(metrics.len() <= p.samples);
         }
     }

@@ -561,7 +561,7 @@ impl Collector for ProcessCollector {
                 }
             }
             let score = match self.config.top_by {
-                TopBy::Cpu => delta.map_or(st.utime + st.stime, |[u, s]| u + s),
+                TopBy::Cpu => delta.map_or(st.utime.saturating_add(st.stime), |[u, s]| u.saturating_add(s)),
                 TopBy::Memory => st.rss,
             };
             self.candidates.push(Candidate { idx: self.stats.len(), score, delta });

@@ -405,7 +405,8 @@ fn scan(buf: &[u8], start: usize, segment: u64, max_len: u64, skipped: &mut Vec<
         match parse(buf, off, max_len) {
             Parsed::Ok { len, points: p } => {
                 records += 1;
-                points += p;
+                // A record's point count is read from disk: add without overflowing.
+                points = points.saturating_add(p);
                 off += (HEADER_BYTES + len) as usize;
             }
             bad => {
@@ -489,7 +490,7 @@ impl Spool {
             }
             let (records, points) = scan(&buf, start, id, max_len, &mut report.skipped);
             report.records += records;
-            report.points += points;
+            report.points = report.points.saturating_add(points);
             report.bytes += buf.len() as u64;
             segments.push_back(Segment { id, size: buf.len() as u64, records, points });
         }
@@ -526,7 +527,7 @@ impl Spool {
         for seg in &self.segments {
             s.bytes += seg.size;
             s.records += seg.records;
-            s.points += seg.points;
+            s.points = s.points.saturating_add(seg.points);
         }
         s
     }
@@ -558,7 +559,7 @@ impl Spool {
         while self.stats().bytes + rec_len > self.max_bytes && !self.segments.is_empty() {
             let d = self.drop_oldest();
             self.unreported.records += d.records;
-            self.unreported.points += d.points;
+            self.unreported.points = self.unreported.points.saturating_add(d.points);
         }
         if self.writer.is_none() || self.segments.back().map_or(true, |s| s.size >= self.segment_bytes) {
             self.rotate()?;
@@ -582,7 +583,7 @@ impl Spool {
         }
         seg.size += rec_len;
         seg.records += 1;
-        seg.points += points;
+        seg.points = seg.points.saturating_add(points);
         self.dirty = true;
         Ok(std::mem::take(&mut self.unreported))
     }
@@ -952,6 +953,19 @@ mod tests {
         assert_eq!(got, vec![body(1, 100), body(2, 100)]);
         assert_eq!(s.take_skipped(), vec![Skipped { segment: 1, offset: 0, bytes: 120, kind: SkipKind::Corrupt }]);
         assert_eq!(s.stats().records, 0, "nothing is left waiting");
+    }
+
+    #[test]
+    fn point_counts_read_from_disk_add_up_without_overflowing() {
+        // Found by the spool_segment fuzz target: two valid records claiming u64::MAX points
+        // each overflowed the count of the open (a panic with overflow checks on).
+        let dir = tempfile::tempdir().unwrap();
+        let rec = encode_record(b"x", u64::MAX);
+        fs::write(dir.path().join(segment_name(1)), [&rec[..], &rec[..]].concat()).unwrap();
+        let (mut s, report) = Spool::open(&cfg(dir.path(), 1 << 20)).unwrap();
+        assert_eq!((report.records, report.points), (2, u64::MAX));
+        assert_eq!(s.stats().points, u64::MAX);
+        assert_eq!(drain(&mut s), vec![(b"x".to_vec(), u64::MAX), (b"x".to_vec(), u64::MAX)]);
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub fn read_cpufreq(paths: &HostPaths) -> Vec<(u32, u64)> {
         .filter_map(|(cpu, dir)| {
             let text = std::fs::read_to_string(dir.join("cpufreq/scaling_cur_freq")).ok()?;
             let khz: u64 = text.trim().parse().ok()?;
-            Some((cpu, khz * 1000))
+            Some((cpu, khz.checked_mul(1000)?))
         })
         .collect()
 }

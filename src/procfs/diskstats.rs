@@ -74,14 +74,15 @@ pub struct FlushStats {
 }
 
 impl DiskStats {
-    /// Bytes read (`sectors_read × 512`).
+    /// Bytes read (`sectors_read × 512`), wrapping at 2⁶⁴ as a counter does (a sector count
+    /// past 2⁵⁵ must not overflow).
     pub fn read_bytes(&self) -> u64 {
-        self.sectors_read * SECTOR_SIZE
+        self.sectors_read.wrapping_mul(SECTOR_SIZE)
     }
 
-    /// Bytes written (`sectors_written × 512`).
+    /// Bytes written (`sectors_written × 512`), wrapping at 2⁶⁴ as a counter does.
     pub fn written_bytes(&self) -> u64 {
-        self.sectors_written * SECTOR_SIZE
+        self.sectors_written.wrapping_mul(SECTOR_SIZE)
     }
 }
 
@@ -226,7 +227,7 @@ pub fn read_size_bytes(paths: &HostPaths, dev: &str) -> Result<u64, ProcError> {
     }
     let text = super::read_to_string(&p)?;
     let sectors: u64 = num(text.split_ascii_whitespace().next(), 1, "size").map_err(|e| super::at(&p, e))?;
-    Ok(sectors * SECTOR_SIZE)
+    sectors.checked_mul(SECTOR_SIZE).ok_or_else(|| ProcError::parse(&p, 1, format!("size: {sectors} sectors is too large in bytes")))
 }
 
 /// `/proc/diskstats` below the host's `/proc`.
@@ -250,6 +251,15 @@ pub fn read(paths: &HostPaths) -> Result<Vec<DiskStats>, ProcError> {
 mod tests {
     use super::*;
     use crate::procfs::fixture_paths;
+
+    #[test]
+    fn byte_counts_of_sector_counts_past_two_to_the_55_wrap_instead_of_overflowing() {
+        // Found by the host_text fuzz target: `sectors × 512` overflowed (a panic with overflow
+        // checks on).
+        let d = &parse("   8       0 sda 1 0 18446744073709551615 0 1 0 36028797018963969 0 0 0 0\n").unwrap()[0];
+        assert_eq!(d.read_bytes(), u64::MAX.wrapping_mul(512));
+        assert_eq!(d.written_bytes(), 512); // (2⁵⁵ + 1) × 512 mod 2⁶⁴
+    }
 
     #[test]
     fn a_sysfs_stat_file_has_the_counters_of_the_devices_diskstats_line() {

@@ -59,9 +59,10 @@ pub struct PidStat {
 }
 
 impl PidStat {
-    /// Resident set size in bytes.
+    /// Resident set size in bytes (saturating: a page count read from the file cannot
+    /// overflow it).
     pub fn rss_bytes(&self) -> u64 {
-        self.rss * page_size()
+        self.rss.saturating_mul(page_size())
     }
 }
 
@@ -414,6 +415,14 @@ mod tests {
         let live = count_states(&HostPaths::default()).unwrap();
         // The test's own main thread waits on this one, so nothing need be running.
         assert!(live.sleeping + live.idle >= 1, "{live:?}");
+    }
+
+    #[test]
+    fn a_resident_page_count_too_large_for_bytes_saturates_instead_of_overflowing() {
+        // Found by the host_text fuzz target: `rss × page size` overflowed (a panic with
+        // overflow checks on).
+        let st = parse_stat("7 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 100 18446744073709551615 0").unwrap();
+        assert_eq!(st.rss_bytes(), u64::MAX);
     }
 
     #[test]

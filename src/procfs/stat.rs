@@ -39,9 +39,10 @@ pub struct CpuTimes {
 }
 
 impl CpuTimes {
-    /// All modes except guest and guest_nice (already inside user and nice).
+    /// All modes except guest and guest_nice (already inside user and nice), wrapping at 2⁶⁴
+    /// as the counters it adds do rather than overflowing.
     pub fn total(&self) -> u64 {
-        self.user + self.nice + self.system + self.idle + self.iowait + self.irq + self.softirq + self.steal
+        [self.nice, self.system, self.idle, self.iowait, self.irq, self.softirq, self.steal].iter().fold(self.user, |t, v| t.wrapping_add(*v))
     }
 }
 
@@ -191,6 +192,14 @@ mod tests {
     fn names_the_line_of_a_short_or_bad_cpu_line() {
         assert_eq!(parse("cpu 1 2 3 4\ncpu0 1 2 3\n").unwrap_err().to_string(), "line 2: cpu0: 3 columns, expected at least 4");
         assert_eq!(parse("ctxt 1\nbtime x\n").unwrap_err().to_string(), "line 2: btime: not a number: \"x\"");
+    }
+
+    #[test]
+    fn the_total_of_counters_near_two_to_the_64_wraps_instead_of_overflowing() {
+        // Found by the host_text fuzz target: the sum of the mode times overflowed (a panic
+        // with overflow checks on).
+        let s = parse("cpu  18446744073709551615 2 1 1 1 1 1 1 0 0\nctxt 1\nbtime 1\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n").unwrap();
+        assert_eq!(s.total.total(), 7);
     }
 
     #[test]

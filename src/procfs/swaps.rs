@@ -38,10 +38,13 @@ pub fn parse(text: &str) -> Result<Vec<Swap>, LineError> {
             continue;
         }
         let kind = it.next().ok_or_else(|| LineError::new(n, "type: missing field"))?;
-        let size: u64 = num(it.next(), n, "size")?;
-        let used: u64 = num(it.next(), n, "used")?;
+        let kib = |field: Option<&str>, what: &str| {
+            num::<u64>(field, n, what)?.checked_mul(1024).ok_or_else(|| LineError::new(n, format!("{what}: too large in bytes")))
+        };
+        let size = kib(it.next(), "size")?;
+        let used = kib(it.next(), "used")?;
         let priority = num(it.next(), n, "priority")?;
-        out.push(Swap { filename: super::mountinfo::unescape(name), kind: kind.to_owned(), size: size * 1024, used: used * 1024, priority });
+        out.push(Swap { filename: super::mountinfo::unescape(name), kind: kind.to_owned(), size, used, priority });
     }
     Ok(out)
 }
@@ -89,6 +92,14 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_size_too_large_in_bytes_is_an_error_naming_the_line_not_an_overflow() {
+        // Found by the host_text fuzz target: `KiB × 1024` overflowed (a panic with overflow
+        // checks on).
+        let e = parse("Filename Type Size Used Priority\n/dev/sda2 partition 18014398509481984 0 -2\n").unwrap_err();
+        assert_eq!(e.to_string(), "line 2: size: too large in bytes");
     }
 
     #[test]
