@@ -174,7 +174,7 @@ impl HttpClient {
             Some("http" | "https") => {}
             other => return Err(RequestError::Transport(format!("unsupported URL scheme {:?} in {uri}", other.unwrap_or("")))),
         }
-        if uri.host().map_or(true, str::is_empty) {
+        if uri.host().is_none_or(str::is_empty) {
             return Err(RequestError::Transport(format!("no host in {uri}")));
         }
         let mut req = hyper::Request::builder().method(method.clone()).uri(uri.clone());

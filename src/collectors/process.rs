@@ -173,7 +173,7 @@ impl Users {
         if let Some(n) = self.names.get(&uid) {
             return n.clone();
         }
-        if self.read_at.map_or(true, |t| t.elapsed() >= PASSWD_REFRESH) {
+        if self.read_at.is_none_or(|t| t.elapsed() >= PASSWD_REFRESH) {
             self.read_at = Some(Instant::now());
             match crate::procfs::read_to_string(&self.path) {
                 Ok(text) => self.names = parse_passwd(&text),
@@ -675,7 +675,7 @@ mod tests {
         let pid = pid.to_string();
         of(p, metric)
             .into_iter()
-            .find(|p| p.1.contains(&("process.pid".into(), pid.clone())) && extra.map_or(true, |(k, v)| p.1.contains(&(k.into(), v.into()))))
+            .find(|p| p.1.contains(&("process.pid".into(), pid.clone())) && extra.is_none_or(|(k, v)| p.1.contains(&(k.into(), v.into()))))
             .map(|p| p.2)
     }
 

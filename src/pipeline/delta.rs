@@ -397,7 +397,7 @@ impl DeltaConverter {
                 out.resource_metrics.push(new_rm);
             }
         }
-        if self.batch % 8 == 0 {
+        if self.batch.is_multiple_of(8) {
             let batch = self.batch;
             self.series.retain(|_, s| s.seen + DELTA_STALE_BATCHES >= batch);
         }

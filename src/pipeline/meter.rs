@@ -613,7 +613,7 @@ mod tests {
                 for i in 0..=n {
                     o.observe((n * 10 + i) as i64, &[KeyValue::new("dev", format!("d{i}")), KeyValue::new("n", i as i64)]);
                 }
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     o.observe(-1, &[KeyValue::new("only_even", true)]);
                 }
             })

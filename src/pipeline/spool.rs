@@ -561,7 +561,7 @@ impl Spool {
             self.unreported.records += d.records;
             self.unreported.points = self.unreported.points.saturating_add(d.points);
         }
-        if self.writer.is_none() || self.segments.back().map_or(true, |s| s.size >= self.segment_bytes) {
+        if self.writer.is_none() || self.segments.back().is_none_or(|s| s.size >= self.segment_bytes) {
             self.rotate()?;
         }
         let buf = encode_record(body, points);

@@ -155,7 +155,7 @@ impl<'l> Budget<'l> {
     /// Fails once the time budget is spent (the clock is read every few hundred calls).
     pub fn check_time(&mut self) -> Result<(), LimitError> {
         self.calls = self.calls.wrapping_add(1);
-        if self.calls % TIME_CHECK_EVERY != 0 {
+        if !self.calls.is_multiple_of(TIME_CHECK_EVERY) {
             return Ok(());
         }
         match (self.deadline, self.limits.time_budget) {

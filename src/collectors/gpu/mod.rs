@@ -687,7 +687,7 @@ fn sample(
     v.temperature = st.get(Cap::Temperature, || b.temperature(d))?;
     v.power_mw = st.get(Cap::Power, || b.power_usage(d))?;
     v.power_limit_mw = st.get(Cap::PowerLimit, || b.power_limit(d))?;
-    if st.energy_due.map_or(true, |t| now >= t) {
+    if st.energy_due.is_none_or(|t| now >= t) {
         if let Some(e) = st.get(Cap::Energy, || b.total_energy(d))? {
             st.energy_mj = Some(e);
         }
