@@ -10,7 +10,8 @@ use metricsd::scrape::text::MAX_REPORTED_ERRORS;
 
 fuzz_target!(|data: &[u8]| {
     // Tight limits: every limit path is reached, and whatever passes stays within them.
-    let limits = Limits { sample_limit: 20, label_limit: 4, label_name_length_limit: 16, label_value_length_limit: 32, parsed_size_limit: 8192, ..Limits::none() };
+    let limits =
+        Limits { sample_limit: 20, label_limit: 4, label_name_length_limit: 16, label_value_length_limit: 32, parsed_size_limit: 8192, ..Limits::none() };
     if let Ok(p) = parse_limited(data, &limits) {
         assert!(p.samples <= 20);
     }

@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let mut converter = Converter::default();
     let labels = [("team".to_string(), "x".to_string())];
     // Tight limits: every limit path is reached, and whatever passes stays within them.
-    let limits = Limits { sample_limit: 20, label_limit: 4, label_name_length_limit: 16, label_value_length_limit: 32, parsed_size_limit: 8192, ..Limits::none() };
+    let limits =
+        Limits { sample_limit: 20, label_limit: 4, label_name_length_limit: 16, label_value_length_limit: 32, parsed_size_limit: 8192, ..Limits::none() };
     for format in [TextFormat::Prometheus, TextFormat::OpenMetrics] {
         if let Ok(p) = parse_limited(&text, format, &limits) {
             assert!(p.samples <= 20);
