@@ -158,7 +158,7 @@ pub fn metric_name_with_prefix(prefix: Option<&str>, otel_name: &str, unit: &str
     name
 }
 
-/// The Prometheus unit word carried in [`Family::unit`]: `bytes`, `seconds`,
+/// The Prometheus unit word carried in [`Family::unit`](super::Family::unit): `bytes`, `seconds`,
 /// `bytes_per_second`, `ratio` for gauges of unit `1`, empty for `{…}` and other
 /// dimensionless units.
 pub fn prometheus_unit(unit: &str, kind_hint: NameKind) -> String {

@@ -102,7 +102,7 @@ fn has_no_recorded_value(flags: u32) -> bool {
 ///
 /// Families with the same name and type from different resources or scopes are merged.
 /// Samples keep batch order; a series may appear more than once when the batch holds several
-/// collections (remote-write wants them all; [`render_text`] keeps the newest).
+/// collections (remote-write wants them all; [`render_text`](super::render_text) keeps the newest).
 pub fn translate(req: &ExportMetricsServiceRequest, opts: &TranslateOptions) -> (Vec<Family>, TranslateStats) {
     translate_resources(&req.resource_metrics, opts)
 }
