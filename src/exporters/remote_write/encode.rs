@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn translated_batches_round_trip_with_sorted_labels() {
-        use crate::translate::tests::{gauge, request, s};
+        use crate::translate::testutil::{gauge, request, s};
         let req = request(vec![(
             vec![s("service.name", "metricsd"), s("host.name", "n1"), s("os.type", "linux")],
             vec![gauge("system.cpu.utilization", "1", vec![(vec![s("cpu.mode", "user")], 0.5)])],
