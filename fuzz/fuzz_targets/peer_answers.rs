@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use metricsd::exporters::otlp::{classify_http, classify_status, retry_info_delay};
-use metricsd::http::{classify, retry_after, Answer};
+use metricsd::exporters::http_post::classify;
+use metricsd::http::{retry_after, Answer};
 use std::time::Duration;
 
 fuzz_target!(|data: &[u8]| {
