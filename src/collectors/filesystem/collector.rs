@@ -1,39 +1,6 @@
-//! The filesystem collector: `system.filesystem.*` per mounted filesystem, from the mount table
-//! (`/proc/self/mountinfo`, or `/proc/1/mountinfo` when reading a host's `/proc`) and
-//! `statvfs(3)` of each mount point.
-//!
-//! ```text
-//! 22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw,errors=remount-ro
-//! ```
-//!
-//! | metric | instrument | unit | attributes |
-//! | --- | --- | --- | --- |
-//! | `system.filesystem.usage` | UpDownCounter | By | `system.device`, `system.filesystem.mode` (rw, ro), `system.filesystem.mountpoint`, `system.filesystem.type`, `system.filesystem.state` (used, free, reserved) |
-//! | `system.filesystem.utilization` | Gauge | 1 | the same, without `state` |
-//! | `system.filesystem.limit` | UpDownCounter | By | the same, without `state` |
-//! | `system.filesystem.inodes.usage` | UpDownCounter | {inode} | the same, `system.filesystem.state` (used, free) |
-//!
-//! The numbers are `df`'s: `used` is `(blocks − bfree) × frsize` (df's Used), `free` is
-//! `bavail × frsize` (df's Avail, what unprivileged users can still write), `reserved` is the
-//! rest (`bfree − bavail`, kept for root), so the three add up to `system.filesystem.limit`
-//! (df's Size); `utilization` is `used ÷ (used + free)` (df's Use%, as a fraction). Inodes:
-//! `used` is `files − ffree`, `free` is `ffree` (`df -i`). `system.device` is the mount's
-//! source as the mount table has it (`/dev/nvme0n1p2`, `tmpfs`, `server:/export`).
-//!
-//! **Which mounts.** Pseudo filesystems are always skipped (`proc`, `sysfs`, `cgroup2`,
-//! `devpts`, ...: see [`mountinfo`]); `tmpfs` and `devtmpfs` are reported unless
-//! `include_tmpfs` is false; read-only images (`squashfs`, `erofs`, `iso9660`: snaps, live
-//! media, always full) only with `include_images`. `include_types` replaces that rule with a
-//! list of types; `include_mountpoints`, `exclude_mountpoints` and `exclude_types` select
-//! further (see [`FilesystemConfig`]). Mount points below `/dev`, `/proc` and `/sys`
-//! (`/dev/shm`, a cgroup v1 `/sys/fs/cgroup` tmpfs), systemd's `/run/credentials/*` and
-//! container runtimes' layer mounts are left out unless `exclude_mountpoints` is set, as
-//! node_exporter leaves them out ([`DEFAULT_EXCLUDE_MOUNTPOINTS`]). Then, as `df` does:
-//! - a mount point mounted over again reports only the last mount (the one a path lookup
-//!   reaches; statvfs of the path describes that one);
-//! - a filesystem mounted at several places (bind mounts: the same device and the same root
-//!   within it) is reported once, at the first of its mount points in the table. Bind mounts of
-//!   different subtrees, and btrfs subvolumes, are reported each.
+//! The filesystem collector: the mount table kept open, the reported mounts (and their
+//! attribute sets) rebuilt only when it changes, and statvfs of each every tick, inline or on
+//! the pool; then `system.filesystem.*` from the answers.
 //!
 //! **Cost.** The mount table is kept open and read again only when the kernel says it changed
 //! (`poll(2)` with `POLLPRI`, as systemd watches it): formatting it is the costliest /proc read
@@ -42,151 +9,25 @@
 //! In a container reading its host (`HOST_ROOT`, `root_path`), mount points are looked up below
 //! that root; `system.filesystem.mountpoint` is the host's path.
 //!
-//! **Hung mounts.** statvfs of a network filesystem whose server is gone (NFS `hard` mounts,
-//! sshfs) can block for minutes. statvfs of such filesystems (network and FUSE types, see
-//! [`may_hang`]) runs on a small pool of worker threads, and the tick waits for them at most
-//! `statvfs_timeout` (default 1 s) in all; local filesystems (ext4, xfs, btrfs, tmpfs, ...)
-//! answer from the kernel's in-memory superblock and are called inline, which saves two thread
-//! hand-offs per mount per tick. A mount whose statvfs has
-//! not returned is skipped, and no new statvfs is started on it until the hung one returns; the
-//! other mounts are reported as usual. A warning naming the mount point is logged once when a
-//! mount hangs, and an info line when it answers again. Mounts whose statvfs fails (a mount
-//! point not visible in this container, permission denied) are skipped too; only when no mount
-//! at all could be read does the collector fail.
-//!
 //! The mount table is parsed, and the mounts selected and their attributes built, only when its
 //! text changes; a steady tick reads it, compares it and calls statvfs.
 
-use super::glob_match;
-use super::instruments::{Metric, MetricSpec};
-use super::{Collector, CollectorError, SnapshotCell, TickClock};
-use crate::procfs::mountinfo::{self, FsFilter, Mount};
+use super::select::select;
+use super::statvfs_pool::{may_hang, Done, Job, Pool, StatFn, BASE_THREADS};
+use super::FilesystemConfig;
+use crate::collectors::instruments::{Metric, MetricSpec};
+use crate::collectors::{Collector, CollectorError, SnapshotCell, TickClock};
+use crate::procfs::mountinfo::{self, Mount};
 use crate::procfs::statvfs::{self, FsStats};
 use crate::procfs::ProcFile;
 use crate::units::ConfigDuration;
 use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
-use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
-
-/// `collector.filesystem`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FilesystemConfig {
-    /// Run this collector (default true; metricsd's `enable_disk` also switches it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// Mount points to report, as paths or patterns where `*` matches any run of characters,
-    /// `/` included (`/data*`, `/mnt/*`). Empty (the default): every mount point.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub include_mountpoints: Vec<String>,
-    /// Mount points not to report, in the same form; wins over `include_mountpoints`. Unset
-    /// (the default): [`DEFAULT_EXCLUDE_MOUNTPOINTS`], node_exporter's default, i.e. nothing
-    /// below `/dev`, `/proc` and `/sys` (`/dev/shm`, a cgroup v1 host's `/sys/fs/cgroup` tmpfs),
-    /// systemd's per-service credential mounts and container runtimes' layer mounts. A list
-    /// replaces it; `[]` reports every mount point.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exclude_mountpoints: Option<Vec<String>>,
-    /// Filesystem types to report (`ext4`, `xfs`, `nfs*`, `fuse.*`). Empty (the default): every
-    /// type but the pseudo filesystems, with `include_tmpfs` and `include_images` deciding the
-    /// memory-backed and image ones. Non-empty: exactly the matching types.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub include_types: Vec<String>,
-    /// Filesystem types not to report; wins over everything else (`["overlay"]` drops
-    /// containers' root filesystems).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub exclude_types: Vec<String>,
-    /// Report `tmpfs` and `devtmpfs` mounts (default true).
-    pub include_tmpfs: bool,
-    /// Report read-only image filesystems, `squashfs`, `erofs`, `iso9660` (default false: they
-    /// are always 100 % full).
-    pub include_images: bool,
-    /// How long one tick waits for statvfs of the mounts, all together (default `"1s"`). Keep it
-    /// below `collector.timeout`. A mount that has not answered by then is skipped until it does.
-    pub statvfs_timeout: ConfigDuration,
-}
-
-/// The mount points not reported unless `exclude_mountpoints` says otherwise: node_exporter's
-/// `--collector.filesystem.mount-points-exclude` default
-/// (`^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`).
-/// The hostmetrics receiver and Telegraf leave out every tmpfs by default, which would also
-/// drop `/run` and `/tmp`; these stay (`include_tmpfs`).
-pub const DEFAULT_EXCLUDE_MOUNTPOINTS: [&str; 9] =
-    ["/dev", "/dev/*", "/proc", "/proc/*", "/sys", "/sys/*", "/run/credentials/*", "/var/lib/docker/*", "/var/lib/containers/storage/*"];
-
-impl Default for FilesystemConfig {
-    fn default() -> Self {
-        FilesystemConfig {
-            enabled: None,
-            include_mountpoints: Vec::new(),
-            exclude_mountpoints: None,
-            include_types: Vec::new(),
-            exclude_types: Vec::new(),
-            include_tmpfs: true,
-            include_images: false,
-            statvfs_timeout: ConfigDuration::secs(1),
-        }
-    }
-}
-
-impl FilesystemConfig {
-    /// Whether mounts of filesystem type `fs_type` are reported.
-    pub fn accepts_type(&self, fs_type: &str) -> bool {
-        let included = if self.include_types.is_empty() {
-            FsFilter { include_tmpfs: self.include_tmpfs, include_images: self.include_images }.keeps_type(fs_type)
-        } else {
-            self.include_types.iter().any(|p| glob_match(p, fs_type))
-        };
-        included && !self.exclude_types.iter().any(|p| glob_match(p, fs_type))
-    }
-
-    /// Whether the mount point `path` is reported.
-    pub fn accepts_mountpoint(&self, path: &str) -> bool {
-        (self.include_mountpoints.is_empty() || self.include_mountpoints.iter().any(|p| glob_match(p, path)))
-            && !match &self.exclude_mountpoints {
-                Some(list) => list.iter().any(|p| glob_match(p, path)),
-                None => DEFAULT_EXCLUDE_MOUNTPOINTS.iter().any(|p| glob_match(p, path)),
-            }
-    }
-}
-
-/// The mounts reported, as indices into `mounts` in table order: the last mount of each mount
-/// point, those the config accepts, and of several mounts of the same device and root the
-/// first (see the module docs).
-pub fn select(mounts: &[Mount], config: &FilesystemConfig) -> Vec<usize> {
-    let mut last: HashMap<&str, usize> = HashMap::with_capacity(mounts.len());
-    for (i, m) in mounts.iter().enumerate() {
-        last.insert(m.mount_point.as_str(), i);
-    }
-    let mut seen: HashSet<(u32, u32, &str)> = HashSet::new();
-    let mut out = Vec::new();
-    for (i, m) in mounts.iter().enumerate() {
-        if last.get(m.mount_point.as_str()) != Some(&i) || !config.accepts_type(&m.fs_type) || !config.accepts_mountpoint(&m.mount_point) {
-            continue;
-        }
-        if seen.insert((m.major, m.minor, m.root.as_str())) {
-            out.push(i);
-        }
-    }
-    out
-}
-
-/// Whether statvfs of this filesystem type may block for long: network filesystems and FUSE
-/// (whose daemon may be stuck). Those go through the thread pool under the time limit.
-pub fn may_hang(fs_type: &str) -> bool {
-    const NETWORK: &str =
-        "nfs nfs4 cifs smb3 smbfs ncpfs ceph glusterfs 9p afs lustre gpfs ocfs2 gfs2 beegfs davfs fuse fuseblk virtiofs cvmfs panfs orangefs pvfs2";
-    fs_type.starts_with("fuse.") || NETWORK.split(' ').any(|t| t == fs_type)
-}
-
-/// A statvfs function: the real [`statvfs::statvfs`], or a fake in tests.
-pub type StatFn = Arc<dyn Fn(&Path) -> std::io::Result<FsStats> + Send + Sync>;
 
 /// The attributes of one mount, built once.
 #[derive(Debug)]
@@ -235,86 +76,6 @@ struct Slot {
     /// A hang (or an error) of this mount was logged and it has not answered since.
     hang_logged: bool,
     error_logged: bool,
-}
-
-struct Job {
-    id: u64,
-    path: Arc<PathBuf>,
-}
-
-struct Done {
-    id: u64,
-    result: std::io::Result<FsStats>,
-}
-
-/// Threads running statvfs calls. `wanted` is the pool's size: a few, plus one per call that
-/// hangs, so that hung mounts never starve the others; a thread whose hung call returns leaves
-/// when the pool is larger than wanted.
-struct Pool {
-    jobs: mpsc::Sender<Job>,
-    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
-    done_tx: mpsc::Sender<Done>,
-    done: mpsc::Receiver<Done>,
-    threads: Arc<AtomicUsize>,
-    wanted: Arc<AtomicUsize>,
-    statfs: StatFn,
-    /// Jobs sent and not answered.
-    outstanding: usize,
-}
-
-/// Threads kept for statvfs when nothing hangs.
-const BASE_THREADS: usize = 2;
-/// At most this many threads, hung ones included.
-const MAX_THREADS: usize = 64;
-
-impl Pool {
-    fn new(statfs: StatFn) -> Self {
-        let (jobs, queue) = mpsc::channel();
-        let (done_tx, done) = mpsc::channel();
-        Pool {
-            jobs,
-            queue: Arc::new(Mutex::new(queue)),
-            done_tx,
-            done,
-            threads: Arc::new(AtomicUsize::new(0)),
-            wanted: Arc::new(AtomicUsize::new(0)),
-            statfs,
-            outstanding: 0,
-        }
-    }
-
-    /// Makes sure `n` threads (at most [`MAX_THREADS`]) are running.
-    fn ensure(&self, n: usize) {
-        let n = n.min(MAX_THREADS);
-        self.wanted.store(n, Ordering::Release);
-        while self.threads.load(Ordering::Acquire) < n {
-            self.threads.fetch_add(1, Ordering::AcqRel);
-            let (queue, done, statfs) = (self.queue.clone(), self.done_tx.clone(), self.statfs.clone());
-            let (threads, wanted) = (self.threads.clone(), self.wanted.clone());
-            let spawned = std::thread::Builder::new().name("metricsd-statvfs".into()).spawn(move || worker(queue, done, statfs, threads, wanted));
-            if let Err(e) = spawned {
-                self.threads.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!(error = %e, "cannot start a statvfs thread");
-                break;
-            }
-        }
-    }
-}
-
-fn worker(queue: Arc<Mutex<mpsc::Receiver<Job>>>, done: mpsc::Sender<Done>, statfs: StatFn, threads: Arc<AtomicUsize>, wanted: Arc<AtomicUsize>) {
-    loop {
-        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(job) = job else { break };
-        let result = statfs(&job.path);
-        if done.send(Done { id: job.id, result }).is_err() {
-            break;
-        }
-        let t = threads.load(Ordering::Acquire);
-        if t > wanted.load(Ordering::Acquire) && threads.compare_exchange(t, t - 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            return;
-        }
-    }
-    threads.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// What one tick read: per mount, in mount table order.
@@ -604,8 +365,9 @@ impl Collector for FilesystemCollector {
 mod tests {
     use super::*;
     use crate::collectors::testutil::{fixture_copy, kind, of, value, write, Harness, Kind, Point};
-    use crate::procfs::{fixture, fixture_paths};
-    use std::sync::Condvar;
+    use crate::procfs::fixture_paths;
+    use std::path::Path;
+    use std::sync::{Condvar, Mutex};
     use std::time::Duration;
 
     const TREE: &str = "linux-5.15-server-fs";
@@ -687,92 +449,6 @@ mod tests {
             of(p, "system.filesystem.limit").iter().map(|p| p.1.iter().find(|(k, _)| k == "system.filesystem.mountpoint").unwrap().1.clone()).collect();
         v.sort();
         v
-    }
-
-    fn table() -> Vec<Mount> {
-        mountinfo::read_path(&fixture(&format!("{TREE}/proc/1/mountinfo"))).unwrap()
-    }
-
-    fn selected(cfg: &FilesystemConfig) -> Vec<String> {
-        let m = table();
-        select(&m, cfg).into_iter().map(|i| m[i].mount_point.clone()).collect()
-    }
-
-    #[test]
-    fn selects_real_and_tmpfs_mounts_once_each_as_df_does() {
-        assert_eq!(
-            selected(&FilesystemConfig { exclude_mountpoints: Some(vec![]), ..Default::default() }),
-            [
-                "/",
-                "/dev",
-                "/dev/shm",
-                "/run",
-                "/boot/efi",
-                "/home",
-                // /dev/sda1's subtree /docker: another root, kept.
-                "/var/lib/docker",
-                // /data (33) is hidden by the tmpfs mounted over it (40), so the first visible
-                // mount of 8:1 "/" is this bind mount.
-                "/mnt/data-again",
-                "/mnt/nas",
-                "/mnt/backup disk",
-                "/var/lib/docker/overlay2/3f1c/merged",
-                "/run/user/1000",
-                "/data",
-                "/srv/raid",
-                // Not /mnt/rootbind: the same device and root as "/". Not /snap/core20/2015
-                // (squashfs), /proc, /sys, /dev/pts, /sys/fs/cgroup (pseudo).
-            ]
-        );
-        // By default, as node_exporter: nothing below /dev, /proc, /sys or a container
-        // runtime's layers.
-        assert_eq!(
-            selected(&FilesystemConfig::default()),
-            ["/", "/run", "/boot/efi", "/home", "/var/lib/docker", "/mnt/data-again", "/mnt/nas", "/mnt/backup disk", "/run/user/1000", "/data", "/srv/raid"]
-        );
-        let parsed: FilesystemConfig = serde_yaml_ng::from_str("exclude_mountpoints: []\n").unwrap();
-        assert_eq!(parsed.exclude_mountpoints, Some(vec![]), "an empty list is kept: every mount point");
-        assert!(parsed.accepts_mountpoint("/dev/shm") && !FilesystemConfig::default().accepts_mountpoint("/dev/shm"));
-        assert!(
-            FilesystemConfig::default().accepts_mountpoint("/run/user/1000") && !FilesystemConfig::default().accepts_mountpoint("/run/credentials/x.service")
-        );
-    }
-
-    #[test]
-    fn type_and_mountpoint_lists_select_further() {
-        let no_tmpfs = FilesystemConfig { include_tmpfs: false, exclude_mountpoints: Some(vec![]), ..Default::default() };
-        assert_eq!(
-            selected(&no_tmpfs),
-            [
-                "/",
-                "/boot/efi",
-                "/home",
-                "/var/lib/docker",
-                "/mnt/data-again",
-                "/mnt/nas",
-                "/mnt/backup disk",
-                "/var/lib/docker/overlay2/3f1c/merged",
-                "/srv/raid"
-            ]
-        );
-        let images = FilesystemConfig { include_types: vec!["squashfs".into(), "ext*".into()], ..Default::default() };
-        assert_eq!(selected(&images), ["/", "/snap/core20/2015", "/var/lib/docker", "/mnt/data-again", "/srv/raid"]);
-        let cfg = FilesystemConfig {
-            include_mountpoints: vec!["/mnt/*".into(), "/".into()],
-            exclude_mountpoints: Some(vec!["/mnt/nas".into()]),
-            exclude_types: vec!["fuse.*".into()],
-            ..Default::default()
-        };
-        assert_eq!(selected(&cfg), ["/", "/mnt/data-again"]);
-        // Excluding the bind mount that would be reported does not bring back the hidden one.
-        let cfg = FilesystemConfig {
-            exclude_mountpoints: Some(vec!["/mnt/data-again".into(), "/dev*".into(), "/run*".into(), "/var/*".into()]),
-            ..Default::default()
-        };
-        assert_eq!(selected(&cfg), ["/", "/boot/efi", "/home", "/mnt/nas", "/mnt/backup disk", "/data", "/srv/raid"]);
-        // Excluding "/" reports its bind mount instead.
-        let cfg = FilesystemConfig { include_mountpoints: vec!["/mnt/rootbind".into()], ..Default::default() };
-        assert_eq!(selected(&cfg), ["/mnt/rootbind"]);
     }
 
     #[test]
@@ -927,14 +603,5 @@ mod tests {
             };
             assert_eq!(with("used") + with("free") + with("reserved"), l.2, "{:?}", l.1);
         }
-    }
-
-    #[test]
-    fn reads_its_config_section() {
-        let c: FilesystemConfig = serde_json::from_str(r#"{"statvfs_timeout": "250ms", "exclude_types": ["overlay"]}"#).unwrap();
-        assert_eq!(c.statvfs_timeout, ConfigDuration::millis(250));
-        assert!(c.include_tmpfs && !c.include_images);
-        assert_eq!(FilesystemConfig::default().statvfs_timeout, ConfigDuration::secs(1));
-        assert!(serde_json::from_str::<FilesystemConfig>(r#"{"mountpoints": []}"#).is_err());
     }
 }

@@ -1,65 +1,11 @@
-//! The disk spool: an append-only log of encoded payloads per exporter, so that an outage of the
-//! backend or a restart of the agent loses nothing.
-//!
-//! ## Reliability
-//!
-//! Every exporter sends its payloads one at a time, oldest first, and retries what the backend
-//! may accept later (exponential backoff with jitter, honouring `Retry-After` and gRPC
-//! `RetryInfo`). What is guaranteed depends on whether the exporter has a spool.
-//!
-//! **Without a spool** (the default), payloads wait in memory, bounded by `queue.max_bytes`
-//! (64 MiB). They survive an outage as long as they fit in that bound and each is sent within
-//! `retry.max_elapsed_time` (5 min) of its first attempt; beyond that the oldest are dropped,
-//! counted in `/status` (`dropped_payloads`, `dropped_points`) and logged once per episode. At
-//! SIGTERM the queue is flushed for at most `shutdown_timeout`; what is still unsent then, and
-//! everything queued at a crash, is lost.
-//!
-//! **With a spool** (`queue.spool: {dir: PATH}`), every encoded payload is first appended to a
-//! log on disk (write-ahead) and is removed from it only once the backend has accepted it or
-//! rejected it for good (a non-retryable answer such as HTTP 400). So:
-//!
-//! - an outage of any length is survived up to `queue.spool.max_bytes` (256 MiB) of payloads
-//!   per exporter. `retry.max_elapsed_time` does not apply to spooled payloads: they are
-//!   retried (at `retry.max_interval` at most) until sent, rejected, or pushed out by the size
-//!   bound, which drops the oldest segment and counts its payloads and points as dropped;
-//! - a restart (SIGTERM, crash, `kill -9`, OOM kill) loses nothing that was appended: the next
-//!   start sends what is left, oldest first, before anything new;
-//! - delivery is *at least once*: a payload sent just before a crash, whose acknowledgement was
-//!   not yet recorded, is sent again after the restart;
-//! - a power loss or kernel crash can lose what was appended in the last second (the spool is
-//!   fsynced every second and when a segment is full, not after every record);
-//! - a torn or corrupt record (power loss mid-write, a bad disk) is detected by its checksum,
-//!   skipped and logged; it is never sent as garbage, and the records around it are kept;
-//! - if the spool cannot be used (read-only or missing directory, full disk, a directory
-//!   already used by another exporter or process), the error is logged once, naming the
-//!   directory and the OS error, `/status` shows it in `spool_error`, and the exporter goes on
-//!   in memory with the guarantees above; the spool is tried again every 30 s, once what waits
-//!   in memory is sent (so that nothing overtakes it).
-//!
-//! `/status` shows per exporter `spool_bytes` and `spool_records` (payloads waiting on disk)
-//! beside `queue_length` and `queue_bytes` (payloads waiting in memory).
-//!
-//! Limits: order holds per exporter, not across exporters; delivery is at least once, never
-//! exactly once; while the spool is failing, payloads held in memory are as volatile as without
-//! a spool; a payload larger than the spool's bound goes through memory; the bound counts the
-//! segment files only (plus a 24-byte `cursor` and an empty `lock` file).
-//!
-//! ## Format
-//!
-//! Why not an embedded store (sled, RocksDB, SQLite, redb): the spool is a FIFO that is only
-//! appended at one end and consumed in order at the other, never updated or searched. A segment
-//! log does exactly that with a few hundred lines, no compaction, no write amplification, a
-//! format one can inspect with `xxd`, and no large dependency in a small agent.
-//!
-//! The directory holds segment files `00000001.seg`, `00000002.seg`, … each a sequence of
-//! records, little-endian:
+//! The spool's directory and [`Spool`], which appends records at one end of it and reads and
+//! acknowledges them at the other:
 //!
 //! ```text
-//! [magic u32 = "MSR1"][len u32][crc32 u32][points u64][payload: len bytes]
+//! spool/otlp_0/00000007.seg  00000008.seg  cursor  lock
 //! ```
 //!
-//! The checksum is CRC-32 (IEEE, `crc32fast`) over `len`, `points` and the payload, so a damaged
-//! length or point count is caught as well as a damaged body. A new segment is started when the
+//! Segment files hold records (their format is in `record`). A new segment is started when the
 //! current one reaches 8 MiB (or an eighth of `max_bytes`, if smaller, so the size bound drops a
 //! small part at a time), and at every start (the previous run's last segment may end in a torn
 //! record; it is never appended to).
@@ -78,8 +24,9 @@
 //! checksum again. When a record is bad, the reader looks for the next valid record (its magic
 //! and checksum) in the same segment, and skips to the next segment if there is none.
 
+use super::record::{encode_record, parse, record_crc, scan, skip_bad, u32_at, u64_at, Parsed, SkipKind, Skipped, HEADER_BYTES, RECORD_MAGIC};
+use super::SpoolConfig;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -88,54 +35,11 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Default bound of one exporter's spool.
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
-/// Size at which a new segment is started (smaller for a small `max_bytes`).
-pub const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 /// Longest time an appended record stays without fsync.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
-const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"MSR1");
 const CURSOR_MAGIC: u32 = u32::from_le_bytes(*b"MSC1");
-/// Bytes before a record's payload.
-pub const HEADER_BYTES: u64 = 20;
 const CURSOR_BYTES: usize = 24;
-
-/// `queue.spool`: where and how much an exporter spools on disk.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpoolConfig {
-    /// Directory of this exporter's spool (created if missing; one directory per exporter).
-    pub dir: PathBuf,
-    /// Most bytes on disk (default 256 MiB); beyond it the oldest segment is dropped.
-    #[serde(default = "default_max_bytes")]
-    pub max_bytes: u64,
-}
-
-fn default_max_bytes() -> u64 {
-    DEFAULT_SPOOL_MAX_BYTES
-}
-
-impl SpoolConfig {
-    /// A spool in `dir` with the default bound.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        SpoolConfig { dir: dir.into(), max_bytes: DEFAULT_SPOOL_MAX_BYTES }
-    }
-
-    /// For a global `buffer.dir`: the same bound in the subdirectory `DIR/<name>`, the exporter's
-    /// name made a safe file name (`otlp[0]` → `otlp_0`).
-    pub fn for_exporter(&self, name: &str) -> SpoolConfig {
-        let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' { c } else { '_' }).collect();
-        let safe = safe.trim_matches('_');
-        let safe = if safe.is_empty() || safe.chars().all(|c| c == '.') { "exporter" } else { safe };
-        SpoolConfig { dir: self.dir.join(safe), max_bytes: self.max_bytes }
-    }
-
-    /// Size at which a segment is closed and a new one started.
-    pub fn segment_bytes(&self) -> u64 {
-        (self.max_bytes / 8).clamp(1, SEGMENT_BYTES)
-    }
-}
 
 /// Why the spool cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -200,38 +104,6 @@ pub struct Dropped {
     pub points: u64,
 }
 
-/// Why a region of a segment was skipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipKind {
-    /// The segment ends inside a record (a write cut short by a crash or power loss).
-    Torn,
-    /// A record's magic, length or checksum is wrong.
-    Corrupt,
-}
-
-/// A region of a segment that held no valid record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// Segment id.
-    pub segment: u64,
-    /// Offset where the bad region starts.
-    pub offset: u64,
-    /// Its length.
-    pub bytes: u64,
-    /// Torn tail or corrupt record.
-    pub kind: SkipKind,
-}
-
-impl std::fmt::Display for Skipped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = match self.kind {
-            SkipKind::Torn => "torn record at the end",
-            SkipKind::Corrupt => "corrupt record",
-        };
-        write!(f, "{what} of {} at offset {} ({} bytes skipped)", segment_name(self.segment), self.offset, self.bytes)
-    }
-}
-
 /// What [`Spool::open`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenReport {
@@ -293,7 +165,7 @@ pub struct Spool {
     _lock: File,
 }
 
-fn segment_name(id: u64) -> String {
+pub(super) fn segment_name(id: u64) -> String {
     format!("{id:08}.seg")
 }
 
@@ -303,120 +175,6 @@ fn parse_segment_name(name: &str) -> Option<u64> {
         return None;
     }
     digits.parse().ok()
-}
-
-fn record_crc(len: &[u8], points: &[u8], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(len);
-    h.update(points);
-    h.update(payload);
-    h.finalize()
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-/// Encodes one record.
-fn encode_record(body: &[u8], points: u64) -> Vec<u8> {
-    let len = (body.len() as u32).to_le_bytes();
-    let pts = points.to_le_bytes();
-    let mut buf = Vec::with_capacity(HEADER_BYTES as usize + body.len());
-    buf.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-    buf.extend_from_slice(&len);
-    buf.extend_from_slice(&record_crc(&len, &pts, body).to_le_bytes());
-    buf.extend_from_slice(&pts);
-    buf.extend_from_slice(body);
-    buf
-}
-
-enum Parsed {
-    /// A valid record: payload length and points.
-    Ok { len: u64, points: u64 },
-    /// The bytes end before the record does.
-    Incomplete,
-    /// Wrong magic, length or checksum.
-    Bad,
-}
-
-/// Checks the record at `off` of `buf` (`buf` ends where the segment ends).
-fn parse(buf: &[u8], off: usize, max_len: u64) -> Parsed {
-    let rest = &buf[off.min(buf.len())..];
-    if rest.len() < HEADER_BYTES as usize {
-        // A header cut short, unless what is there already cannot be a header.
-        let magic = RECORD_MAGIC.to_le_bytes();
-        return if rest.iter().zip(magic.iter()).all(|(a, b)| a == b) { Parsed::Incomplete } else { Parsed::Bad };
-    }
-    if u32_at(rest, 0) != RECORD_MAGIC {
-        return Parsed::Bad;
-    }
-    let len = u32_at(rest, 4) as u64;
-    if len > max_len {
-        return Parsed::Bad;
-    }
-    let end = HEADER_BYTES + len;
-    if (rest.len() as u64) < end {
-        return Parsed::Incomplete;
-    }
-    let crc = u32_at(rest, 8);
-    if record_crc(&rest[4..8], &rest[12..20], &rest[HEADER_BYTES as usize..end as usize]) != crc {
-        return Parsed::Bad;
-    }
-    Parsed::Ok { len, points: u64_at(rest, 12) }
-}
-
-/// The offset of the first valid record at or after `from`, if any.
-fn resync(buf: &[u8], from: usize, max_len: u64) -> Option<usize> {
-    let magic = RECORD_MAGIC.to_le_bytes();
-    let mut i = from;
-    while i + HEADER_BYTES as usize <= buf.len() {
-        let next = buf[i..].iter().position(|&b| b == magic[0])? + i;
-        if next + HEADER_BYTES as usize > buf.len() {
-            return None;
-        }
-        if buf[next..next + 4] == magic && matches!(parse(buf, next, max_len), Parsed::Ok { .. }) {
-            return Some(next);
-        }
-        i = next + 1;
-    }
-    None
-}
-
-/// Skips the bad region at `off`: returns the offset of the next valid record (or the end) and
-/// what was skipped.
-fn skip_bad(buf: &[u8], off: usize, segment: u64, max_len: u64, incomplete: bool) -> (usize, Skipped) {
-    match resync(buf, off + 1, max_len) {
-        Some(n) => (n, Skipped { segment, offset: off as u64, bytes: (n - off) as u64, kind: SkipKind::Corrupt }),
-        None => {
-            let kind = if incomplete { SkipKind::Torn } else { SkipKind::Corrupt };
-            (buf.len(), Skipped { segment, offset: off as u64, bytes: (buf.len() - off) as u64, kind })
-        }
-    }
-}
-
-/// Counts the valid records of `buf` from `start`, noting bad regions.
-fn scan(buf: &[u8], start: usize, segment: u64, max_len: u64, skipped: &mut Vec<Skipped>) -> (u64, u64) {
-    let (mut records, mut points, mut off) = (0u64, 0u64, start);
-    while off < buf.len() {
-        match parse(buf, off, max_len) {
-            Parsed::Ok { len, points: p } => {
-                records += 1;
-                // A record's point count is read from disk: add without overflowing.
-                points = points.saturating_add(p);
-                off += (HEADER_BYTES + len) as usize;
-            }
-            bad => {
-                let (next, s) = skip_bad(buf, off, segment, max_len, matches!(bad, Parsed::Incomplete));
-                skipped.push(s);
-                off = next;
-            }
-        }
-    }
-    (records, points)
 }
 
 fn read_cursor(dir: &Path) -> Result<Option<(u64, u64)>, ()> {
@@ -814,6 +572,19 @@ mod tests {
     }
 
     #[test]
+    fn point_counts_read_from_disk_add_up_without_overflowing() {
+        // Found by the spool_segment fuzz target: two valid records claiming u64::MAX points
+        // each overflowed the count of the open (a panic with overflow checks on).
+        let dir = tempfile::tempdir().unwrap();
+        let rec = encode_record(b"x", u64::MAX);
+        fs::write(dir.path().join(segment_name(1)), [&rec[..], &rec[..]].concat()).unwrap();
+        let (mut s, report) = Spool::open(&cfg(dir.path(), 1 << 20)).unwrap();
+        assert_eq!((report.records, report.points), (2, u64::MAX));
+        assert_eq!(s.stats().points, u64::MAX);
+        assert_eq!(drain(&mut s), vec![(b"x".to_vec(), u64::MAX), (b"x".to_vec(), u64::MAX)]);
+    }
+
+    #[test]
     fn appended_records_are_read_back_in_order_and_acknowledged() {
         let d = tempfile::tempdir().unwrap();
         let (mut s, report) = Spool::open(&cfg(d.path(), 1 << 20)).unwrap();
@@ -956,19 +727,6 @@ mod tests {
     }
 
     #[test]
-    fn point_counts_read_from_disk_add_up_without_overflowing() {
-        // Found by the spool_segment fuzz target: two valid records claiming u64::MAX points
-        // each overflowed the count of the open (a panic with overflow checks on).
-        let dir = tempfile::tempdir().unwrap();
-        let rec = encode_record(b"x", u64::MAX);
-        fs::write(dir.path().join(segment_name(1)), [&rec[..], &rec[..]].concat()).unwrap();
-        let (mut s, report) = Spool::open(&cfg(dir.path(), 1 << 20)).unwrap();
-        assert_eq!((report.records, report.points), (2, u64::MAX));
-        assert_eq!(s.stats().points, u64::MAX);
-        assert_eq!(drain(&mut s), vec![(b"x".to_vec(), u64::MAX), (b"x".to_vec(), u64::MAX)]);
-    }
-
-    #[test]
     fn the_size_bound_drops_the_oldest_segments_and_counts_them() {
         let d = tempfile::tempdir().unwrap();
         // 1000 bytes: segments closed at 125 bytes, so two 120-byte records (3 points each) per
@@ -1049,14 +807,5 @@ mod tests {
         let (mut s, report) = Spool::open(&cfg(d.path(), 1 << 20)).unwrap();
         assert!(report.cursor_reset);
         assert_eq!(drain(&mut s).len(), 3);
-    }
-
-    #[test]
-    fn exporter_subdirectories_have_safe_names() {
-        let c = SpoolConfig::new("/var/lib/metricsd/spool");
-        assert_eq!(c.for_exporter("otlp[0]").dir, PathBuf::from("/var/lib/metricsd/spool/otlp_0"));
-        assert_eq!(c.for_exporter("../x").dir, PathBuf::from("/var/lib/metricsd/spool/.._x"));
-        assert_eq!(c.for_exporter("..").dir, PathBuf::from("/var/lib/metricsd/spool/exporter"));
-        assert_eq!(c.for_exporter("otlp[0]").max_bytes, DEFAULT_SPOOL_MAX_BYTES);
     }
 }

@@ -1,226 +1,22 @@
-//! The process collector: `process.*` metrics of the busiest processes (off by default), from
-//! `/proc/[pid]/{stat,status,io,cmdline,fd}` and the host's `/etc/passwd`.
-//!
-//! ```text
-//! 4244 (dd) D 1 4244 4244 34816 4244 4194304 140 0 2 0 80 15021 0 0 20 0 1 0 1900021 5763072 232 ...
-//! ```
-//!
-//! | metric | instrument | unit | attributes (besides the process's) |
-//! | --- | --- | --- | --- |
-//! | `process.cpu.time` | Counter | s | `cpu.mode` (user, system) |
-//! | `process.cpu.utilization` | Gauge | 1 | `cpu.mode` |
-//! | `process.memory.usage` | UpDownCounter | By | – (resident set size) |
-//! | `process.memory.virtual` | UpDownCounter | By | – |
-//! | `process.disk.io` | Counter | By | `disk.io.direction` (read, write) |
-//! | `process.thread.count` | UpDownCounter | {thread} | – |
-//! | `process.open_file_descriptor.count` | UpDownCounter | {file_descriptor} | – |
-//! | `process.paging.faults` | Counter | {fault} | `system.paging.fault.type` (major, minor) |
-//!
-//! **Attributes.** In OpenTelemetry each process is a resource of its own; the agent reports
-//! every metric under the host's one resource instead, so the process is named by data point
-//! attributes on every point: `process.pid`, `process.executable.name` (the command name as
-//! `ps -o comm` shows it; when the kernel cut it at 15 bytes, the full name from the first
-//! argument of the command line, as the hostmetrics receiver does), `process.command_line` (the
-//! arguments joined by spaces, cut at 256 characters; absent for kernel threads) and
-//! `process.owner` (the name of the process's effective user, as `ps` and `top` show it, from the
-//! host's `/etc/passwd`; the number when the user is not there). Command line and owner are read
-//! when a process is first reported and kept while it lives.
-//!
-//! **Values.** `process.cpu.utilization` is the CPU time used since the previous tick divided by
-//! the wall time between the ticks and by the number of logical CPUs (`cpuN` lines of
-//! `/proc/stat`), as the semantic conventions and the hostmetrics receiver define it: 1 is every
-//! CPU busy. It is reported from the second tick a process is seen. `process.disk.io` is the
-//! bytes the process made storage read and write (`read_bytes`, `write_bytes` of
-//! `/proc/[pid]/io`); that file is readable only for the agent's own user's processes unless it
-//! runs as root (or with CAP_SYS_PTRACE), and the metric is missing for the others, as is
-//! `process.open_file_descriptor.count` when `/proc/[pid]/fd` cannot be listed.
-//!
-//! **Which processes.** Every tick the collector reads `/proc/[pid]/stat` of every process (one
-//! small read each; zombies and dead processes are skipped), keeps those whose executable name
-//! `include` and `exclude` accept, and reports the `top_n` of them by CPU time used since the
-//! previous tick (`top_by: cpu`; on the first tick, by CPU time since start) or by resident
-//! memory (`top_by: memory`). Only for these does it read `status`, `io`, `cmdline` and `fd/`.
-//! Each reported process adds 12 series; `top_n: 0` reports every matching process, so on
-//! a busy host keep `include` narrow then.
+//! The process collector itself: every tick it lists `/proc`, reads `/proc/[pid]/stat` of every
+//! process (with buffers reused from tick to tick), ranks them (`top`), and reads `status`,
+//! `io`, `cmdline` and `fd/` of those it reports; then `process.*` from what it read.
 
-use super::instruments::{ByDefault, Metric, MetricSpec};
-use super::{Collector, CollectorError, SnapshotCell, TickClock};
+use super::names::{command_line, executable_name, ProcAttrs, COMM_MAX};
+use super::top::{keep_top, score, Candidate};
+use super::users::Users;
+use super::ProcessConfig;
+use crate::collectors::instruments::{ByDefault, Metric, MetricSpec};
+use crate::collectors::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::{pid, stat, ProcError, ProcFile};
 use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
-use opentelemetry::KeyValue;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// The longest `process.command_line` reported, in characters.
-pub const COMMAND_LINE_MAX: usize = 256;
-
-/// The kernel's limit on a command name (`TASK_COMM_LEN` − 1): a name this long may be cut.
-const COMM_MAX: usize = 15;
-
-/// How often `/etc/passwd` may be read again for a user id not found in it.
-const PASSWD_REFRESH: Duration = Duration::from_secs(60);
-
-/// What the top N is ranked by.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TopBy {
-    /// CPU time used since the previous tick (user + system).
-    #[default]
-    Cpu,
-    /// Resident set size.
-    Memory,
-}
-
-/// `collector.process`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProcessConfig {
-    /// Run this collector (default false: per-process series are many and change as processes
-    /// come and go).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// Processes to consider, by executable name (`process.executable.name`) or a pattern where
-    /// `*` matches any run of characters (`postgres`, `java*`, `kube-*`). Empty (the default):
-    /// every process.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub include: Vec<String>,
-    /// Processes not to consider, in the same form; wins over `include`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<String>,
-    /// How many processes to report (default 20); 0 reports every process that matches.
-    pub top_n: usize,
-    /// Rank processes by `cpu` (CPU time since the previous tick; the default) or `memory`
-    /// (resident set size).
-    pub top_by: TopBy,
-}
-
-impl Default for ProcessConfig {
-    fn default() -> Self {
-        ProcessConfig { enabled: None, include: Vec::new(), exclude: Vec::new(), top_n: 20, top_by: TopBy::Cpu }
-    }
-}
-
-impl ProcessConfig {
-    /// Whether a process with executable name `name` is considered.
-    pub fn accepts(&self, name: &str) -> bool {
-        super::passes(&self.include, &self.exclude, name, || true)
-    }
-
-    fn filters(&self) -> bool {
-        !self.include.is_empty() || !self.exclude.is_empty()
-    }
-}
-
-/// The executable name of a process: its command name, or, when the kernel may have cut that
-/// (15 bytes), the base name of the first argument if it starts with the command name (as
-/// gopsutil and the hostmetrics receiver extend it).
-pub fn executable_name<'a>(comm: &'a str, argv0: Option<&'a str>) -> &'a str {
-    if comm.len() >= COMM_MAX {
-        if let Some(a) = argv0 {
-            let a = a.split(' ').next().unwrap_or(a);
-            let base = a.rsplit('/').next().unwrap_or(a);
-            if base.starts_with(comm) {
-                return base;
-            }
-        }
-    }
-    comm
-}
-
-/// The arguments joined by spaces, cut at [`COMMAND_LINE_MAX`] characters.
-pub fn command_line(args: &[String]) -> String {
-    let mut s = args.join(" ");
-    if let Some((i, _)) = s.char_indices().nth(COMMAND_LINE_MAX) {
-        s.truncate(i);
-    }
-    s
-}
-
-/// Parses `/etc/passwd` into uid → user name (the first name of a uid wins, as getpwuid).
-pub fn parse_passwd(text: &str) -> HashMap<u32, Arc<str>> {
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        let mut f = line.split(':');
-        let (Some(name), Some(_), Some(uid)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        if name.is_empty() || name.starts_with('#') || name.starts_with('+') {
-            continue;
-        }
-        if let Ok(uid) = uid.parse() {
-            out.entry(uid).or_insert_with(|| Arc::from(name));
-        }
-    }
-    out
-}
-
-/// User names from the host's `/etc/passwd`, read on the first lookup and again (at most once a
-/// minute) when a user id is not found.
-struct Users {
-    path: PathBuf,
-    names: HashMap<u32, Arc<str>>,
-    read_at: Option<Instant>,
-}
-
-impl Users {
-    fn name(&mut self, uid: u32) -> Arc<str> {
-        if let Some(n) = self.names.get(&uid) {
-            return n.clone();
-        }
-        if self.read_at.is_none_or(|t| t.elapsed() >= PASSWD_REFRESH) {
-            self.read_at = Some(Instant::now());
-            match crate::procfs::read_to_string(&self.path) {
-                Ok(text) => self.names = parse_passwd(&text),
-                Err(e) => tracing::debug!(error = %e, "cannot read user names"),
-            }
-            if let Some(n) = self.names.get(&uid) {
-                return n.clone();
-            }
-        }
-        Arc::from(uid.to_string())
-    }
-}
-
-/// The attributes of one process, built when it is first reported.
-#[derive(Debug)]
-struct ProcAttrs {
-    base: Vec<KeyValue>,
-    /// With `cpu.mode`: `[user, system]`.
-    cpu: [Vec<KeyValue>; 2],
-    /// With `disk.io.direction`: `[read, write]`.
-    io: [Vec<KeyValue>; 2],
-    /// With `system.paging.fault.type`: `[major, minor]`.
-    faults: [Vec<KeyValue>; 2],
-}
-
-impl ProcAttrs {
-    fn new(pid: u32, name: &str, command_line: &str, owner: Option<Arc<str>>) -> Self {
-        let mut base = vec![KeyValue::new("process.pid", i64::from(pid)), KeyValue::new("process.executable.name", Arc::<str>::from(name))];
-        if !command_line.is_empty() {
-            base.push(KeyValue::new("process.command_line", Arc::<str>::from(command_line)));
-        }
-        if let Some(owner) = owner {
-            base.push(KeyValue::new("process.owner", owner));
-        }
-        let with = |k: &'static str, v: &'static str| {
-            let mut a = base.clone();
-            a.push(KeyValue::new(k, v));
-            a
-        };
-        ProcAttrs {
-            cpu: [with("cpu.mode", "user"), with("cpu.mode", "system")],
-            io: [with("disk.io.direction", "read"), with("disk.io.direction", "write")],
-            faults: [with("system.paging.fault.type", "major"), with("system.paging.fault.type", "minor")],
-            base,
-        }
-    }
-}
+use std::time::Instant;
 
 /// What the collector remembers of a live process.
 struct Entry {
@@ -254,15 +50,6 @@ impl Entry {
     fn name<'a>(&'a self, p: &'a pid::PidStat) -> &'a str {
         self.long_name.as_deref().unwrap_or(&p.comm)
     }
-}
-
-/// One process of one tick.
-struct Candidate {
-    /// Index into the tick's stats.
-    idx: usize,
-    score: u64,
-    /// CPU ticks since the previous tick, `[user, system]`, when the process was seen then.
-    delta: Option<[u64; 2]>,
 }
 
 /// One reported process.
@@ -560,10 +347,7 @@ impl Collector for ProcessCollector {
                     continue;
                 }
             }
-            let score = match self.config.top_by {
-                TopBy::Cpu => delta.map_or(st.utime.saturating_add(st.stime), |[u, s]| u.saturating_add(s)),
-                TopBy::Memory => st.rss,
-            };
+            let score = score(self.config.top_by, &st, delta);
             self.candidates.push(Candidate { idx: self.stats.len(), score, delta });
             self.stats.push(st);
         }
@@ -571,14 +355,7 @@ impl Collector for ProcessCollector {
         self.procs.retain(|_, e| e.seen == gen);
 
         // 2. The top N, by score and then pid.
-        let stats = &self.stats;
-        let order = |a: &Candidate, b: &Candidate| b.score.cmp(&a.score).then(stats[a.idx].pid.cmp(&stats[b.idx].pid));
-        let n = self.config.top_n;
-        if n > 0 && self.candidates.len() > n {
-            self.candidates.select_nth_unstable_by(n - 1, order);
-            self.candidates.truncate(n);
-        }
-        self.candidates.sort_unstable_by(order);
+        keep_top(&mut self.candidates, &self.stats, self.config.top_n);
 
         // 3. The other files of those.
         let mut snap = self.snap.take().unwrap_or_default();
@@ -647,10 +424,11 @@ impl Collector for ProcessCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::process::TopBy;
     use crate::collectors::testutil::{fixture_copy, kind, of, write, Harness, Kind, Point};
     use crate::procfs::fixture_paths;
     use std::sync::Mutex;
-
+    use std::time::Duration;
     const TREE: &str = "linux-5.15-server-procs";
     const KUBE_CMD: &str = "/usr/local/bin/kube-controller-manager --kubeconfig=/etc/kubernetes/controller-manager.conf --authentication-kubeconfig=/etc/kubernetes/controller-manager.conf --authorization-kubeconfig=/etc/kubernetes/controller-manager.conf --bind-address=127.0.0.1 --cl";
 
@@ -684,33 +462,6 @@ mod tests {
         let mut c = ProcessCollector::new(&fixture_paths(TREE), &clock, cfg);
         let mut h = Harness::new(&clock, &mut c);
         h.tick(&mut c).unwrap()
-    }
-
-    #[test]
-    fn extends_a_cut_command_name_from_the_first_argument() {
-        assert_eq!(executable_name("kube-controller", Some("/usr/local/bin/kube-controller-manager")), "kube-controller-manager");
-        assert_eq!(executable_name("kube-controller", Some("kube-controller-manager --leader-elect")), "kube-controller-manager");
-        // Short names are never cut; an unrelated first argument is not used.
-        assert_eq!(executable_name("sshd", Some("sshd: alice [priv]")), "sshd");
-        assert_eq!(executable_name("rcu_tasks_kthre", None), "rcu_tasks_kthre");
-        assert_eq!(executable_name("systemd-journal", Some("/lib/systemd/systemd-journald")), "systemd-journald");
-        assert_eq!(executable_name("abcdefghijklmno", Some("/bin/other")), "abcdefghijklmno");
-    }
-
-    #[test]
-    fn cuts_the_command_line_at_256_characters() {
-        assert_eq!(command_line(&["a".into(), "b c".into()]), "a b c");
-        let long: Vec<String> = vec!["é".repeat(300)];
-        assert_eq!(command_line(&long).chars().count(), 256);
-        assert_eq!(command_line(&[]), "");
-    }
-
-    #[test]
-    fn reads_user_names_from_passwd_first_name_winning() {
-        let u = parse_passwd("root:x:0:0::/root:/bin/sh\n# c\n+nis::::::\ntoor:x:0:0::/:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbad line\n");
-        assert_eq!(u.get(&0).map(|s| &**s), Some("root"));
-        assert_eq!(u.get(&1000).map(|s| &**s), Some("alice"));
-        assert_eq!(u.len(), 2);
     }
 
     #[test]
@@ -854,13 +605,5 @@ mod tests {
         assert!(val(&p, "process.thread.count", me, None).unwrap() >= 1.0);
         assert!(val(&p, "process.open_file_descriptor.count", me, None).unwrap() >= 3.0);
         assert!(val(&p, "process.cpu.utilization", me, Some(("cpu.mode", "user"))).is_some());
-    }
-
-    #[test]
-    fn reads_its_config_section() {
-        let c: ProcessConfig = serde_json::from_str(r#"{"enabled": true, "top_by": "memory", "include": ["java*"]}"#).unwrap();
-        assert_eq!((c.enabled, c.top_by, c.top_n), (Some(true), TopBy::Memory, 20));
-        assert!(serde_json::from_str::<ProcessConfig>(r#"{"top_by": "io"}"#).is_err());
-        assert!(serde_json::from_str::<ProcessConfig>(r#"{"topn": 5}"#).is_err());
     }
 }

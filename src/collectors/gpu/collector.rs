@@ -1,0 +1,383 @@
+//! The GPU collector itself: NVML's lifecycle (initialise, enumerate the GPUs, retry with
+//! doubling backoff when there is no driver, a GPU is lost or the driver goes away) and the
+//! tick that samples every GPU into the snapshot the instruments read.
+
+use super::device::{throttle, GpuBackend, GpuError};
+use super::sample::sample;
+use super::snapshot::{GpuAttrs, GpuSample, GpuSnapshot, HwState, Values};
+use super::state::{Abort, Cap, DeviceState, Scratch};
+use super::{instruments, nvml, GpuConfig};
+use crate::collectors::{Collector, CollectorError, SnapshotCell, TickClock};
+use crate::units::HostPaths;
+use opentelemetry::metrics::Meter;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest wait between two attempts to initialise NVML.
+pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Where the collector gets the time from (a fake clock in tests).
+pub type Now = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// Reads NVIDIA GPUs through a [`GpuBackend`] (NVML) every tick.
+pub struct GpuCollector {
+    config: GpuConfig,
+    paths: HostPaths,
+    backend: Box<dyn GpuBackend>,
+    now: Now,
+    snap: Arc<SnapshotCell<GpuSnapshot>>,
+    /// NVML is initialised and `devices` enumerated.
+    up: bool,
+    count: u32,
+    devices: Vec<DeviceState>,
+    /// When to (re)initialise NVML; `None` while all is well (or before the first tick).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    ever_up: bool,
+    init_failure_logged: bool,
+    /// GPUs (by UUID, or `index:N`) whose loss was logged and not yet recovered.
+    lost_logged: HashSet<String>,
+    scratch: Scratch,
+}
+
+impl GpuCollector {
+    /// A collector on NVML (loaded at the first refresh).
+    pub fn new(config: &GpuConfig, paths: &HostPaths, clock: &TickClock) -> Self {
+        let backend = nvml::NvmlBackend::new(config.library_path.clone());
+        Self::with_backend(config, paths, clock, Box::new(backend), Arc::new(Instant::now))
+    }
+
+    /// A collector on any backend and clock (tests use a fake of each).
+    pub fn with_backend(config: &GpuConfig, paths: &HostPaths, clock: &TickClock, backend: Box<dyn GpuBackend>, now: Now) -> Self {
+        GpuCollector {
+            config: config.clone(),
+            paths: paths.clone(),
+            backend,
+            now,
+            snap: SnapshotCell::new(clock),
+            up: false,
+            count: 0,
+            devices: Vec::new(),
+            retry_at: None,
+            backoff: config.retry_interval.get(),
+            ever_up: false,
+            init_failure_logged: false,
+            lost_logged: HashSet::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    fn max_backoff(&self) -> Duration {
+        MAX_RETRY_INTERVAL.max(self.config.retry_interval.get())
+    }
+
+    fn schedule_retry(&mut self, now: Instant) {
+        self.retry_at = Some(crate::units::duration::deadline_after(now, self.backoff));
+        self.backoff = self.backoff.saturating_mul(2).min(self.max_backoff());
+    }
+
+    /// (Re)initialises NVML and enumerates the GPUs.
+    fn init(&mut self, now: Instant) {
+        let old = std::mem::take(&mut self.devices);
+        self.up = false;
+        let result = self.backend.init().and_then(|()| self.enumerate(&old));
+        match result {
+            Ok(devices) => {
+                let lost = devices.iter().filter(|d| d.lost).count();
+                for d in devices.iter().filter(|d| !d.lost) {
+                    if self.lost_logged.remove(&d.id.uuid) {
+                        tracing::info!(gpu.index = d.id.index, hw.id = %d.id.uuid, "GPU answers again");
+                    }
+                }
+                let version = self.backend.driver_version().unwrap_or_default();
+                if !self.ever_up {
+                    tracing::info!(driver = %version, gpus = self.count, "NVIDIA GPU collector started");
+                } else {
+                    tracing::info!(driver = %version, gpus = self.count, lost, "NVML re-initialised");
+                }
+                self.devices = devices;
+                self.up = true;
+                self.ever_up = true;
+                self.init_failure_logged = false;
+                if lost > 0 {
+                    self.schedule_retry(now);
+                } else {
+                    self.retry_at = None;
+                    self.backoff = self.config.retry_interval.get();
+                }
+            }
+            Err(e) => {
+                self.backend.shutdown();
+                self.count = 0;
+                if !self.init_failure_logged {
+                    self.init_failure_logged = true;
+                    match &e {
+                        GpuError::DriverUnavailable(m) => tracing::info!(detail = %m,
+                            "No NVIDIA driver found; GPU collector reports nothing"),
+                        other => tracing::warn!(error = %other,
+                            "NVML initialisation failed; GPU collector reports nothing"),
+                    }
+                } else {
+                    tracing::debug!(error = %e, "NVML initialisation failed again");
+                }
+                self.schedule_retry(now);
+            }
+        }
+    }
+
+    fn enumerate(&mut self, old: &[DeviceState]) -> Result<Vec<DeviceState>, GpuError> {
+        let n = self.backend.device_count()?;
+        self.count = n;
+        let mut devices = Vec::with_capacity(n as usize);
+        for dev in 0..n {
+            let mut st = match self.backend.identity(dev) {
+                Ok(id) => DeviceState::new(dev, id),
+                Err(GpuError::Lost) => match old.iter().find(|d| d.dev == dev) {
+                    // Still lost: keep reporting it as failed under the identity it had.
+                    Some(d) => {
+                        let mut st = DeviceState::new(dev, d.id.clone());
+                        st.lost = true;
+                        devices.push(st);
+                        continue;
+                    }
+                    None => {
+                        if self.lost_logged.insert(format!("index:{dev}")) {
+                            tracing::warn!(gpu.index = dev, "GPU is lost before it could be identified; not reported");
+                        }
+                        continue;
+                    }
+                },
+                Err(e @ GpuError::DriverUnavailable(_)) => return Err(e),
+                Err(e) => {
+                    if self.lost_logged.insert(format!("index:{dev}")) {
+                        tracing::warn!(gpu.index = dev, error = %e, "cannot identify GPU; not reported");
+                    }
+                    continue;
+                }
+            };
+            let backend = &*self.backend;
+            match st.get(Cap::FanCount, || backend.fan_count(dev)) {
+                Ok(n) => st.fans = n.unwrap_or(0),
+                Err(Abort::Lost) => st.lost = true,
+                Err(Abort::Driver(m)) => return Err(GpuError::DriverUnavailable(m)),
+            }
+            if st.fans == 0 {
+                st.unsupported |= Cap::FanSpeed.bit();
+            }
+            st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans));
+            if st.lost && self.lost_logged.insert(st.id.uuid.clone()) {
+                tracing::warn!(gpu.index = st.id.index, hw.id = %st.id.uuid,
+                    "GPU is lost (fell off the bus or stopped answering); reporting hw.status failed");
+            }
+            devices.push(st);
+        }
+        Ok(devices)
+    }
+
+    /// Samples every GPU into `snap`; `Err` when the driver went away.
+    fn sample_all(&mut self, now: Instant, snap: &mut GpuSnapshot) -> Result<(), String> {
+        snap.count = Some(self.count);
+        let mut newly_lost = false;
+        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, .. } = self;
+        for st in devices.iter_mut() {
+            let mut v = Values::default();
+            if !st.lost {
+                let (np, nm) = (snap.processes.len(), snap.mig.len());
+                match sample(&**backend, st, config, paths, now, scratch, &mut v, snap) {
+                    Ok(()) => {}
+                    Err(Abort::Lost) => {
+                        st.lost = true;
+                        newly_lost = true;
+                        v = Values::default();
+                        snap.processes.truncate(np);
+                        snap.mig.truncate(nm);
+                        if lost_logged.insert(st.id.uuid.clone()) {
+                            tracing::warn!(gpu.index = st.id.index, hw.id = %st.id.uuid,
+                                "GPU is lost (fell off the bus or stopped answering); reporting \
+                                 hw.status failed and re-initialising NVML with backoff");
+                        }
+                    }
+                    Err(Abort::Driver(m)) => return Err(m),
+                }
+            }
+            v.state = if st.lost {
+                HwState::Failed
+            } else if v.throttle.is_some_and(|t| t & throttle::DEGRADED != 0) {
+                HwState::Degraded
+            } else {
+                HwState::Ok
+            };
+            snap.gpus.push(GpuSample { attrs: st.attrs.clone(), v });
+        }
+        if newly_lost && self.retry_at.is_none() {
+            self.schedule_retry(now);
+        }
+        Ok(())
+    }
+}
+
+impl Collector for GpuCollector {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn may_block(&self) -> bool {
+        true
+    }
+
+    fn register(&mut self, meter: &Meter) {
+        instruments::register(&self.snap, meter);
+    }
+
+    fn refresh(&mut self) -> Result<(), CollectorError> {
+        let now = (self.now)();
+        let due = match self.retry_at {
+            Some(t) => now >= t,
+            None => !self.up,
+        };
+        if due {
+            self.init(now);
+        }
+        let mut snap = self.snap.take().unwrap_or_default();
+        snap.clear();
+        if self.up {
+            if let Err(m) = self.sample_all(now, &mut snap) {
+                snap.clear();
+                self.devices.clear();
+                self.up = false;
+                self.backend.shutdown();
+                if !self.init_failure_logged {
+                    self.init_failure_logged = true;
+                    tracing::warn!(detail = %m, "NVIDIA driver went away; GPU collector reports nothing until it is back");
+                }
+                self.schedule_retry(now);
+            }
+        }
+        self.snap.set(snap);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collectors::gpu::fake::{FakeGpu, FakeNvml};
+    use crate::collectors::gpu::rig::*;
+    use crate::collectors::testutil::value;
+
+    #[test]
+    fn a_lost_gpu_reports_only_failed_logs_once_and_returns_after_reinit() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0), FakeGpu::h100(1)]);
+        let mut r = Rig::new(fake.clone());
+        let (_, logs) = capture_logs(|| {
+            assert!(points_of_gpu(&r.tick(), UUID0).len() > 20);
+
+            fake.state().gpus[0].lost = true;
+            for _ in 0..3 {
+                let p = r.after(10);
+                let gpu0 = points_of_gpu(&p, UUID0);
+                assert!(gpu0.iter().all(|p| p.0 == "hw.status"), "{gpu0:?}");
+                assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "failed")])), Some(1.0));
+                assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "ok")])), Some(0.0));
+                assert_eq!(value(&p, "hw.temperature", &at(1, &[("hw.sensor_location", "gpu")])), Some(36.0));
+                assert_eq!(value(&p, "nvidia.gpu.count", &[]), Some(2.0));
+            }
+            assert_eq!(fake.state().inits, 1, "no re-init before retry_interval");
+            assert_eq!(fake.calls(0, "utilization"), 2, "a lost GPU is not asked again");
+
+            fake.state().gpus[0].lost = false;
+            let p = r.after(40); // 70 s after the loss
+            assert_eq!(fake.state().inits, 2);
+            assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "ok")])), Some(1.0));
+            assert_eq!(value(&p, "hw.temperature", &at(0, &[("hw.sensor_location", "gpu")])), Some(36.0));
+        });
+        assert_eq!(logs.matches("GPU is lost").count(), 1, "{logs}");
+        assert_eq!(logs.matches("GPU answers again").count(), 1, "{logs}");
+    }
+
+    #[test]
+    fn a_gpu_still_lost_at_reinit_stays_failed_and_retries_back_off() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
+        let mut r = Rig::new(fake.clone());
+        r.tick();
+        fake.state().gpus[0].lost = true;
+        r.after(1); // lost at t=1: re-init at t=61
+        let p = r.after(60);
+        assert_eq!(fake.state().inits, 2);
+        assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "failed")])), Some(1.0));
+        r.after(100); // t=161: the next retry is 120 s after t=61
+        assert_eq!(fake.state().inits, 2);
+        r.after(20);
+        assert_eq!(fake.state().inits, 3);
+        // A GPU gone from the bus entirely is no longer enumerated, and no longer reported.
+        fake.state().gpus.clear();
+        let p = r.after(240);
+        assert_eq!(fake.state().inits, 4);
+        assert!(points_of_gpu(&p, UUID0).is_empty());
+        assert_eq!(value(&p, "nvidia.gpu.count", &[]), Some(0.0));
+    }
+
+    #[test]
+    fn without_a_driver_nothing_is_reported_nothing_fails_and_init_is_retried_with_backoff() {
+        let fake = FakeNvml::no_driver();
+        let mut r = Rig::new(fake.clone());
+        let inits = || fake.state().inits;
+        let (_, logs) = capture_logs(|| {
+            assert!(r.tick().is_empty());
+            assert_eq!(inits(), 1);
+            assert!(r.after(30).is_empty());
+            assert_eq!(inits(), 1);
+            assert!(r.after(30).is_empty()); // t=60
+            assert_eq!(inits(), 2);
+            assert!(r.after(60).is_empty()); // t=120: next try at 60+120
+            assert_eq!(inits(), 2);
+            r.after(60); // t=180
+            assert_eq!(inits(), 3);
+            {
+                let mut s = fake.state();
+                s.driver = true;
+                s.gpus = vec![FakeGpu::h100(0)];
+            }
+            assert!(r.after(220).is_empty()); // t=400: next try at 180+240
+            let p = r.after(20);
+            assert_eq!(inits(), 4);
+            assert_eq!(value(&p, "nvidia.gpu.count", &[]), Some(1.0));
+            assert_eq!(value(&p, "hw.power", &at(0, &[])), Some(115.35));
+        });
+        assert_eq!(logs.matches("No NVIDIA driver found; GPU collector reports nothing").count(), 1, "{logs}");
+        assert!(logs.contains(" INFO "), "{logs}");
+        assert!(!logs.contains("WARN"), "{logs}");
+    }
+
+    #[test]
+    fn a_driver_that_goes_away_while_running_stops_reporting_until_it_is_back() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
+        let mut r = Rig::new(fake.clone());
+        let (_, logs) = capture_logs(|| {
+            assert!(!r.tick().is_empty());
+            fake.state().driver = false;
+            assert!(r.after(10).is_empty());
+            assert!(r.after(10).is_empty());
+            fake.state().driver = true;
+            assert!(r.after(10).is_empty(), "retried after retry_interval, not at once");
+            let p = r.after(40);
+            assert_eq!(fake.state().inits, 2);
+            assert_eq!(value(&p, "hw.power", &at(0, &[])), Some(115.35));
+        });
+        assert_eq!(logs.matches("NVIDIA driver went away").count(), 1, "{logs}");
+    }
+
+    #[test]
+    fn the_collector_is_built_only_when_switched_on() {
+        let names = |json: &str| {
+            let config: crate::config::Config = serde_json::from_str(json).unwrap();
+            let v = crate::collectors::build(&config.collector, &HostPaths::default(), &TickClock::default());
+            v.iter().any(|c| c.name() == "gpu")
+        };
+        assert!(!names("{}"));
+        assert!(names(r#"{"collector": {"enable_gpu": true}}"#));
+        assert!(!names(r#"{"collector": {"enable_gpu": true, "gpu": {"enabled": false}}}"#));
+        assert!(names(r#"{"collector": {"gpu": {"enabled": true}}}"#));
+    }
+}

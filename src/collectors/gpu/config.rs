@@ -1,0 +1,75 @@
+//! `collector.gpu`: the GPU collector's config section, its defaults and what each key does.
+//!
+//! ```json
+//! {"collector": {"gpu": {"enabled": true, "max_processes": 8, "energy_interval": "10s"}}}
+//! ```
+
+use crate::units::ConfigDuration;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// `collector.gpu`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GpuConfig {
+    /// Run this collector (default false; metricsd's `enable_gpu` also switches it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Report GPU memory per process, with its executable, container and pod (default true).
+    pub processes: bool,
+    /// Report at most this many processes per GPU, those using the most memory (default 64).
+    pub max_processes: usize,
+    /// Report the memory of each MIG device of GPUs in MIG mode (default true).
+    pub mig: bool,
+    /// Report PCIe bytes (`hw.gpu.io`) from NVML's PCIe byte counters (default true).
+    pub pcie_io: bool,
+    /// How often to read the energy counter, a 4 ms driver call; `hw.energy` holds the last
+    /// reading in between (default `"60s"`; `"0s"` reads it every tick).
+    pub energy_interval: ConfigDuration,
+    /// Wait before retrying when there is no driver or a GPU was lost; doubles after each
+    /// failed retry, up to 10 minutes (default `"60s"`).
+    pub retry_interval: ConfigDuration,
+    /// Where `libnvidia-ml.so.1` is, when not on the library search path (default: searched,
+    /// as `dlopen` does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library_path: Option<PathBuf>,
+}
+
+impl Default for GpuConfig {
+    fn default() -> Self {
+        GpuConfig {
+            enabled: None,
+            processes: true,
+            max_processes: 64,
+            mig: true,
+            pcie_io: true,
+            energy_interval: ConfigDuration::secs(60),
+            retry_interval: ConfigDuration::secs(60),
+            library_path: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_config_section_has_documented_defaults_and_rejects_unknown_keys() {
+        let c: GpuConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, GpuConfig::default());
+        assert!(c.processes && c.mig && c.pcie_io);
+        assert_eq!(c.max_processes, 64);
+        assert_eq!(c.energy_interval.get(), Duration::from_secs(60));
+        assert_eq!(c.retry_interval.get(), Duration::from_secs(60));
+        let c: GpuConfig = serde_json::from_str(
+            r#"{"enabled": true, "energy_interval": "10s", "max_processes": 8, "library_path": "/usr/local/nvidia/lib64/libnvidia-ml.so.1"}"#,
+        )
+        .unwrap();
+        assert_eq!((c.enabled, c.max_processes), (Some(true), 8));
+        assert_eq!(c.energy_interval.get(), Duration::from_secs(10));
+        let e = serde_json::from_str::<GpuConfig>(r#"{"bogus": 1}"#).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+}

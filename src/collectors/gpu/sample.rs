@@ -1,0 +1,282 @@
+//! One GPU's tick: every value read through the [`GpuBackend`](super::device::GpuBackend), each
+//! call made only while the GPU supports it; memory temperature and the PCIe byte counters in
+//! one field-values call; then its processes and MIG devices.
+
+use super::device::{field, ClockKind, EccKind, GpuBackend};
+use super::mig::sample_mig;
+use super::processes::sample_processes;
+use super::snapshot::{GpuSnapshot, Values};
+use super::state::{Abort, Cap, DeviceState, Scratch};
+use super::GpuConfig;
+use crate::units::HostPaths;
+use std::time::Instant;
+
+/// One GPU's tick. Partial values are left in `v` when it aborts; the caller discards them.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sample(
+    b: &dyn GpuBackend,
+    st: &mut DeviceState,
+    config: &GpuConfig,
+    paths: &HostPaths,
+    now: Instant,
+    scratch: &mut Scratch,
+    v: &mut Values,
+    snap: &mut GpuSnapshot,
+) -> Result<(), Abort> {
+    let d = st.dev;
+    if let Some(u) = st.get(Cap::Utilization, || b.utilization(d))? {
+        v.util = Some(u.gpu);
+        v.memory_controller = Some(u.memory);
+    }
+    v.encoder = st.get(Cap::Encoder, || b.encoder_utilization(d))?;
+    v.decoder = st.get(Cap::Decoder, || b.decoder_utilization(d))?;
+    v.memory = st.get(Cap::Memory, || b.memory(d))?;
+    v.temperature = st.get(Cap::Temperature, || b.temperature(d))?;
+    v.power_mw = st.get(Cap::Power, || b.power_usage(d))?;
+    v.power_limit_mw = st.get(Cap::PowerLimit, || b.power_limit(d))?;
+    if st.energy_due.is_none_or(|t| now >= t) {
+        if let Some(e) = st.get(Cap::Energy, || b.total_energy(d))? {
+            st.energy_mj = Some(e);
+        }
+        st.energy_due = Some(crate::units::duration::deadline_after(now, config.energy_interval.get()));
+    }
+    v.energy_mj = st.energy_mj;
+    v.clock_sm_mhz = st.get(Cap::ClockSm, || b.clock(d, ClockKind::Sm))?;
+    v.clock_memory_mhz = st.get(Cap::ClockMemory, || b.clock(d, ClockKind::Memory))?;
+    for fan in 0..st.fans {
+        match st.get(Cap::FanSpeed, || b.fan_speed(d, fan))? {
+            Some(p) => v.fans.push((fan as usize, p)),
+            None => break,
+        }
+    }
+    v.pstate = st.get(Cap::PState, || b.performance_state(d))?;
+    v.throttle = st.get(Cap::Throttle, || b.throttle_reasons(d))?;
+    v.ecc[0] = st.get(Cap::EccCorrected, || b.ecc_errors(d, EccKind::Corrected))?;
+    v.ecc[1] = st.get(Cap::EccUncorrected, || b.ecc_errors(d, EccKind::Uncorrected))?;
+    v.replay = st.get(Cap::PcieReplay, || b.pcie_replay_counter(d))?;
+
+    // Memory temperature and the PCIe byte counters: one field-values call.
+    scratch.ids.clear();
+    let wanted = [
+        (Cap::MemoryTemperature, field::MEMORY_TEMP, true),
+        (Cap::PcieTx, field::PCIE_TX_BYTES, config.pcie_io),
+        (Cap::PcieRx, field::PCIE_RX_BYTES, config.pcie_io),
+    ];
+    for (cap, id, on) in wanted {
+        if on && st.supports(cap) {
+            scratch.ids.push(id);
+        }
+    }
+    if !scratch.ids.is_empty() {
+        scratch.fields.clear();
+        let (ids, fields) = (&scratch.ids, &mut scratch.fields);
+        if st.get(Cap::FieldValues, || b.field_values(d, ids, fields))?.is_some() {
+            for (id, r) in scratch.ids.iter().zip(scratch.fields.drain(..)) {
+                let Some((cap, _, _)) = wanted.iter().find(|w| w.1 == *id) else {
+                    continue;
+                };
+                let Some(value) = st.get(*cap, || r)? else {
+                    continue;
+                };
+                match *id {
+                    field::MEMORY_TEMP => v.memory_temperature = Some(value.as_f64()),
+                    field::PCIE_TX_BYTES => v.pcie[0] = Some(st.pcie[0].update(value)),
+                    field::PCIE_RX_BYTES => v.pcie[1] = Some(st.pcie[1].update(value)),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    if config.processes {
+        sample_processes(b, st, config, paths, scratch, snap)?;
+    }
+    if config.mig {
+        sample_mig(b, st, scratch, snap)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::collectors::gpu::device::throttle;
+    use crate::collectors::gpu::fake::{FakeGpu, FakeNvml};
+    use crate::collectors::gpu::rig::*;
+    use crate::collectors::gpu::GpuConfig;
+    use crate::collectors::testutil::{kind, of, value, Kind};
+    use crate::units::{ConfigDuration, HostPaths};
+
+    #[test]
+    fn reports_every_gpu_metric_with_the_fake_h100s_exact_values() {
+        let mut second = FakeGpu::h100(1);
+        second.temperature = 50;
+        let mut r = Rig::new(FakeNvml::with(vec![FakeGpu::h100(0), second]));
+        let p = r.tick();
+        let g = |extra| at(0, extra);
+
+        assert_eq!(value(&p, "nvidia.gpu.count", &[]), Some(2.0));
+        assert_eq!(value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "general")])), Some(0.37));
+        assert_eq!(value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "encoder")])), Some(0.05));
+        assert_eq!(value(&p, "hw.gpu.utilization", &g(&[("hw.gpu.task", "decoder")])), Some(0.07));
+        assert_eq!(value(&p, "nvidia.gpu.memory_controller.utilization", &g(&[])), Some(0.12));
+        assert_eq!(value(&p, "hw.gpu.memory.usage", &g(&[])), Some(21_474_836_480.0));
+        assert_eq!(value(&p, "hw.gpu.memory.limit", &g(&[])), Some(85_520_809_984.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.free", &g(&[])), Some(63_542_657_024.0));
+        assert_eq!(value(&p, "hw.gpu.memory.utilization", &g(&[])), Some(21_474_836_480.0 / 85_520_809_984.0));
+        assert_eq!(value(&p, "hw.gpu.io", &g(&[("network.io.direction", "transmit")])), Some(1000.0));
+        assert_eq!(value(&p, "hw.gpu.io", &g(&[("network.io.direction", "receive")])), Some(2000.0));
+        assert_eq!(value(&p, "hw.power", &g(&[])), Some(115.35));
+        assert_eq!(value(&p, "nvidia.gpu.power.limit", &g(&[])), Some(700.0));
+        assert_eq!(value(&p, "hw.energy", &g(&[])), Some(2147.197));
+        assert_eq!(value(&p, "hw.temperature", &g(&[("hw.sensor_location", "gpu")])), Some(36.0));
+        assert_eq!(value(&p, "hw.temperature", &g(&[("hw.sensor_location", "memory")])), Some(41.0));
+        assert_eq!(value(&p, "nvidia.gpu.clock.sm", &g(&[])), Some(1_755_000_000.0));
+        assert_eq!(value(&p, "nvidia.gpu.clock.memory", &g(&[])), Some(2_619_000_000.0));
+        assert!(of(&p, "nvidia.gpu.fan.speed").is_empty(), "an H100 has no fans");
+        assert_eq!(value(&p, "nvidia.gpu.pstate", &g(&[])), Some(0.0));
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &g(&[("nvidia.gpu.throttle.reason", "gpu_idle")])), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &g(&[("nvidia.gpu.throttle.reason", "sw_power_cap")])), Some(0.0));
+        assert_eq!(of(&p, "nvidia.gpu.throttle").len(), 2 * throttle::REASONS.len());
+        assert_eq!(value(&p, "hw.errors", &g(&[("error.type", "corrected")])), Some(3.0));
+        assert_eq!(value(&p, "hw.errors", &g(&[("error.type", "uncorrected")])), Some(0.0));
+        assert_eq!(value(&p, "nvidia.gpu.pcie.replay", &g(&[])), Some(2.0));
+        assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "ok")])), Some(1.0));
+        assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "degraded")])), Some(0.0));
+        assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "failed")])), Some(0.0));
+        assert!(of(&p, "nvidia.gpu.process.memory.usage").is_empty(), "idle GPU");
+        assert!(of(&p, "nvidia.gpu.mig.memory.usage").is_empty(), "MIG is off");
+        // The second GPU is reported apart, under its own identity.
+        assert_eq!(value(&p, "hw.temperature", &at(1, &[("hw.sensor_location", "gpu")])), Some(50.0));
+
+        for (m, k) in [
+            ("hw.gpu.io", Kind::Counter),
+            ("hw.energy", Kind::Counter),
+            ("hw.errors", Kind::Counter),
+            ("nvidia.gpu.pcie.replay", Kind::Counter),
+            ("hw.gpu.memory.usage", Kind::UpDownCounter),
+            ("hw.status", Kind::UpDownCounter),
+            ("nvidia.gpu.count", Kind::UpDownCounter),
+            ("hw.power", Kind::Gauge),
+            ("hw.gpu.utilization", Kind::Gauge),
+        ] {
+            assert_eq!(kind(&p, m), Some(k), "{m}");
+        }
+        for (m, u) in [
+            ("hw.gpu.utilization", "1"),
+            ("hw.gpu.memory.usage", "By"),
+            ("hw.gpu.io", "By"),
+            ("hw.power", "W"),
+            ("hw.energy", "J"),
+            ("hw.temperature", "Cel"),
+            ("nvidia.gpu.clock.sm", "Hz"),
+            ("hw.errors", "{error}"),
+        ] {
+            assert_eq!(r.h.unit(m), Some(u), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_call_a_gpu_does_not_support_is_made_once_and_not_logged() {
+        let gpu = FakeGpu::h100(0).without(&["temperature", "encoder_utilization", "field:82", "mig_enabled"]);
+        let fake = FakeNvml::with(vec![gpu]);
+        let mut r = Rig::new(fake.clone());
+        let (p, logs) = capture_logs(|| {
+            r.tick();
+            r.after(10);
+            r.after(10)
+        });
+        assert_eq!(fake.calls(0, "temperature"), 1);
+        assert_eq!(fake.calls(0, "encoder_utilization"), 1);
+        assert_eq!(fake.calls(0, "mig_enabled"), 1);
+        assert_eq!(fake.calls(0, "fan_count"), 1, "fans are counted once, at enumeration");
+        assert_eq!(fake.calls(0, "fan_speed"), 0, "a fanless GPU is never asked for fan speed");
+        assert_eq!(fake.calls(0, "utilization"), 3);
+        assert!(of(&p, "hw.temperature").is_empty());
+        assert_eq!(value(&p, "hw.gpu.utilization", &at(0, &[("hw.gpu.task", "encoder")])), None);
+        assert_eq!(value(&p, "hw.gpu.utilization", &at(0, &[("hw.gpu.task", "decoder")])), Some(0.07));
+        assert_eq!(value(&p, "hw.gpu.io", &at(0, &[("network.io.direction", "receive")])), Some(2000.0));
+        assert!(!logs.contains("WARN") && !logs.contains("not supported"), "logs: {logs}");
+    }
+
+    #[test]
+    fn field_values_are_not_requested_once_every_field_is_known_unsupported() {
+        let gpu = FakeGpu::h100(0).without(&["field:82", "field:197", "field:198"]);
+        let fake = FakeNvml::with(vec![gpu]);
+        let mut r = Rig::new(fake.clone());
+        r.tick();
+        let p = r.after(10);
+        assert_eq!(fake.calls(0, "field_values"), 1);
+        assert!(of(&p, "hw.gpu.io").is_empty());
+    }
+
+    #[test]
+    fn pcie_io_off_leaves_the_pcie_counters_out() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
+        let config = GpuConfig { pcie_io: false, ..GpuConfig::default() };
+        let mut r = Rig::with(fake, config, HostPaths::under("/nonexistent-metricsd-test"));
+        let p = r.tick();
+        assert!(of(&p, "hw.gpu.io").is_empty());
+        assert_eq!(value(&p, "hw.temperature", &at(0, &[("hw.sensor_location", "memory")])), Some(41.0));
+    }
+
+    #[test]
+    fn the_u32_pcie_byte_counters_wrap_into_a_u64_total() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
+        fake.state().gpus[0].pcie_tx = 4_294_967_000;
+        let mut r = Rig::new(fake.clone());
+        let tx = at(0, &[("network.io.direction", "transmit")]);
+        assert_eq!(value(&r.tick(), "hw.gpu.io", &tx), Some(4_294_967_000.0));
+        fake.state().gpus[0].pcie_tx = 200; // wrapped: 296 bytes to 2^32, then 200
+        assert_eq!(value(&r.after(10), "hw.gpu.io", &tx), Some(4_294_967_496.0));
+        fake.state().gpus[0].pcie_tx = 1200;
+        assert_eq!(value(&r.after(10), "hw.gpu.io", &tx), Some(4_294_968_496.0));
+        let rx = at(0, &[("network.io.direction", "receive")]);
+        assert_eq!(value(&r.after(10), "hw.gpu.io", &rx), Some(2000.0));
+    }
+
+    #[test]
+    fn energy_is_read_every_energy_interval_and_held_in_between() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
+        let mut r = Rig::new(fake.clone());
+        assert_eq!(value(&r.tick(), "hw.energy", &at(0, &[])), Some(2147.197));
+        fake.state().gpus[0].energy_mj = 3_000_000;
+        assert_eq!(value(&r.after(30), "hw.energy", &at(0, &[])), Some(2147.197));
+        assert_eq!(fake.calls(0, "total_energy"), 1);
+        assert_eq!(value(&r.after(30), "hw.energy", &at(0, &[])), Some(3000.0));
+        assert_eq!(fake.calls(0, "total_energy"), 2);
+
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
+        let config = GpuConfig { energy_interval: ConfigDuration::secs(0), ..GpuConfig::default() };
+        let mut r = Rig::with(fake.clone(), config, HostPaths::under("/nonexistent-metricsd-test"));
+        r.tick();
+        r.after(1);
+        assert_eq!(fake.calls(0, "total_energy"), 2);
+    }
+
+    #[test]
+    fn hw_status_is_degraded_while_the_hardware_slows_itself_down() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
+        fake.state().gpus[0].throttle = throttle::HW_THERMAL_SLOWDOWN | throttle::SW_POWER_CAP;
+        let mut r = Rig::new(fake.clone());
+        let p = r.tick();
+        assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "degraded")])), Some(1.0));
+        assert_eq!(value(&p, "hw.status", &at(0, &[("hw.state", "ok")])), Some(0.0));
+        let reason = |r| at(0, &[("nvidia.gpu.throttle.reason", r)]);
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &reason("hw_thermal_slowdown")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &reason("sw_power_cap")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.throttle", &reason("gpu_idle")), Some(0.0));
+        // A power cap alone is normal operation.
+        fake.state().gpus[0].throttle = throttle::SW_POWER_CAP;
+        assert_eq!(value(&r.after(10), "hw.status", &at(0, &[("hw.state", "ok")])), Some(1.0));
+    }
+
+    #[test]
+    fn fans_are_reported_per_fan_where_a_gpu_has_them() {
+        let mut gpu = FakeGpu::h100(0);
+        gpu.fans = vec![40, 45];
+        let mut r = Rig::new(FakeNvml::with(vec![gpu]));
+        let p = r.tick();
+        assert_eq!(value(&p, "nvidia.gpu.fan.speed", &at(0, &[("nvidia.gpu.fan.index", "0")])), Some(0.40));
+        assert_eq!(value(&p, "nvidia.gpu.fan.speed", &at(0, &[("nvidia.gpu.fan.index", "1")])), Some(0.45));
+    }
+}
