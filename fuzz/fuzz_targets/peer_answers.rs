@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use metricsd::exporters::otlp::{classify_http, classify_status, retry_info_delay};
 use metricsd::exporters::http_post::classify;
+use metricsd::exporters::otlp::{classify_http, classify_status, retry_info_delay};
 use metricsd::http::{retry_after, Answer};
 use std::time::Duration;
 
