@@ -18,6 +18,8 @@ pub mod sched;
 pub mod scrape;
 pub mod server;
 pub mod status;
+#[cfg(test)]
+mod test_logs;
 pub mod tls;
 pub mod translate;
 pub mod units;

@@ -65,26 +65,7 @@ pub(super) fn at(i: usize, extra: &[(&'static str, &'static str)]) -> Vec<(&'sta
     v
 }
 
-/// Runs `f` with a subscriber that records INFO and above as text.
-pub(super) fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let w = buf.clone();
-    let sub = tracing_subscriber::fmt().with_writer(move || w.clone()).with_ansi(false).with_max_level(tracing::Level::INFO).finish();
-    let r = tracing::subscriber::with_default(sub, f);
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    (r, text)
-}
+pub(super) use crate::test_logs::capture_logs;
 
 pub(super) fn points_of_gpu<'a>(p: &'a [Point], uuid: &str) -> Vec<&'a Point> {
     p.iter().filter(|p| p.1.iter().any(|(k, v)| k == "hw.id" && v == uuid)).collect()
