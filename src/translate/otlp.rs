@@ -54,11 +54,15 @@ pub struct TranslateStats {
     pub dropped_unsupported: usize,
     /// Points without a value or flagged `NO_RECORDED_VALUE`.
     pub dropped_no_value: usize,
+    /// Points of a metric whose Prometheus name (or, for a histogram or summary, one of its
+    /// `_bucket`/`_sum`/`_count` series) is already another family's: the exposition allows one
+    /// type per name, so the metric translated first keeps it.
+    pub dropped_name_conflict: usize,
 }
 
 impl TranslateStats {
     pub fn dropped(&self) -> usize {
-        self.dropped_delta + self.dropped_unsupported + self.dropped_no_value
+        self.dropped_delta + self.dropped_unsupported + self.dropped_no_value + self.dropped_name_conflict
     }
 }
 
@@ -72,14 +76,33 @@ fn nanos_to_ms(t: u64) -> i64 {
 struct Families {
     list: Vec<Family>,
     index: HashMap<(String, Kind), usize>,
+    /// Every series name a family writes (a histogram's `_bucket`, `_sum`, `_count` too).
+    claimed: std::collections::HashSet<String>,
+}
+
+/// The series names a family of `kind` named `name` writes.
+fn series_names(name: &str, kind: Kind) -> Vec<String> {
+    match kind {
+        Kind::Histogram => vec![name.to_string(), format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count")],
+        Kind::Summary => vec![name.to_string(), format!("{name}_sum"), format!("{name}_count")],
+        _ => vec![name.to_string()],
+    }
 }
 
 impl Families {
-    fn family(&mut self, name: &str, kind: Kind, help: &str, unit: &str) -> &mut Family {
+    /// The family `name` of `kind`, made on first use; `None` when one of its series names is
+    /// already another family's (a gauge and a summary both named `x`, or a gauge `x_sum` beside
+    /// a summary `x`): the text exposition allows one type per name.
+    fn family(&mut self, name: &str, kind: Kind, help: &str, unit: &str) -> Option<&mut Family> {
         let key = (name.to_string(), kind);
         let i = match self.index.get(&key) {
             Some(&i) => i,
             None => {
+                let names = series_names(name, kind);
+                if names.iter().any(|n| self.claimed.contains(n)) {
+                    return None;
+                }
+                self.claimed.extend(names);
                 self.list.push(Family { name: name.to_string(), kind, help: help.to_string(), unit: unit.to_string(), samples: Vec::new() });
                 self.index.insert(key, self.list.len() - 1);
                 self.list.len() - 1
@@ -89,7 +112,7 @@ impl Families {
         if f.help.is_empty() && !help.is_empty() {
             f.help = help.to_string();
         }
-        f
+        Some(f)
     }
 }
 
@@ -164,7 +187,9 @@ fn add_target_info(attrs: &[KeyValue], ctx: &ResourceCtx<'_>, prefix: Option<&st
         external: ctx.external,
     };
     let labels = info_ctx.labels(&rest, &[("__name__", &name)]);
-    fams.family(&name, Kind::Gauge, TARGET_INFO_HELP, "").samples.push(Sample { labels, value: 1.0, timestamp_ms: ts });
+    if let Some(f) = fams.family(&name, Kind::Gauge, TARGET_INFO_HELP, "") {
+        f.samples.push(Sample { labels, value: 1.0, timestamp_ms: ts });
+    }
 }
 
 /// Translates one metric; returns the newest timestamp among the points kept.
@@ -221,7 +246,10 @@ fn number_points(
         return None;
     }
     let unit = prometheus_unit(&m.unit, name_kind);
-    let fam = fams.family(&name, kind, &m.description, &unit);
+    let Some(fam) = fams.family(&name, kind, &m.description, &unit) else {
+        stats.dropped_name_conflict += points.len();
+        return None;
+    };
     let mut latest = None;
     for p in points {
         let value = match p.value {
@@ -260,7 +288,10 @@ fn histogram_points(
     }
     let unit = prometheus_unit(&m.unit, NameKind::Histogram);
     let (bucket, sum, count) = (format!("{name}_bucket"), format!("{name}_sum"), format!("{name}_count"));
-    let fam = fams.family(&name, Kind::Histogram, &m.description, &unit);
+    let Some(fam) = fams.family(&name, Kind::Histogram, &m.description, &unit) else {
+        stats.dropped_name_conflict += points.len();
+        return None;
+    };
     let mut latest = None;
     for p in points {
         if has_no_recorded_value(p.flags) {
@@ -305,7 +336,10 @@ fn summary_points(
     }
     let unit = prometheus_unit(&m.unit, NameKind::Summary);
     let (sum, count) = (format!("{name}_sum"), format!("{name}_count"));
-    let fam = fams.family(&name, Kind::Summary, &m.description, &unit);
+    let Some(fam) = fams.family(&name, Kind::Summary, &m.description, &unit) else {
+        stats.dropped_name_conflict += points.len();
+        return None;
+    };
     let mut latest = None;
     for p in points {
         if has_no_recorded_value(p.flags) {
@@ -513,6 +547,28 @@ mod tests {
                 ("rpc_latency_milliseconds_count", None, 10.0),
             ]
         );
+    }
+
+    #[test]
+    fn a_name_another_family_already_writes_is_dropped_and_counted_so_the_exposition_stays_valid() {
+        // Found by the otlp_request fuzz target: a gauge and a summary both named `x` rendered
+        // one family `x` of type summary holding a sample without a quantile.
+        let summary = |name: &str| Metric {
+            name: name.into(),
+            data: Some(Data::Summary(Summary { data_points: vec![SummaryDataPoint { time_unix_nano: T0, count: 2, sum: 3.0, ..Default::default() }] })),
+            ..Default::default()
+        };
+        let req = request(vec![(
+            vec![],
+            vec![summary("x"), gauge("x", "", vec![(vec![], 7.0)]), gauge("x_sum", "", vec![(vec![], 1.0)]), gauge("y", "", vec![(vec![], 1.0)])],
+        )]);
+        let (fams, stats) = translate(&req, &no_target_info());
+        assert_eq!(fams.iter().map(|f| (f.name.as_str(), f.kind)).collect::<Vec<_>>(), [("x", Kind::Summary), ("y", Kind::Gauge)]);
+        assert_eq!(stats.dropped_name_conflict, 2);
+        let mut text = String::new();
+        crate::translate::render_text(&fams, &mut text);
+        let parsed = crate::scrape::text::parse(&text, crate::scrape::text::TextFormat::Prometheus);
+        assert!(parsed.errors.is_empty(), "{:?} in\n{text}", parsed.errors);
     }
 
     #[test]
