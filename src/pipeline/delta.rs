@@ -408,44 +408,8 @@ impl DeltaConverter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope};
+    use crate::pipeline::testutil::{int_point, kv, metrics, request, sum};
     use opentelemetry_proto::tonic::metrics::v1::Gauge;
-    use opentelemetry_proto::tonic::resource::v1::Resource;
-
-    fn kv(k: &str, v: &str) -> KeyValue {
-        KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }), ..Default::default() }
-    }
-
-    fn int_point(attrs: Vec<KeyValue>, start: u64, time: u64, v: i64) -> NumberDataPoint {
-        NumberDataPoint { attributes: attrs, start_time_unix_nano: start, time_unix_nano: time, value: Some(Value::AsInt(v)), ..Default::default() }
-    }
-
-    fn request(host: &str, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
-        ExportMetricsServiceRequest {
-            resource_metrics: vec![ResourceMetrics {
-                resource: Some(Resource { attributes: vec![kv("host.name", host), kv("service.name", "metricsd")], ..Default::default() }),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: Some(InstrumentationScope { name: "metricsd".into(), ..Default::default() }),
-                    metrics,
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            }],
-        }
-    }
-
-    fn sum(name: &str, monotonic: bool, points: Vec<NumberDataPoint>) -> Metric {
-        Metric {
-            name: name.into(),
-            unit: "By".into(),
-            data: Some(Data::Sum(Sum { data_points: points, aggregation_temporality: CUMULATIVE, is_monotonic: monotonic })),
-            ..Default::default()
-        }
-    }
-
-    fn metrics(req: &ExportMetricsServiceRequest) -> Vec<&Metric> {
-        req.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics).collect()
-    }
 
     fn sum_points(m: &Metric) -> (&Sum, Vec<(u64, u64, i64)>) {
         let Some(Data::Sum(s)) = &m.data else { panic!("not a sum") };

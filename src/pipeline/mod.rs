@@ -14,6 +14,8 @@ pub mod queue;
 pub mod scheduler;
 pub mod spool;
 pub mod state;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use crate::status::CollectorStatus;
 pub use scheduler::Scheduler;
