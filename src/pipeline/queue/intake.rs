@@ -135,13 +135,12 @@ mod tests {
     #[tokio::test]
     async fn a_slow_encoder_never_holds_up_the_submitter_and_holds_a_bounded_number_of_batches() {
         let h = QueueHandle::spawn("t".into(), "e".into(), Slow(Duration::from_millis(200)), QueueConfig::default(), fast_retry()).unwrap();
-        let t0 = Instant::now();
         for i in 0..(INTAKE_BATCHES as u64 + 5) {
             h.submit(batch(i));
         }
-        // 13 submits return long before even one 200 ms encode would end.
-        assert!(t0.elapsed() < Duration::from_millis(150), "{:?}", t0.elapsed());
-        // The one being encoded plus INTAKE_BATCHES waiting; the rest are counted dropped.
+        // Submitting never waits for the encoder: with one batch being encoded and
+        // INTAKE_BATCHES waiting, the rest are refused at once and counted dropped (a submit that
+        // waited would have queued them all).
         let st = h.status();
         assert!((4..=5).contains(&st.dropped_payloads), "{st:?}");
         assert_eq!(st.dropped_points, st.dropped_payloads * 3);
