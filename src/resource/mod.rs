@@ -157,10 +157,7 @@ pub(crate) mod tests {
         HostPaths::under(dir)
     }
 
-    pub(crate) fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k: &str| vars.get(k).cloned()
-    }
+    pub(crate) use crate::units::env::env_of;
 
     fn detect_case(case: &str, vars: &[(&str, &str)], config: &[(&str, &str)]) -> Detected {
         let paths = fixture(case);

@@ -20,3 +20,10 @@ pub struct EnvError {
     /// What is wrong with it.
     pub msg: String,
 }
+
+/// An environment of the given pairs, for tests.
+#[cfg(test)]
+pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let m: std::collections::HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| m.get(k).cloned()
+}
