@@ -78,6 +78,26 @@ impl CollectorConfig {
         self.interval.map(|d| d.get()).or(self.interval_seconds.map(Duration::from_secs)).unwrap_or(DEFAULT_INTERVAL)
     }
 
+    /// Each collector's per-metric settings (`collector.<name>.metrics`), by the collector's
+    /// name as the catalog and [`super::Collector::name`] give it.
+    pub fn metric_settings(&self) -> Vec<(&'static str, &super::metric_settings::MetricSettings)> {
+        vec![
+            ("memory", &self.memory.metrics),
+            ("load", &self.load.metrics),
+            ("cpu", &self.cpu.metrics),
+            ("paging", &self.paging.metrics),
+            ("network", &self.network.metrics),
+            ("processes", &self.processes.metrics),
+            ("disk", &self.disk.metrics),
+            ("filesystem", &self.filesystem.metrics),
+            ("process", &self.process.metrics),
+            ("uptime", &self.uptime.metrics),
+            ("cgroup", &self.cgroup.metrics),
+            ("gpu", &self.gpu.metrics),
+            ("agent", &self.agent.metrics),
+        ]
+    }
+
     /// The effective per-collector time limit, never longer than the interval.
     pub fn timeout(&self) -> Duration {
         self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_COLLECTOR_TIMEOUT).min(self.interval())

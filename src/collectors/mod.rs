@@ -19,6 +19,7 @@ pub mod gpu;
 pub mod instruments;
 pub mod load;
 pub mod memory;
+pub mod metric_settings;
 pub mod network;
 pub mod paging;
 pub mod process;

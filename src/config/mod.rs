@@ -174,6 +174,11 @@ impl Config {
         if !(1..=65_536).contains(&self.server.max_connections) {
             errors.push(ConfigError::Invalid { key: "server.max_connections".into(), msg: "must be from 1 to 65536".into() });
         }
+        for (name, settings) in c.metric_settings() {
+            for (key, msg) in settings.check(name) {
+                errors.push(ConfigError::Invalid { key, msg });
+            }
+        }
         let mut range = |key: &str, d: Option<Duration>, min: Duration, max: Duration| {
             if let Some(Err(msg)) = d.map(|d| check_range(key, d, min, max)) {
                 errors.push(ConfigError::Invalid { key: key.into(), msg });

@@ -5,6 +5,7 @@
 use super::meter;
 use super::state::{AgentState, TickTimings};
 use super::Batch;
+use crate::collectors::metric_settings::MetricSettings;
 use crate::collectors::{Collector, TickClock};
 use crate::resource::Attributes;
 use opentelemetry::metrics::MeterProvider as _;
@@ -47,7 +48,20 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Registers every collector's instruments on a new meter provider carrying `resource`.
-    pub fn new(mut collectors: Vec<Box<dyn Collector>>, clock: TickClock, resource: &Attributes, timeout: Duration, state: Arc<AgentState>) -> Self {
+    pub fn new(collectors: Vec<Box<dyn Collector>>, clock: TickClock, resource: &Attributes, timeout: Duration, state: Arc<AgentState>) -> Self {
+        Self::with_settings(collectors, clock, resource, timeout, state, &BTreeMap::new())
+    }
+
+    /// [`new`](Scheduler::new), each collector's instruments registered as its per-metric
+    /// `settings` say (by collector name: `collector.<name>.metrics`).
+    pub fn with_settings(
+        mut collectors: Vec<Box<dyn Collector>>,
+        clock: TickClock,
+        resource: &Attributes,
+        timeout: Duration,
+        state: Arc<AgentState>,
+        settings: &BTreeMap<&'static str, Arc<MetricSettings>>,
+    ) -> Self {
         let resource = Resource {
             attributes: resource.iter().map(|(k, v)| meter::proto_key_value(&KeyValue::new(k.clone(), v.clone()))).collect(),
             dropped_attributes_count: 0,
@@ -55,9 +69,12 @@ impl Scheduler {
         };
         let provider = meter::MeterProvider::new();
         let scope = opentelemetry::InstrumentationScope::builder("metricsd").with_version(env!("CARGO_PKG_VERSION")).build();
-        let meter = provider.meter_with_scope(scope);
+        let meter = provider.meter_with_scope(scope.clone());
         for c in collectors.iter_mut() {
-            c.register(&meter);
+            match settings.get(c.name()).filter(|s| !s.is_empty()) {
+                Some(s) => c.register(&provider.meter_with_settings(scope.clone(), s.clone())),
+                None => c.register(&meter),
+            }
         }
         let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
         Scheduler {
