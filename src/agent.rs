@@ -79,7 +79,8 @@ pub fn check_config(opts: &Options) -> u8 {
     }
 }
 
-fn detect_resource(config: &Config) -> resource::Attributes {
+/// The resource detected for `config` (host, VM, container, Kubernetes, then the overrides).
+pub fn detect_resource(config: &Config) -> resource::Attributes {
     let paths = config.host_paths(&env::process_env);
     let input = resource::DetectInput { paths: &paths, env: &env::process_env, config_resource: &config.resource, hostname: None };
     let d = resource::detect(&input);

@@ -118,6 +118,8 @@ impl Scheduler {
     pub fn tick_now(&mut self) -> Arc<Batch> {
         self.clock.advance();
         self.seq += 1;
+        // Spans are at debug level: stderr at info never shows them; `telemetry.traces` sends them.
+        let _tick = tracing::debug_span!("tick", seq = self.seq).entered();
         let started = Instant::now();
         let deadline = crate::units::duration::deadline_after(started, self.timeout);
         // Collectors that may block run on threads of their own; the channel that brings their
@@ -154,6 +156,7 @@ impl Scheduler {
                 continue;
             }
             let t = Instant::now();
+            let _refresh = tracing::debug_span!("refresh", collector = *name).entered();
             let r = match c.try_lock() {
                 Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
                 Err(_) => Err("the previous refresh is still running".to_string()),
@@ -188,7 +191,7 @@ impl Scheduler {
             _ => (None, None),
         };
         let old = host.as_mut().map(|h| std::mem::take(&mut h.scope_metrics)).unwrap_or_default();
-        let scope_metrics = self.provider.collect_reusing(std::time::SystemTime::now(), old);
+        let scope_metrics = tracing::debug_span!("collect").in_scope(|| self.provider.collect_reusing(std::time::SystemTime::now(), old));
         let collected = Instant::now();
         let host = match host {
             Some(mut h) => {
