@@ -135,8 +135,12 @@ fn init_logging(level: &str, json: bool, telemetry: Option<&metricsd::telemetry:
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
     let fmt = if json { fmt.json().flatten_event(true).boxed() } else { fmt.with_ansi(false).boxed() };
     let stderr = fmt.with_filter(tracing_subscriber::filter::LevelFilter::from_level(level));
-    let otlp = telemetry.map(|t| t.layers()).unwrap_or_default();
-    tracing_subscriber::registry().with(stderr).with(otlp).init();
+    // No empty layer list when telemetry is off: an empty `Vec` layer hints "nothing is
+    // enabled", which would silence stderr too.
+    match telemetry.map(|t| t.layers()).filter(|l| !l.is_empty()) {
+        Some(otlp) => tracing_subscriber::registry().with(stderr).with(otlp).init(),
+        None => tracing_subscriber::registry().with(stderr).init(),
+    }
 }
 
 fn main() -> ExitCode {
