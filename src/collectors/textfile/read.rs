@@ -34,22 +34,26 @@ pub enum ReadError {
 }
 
 /// The `*.prom` files of `dir` (not dotfiles, not other names), sorted by name: the first
-/// `max_files`, and how many more there were.
+/// `max_files`, and how many more there were. Only `max_files` names are held at a time,
+/// however many the directory has.
 pub fn list(dir: &Path, max_files: usize) -> Result<(Vec<String>, usize), ReadError> {
     let err = |e: std::io::Error| ReadError::Dir { dir: dir.to_path_buf(), msg: e.to_string() };
-    let mut names = Vec::new();
+    // The greatest of the names kept on top, to be pushed out by a smaller one.
+    let mut kept = std::collections::BinaryHeap::with_capacity(max_files.saturating_add(1).min(4096));
+    let mut more = 0usize;
     for entry in std::fs::read_dir(dir).map_err(err)? {
         let entry = entry.map_err(err)?;
         let Ok(name) = entry.file_name().into_string() else { continue };
         if name.starts_with('.') || !name.ends_with(".prom") {
             continue;
         }
-        names.push(name);
+        kept.push(name);
+        if kept.len() > max_files {
+            kept.pop();
+            more = more.saturating_add(1);
+        }
     }
-    names.sort_unstable();
-    let more = names.len().saturating_sub(max_files);
-    names.truncate(max_files);
-    Ok((names, more))
+    Ok((kept.into_sorted_vec(), more))
 }
 
 /// One file read whole: its bytes and its modification time (Unix seconds).
@@ -105,6 +109,7 @@ mod tests {
         std::fs::write(dir.path().join("sub/d.prom"), "x 1\n").unwrap();
         assert_eq!(list(dir.path(), 10).unwrap(), (vec!["a.prom".into(), "b.prom".into(), "z.prom".into()], 0));
         assert_eq!(list(dir.path(), 2).unwrap(), (vec!["a.prom".into(), "b.prom".into()], 1));
+        assert_eq!(list(dir.path(), 1).unwrap(), (vec!["a.prom".into()], 2));
         let e = list(&dir.path().join("missing"), 10).unwrap_err();
         assert!(e.to_string().contains("missing"), "{e}");
     }

@@ -211,3 +211,23 @@ fn a_missing_directory_fails_the_refresh_and_a_later_one_is_read() {
     c.refresh().unwrap();
     assert!(c.take_scope_metrics().is_some());
 }
+
+#[test]
+fn files_over_max_files_are_not_read_and_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in ["a", "b", "c"] {
+        std::fs::write(dir.path().join(format!("{n}.prom")), format!("{n} 1\n")).unwrap();
+    }
+    let clock = TickClock::default();
+    let mut c = TextfileCollector::new(&TextfileConfig { directory: Some(dir.path().to_path_buf()), max_files: 2, ..Default::default() }, &clock);
+    let logs = crate::test_logs::capture_logs(|| {
+        for _ in 0..3 {
+            clock.advance();
+            c.refresh().unwrap();
+        }
+    })
+    .1;
+    assert_eq!(logs.matches("More textfiles than max_files").count(), 1, "{logs}");
+    assert!(logs.contains("skipped=1"), "{logs}");
+    assert_eq!(file_points(&c.take_scope_metrics().unwrap()).keys().collect::<Vec<_>>(), ["a{}", "b{}"]);
+}
