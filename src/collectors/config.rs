@@ -70,6 +70,10 @@ pub struct CollectorConfig {
     /// of the agent's own cgroup, of `path`, or with `scope: pod` of its Kubernetes pod); on by
     /// default only inside a container.
     pub cgroup: super::cgroup::CgroupConfig,
+    /// The textfile collector (node_exporter's `--collector.textfile.directory`): every
+    /// `*.prom` file of `directory`, parsed each tick into the host's metrics; off unless
+    /// `directory` is set.
+    pub textfile: super::textfile::TextfileConfig,
 }
 
 impl CollectorConfig {

@@ -228,6 +228,9 @@ impl Config {
                 errors.push(ConfigError::Invalid { key: format!("endpoints[{i}] ({})", e.name), msg });
             }
         }
+        for msg in c.textfile.validate() {
+            errors.push(ConfigError::Invalid { key: "collector.textfile".into(), msg });
+        }
         for (k, v) in &self.resource {
             if k.is_empty() || v.is_empty() {
                 errors.push(ConfigError::Invalid { key: format!("resource.{k}"), msg: "empty attribute key or value".into() });

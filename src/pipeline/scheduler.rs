@@ -193,13 +193,22 @@ impl Scheduler {
         let old = host.as_mut().map(|h| std::mem::take(&mut h.scope_metrics)).unwrap_or_default();
         let scope_metrics = tracing::debug_span!("collect").in_scope(|| self.provider.collect_reusing(std::time::SystemTime::now(), old));
         let collected = Instant::now();
-        let host = match host {
+        let mut host = match host {
             Some(mut h) => {
                 h.scope_metrics = scope_metrics;
                 h
             }
             None => ResourceMetrics { resource: Some(self.resource.clone()), scope_metrics, schema_url: String::new() },
         };
+        // Metrics a collector read whole (textfiles) join the host's resource, from collectors
+        // whose refresh succeeded this tick.
+        for (name, c) in &self.collectors {
+            if results.iter().any(|(n, _, r)| n == name && r.is_ok()) {
+                if let Some(sm) = c.try_lock().ok().and_then(|mut c| c.take_scope_metrics()) {
+                    host.scope_metrics.push(sm);
+                }
+            }
+        }
         let mut request = ExportMetricsServiceRequest { resource_metrics: vec![host] };
         self.record(&results);
         // Scraped targets' results since the previous tick, each under its own resource.
@@ -349,6 +358,29 @@ mod tests {
         assert_eq!(sixth.request.resource_metrics[0].resource, third.request.resource_metrics[0].resource);
         let names = |b: &Batch| b.request.resource_metrics[0].scope_metrics[0].metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&sixth), names(&second));
+    }
+
+    #[test]
+    fn textfile_metrics_join_the_hosts_resource_every_tick_and_only_while_the_collector_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("apt.prom"), "apt_upgrades_pending{origin=\"x\"} 3\n").unwrap();
+        let mut config = crate::collectors::CollectorConfig::default();
+        config.textfile.directory = Some(dir.path().to_path_buf());
+        let clock = TickClock::default();
+        let collectors = crate::collectors::build(&config, &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let state = AgentState::new(Default::default());
+        let mut sched = Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), Duration::from_secs(5), state);
+        let scopes = |b: &Batch| b.request.resource_metrics[0].scope_metrics.iter().map(|s| s.scope.as_ref().unwrap().name.clone()).collect::<Vec<_>>();
+        for _ in 0..3 {
+            // The batch before the last is reused: the textfile scope must be added afresh.
+            let b = sched.tick_now();
+            assert_eq!(b.request.resource_metrics.len(), 1, "the host's resource, not one of its own");
+            assert_eq!(scopes(&b), ["metricsd", crate::collectors::textfile::SCOPE_NAME]);
+            assert_eq!(b.request.resource_metrics[0].scope_metrics[1].metrics[0].name, "apt_upgrades_pending");
+        }
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        let b = sched.tick_now();
+        assert_eq!(scopes(&b), ["metricsd"], "a failed refresh adds nothing");
     }
 
     /// A collector that may block, whose refresh takes `sleep`.
