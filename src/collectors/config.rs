@@ -99,11 +99,26 @@ impl CollectorConfig {
             ("cgroup", &self.cgroup.metrics),
             ("gpu", &self.gpu.metrics),
             ("agent", &self.agent.metrics),
+            ("textfile", &self.textfile.metrics),
         ]
     }
 
     /// The effective per-collector time limit, never longer than the interval.
     pub fn timeout(&self) -> Duration {
         self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_COLLECTOR_TIMEOUT).min(self.interval())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_collector_of_the_catalog_has_its_metrics_settings_listed_once() {
+        let c = CollectorConfig::default();
+        let listed: Vec<&str> = c.metric_settings().into_iter().map(|(n, _)| n).collect();
+        for entry in super::super::catalog::CATALOG {
+            assert_eq!(listed.iter().filter(|n| **n == entry.collector).count(), 1, "collector.{}.metrics is not in metric_settings()", entry.collector);
+        }
     }
 }

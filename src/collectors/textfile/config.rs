@@ -36,6 +36,10 @@ pub struct TextfileConfig {
     /// collector is off unless it is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<PathBuf>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// Most `*.prom` files read in one tick (default 1000): the first by name; the rest are
     /// skipped and logged.
     pub max_files: usize,
@@ -49,7 +53,7 @@ pub struct TextfileConfig {
 
 impl Default for TextfileConfig {
     fn default() -> Self {
-        TextfileConfig { directory: None, max_files: DEFAULT_MAX_FILES, file_size_limit: ByteSize(DEFAULT_FILE_SIZE_LIMIT), sample_limit: DEFAULT_SAMPLE_LIMIT }
+        TextfileConfig { directory: None, metrics: Default::default(), max_files: DEFAULT_MAX_FILES, file_size_limit: ByteSize(DEFAULT_FILE_SIZE_LIMIT), sample_limit: DEFAULT_SAMPLE_LIMIT }
     }
 }
 
