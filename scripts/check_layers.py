@@ -24,8 +24,9 @@ LAYERS = [
     ["collectors", "scrape"],
     # Meter, batches, the scheduler, queue and spool.
     ["pipeline"],
-    # Exporters on the pipeline's queue; the agent's HTTP server, which reads the pipeline's state.
-    ["exporters", "server"],
+    # Exporters on the pipeline's queue; the agent's HTTP server, which reads the pipeline's state;
+    # the OTLP receiver, which hands what apps push to the exporters' queues.
+    ["exporters", "server", "receiver"],
     # The configuration file: composes every component's own config type.
     ["config"],
     # The agent's wiring, the binary.

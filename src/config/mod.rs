@@ -70,6 +70,10 @@ pub struct Config {
     /// `SCHED_BATCH`: the same CPU share, no wake-up preemption) or `"inherit"` (keep the
     /// policy it was started with). See [`crate::sched`].
     pub scheduling_policy: crate::sched::SchedulingPolicy,
+    /// What pushes metrics to the agent: `receivers: {otlp: {protocols: {grpc: {endpoint:
+    /// "127.0.0.1:4317"}, http: {endpoint: "127.0.0.1:4318"}}}}` (the Collector's keys). Off by default.
+    #[serde(skip_serializing_if = "crate::receiver::ReceiversConfig::is_empty")]
+    pub receivers: crate::receiver::ReceiversConfig,
 }
 
 /// metricsd's `shipper` section: one exporter, in metricsd's flat shape.
@@ -214,6 +218,11 @@ impl Config {
         for (i, e) in self.endpoints.iter().enumerate() {
             for msg in e.validate() {
                 errors.push(ConfigError::Invalid { key: format!("endpoints[{i}] ({})", e.name), msg });
+            }
+        }
+        if let Some(otlp) = &self.receivers.otlp {
+            for (key, msg) in otlp.validate() {
+                errors.push(ConfigError::Invalid { key: format!("receivers.otlp.{key}"), msg });
             }
         }
         for (k, v) in &self.resource {
