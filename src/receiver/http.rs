@@ -58,6 +58,8 @@ async fn handle(req: Request<Incoming>, receiver: &Receiver, limits: Limits, tok
         }
     }
     let _permit = receiver.admit().map_err(|r| (StatusCode::TOO_MANY_REQUESTS, r))?;
+    // Refuse before reading and decoding the body when the queues are full already.
+    receiver.has_room().map_err(|r| (StatusCode::TOO_MANY_REQUESTS, r))?;
     let unsupported = |e: decode::DecodeError| (StatusCode::UNSUPPORTED_MEDIA_TYPE, Refusal::from(e));
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = Format::from_content_type(content_type).map_err(unsupported)?;
@@ -91,6 +93,8 @@ async fn handle(req: Request<Incoming>, receiver: &Receiver, limits: Limits, tok
     let answer = ExportMetricsServiceResponse { partial_success };
     let body = match format {
         Format::Protobuf => answer.encode_to_vec(),
+        // A full success is `{}` (proto3 JSON leaves an unset message out).
+        Format::Json if answer.partial_success.is_none() => b"{}".to_vec(),
         Format::Json => serde_json::to_vec(&answer).unwrap_or_else(|_| b"{}".to_vec()),
     };
     Ok(respond(StatusCode::OK, format, body))

@@ -118,16 +118,27 @@ impl Receiver {
         self.permits.clone().try_acquire_owned().map_err(|_| Refusal::Busy("too many requests at once (receivers.otlp.max_concurrent_requests)".into()))
     }
 
+    /// Whether every exporter's queue has room for a request now ([`Refusal::Busy`] naming
+    /// the first that has none). The HTTP side asks before reading a body, and [`ingest`]
+    /// again before handing the request over.
+    ///
+    /// [`ingest`]: Receiver::ingest
+    pub fn has_room(&self) -> Result<(), Refusal> {
+        match self.state.exporters.read().unwrap().iter().find(|h| !h.has_room()) {
+            Some(full) => Err(Refusal::Busy(format!("the queue of exporter {} is full; retry later", full.status().name))),
+            None => Ok(()),
+        }
+    }
+
     /// Applies the limits, enriches, and hands the request to every exporter; refused (busy)
     /// when any exporter's queue has no room. Counts the outcome.
     pub fn ingest(&self, mut req: ExportMetricsServiceRequest, protocol: &'static str) -> Result<Accepted, Refusal> {
         let (kept, dropped) = limits::apply(&mut req, self.max_points);
-        let handles = self.state.exporters.read().unwrap().clone();
-        if let Some(full) = handles.iter().find(|h| !h.has_room()) {
-            let name = full.status().name;
+        if let Err(r) = self.has_room() {
             self.count_points(&[("refused", kept)]);
-            return Err(self.refused(Refusal::Busy(format!("the queue of exporter {name} is full; retry later")), protocol));
+            return Err(self.refused(r, protocol));
         }
+        let handles = self.state.exporters.read().unwrap().clone();
         if kept > 0 {
             let agent = self.state.resource.read().unwrap().clone();
             enrich::enrich(&mut req, &agent);
