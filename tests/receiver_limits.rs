@@ -111,6 +111,40 @@ async fn oversized_bombs_and_malformed_requests_get_the_documented_status_and_th
     let (code, msg) = grpc_raw(g, false, 4, vec![0xff, 0xff, 0xff, 0xff]).await;
     assert_eq!(code, 3, "INVALID_ARGUMENT for a malformed message: {msg}");
 
+    // Partial success: a NaN in a counter and a metric without a name are dropped and said so.
+    {
+        use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+        use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum};
+        let point = |v: f64| NumberDataPoint { value: Some(Value::AsDouble(v)), time_unix_nano: 1, ..Default::default() };
+        let sum = |name: &str, values: &[f64]| Metric {
+            name: name.into(),
+            data: Some(Data::Sum(Sum { data_points: values.iter().map(|v| point(*v)).collect(), aggregation_temporality: 2, is_monotonic: true })),
+            ..Default::default()
+        };
+        let req = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics { metrics: vec![sum("app.ok", &[1.0, f64::NAN]), sum("", &[2.0])], ..Default::default() }],
+                ..Default::default()
+            }],
+        };
+        let mut client = MetricsServiceClient::connect(format!("http://127.0.0.1:{g}")).await.unwrap();
+        let answer = client.export(req).await.expect("taken").into_inner();
+        let partial = answer.partial_success.expect("a partial success");
+        assert_eq!(partial.rejected_data_points, 2);
+        assert!(partial.error_message.contains("NaN") && partial.error_message.contains("without a name"), "{}", partial.error_message);
+        eventually(Duration::from_secs(10), || {
+            downstream
+                .got()
+                .iter()
+                .flat_map(|g| &g.request.resource_metrics)
+                .flat_map(|r| &r.scope_metrics)
+                .flat_map(|s| &s.metrics)
+                .find(|m| m.name == "app.ok")
+                .cloned()
+        })
+        .expect("the valid point goes on");
+    }
+
     // Still collecting: host batches keep reaching the downstream.
     let seen = downstream.got().len();
     eventually(Duration::from_secs(10), || (downstream.got().len() >= seen + 2).then_some(())).expect("host batches go on");
@@ -151,8 +185,35 @@ fn pki() -> Pki {
     Pki { server: leaf(&["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth), client: leaf(&[], ExtendedKeyUsagePurpose::ClientAuth), ca: ca.pem() }
 }
 
+/// POSTs JSON over HTTPS (trusting `ca`) with an optional bearer token; returns the status.
+async fn https_post(port: u16, ca: &str, token: Option<&str>, body: &[u8]) -> Option<u16> {
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)).connect(name, tcp).await.ok()?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.ok()?;
+    tokio::spawn(conn);
+    let mut req = hyper::Request::post("/v1/metrics").header("host", "localhost").header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = send.send_request(req.body(Full::new(Bytes::copy_from_slice(body))).unwrap()).await.ok()?;
+    Some(resp.status().as_u16())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mutual_tls_and_the_bearer_token_accept_the_right_client_and_refuse_the_others() {
+async fn tls_mutual_tls_and_the_bearer_token_accept_the_right_client_and_refuse_the_others() {
     use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -164,15 +225,23 @@ async fn mutual_tls_and_the_bearer_token_accept_the_right_client_and_refuse_the_
         p.display().to_string()
     };
     let (ca, cert, key) = (file("ca.pem", &pki.ca), file("server.pem", &pki.server.0), file("server.key", &pki.server.1));
-    let g = free_port();
+    let (g, h) = (free_port(), free_port());
     let cfg = write_config(
         &dir,
         &format!(
             "server: {{enabled: false}}\nshutdown_timeout: 3s\nreceivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: '127.0.0.1:{g}'\n        \
-             tls: {{cert_file: {cert}, key_file: {key}, client_ca_file: {ca}}}\n        auth: {{bearer_token: s3cret-token}}\n"
+             tls: {{cert_file: {cert}, key_file: {key}, client_ca_file: {ca}}}\n        auth: {{bearer_token: s3cret-token}}\n      \
+             http:\n        endpoint: '127.0.0.1:{h}'\n        tls: {{cert_file: {cert}, key_file: {key}}}\n        auth: {{bearer_token: s3cret-token}}\n"
         ),
     );
-    let agent = start(&cfg, &[g]);
+    let agent = start(&cfg, &[g, h]);
+    // HTTPS with the token, without it, and plain HTTP to the TLS port.
+    let json = br#"{"resourceMetrics":[]}"#;
+    assert_eq!(https_post(h, &pki.ca, Some("s3cret-token"), json).await, Some(200));
+    assert_eq!(https_post(h, &pki.ca, Some("wrong"), json).await, Some(401));
+    assert_eq!(https_post(h, &pki.ca, None, json).await, Some(401));
+    let plain = tokio::time::timeout(Duration::from_secs(5), post(h, &[("content-type", "application/json")], json.to_vec()));
+    assert!(matches!(tokio::spawn(plain).await, Err(_) | Ok(Err(_))), "plain HTTP to the TLS port gets no answer");
     let tls = |with_client_cert: bool| {
         let t = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&pki.ca)).domain_name("localhost");
         if with_client_cert {
