@@ -28,7 +28,7 @@ pub const DEFAULT_MAX_REQUEST_BODY_SIZE: usize = 4 << 20;
 /// Default largest request after decompression, bytes (gRPC and HTTP).
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 16 << 20;
 /// Default requests handled at once (both protocols together); more are refused as busy.
-pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 16;
 /// Default data points accepted in one request; those beyond are dropped (partial success).
 pub const DEFAULT_MAX_POINTS_PER_REQUEST: usize = 100_000;
 /// The largest `max_recv_msg_size_mib` accepted (1 GiB).
@@ -61,7 +61,7 @@ pub struct OtlpReceiverConfig {
     /// (gRPC `RESOURCE_EXHAUSTED`, HTTP 413) and decompression stops at the limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_decompressed_size: Option<ByteSize>,
-    /// Requests handled at once, both protocols together (default 64); more are answered busy
+    /// Requests handled at once, both protocols together (default 16); more are answered busy
     /// (gRPC `RESOURCE_EXHAUSTED`, HTTP 429 with `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrent_requests: Option<usize>,
