@@ -241,6 +241,7 @@ async fn a_stuck_downstream_makes_the_receiver_answer_429_and_grpc_resource_exha
         }
     }
     let after = rss(agent.pid());
+    eprintln!("stuck downstream: {ok} requests taken, {busy} refused; agent RSS {before} -> {after} bytes");
     assert!(busy > 0 && ok > 0, "ok {ok}, busy {busy}");
     // What is held: the queue (QUEUE), at most 8 batches waiting to be encoded, and slack for
     // the allocator; far below the 100 MB offered.
