@@ -24,8 +24,10 @@ LAYERS = [
     ["collectors", "scrape"],
     # Meter, batches, the scheduler, queue and spool.
     ["pipeline"],
-    # Exporters on the pipeline's queue; the agent's HTTP server, which reads the pipeline's state.
-    ["exporters", "server", "telemetry"],
+    # Exporters on the pipeline's queue; the agent's HTTP server, which reads the pipeline's state;
+    # the OTLP receiver, which hands what apps push to the exporters' queues.
+    # The agent's own logs and traces over OTLP.
+    ["exporters", "server", "receiver", "telemetry"],
     # The configuration file: composes every component's own config type.
     ["config"],
     # The agent's wiring, the binary.

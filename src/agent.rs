@@ -236,6 +236,13 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
 
     let mut config = config;
     let (mut sched_stop, mut sched_task) = start_scheduler(&config, state.clone(), config_path.as_deref());
+    let mut receiver = match start_receiver(&config, &state).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot start the OTLP receiver");
+            return exit::RUNTIME;
+        }
+    };
 
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
@@ -294,6 +301,15 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         for h in retired {
             tokio::spawn(async move { h.shutdown(Instant::now() + Duration::from_secs(5)).await });
         }
+        if new.receivers != config.receivers {
+            if let Some(r) = receiver.take() {
+                r.stop().await;
+            }
+            receiver = start_receiver(&new, &state).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "Cannot start the OTLP receiver; running without it");
+                None
+            });
+        }
         config = new;
         (sched_stop, sched_task) = start_scheduler(&config, state.clone(), config_path.as_deref());
         tracing::info!(exporters = running.handles.len(), "Reloaded");
@@ -304,6 +320,10 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
     let _ = stop_tx.send(true);
     let _ = sched_stop.send(true);
     stop_scraper(&state);
+    if let Some(r) = receiver.take() {
+        // Nothing is taken from apps once the exporters flush.
+        r.stop().await;
+    }
     if stop_within(grace, &state, sched_task, server).await {
         tracing::info!("Stopped");
     } else {
@@ -374,6 +394,14 @@ fn start_scraper(config: &Config, state: &AgentState) -> Option<Arc<crate::scrap
             tracing::error!(error = %e, "Cannot scrape the endpoints");
             None
         }
+    }
+}
+
+/// Starts the OTLP receiver when `receivers.otlp` is configured.
+async fn start_receiver(config: &Config, state: &Arc<AgentState>) -> Result<Option<crate::receiver::Running>, crate::receiver::StartError> {
+    match &config.receivers.otlp {
+        Some(otlp) => crate::receiver::start(otlp, state.clone()).await.map(Some),
+        None => Ok(None),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod mem;
 pub mod pipeline;
 pub mod procfs;
+pub mod receiver;
 pub mod resource;
 pub mod sched;
 pub mod scrape;

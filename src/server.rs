@@ -3,7 +3,7 @@
 //! ```text
 //! GET /health  → {"status":"healthy","timestamp":"2025-11-05T12:34:56Z","uptime":"1h23m45s"}
 //! GET /ready   → 200 "ready" once a batch was collected and (with exporters) one was delivered; else 503
-//! GET /status  → {"version":…,"resource":{…},"collectors":{…},"last_tick":{…},"exporters":[…]}
+//! GET /status  → {"version":…,"resource":{…},"collectors":{…},"last_tick":{…},"exporters":[…],"receiver":{…}|null}
 //! GET /metrics → the latest batch in the Prometheus text format (names per `translate`)
 //! ```
 //!
@@ -217,6 +217,7 @@ impl Server {
             "last_tick": *state.tick.lock().unwrap(),
             "exporters": state.exporter_status(),
             "targets": state.scrape.read().unwrap().as_ref().map(|s| s.status()).unwrap_or_default(),
+            "receiver": *state.receiver.lock().unwrap(),
             "server": {
                 "connections": c.len(),
                 "max_connections": c.max(),

@@ -62,4 +62,38 @@ pub trait StatusSource: Send + Sync + 'static {
     fn collector_statuses(&self) -> Vec<(String, CollectorStatus)>;
     /// Each exporter's counters.
     fn exporter_statuses(&self) -> Vec<ExporterStatus>;
+    /// The OTLP receiver's counters, when it runs.
+    fn receiver_status(&self) -> Option<ReceiverStatus> {
+        None
+    }
+}
+
+/// The OTLP receiver's counters, shown on `/status` (`receiver`) and in self-telemetry
+/// (`metricsd.receiver.requests{outcome}`, `metricsd.receiver.points{outcome}`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReceiverStatus {
+    /// Requests by outcome: `accepted`, `partial`, `busy` (queues full or too many at once),
+    /// `too_large`, `malformed`, `unauthenticated`, `unsupported` (media type or encoding).
+    pub requests: std::collections::BTreeMap<&'static str, u64>,
+    /// Points by outcome: `accepted`, `invalid` (no name, NaN in a counter), `over_limit`
+    /// (beyond `max_points_per_request`), `refused` (in requests answered busy).
+    pub points: std::collections::BTreeMap<&'static str, u64>,
+    /// The last refusal, with its reason.
+    pub last_error: Option<String>,
+}
+
+impl ReceiverStatus {
+    /// Counts one request with `outcome`.
+    pub fn request(&mut self, outcome: &'static str) {
+        let n = self.requests.entry(outcome).or_default();
+        *n = n.saturating_add(1);
+    }
+
+    /// Counts `n` points with `outcome`.
+    pub fn points(&mut self, outcome: &'static str, n: u64) {
+        if n > 0 {
+            let c = self.points.entry(outcome).or_default();
+            *c = c.saturating_add(n);
+        }
+    }
 }

@@ -29,7 +29,7 @@
 use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::procfs::ProcFile;
-use crate::status::{CollectorStatus, ExporterStatus, StatusSource};
+use crate::status::{CollectorStatus, ExporterStatus, ReceiverStatus, StatusSource};
 use opentelemetry::metrics::Meter;
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,7 @@ struct Snapshot {
     exporters: Vec<(KeyValue, ExporterStatus)>,
     cpu_seconds: f64,
     rss_bytes: u64,
+    receiver: Option<ReceiverStatus>,
 }
 
 /// Reads the agent's state and its own /proc entries.
@@ -134,6 +135,21 @@ const SPOOL_SIZE: Metric<i64> = exporter(Metric::i64_up_down_counter("metricsd.e
 const SPOOL_LENGTH: Metric<i64> =
     exporter(Metric::i64_up_down_counter("metricsd.exporter.spool.length", "{payload}", "Payloads waiting in the exporter's disk spool"));
 const EXPORTER_SEND_DURATION: Metric<f64> = exporter(Metric::f64_gauge("metricsd.exporter.send.duration", "s", "Duration of the last successful send"));
+const OUTCOME: [&str; 1] = ["outcome"];
+const RECEIVER_STATE: &str = "the OTLP receiver's counters (the agent's /status, receiver)";
+const RECEIVER_REQUESTS: Metric<u64> = Metric::u64_counter(
+    "metricsd.receiver.requests",
+    "{request}",
+    "OTLP requests received, by outcome (accepted, partial, busy, too_large, malformed, unauthenticated, unsupported)",
+)
+.attributes(&OUTCOME)
+.source(RECEIVER_STATE)
+.agent_name();
+const RECEIVER_POINTS: Metric<u64> =
+    Metric::u64_counter("metricsd.receiver.points", "{point}", "OTLP data points received, by outcome (accepted, invalid, over_limit, refused)")
+        .attributes(&OUTCOME)
+        .source(RECEIVER_STATE)
+        .agent_name();
 const PROCESS_CPU_TIME: Metric<f64> = Metric::f64_counter("metricsd.process.cpu.time", "s", "CPU time the agent used (user + system)")
     .source("clock_gettime(CLOCK_PROCESS_CPUTIME_ID)")
     .agent_name();
@@ -156,6 +172,8 @@ pub const METRICS: &[MetricSpec] = &[
     SPOOL_SIZE.spec(),
     SPOOL_LENGTH.spec(),
     EXPORTER_SEND_DURATION.spec(),
+    RECEIVER_REQUESTS.spec(),
+    RECEIVER_POINTS.spec(),
     PROCESS_CPU_TIME.spec(),
     PROCESS_MEMORY_RSS.spec(),
 ];
@@ -219,6 +237,14 @@ impl Collector for SelfTelemetryCollector {
             });
         });
         let snap = self.snap.clone();
+        RECEIVER_REQUESTS.register(meter, move |obs| {
+            snap.with(|s| s.receiver.iter().flat_map(|r| &r.requests).for_each(|(k, n)| obs.observe(*n, &[KeyValue::new("outcome", *k)])));
+        });
+        let snap = self.snap.clone();
+        RECEIVER_POINTS.register(meter, move |obs| {
+            snap.with(|s| s.receiver.iter().flat_map(|r| &r.points).for_each(|(k, n)| obs.observe(*n, &[KeyValue::new("outcome", *k)])));
+        });
+        let snap = self.snap.clone();
         PROCESS_CPU_TIME.register(meter, move |obs| {
             snap.with(|s| obs.observe(s.cpu_seconds, &[]));
         });
@@ -238,6 +264,7 @@ impl Collector for SelfTelemetryCollector {
         for e in self.state.exporter_statuses() {
             s.exporters.push((attr(&mut self.names, "metricsd.exporter", &e.name), e));
         }
+        s.receiver = self.state.receiver_status();
         s.cpu_seconds = process_cpu_seconds();
         s.rss_bytes = self.statm.read()?.split_ascii_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * self.page_size;
         self.snap.set(s);
@@ -290,6 +317,14 @@ mod tests {
         fn exporter_statuses(&self) -> Vec<ExporterStatus> {
             Vec::new()
         }
+        fn receiver_status(&self) -> Option<ReceiverStatus> {
+            let mut r = ReceiverStatus::default();
+            r.request("accepted");
+            r.request("accepted");
+            r.request("busy");
+            r.points("invalid", 7);
+            Some(r)
+        }
     }
 
     #[test]
@@ -302,5 +337,8 @@ mod tests {
         assert_eq!(testutil::value(&points, "metricsd.collector.errors", &[("metricsd.collector", "memory")]), Some(3.0));
         assert!(testutil::value(&points, "metricsd.process.memory.rss", &[]).unwrap() > 1_000_000.0);
         assert!(testutil::value(&points, "metricsd.process.cpu.time", &[]).unwrap() >= 0.0);
+        assert_eq!(testutil::value(&points, "metricsd.receiver.requests", &[("outcome", "accepted")]), Some(2.0));
+        assert_eq!(testutil::value(&points, "metricsd.receiver.requests", &[("outcome", "busy")]), Some(1.0));
+        assert_eq!(testutil::value(&points, "metricsd.receiver.points", &[("outcome", "invalid")]), Some(7.0));
     }
 }

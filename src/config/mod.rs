@@ -74,6 +74,10 @@ pub struct Config {
     /// (off unless `telemetry.endpoint` is set).
     #[serde(skip_serializing_if = "crate::telemetry::TelemetryConfig::is_default")]
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// What pushes metrics to the agent: `receivers: {otlp: {protocols: {grpc: {endpoint:
+    /// "127.0.0.1:4317"}, http: {endpoint: "127.0.0.1:4318"}}}}` (the Collector's keys). Off by default.
+    #[serde(skip_serializing_if = "crate::receiver::ReceiversConfig::is_empty")]
+    pub receivers: crate::receiver::ReceiversConfig,
 }
 
 /// metricsd's `shipper` section: one exporter, in metricsd's flat shape.
@@ -230,6 +234,11 @@ impl Config {
         }
         for msg in c.textfile.validate() {
             errors.push(ConfigError::Invalid { key: "collector.textfile".into(), msg });
+        }
+        if let Some(otlp) = &self.receivers.otlp {
+            for (key, msg) in otlp.validate() {
+                errors.push(ConfigError::Invalid { key: format!("receivers.otlp.{key}"), msg });
+            }
         }
         for (k, v) in &self.resource {
             if k.is_empty() || v.is_empty() {

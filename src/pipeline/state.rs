@@ -48,6 +48,8 @@ pub struct AgentState {
     pub tick: Mutex<TickTimings>,
     /// Whether an exporter uses [`Batch::encoded`] (OTLP): the tick then encodes the batch.
     pub encode_at_tick: std::sync::atomic::AtomicBool,
+    /// The OTLP receiver's counters; `None` when no receiver runs.
+    pub receiver: Mutex<Option<crate::status::ReceiverStatus>>,
 }
 
 impl AgentState {
@@ -63,6 +65,7 @@ impl AgentState {
             scrape: RwLock::new(None),
             tick: Mutex::new(TickTimings::default()),
             encode_at_tick: std::sync::atomic::AtomicBool::new(false),
+            receiver: Mutex::new(None),
         })
     }
 
@@ -90,5 +93,8 @@ impl crate::status::StatusSource for AgentState {
     }
     fn exporter_statuses(&self) -> Vec<ExporterStatus> {
         self.exporter_status()
+    }
+    fn receiver_status(&self) -> Option<crate::status::ReceiverStatus> {
+        self.receiver.lock().unwrap().clone()
     }
 }

@@ -129,6 +129,9 @@ pub fn spans(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExporte
             let client = http_client(config)?;
             let mut b = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
+                // Explicitly: with the crate's `http-json` feature on (features unify across the
+                // build) its default would be JSON.
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_http_client(client)
                 .with_endpoint(config.http_url("traces")?)
                 .with_headers(config.headers.clone().into_iter().collect())
@@ -158,6 +161,9 @@ pub fn logs(config: &TelemetryConfig) -> Result<opentelemetry_otlp::LogExporter,
             let client = http_client(config)?;
             let mut b = opentelemetry_otlp::LogExporter::builder()
                 .with_http()
+                // Explicitly: with the crate's `http-json` feature on (features unify across the
+                // build) its default would be JSON.
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_http_client(client)
                 .with_endpoint(config.http_url("logs")?)
                 .with_headers(config.headers.clone().into_iter().collect())

@@ -5,7 +5,8 @@
 //! - `error`: what can be wrong with it ([`TlsError`]), naming the option and file;
 //! - `protocol`: TLS versions and cipher suites, by metricsd's (Go's) names;
 //! - `pem`: reading the CA bundle, client certificate and key, and the system roots;
-//! - `client`: assembling the rustls [`ClientConfig`], and the `insecure_skip_verify` verifier.
+//! - `client`: assembling the rustls [`ClientConfig`], and the `insecure_skip_verify` verifier;
+//! - `server`: the server side ([`ServerTlsConfig`], the Collector's keys) for the OTLP receiver.
 //!
 //! The `tls` section keeps metricsd's keys unchanged. What rustls cannot do is a configuration
 //! error that says so, never a silent downgrade:
@@ -51,9 +52,11 @@ mod config;
 mod error;
 mod pem;
 mod protocol;
+mod server;
 
 pub use config::TlsConfig;
 pub use error::TlsError;
+pub use server::ServerTlsConfig;
 
 #[cfg(test)]
 mod testutil;

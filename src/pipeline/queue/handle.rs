@@ -75,13 +75,13 @@ impl QueueHandle {
     /// compressing, and appending to the spool) never runs on the tick's thread, so a large
     /// scraped batch or a slow disk cannot delay host collection. When [`INTAKE_BATCHES`] are
     /// already waiting, or shutdown began, the batch is dropped and counted (logged once per
-    /// episode).
-    pub fn submit(&self, batch: Arc<Batch>) {
+    /// episode). Returns whether the batch was taken.
+    pub fn submit(&self, batch: Arc<Batch>) -> bool {
         let refused = match &*self.intake.lock().unwrap() {
             Some(tx) => match tx.try_send(batch) {
                 Ok(()) => {
                     self.shared.intake_full.store(false, Ordering::Relaxed);
-                    return;
+                    return true;
                 }
                 Err(std::sync::mpsc::TrySendError::Full(b)) => {
                     if !self.shared.intake_full.swap(true, Ordering::Relaxed) {
@@ -97,6 +97,19 @@ impl QueueHandle {
         let mut s = self.shared.status.lock().unwrap();
         s.dropped_payloads += 1;
         s.dropped_points += refused.points;
+        false
+    }
+
+    /// Whether a batch pushed to this exporter now should be taken: the encoder is keeping up
+    /// (its intake was not full at the last submit) and the in-memory queue is at most half
+    /// full (beyond, the backend is not keeping up and new payloads would push out the oldest).
+    /// With a spool in use the spool's own bound applies. The OTLP receiver asks this before
+    /// it accepts a request, so a client is told to back off instead of its points being lost.
+    pub fn has_room(&self) -> bool {
+        if self.intake.lock().unwrap().is_none() || self.shared.intake_full.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.shared.spool_open.load(Ordering::Relaxed) || self.shared.queue.lock().unwrap().bytes <= self.shared.max_bytes / 2
     }
 
     /// A copy of the counters.

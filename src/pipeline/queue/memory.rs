@@ -82,4 +82,17 @@ mod tests {
         let q: Vec<u8> = h.shared.queue.lock().unwrap().items.iter().map(|(_, p)| p.body[0]).collect();
         assert_eq!(q, vec![1, 5], "the in-flight payload and the newest are kept");
     }
+
+    #[tokio::test]
+    async fn a_queue_more_than_half_full_has_no_room_for_a_pushed_batch() {
+        let s = script((0..1000).map(|_| Outcome::Retry { after: Some(Duration::from_secs(60)), reason: "down".into() }).collect());
+        let h = QueueHandle::spawn("t".into(), "e".into(), s.clone(), QueueConfig { max_bytes: 45, ..Default::default() }, fast_retry()).unwrap();
+        assert!(h.has_room());
+        assert!(h.submit(batch(1)) && h.submit(batch(2)));
+        wait_for(|| h.status().queue_bytes == 20).await;
+        assert!(h.has_room(), "20 of 45 bytes");
+        assert!(h.submit(batch(3)));
+        wait_for(|| h.status().queue_bytes == 30).await;
+        assert!(!h.has_room(), "30 of 45 bytes: more than half");
+    }
 }
