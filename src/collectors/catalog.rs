@@ -9,7 +9,7 @@
 //! Listing reads nothing: no /proc, no NVML.
 
 use super::instruments::MetricSpec;
-use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, uptime};
+use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, pressure, process, processes, self_telemetry, uptime};
 
 /// One collector's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +32,7 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "process", metrics: process::METRICS },
     CollectorMetrics { collector: "uptime", metrics: uptime::METRICS },
     CollectorMetrics { collector: "cgroup", metrics: cgroup::METRICS },
+    CollectorMetrics { collector: "pressure", metrics: pressure::METRICS },
     CollectorMetrics { collector: "gpu", metrics: gpu::instruments::METRICS },
     CollectorMetrics { collector: "agent", metrics: self_telemetry::METRICS },
 ];

@@ -70,6 +70,9 @@ pub struct CollectorConfig {
     /// of the agent's own cgroup, of `path`, or with `scope: pod` of its Kubernetes pod); on by
     /// default only inside a container.
     pub cgroup: super::cgroup::CgroupConfig,
+    /// The pressure collector (`system.linux.pressure.time`: the host's PSI stall times); on
+    /// by default where `/proc/pressure` exists.
+    pub pressure: super::pressure::PressureConfig,
 }
 
 impl CollectorConfig {

@@ -21,6 +21,7 @@ pub mod load;
 pub mod memory;
 pub mod network;
 pub mod paging;
+pub mod pressure;
 pub mod process;
 pub mod processes;
 pub mod self_telemetry;
@@ -223,6 +224,9 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     }
     if enabled(c.uptime.enabled, None, true) {
         v.push(Box::new(uptime::UptimeCollector::new(paths, clock)));
+    }
+    if c.pressure.is_enabled(paths) {
+        v.push(Box::new(pressure::PressureCollector::new(paths, clock)));
     }
     if c.cgroup.is_enabled(paths) {
         v.push(Box::new(cgroup::CgroupCollector::new(paths, clock, &c.cgroup)));
