@@ -73,6 +73,10 @@ pub struct CollectorConfig {
     /// The pressure collector (`system.linux.pressure.time`: the host's PSI stall times); on
     /// by default where `/proc/pressure` exists.
     pub pressure: super::pressure::PressureConfig,
+    /// The containers collector (`container.*` and `k8s.pod.*` of every container, pod and
+    /// Proxmox guest on the host); on by default in a Kubernetes DaemonSet that sees the
+    /// node's pod cgroups, otherwise off.
+    pub containers: super::containers::ContainersConfig,
 }
 
 impl CollectorConfig {
