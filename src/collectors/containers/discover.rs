@@ -28,6 +28,8 @@
 //! and `system.slice`/`machine.slice` (whose services are not walked); `user.slice` is walked
 //! down to the user's `user@<uid>.service/*.slice`. At most `limit` entries are returned.
 
+use crate::procfs::cgroup::find::Hierarchy;
+
 /// What a cgroup found is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -264,11 +266,13 @@ fn visit(dir: &std::path::Path, rel: &str, ctx: Ctx<'_>, limit: usize, w: &mut W
     }
 }
 
-/// The hierarchy to walk: the v2 mount when controllers are enabled in it (a pure v2 host),
-/// else the v1 `memory` hierarchy, else `cpu`, else the first.
-pub fn primary(hierarchies: &[crate::procfs::cgroup::find::Hierarchy]) -> Option<&crate::procfs::cgroup::find::Hierarchy> {
-    let v2_in_use =
-        |h: &&crate::procfs::cgroup::find::Hierarchy| h.v2 && std::fs::read_to_string(h.dir.join("cgroup.controllers")).is_ok_and(|t| !t.trim().is_empty());
+/// The hierarchy to walk: the v2 mount when the `memory` or `cpu` controller is enabled in it
+/// (a pure v2 host), else the v1 `memory` hierarchy, else `cpu` (a v1 or hybrid host, whose v2
+/// mount has no controllers or only a few such as `hugetlb`), else the first.
+pub fn primary(hierarchies: &[Hierarchy]) -> Option<&Hierarchy> {
+    let v2_in_use = |h: &&Hierarchy| {
+        h.v2 && std::fs::read_to_string(h.dir.join("cgroup.controllers")).is_ok_and(|t| t.split_ascii_whitespace().any(|c| c == "memory" || c == "cpu"))
+    };
     hierarchies
         .iter()
         .find(v2_in_use)
@@ -283,6 +287,17 @@ mod tests {
 
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const UID: &str = "1b2c3d4e-0000-4111-8222-333344445555";
+
+    #[test]
+    fn a_hybrid_hosts_v2_mount_with_only_hugetlb_is_not_walked() {
+        let t = tree(&["unified", "memory", "cpu,cpuacct"]);
+        std::fs::write(t.path().join("unified/cgroup.controllers"), "hugetlb\n").unwrap();
+        let h = |dir: &str, v2: bool| Hierarchy { v2, controllers: if v2 { String::new() } else { dir.into() }, dir: t.path().join(dir), root: "/".into() };
+        let list = [h("unified", true), h("cpu,cpuacct", false), h("memory", false)];
+        assert_eq!(primary(&list).map(|h| h.dir.clone()), Some(t.path().join("memory")));
+        std::fs::write(t.path().join("unified/cgroup.controllers"), "cpu io memory pids\n").unwrap();
+        assert_eq!(primary(&list).map(|h| h.dir.clone()), Some(t.path().join("unified")));
+    }
 
     fn tree(dirs: &[&str]) -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
