@@ -49,7 +49,12 @@ impl KubeletStandIn {
         let certs = vec![leaf.der().clone()];
         let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_no_client_auth().with_single_cert(certs, key).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -86,7 +91,8 @@ impl KubeletStandIn {
                             (_, false) => ("401 Unauthorized", "Unauthorized"),
                             (false, true) => ("404 Not Found", "404 page not found"),
                         };
-                        let answer = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                        let answer =
+                            format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                         let _ = tls.write_all(answer.as_bytes()).await;
                         let _ = tls.shutdown().await;
                     });
