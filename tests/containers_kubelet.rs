@@ -245,6 +245,28 @@ fn the_collector_asks_off_the_tick_and_names_its_points_from_the_next_tick_on() 
 }
 
 #[test]
+fn a_pod_the_kubelet_does_not_list_stops_asking_after_two_answers() {
+    // The kubelet answers a list without the fixture's pod (its cgroup lingers after deletion).
+    let kubelet = KubeletStandIn::start(r#"{"kind":"PodList","apiVersion":"v1","items":[]}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let root = fixture("v2-systemd-node");
+    let config = ContainersConfig {
+        enabled: Some(true),
+        root: Some(root.join("sys/fs/cgroup")),
+        kubelet: kubelet_config(&dir, kubelet.port, &kubelet.ca_pem, TOKEN),
+        ..Default::default()
+    };
+    let clock = TickClock::default();
+    let mut c = ContainersCollector::new(&HostPaths::under(&root), &clock, &config, |_| None);
+    for _ in 0..5 {
+        clock.advance();
+        c.refresh().unwrap();
+        c.kubelet().unwrap().wait(Duration::from_secs(20));
+    }
+    assert_eq!(kubelet.requests.load(Ordering::SeqCst), 2, "asked twice, then no more");
+}
+
+#[test]
 fn without_the_kubelet_points_still_flow_with_uids_and_ids() {
     let kubelet = KubeletStandIn::start(pods_body());
     let dir = tempfile::tempdir().unwrap();

@@ -123,6 +123,10 @@ pub struct ContainersCollector {
     over_limit: bool,
     /// The last read error logged (one line per distinct error).
     last_error: Option<String>,
+    /// Pod UIDs without names, and the kubelet generation when each was first seen: a UID
+    /// still unknown after two answers (a pod the kubelet no longer lists, whose cgroup
+    /// lingers) asks no more.
+    unnamed: HashMap<String, u64>,
     start: Instant,
 }
 
@@ -143,6 +147,7 @@ impl ContainersCollector {
             dropped: 0,
             over_limit: false,
             last_error: None,
+            unnamed: HashMap::new(),
             start: Instant::now(),
         }
     }
@@ -304,7 +309,10 @@ impl Collector for ContainersCollector {
         for f in walk.found {
             if f.kind == Kind::Pod {
                 if let (Some(k), Some(uid)) = (&self.kubelet, &f.pod_uid) {
-                    unknown_pod |= k.pod(uid).is_none();
+                    if k.pod(uid).is_none() {
+                        let since = *self.unnamed.entry(uid.clone()).or_insert(generation);
+                        unknown_pod |= generation < since.saturating_add(2);
+                    }
                 }
             }
             let rel = f.rel.clone();
@@ -338,6 +346,8 @@ impl Collector for ContainersCollector {
             }
         }
         self.tracked.retain(|_, t| t.seen == tick);
+        let tracked = &self.tracked;
+        self.unnamed.retain(|uid, _| tracked.values().any(|t| t.found.kind == Kind::Pod && t.found.pod_uid.as_ref() == Some(uid)));
         match first_error {
             Some(e) if self.last_error.as_ref() != Some(&e) => {
                 tracing::warn!(error = %e, "A container's cgroup files could not be read; it is left out this tick");
