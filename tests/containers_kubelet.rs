@@ -275,3 +275,36 @@ fn without_the_kubelet_points_still_flow_with_uids_and_ids() {
     assert!(attr(&second, "k8s.pod.memory.usage", "k8s.pod.name").is_empty());
     assert_eq!(attr(&second, "container.memory.usage", "container.id").len(), 3);
 }
+
+#[test]
+fn the_read_only_port_over_plain_http_gets_no_token() {
+    use std::io::{BufRead as _, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut reader = BufReader::new(tcp.try_clone().unwrap());
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            head.push(line.to_ascii_lowercase());
+        }
+        let body = pods_body();
+        let mut tcp = tcp;
+        write!(tcp, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        head
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = kubelet_config(&dir, port, "", TOKEN);
+    config.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    let k = fetch(&config);
+    let head = server.join().unwrap();
+    assert!(head[0].starts_with("get /pods "), "{head:?}");
+    assert!(!head.iter().any(|h| h.starts_with("authorization")), "no token over plain http: {head:?}");
+    assert_eq!(k.last_error(), None);
+    assert_eq!(k.pod(UID).map(|p| p.name.clone()).as_deref(), Some("web-7d9f8b6c5-x2x9q"));
+}
