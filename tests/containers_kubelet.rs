@@ -181,7 +181,9 @@ fn a_refused_token_an_unreachable_kubelet_and_a_bad_answer_each_say_why() {
 }
 
 /// `(metric, attributes)` of every point collected.
-fn collect(provider: &MeterProvider) -> Vec<(String, Vec<(String, String)>)> {
+type Points = Vec<(String, Vec<(String, String)>)>;
+
+fn collect(provider: &MeterProvider) -> Points {
     let mut out = Vec::new();
     for sm in provider.collect(std::time::SystemTime::now()) {
         for m in sm.metrics {
@@ -209,11 +211,11 @@ fn collect(provider: &MeterProvider) -> Vec<(String, Vec<(String, String)>)> {
     out
 }
 
-fn attr<'a>(points: &'a [(String, Vec<(String, String)>)], metric: &str, key: &str) -> Vec<&'a str> {
+fn attr<'a>(points: &'a Points, metric: &str, key: &str) -> Vec<&'a str> {
     points.iter().filter(|p| p.0 == metric).flat_map(|p| p.1.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str())).collect()
 }
 
-fn run_collector(config: KubeletConfig) -> (Vec<(String, Vec<(String, String)>)>, Vec<(String, Vec<(String, String)>)>) {
+fn run_collector(config: KubeletConfig) -> (Points, Points) {
     let root = fixture("v2-systemd-node");
     let config = ContainersConfig { enabled: Some(true), root: Some(root.join("sys/fs/cgroup")), kubelet: config, ..Default::default() };
     let clock = TickClock::default();
