@@ -9,7 +9,7 @@
 //! Listing reads nothing: no /proc, no NVML.
 
 use super::instruments::MetricSpec;
-use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, textfile, uptime};
+use super::{cgroup, containers, cpu, disk, filesystem, gpu, load, memory, network, paging, pressure, process, processes, self_telemetry, textfile, uptime};
 
 /// One collector's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +32,8 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "process", metrics: process::METRICS },
     CollectorMetrics { collector: "uptime", metrics: uptime::METRICS },
     CollectorMetrics { collector: "cgroup", metrics: cgroup::METRICS },
+    CollectorMetrics { collector: "pressure", metrics: pressure::METRICS },
+    CollectorMetrics { collector: "containers", metrics: containers::METRICS },
     CollectorMetrics { collector: "gpu", metrics: gpu::instruments::METRICS },
     CollectorMetrics { collector: "textfile", metrics: textfile::METRICS },
     CollectorMetrics { collector: "agent", metrics: self_telemetry::METRICS },
@@ -271,7 +273,11 @@ mod tests {
         config.gpu.enabled = Some(true);
         config.cgroup.enabled = Some(true);
         config.textfile.directory = Some("/nonexistent".into());
+        config.pressure.enabled = Some(true);
         let mut v = crate::collectors::build(&config, &fixture_paths("linux-6.18-vm"), clock);
+        // Never built beside the cgroup collector (it replaces it), so made here.
+        let containers = crate::collectors::containers::ContainersConfig { enabled: Some(true), ..Default::default() };
+        v.push(Box::new(crate::collectors::containers::ContainersCollector::new(&fixture_paths("linux-6.18-vm"), clock, &containers, |_| None)));
         v.push(Box::new(crate::collectors::self_telemetry::SelfTelemetryCollector::new(Arc::new(NoStatus), clock)));
         v
     }
@@ -290,11 +296,24 @@ mod tests {
                 entry.metrics.iter().map(|m| (m.name.to_string(), m.kind, m.value_type, m.unit.to_string(), m.description.to_string())).collect();
             assert_eq!(registered, listed, "{}: what is registered, in order, is what the catalog lists", c.name());
         }
-        let mut names: Vec<&str> = CATALOG.iter().flat_map(|c| c.metrics.iter().map(|m| m.name)).collect();
+        // The containers collector reports the cgroup collector's `container.*` metrics for
+        // every container and is never built beside it: those are listed under both, alike.
+        let shared = |m: &MetricSpec| cgroup::METRICS.iter().any(|g| g.name == m.name);
+        let mut names: Vec<&str> =
+            CATALOG.iter().flat_map(|c| c.metrics.iter().filter(move |m| c.collector != "containers" || !shared(m)).map(|m| m.name)).collect();
         let all = names.len();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), all, "every metric is listed once");
+        for m in containers::METRICS.iter().filter(|m| m.name.starts_with("container.") && m.name != "container.linux.pressure.time") {
+            let g = cgroup::METRICS.iter().find(|g| g.name == m.name).unwrap_or_else(|| panic!("{} is the cgroup collector's", m.name));
+            assert_eq!(
+                (g.kind, g.value_type, g.unit, g.description, g.attributes, g.naming),
+                (m.kind, m.value_type, m.unit, m.description, m.attributes, m.naming),
+                "{}",
+                m.name
+            );
+        }
     }
 
     #[test]

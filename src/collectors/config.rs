@@ -74,6 +74,13 @@ pub struct CollectorConfig {
     /// `*.prom` file of `directory`, parsed each tick into the host's metrics; off unless
     /// `directory` is set.
     pub textfile: super::textfile::TextfileConfig,
+    /// The pressure collector (`system.linux.pressure.time`: the host's PSI stall times); on
+    /// by default where `/proc/pressure` exists.
+    pub pressure: super::pressure::PressureConfig,
+    /// The containers collector (`container.*` and `k8s.pod.*` of every container, pod and
+    /// Proxmox guest on the host); on by default in a Kubernetes DaemonSet that sees the
+    /// node's pod cgroups, otherwise off.
+    pub containers: super::containers::ContainersConfig,
 }
 
 impl CollectorConfig {
@@ -100,6 +107,8 @@ impl CollectorConfig {
             ("gpu", &self.gpu.metrics),
             ("agent", &self.agent.metrics),
             ("textfile", &self.textfile.metrics),
+            ("pressure", &self.pressure.metrics),
+            ("containers", &self.containers.metrics),
         ]
     }
 

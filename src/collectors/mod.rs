@@ -12,6 +12,7 @@
 pub mod catalog;
 pub mod cgroup;
 pub mod config;
+pub mod containers;
 pub mod cpu;
 pub mod disk;
 pub mod filesystem;
@@ -22,6 +23,7 @@ pub mod memory;
 pub mod metric_settings;
 pub mod network;
 pub mod paging;
+pub mod pressure;
 pub mod process;
 pub mod processes;
 pub mod self_telemetry;
@@ -232,7 +234,18 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     if enabled(c.uptime.enabled, None, true) {
         v.push(Box::new(uptime::UptimeCollector::new(paths, clock)));
     }
-    if c.cgroup.is_enabled(paths) {
+    if c.pressure.is_enabled(paths) {
+        v.push(Box::new(pressure::PressureCollector::new(paths, clock)));
+    }
+    // The containers collector reports the agent's own container too, under the same
+    // `container.*` names: with it, the cgroup collector is not built.
+    let containers = c.containers.is_enabled(paths, crate::units::env::process_env);
+    if containers {
+        if c.cgroup.enabled == Some(true) {
+            tracing::info!("collector.cgroup is left out: collector.containers reports every container, the agent's own included");
+        }
+        v.push(Box::new(containers::ContainersCollector::new(paths, clock, &c.containers, crate::units::env::process_env)));
+    } else if c.cgroup.is_enabled(paths) {
         v.push(Box::new(cgroup::CgroupCollector::new(paths, clock, &c.cgroup)));
     }
     if enabled(c.gpu.enabled, c.enable_gpu, false) {

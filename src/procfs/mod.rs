@@ -20,6 +20,7 @@ pub mod mountinfo;
 pub mod netdev;
 pub mod netstat;
 pub mod pid;
+pub mod pressure;
 pub mod sockdiag;
 pub mod stat;
 pub mod statvfs;

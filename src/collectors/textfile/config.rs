@@ -53,7 +53,13 @@ pub struct TextfileConfig {
 
 impl Default for TextfileConfig {
     fn default() -> Self {
-        TextfileConfig { directory: None, metrics: Default::default(), max_files: DEFAULT_MAX_FILES, file_size_limit: ByteSize(DEFAULT_FILE_SIZE_LIMIT), sample_limit: DEFAULT_SAMPLE_LIMIT }
+        TextfileConfig {
+            directory: None,
+            metrics: Default::default(),
+            max_files: DEFAULT_MAX_FILES,
+            file_size_limit: ByteSize(DEFAULT_FILE_SIZE_LIMIT),
+            sample_limit: DEFAULT_SAMPLE_LIMIT,
+        }
     }
 }
 

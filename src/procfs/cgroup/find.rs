@@ -73,7 +73,8 @@ pub struct Hierarchy {
 }
 
 impl Hierarchy {
-    fn has(&self, controller: &str) -> bool {
+    /// Whether this v1 hierarchy has `controller`.
+    pub fn has(&self, controller: &str) -> bool {
         self.controllers.split(',').any(|c| c == controller)
     }
 
@@ -245,10 +246,10 @@ pub enum Target<'a> {
     Pod(Option<&'a str>),
 }
 
-/// Finds `target`'s directories in the hierarchies below `root`, else in those of
-/// `PROC/self/mountinfo`, and the controllers enabled for it in v2.
-pub fn locate(paths: &HostPaths, root: Option<&Path>, target: Target<'_>) -> Result<Location, FindError> {
-    let (hierarchies, source) = match root {
+/// The cgroup hierarchies below `root` (a configured root), else those mounted in the agent's
+/// mount namespace (`PROC/self/mountinfo`), and which of the two was read.
+pub fn hierarchies(paths: &HostPaths, root: Option<&Path>) -> Result<(Vec<Hierarchy>, PathBuf), FindError> {
+    Ok(match root {
         Some(root) => (hierarchies_below(root)?, root.to_path_buf()),
         None => {
             let path = paths.proc("self/mountinfo");
@@ -256,7 +257,31 @@ pub fn locate(paths: &HostPaths, root: Option<&Path>, target: Target<'_>) -> Res
             let mounts = mountinfo::parse(&text).map_err(|e| crate::procfs::at(&path, e))?;
             (hierarchies_of_mounts(paths, &mounts), path)
         }
-    };
+    })
+}
+
+/// The cgroup at `rel` (a path from the root of every hierarchy, `kubepods/burstable/pod<uid>`)
+/// in each of `hierarchies` that has it, with the controllers enabled for it in v2; `None`
+/// when no hierarchy has it.
+pub fn location_of(hierarchies: &[Hierarchy], rel: &str) -> Option<Location> {
+    let mut loc = Location::default();
+    for h in hierarchies {
+        let dir = h.dir.join(rel.trim_start_matches('/'));
+        if dir.is_dir() {
+            loc.add(h, dir);
+        }
+    }
+    if let Some(dir) = &loc.unified {
+        let text = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+        loc.unified_controllers = text.split_ascii_whitespace().map(str::to_owned).collect();
+    }
+    (loc.unified.is_some() || !loc.v1.is_empty()).then_some(loc)
+}
+
+/// Finds `target`'s directories in the hierarchies below `root`, else in those of
+/// `PROC/self/mountinfo`, and the controllers enabled for it in v2.
+pub fn locate(paths: &HostPaths, root: Option<&Path>, target: Target<'_>) -> Result<Location, FindError> {
+    let (hierarchies, source) = hierarchies(paths, root)?;
     let mut loc = Location::default();
     if let Target::Pod(pod_uid) = target {
         // What was searched, for the errors: the configured root, else the cgroup mounts.
