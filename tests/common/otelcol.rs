@@ -127,6 +127,11 @@ impl Collector {
         c
     }
 
+    /// Whether the process has exited (a config it refused, a port taken).
+    pub fn exited(&mut self) -> bool {
+        self.proc.as_mut().and_then(|p| p.0.as_mut()).is_none_or(|c| c.try_wait().ok().flatten().is_some())
+    }
+
     /// A path inside the Collector's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
