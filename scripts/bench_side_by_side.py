@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""metricsd and node_exporter side by side, in the same run, on this host.
+"""metricsd, node_exporter and the OpenTelemetry Collector's hostmetrics receiver side by side,
+in the same run, on this host.
 
 Measures, for the same collector set (cpu, memory, disk, filesystem, network, load):
 
@@ -9,6 +10,12 @@ Measures, for the same collector set (cpu, memory, disk, filesystem, network, lo
 * metricsd (release build) at a 1 s interval with its default collectors and one exporter
   (OTLP HTTP/protobuf, or remote-write, to a local sink that only counts bytes): CPU per tick
   in the same window (both run side by side, so both see the same machine), and RSS;
+
+* the OpenTelemetry Collector (the test build, target/otelcol-test from tests/peers/otelcol, which
+  scripts/test.sh builds) with ONLY its hostmetrics receiver (cpu, memory, disk, filesystem,
+  network, load, paging, processes; collection_interval 1s) exporting OTLP HTTP/protobuf with the
+  same compression to the same sink: CPU per tick and RSS in the same window (`--no-otelcol`
+  leaves it out; it is left out with a note when the binary is missing);
 
 and prints the ratios. CPU comes from /proc/PID/task/*/schedstat (ns, summed over threads) as
 the anchors take it; RSS is VmRSS. Everything listens on 127.0.0.1 and is stopped at the end.
@@ -26,8 +33,10 @@ With `--baseline BINARY`, another metricsd build (e.g. the previous commit's) ru
 exporter in the same window, and the ratio of the two builds' CPU per tick is printed: how a
 change is measured without the minute-to-minute moves of a shared machine.
 
-Usage: scripts/bench_vs_node_exporter.py [--seconds 30] [--exporter otlp|remote_write]
-       [--compression gzip|none] [--split] [--baseline BINARY]   (build first: cargo build --release)
+Usage: scripts/bench_side_by_side.py [--seconds 30] [--exporter otlp|remote_write]
+       [--compression gzip|none] [--split] [--baseline BINARY] [--otelcol BINARY | --no-otelcol]
+       (build first: cargo build --release; the Collector: scripts/test.sh, or go build in
+       tests/peers/otelcol). scripts/bench_vs_node_exporter.py is the same script.
 """
 import argparse
 import http.client
@@ -44,6 +53,40 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NE_MINIMAL = ["--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.diskstats",
               "--collector.filesystem", "--collector.netdev", "--collector.loadavg"]
+
+
+# The Collector with only the hostmetrics receiver: the same collector set at the same interval,
+# OTLP HTTP/protobuf to the same sink (otlphttp appends /v1/metrics). Its own telemetry is off
+# (no :8888 listener, no self-scrape), so what is measured is collecting and exporting.
+OTELCOL_CONFIG = """receivers:
+  hostmetrics:
+    collection_interval: 1s
+    scrapers:
+      cpu:
+      memory:
+      disk:
+      filesystem:
+      network:
+      load:
+      paging:
+      processes:
+exporters:
+  otlphttp:
+    endpoint: http://127.0.0.1:{port}
+    compression: {compression}
+    headers:
+      x-bench-source: otelcol
+service:
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+  pipelines:
+    metrics:
+      receivers: [hostmetrics]
+      exporters: [otlphttp]
+"""
 
 
 def free_port():
@@ -75,6 +118,14 @@ def cpu_window(before, after, who):
     return sum(after[t] - before.get(t, 0) for t in after)
 
 
+def cpu_total_ns(pid):
+    """CPU ns of the whole process from /proc/PID/stat (utime + stime, exited threads included;
+    clock-tick resolution)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1e9 / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -101,13 +152,20 @@ class Sink(http.server.BaseHTTPRequestHandler):
     received = 0
     requests = 0
     encoding = None
+    otel_requests = 0
+    otel_encoding = None
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
         self.rfile.read(n)
-        Sink.encoding = self.headers.get("Content-Encoding")
-        Sink.received += n
-        Sink.requests += 1
+        # The Collector's exporter is configured to say who it is.
+        if self.headers.get("X-Bench-Source") == "otelcol":
+            Sink.otel_encoding = self.headers.get("Content-Encoding")
+            Sink.otel_requests += 1
+        else:
+            Sink.encoding = self.headers.get("Content-Encoding")
+            Sink.received += n
+            Sink.requests += 1
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -125,7 +183,13 @@ def main():
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
     ap.add_argument("--split", action="store_true", help="also measure a metricsd without exporter: collect vs export")
     ap.add_argument("--baseline", help="another metricsd binary, measured with the same exporter in the same window")
+    ap.add_argument("--otelcol", default=os.environ.get("METRICSD_OTELCOL", os.path.join(ROOT, "target/otelcol-test")),
+                    help="the Collector binary (hostmetrics receiver only)")
+    ap.add_argument("--no-otelcol", action="store_true", help="leave the Collector out")
     args = ap.parse_args()
+    if not args.no_otelcol and not os.path.exists(args.otelcol):
+        print(f"note: {args.otelcol} missing (scripts/test.sh builds it with Go); the Collector is left out", file=sys.stderr)
+        args.no_otelcol = True
     if not os.path.exists(args.binary):
         raise SystemExit(f"{args.binary} missing: run cargo build --release")
     n = args.seconds
@@ -142,7 +206,7 @@ def main():
     ne = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + NE_MINIMAL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     d = tempfile.TemporaryDirectory()
-    md = bare = base = None
+    md = bare = base = oc = None
     try:
         wait_port(ne_port)
         conn = http.client.HTTPConnection("127.0.0.1", ne_port, timeout=10)
@@ -171,6 +235,11 @@ def main():
             bare = subprocess.Popen([args.binary, "-c", bare_cfg, "--log-level", "error"], stdout=subprocess.DEVNULL)
         if args.baseline:
             base = subprocess.Popen([args.baseline, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
+        if not args.no_otelcol:
+            oc_cfg = os.path.join(d.name, "otelcol.yaml")
+            with open(oc_cfg, "w") as f:
+                f.write(OTELCOL_CONFIG.format(port=sink_port, compression=args.compression))
+            oc = subprocess.Popen([args.otelcol, f"--config={oc_cfg}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         # Warm-up: node_exporter's first scrapes, metricsd's first ticks, connection pools.
         t0 = time.time()
@@ -180,16 +249,32 @@ def main():
         # Scrapes land half-way between metricsd's ticks (both paced at 1 s).
         time.sleep(0.5)
         before = Sink.requests
-        for p, who in ((md, "metricsd"), (bare, "metricsd without exporter"), (base, "the baseline metricsd")):
+        otel_before = Sink.otel_requests
+        for p, who in ((md, "metricsd"), (bare, "metricsd without exporter"), (base, "the baseline metricsd"), (oc, "the Collector")):
             if p is not None and p.poll() is not None:
                 raise SystemExit(f"{who} exited with status {p.returncode} during the warm-up (run it by hand to see why)")
         b0 = cpu_by_thread(bare.pid) if bare else None
         base0 = cpu_by_thread(base.pid) if base else None
+        oc0 = (cpu_by_thread(oc.pid), cpu_total_ns(oc.pid)) if oc else None
         ne0, md0, t0 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid), time.time()
         for i in range(n):
             scrape()
             time.sleep(max(0, t0 + i + 1 - time.time()))
         ne1, md1 = cpu_by_thread(ne.pid), cpu_by_thread(md.pid)
+        oc_cpu_ms = oc_rss = None
+        if oc:
+            oc1 = (cpu_by_thread(oc.pid), cpu_total_ns(oc.pid))
+            if set(oc0[0]) - set(oc1[0]):
+                # The Go runtime let a thread go: the whole-process figure keeps its time.
+                oc_cpu_ms = (oc1[1] - oc0[1]) / 1e6 / n
+            else:
+                oc_cpu_ms = cpu_window(oc0[0], oc1[0], "the Collector") / 1e6 / n
+            oc_rss = rss_kb(oc.pid) / 1024
+            otel_sent = Sink.otel_requests - otel_before
+            if otel_sent == 0:
+                raise SystemExit("the Collector sent nothing to the sink in the window")
+            if Sink.otel_encoding != {"gzip": "gzip", "none": None}[args.compression]:
+                raise SystemExit(f"the Collector sent Content-Encoding {Sink.otel_encoding!r}")
         bare_cpu_ms = cpu_window(b0, cpu_by_thread(bare.pid), "metricsd without exporter") / 1e6 / n if bare else None
         base_cpu_ms = cpu_window(base0, cpu_by_thread(base.pid), "the baseline metricsd") / 1e6 / n if base else None
         base_rss = rss_kb(base.pid) / 1024 if base else None
@@ -203,7 +288,7 @@ def main():
     finally:
         ne.send_signal(signal.SIGTERM)
         ne.wait(10)
-        for p in (md, bare, base):
+        for p in (md, bare, base, oc):
             if p is not None:
                 p.send_signal(signal.SIGTERM)
                 p.wait(15)
@@ -223,6 +308,12 @@ def main():
         print(f"baseline_cpu_ms_per_tick: {base_cpu_ms:.3f} ms ({args.baseline})")
         print(f"baseline_rss: {base_rss:.1f} MB")
         print(f"ratio_cpu_metricsd_over_baseline: {md_cpu_ms / base_cpu_ms:.3f}")
+    if oc_cpu_ms is not None:
+        print(f"otelcol_hostmetrics_cpu_ms_per_tick: {oc_cpu_ms:.3f} ms")
+        print(f"otelcol_hostmetrics_rss: {oc_rss:.1f} MB")
+        print(f"otelcol_requests_in_window: {otel_sent}")
+        print(f"ratio_cpu_otelcol_over_metricsd: {oc_cpu_ms / md_cpu_ms:.1f}x")
+        print(f"ratio_rss_otelcol_over_metricsd: {oc_rss / md_rss:.1f}x")
     print(f"ratio_cpu_node_exporter_over_metricsd: {ne_cpu_ms / md_cpu_ms:.1f}x")
     print(f"ratio_rss_node_exporter_over_metricsd: {ne_rss / md_rss:.1f}x")
     ok = md_cpu_ms <= ne_cpu_ms / 5 and md_rss <= ne_rss / 2
