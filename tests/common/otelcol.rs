@@ -2,9 +2,10 @@
 //! `tests/peers/otelcol/` (upstream components pinned at one release), found, built when
 //! missing, started on a generated config and stopped.
 //!
-//! `scripts/test.sh` builds it into `target/otelcol-test` and exports `METRICSD_OTELCOL`; a plain
-//! `cargo test` builds it here when Go is installed. Without Go the tests that need it skip with
-//! a printed reason, and fail under CI.
+//! `scripts/test.sh` builds it into `target/otelcol-test` (again whenever its sources change) and
+//! exports `METRICSD_OTELCOL`; a plain `cargo test` uses `target/otelcol-test` as it is, and
+//! builds it only when it is missing and Go is installed. Without Go the tests that need it skip
+//! with a printed reason, and fail under CI.
 //!
 //! A config is YAML with placeholders the helper fills: `{{GRPC}}` and `{{HTTP}}`
 //! (free loopback `host:port`s) and `{{DIR}}` (a temporary directory, e.g. for the file
