@@ -62,14 +62,7 @@ OTELCOL_CONFIG = """receivers:
   hostmetrics:
     collection_interval: 1s
     scrapers:
-      cpu:
-      memory:
-      disk:
-      filesystem:
-      network:
-      load:
-      paging:
-      processes:
+{scrapers}
 exporters:
   otlphttp:
     endpoint: http://127.0.0.1:{port}
@@ -186,6 +179,8 @@ def main():
     ap.add_argument("--otelcol", default=os.environ.get("METRICSD_OTELCOL", os.path.join(ROOT, "target/otelcol-test")),
                     help="the Collector binary (hostmetrics receiver only)")
     ap.add_argument("--no-otelcol", action="store_true", help="leave the Collector out")
+    ap.add_argument("--otelcol-scrapers", default="cpu,memory,disk,filesystem,network,load,paging,processes",
+                    help="the hostmetrics scrapers, comma-separated (to see what one costs)")
     args = ap.parse_args()
     if not args.no_otelcol and not os.path.exists(args.otelcol):
         print(f"note: {args.otelcol} missing (scripts/test.sh builds it with Go); the Collector is left out", file=sys.stderr)
@@ -238,7 +233,8 @@ def main():
         if not args.no_otelcol:
             oc_cfg = os.path.join(d.name, "otelcol.yaml")
             with open(oc_cfg, "w") as f:
-                f.write(OTELCOL_CONFIG.format(port=sink_port, compression=args.compression))
+                scrapers = "\n".join(f"      {x}:" for x in args.otelcol_scrapers.split(","))
+                f.write(OTELCOL_CONFIG.format(port=sink_port, compression=args.compression, scrapers=scrapers))
             oc = subprocess.Popen([args.otelcol, f"--config={oc_cfg}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         # Warm-up: node_exporter's first scrapes, metricsd's first ticks, connection pools.
@@ -295,7 +291,8 @@ def main():
         d.cleanup()
     sink.shutdown()
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().release} nproc={os.cpu_count()} window={n}s exporter={args.exporter} compression={args.compression}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().release} nproc={os.cpu_count()} window={n}s exporter={args.exporter} compression={args.compression}"
+          + ("" if args.no_otelcol else f" otelcol_scrapers={args.otelcol_scrapers}"))
     print(f"node_exporter_cpu_ms_per_cycle: {ne_cpu_ms:.3f} ms")
     print(f"node_exporter_rss: {ne_rss:.1f} MB")
     print(f"metricsd_cpu_ms_per_tick: {md_cpu_ms:.3f} ms")
