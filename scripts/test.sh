@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the end-to-end tests need (Debian's prometheus and
-# prometheus-node-exporter, when missing and apt-get is available), then runs every test.
+# prometheus-node-exporter, when missing and apt-get is available) and the OpenTelemetry
+# Collector (with Go, when present), then runs every test.
 # Under CI (CI=true) a real-server test whose server is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,27 @@ if ((${#need[@]})); then
   else
     echo "warning: ${need[*]} missing and cannot be installed here; those end-to-end tests will skip (or fail under CI)" >&2
   fi
+fi
+
+# The OpenTelemetry Collector the tests run against (tests/peers/otelcol: upstream components
+# pinned in its go.mod), built into target/ and reused while its sources are unchanged (a hash
+# of go.mod, go.sum and main.go kept beside the binary). Go is needed only for this.
+otelcol=target/otelcol-test
+if command -v go >/dev/null 2>&1; then
+  sum=$(cat tests/peers/otelcol/go.mod tests/peers/otelcol/go.sum tests/peers/otelcol/main.go | sha256sum | cut -d' ' -f1)
+  if [ -x "$otelcol" ] && [ "$(cat "$otelcol.sha256" 2>/dev/null)" = "$sum" ]; then
+    echo "OpenTelemetry Collector test binary up to date: $otelcol"
+  else
+    echo "building the OpenTelemetry Collector test binary ($otelcol; a few minutes the first time)"
+    start=$(date +%s)
+    mkdir -p target
+    (cd tests/peers/otelcol && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "../../../$otelcol" ./)
+    echo "$sum" > "$otelcol.sha256"
+    echo "built $otelcol in $(( $(date +%s) - start )) s"
+  fi
+  export METRICSD_OTELCOL="$PWD/$otelcol"
+else
+  echo "warning: go not found: the OpenTelemetry Collector tests (tests/collector.rs, ...) will skip (or fail under CI)" >&2
 fi
 
 cargo test --locked "$@"

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod grpc;
+pub mod otelcol;
+pub mod otlp_lines;
+pub mod pki;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
