@@ -9,7 +9,7 @@
 //!   ~100k series, and parse + convert to OTLP (prints lines/s, and allocations per sample
 //!   counted by this bench's global allocator).
 //!
-//! Compare with node_exporter in the same run with `scripts/bench_vs_node_exporter.py`.
+//! Compare with node_exporter in the same run with `scripts/bench_side_by_side.py` (node_exporter and the Collector's hostmetrics receiver).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use metricsd::collectors::{self, TickClock};

@@ -5,7 +5,9 @@
 //! MemAvailable:   23120044 kB
 //! ```
 //!
-//! `used` is `MemTotal − MemAvailable` (as the hostmetrics receiver and `free` compute it), so
+//! `used` is `MemTotal − MemAvailable` (as `free` computes it, and as the hostmetrics receiver
+//! does with its default feature gates; its `cached` also counts `SReclaimable`: the
+//! definitions side by side are in tests/hostmetrics_compare.rs), so
 //! `used + free + buffers + cached` may exceed the total: `free`, `buffers` and `cached` are the
 //! kernel's own figures. On kernels without `MemAvailable` (before 3.14), `used` is
 //! `MemTotal − MemFree − Buffers − Cached`.
