@@ -10,6 +10,7 @@
 
 use super::instruments::MetricSpec;
 use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, uptime};
+use super::{conntrack, entropy, filefd, netstat, softnet, timex};
 
 /// One collector's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,12 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "uptime", metrics: uptime::METRICS },
     CollectorMetrics { collector: "cgroup", metrics: cgroup::METRICS },
     CollectorMetrics { collector: "gpu", metrics: gpu::instruments::METRICS },
+    CollectorMetrics { collector: "netstat", metrics: netstat::METRICS },
+    CollectorMetrics { collector: "softnet", metrics: softnet::METRICS },
+    CollectorMetrics { collector: "conntrack", metrics: conntrack::METRICS },
+    CollectorMetrics { collector: "filefd", metrics: filefd::METRICS },
+    CollectorMetrics { collector: "entropy", metrics: entropy::METRICS },
+    CollectorMetrics { collector: "timex", metrics: timex::METRICS },
     CollectorMetrics { collector: "agent", metrics: self_telemetry::METRICS },
 ];
 

@@ -70,6 +70,21 @@ pub struct CollectorConfig {
     /// of the agent's own cgroup, of `path`, or with `scope: pod` of its Kubernetes pod); on by
     /// default only inside a container.
     pub cgroup: super::cgroup::CgroupConfig,
+    /// The netstat collector (`system.linux.network.{tcp,udp}.*`: retransmits, resets, listen
+    /// overflows and drops, SYN cookies, UDP errors); metricsd's `enable_network` also switches it.
+    pub netstat: super::netstat::NetstatConfig,
+    /// The softnet collector (`system.linux.softnet.*`: per-CPU receive softirq drops and
+    /// squeezes); metricsd's `enable_network` also switches it.
+    pub softnet: super::softnet::SoftnetConfig,
+    /// The conntrack collector (`system.network.conntrack.{count,max}`), where `nf_conntrack` is
+    /// loaded; metricsd's `enable_network` also switches it.
+    pub conntrack: super::conntrack::ConntrackConfig,
+    /// The filefd collector (`system.linux.file_descriptor.{count,limit}`).
+    pub filefd: super::filefd::FilefdConfig,
+    /// The entropy collector (`system.linux.entropy.*`).
+    pub entropy: super::entropy::EntropyConfig,
+    /// The timex collector (`system.linux.time.*`: clock offset, errors, synchronized).
+    pub timex: super::timex::TimexConfig,
 }
 
 impl CollectorConfig {

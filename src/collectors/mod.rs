@@ -28,6 +28,14 @@ pub mod sources;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod uptime;
+// Kernel sources of node_exporter's default collectors (issue 24).
+pub mod conntrack;
+pub mod entropy;
+pub mod filefd;
+pub mod netstat;
+pub mod optional;
+pub mod softnet;
+pub mod timex;
 
 use crate::units::HostPaths;
 pub use config::CollectorConfig;
@@ -229,6 +237,25 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     }
     if enabled(c.gpu.enabled, c.enable_gpu, false) {
         v.push(Box::new(gpu::GpuCollector::new(&c.gpu, paths, clock)));
+    }
+    // Kernel sources of node_exporter's default collectors; absent sources report nothing.
+    if enabled(c.netstat.enabled, c.enable_network, true) {
+        v.push(Box::new(netstat::NetstatCollector::new(paths, clock)));
+    }
+    if enabled(c.softnet.enabled, c.enable_network, true) {
+        v.push(Box::new(softnet::SoftnetCollector::new(paths, clock)));
+    }
+    if enabled(c.conntrack.enabled, c.enable_network, true) {
+        v.push(Box::new(conntrack::ConntrackCollector::new(paths, clock)));
+    }
+    if enabled(c.filefd.enabled, None, true) {
+        v.push(Box::new(filefd::FilefdCollector::new(paths, clock)));
+    }
+    if enabled(c.entropy.enabled, None, true) {
+        v.push(Box::new(entropy::EntropyCollector::new(paths, clock)));
+    }
+    if enabled(c.timex.enabled, None, true) {
+        v.push(Box::new(timex::TimexCollector::new(clock)));
     }
     v
 }

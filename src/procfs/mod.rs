@@ -12,18 +12,24 @@
 //!   files, [`cgroup`]).
 
 pub mod cgroup;
+pub mod conntrack;
 pub mod cpuinfo;
 pub mod diskstats;
+pub mod entropy;
+pub mod filefd;
 pub mod loadavg;
 pub mod meminfo;
 pub mod mountinfo;
 pub mod netdev;
 pub mod netstat;
 pub mod pid;
+pub mod snmp;
 pub mod sockdiag;
+pub mod softnet;
 pub mod stat;
 pub mod statvfs;
 pub mod swaps;
+pub mod timex;
 pub mod uptime;
 pub mod vmstat;
 
