@@ -62,10 +62,11 @@ const MAX_ERROR: Metric<f64> = Metric::f64_gauge("system.linux.time.max_error", 
 const ESTIMATED_ERROR: Metric<f64> =
     Metric::f64_gauge("system.linux.time.estimated_error", "s", "Estimated error of the clock (timex esterror)").source(SOURCE).agent_name();
 const SYNCHRONIZED: Metric<i64> =
-    Metric::i64_gauge("system.linux.time.synchronized", "1", "1 when the clock is synchronized (adjtimex does not return TIME_ERROR), else 0")
+    Metric::i64_gauge("system.linux.time.synchronized", "{status}", "1 when the clock is synchronized (adjtimex does not return TIME_ERROR), else 0")
         .source(SOURCE)
         .agent_name();
-const STATUS: Metric<i64> = Metric::i64_gauge("system.linux.time.status", "1", "The clock status bits (STA_*, timex status)").source(SOURCE).agent_name();
+const STATUS: Metric<i64> =
+    Metric::i64_gauge("system.linux.time.status", "{status}", "The clock status bits (STA_*, timex status)").source(SOURCE).agent_name();
 const TAI_OFFSET: Metric<i64> =
     Metric::i64_gauge("system.linux.time.tai_offset", "s", "TAI − UTC offset known to the kernel (timex tai)").source(SOURCE).agent_name();
 
