@@ -2,7 +2,7 @@
 //! from `/proc/sys/fs/file-nr`, as node_exporter's `filefd` collector.
 //!
 //! ```text
-//! 1376	0	2466239
+//! 1376    0    2466239  (tab-separated)
 //! ```
 //!
 //! The names are metricsd's (`system.linux.file_descriptor.*`; the semantic conventions name

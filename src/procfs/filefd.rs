@@ -2,7 +2,7 @@
 //! and the system-wide maximum (`fs.file-max`).
 //!
 //! ```text
-//! 1376	0	2466239
+//! 1376    0    2466239  (tab-separated)
 //! ```
 
 use super::{num, LineError, ProcError, ProcFile};

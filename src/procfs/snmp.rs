@@ -15,7 +15,7 @@
 //! `snmp6` has one `Name value` line per counter, the section glued to the name:
 //!
 //! ```text
-//! Udp6InDatagrams                 	12
+//! Udp6InDatagrams                     12  (name, spaces, a tab, value)
 //! ```
 //!
 //! Only the counters in [`NetCounters`] are kept; each is `None` when the kernel does not have
