@@ -10,7 +10,7 @@
 
 use super::instruments::MetricSpec;
 use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, uptime};
-use super::{conntrack, entropy, filefd, netstat, softnet, timex};
+use super::{conntrack, entropy, filefd, hwmon, netstat, softnet, timex};
 
 /// One collector's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +40,7 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "filefd", metrics: filefd::METRICS },
     CollectorMetrics { collector: "entropy", metrics: entropy::METRICS },
     CollectorMetrics { collector: "timex", metrics: timex::METRICS },
+    CollectorMetrics { collector: "hwmon", metrics: hwmon::METRICS },
     CollectorMetrics { collector: "agent", metrics: self_telemetry::METRICS },
 ];
 
@@ -295,11 +296,19 @@ mod tests {
                 entry.metrics.iter().map(|m| (m.name.to_string(), m.kind, m.value_type, m.unit.to_string(), m.description.to_string())).collect();
             assert_eq!(registered, listed, "{}: what is registered, in order, is what the catalog lists", c.name());
         }
-        let mut names: Vec<&str> = CATALOG.iter().flat_map(|c| c.metrics.iter().map(|m| m.name)).collect();
+        // A name is listed once per collector; the hardware conventions' names (`hw.temperature`,
+        // `hw.power`, `hw.energy`) may come from several collectors (GPUs, hwmon), with one
+        // instrument kind, value type and unit.
+        let mut names: Vec<(&str, &str)> = CATALOG.iter().flat_map(|c| c.metrics.iter().map(|m| (m.name, c.collector))).collect();
         let all = names.len();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), all, "every metric is listed once");
+        assert_eq!(names.len(), all, "every metric is listed once per collector");
+        for m in CATALOG.iter().flat_map(|c| c.metrics) {
+            for other in CATALOG.iter().flat_map(|c| c.metrics).filter(|o| o.name == m.name) {
+                assert_eq!((m.kind, m.value_type, m.unit), (other.kind, other.value_type, other.unit), "{} is one instrument wherever it comes from", m.name);
+            }
+        }
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct CollectorConfig {
     pub entropy: super::entropy::EntropyConfig,
     /// The timex collector (`system.linux.time.*`: clock offset, errors, synchronized).
     pub timex: super::timex::TimexConfig,
+    /// The hwmon collector (`hw.temperature`, `hw.fan.speed`, `hw.voltage`, `hw.power`,
+    /// `hw.energy` of `/sys/class/hwmon` sensors), where the host has sensor chips.
+    pub hwmon: super::hwmon::HwmonConfig,
 }
 
 impl CollectorConfig {

@@ -32,6 +32,7 @@ pub mod uptime;
 pub mod conntrack;
 pub mod entropy;
 pub mod filefd;
+pub mod hwmon;
 pub mod netstat;
 pub mod optional;
 pub mod softnet;
@@ -256,6 +257,9 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     }
     if enabled(c.timex.enabled, None, true) {
         v.push(Box::new(timex::TimexCollector::new(clock)));
+    }
+    if enabled(c.hwmon.enabled, None, true) {
+        v.push(Box::new(hwmon::HwmonCollector::new(paths, clock, &c.hwmon)));
     }
     v
 }

@@ -17,6 +17,7 @@ pub mod cpuinfo;
 pub mod diskstats;
 pub mod entropy;
 pub mod filefd;
+pub mod hwmon;
 pub mod loadavg;
 pub mod meminfo;
 pub mod mountinfo;
