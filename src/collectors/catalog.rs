@@ -10,7 +10,7 @@
 
 use super::instruments::MetricSpec;
 use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, uptime};
-use super::{conntrack, entropy, filefd, hwmon, netstat, softnet, timex};
+use super::{conntrack, entropy, filefd, hwmon, netstat, rapl, softnet, thermal, timex};
 
 /// One collector's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +41,8 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "entropy", metrics: entropy::METRICS },
     CollectorMetrics { collector: "timex", metrics: timex::METRICS },
     CollectorMetrics { collector: "hwmon", metrics: hwmon::METRICS },
+    CollectorMetrics { collector: "thermal", metrics: thermal::METRICS },
+    CollectorMetrics { collector: "rapl", metrics: rapl::METRICS },
     CollectorMetrics { collector: "agent", metrics: self_telemetry::METRICS },
 ];
 

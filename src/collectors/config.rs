@@ -88,6 +88,12 @@ pub struct CollectorConfig {
     /// The hwmon collector (`hw.temperature`, `hw.fan.speed`, `hw.voltage`, `hw.power`,
     /// `hw.energy` of `/sys/class/hwmon` sensors), where the host has sensor chips.
     pub hwmon: super::hwmon::HwmonConfig,
+    /// The thermal collector (`hw.temperature` of `/sys/class/thermal` zones, cooling device
+    /// states), where the host has thermal zones.
+    pub thermal: super::thermal::ThermalConfig,
+    /// The rapl collector (`hw.energy` of RAPL domains: packages, cores, DRAM), where the host
+    /// has RAPL and the agent runs as root.
+    pub rapl: super::rapl::RaplConfig,
 }
 
 impl CollectorConfig {

@@ -35,7 +35,9 @@ pub mod filefd;
 pub mod hwmon;
 pub mod netstat;
 pub mod optional;
+pub mod rapl;
 pub mod softnet;
+pub mod thermal;
 pub mod timex;
 
 use crate::units::HostPaths;
@@ -260,6 +262,12 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     }
     if enabled(c.hwmon.enabled, None, true) {
         v.push(Box::new(hwmon::HwmonCollector::new(paths, clock, &c.hwmon)));
+    }
+    if enabled(c.thermal.enabled, None, true) {
+        v.push(Box::new(thermal::ThermalCollector::new(paths, clock)));
+    }
+    if enabled(c.rapl.enabled, None, true) {
+        v.push(Box::new(rapl::RaplCollector::new(paths, clock)));
     }
     v
 }
