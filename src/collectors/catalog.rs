@@ -10,7 +10,7 @@
 
 use super::instruments::MetricSpec;
 use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, uptime};
-use super::{conntrack, entropy, filefd, hwmon, netstat, rapl, softnet, thermal, timex};
+use super::{conntrack, edac, entropy, filefd, hwmon, mdadm, netstat, nvme, rapl, softnet, thermal, timex};
 
 /// One collector's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,9 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "hwmon", metrics: hwmon::METRICS },
     CollectorMetrics { collector: "thermal", metrics: thermal::METRICS },
     CollectorMetrics { collector: "rapl", metrics: rapl::METRICS },
+    CollectorMetrics { collector: "edac", metrics: edac::METRICS },
+    CollectorMetrics { collector: "nvme", metrics: nvme::METRICS },
+    CollectorMetrics { collector: "mdadm", metrics: mdadm::METRICS },
     CollectorMetrics { collector: "agent", metrics: self_telemetry::METRICS },
 ];
 

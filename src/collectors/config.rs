@@ -94,6 +94,15 @@ pub struct CollectorConfig {
     /// The rapl collector (`hw.energy` of RAPL domains: packages, cores, DRAM), where the host
     /// has RAPL and the agent runs as root.
     pub rapl: super::rapl::RaplConfig,
+    /// The edac collector (`hw.errors` of memory controllers, per-row counts), where an EDAC
+    /// driver is loaded.
+    pub edac: super::edac::EdacConfig,
+    /// The nvme collector (`system.linux.nvme.info`: model, serial, firmware, state);
+    /// metricsd's `enable_disk` also switches it.
+    pub nvme: super::nvme::NvmeConfig,
+    /// The mdadm collector (`system.linux.md.*`: software RAID state, disks, sync progress);
+    /// metricsd's `enable_disk` also switches it.
+    pub mdadm: super::mdadm::MdadmConfig,
 }
 
 impl CollectorConfig {

@@ -30,10 +30,13 @@ pub(crate) mod testutil;
 pub mod uptime;
 // Kernel sources of node_exporter's default collectors (issue 24).
 pub mod conntrack;
+pub mod edac;
 pub mod entropy;
 pub mod filefd;
 pub mod hwmon;
+pub mod mdadm;
 pub mod netstat;
+pub mod nvme;
 pub mod optional;
 pub mod rapl;
 pub mod softnet;
@@ -268,6 +271,15 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     }
     if enabled(c.rapl.enabled, None, true) {
         v.push(Box::new(rapl::RaplCollector::new(paths, clock)));
+    }
+    if enabled(c.edac.enabled, None, true) {
+        v.push(Box::new(edac::EdacCollector::new(paths, clock)));
+    }
+    if enabled(c.nvme.enabled, c.enable_disk, true) {
+        v.push(Box::new(nvme::NvmeCollector::new(paths, clock)));
+    }
+    if enabled(c.mdadm.enabled, c.enable_disk, true) {
+        v.push(Box::new(mdadm::MdadmCollector::new(paths, clock)));
     }
     v
 }
