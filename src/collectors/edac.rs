@@ -42,13 +42,15 @@ struct Count {
     row: bool,
 }
 
+/// A counter's attributes, value, and whether it is a row's.
+type Point = (Arc<[KeyValue]>, u64, bool);
+
 /// Lists the controllers at the first tick and reads their counters every tick.
 pub struct EdacCollector {
     paths: HostPaths,
     counts: Option<Vec<Count>>,
     presence: Presence,
-    /// (attributes, value, row?).
-    snap: Arc<SnapshotCell<Vec<(Arc<[KeyValue]>, u64, bool)>>>,
+    snap: Arc<SnapshotCell<Vec<Point>>>,
 }
 
 impl EdacCollector {

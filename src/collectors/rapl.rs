@@ -44,13 +44,16 @@ struct Counter {
     attrs: Arc<[KeyValue]>,
 }
 
+/// A zone's attributes and joules.
+type Point = (Arc<[KeyValue]>, f64);
+
 /// Lists the zones at the first tick and reads their counters every tick.
 pub struct RaplCollector {
     paths: HostPaths,
     counters: Option<Vec<Counter>>,
     presence: Presence,
     denied_logged: bool,
-    snap: Arc<SnapshotCell<Vec<(Arc<[KeyValue]>, f64)>>>,
+    snap: Arc<SnapshotCell<Vec<Point>>>,
 }
 
 impl RaplCollector {
