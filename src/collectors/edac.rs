@@ -11,8 +11,10 @@
 //! A controller's totals are `hw.errors{hw.type="memory", hw.id="edac_mc0",
 //! error.type="corrected"|"uncorrected"}` (the semantic conventions' hardware errors, as the
 //! GPU collector reports ECC errors); the per-row counts, which add up to at most the
-//! controller's (errors not attributable to a row are in `ce_noinfo_count`), are metricsd's
-//! `system.linux.edac.csrow.errors`, so that summing `hw.errors` does not count an error twice.
+//! controller's, are metricsd's `system.linux.edac.csrow.errors`, so that summing `hw.errors`
+//! does not count an error twice; errors not attributable to a row (`ce_noinfo_count`,
+//! `ue_noinfo_count`) are the row `unknown` (`hw.id="edac_mc0_unknown"`), as node_exporter's
+//! `csrow="unknown"`.
 //! A host without EDAC (every VM) reports nothing and logs that once at debug level.
 
 use super::instruments::{Metric, MetricSpec};
@@ -74,7 +76,7 @@ impl EdacCollector {
                 ];
                 counts.push(Count { file: ProcFile::new(file), attrs: attrs.into(), row: false });
             }
-            for r in c.csrows {
+            for r in c.csrows.into_iter().chain(c.noinfo) {
                 for (file, ty) in [(r.ce, "corrected"), (r.ue, "uncorrected")] {
                     let attrs = vec![KeyValue::new("hw.id", format!("{id}_{}", r.id)), KeyValue::new("hw.parent", id.clone()), KeyValue::new("error.type", ty)];
                     counts.push(Count { file: ProcFile::new(file), attrs: attrs.into(), row: true });
@@ -152,7 +154,11 @@ mod tests {
             value(&p, "system.linux.edac.csrow.errors", &[("hw.id", "edac_mc0_csrow0"), ("hw.parent", "edac_mc0"), ("error.type", "corrected")]),
             Some(2.0)
         );
-        assert_eq!(of(&p, "system.linux.edac.csrow.errors").len(), 4);
+        assert_eq!(
+            value(&p, "system.linux.edac.csrow.errors", &[("hw.id", "edac_mc0_unknown"), ("hw.parent", "edac_mc0"), ("error.type", "corrected")]),
+            Some(1.0)
+        );
+        assert_eq!(of(&p, "system.linux.edac.csrow.errors").len(), 8, "2 rows and the unknown row of mc0, the unknown row of mc1");
     }
 
     #[test]

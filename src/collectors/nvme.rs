@@ -45,10 +45,11 @@ impl NvmeCollector {
     }
 }
 
-const INFO: Metric<i64> = Metric::i64_gauge("system.linux.nvme.info", "{controller}", "An NVMe controller (always 1), with its model, serial number, firmware and state")
-    .attributes(&["hw.id", "hw.model", "hw.serial_number", "hw.firmware_version", "system.linux.nvme.state"])
-    .source("/sys/class/nvme/nvme*/{model,serial,firmware_rev,state}")
-    .agent_name();
+const INFO: Metric<i64> =
+    Metric::i64_gauge("system.linux.nvme.info", "{controller}", "An NVMe controller (always 1), with its model, serial number, firmware and state")
+        .attributes(&["hw.id", "hw.model", "hw.serial_number", "hw.firmware_version", "system.linux.nvme.state"])
+        .source("/sys/class/nvme/nvme*/{model,serial,firmware_rev,state}")
+        .agent_name();
 
 /// The nvme collector's metrics, in registration order.
 pub const METRICS: &[MetricSpec] = &[INFO.spec()];

@@ -38,6 +38,9 @@ pub struct Controller {
     pub ce: PathBuf,
     pub ue: PathBuf,
     pub csrows: Vec<Csrow>,
+    /// Errors not attributable to a row (`ce_noinfo_count`, `ue_noinfo_count`), where the
+    /// driver has the files: a row with id `unknown`, as node_exporter reports them.
+    pub noinfo: Option<Csrow>,
 }
 
 /// `/sys/devices/system/edac/mc` below the host's `/sys`.
@@ -75,7 +78,9 @@ pub fn scan(paths: &HostPaths) -> Result<Vec<Controller>, ProcError> {
             .map(|(_, row)| Csrow { ce: mc.join(&row).join("ce_count"), ue: mc.join(&row).join("ue_count"), id: row })
             .collect();
         let name = std::fs::read_to_string(mc.join("mc_name")).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        out.push(Controller { ce: mc.join("ce_count"), ue: mc.join("ue_count"), id, name, csrows });
+        let noinfo =
+            mc.join("ce_noinfo_count").exists().then(|| Csrow { id: "unknown".into(), ce: mc.join("ce_noinfo_count"), ue: mc.join("ue_noinfo_count") });
+        out.push(Controller { ce: mc.join("ce_count"), ue: mc.join("ue_count"), id, name, csrows, noinfo });
     }
     Ok(out)
 }
@@ -101,6 +106,7 @@ mod tests {
         assert_eq!(read_count(&mut ProcFile::new(&c[0].ce)).unwrap(), 3);
         assert_eq!(read_count(&mut ProcFile::new(&c[1].ue)).unwrap(), 1);
         assert_eq!(read_count(&mut ProcFile::new(&c[0].csrows[0].ce)).unwrap(), 2);
+        assert_eq!(read_count(&mut ProcFile::new(&c[0].noinfo.as_ref().unwrap().ce)).unwrap(), 1);
     }
 
     #[test]

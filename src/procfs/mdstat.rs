@@ -11,7 +11,8 @@
 //! spare (also `(W)` write-mostly, `(J)` journal, `(R)` replacement: counted as active). The
 //! second: the size in 1 KiB blocks and, for redundant levels, `[required/up]`. Then an optional
 //! progress line of a `recovery`, `resync`, `check` or `reshape` with `(done/total)` blocks, or
-//! `resync=PENDING`/`DELAYED` (nothing running yet). Lines of other kinds (`bitmap:`,
+//! `resync=PENDING`/`DELAYED` (a resync waiting to start: state `resync`, 0 blocks done, as
+//! node_exporter counts it). Lines of other kinds (`bitmap:`,
 //! `Personalities`, `unused devices`) are ignored.
 
 use super::{LineError, ProcError, ProcFile};
@@ -113,6 +114,11 @@ pub fn parse(text: &str) -> Result<Vec<Array>, LineError> {
                 a.required = Some(req.parse().map_err(|_| bad())?);
                 a.active = up.parse().map_err(|_| bad())?;
             }
+        } else if t.starts_with("resync=PENDING") || t.starts_with("resync=DELAYED") {
+            a.sync = Some((0, a.blocks));
+            if a.state == State::Active {
+                a.state = State::Resync;
+            }
         } else if let Some((action, state)) = [("recovery", State::Recovering), ("resync", State::Resync), ("check", State::Check), ("reshape", State::Reshape)]
             .into_iter()
             .find(|(a, _)| t.contains(&format!("{a} =")))
@@ -162,7 +168,7 @@ mod tests {
         assert_eq!((md1.state, md1.active, md1.failed, md1.spare, md1.required), (State::Recovering, 2, 1, 1, Some(3)));
         assert_eq!(md1.sync, Some((166_261_248, 1_953_382_400)));
         let md127 = by("md127");
-        assert_eq!((md127.state, md127.sync), (State::Active, None), "resync=PENDING: nothing runs yet");
+        assert_eq!((md127.state, md127.sync), (State::Resync, Some((0, 488_254_464))), "resync=PENDING: waiting to start");
         let md3 = by("md3");
         assert_eq!((md3.state, md3.active, md3.sync), (State::Check, 4, Some((508_720_128, 976_628_736))));
         let md0 = by("md0");
