@@ -172,6 +172,13 @@ impl Collector for HwmonCollector {
         });
     }
 
+    /// A sensor read is a driver call: chips behind I²C/SMBus or SCSI (`drivetemp`) can take
+    /// tens of milliseconds each, or hang on a wedged bus; on a blocking thread under the
+    /// collector time limit, a slow chip delays no other collector.
+    fn may_block(&self) -> bool {
+        true
+    }
+
     fn refresh(&mut self) -> Result<(), CollectorError> {
         let Some(listing) = self.presence.check(hwmon::list(&self.paths))? else {
             return Ok(());
