@@ -69,6 +69,9 @@ impl Collector for ConntrackCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         if let Some(c) = self.presence.check(self.files.read())? {
             self.snap.set(c);
         }

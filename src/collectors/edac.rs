@@ -120,6 +120,9 @@ impl Collector for EdacCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         if self.counts.is_none() {
             match self.scan()? {
                 Some(c) => self.counts = Some(c),

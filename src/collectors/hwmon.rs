@@ -174,12 +174,16 @@ impl Collector for HwmonCollector {
 
     /// A sensor read is a driver call: chips behind I²C/SMBus or SCSI (`drivetemp`) can take
     /// tens of milliseconds each, or hang on a wedged bus; on a blocking thread under the
-    /// collector time limit, a slow chip delays no other collector.
+    /// collector time limit, a slow chip delays no other collector. Where there are no chips
+    /// (most VMs) the refresh does nothing, and needs no thread hand-off.
     fn may_block(&self) -> bool {
-        true
+        !self.presence.is_absent() && (self.listing.is_none() || !self.readings.is_empty())
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         let Some(listing) = self.presence.check(hwmon::list(&self.paths))? else {
             return Ok(());
         };
@@ -220,7 +224,9 @@ mod tests {
     #[test]
     fn reports_temperatures_fans_voltages_and_power_of_a_server() {
         let clock = TickClock::default();
-        let p = collect_once(&clock, &mut HwmonCollector::new(&fixture_paths("linux-6.8-sensors"), &clock, &HwmonConfig::default()));
+        let mut c = HwmonCollector::new(&fixture_paths("linux-6.8-sensors"), &clock, &HwmonConfig::default());
+        let p = collect_once(&clock, &mut c);
+        assert!(c.may_block(), "sensors to read: on a thread of its own");
         let pkg = sensor("coretemp_hwmon1_temp1", "coretemp Package id 0", "temperature", "Package id 0");
         assert_eq!(at(&p, "hw.temperature", &pkg), Some(45.0));
         assert_eq!(at(&p, "hw.temperature", &sensor("nvme_hwmon3_temp1", "nvme Composite", "temperature", "Composite")), Some(38.85));
@@ -248,8 +254,10 @@ mod tests {
     fn a_host_without_hwmon_reports_nothing_and_does_not_fail() {
         let clock = TickClock::default();
         let mut c = HwmonCollector::new(&fixture_paths("linux-6.18-vm"), &clock, &HwmonConfig::default());
+        assert!(c.may_block(), "not known yet: the first refresh gets a thread");
         let mut h = Harness::new(&clock, &mut c);
         assert!(h.tick(&mut c).unwrap().is_empty());
+        assert!(!c.may_block(), "no chips: nothing to wait for");
     }
 
     #[test]

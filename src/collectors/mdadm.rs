@@ -138,6 +138,9 @@ impl Collector for MdadmCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         if let Some(arrays) = self.presence.check(mdstat::read_file(&mut self.file))? {
             self.snap.set(arrays);
         }

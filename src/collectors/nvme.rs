@@ -71,6 +71,9 @@ impl Collector for NvmeCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         let Some(controllers) = self.presence.check(nvme::read(&self.paths))? else {
             return Ok(());
         };

@@ -96,6 +96,9 @@ impl Collector for RaplCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         if self.counters.is_none() {
             let Some(zones) = self.presence.check(rapl::scan(&self.paths))? else {
                 return Ok(());

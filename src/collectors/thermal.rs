@@ -154,6 +154,9 @@ impl Collector for ThermalCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         let Some(listing) = self.presence.check(thermal::list(&self.paths))? else {
             return Ok(());
         };

@@ -99,6 +99,9 @@ impl Collector for TimexCollector {
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
+        if !self.presence.due() {
+            return Ok(());
+        }
         match (self.read)() {
             Ok(t) => {
                 self.presence.present();
