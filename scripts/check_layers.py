@@ -25,7 +25,7 @@ LAYERS = [
     # Meter, batches, the scheduler, queue and spool.
     ["pipeline"],
     # Exporters on the pipeline's queue; the agent's HTTP server, which reads the pipeline's state.
-    ["exporters", "server"],
+    ["exporters", "server", "telemetry"],
     # The configuration file: composes every component's own config type.
     ["config"],
     # The agent's wiring, the binary.

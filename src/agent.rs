@@ -79,7 +79,8 @@ pub fn check_config(opts: &Options) -> u8 {
     }
 }
 
-fn detect_resource(config: &Config) -> resource::Attributes {
+/// The resource detected for `config` (host, VM, container, Kubernetes, then the overrides).
+pub fn detect_resource(config: &Config) -> resource::Attributes {
     let paths = config.host_paths(&env::process_env);
     let input = resource::DetectInput { paths: &paths, env: &env::process_env, config_resource: &config.resource, hostname: None };
     let d = resource::detect(&input);
@@ -97,13 +98,21 @@ fn build_scheduler(config: &Config, state: Arc<crate::pipeline::AgentState>) -> 
         collectors.push(Box::new(collectors::self_telemetry::SelfTelemetryCollector::new(state.clone(), &clock)));
     }
     let resource = state.resource.read().unwrap().clone();
-    Scheduler::new(collectors, clock, &resource, config.collector.timeout(), state)
+    let settings = config.collector.metric_settings().into_iter().map(|(name, s)| (name, Arc::new(s.clone()))).collect();
+    Scheduler::with_settings(collectors, clock, &resource, config.collector.timeout(), state, &settings)
 }
+
+/// How far apart `--once`'s two collections are: the window of the rates it prints.
+pub const ONCE_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// `--once`: one collection printed to stdout (the first stdout exporter's format, else a table).
 pub async fn run_once(config: Config) -> u8 {
     let state = AgentState::new(detect_resource(&config));
     let mut sched = build_scheduler(&config, state.clone());
+    // A first collection that is not printed: rates (`system.cpu.utilization`,
+    // `process.cpu.utilization`) need two, as `top`'s first screen does.
+    let first = std::time::Instant::now();
+    sched.tick_now();
     if !config.endpoints.is_empty() {
         let resource = state.resource.read().unwrap().clone();
         match crate::scrape::Scraper::build(&config.endpoints, &resource, config.collector.interval()) {
@@ -132,6 +141,7 @@ pub async fn run_once(config: Config) -> u8 {
             _ => None,
         })
         .unwrap_or_default();
+    tokio::time::sleep(ONCE_WINDOW.saturating_sub(first.elapsed())).await;
     let batch = sched.tick().await;
     print!("{}", stdout::render(&batch.request, format));
     for (name, st) in state.collectors.lock().unwrap().iter() {

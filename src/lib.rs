@@ -18,6 +18,7 @@ pub mod sched;
 pub mod scrape;
 pub mod server;
 pub mod status;
+pub mod telemetry;
 #[cfg(test)]
 mod test_logs;
 pub mod tls;

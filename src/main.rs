@@ -119,7 +119,12 @@ fn probe_health(addr: &str) -> u8 {
     }
 }
 
-fn init_logging(level: &str, json: bool) {
+/// Logs on stderr at `level` (text or JSON lines) and, when `telemetry` is on, to its OTLP
+/// endpoint through its own layers (each with its own filter).
+fn init_logging(level: &str, json: bool, telemetry: Option<&metricsd::telemetry::Telemetry>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let level = match level {
         "error" => tracing::Level::ERROR,
         "warn" | "warning" => tracing::Level::WARN,
@@ -127,11 +132,14 @@ fn init_logging(level: &str, json: bool) {
         "trace" => tracing::Level::TRACE,
         _ => tracing::Level::INFO,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false);
-    if json {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.with_ansi(false).init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let fmt = if json { fmt.json().flatten_event(true).boxed() } else { fmt.with_ansi(false).boxed() };
+    let stderr = fmt.with_filter(tracing_subscriber::filter::LevelFilter::from_level(level));
+    // No empty layer list when telemetry is off: an empty `Vec` layer hints "nothing is
+    // enabled", which would silence stderr too.
+    match telemetry.map(|t| t.layers()).filter(|l| !l.is_empty()) {
+        Some(otlp) => tracing_subscriber::registry().with(stderr).with(otlp).init(),
+        None => tracing_subscriber::registry().with(stderr).init(),
     }
 }
 
@@ -159,8 +167,8 @@ fn main() -> ExitCode {
         print!("{}", catalog::render(format));
         return ExitCode::SUCCESS;
     }
-    init_logging(&cli.log_level, cli.log_json);
     if cli.opts.check_config {
+        init_logging(&cli.log_level, cli.log_json, None);
         return ExitCode::from(agent::check_config(&cli.opts));
     }
     let (config, _path) = match agent::load_config(&cli.opts, &metricsd::config::env::process_env) {
@@ -172,11 +180,8 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
-    // Before the runtime starts its threads, which inherit the policy.
-    match metricsd::sched::apply(config.scheduling_policy) {
-        Ok(applied) => tracing::debug!(?applied, "Scheduling policy"),
-        Err(e) => tracing::warn!(error = %e, "Cannot set the SCHED_BATCH scheduling policy; running under the inherited one"),
-    }
+    // Before the runtime starts its threads, which inherit the policy (logged once logging is up).
+    let policy = metricsd::sched::apply(config.scheduling_policy);
     // Two async workers: with one, anything slow on it (a big render, a TLS handshake, a large
     // scrape body) held up `/health` and every exporter. Measured idle (debug build, examples'
     // stdout config at a 10 s interval, 30 s after start, 3 runs each): 1 worker RssAnon
@@ -190,7 +195,27 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
+    // The agent's own logs and traces over OTLP, when configured (not for `--once`).
+    let telemetry = if cli.opts.once {
+        None
+    } else {
+        match metricsd::telemetry::Telemetry::start(&config.telemetry, &agent::detect_resource(&config), rt.handle().clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: telemetry: {e}");
+                return ExitCode::from(exit::CONFIG);
+            }
+        }
+    };
+    init_logging(&cli.log_level, cli.log_json, telemetry.as_ref());
+    match policy {
+        Ok(applied) => tracing::debug!(?applied, "Scheduling policy"),
+        Err(e) => tracing::warn!(error = %e, "Cannot set the SCHED_BATCH scheduling policy; running under the inherited one"),
+    }
     let code = if cli.opts.once { rt.block_on(agent::run_once(config)) } else { rt.block_on(agent::run(config, &cli.opts)) };
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
     // `run` has flushed within `shutdown_timeout`; a thread still stuck in a read (a tick
     // left behind) must not hold the exit up.
     rt.shutdown_timeout(RUNTIME_STOP_WAIT);

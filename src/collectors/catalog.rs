@@ -9,7 +9,7 @@
 //! Listing reads nothing: no /proc, no NVML.
 
 use super::instruments::MetricSpec;
-use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, uptime};
+use super::{cgroup, cpu, disk, filesystem, gpu, load, memory, network, paging, process, processes, self_telemetry, textfile, uptime};
 use super::{conntrack, edac, entropy, filefd, hwmon, mdadm, netstat, nvme, rapl, softnet, thermal, timex};
 
 /// One collector's metrics.
@@ -34,6 +34,7 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "uptime", metrics: uptime::METRICS },
     CollectorMetrics { collector: "cgroup", metrics: cgroup::METRICS },
     CollectorMetrics { collector: "gpu", metrics: gpu::instruments::METRICS },
+    CollectorMetrics { collector: "textfile", metrics: textfile::METRICS },
     CollectorMetrics { collector: "netstat", metrics: netstat::METRICS },
     CollectorMetrics { collector: "softnet", metrics: softnet::METRICS },
     CollectorMetrics { collector: "conntrack", metrics: conntrack::METRICS },
@@ -282,6 +283,7 @@ mod tests {
         config.process.enabled = Some(true);
         config.gpu.enabled = Some(true);
         config.cgroup.enabled = Some(true);
+        config.textfile.directory = Some("/nonexistent".into());
         let mut v = crate::collectors::build(&config, &fixture_paths("linux-6.18-vm"), clock);
         v.push(Box::new(crate::collectors::self_telemetry::SelfTelemetryCollector::new(Arc::new(NoStatus), clock)));
         v

@@ -70,6 +70,10 @@ pub struct CollectorConfig {
     /// of the agent's own cgroup, of `path`, or with `scope: pod` of its Kubernetes pod); on by
     /// default only inside a container.
     pub cgroup: super::cgroup::CgroupConfig,
+    /// The textfile collector (node_exporter's `--collector.textfile.directory`): every
+    /// `*.prom` file of `directory`, parsed each tick into the host's metrics; off unless
+    /// `directory` is set.
+    pub textfile: super::textfile::TextfileConfig,
     /// The netstat collector (`system.linux.network.{tcp,udp}.*`: retransmits, resets, listen
     /// overflows and drops, SYN cookies, UDP errors); metricsd's `enable_network` also switches it.
     pub netstat: super::netstat::NetstatConfig,
@@ -111,8 +115,55 @@ impl CollectorConfig {
         self.interval.map(|d| d.get()).or(self.interval_seconds.map(Duration::from_secs)).unwrap_or(DEFAULT_INTERVAL)
     }
 
+    /// Each collector's per-metric settings (`collector.<name>.metrics`), by the collector's
+    /// name as the catalog and [`super::Collector::name`] give it.
+    pub fn metric_settings(&self) -> Vec<(&'static str, &super::metric_settings::MetricSettings)> {
+        vec![
+            ("memory", &self.memory.metrics),
+            ("load", &self.load.metrics),
+            ("cpu", &self.cpu.metrics),
+            ("paging", &self.paging.metrics),
+            ("network", &self.network.metrics),
+            ("processes", &self.processes.metrics),
+            ("disk", &self.disk.metrics),
+            ("filesystem", &self.filesystem.metrics),
+            ("process", &self.process.metrics),
+            ("uptime", &self.uptime.metrics),
+            ("cgroup", &self.cgroup.metrics),
+            ("gpu", &self.gpu.metrics),
+            ("agent", &self.agent.metrics),
+            ("textfile", &self.textfile.metrics),
+            ("netstat", &self.netstat.metrics),
+            ("softnet", &self.softnet.metrics),
+            ("conntrack", &self.conntrack.metrics),
+            ("filefd", &self.filefd.metrics),
+            ("entropy", &self.entropy.metrics),
+            ("timex", &self.timex.metrics),
+            ("hwmon", &self.hwmon.metrics),
+            ("thermal", &self.thermal.metrics),
+            ("rapl", &self.rapl.metrics),
+            ("edac", &self.edac.metrics),
+            ("nvme", &self.nvme.metrics),
+            ("mdadm", &self.mdadm.metrics),
+        ]
+    }
+
     /// The effective per-collector time limit, never longer than the interval.
     pub fn timeout(&self) -> Duration {
         self.timeout.map(|d| d.get()).unwrap_or(DEFAULT_COLLECTOR_TIMEOUT).min(self.interval())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_collector_of_the_catalog_has_its_metrics_settings_listed_once() {
+        let c = CollectorConfig::default();
+        let listed: Vec<&str> = c.metric_settings().into_iter().map(|(n, _)| n).collect();
+        for entry in super::super::catalog::CATALOG {
+            assert_eq!(listed.iter().filter(|n| **n == entry.collector).count(), 1, "collector.{}.metrics is not in metric_settings()", entry.collector);
+        }
     }
 }

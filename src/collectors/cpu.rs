@@ -56,6 +56,10 @@ pub struct CpuConfig {
     /// Run this collector (default true; metricsd's `enable_cpu` also switches it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// Report `system.cpu.time` and `system.cpu.utilization` per CPU, with
     /// `cpu.logical_number` (default true). `false` reports only all CPUs together, without the
     /// attribute (the semantic conventions' default, 7 series instead of 7 per CPU).
@@ -64,7 +68,7 @@ pub struct CpuConfig {
 
 impl Default for CpuConfig {
     fn default() -> Self {
-        CpuConfig { enabled: None, per_cpu: true }
+        CpuConfig { enabled: None, metrics: Default::default(), per_cpu: true }
     }
 }
 

@@ -67,6 +67,10 @@ pub struct DiskConfig {
     /// Run this collector (default true; metricsd's `enable_disk` also switches it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// Devices to report, by kernel name or a pattern where `*` matches any run of characters
     /// (`sd*`, `nvme*n1`, `dm-*`). Empty (the default): node_exporter's default rule (whole
     /// disks, device-mapper and md devices; no RAM disks, loop devices, floppies or partitions

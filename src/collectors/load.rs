@@ -24,6 +24,10 @@ pub struct LoadConfig {
     /// Run this collector (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
 }
 
 /// Reads `/proc/loadavg` every tick, keeping the file open, or asks `sysinfo(2)` for the same

@@ -32,6 +32,10 @@ pub struct MdadmConfig {
     /// Run this collector (default true; it reports nothing where there is no `/proc/mdstat`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
 }
 
 /// Reads `/proc/mdstat` every tick, keeping the file open.

@@ -30,6 +30,10 @@ pub struct MemoryConfig {
     /// Run this collector (default true; metricsd's `enable_memory` also switches it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
 }
 
 /// Reads `/proc/meminfo` every tick, keeping the file open.

@@ -19,6 +19,7 @@ pub mod gpu;
 pub mod instruments;
 pub mod load;
 pub mod memory;
+pub mod metric_settings;
 pub mod network;
 pub mod paging;
 pub mod process;
@@ -27,6 +28,7 @@ pub mod self_telemetry;
 pub mod sources;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod textfile;
 pub mod uptime;
 // Kernel sources of node_exporter's default collectors (issue 24).
 pub mod conntrack;
@@ -73,6 +75,12 @@ pub trait Collector: Send + 'static {
     /// hand-off; those that can get a blocking thread each and the per-collector time limit.
     fn may_block(&self) -> bool {
         false
+    }
+    /// Metrics read whole instead of observed through instruments (the textfile collector's
+    /// parsed files), taken once after each successful refresh; they join the host's resource
+    /// as one more instrumentation scope. Most collectors have none.
+    fn take_scope_metrics(&mut self) -> Option<opentelemetry_proto::tonic::metrics::v1::ScopeMetrics> {
+        None
     }
 }
 
@@ -243,6 +251,9 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     }
     if enabled(c.gpu.enabled, c.enable_gpu, false) {
         v.push(Box::new(gpu::GpuCollector::new(&c.gpu, paths, clock)));
+    }
+    if c.textfile.directory.is_some() {
+        v.push(Box::new(textfile::TextfileCollector::new(&c.textfile, clock)));
     }
     // Kernel sources of node_exporter's default collectors; absent sources report nothing.
     if enabled(c.netstat.enabled, c.enable_network, true) {

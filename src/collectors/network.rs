@@ -59,6 +59,10 @@ pub struct NetworkConfig {
     /// Run this collector (default true; metricsd's `enable_network` also switches it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// Interfaces to report, by exact name or a pattern where `*` matches any run of
     /// characters (`eth*`, `*.100`, `en*s0`). Empty (the default): every interface.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -82,7 +86,14 @@ pub const DEFAULT_CONNECTIONS_INTERVAL: crate::units::ConfigDuration = crate::un
 
 impl Default for NetworkConfig {
     fn default() -> Self {
-        NetworkConfig { enabled: None, include: Vec::new(), exclude: Vec::new(), connections: true, connections_interval: DEFAULT_CONNECTIONS_INTERVAL }
+        NetworkConfig {
+            enabled: None,
+            metrics: Default::default(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            connections: true,
+            connections_interval: DEFAULT_CONNECTIONS_INTERVAL,
+        }
     }
 }
 

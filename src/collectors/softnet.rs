@@ -26,6 +26,10 @@ pub struct SoftnetConfig {
     /// Run this collector (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
 }
 
 /// Reads `/proc/net/softnet_stat` every tick, keeping the file open.

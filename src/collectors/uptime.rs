@@ -26,6 +26,10 @@ pub struct UptimeConfig {
     /// Run this collector (default true).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
 }
 
 /// Reads `/proc/uptime` every tick, keeping the file open, or `CLOCK_BOOTTIME`, the clock the

@@ -70,6 +70,10 @@ pub struct Config {
     /// `SCHED_BATCH`: the same CPU share, no wake-up preemption) or `"inherit"` (keep the
     /// policy it was started with). See [`crate::sched`].
     pub scheduling_policy: crate::sched::SchedulingPolicy,
+    /// The agent's own logs and traces over OTLP, as the Collector's `service.telemetry`
+    /// (off unless `telemetry.endpoint` is set).
+    #[serde(skip_serializing_if = "crate::telemetry::TelemetryConfig::is_default")]
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// metricsd's `shipper` section: one exporter, in metricsd's flat shape.
@@ -174,6 +178,14 @@ impl Config {
         if !(1..=65_536).contains(&self.server.max_connections) {
             errors.push(ConfigError::Invalid { key: "server.max_connections".into(), msg: "must be from 1 to 65536".into() });
         }
+        for (key, msg) in self.telemetry.validate() {
+            errors.push(ConfigError::Invalid { key, msg });
+        }
+        for (name, settings) in c.metric_settings() {
+            for (key, msg) in settings.check(name) {
+                errors.push(ConfigError::Invalid { key, msg });
+            }
+        }
         let mut range = |key: &str, d: Option<Duration>, min: Duration, max: Duration| {
             if let Some(Err(msg)) = d.map(|d| check_range(key, d, min, max)) {
                 errors.push(ConfigError::Invalid { key: key.into(), msg });
@@ -215,6 +227,9 @@ impl Config {
             for msg in e.validate() {
                 errors.push(ConfigError::Invalid { key: format!("endpoints[{i}] ({})", e.name), msg });
             }
+        }
+        for msg in c.textfile.validate() {
+            errors.push(ConfigError::Invalid { key: "collector.textfile".into(), msg });
         }
         for (k, v) in &self.resource {
             if k.is_empty() || v.is_empty() {

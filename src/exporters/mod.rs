@@ -3,6 +3,7 @@
 //!
 //! Adding an exporter: one module here and one variant of [`ExporterConfig`].
 
+pub mod file;
 pub mod http_json;
 pub mod http_post;
 pub mod otlp;
@@ -24,6 +25,9 @@ pub enum ExporterConfig {
     HttpJson(http_json::HttpJsonConfig),
     /// OTLP over gRPC or HTTP/protobuf.
     Otlp(otlp::OtlpConfig),
+    /// Writes each batch to a local file: Prometheus text (replaced atomically) or OTLP/JSON
+    /// lines (appended, rotated by size).
+    File(file::FileConfig),
 }
 
 /// The `type` values, for messages.
@@ -37,6 +41,7 @@ impl ExporterConfig {
             ExporterConfig::PrometheusRemoteWrite(_) => "prometheus_remote_write",
             ExporterConfig::HttpJson(_) => "http_json",
             ExporterConfig::Otlp(_) => "otlp",
+            ExporterConfig::File(_) => "file",
         }
     }
 
@@ -47,6 +52,7 @@ impl ExporterConfig {
             ExporterConfig::PrometheusRemoteWrite(c) => c.endpoint.clone(),
             ExporterConfig::HttpJson(c) => c.endpoint.clone(),
             ExporterConfig::Otlp(c) => c.endpoint_for_display(),
+            ExporterConfig::File(c) => c.path.display().to_string(),
         }
     }
 
@@ -57,6 +63,7 @@ impl ExporterConfig {
             ExporterConfig::PrometheusRemoteWrite(c) => &mut c.queue,
             ExporterConfig::HttpJson(c) => &mut c.queue,
             ExporterConfig::Otlp(c) => &mut c.queue,
+            ExporterConfig::File(c) => &mut c.queue,
         }
     }
 
@@ -68,6 +75,7 @@ impl ExporterConfig {
             ExporterConfig::PrometheusRemoteWrite(c) => (c.validate(), Some(c.timeout.get()), &c.retry, Some(c.endpoint.as_str())),
             ExporterConfig::HttpJson(c) => (c.validate(), Some(c.timeout.get()), &c.retry, Some(c.endpoint.as_str())),
             ExporterConfig::Otlp(c) => (c.validate(), c.timeout.map(|t| t.get()), &c.retry, c.endpoint.as_deref()),
+            ExporterConfig::File(c) => (c.validate(), None, &c.retry, None),
         };
         if let Some(t) = timeout {
             v.extend(check_range("timeout", t, MIN_TIMEOUT, MAX_TIMEOUT).err());
@@ -98,6 +106,7 @@ impl ExporterConfig {
             }
             ExporterConfig::HttpJson(c) => QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()),
             ExporterConfig::Otlp(c) => QueueHandle::spawn(name, endpoint, otlp::OtlpExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()),
+            ExporterConfig::File(c) => QueueHandle::spawn(name, endpoint, file::FileExporter::new(c)?, c.queue.clone(), c.retry.clone()),
         }
     }
 }

@@ -30,6 +30,7 @@
 //! instruments with no observation in a collect are left out. Synchronous instruments are not
 //! provided (the agent has none): building one logs an error and returns the API's no-op.
 
+use crate::collectors::metric_settings::MetricSettings;
 use opentelemetry::metrics::{
     self as api, AsyncInstrument, AsyncInstrumentBuilder, Callback, InstrumentProvider, Meter, ObservableCounter, ObservableGauge, ObservableUpDownCounter,
 };
@@ -58,6 +59,31 @@ impl std::fmt::Debug for MeterProvider {
     }
 }
 
+/// A meter's view of a scope: instruments are added to `scope` as the collector's per-metric
+/// `settings` say (a metric switched off is not added at all; dropped keys are recorded on the
+/// instrument).
+struct Settled {
+    scope: Arc<ScopeInstruments>,
+    settings: Arc<MetricSettings>,
+}
+
+impl Settled {
+    fn add<T: Number>(
+        &self,
+        shape: Shape,
+        name: std::borrow::Cow<'static, str>,
+        description: Option<std::borrow::Cow<'static, str>>,
+        unit: Option<std::borrow::Cow<'static, str>>,
+        callbacks: Vec<Callback<T>>,
+    ) {
+        if self.settings.is_disabled(&name) {
+            return;
+        }
+        let drop: Arc<[String]> = self.settings.dropped(&name).into();
+        self.scope.add(shape, name, description, unit, callbacks, drop);
+    }
+}
+
 /// The instruments of one instrumentation scope.
 struct ScopeInstruments {
     scope: ProtoScope,
@@ -76,7 +102,7 @@ macro_rules! sync_unsupported {
     )*};
 }
 
-impl InstrumentProvider for ScopeInstruments {
+impl InstrumentProvider for Settled {
     fn u64_observable_counter(&self, b: AsyncInstrumentBuilder<'_, ObservableCounter<u64>, u64>) -> ObservableCounter<u64> {
         self.add(Shape::Sum { monotonic: true }, b.name, b.description, b.unit, b.callbacks);
         ObservableCounter::new()
@@ -132,8 +158,10 @@ impl ScopeInstruments {
         description: Option<std::borrow::Cow<'static, str>>,
         unit: Option<std::borrow::Cow<'static, str>>,
         callbacks: Vec<Callback<T>>,
+        drop: Arc<[String]>,
     ) {
         let inst = Instrument::<T> {
+            drop,
             name: name.into_owned(),
             description: description.map(|d| d.into_owned()).unwrap_or_default(),
             unit: unit.map(|u| u.into_owned()).unwrap_or_default(),
@@ -148,6 +176,16 @@ impl ScopeInstruments {
 
 impl opentelemetry::metrics::MeterProvider for MeterProvider {
     fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
+        self.meter_with_settings(scope, Arc::default())
+    }
+}
+
+impl MeterProvider {
+    /// A meter for `scope` whose instruments follow a collector's per-metric `settings`
+    /// (`collector.<name>.metrics`): metrics switched off are never registered, and the keys
+    /// dropped from a metric are removed from its points, which are then merged (a sum's
+    /// values added, a gauge's last kept).
+    pub fn meter_with_settings(&self, scope: InstrumentationScope, settings: Arc<MetricSettings>) -> Meter {
         let proto = ProtoScope {
             name: scope.name().to_string(),
             version: scope.version().unwrap_or_default().to_string(),
@@ -165,11 +203,9 @@ impl opentelemetry::metrics::MeterProvider for MeterProvider {
                 s
             }
         };
-        Meter::new(s)
+        Meter::new(Arc::new(Settled { scope: s, settings }))
     }
-}
 
-impl MeterProvider {
     /// A provider with no instruments yet.
     pub fn new() -> Self {
         Self::default()
@@ -267,6 +303,8 @@ struct Instrument<T> {
     start_ns: u64,
     /// Points in the previous collect: the next one reserves as much.
     last_len: AtomicUsize,
+    /// Attribute keys removed from every observation (`drop_attributes`).
+    drop: Arc<[String]>,
 }
 
 impl<T: Number> Collect for Instrument<T> {
@@ -303,13 +341,18 @@ impl<T: Number> Collect for Instrument<T> {
             state: Mutex::new(Observed { points: Vec::with_capacity(n), hashes: Vec::with_capacity(n), pool: pool.into_iter() }),
             start_ns: self.start_ns,
             now,
+            drop: self.drop.clone(),
             _measure: std::marker::PhantomData,
         };
         for cb in &self.callbacks {
             cb(&obs);
         }
         let Observed { mut points, hashes, .. } = obs.state.into_inner().unwrap_or_else(|e| e.into_inner());
-        dedup_last_wins(&mut points, &hashes);
+        match self.shape {
+            // Dropped keys make series out of several: a sum's values add up.
+            Shape::Sum { .. } if !self.drop.is_empty() => merge_sums(&mut points, &hashes),
+            _ => dedup_last_wins(&mut points, &hashes),
+        }
         self.last_len.store(points.len(), Ordering::Relaxed);
         if points.is_empty() {
             return None;
@@ -336,11 +379,22 @@ struct Observations<T> {
     state: Mutex<Observed>,
     start_ns: u64,
     now: u64,
+    drop: Arc<[String]>,
     _measure: std::marker::PhantomData<fn(T)>,
 }
 
 impl<T: Number> AsyncInstrument<T> for Observations<T> {
     fn observe(&self, measurement: T, attributes: &[KeyValue]) {
+        if !self.drop.is_empty() {
+            let kept: Vec<KeyValue> = attributes.iter().filter(|kv| !self.drop.iter().any(|d| d == kv.key.as_str())).cloned().collect();
+            return self.observe_kept(measurement, &kept);
+        }
+        self.observe_kept(measurement, attributes)
+    }
+}
+
+impl<T: Number> Observations<T> {
+    fn observe_kept(&self, measurement: T, attributes: &[KeyValue]) {
         let Some(value) = measurement.value() else { return };
         let hash = attribute_set_hash(attributes);
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -433,6 +487,45 @@ fn dedup_last_wins(points: &mut Vec<NumberDataPoint>, hashes: &[u64]) {
     let mut i = 0;
     points.retain(|_| {
         let keep = drop.binary_search(&i).is_err();
+        i += 1;
+        keep
+    });
+}
+
+/// Merges the points that share an attribute set into the first of them, adding their values
+/// (integers saturate): what a sum's series add up to once `drop_attributes` removed the keys
+/// that told them apart.
+fn merge_sums(points: &mut Vec<NumberDataPoint>, hashes: &[u64]) {
+    if points.len() < 2 {
+        return;
+    }
+    let mut order: Vec<(u64, usize)> = hashes.iter().copied().zip(0..).collect();
+    order.sort_unstable();
+    let mut merged = vec![false; points.len()];
+    for i in 0..order.len() {
+        let (h, into) = order[i];
+        if merged[into] {
+            continue;
+        }
+        for &(hb, from) in order[i + 1..].iter().take_while(|(hb, _)| *hb == h) {
+            debug_assert_eq!(hb, h);
+            if merged[from] || !same_set(&points[into].attributes, &points[from].attributes) {
+                continue;
+            }
+            merged[from] = true;
+            let add = points[from].value;
+            points[into].value = match (points[into].value, add) {
+                (Some(number_data_point::Value::AsInt(a)), Some(number_data_point::Value::AsInt(b))) => {
+                    Some(number_data_point::Value::AsInt(a.saturating_add(b)))
+                }
+                (Some(number_data_point::Value::AsDouble(a)), Some(number_data_point::Value::AsDouble(b))) => Some(number_data_point::Value::AsDouble(a + b)),
+                (a, _) => a,
+            };
+        }
+    }
+    let mut i = 0;
+    points.retain(|_| {
+        let keep = !merged[i];
         i += 1;
         keep
     });
@@ -558,6 +651,53 @@ mod tests {
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(got.iter().find(|(a, _)| a.len() == 2).unwrap().1, 3);
         assert_eq!(got.iter().filter(|(a, _)| a.len() == 1).map(|x| x.1).collect::<Vec<_>>(), [2, 4]);
+    }
+
+    #[test]
+    fn settings_leave_a_disabled_metric_unregistered_and_sum_a_counter_over_its_dropped_keys() {
+        let p = MeterProvider::new();
+        let settings: MetricSettings = serde_yaml_ng::from_str("off: {enabled: false}\ntime: {drop_attributes: [cpu]}\ng: {drop_attributes: [cpu]}").unwrap();
+        let m = p.meter_with_settings(InstrumentationScope::builder("metricsd").build(), Arc::new(settings));
+        m.u64_observable_counter("off").with_callback(|o| o.observe(1, &[])).build();
+        m.f64_observable_counter("time")
+            .with_callback(|o| {
+                for cpu in 0..4i64 {
+                    o.observe(1.5, &[KeyValue::new("cpu", cpu), KeyValue::new("mode", "user")]);
+                    o.observe(0.25, &[KeyValue::new("mode", "idle"), KeyValue::new("cpu", cpu)]);
+                }
+            })
+            .build();
+        m.i64_observable_gauge("g")
+            .with_callback(|o| {
+                o.observe(7, &[KeyValue::new("cpu", 0i64)]);
+                o.observe(9, &[KeyValue::new("cpu", 1i64)]);
+            })
+            .build();
+        // An unsettled meter of the same scope: the same name is untouched there.
+        p.meter("metricsd").u64_observable_counter("off").with_callback(|o| o.observe(2, &[])).build();
+        let out = p.collect(SystemTime::now());
+        assert_eq!(out.len(), 1, "one scope");
+        let ms = &out[0].metrics;
+        assert_eq!(ms.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["time", "g", "off"]);
+        let time: Vec<(String, f64)> = match ms[0].data.as_ref().unwrap() {
+            Data::Sum(s) => s
+                .data_points
+                .iter()
+                .map(|p| {
+                    assert_eq!(p.attributes.len(), 1, "cpu dropped");
+                    let mode = match p.attributes[0].value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(any_value::Value::StringValue(s)) => s.clone(),
+                        other => panic!("{other:?}"),
+                    };
+                    let Some(number_data_point::Value::AsDouble(v)) = p.value else { panic!("{:?}", p.value) };
+                    (mode, v)
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(time, [("user".to_string(), 6.0), ("idle".to_string(), 1.0)], "summed over the 4 CPUs");
+        assert_eq!(ints(&ms[1]), [(vec![], 9)], "a gauge keeps the last");
+        assert_eq!(ints(&ms[2]), [(vec![], 2)]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::meter;
 use super::state::{AgentState, TickTimings};
 use super::Batch;
+use crate::collectors::metric_settings::MetricSettings;
 use crate::collectors::{Collector, TickClock};
 use crate::resource::Attributes;
 use opentelemetry::metrics::MeterProvider as _;
@@ -47,7 +48,20 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Registers every collector's instruments on a new meter provider carrying `resource`.
-    pub fn new(mut collectors: Vec<Box<dyn Collector>>, clock: TickClock, resource: &Attributes, timeout: Duration, state: Arc<AgentState>) -> Self {
+    pub fn new(collectors: Vec<Box<dyn Collector>>, clock: TickClock, resource: &Attributes, timeout: Duration, state: Arc<AgentState>) -> Self {
+        Self::with_settings(collectors, clock, resource, timeout, state, &BTreeMap::new())
+    }
+
+    /// [`new`](Scheduler::new), each collector's instruments registered as its per-metric
+    /// `settings` say (by collector name: `collector.<name>.metrics`).
+    pub fn with_settings(
+        mut collectors: Vec<Box<dyn Collector>>,
+        clock: TickClock,
+        resource: &Attributes,
+        timeout: Duration,
+        state: Arc<AgentState>,
+        settings: &BTreeMap<&'static str, Arc<MetricSettings>>,
+    ) -> Self {
         let resource = Resource {
             attributes: resource.iter().map(|(k, v)| meter::proto_key_value(&KeyValue::new(k.clone(), v.clone()))).collect(),
             dropped_attributes_count: 0,
@@ -55,9 +69,12 @@ impl Scheduler {
         };
         let provider = meter::MeterProvider::new();
         let scope = opentelemetry::InstrumentationScope::builder("metricsd").with_version(env!("CARGO_PKG_VERSION")).build();
-        let meter = provider.meter_with_scope(scope);
+        let meter = provider.meter_with_scope(scope.clone());
         for c in collectors.iter_mut() {
-            c.register(&meter);
+            match settings.get(c.name()).filter(|s| !s.is_empty()) {
+                Some(s) => c.register(&provider.meter_with_settings(scope.clone(), s.clone())),
+                None => c.register(&meter),
+            }
         }
         let collectors = collectors.into_iter().map(|c| (c.name(), Arc::new(Mutex::new(c)))).collect();
         Scheduler {
@@ -101,6 +118,8 @@ impl Scheduler {
     pub fn tick_now(&mut self) -> Arc<Batch> {
         self.clock.advance();
         self.seq += 1;
+        // Spans are at debug level: stderr at info never shows them; `telemetry.traces` sends them.
+        let _tick = tracing::debug_span!("tick", seq = self.seq).entered();
         let started = Instant::now();
         let deadline = crate::units::duration::deadline_after(started, self.timeout);
         // Collectors that may block run on threads of their own; the channel that brings their
@@ -137,6 +156,7 @@ impl Scheduler {
                 continue;
             }
             let t = Instant::now();
+            let _refresh = tracing::debug_span!("refresh", collector = *name).entered();
             let r = match c.try_lock() {
                 Ok(mut c) => c.refresh().map_err(|e| e.to_string()),
                 Err(_) => Err("the previous refresh is still running".to_string()),
@@ -171,15 +191,24 @@ impl Scheduler {
             _ => (None, None),
         };
         let old = host.as_mut().map(|h| std::mem::take(&mut h.scope_metrics)).unwrap_or_default();
-        let scope_metrics = self.provider.collect_reusing(std::time::SystemTime::now(), old);
+        let scope_metrics = tracing::debug_span!("collect").in_scope(|| self.provider.collect_reusing(std::time::SystemTime::now(), old));
         let collected = Instant::now();
-        let host = match host {
+        let mut host = match host {
             Some(mut h) => {
                 h.scope_metrics = scope_metrics;
                 h
             }
             None => ResourceMetrics { resource: Some(self.resource.clone()), scope_metrics, schema_url: String::new() },
         };
+        // Metrics a collector read whole (textfiles) join the host's resource, from collectors
+        // whose refresh succeeded this tick.
+        for (name, c) in &self.collectors {
+            if results.iter().any(|(n, _, r)| n == name && r.is_ok()) {
+                if let Some(sm) = c.try_lock().ok().and_then(|mut c| c.take_scope_metrics()) {
+                    host.scope_metrics.push(sm);
+                }
+            }
+        }
         let mut request = ExportMetricsServiceRequest { resource_metrics: vec![host] };
         self.record(&results);
         // Scraped targets' results since the previous tick, each under its own resource.
@@ -329,6 +358,29 @@ mod tests {
         assert_eq!(sixth.request.resource_metrics[0].resource, third.request.resource_metrics[0].resource);
         let names = |b: &Batch| b.request.resource_metrics[0].scope_metrics[0].metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&sixth), names(&second));
+    }
+
+    #[test]
+    fn textfile_metrics_join_the_hosts_resource_every_tick_and_only_while_the_collector_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("apt.prom"), "apt_upgrades_pending{origin=\"x\"} 3\n").unwrap();
+        let mut config = crate::collectors::CollectorConfig::default();
+        config.textfile.directory = Some(dir.path().to_path_buf());
+        let clock = TickClock::default();
+        let collectors = crate::collectors::build(&config, &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let state = AgentState::new(Default::default());
+        let mut sched = Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), Duration::from_secs(5), state);
+        let scopes = |b: &Batch| b.request.resource_metrics[0].scope_metrics.iter().map(|s| s.scope.as_ref().unwrap().name.clone()).collect::<Vec<_>>();
+        for _ in 0..3 {
+            // The batch before the last is reused: the textfile scope must be added afresh.
+            let b = sched.tick_now();
+            assert_eq!(b.request.resource_metrics.len(), 1, "the host's resource, not one of its own");
+            assert_eq!(scopes(&b), ["metricsd", crate::collectors::textfile::SCOPE_NAME]);
+            assert_eq!(b.request.resource_metrics[0].scope_metrics[1].metrics[0].name, "apt_upgrades_pending");
+        }
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        let b = sched.tick_now();
+        assert_eq!(scopes(&b), ["metricsd"], "a failed refresh adds nothing");
     }
 
     /// A collector that may block, whose refresh takes `sleep`.

@@ -1,4 +1,4 @@
-//! Container identity: `container.id`, `container.runtime` and, inside Kubernetes, `k8s.pod.uid`,
+//! Container identity: `container.id`, `container.runtime.name` and, inside Kubernetes, `k8s.pod.uid`,
 //! from `PROC/self/cgroup` and `PROC/self/mountinfo`, as the OpenTelemetry SDKs detect it.
 //!
 //! **cgroup** (cgroup(7): `hierarchy-ID:controller-list:cgroup-path`, one line per v1
@@ -48,13 +48,13 @@ use std::path::Path;
 
 use super::{DetectInput, Detected};
 
-/// `container.runtime` values.
+/// `container.runtime.name` values.
 pub const DOCKER: &str = "docker";
-/// `container.runtime` for containerd (including its CRI plugin under Kubernetes).
+/// `container.runtime.name` for containerd (including its CRI plugin under Kubernetes).
 pub const CONTAINERD: &str = "containerd";
-/// `container.runtime` for CRI-O.
+/// `container.runtime.name` for CRI-O.
 pub const CRIO: &str = "cri-o";
-/// `container.runtime` for Podman.
+/// `container.runtime.name` for Podman.
 pub const PODMAN: &str = "podman";
 
 /// Container attributes of the agent's own process.
@@ -75,7 +75,7 @@ pub fn detect(input: &DetectInput) -> Detected {
         );
     }
     out.set("container.id", id);
-    out.set("container.runtime", runtime);
+    out.set("container.runtime.name", runtime);
     out.set("k8s.pod.uid", cgroup.as_deref().and_then(k8s_pod_uid_of_cgroup).or(mounts.pod_uid));
     out
 }
@@ -283,7 +283,7 @@ mod tests {
         let d = run(case);
         let get = |k: &str| d.attributes.get(k).map(String::as_str);
         assert_eq!(get("container.id"), id, "{case}: container.id");
-        assert_eq!(get("container.runtime"), runtime, "{case}: container.runtime");
+        assert_eq!(get("container.runtime.name"), runtime, "{case}: container.runtime.name");
         assert_eq!(get("k8s.pod.uid"), pod_uid, "{case}: k8s.pod.uid");
         d
     }

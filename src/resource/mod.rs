@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | host | `host.name`, `host.id`, `host.arch`, `os.type`, `os.description`, `os.name`, `os.version`, `os.build_id` | `/etc/hostname` or the kernel hostname, `/etc/machine-id`, `/etc/os-release`, `/proc/sys/kernel/osrelease` ([`host`]) |
 //! | vm | `cloud.provider`, `cloud.platform`, `host.type`, `host.id` (EC2 instance ID) | DMI, `/sys/class/dmi/id/*` ([`vm`]) |
-//! | container | `container.id`, `container.runtime`, `k8s.pod.uid` | `/proc/self/cgroup`, `/proc/self/mountinfo` ([`container`]) |
+//! | container | `container.id`, `container.runtime.name`, `k8s.pod.uid` | `/proc/self/cgroup`, `/proc/self/mountinfo` ([`container`]) |
 //! | k8s | `k8s.pod.name`, `k8s.pod.uid`, `k8s.namespace.name`, `k8s.node.name`, `k8s.container.name`, `k8s.cluster.name` | downward-API environment variables ([`k8s`]) |
 //! | env | anything | `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME` ([`env`](mod@env)) |
 //! | config | anything | the config file's `resource` map |
@@ -216,7 +216,7 @@ pub(crate) mod tests {
         assert_eq!(a["os.version"], "22.04");
         assert_eq!(a["os.description"], "Ubuntu 22.04.4 LTS (Linux 5.15.0-105-generic)");
         assert_eq!(a["host.arch"], host::semconv_arch(std::env::consts::ARCH));
-        for absent in ["container.id", "container.runtime", "cloud.provider", "cloud.platform", "host.type", "k8s.pod.uid"] {
+        for absent in ["container.id", "container.runtime.name", "cloud.provider", "cloud.platform", "host.type", "k8s.pod.uid"] {
             assert!(!a.contains_key(absent), "{absent} set: {a:?}");
         }
     }
@@ -286,16 +286,16 @@ pub(crate) mod tests {
 
     #[test]
     fn every_fixture_gives_its_expected_identity() {
-        const KEYS: [&str; 7] = ["container.id", "container.runtime", "k8s.pod.uid", "cloud.provider", "cloud.platform", "host.type", "host.id"];
+        const KEYS: [&str; 7] = ["container.id", "container.runtime.name", "k8s.pod.uid", "cloud.provider", "cloud.platform", "host.type", "host.id"];
         // Per fixture, the KEYS it sets; every other one of KEYS must be absent.
         let cases: &[(&str, &[(&str, &str)])] = &[
-            ("docker-cgroupv1", &[("container.id", "8261eccfecaffa64f5d3cbd3e0f9372cd460921568830fdfcde8134705c66f74"), ("container.runtime", "docker")]),
-            ("docker-cgroupv2", &[("container.id", "4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019"), ("container.runtime", "docker")]),
+            ("docker-cgroupv1", &[("container.id", "8261eccfecaffa64f5d3cbd3e0f9372cd460921568830fdfcde8134705c66f74"), ("container.runtime.name", "docker")]),
+            ("docker-cgroupv2", &[("container.id", "4064f380d588fa812ec157157c13fd961e245d378bec17c2186d13d36a31c019"), ("container.runtime.name", "docker")]),
             (
                 "containerd-k8s-cgroupv1",
                 &[
                     ("container.id", "c6f0cf8310ae8921248c7aaa770ae9a0c32327fa1d8b3e6719955ffb14c75098"),
-                    ("container.runtime", "containerd"),
+                    ("container.runtime.name", "containerd"),
                     ("k8s.pod.uid", "3273eab0-7af8-4579-a947-ed8aedf1667a"),
                 ],
             ),
@@ -303,20 +303,20 @@ pub(crate) mod tests {
                 "containerd-k8s-cgroupv2-systemd",
                 &[
                     ("container.id", "c9482dd7037cd141dfd3dd25b909ea6da38f0f1e7c74e8642b131e92f74626ce"),
-                    ("container.runtime", "containerd"),
+                    ("container.runtime.name", "containerd"),
                     ("k8s.pod.uid", "4df85153-51ae-46d3-8e51-2253ccd12173"),
                 ],
             ),
-            ("containerd-k8s-cgroupv2-nsprivate", &[("container.runtime", "containerd"), ("k8s.pod.uid", "fa5f2f5a-769c-4b76-b85e-499ba6033f6b")]),
+            ("containerd-k8s-cgroupv2-nsprivate", &[("container.runtime.name", "containerd"), ("k8s.pod.uid", "fa5f2f5a-769c-4b76-b85e-499ba6033f6b")]),
             (
                 "crio",
                 &[
                     ("container.id", "f21859ab1faa9442fe6575585371f1bc1f0d4e96ef91acc019b1a36c01f6b919"),
-                    ("container.runtime", "cri-o"),
+                    ("container.runtime.name", "cri-o"),
                     ("k8s.pod.uid", "d1216c35-8b6f-4fd6-ac4e-942905d14684"),
                 ],
             ),
-            ("podman", &[("container.id", "da78b36284a3b96632dbdc32d3a544dc0fb8a56efa24766d554696c9aa02f0f6"), ("container.runtime", "podman")]),
+            ("podman", &[("container.id", "da78b36284a3b96632dbdc32d3a544dc0fb8a56efa24766d554696c9aa02f0f6"), ("container.runtime.name", "podman")]),
             ("bare-host", &[("host.id", "5f3c0a8e9b2d4c61a7e4f0b1c2d3e4f5")]),
             ("aws-ec2", &[("cloud.provider", "aws"), ("cloud.platform", "aws_ec2"), ("host.type", "m5.large"), ("host.id", "i-0af01c0123456789a")]),
             ("gcp", &[("cloud.provider", "gcp"), ("cloud.platform", "gcp_compute_engine"), ("host.id", "9d2c4e6f8a0b41c3d5e7f9a1b3c5d7e9")]),
@@ -345,7 +345,7 @@ pub(crate) mod tests {
         assert_eq!(a["host.id"], "c2423a6b-c365-4ea4-807c-fc7a293ac58b");
         assert!(d.notes.iter().any(|n| n.contains("boot_id")), "{:?}", d.notes);
         // The memory controller's /process_api/<32 hex> is not a container ID.
-        for absent in ["container.id", "container.runtime", "cloud.provider", "host.type"] {
+        for absent in ["container.id", "container.runtime.name", "cloud.provider", "host.type"] {
             assert!(!a.contains_key(absent), "{absent} set: {a:?}");
         }
     }

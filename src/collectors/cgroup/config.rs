@@ -46,6 +46,10 @@ pub struct CgroupConfig {
     /// machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// The cgroup to report instead of the agent's own, as a path from the root of each
     /// hierarchy: `/kubepods.slice/kubepods-burstable.slice/…/cri-containerd-<id>.scope` (v2),
     /// `/docker/<id>` (v1, the same path in every controller's hierarchy). Not with
@@ -76,13 +80,14 @@ struct CgroupConfigFields {
     root: Option<PathBuf>,
     scope: CgroupScope,
     pod_uid: Option<String>,
+    metrics: crate::collectors::metric_settings::MetricSettings,
 }
 
 impl TryFrom<CgroupConfigFields> for CgroupConfig {
     type Error = String;
 
     fn try_from(f: CgroupConfigFields) -> Result<Self, String> {
-        let c = CgroupConfig { enabled: f.enabled, path: f.path, root: f.root, scope: f.scope, pod_uid: f.pod_uid };
+        let c = CgroupConfig { enabled: f.enabled, metrics: f.metrics, path: f.path, root: f.root, scope: f.scope, pod_uid: f.pod_uid };
         // Reported at `collector` (the key holding this section): say which section.
         c.check().map(|()| c).map_err(|msg| format!("cgroup: {msg}"))
     }

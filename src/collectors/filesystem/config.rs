@@ -18,6 +18,10 @@ pub struct FilesystemConfig {
     /// Run this collector (default true; metricsd's `enable_disk` also switches it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// Mount points to report, as paths or patterns where `*` matches any run of characters,
     /// `/` included (`/data*`, `/mnt/*`). Empty (the default): every mount point.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -60,6 +64,7 @@ impl Default for FilesystemConfig {
     fn default() -> Self {
         FilesystemConfig {
             enabled: None,
+            metrics: Default::default(),
             include_mountpoints: Vec::new(),
             exclude_mountpoints: None,
             include_types: Vec::new(),

@@ -15,6 +15,10 @@ pub struct GpuConfig {
     /// Run this collector (default false; metricsd's `enable_gpu` also switches it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// Report GPU memory per process, with its executable, container and pod (default true).
     pub processes: bool,
     /// Report at most this many processes per GPU, those using the most memory (default 64).
@@ -39,6 +43,7 @@ impl Default for GpuConfig {
     fn default() -> Self {
         GpuConfig {
             enabled: None,
+            metrics: Default::default(),
             processes: true,
             max_processes: 64,
             mig: true,

@@ -204,7 +204,7 @@ const THREAD_COUNT: Metric<i64> = Metric::i64_up_down_counter("process.thread.co
     .source("/proc/PID/stat num_threads")
     .by_default(OFF);
 const OPEN_FILE_DESCRIPTOR_COUNT: Metric<i64> =
-    Metric::i64_up_down_counter("process.open_file_descriptor.count", "{file_descriptor}", "File descriptors the process has open")
+    Metric::i64_up_down_counter("process.unix.file_descriptor.count", "{file_descriptor}", "File descriptors the process has open")
         .attributes(&PROCESS)
         .source("/proc/PID/fd entries (when listable)")
         .by_default(OFF);
@@ -487,7 +487,7 @@ mod tests {
         assert_eq!(val(&p, "process.memory.usage", 4242, None), Some((31872 * pid::page_size()) as f64));
         assert_eq!(val(&p, "process.memory.virtual", 4242, None), Some(1_210_380_288.0));
         assert_eq!(val(&p, "process.thread.count", 4242, None), Some(9.0));
-        assert_eq!(val(&p, "process.open_file_descriptor.count", 4242, None), Some(5.0));
+        assert_eq!(val(&p, "process.unix.file_descriptor.count", 4242, None), Some(5.0));
         let io = |pid, d| val(&p, "process.disk.io", pid, Some(("disk.io.direction", d)));
         assert_eq!(io(4242, "read"), Some(45056.0));
         assert_eq!(io(4242, "write"), Some(8192.0));
@@ -504,7 +504,7 @@ mod tests {
         // dd runs as alice (uid 1000) and wrote 10 GiB.
         assert!(attrs_of(&p, "process.thread.count", 4244).contains(&("process.owner".into(), "alice".into())));
         assert_eq!(io(4244, "write"), Some(10_737_418_240.0));
-        assert_eq!(val(&p, "process.open_file_descriptor.count", 4244, None), Some(4.0));
+        assert_eq!(val(&p, "process.unix.file_descriptor.count", 4244, None), Some(4.0));
         // First tick: no utilization yet.
         assert!(of(&p, "process.cpu.utilization").is_empty());
         assert_eq!(kind(&p, "process.cpu.time"), Some(Kind::Counter));
@@ -512,7 +512,7 @@ mod tests {
         assert_eq!(kind(&p, "process.paging.faults"), Some(Kind::Counter));
         assert_eq!(kind(&p, "process.memory.usage"), Some(Kind::UpDownCounter));
         assert_eq!(kind(&p, "process.thread.count"), Some(Kind::UpDownCounter));
-        assert_eq!(kind(&p, "process.open_file_descriptor.count"), Some(Kind::UpDownCounter));
+        assert_eq!(kind(&p, "process.unix.file_descriptor.count"), Some(Kind::UpDownCounter));
     }
 
     #[test]
@@ -530,8 +530,8 @@ mod tests {
         let p = collect(&ProcessConfig { top_n: 0, ..Default::default() });
         // 4245 (vim) and 4246 (traced) have no io file; 4246 no fd directory.
         assert_eq!(val(&p, "process.disk.io", 4245, Some(("disk.io.direction", "read"))), None);
-        assert_eq!(val(&p, "process.open_file_descriptor.count", 4245, None), Some(4.0));
-        assert_eq!(val(&p, "process.open_file_descriptor.count", 4246, None), None);
+        assert_eq!(val(&p, "process.unix.file_descriptor.count", 4245, None), Some(4.0));
+        assert_eq!(val(&p, "process.unix.file_descriptor.count", 4246, None), None);
         assert_eq!(of(&p, "process.disk.io").len(), 2 * 4);
         // uid 1001 is not in /etc/passwd: the number.
         assert!(attrs_of(&p, "process.thread.count", 4246).contains(&("process.owner".into(), "1001".into())));
@@ -603,7 +603,7 @@ mod tests {
         let me = std::process::id();
         assert!(pids(&p).contains(&me));
         assert!(val(&p, "process.thread.count", me, None).unwrap() >= 1.0);
-        assert!(val(&p, "process.open_file_descriptor.count", me, None).unwrap() >= 3.0);
+        assert!(val(&p, "process.unix.file_descriptor.count", me, None).unwrap() >= 3.0);
         assert!(val(&p, "process.cpu.utilization", me, Some(("cpu.mode", "user"))).is_some());
     }
 }

@@ -27,6 +27,10 @@ pub struct ProcessConfig {
     /// come and go).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Per-metric switches and dropped attribute keys, by metric name:
+    /// `{system.cpu.frequency: {enabled: false}}` (see `metricsd --list-metrics`).
+    #[serde(skip_serializing_if = "crate::collectors::metric_settings::MetricSettings::is_empty")]
+    pub metrics: crate::collectors::metric_settings::MetricSettings,
     /// Processes to consider, by executable name (`process.executable.name`) or a pattern where
     /// `*` matches any run of characters (`postgres`, `java*`, `kube-*`). Empty (the default):
     /// every process.
@@ -44,7 +48,7 @@ pub struct ProcessConfig {
 
 impl Default for ProcessConfig {
     fn default() -> Self {
-        ProcessConfig { enabled: None, include: Vec::new(), exclude: Vec::new(), top_n: 20, top_by: TopBy::Cpu }
+        ProcessConfig { enabled: None, metrics: Default::default(), include: Vec::new(), exclude: Vec::new(), top_n: 20, top_by: TopBy::Cpu }
     }
 }
 

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Its metrics (`process.cpu.time`, `.cpu.utilization`, `.memory.usage`, `.memory.virtual`,
-//! `.disk.io`, `.thread.count`, `.open_file_descriptor.count`, `.paging.faults`), their
+//! `.disk.io`, `.thread.count`, `.unix.file_descriptor.count`, `.paging.faults`), their
 //! attributes and sources are listed in [docs/metrics.md](../../../docs/metrics.md) (section
 //! "process").
 //!
@@ -27,7 +27,7 @@
 //! bytes the process made storage read and write (`read_bytes`, `write_bytes` of
 //! `/proc/[pid]/io`); that file is readable only for the agent's own user's processes unless it
 //! runs as root (or with CAP_SYS_PTRACE), and the metric is missing for the others, as is
-//! `process.open_file_descriptor.count` when `/proc/[pid]/fd` cannot be listed.
+//! `process.unix.file_descriptor.count` when `/proc/[pid]/fd` cannot be listed.
 //!
 //! **Which processes.** Every tick the collector reads `/proc/[pid]/stat` of every process (one
 //! small read each; zombies and dead processes are skipped), keeps those whose executable name

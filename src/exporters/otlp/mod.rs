@@ -54,6 +54,7 @@ pub use config::{
 pub use env::parse_env_headers;
 pub use grpc_codec::{PreEncoded, PreEncodedEncoder, ResponseDecoder};
 pub use split::split_by_encoded_len;
+pub use transport::grpc_channel;
 
 use crate::pipeline::count_points;
 use crate::pipeline::delta::DeltaConverter;

@@ -10,6 +10,43 @@ use tonic::codegen::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
+/// A gRPC channel to `config`'s endpoint over our own connector (TCP → proxy → rustls), with
+/// `config`'s headers as metadata. It connects lazily, on the Tokio runtime this is called on.
+/// The agent's own logs and traces (`telemetry`) go over the same kind of channel.
+pub fn grpc_channel(config: &OtlpConfig) -> Result<(Channel, MetadataMap), String> {
+    let target = config.target()?;
+    let timeout = config.timeout();
+    let headers = config.header_pairs()?;
+    let authority = target.uri.authority().ok_or("`endpoint` has no host")?.clone();
+    let endpoint = Endpoint::from_shared(format!("http://{authority}"))
+        .map_err(|e| format!("`endpoint`: {e}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .user_agent(crate::http::USER_AGENT)
+        .map_err(|e| e.to_string())?;
+    // tonic is given an http:// URI so that it never tries TLS itself; our connector does TLS
+    // (and the proxy), and `origin` makes requests say https.
+    let tls = TlsConfig { enabled: target.tls, ..config.tls.clone() };
+    let proxies = crate::http::Proxies::new(config.proxy_url.as_ref())?;
+    let connector =
+        crate::http::connect::Connector::new(&tls, proxies, crate::http::connect::Mode::Grpc { tls: target.tls }).map_err(|e| format!("tls: {e}"))?;
+    let endpoint = if target.tls {
+        let origin: hyper::Uri = format!("https://{authority}").parse().map_err(|_| "`endpoint`: bad authority".to_string())?;
+        endpoint.origin(origin)
+    } else {
+        endpoint
+    };
+    let channel = endpoint.connect_with_connector_lazy(connector);
+    let mut metadata = MetadataMap::new();
+    for (k, v) in &headers {
+        let key = AsciiMetadataKey::from_bytes(k.as_str().as_bytes()).map_err(|_| format!("header {k}: not a valid gRPC metadata key"))?;
+        let value = AsciiMetadataValue::try_from(v.as_bytes()).map_err(|_| format!("header {k}: not a valid gRPC metadata value"))?;
+        metadata.insert(key, value);
+    }
+    Ok((channel, metadata))
+}
+
 /// The gRPC channel and its metadata, or the HTTP client, URL and headers.
 pub(super) enum Transport {
     Grpc { client: tonic::client::Grpc<Channel>, metadata: MetadataMap },
@@ -26,39 +63,13 @@ impl Transport {
         let compression = config.compression();
         Ok(match config.protocol() {
             Protocol::Grpc => {
-                let authority = target.uri.authority().ok_or("`endpoint` has no host")?.clone();
-                let endpoint = Endpoint::from_shared(format!("http://{authority}"))
-                    .map_err(|e| format!("`endpoint`: {e}"))?
-                    .connect_timeout(timeout)
-                    .timeout(timeout)
-                    .tcp_nodelay(true)
-                    .user_agent(crate::http::USER_AGENT)
-                    .map_err(|e| e.to_string())?;
-                // tonic is given an http:// URI so that it never tries TLS itself; our connector
-                // does TLS (and the proxy), and `origin` makes requests say https.
-                let tls = TlsConfig { enabled: target.tls, ..config.tls.clone() };
-                let proxies = crate::http::Proxies::new(config.proxy_url.as_ref())?;
-                let connector = crate::http::connect::Connector::new(&tls, proxies, crate::http::connect::Mode::Grpc { tls: target.tls })
-                    .map_err(|e| format!("tls: {e}"))?;
-                let endpoint = if target.tls {
-                    let origin: hyper::Uri = format!("https://{authority}").parse().map_err(|_| "`endpoint`: bad authority".to_string())?;
-                    endpoint.origin(origin)
-                } else {
-                    endpoint
-                };
-                let channel = endpoint.connect_with_connector_lazy(connector);
+                let (channel, metadata) = grpc_channel(config)?;
                 let mut client = tonic::client::Grpc::new(channel).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd);
                 client = match compression {
                     Compression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
                     Compression::Zstd => client.send_compressed(CompressionEncoding::Zstd),
                     Compression::None => client,
                 };
-                let mut metadata = MetadataMap::new();
-                for (k, v) in &headers {
-                    let key = AsciiMetadataKey::from_bytes(k.as_str().as_bytes()).map_err(|_| format!("header {k}: not a valid gRPC metadata key"))?;
-                    let value = AsciiMetadataValue::try_from(v.as_bytes()).map_err(|_| format!("header {k}: not a valid gRPC metadata value"))?;
-                    metadata.insert(key, value);
-                }
                 Transport::Grpc { client, metadata }
             }
             Protocol::HttpProtobuf => {

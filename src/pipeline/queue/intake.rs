@@ -46,6 +46,7 @@ pub(super) fn encoder_thread<E: Exporter>(shared: &Shared, name: &str, exporter:
 /// The payloads of `batch`; none if it cannot be encoded, which is counted, shown on `/status`
 /// and logged once per distinct error (`last_err`).
 fn encoded<E: Exporter>(shared: &Shared, name: &str, exporter: &E, batch: &Batch, last_err: &mut Option<String>) -> Vec<Payload> {
+    let _encode = tracing::debug_span!("encode", exporter = %name, points = batch.points).entered();
     match exporter.encode(batch) {
         Ok(payloads) => {
             *last_err = None;

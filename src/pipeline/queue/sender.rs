@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument as _;
 
 use tokio::sync::watch;
 
@@ -55,7 +56,7 @@ pub(super) async fn sender_loop<E: Exporter>(
         loop {
             attempt += 1;
             let started = Instant::now();
-            let outcome = exporter.send(&payload).await;
+            let outcome = exporter.send(&payload).instrument(tracing::debug_span!("send", exporter = %name, attempt)).await;
             // Decide under the lock (in a block: the guard must not live across an await).
             let next_try: Option<Duration> = {
                 let mut st = shared.status.lock().unwrap();
