@@ -10,6 +10,17 @@ use metricsd::resource::{container, env, host};
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else { return };
     let text = &*String::from_utf8_lossy(rest);
+    // The kernel collectors' parsers: first bytes 240..=244 (the older corpus uses 0..=47).
+    if which >= 240 {
+        match which % 5 {
+            0 => drop(snmp::parse_pairs(text, &mut Default::default())),
+            1 => drop(snmp::parse_snmp6(text, &mut Default::default())),
+            2 => drop(softnet::parse(text)),
+            3 => drop(filefd::parse(text)),
+            _ => drop(mdstat::parse(text).map(|v| v.iter().map(|a| a.blocks.saturating_mul(1024)).count())),
+        }
+        return;
+    }
     match which % 24 {
         0 => drop(stat::parse(text).map(|s| (s.total.total(), s.cpus.iter().map(|(_, c)| c.total()).count()))),
         1 => drop(meminfo::parse(text)),

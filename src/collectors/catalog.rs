@@ -10,6 +10,7 @@
 
 use super::instruments::MetricSpec;
 use super::{cgroup, containers, cpu, disk, filesystem, gpu, load, memory, network, paging, pressure, process, processes, self_telemetry, textfile, uptime};
+use super::{conntrack, edac, entropy, filefd, hwmon, mdadm, netstat, nvme, rapl, softnet, thermal, timex};
 
 /// One collector's metrics.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +37,18 @@ pub const CATALOG: &[CollectorMetrics] = &[
     CollectorMetrics { collector: "containers", metrics: containers::METRICS },
     CollectorMetrics { collector: "gpu", metrics: gpu::instruments::METRICS },
     CollectorMetrics { collector: "textfile", metrics: textfile::METRICS },
+    CollectorMetrics { collector: "netstat", metrics: netstat::METRICS },
+    CollectorMetrics { collector: "softnet", metrics: softnet::METRICS },
+    CollectorMetrics { collector: "conntrack", metrics: conntrack::METRICS },
+    CollectorMetrics { collector: "filefd", metrics: filefd::METRICS },
+    CollectorMetrics { collector: "entropy", metrics: entropy::METRICS },
+    CollectorMetrics { collector: "timex", metrics: timex::METRICS },
+    CollectorMetrics { collector: "hwmon", metrics: hwmon::METRICS },
+    CollectorMetrics { collector: "thermal", metrics: thermal::METRICS },
+    CollectorMetrics { collector: "rapl", metrics: rapl::METRICS },
+    CollectorMetrics { collector: "edac", metrics: edac::METRICS },
+    CollectorMetrics { collector: "nvme", metrics: nvme::METRICS },
+    CollectorMetrics { collector: "mdadm", metrics: mdadm::METRICS },
     CollectorMetrics { collector: "agent", metrics: self_telemetry::METRICS },
 ];
 
@@ -296,15 +309,19 @@ mod tests {
                 entry.metrics.iter().map(|m| (m.name.to_string(), m.kind, m.value_type, m.unit.to_string(), m.description.to_string())).collect();
             assert_eq!(registered, listed, "{}: what is registered, in order, is what the catalog lists", c.name());
         }
-        // The containers collector reports the cgroup collector's `container.*` metrics for
-        // every container and is never built beside it: those are listed under both, alike.
-        let shared = |m: &MetricSpec| cgroup::METRICS.iter().any(|g| g.name == m.name);
-        let mut names: Vec<&str> =
-            CATALOG.iter().flat_map(|c| c.metrics.iter().filter(move |m| c.collector != "containers" || !shared(m)).map(|m| m.name)).collect();
+        // A name is listed once per collector; the hardware conventions' names (`hw.temperature`,
+        // `hw.power`, `hw.energy`) may come from several collectors (GPUs, hwmon), with one
+        // instrument kind, value type and unit.
+        let mut names: Vec<(&str, &str)> = CATALOG.iter().flat_map(|c| c.metrics.iter().map(|m| (m.name, c.collector))).collect();
         let all = names.len();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), all, "every metric is listed once");
+        assert_eq!(names.len(), all, "every metric is listed once per collector");
+        for m in CATALOG.iter().flat_map(|c| c.metrics) {
+            for other in CATALOG.iter().flat_map(|c| c.metrics).filter(|o| o.name == m.name) {
+                assert_eq!((m.kind, m.value_type, m.unit), (other.kind, other.value_type, other.unit), "{} is one instrument wherever it comes from", m.name);
+            }
+        }
         for m in containers::METRICS.iter().filter(|m| m.name.starts_with("container.") && m.name != "container.linux.pressure.time") {
             let g = cgroup::METRICS.iter().find(|g| g.name == m.name).unwrap_or_else(|| panic!("{} is the cgroup collector's", m.name));
             assert_eq!(

@@ -81,6 +81,39 @@ pub struct CollectorConfig {
     /// Proxmox guest on the host); on by default in a Kubernetes DaemonSet that sees the
     /// node's pod cgroups, otherwise off.
     pub containers: super::containers::ContainersConfig,
+    /// The netstat collector (`system.linux.network.{tcp,udp}.*`: retransmits, resets, listen
+    /// overflows and drops, SYN cookies, UDP errors); metricsd's `enable_network` also switches it.
+    pub netstat: super::netstat::NetstatConfig,
+    /// The softnet collector (`system.linux.softnet.*`: per-CPU receive softirq drops and
+    /// squeezes); metricsd's `enable_network` also switches it.
+    pub softnet: super::softnet::SoftnetConfig,
+    /// The conntrack collector (`system.network.conntrack.{count,max}`), where `nf_conntrack` is
+    /// loaded; metricsd's `enable_network` also switches it.
+    pub conntrack: super::conntrack::ConntrackConfig,
+    /// The filefd collector (`system.linux.file_descriptor.{count,limit}`).
+    pub filefd: super::filefd::FilefdConfig,
+    /// The entropy collector (`system.linux.entropy.*`).
+    pub entropy: super::entropy::EntropyConfig,
+    /// The timex collector (`system.linux.time.*`: clock offset, errors, synchronized).
+    pub timex: super::timex::TimexConfig,
+    /// The hwmon collector (`hw.temperature`, `hw.fan.speed`, `hw.voltage`, `hw.power`,
+    /// `hw.energy` of `/sys/class/hwmon` sensors), where the host has sensor chips.
+    pub hwmon: super::hwmon::HwmonConfig,
+    /// The thermal collector (`hw.temperature` of `/sys/class/thermal` zones, cooling device
+    /// states), where the host has thermal zones.
+    pub thermal: super::thermal::ThermalConfig,
+    /// The rapl collector (`hw.energy` of RAPL domains: packages, cores, DRAM), where the host
+    /// has RAPL and the agent runs as root.
+    pub rapl: super::rapl::RaplConfig,
+    /// The edac collector (`hw.errors` of memory controllers, per-row counts), where an EDAC
+    /// driver is loaded.
+    pub edac: super::edac::EdacConfig,
+    /// The nvme collector (`system.linux.nvme.info`: model, serial, firmware, state);
+    /// metricsd's `enable_disk` also switches it.
+    pub nvme: super::nvme::NvmeConfig,
+    /// The mdadm collector (`system.linux.md.*`: software RAID state, disks, sync progress);
+    /// metricsd's `enable_disk` also switches it.
+    pub mdadm: super::mdadm::MdadmConfig,
 }
 
 impl CollectorConfig {
@@ -109,6 +142,18 @@ impl CollectorConfig {
             ("textfile", &self.textfile.metrics),
             ("pressure", &self.pressure.metrics),
             ("containers", &self.containers.metrics),
+            ("netstat", &self.netstat.metrics),
+            ("softnet", &self.softnet.metrics),
+            ("conntrack", &self.conntrack.metrics),
+            ("filefd", &self.filefd.metrics),
+            ("entropy", &self.entropy.metrics),
+            ("timex", &self.timex.metrics),
+            ("hwmon", &self.hwmon.metrics),
+            ("thermal", &self.thermal.metrics),
+            ("rapl", &self.rapl.metrics),
+            ("edac", &self.edac.metrics),
+            ("nvme", &self.nvme.metrics),
+            ("mdadm", &self.mdadm.metrics),
         ]
     }
 

@@ -11,6 +11,10 @@
 //! `used + free + buffers + cached` may exceed the total: `free`, `buffers` and `cached` are the
 //! kernel's own figures. On kernels without `MemAvailable` (before 3.14), `used` is
 //! `MemTotal − MemFree − Buffers − Cached`.
+//!
+//! The huge page pool (`HugePages_Total`, `_Free`, `_Rsvd`, `_Surp`, in pages of
+//! `Hugepagesize`) is reported as `system.memory.linux.hugepages.*`, metricsd's names (the
+//! semantic conventions have none), where the kernel has hugetlbfs.
 
 use super::instruments::{Metric, MetricSpec};
 use super::{Collector, CollectorError, SnapshotCell, TickClock};
@@ -74,8 +78,45 @@ const SLAB_USAGE: Metric<i64> = Metric::i64_up_down_counter("system.memory.linux
     .attributes(&["system.memory.linux.slab.state"])
     .source("/proc/meminfo SReclaimable, SUnreclaim");
 
+const HUGEPAGES_LIMIT: Metric<i64> =
+    Metric::i64_up_down_counter("system.memory.linux.hugepages.limit", "{page}", "Huge pages in the pool (HugePages_Total), of the default huge page size")
+        .source("/proc/meminfo HugePages_Total")
+        .agent_name();
+const HUGEPAGES_USAGE: Metric<i64> = Metric::i64_up_down_counter(
+    "system.memory.linux.hugepages.usage",
+    "{page}",
+    "Huge pages of the pool by state: used (HugePages_Total − HugePages_Free), free",
+)
+.attributes(&["system.memory.linux.hugepages.state"])
+.source("/proc/meminfo HugePages_Total, HugePages_Free")
+.agent_name();
+const HUGEPAGES_RESERVED: Metric<i64> =
+    Metric::i64_up_down_counter("system.memory.linux.hugepages.reserved", "{page}", "Huge pages promised to mappings but not yet faulted in (HugePages_Rsvd)")
+        .source("/proc/meminfo HugePages_Rsvd")
+        .agent_name();
+const HUGEPAGES_SURPLUS: Metric<i64> =
+    Metric::i64_up_down_counter("system.memory.linux.hugepages.surplus", "{page}", "Huge pages above the configured pool size (HugePages_Surp)")
+        .source("/proc/meminfo HugePages_Surp")
+        .agent_name();
+const HUGEPAGES_PAGE_SIZE: Metric<i64> =
+    Metric::i64_up_down_counter("system.memory.linux.hugepages.page_size", "By", "The default huge page size (Hugepagesize)")
+        .source("/proc/meminfo Hugepagesize")
+        .agent_name();
+
 /// The memory collector's metrics, in registration order.
-pub const METRICS: &[MetricSpec] = &[USAGE.spec(), UTILIZATION.spec(), LIMIT.spec(), AVAILABLE.spec(), SHARED.spec(), SLAB_USAGE.spec()];
+pub const METRICS: &[MetricSpec] = &[
+    USAGE.spec(),
+    UTILIZATION.spec(),
+    LIMIT.spec(),
+    AVAILABLE.spec(),
+    SHARED.spec(),
+    SLAB_USAGE.spec(),
+    HUGEPAGES_LIMIT.spec(),
+    HUGEPAGES_RESERVED.spec(),
+    HUGEPAGES_SURPLUS.spec(),
+    HUGEPAGES_PAGE_SIZE.spec(),
+    HUGEPAGES_USAGE.spec(),
+];
 
 impl Collector for MemoryCollector {
     fn name(&self) -> &'static str {
@@ -126,6 +167,30 @@ impl Collector for MemoryCollector {
                 obs.observe(m.slab_unreclaimable as i64, &slab[1]);
             });
         });
+        type Pick = fn(&meminfo::MemInfo) -> Option<u64>;
+        for (metric, pick) in [
+            (HUGEPAGES_LIMIT, (|m: &meminfo::MemInfo| m.hugepages_total) as Pick),
+            (HUGEPAGES_RESERVED, |m| m.hugepages_reserved),
+            (HUGEPAGES_SURPLUS, |m| m.hugepages_surplus),
+            (HUGEPAGES_PAGE_SIZE, |m| m.hugepage_size),
+        ] {
+            let snap = self.snap.clone();
+            metric.register(meter, move |obs| {
+                if let Some(Some(v)) = snap.with(pick) {
+                    obs.observe(v.min(i64::MAX as u64) as i64, &[]);
+                }
+            });
+        }
+        let snap = self.snap.clone();
+        let hp = [[KeyValue::new("system.memory.linux.hugepages.state", "used")], [KeyValue::new("system.memory.linux.hugepages.state", "free")]];
+        HUGEPAGES_USAGE.register(meter, move |obs| {
+            snap.with(|m| {
+                if let (Some(total), Some(free)) = (m.hugepages_total, m.hugepages_free) {
+                    obs.observe(total.saturating_sub(free).min(i64::MAX as u64) as i64, &hp[0]);
+                    obs.observe(free.min(i64::MAX as u64) as i64, &hp[1]);
+                }
+            });
+        });
     }
 
     fn refresh(&mut self) -> Result<(), CollectorError> {
@@ -154,7 +219,34 @@ mod tests {
             swap_total: 0,
             swap_free: 0,
             swap_cached: 0,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn reports_the_huge_page_pool_where_the_kernel_has_one() {
+        use crate::collectors::testutil::{collect_once, fixture_copy, value, write};
+        let (dir, paths) = fixture_copy("linux-6.18-vm");
+        let text = std::fs::read_to_string(dir.path().join("proc/meminfo")).unwrap();
+        let text = text
+            .replace("HugePages_Total:       0", "HugePages_Total:     512")
+            .replace("HugePages_Free:        0", "HugePages_Free:      500")
+            .replace("HugePages_Rsvd:        0", "HugePages_Rsvd:        3");
+        write(&dir, "proc/meminfo", &text);
+        let clock = TickClock::default();
+        let p = collect_once(&clock, &mut MemoryCollector::new(&paths, &clock));
+        assert_eq!(value(&p, "system.memory.linux.hugepages.limit", &[]), Some(512.0));
+        assert_eq!(value(&p, "system.memory.linux.hugepages.usage", &[("system.memory.linux.hugepages.state", "used")]), Some(12.0));
+        assert_eq!(value(&p, "system.memory.linux.hugepages.usage", &[("system.memory.linux.hugepages.state", "free")]), Some(500.0));
+        assert_eq!(value(&p, "system.memory.linux.hugepages.reserved", &[]), Some(3.0));
+        assert_eq!(value(&p, "system.memory.linux.hugepages.surplus", &[]), Some(0.0));
+        assert_eq!(value(&p, "system.memory.linux.hugepages.page_size", &[]), Some(2_097_152.0));
+        // A kernel without hugetlbfs: no huge page points, the rest as before.
+        let without: String = text.lines().filter(|l| !l.starts_with("HugePages_") && !l.starts_with("Hugepagesize")).map(|l| format!("{l}\n")).collect();
+        write(&dir, "proc/meminfo", &without);
+        let p = collect_once(&clock, &mut MemoryCollector::new(&paths, &clock));
+        assert!(p.iter().all(|p| !p.0.contains("hugepages")), "{p:?}");
+        assert!(value(&p, "system.memory.limit", &[]).is_some());
     }
 
     #[test]

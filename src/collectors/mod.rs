@@ -32,6 +32,20 @@ pub mod sources;
 pub(crate) mod testutil;
 pub mod textfile;
 pub mod uptime;
+// Kernel sources of node_exporter's default collectors (issue 24).
+pub mod conntrack;
+pub mod edac;
+pub mod entropy;
+pub mod filefd;
+pub mod hwmon;
+pub mod mdadm;
+pub mod netstat;
+pub mod nvme;
+pub mod optional;
+pub mod rapl;
+pub mod softnet;
+pub mod thermal;
+pub mod timex;
 
 use crate::units::HostPaths;
 pub use config::CollectorConfig;
@@ -253,6 +267,43 @@ pub fn build(c: &CollectorConfig, paths: &HostPaths, clock: &TickClock) -> Vec<B
     }
     if c.textfile.directory.is_some() {
         v.push(Box::new(textfile::TextfileCollector::new(&c.textfile, clock)));
+    }
+    // Kernel sources of node_exporter's default collectors; absent sources report nothing.
+    if enabled(c.netstat.enabled, c.enable_network, true) {
+        v.push(Box::new(netstat::NetstatCollector::new(paths, clock)));
+    }
+    if enabled(c.softnet.enabled, c.enable_network, true) {
+        v.push(Box::new(softnet::SoftnetCollector::new(paths, clock)));
+    }
+    if enabled(c.conntrack.enabled, c.enable_network, true) {
+        v.push(Box::new(conntrack::ConntrackCollector::new(paths, clock)));
+    }
+    if enabled(c.filefd.enabled, None, true) {
+        v.push(Box::new(filefd::FilefdCollector::new(paths, clock)));
+    }
+    if enabled(c.entropy.enabled, None, true) {
+        v.push(Box::new(entropy::EntropyCollector::new(paths, clock)));
+    }
+    if enabled(c.timex.enabled, None, true) {
+        v.push(Box::new(timex::TimexCollector::new(clock)));
+    }
+    if enabled(c.hwmon.enabled, None, true) {
+        v.push(Box::new(hwmon::HwmonCollector::new(paths, clock, &c.hwmon)));
+    }
+    if enabled(c.thermal.enabled, None, true) {
+        v.push(Box::new(thermal::ThermalCollector::new(paths, clock)));
+    }
+    if enabled(c.rapl.enabled, None, true) {
+        v.push(Box::new(rapl::RaplCollector::new(paths, clock)));
+    }
+    if enabled(c.edac.enabled, None, true) {
+        v.push(Box::new(edac::EdacCollector::new(paths, clock)));
+    }
+    if enabled(c.nvme.enabled, c.enable_disk, true) {
+        v.push(Box::new(nvme::NvmeCollector::new(paths, clock)));
+    }
+    if enabled(c.mdadm.enabled, c.enable_disk, true) {
+        v.push(Box::new(mdadm::MdadmCollector::new(paths, clock)));
     }
     v
 }

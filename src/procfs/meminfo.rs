@@ -10,7 +10,9 @@
 //! Values in kB (which the kernel means as KiB) are returned in bytes (×1024). `MemTotal`,
 //! `MemFree`, `Buffers`, `Cached`, `SwapTotal` and `SwapFree` must be present; `MemAvailable`
 //! (Linux 3.14+) is `None` when absent; `Shmem`, `SReclaimable`, `SUnreclaim` and `SwapCached`
-//! are 0 when absent (some sandboxed kernels, e.g. gVisor, leave them out). Other keys are ignored.
+//! are 0 when absent (some sandboxed kernels, e.g. gVisor, leave them out). The huge page
+//! counters (`HugePages_Total`, `_Free`, `_Rsvd`, `_Surp`: pages, no unit; `Hugepagesize`) are
+//! `None` on kernels without hugetlbfs. Other keys are ignored.
 
 use super::{LineError, ProcError, ProcFile};
 use crate::units::HostPaths;
@@ -31,6 +33,16 @@ pub struct MemInfo {
     pub swap_total: u64,
     pub swap_free: u64,
     pub swap_cached: u64,
+    /// `HugePages_Total`: huge pages in the pool (of the default size), in pages.
+    pub hugepages_total: Option<u64>,
+    /// `HugePages_Free`: pages of the pool not yet allocated.
+    pub hugepages_free: Option<u64>,
+    /// `HugePages_Rsvd`: pages promised to mappings but not yet faulted in.
+    pub hugepages_reserved: Option<u64>,
+    /// `HugePages_Surp`: pages above `nr_hugepages` (overcommit).
+    pub hugepages_surplus: Option<u64>,
+    /// `Hugepagesize`: the default huge page size, in bytes.
+    pub hugepage_size: Option<u64>,
 }
 
 /// Parses the text of `/proc/meminfo`. The error names the missing key, or the line (1-based)
@@ -46,9 +58,9 @@ fn parse_at(text: &str) -> Result<MemInfo, LineError> {
     const CACHED: u16 = 8;
     const SWAP_TOTAL: u16 = 16;
     const SWAP_FREE: u16 = 32;
-    /// Every key read: past the last of them (`SUnreclaim`, line 27 of 54 on 6.18) the rest
+    /// Every key read: past the last of them (`Hugepagesize`, line 50 of 54 on 6.18) the rest
     /// of the file is not parsed.
-    const ALL: u16 = 0x7ff;
+    const ALL: u16 = 0xffff;
     let mut m = MemInfo::default();
     let mut seen = 0u16;
     for (i, line) in text.lines().enumerate() {
@@ -67,6 +79,11 @@ fn parse_at(text: &str) -> Result<MemInfo, LineError> {
             "SwapTotal" => (&mut m.swap_total, SWAP_TOTAL),
             "SwapFree" => (&mut m.swap_free, SWAP_FREE),
             "SwapCached" => (&mut m.swap_cached, 1024),
+            "HugePages_Total" => (m.hugepages_total.insert(0), 2048),
+            "HugePages_Free" => (m.hugepages_free.insert(0), 4096),
+            "HugePages_Rsvd" => (m.hugepages_reserved.insert(0), 8192),
+            "HugePages_Surp" => (m.hugepages_surplus.insert(0), 16384),
+            "Hugepagesize" => (m.hugepage_size.insert(0), 32768),
             _ => continue,
         };
         *slot = value(rest).ok_or_else(|| LineError::new(i + 1, format!("{key}: bad value {:?}", rest.trim())))?;
@@ -127,6 +144,22 @@ mod tests {
         assert_eq!(m.slab_reclaimable, 95_977_472); // 93728 kB
         assert_eq!(m.slab_unreclaimable, 24_477_696); // 23904 kB
         assert_eq!((m.swap_total, m.swap_free, m.swap_cached), (0, 0, 0));
+        assert_eq!((m.hugepages_total, m.hugepages_free, m.hugepages_reserved, m.hugepages_surplus), (Some(0), Some(0), Some(0), Some(0)));
+        assert_eq!(m.hugepage_size, Some(2_097_152)); // 2048 kB
+    }
+
+    #[test]
+    fn reads_the_huge_page_pool_in_pages_and_its_page_size_in_bytes() {
+        let m = parse(
+            "MemTotal: 8 kB\nMemFree: 4 kB\nBuffers: 1 kB\nCached: 2 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n\
+             HugePages_Total:     512\nHugePages_Free:      500\nHugePages_Rsvd:        3\nHugePages_Surp:        1\n\
+             Hugepagesize:    1048576 kB\n",
+        )
+        .unwrap();
+        assert_eq!((m.hugepages_total, m.hugepages_free, m.hugepages_reserved, m.hugepages_surplus), (Some(512), Some(500), Some(3), Some(1)));
+        assert_eq!(m.hugepage_size, Some(1 << 30));
+        let without = parse("MemTotal: 8 kB\nMemFree: 4 kB\nBuffers: 1 kB\nCached: 2 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n").unwrap();
+        assert_eq!((without.hugepages_total, without.hugepage_size), (None, None), "a kernel without hugetlbfs");
     }
 
     #[test]
@@ -142,12 +175,13 @@ mod tests {
     #[test]
     fn lines_past_the_last_key_read_are_not_parsed() {
         let keys = "MemTotal: 8 kB\nMemFree: 4 kB\nMemAvailable: 6 kB\nBuffers: 1 kB\nCached: 2 kB\nSwapCached: 0 kB\n\
-                    SwapTotal: 0 kB\nSwapFree: 0 kB\nShmem: 1 kB\nSReclaimable: 1 kB\nSUnreclaim: 1 kB\n";
+                    SwapTotal: 0 kB\nSwapFree: 0 kB\nShmem: 1 kB\nSReclaimable: 1 kB\nSUnreclaim: 1 kB\n\
+                    HugePages_Total: 0\nHugePages_Free: 0\nHugePages_Rsvd: 0\nHugePages_Surp: 0\nHugepagesize: 2048 kB\n";
         let m = parse(&format!("{keys}MemTotal: not a number\n")).unwrap();
         assert_eq!(m.total, 8192);
         // Without MemAvailable (before 3.14) the whole file is read, and a bad line is found.
         let old = keys.replace("MemAvailable: 6 kB\n", "");
-        assert_eq!(parse(&format!("{old}Cached: x\n")).unwrap_err(), "line 11: Cached: bad value \"x\"");
+        assert_eq!(parse(&format!("{old}Cached: x\n")).unwrap_err(), "line 16: Cached: bad value \"x\"");
     }
 
     #[test]

@@ -12,19 +12,31 @@
 //!   files, [`cgroup`]).
 
 pub mod cgroup;
+pub mod conntrack;
 pub mod cpuinfo;
 pub mod diskstats;
+pub mod edac;
+pub mod entropy;
+pub mod filefd;
+pub mod hwmon;
 pub mod loadavg;
+pub mod mdstat;
 pub mod meminfo;
 pub mod mountinfo;
 pub mod netdev;
 pub mod netstat;
+pub mod nvme;
 pub mod pid;
 pub mod pressure;
+pub mod rapl;
+pub mod snmp;
 pub mod sockdiag;
+pub mod softnet;
 pub mod stat;
 pub mod statvfs;
 pub mod swaps;
+pub mod thermal;
+pub mod timex;
 pub mod uptime;
 pub mod vmstat;
 
