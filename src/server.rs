@@ -198,10 +198,21 @@ impl Server {
 
     fn metrics(&self) -> Response<Full<Bytes>> {
         let latest = self.state.latest.read().unwrap().clone();
+        let received = self.state.received.lock().unwrap().current(std::time::Instant::now());
         let mut out = String::new();
-        if let Some(b) = latest {
-            let (families, _) = crate::translate::translate(&b.request, &crate::translate::TranslateOptions::default());
-            crate::translate::render_text(&families, &mut out);
+        let options = crate::translate::TranslateOptions::default();
+        match (latest, received.is_empty()) {
+            (Some(b), true) => {
+                let (families, _) = crate::translate::translate(&b.request, &options);
+                crate::translate::render_text(&families, &mut out);
+            }
+            (latest, _) => {
+                // With what apps pushed (`receivers.otlp.metrics_expiration`): one exposition.
+                let mut request = latest.map(|b| b.request.clone()).unwrap_or_default();
+                request.resource_metrics.extend(received);
+                let (families, _) = crate::translate::translate(&request, &options);
+                crate::translate::render_text(&families, &mut out);
+            }
         }
         respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
     }
@@ -209,6 +220,10 @@ impl Server {
     fn status(&self) -> Response<Full<Bytes>> {
         let state = &self.state;
         let c = &self.conns;
+        let received_on_metrics = {
+            let r = state.received.lock().unwrap();
+            r.is_on().then(|| serde_json::json!({"resources": r.resources(), "dropped": r.dropped}))
+        };
         let body = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": state.started.elapsed().as_secs_f64(),
@@ -218,6 +233,7 @@ impl Server {
             "exporters": state.exporter_status(),
             "targets": state.scrape.read().unwrap().as_ref().map(|s| s.status()).unwrap_or_default(),
             "receiver": *state.receiver.lock().unwrap(),
+            "received_on_metrics": received_on_metrics,
             "server": {
                 "connections": c.len(),
                 "max_connections": c.max(),

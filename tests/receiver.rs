@@ -272,3 +272,40 @@ async fn post(port: u16, body: &[u8]) -> (u16, Option<String>) {
     let resp = client.request(req).await.expect("the receiver answers");
     (resp.status().as_u16(), resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string))
 }
+
+fn http_exporter(p: &Ports) -> opentelemetry_otlp::MetricExporter {
+    opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(format!("http://127.0.0.1:{}/v1/metrics", p.http))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn pushed_metrics_are_served_on_metrics_only_when_metrics_expiration_is_set() {
+    for (extra, served) in [("    metrics_expiration: 5m\n", true), ("", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = ports();
+        let cfg = config(&dir, &p, " []\n", extra);
+        let agent = start(&cfg, &p);
+        let addr = format!("127.0.0.1:{}", p.server);
+        eventually(Duration::from_secs(15), || http_get(&addr, "/metrics").filter(|(s, b)| *s == 200 && b.contains("system_memory_usage_bytes")))
+            .expect("/metrics");
+        push_with_sdk(http_exporter(&p), "shop");
+        let body = http_get(&addr, "/metrics").unwrap().1;
+        let status: serde_json::Value = serde_json::from_str(&http_get(&addr, "/status").unwrap().1).unwrap();
+        stop(agent);
+        let jobs = body.lines().find(|l| l.starts_with("app_jobs_total{"));
+        if served {
+            let jobs = jobs.unwrap_or_else(|| panic!("app_jobs_total on /metrics:\n{body}"));
+            assert!(jobs.contains("job=\"shop\"") && jobs.contains("route=\"/checkout\"") && jobs.ends_with(" 5"), "{jobs}");
+            assert!(body.contains("app_latency_seconds_bucket{"), "{body}");
+            assert!(body.contains("system_memory_usage_bytes{"), "the host's metrics stay: {body}");
+            assert_eq!(status["received_on_metrics"]["resources"], 1, "{status}");
+        } else {
+            assert!(jobs.is_none(), "not served unless asked:\n{body}");
+            assert!(status["received_on_metrics"].is_null(), "{status}");
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod delta;
 pub mod encode;
 pub mod meter;
 pub mod queue;
+pub mod received;
 pub mod scheduler;
 pub mod spool;
 pub mod state;

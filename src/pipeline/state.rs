@@ -50,6 +50,8 @@ pub struct AgentState {
     pub encode_at_tick: std::sync::atomic::AtomicBool,
     /// The OTLP receiver's counters; `None` when no receiver runs.
     pub receiver: Mutex<Option<crate::status::ReceiverStatus>>,
+    /// What apps pushed, kept for `/metrics` when `receivers.otlp.metrics_expiration` is set.
+    pub received: Mutex<super::received::Received>,
 }
 
 impl AgentState {
@@ -66,6 +68,7 @@ impl AgentState {
             tick: Mutex::new(TickTimings::default()),
             encode_at_tick: std::sync::atomic::AtomicBool::new(false),
             receiver: Mutex::new(None),
+            received: Mutex::new(Default::default()),
         })
     }
 

@@ -69,6 +69,11 @@ pub struct OtlpReceiverConfig {
     /// client told so in a partial success.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_points_per_request: Option<usize>,
+    /// Also serve what apps push on the agent's `/metrics`, each metric's latest data for this
+    /// long after it arrived (`"5m"`, as the Collector's prometheus exporter's
+    /// `metric_expiration`). Unset (the default): pushed metrics are exported, not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_expiration: Option<crate::units::ConfigDuration>,
 }
 
 /// `receivers.otlp.protocols`.

@@ -142,6 +142,12 @@ impl Receiver {
         if kept > 0 {
             let agent = self.state.resource.read().unwrap().clone();
             enrich::enrich(&mut req, &agent);
+            {
+                let mut kept = self.state.received.lock().unwrap();
+                if kept.is_on() {
+                    kept.keep(&req.resource_metrics, std::time::Instant::now());
+                }
+            }
             let batch = Arc::new(Batch::from_request(req, 0));
             let taken = handles.iter().map(|h| h.submit(batch.clone())).filter(|t| *t).count();
             if taken == 0 && !handles.is_empty() {
@@ -237,6 +243,7 @@ pub async fn start(cfg: &OtlpReceiverConfig, state: Arc<AgentState>) -> Result<R
         return Err(StartError::Config { key, msg });
     }
     let grpc_limits = cfg.grpc_limits();
+    state.received.lock().unwrap().set_expiration(cfg.metrics_expiration.map(|d| d.get()));
     let receiver = Receiver::new(state, grpc_limits.max_concurrent, grpc_limits.max_points);
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut running = Running { stop, tasks: Vec::new(), addrs: Vec::new() };
