@@ -136,7 +136,7 @@ fn in_a_container_the_cgroup_collector_reports_the_containers_limits_not_the_hos
     let text = String::from_utf8_lossy(&out.stdout);
     let line =
         |name: &str| text.lines().find(|l| l.trim_start().starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{text}")).to_string();
-    assert!(line("container.memory.limit").trim_end().ends_with(" 536870912"), "{}", line("container.memory.limit"));
+    assert!(line("container.linux.memory.limit").trim_end().ends_with(" 536870912"), "{}", line("container.linux.memory.limit"));
     assert!(line("container.cpu.limit").trim_end().ends_with(" 1.5"), "{}", line("container.cpu.limit"));
     assert!(text.contains("container.memory.working_set"), "{text}");
     assert!(text.contains("container.pids.count"), "{text}");

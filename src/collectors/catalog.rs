@@ -144,9 +144,11 @@ output.
 Columns: the instrument and the type it observes; the UCUM unit; the attributes of each
 point besides the resource's (a point carries those that are known); `default`: whether the
 default configuration reports it; `name`: `semconv` for a name of the OpenTelemetry semantic
-conventions, `metricsd` for the agent's own (`metricsd.*`, `nvidia.*`, and a few `system.*` and
-`container.*` names the conventions do not define); the source it is read from. Each collector
-is configured in its `collector.<name>` section.
+conventions; `metricsd` for the agent's own, whose name says so (`metricsd.*`, `nvidia.*`, or a
+`.linux.` part: `system.linux.*`, `container.linux.*`); or the OpenTelemetry Collector receiver
+(`hostmetrics`, `kubeletstats`, `docker_stats`) whose name it keeps, for a name the conventions
+do not define; the source it is read from. Each collector is configured in its
+`collector.<name>` section, where `metrics` switches single metrics off or drops attributes.
 ";
 
 fn escape(s: &str) -> String {
@@ -331,6 +333,12 @@ mod tests {
                 m.name
             );
         }
+    }
+
+    #[test]
+    fn a_name_not_in_the_conventions_says_so_with_its_prefix_or_names_the_receiver_it_comes_from() {
+        let bad: Vec<&str> = CATALOG.iter().flat_map(|c| c.metrics).filter(|m| !m.naming.allows(m.name)).map(|m| m.name).collect();
+        assert!(bad.is_empty(), "metricsd's own names without metricsd./nvidia./.linux.: {bad:?}");
     }
 
     #[test]

@@ -49,10 +49,10 @@ impl ConntrackCollector {
 
 const COUNT: Metric<i64> = Metric::i64_up_down_counter("system.network.conntrack.count", "{entry}", "Entries in the connection-tracking table")
     .source("/proc/sys/net/netfilter/nf_conntrack_count")
-    .agent_name();
+    .receiver_name("hostmetrics");
 const MAX: Metric<i64> = Metric::i64_up_down_counter("system.network.conntrack.max", "{entry}", "Limit of the connection-tracking table (nf_conntrack_max)")
     .source("/proc/sys/net/netfilter/nf_conntrack_max")
-    .agent_name();
+    .receiver_name("hostmetrics");
 
 /// The conntrack collector's metrics, in registration order.
 pub const METRICS: &[MetricSpec] = &[COUNT.spec(), MAX.spec()];

@@ -85,17 +85,29 @@ impl ByDefault {
 pub enum Naming {
     /// A name the OpenTelemetry semantic conventions define.
     SemConv,
-    /// metricsd's own name, not in the semantic conventions (`metricsd.*`, `nvidia.*`, and a
-    /// few `system.*`/`container.*` names of the Collector's receivers).
+    /// metricsd's own name, not in the semantic conventions: it says so with its prefix
+    /// (`metricsd.*`, `nvidia.*`) or a `.linux.` part (`system.linux.*`, `container.linux.*`).
     Agent,
+    /// A name an OpenTelemetry Collector receiver reports (named here), not in the semantic
+    /// conventions: kept so that the same data has the same name as beside the Collector.
+    Receiver(&'static str),
 }
 
 impl Naming {
-    /// `semconv` or `metricsd`.
+    /// `semconv`, `metricsd`, or the receiver whose name it is (`hostmetrics`).
     pub fn as_str(self) -> &'static str {
         match self {
             Naming::SemConv => "semconv",
             Naming::Agent => "metricsd",
+            Naming::Receiver(r) => r,
+        }
+    }
+
+    /// Whether `name` may be named so: an agent name must say it is not a convention's.
+    pub fn allows(self, name: &str) -> bool {
+        match self {
+            Naming::Agent => name.starts_with("metricsd.") || name.starts_with("nvidia.") || name.contains(".linux."),
+            Naming::SemConv | Naming::Receiver(_) => true,
         }
     }
 }
@@ -193,6 +205,13 @@ impl<T> Metric<T> {
     /// Marks the name as metricsd's own, not one of the semantic conventions.
     pub const fn agent_name(mut self) -> Self {
         self.spec.naming = Naming::Agent;
+        self
+    }
+
+    /// Marks the name as one an OpenTelemetry Collector receiver (`receiver`) reports, not in
+    /// the semantic conventions.
+    pub const fn receiver_name(mut self, receiver: &'static str) -> Self {
+        self.spec.naming = Naming::Receiver(receiver);
         self
     }
 

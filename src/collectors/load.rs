@@ -50,7 +50,7 @@ impl LoadCollector {
 const fn load_average(name: &'static str) -> Metric<f64> {
     Metric::f64_gauge(name, "{run_queue_item}", "Average number of runnable and uninterruptible tasks over the period")
         .source("/proc/loadavg (sysinfo(2) when it is the running kernel's own file)")
-        .agent_name()
+        .receiver_name("hostmetrics")
 }
 const LOAD_1M: Metric<f64> = load_average("system.cpu.load_average.1m");
 const LOAD_5M: Metric<f64> = load_average("system.cpu.load_average.5m");

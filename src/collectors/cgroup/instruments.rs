@@ -31,10 +31,10 @@ const CPU_LIMIT: Metric<f64> = container(
     &[],
     "v2 cpu.max quota ÷ period; v1 cpu.cfs_quota_us ÷ cpu.cfs_period_us",
 )
-.agent_name();
+.receiver_name("docker_stats");
 const CPU_THROTTLING_PERIODS: Metric<u64> = container(
     Metric::u64_counter(
-        "container.cpu.throttling.periods",
+        "container.linux.cpu.throttling.periods",
         "{period}",
         "CPU quota enforcement periods that elapsed (total) and in which the container was throttled",
     ),
@@ -43,7 +43,7 @@ const CPU_THROTTLING_PERIODS: Metric<u64> = container(
 )
 .agent_name();
 const CPU_THROTTLING_TIME: Metric<f64> = container(
-    Metric::f64_counter("container.cpu.throttling.time", "s", "Time the container's processes were throttled by the CPU quota"),
+    Metric::f64_counter("container.linux.cpu.throttling.time", "s", "Time the container's processes were throttled by the CPU quota"),
     &[],
     "v2 cpu.stat throttled_usec; v1 cpu.stat throttled_time (ns)",
 )
@@ -54,7 +54,7 @@ const MEMORY_USAGE: Metric<i64> = container(
     "v2 memory.current; v1 memory.usage_in_bytes",
 );
 const MEMORY_LIMIT: Metric<i64> = container(
-    Metric::i64_up_down_counter("container.memory.limit", "By", "The container's memory limit; absent when unlimited"),
+    Metric::i64_up_down_counter("container.linux.memory.limit", "By", "The container's memory limit; absent when unlimited"),
     &[],
     "v2 memory.max; v1 memory.limit_in_bytes",
 )
@@ -75,7 +75,7 @@ const MEMORY_AVAILABLE: Metric<i64> = container(
     "limit − working set",
 );
 const MEMORY_OOM_KILLS: Metric<u64> = container(
-    Metric::u64_counter("container.memory.oom_kills", "{kill}", "Processes of the container killed by the OOM killer"),
+    Metric::u64_counter("container.linux.memory.oom_kills", "{kill}", "Processes of the container killed by the OOM killer"),
     &[],
     "v2 memory.events oom_kill; v1 memory.oom_control oom_kill",
 )
@@ -91,19 +91,20 @@ const DISK_IO: Metric<u64> = container(
     "v2 io.stat rbytes, wbytes; v1 blkio.throttle.io_service_bytes_recursive",
 );
 const DISK_OPERATIONS: Metric<u64> = container(
-    Metric::u64_counter("container.disk.operations", "{operation}", "Read and write operations of the container on each block device"),
+    Metric::u64_counter("container.linux.disk.operations", "{operation}", "Read and write operations of the container on each block device"),
     &["system.device", "disk.io.direction"],
     "v2 io.stat rios, wios; v1 blkio.throttle.io_serviced_recursive",
 )
 .agent_name();
 const PIDS_COUNT: Metric<i64> =
-    container(Metric::i64_up_down_counter("container.pids.count", "{process}", "Processes and threads in the container"), &[], "pids.current").agent_name();
+    container(Metric::i64_up_down_counter("container.pids.count", "{process}", "Processes and threads in the container"), &[], "pids.current")
+        .receiver_name("docker_stats");
 const PIDS_LIMIT: Metric<i64> = container(
     Metric::i64_up_down_counter("container.pids.limit", "{process}", "The container's limit on processes and threads; absent when unlimited"),
     &[],
     "pids.max",
 )
-.agent_name();
+.receiver_name("docker_stats");
 
 /// The cgroup collector's metrics, in registration order.
 pub const METRICS: &[MetricSpec] = &[

@@ -37,17 +37,17 @@
 //! | `container.cpu.time{cpu.mode=user\|system}` | Counter, s | `cpu.stat` `user_usec`, `system_usec` | `cpuacct.usage_user`, `usage_sys` (ns), else `cpuacct.stat` ÷ USER_HZ |
 //! | `container.cpu.usage` | Gauge, {cpu} | Δ`cpu.stat` `usage_usec` ÷ Δwall time | Δ`cpuacct.usage` ÷ Δwall time |
 //! | `container.cpu.limit` | Gauge, {cpu} | `cpu.max` quota ÷ period | `cpu.cfs_quota_us` ÷ `cpu.cfs_period_us` |
-//! | `container.cpu.throttling.periods{cpu.throttling.state=total\|throttled}` | Counter, {period} | `cpu.stat` `nr_periods`, `nr_throttled` | `cpu.stat` (cpu controller), same keys |
-//! | `container.cpu.throttling.time` | Counter, s | `cpu.stat` `throttled_usec` | `cpu.stat` `throttled_time` (ns) |
+//! | `container.linux.cpu.throttling.periods{cpu.throttling.state=total\|throttled}` | Counter, {period} | `cpu.stat` `nr_periods`, `nr_throttled` | `cpu.stat` (cpu controller), same keys |
+//! | `container.linux.cpu.throttling.time` | Counter, s | `cpu.stat` `throttled_usec` | `cpu.stat` `throttled_time` (ns) |
 //! | `container.memory.usage` | UpDownCounter, By | `memory.current` | `memory.usage_in_bytes` |
-//! | `container.memory.limit` | UpDownCounter, By | `memory.max` | `memory.limit_in_bytes` (< 2⁶²) |
+//! | `container.linux.memory.limit` | UpDownCounter, By | `memory.max` | `memory.limit_in_bytes` (< 2⁶²) |
 //! | `container.memory.working_set` | UpDownCounter, By | usage − `memory.stat` `inactive_file` | usage − `total_inactive_file` |
 //! | `container.memory.rss` | UpDownCounter, By | `memory.stat` `anon` | `memory.stat` `total_rss` (else `rss`) |
 //! | `container.memory.available` | UpDownCounter, By | limit − working set | limit − working set |
-//! | `container.memory.oom_kills` | Counter, {kill} | `memory.events` `oom_kill` | `memory.oom_control` `oom_kill` |
+//! | `container.linux.memory.oom_kills` | Counter, {kill} | `memory.events` `oom_kill` | `memory.oom_control` `oom_kill` |
 //! | `container.paging.faults{system.paging.fault.type=major\|minor}` | Counter, {fault} | `memory.stat` `pgmajfault`, `pgfault` − `pgmajfault` | `total_pgmajfault`, `total_pgfault` − `total_pgmajfault` |
 //! | `container.disk.io{system.device, disk.io.direction}` | Counter, By | `io.stat` `rbytes`, `wbytes` | `blkio.throttle.io_service_bytes_recursive` `Read`, `Write` |
-//! | `container.disk.operations{system.device, disk.io.direction}` | Counter, {operation} | `io.stat` `rios`, `wios` | `blkio.throttle.io_serviced_recursive` |
+//! | `container.linux.disk.operations{system.device, disk.io.direction}` | Counter, {operation} | `io.stat` `rios`, `wios` | `blkio.throttle.io_serviced_recursive` |
 //! | `container.pids.count` | UpDownCounter, {process} | `pids.current` | `pids.current` |
 //! | `container.pids.limit` | UpDownCounter, {process} | `pids.max` | `pids.max` |
 //!

@@ -54,17 +54,17 @@ fn reports_every_metric_of_a_kubernetes_container_on_cgroup_v2() {
     assert_eq!(kind(&p, "container.cpu.limit"), Some(Kind::Gauge));
     assert_eq!(h.unit("container.cpu.limit"), Some("{cpu}"));
     // nr_periods 1205, nr_throttled 37, throttled_usec 1825490.
-    assert_eq!(value(&p, "container.cpu.throttling.periods", &[("cpu.throttling.state", "total")]), Some(1205.0));
-    assert_eq!(value(&p, "container.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(37.0));
-    assert_eq!(h.unit("container.cpu.throttling.periods"), Some("{period}"));
-    assert!(close(value(&p, "container.cpu.throttling.time", &[]), 1.82549));
+    assert_eq!(value(&p, "container.linux.cpu.throttling.periods", &[("cpu.throttling.state", "total")]), Some(1205.0));
+    assert_eq!(value(&p, "container.linux.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(37.0));
+    assert_eq!(h.unit("container.linux.cpu.throttling.periods"), Some("{period}"));
+    assert!(close(value(&p, "container.linux.cpu.throttling.time", &[]), 1.82549));
     // No usage rate from one refresh.
     assert!(of(&p, "container.cpu.usage").is_empty());
     // memory.current 157286400 (150 MiB), memory.max 536870912 (512 MiB).
     assert_eq!(value(&p, "container.memory.usage", &[]), Some(157286400.0));
     assert_eq!(kind(&p, "container.memory.usage"), Some(Kind::UpDownCounter));
     assert_eq!(h.unit("container.memory.usage"), Some("By"));
-    assert_eq!(value(&p, "container.memory.limit", &[]), Some(536870912.0));
+    assert_eq!(value(&p, "container.linux.memory.limit", &[]), Some(536870912.0));
     // Working set: 157286400 − inactive_file 31457280 = 125829120 (120 MiB).
     assert_eq!(value(&p, "container.memory.working_set", &[]), Some(125829120.0));
     // Available: 536870912 − 125829120 = 411041792.
@@ -72,24 +72,24 @@ fn reports_every_metric_of_a_kubernetes_container_on_cgroup_v2() {
     // memory.stat anon 104857600.
     assert_eq!(value(&p, "container.memory.rss", &[]), Some(104857600.0));
     // memory.events oom_kill 1.
-    assert_eq!(value(&p, "container.memory.oom_kills", &[]), Some(1.0));
-    assert_eq!(kind(&p, "container.memory.oom_kills"), Some(Kind::Counter));
-    assert_eq!(h.unit("container.memory.oom_kills"), Some("{kill}"));
+    assert_eq!(value(&p, "container.linux.memory.oom_kills", &[]), Some(1.0));
+    assert_eq!(kind(&p, "container.linux.memory.oom_kills"), Some(Kind::Counter));
+    assert_eq!(h.unit("container.linux.memory.oom_kills"), Some("{kill}"));
     // pgmajfault 121; minor: pgfault 248910 − 121 = 248789.
     assert_eq!(value(&p, "container.paging.faults", &[("system.paging.fault.type", "major")]), Some(121.0));
     assert_eq!(value(&p, "container.paging.faults", &[("system.paging.fault.type", "minor")]), Some(248789.0));
     // io.stat, two devices; 8:0's iocost keys (cost.usage=…) are ignored.
     assert_eq!(io(&p, "container.disk.io", "8:0", "read"), Some(1459200.0));
     assert_eq!(io(&p, "container.disk.io", "8:0", "write"), Some(314773504.0));
-    assert_eq!(io(&p, "container.disk.operations", "8:0", "read"), Some(192.0));
-    assert_eq!(io(&p, "container.disk.operations", "8:0", "write"), Some(353.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "8:0", "read"), Some(192.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "8:0", "write"), Some(353.0));
     assert_eq!(io(&p, "container.disk.io", "253:0", "read"), Some(4096.0));
     assert_eq!(io(&p, "container.disk.io", "253:0", "write"), Some(1048576.0));
-    assert_eq!(io(&p, "container.disk.operations", "253:0", "read"), Some(1.0));
-    assert_eq!(io(&p, "container.disk.operations", "253:0", "write"), Some(256.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "253:0", "read"), Some(1.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "253:0", "write"), Some(256.0));
     assert_eq!(of(&p, "container.disk.io").len(), 4);
     assert_eq!(h.unit("container.disk.io"), Some("By"));
-    assert_eq!(h.unit("container.disk.operations"), Some("{operation}"));
+    assert_eq!(h.unit("container.linux.disk.operations"), Some("{operation}"));
     // pids.current 7, pids.max 1024.
     assert_eq!(value(&p, "container.pids.count", &[]), Some(7.0));
     assert_eq!(value(&p, "container.pids.limit", &[]), Some(1024.0));
@@ -106,19 +106,19 @@ fn reports_the_mount_root_as_the_container_in_a_private_cgroup_namespace() {
     // user_usec 700000000, system_usec 212345678.
     assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "user")]), 700.0));
     assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "system")]), 212.345678));
-    assert_eq!(value(&p, "container.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(0.0));
+    assert_eq!(value(&p, "container.linux.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(0.0));
     // memory.current 73400320 − inactive_file 16777216 = 56623104.
     assert_eq!(value(&p, "container.memory.usage", &[]), Some(73400320.0));
     assert_eq!(value(&p, "container.memory.working_set", &[]), Some(56623104.0));
     assert_eq!(value(&p, "container.memory.rss", &[]), Some(48234496.0));
     // pgfault 51234 − pgmajfault 34 = 51200 minor.
     assert_eq!(value(&p, "container.paging.faults", &[("system.paging.fault.type", "minor")]), Some(51200.0));
-    assert_eq!(value(&p, "container.memory.oom_kills", &[]), Some(0.0));
+    assert_eq!(value(&p, "container.linux.memory.oom_kills", &[]), Some(0.0));
     assert_eq!(io(&p, "container.disk.io", "259:0", "read"), Some(20480000.0));
-    assert_eq!(io(&p, "container.disk.operations", "259:0", "write"), Some(100.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "259:0", "write"), Some(100.0));
     assert_eq!(value(&p, "container.pids.count", &[]), Some(3.0));
     // cpu.max "max 100000", memory.max and pids.max "max": no limits, no available.
-    for m in ["container.cpu.limit", "container.memory.limit", "container.memory.available", "container.pids.limit"] {
+    for m in ["container.cpu.limit", "container.linux.memory.limit", "container.memory.available", "container.pids.limit"] {
         assert!(of(&p, m).is_empty(), "{m}");
     }
 }
@@ -143,19 +143,19 @@ fn reads_the_captured_v1_hybrid_tree_from_the_v1_controllers() {
     // cpu.cfs_quota_us 50000 / cpu.cfs_period_us 100000.
     assert!(close(value(&p, "container.cpu.limit", &[]), 0.5));
     // cpu.stat: nr_periods 45, nr_throttled 42, throttled_time 5051528560 ns.
-    assert_eq!(value(&p, "container.cpu.throttling.periods", &[("cpu.throttling.state", "total")]), Some(45.0));
-    assert_eq!(value(&p, "container.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(42.0));
-    assert!(close(value(&p, "container.cpu.throttling.time", &[]), 5.05152856));
+    assert_eq!(value(&p, "container.linux.cpu.throttling.periods", &[("cpu.throttling.state", "total")]), Some(45.0));
+    assert_eq!(value(&p, "container.linux.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(42.0));
+    assert!(close(value(&p, "container.linux.cpu.throttling.time", &[]), 5.05152856));
     // memory.usage_in_bytes 162500608, memory.limit_in_bytes 268435456 (256M).
     assert_eq!(value(&p, "container.memory.usage", &[]), Some(162500608.0));
-    assert_eq!(value(&p, "container.memory.limit", &[]), Some(268435456.0));
+    assert_eq!(value(&p, "container.linux.memory.limit", &[]), Some(268435456.0));
     // 162500608 − total_inactive_file 50581504 = 111919104.
     assert_eq!(value(&p, "container.memory.working_set", &[]), Some(111919104.0));
     // 268435456 − 111919104 = 156516352.
     assert_eq!(value(&p, "container.memory.available", &[]), Some(156516352.0));
     assert_eq!(value(&p, "container.memory.rss", &[]), Some(108617728.0));
     // memory.oom_control oom_kill 0.
-    assert_eq!(value(&p, "container.memory.oom_kills", &[]), Some(0.0));
+    assert_eq!(value(&p, "container.linux.memory.oom_kills", &[]), Some(0.0));
     // total_pgmajfault 0; total_pgfault 59666 − 0.
     assert_eq!(value(&p, "container.paging.faults", &[("system.paging.fault.type", "major")]), Some(0.0));
     assert_eq!(value(&p, "container.paging.faults", &[("system.paging.fault.type", "minor")]), Some(59666.0));
@@ -163,8 +163,8 @@ fn reads_the_captured_v1_hybrid_tree_from_the_v1_controllers() {
     // written and read back with O_DIRECT); io_serviced_recursive: Read 65, Write 64.
     assert_eq!(io(&p, "container.disk.io", "254:0", "read"), Some(67112960.0));
     assert_eq!(io(&p, "container.disk.io", "254:0", "write"), Some(67108864.0));
-    assert_eq!(io(&p, "container.disk.operations", "254:0", "read"), Some(65.0));
-    assert_eq!(io(&p, "container.disk.operations", "254:0", "write"), Some(64.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "254:0", "read"), Some(65.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "254:0", "write"), Some(64.0));
     assert_eq!(of(&p, "container.disk.io").len(), 2, "the Total lines are skipped");
     // pids.current 4, pids.max 64.
     assert_eq!(value(&p, "container.pids.count", &[]), Some(4.0));
@@ -191,7 +191,7 @@ fn v1_falls_back_to_cpuacct_stat_ticks_and_to_the_non_recursive_blkio_files() {
     assert_eq!(io(&p, "container.disk.io", "8:16", "read"), Some(4096.0));
     assert_eq!(io(&p, "container.disk.io", "8:16", "write"), Some(8192.0));
     // Operations still come from io_serviced_recursive (254:0), bytes from the other file.
-    assert_eq!(io(&p, "container.disk.operations", "254:0", "read"), Some(65.0));
+    assert_eq!(io(&p, "container.linux.disk.operations", "254:0", "read"), Some(65.0));
     assert_eq!(io(&p, "container.disk.io", "254:0", "read"), None);
 }
 
@@ -202,7 +202,7 @@ fn unlimited_limits_are_not_reported() {
     write(&dir, &format!("{V1_MEMORY}/memory.limit_in_bytes"), "9223372036854771712\n");
     write(&dir, "sys/fs/cgroup/pids/metricsd-capture/pids.max", "max\n");
     let p = collect(&paths, &CgroupConfig::default());
-    for m in ["container.cpu.limit", "container.memory.limit", "container.memory.available", "container.pids.limit"] {
+    for m in ["container.cpu.limit", "container.linux.memory.limit", "container.memory.available", "container.pids.limit"] {
         assert!(of(&p, m).is_empty(), "{m}");
     }
     assert_eq!(value(&p, "container.memory.working_set", &[]), Some(111919104.0));
@@ -213,7 +213,7 @@ fn unlimited_limits_are_not_reported() {
         write(&dir, &format!("sys/fs/cgroup/{K8S}/{f}"), text);
     }
     let p = collect(&paths, &CgroupConfig::default());
-    for m in ["container.cpu.limit", "container.memory.limit", "container.memory.available", "container.pids.limit"] {
+    for m in ["container.cpu.limit", "container.linux.memory.limit", "container.memory.available", "container.pids.limit"] {
         assert!(of(&p, m).is_empty(), "{m}");
     }
     assert_eq!(value(&p, "container.memory.usage", &[]), Some(157286400.0));
@@ -245,7 +245,7 @@ fn cpu_usage_is_absent_on_the_first_refresh_and_the_usage_rate_from_the_second()
     let p = h.tick(&mut c).unwrap();
     assert!(close(value(&p, "container.cpu.usage", &[]), 0.5));
     // The throttling keys went away (cpu controller disabled): their metrics with them.
-    assert!(of(&p, "container.cpu.throttling.periods").is_empty());
+    assert!(of(&p, "container.linux.cpu.throttling.periods").is_empty());
     // No time passed: no rate.
     let p = h.tick(&mut c).unwrap();
     assert!(of(&p, "container.cpu.usage").is_empty());
@@ -279,8 +279,8 @@ fn missing_controller_files_leave_their_metrics_absent_without_an_error() {
         let p = h.tick(&mut c).unwrap();
         for m in [
             "container.disk.io",
-            "container.disk.operations",
-            "container.memory.oom_kills",
+            "container.linux.disk.operations",
+            "container.linux.memory.oom_kills",
             "container.memory.working_set",
             "container.memory.rss",
             "container.memory.available",
@@ -292,7 +292,7 @@ fn missing_controller_files_leave_their_metrics_absent_without_an_error() {
             assert!(of(&p, m).is_empty(), "{m}");
         }
         assert_eq!(value(&p, "container.memory.usage", &[]), Some(157286400.0));
-        assert_eq!(value(&p, "container.memory.limit", &[]), Some(536870912.0));
+        assert_eq!(value(&p, "container.linux.memory.limit", &[]), Some(536870912.0));
         assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "user")]), 2.514875));
     }
     // A file learned missing is not looked for again.
@@ -386,7 +386,7 @@ fn pod_scope_finds_the_systemd_driver_pod_slice_by_uid_and_reports_its_limits() 
     // 512 + 64 MiB) and the kubelet's pod pids limit.
     let p = collect_pod(&paths, &config, V2_POD_UID);
     assert!(close(value(&p, "container.cpu.limit", &[]), 1.6));
-    assert_eq!(value(&p, "container.memory.limit", &[]), Some(603979776.0));
+    assert_eq!(value(&p, "container.linux.memory.limit", &[]), Some(603979776.0));
     assert_eq!(value(&p, "container.pids.limit", &[]), Some(4096.0));
     // The usage of all its containers (and the sandbox): 172457984 − inactive_file 33554432.
     assert_eq!(value(&p, "container.memory.usage", &[]), Some(172457984.0));
@@ -394,13 +394,13 @@ fn pod_scope_finds_the_systemd_driver_pod_slice_by_uid_and_reports_its_limits() 
     assert_eq!(value(&p, "container.memory.available", &[]), Some(465076224.0));
     assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "user")]), 2.596488));
     assert_eq!(value(&p, "container.pids.count", &[]), Some(12.0));
-    assert_eq!(value(&p, "container.memory.oom_kills", &[]), Some(1.0));
+    assert_eq!(value(&p, "container.linux.memory.oom_kills", &[]), Some(1.0));
     assert_eq!(io(&p, "container.disk.io", "8:0", "read"), Some(1871872.0));
 
     // The default scope on the same tree reports the sidecar's own container: 100m, 64 MiB.
     let p = collect(&paths, &CgroupConfig::default());
     assert!(close(value(&p, "container.cpu.limit", &[]), 0.1));
-    assert_eq!(value(&p, "container.memory.limit", &[]), Some(67108864.0));
+    assert_eq!(value(&p, "container.linux.memory.limit", &[]), Some(67108864.0));
 
     // Without `root`, every cgroup mount of mountinfo is searched: the namespaced
     // /sys/fs/cgroup has no kubepods, the hostPath mount at /host/sys/fs/cgroup has the pod.
@@ -428,13 +428,13 @@ fn pod_scope_finds_the_cgroupfs_driver_pod_dir_on_v1() {
     let p = collect_pod(&paths, &config, V1_POD_UID);
     // cpu.cfs_quota_us 60000 / 100000 (500m + 100m); memory.limit_in_bytes 320 MiB (256 + 64).
     assert!(close(value(&p, "container.cpu.limit", &[]), 0.6));
-    assert_eq!(value(&p, "container.memory.limit", &[]), Some(335544320.0));
+    assert_eq!(value(&p, "container.linux.memory.limit", &[]), Some(335544320.0));
     // usage 180355072 − total_inactive_file 32505856; total_rss 134217728.
     assert_eq!(value(&p, "container.memory.usage", &[]), Some(180355072.0));
     assert_eq!(value(&p, "container.memory.working_set", &[]), Some(147849216.0));
     assert_eq!(value(&p, "container.memory.rss", &[]), Some(134217728.0));
     assert!(close(value(&p, "container.cpu.time", &[("cpu.mode", "system")]), 2.87654321));
-    assert_eq!(value(&p, "container.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(14.0));
+    assert_eq!(value(&p, "container.linux.cpu.throttling.periods", &[("cpu.throttling.state", "throttled")]), Some(14.0));
     // A Guaranteed pod sits right below kubepods.
     let guaranteed = "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f";
     assert_eq!(pod_dir_below(&node.join("memory"), guaranteed), Some(node.join("memory/kubepods").join(format!("pod{guaranteed}"))));
@@ -540,7 +540,7 @@ fn reports_the_limit_of_a_real_cgroup_created_for_the_test() {
     }
     let p = collect(&paths, &config);
     if limited {
-        assert_eq!(value(&p, "container.memory.limit", &[]), Some(268435456.0));
+        assert_eq!(value(&p, "container.linux.memory.limit", &[]), Some(268435456.0));
         assert_eq!(value(&p, "container.memory.usage", &[]), Some(0.0), "nothing runs in it");
     }
     if loc.v2_with("pids").or(loc.v1("pids")).is_some() {

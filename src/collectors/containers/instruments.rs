@@ -1,7 +1,7 @@
 //! The containers collector's instruments: `container.*` per container and guest (the names,
 //! units and sources of the `cgroup` collector, which reports one cgroup the same way),
 //! `k8s.pod.*` per pod (the kubeletstats receiver's names), the limit utilizations of both
-//! (kubeletstats' `k8s.container.cpu_limit_utilization`, …), and the cgroups' pressure.
+//! (kubeletstats' `k8s.container.cpu.limit.utilization`, …), and the cgroups' pressure.
 
 use super::discover::Kind;
 use super::{Row, Snapshot};
@@ -36,10 +36,10 @@ const CPU_LIMIT: Metric<f64> = c(
     &[],
     "v2 cpu.max quota ÷ period; v1 cpu.cfs_quota_us ÷ cpu.cfs_period_us",
 )
-.agent_name();
+.receiver_name("docker_stats");
 const THROTTLING_PERIODS: Metric<u64> = c(
     Metric::u64_counter(
-        "container.cpu.throttling.periods",
+        "container.linux.cpu.throttling.periods",
         "{period}",
         "CPU quota enforcement periods that elapsed (total) and in which the container was throttled",
     ),
@@ -48,7 +48,7 @@ const THROTTLING_PERIODS: Metric<u64> = c(
 )
 .agent_name();
 const THROTTLING_TIME: Metric<f64> = c(
-    Metric::f64_counter("container.cpu.throttling.time", "s", "Time the container's processes were throttled by the CPU quota"),
+    Metric::f64_counter("container.linux.cpu.throttling.time", "s", "Time the container's processes were throttled by the CPU quota"),
     &[],
     "v2 cpu.stat throttled_usec; v1 cpu.stat throttled_time (ns)",
 )
@@ -59,7 +59,7 @@ const MEMORY_USAGE: Metric<i64> = c(
     "v2 memory.current; v1 memory.usage_in_bytes",
 );
 const MEMORY_LIMIT: Metric<i64> = c(
-    Metric::i64_up_down_counter("container.memory.limit", "By", "The container's memory limit; absent when unlimited"),
+    Metric::i64_up_down_counter("container.linux.memory.limit", "By", "The container's memory limit; absent when unlimited"),
     &[],
     "v2 memory.max; v1 memory.limit_in_bytes",
 )
@@ -77,7 +77,7 @@ const MEMORY_RSS: Metric<i64> = c(
 const MEMORY_AVAILABLE: Metric<i64> =
     c(Metric::i64_up_down_counter("container.memory.available", "By", "Memory limit less working set; absent when unlimited"), &[], "limit − working set");
 const OOM_KILLS: Metric<u64> = c(
-    Metric::u64_counter("container.memory.oom_kills", "{kill}", "Processes of the container killed by the OOM killer"),
+    Metric::u64_counter("container.linux.memory.oom_kills", "{kill}", "Processes of the container killed by the OOM killer"),
     &[],
     "v2 memory.events oom_kill; v1 memory.oom_control oom_kill",
 )
@@ -93,31 +93,30 @@ const DISK_IO: Metric<u64> = c(
     "v2 io.stat rbytes, wbytes; v1 blkio.throttle.io_service_bytes_recursive",
 );
 const DISK_OPERATIONS: Metric<u64> = c(
-    Metric::u64_counter("container.disk.operations", "{operation}", "Read and write operations of the container on each block device"),
+    Metric::u64_counter("container.linux.disk.operations", "{operation}", "Read and write operations of the container on each block device"),
     &["system.device", "disk.io.direction"],
     "v2 io.stat rios, wios; v1 blkio.throttle.io_serviced_recursive",
 )
 .agent_name();
 const PIDS_COUNT: Metric<i64> =
-    c(Metric::i64_up_down_counter("container.pids.count", "{process}", "Processes and threads in the container"), &[], "pids.current").agent_name();
+    c(Metric::i64_up_down_counter("container.pids.count", "{process}", "Processes and threads in the container"), &[], "pids.current")
+        .receiver_name("docker_stats");
 const PIDS_LIMIT: Metric<i64> = c(
     Metric::i64_up_down_counter("container.pids.limit", "{process}", "The container's limit on processes and threads; absent when unlimited"),
     &[],
     "pids.max",
 )
-.agent_name();
+.receiver_name("docker_stats");
 const CONTAINER_CPU_UTIL: Metric<f64> = c(
-    Metric::f64_gauge("k8s.container.cpu_limit_utilization", "1", "CPU usage of the container as a share of its CPU limit (kubeletstats' name)"),
+    Metric::f64_gauge("k8s.container.cpu.limit.utilization", "1", "CPU usage of the container as a share of its CPU limit"),
     &[],
     "container.cpu.usage ÷ container.cpu.limit; only with a limit",
-)
-.agent_name();
+);
 const CONTAINER_MEMORY_UTIL: Metric<f64> = c(
-    Metric::f64_gauge("k8s.container.memory_limit_utilization", "1", "Memory usage of the container as a share of its memory limit (kubeletstats' name)"),
+    Metric::f64_gauge("k8s.container.memory.limit.utilization", "1", "Memory usage of the container as a share of its memory limit"),
     &[],
-    "container.memory.usage ÷ container.memory.limit, as kubeletstats; only with a limit",
-)
-.agent_name();
+    "container.memory.usage ÷ container.linux.memory.limit, as kubeletstats; only with a limit",
+);
 const CONTAINER_PRESSURE: Metric<f64> = c(
     Metric::f64_counter("container.linux.pressure.time", "s", "Time in which some or all of the container's tasks were stalled waiting for CPU, memory or I/O"),
     PRESSURE_ATTRIBUTES,
@@ -148,28 +147,32 @@ const POD_MEMORY_AVAILABLE: Metric<i64> = c(
     "memory.max − working set",
 );
 const POD_PAGE_FAULTS: Metric<u64> =
-    c(Metric::u64_counter("k8s.pod.memory.page_faults", "{fault}", "Page faults of the pod's processes"), &[], "memory.stat pgfault");
+    c(Metric::u64_counter("k8s.pod.memory.page_faults", "{fault}", "Page faults of the pod's processes"), &[], "memory.stat pgfault")
+        .receiver_name("kubeletstats");
 const POD_MAJOR_PAGE_FAULTS: Metric<u64> =
-    c(Metric::u64_counter("k8s.pod.memory.major_page_faults", "{fault}", "Major page faults of the pod's processes"), &[], "memory.stat pgmajfault");
+    c(Metric::u64_counter("k8s.pod.memory.major_page_faults", "{fault}", "Major page faults of the pod's processes"), &[], "memory.stat pgmajfault")
+        .receiver_name("kubeletstats");
 const POD_CPU_UTIL: Metric<f64> = c(
-    Metric::f64_gauge("k8s.pod.cpu_limit_utilization", "1", "CPU usage of the pod as a share of its CPU limit (the sum of its containers')"),
+    Metric::f64_gauge("k8s.pod.cpu.limit.utilization", "1", "CPU usage of the pod as a share of its CPU limit (the sum of its containers')"),
     &[],
     "k8s.pod.cpu.usage ÷ the pod cgroup's cpu.max; only with a limit",
-)
-.agent_name();
+);
 const POD_MEMORY_UTIL: Metric<f64> = c(
-    Metric::f64_gauge("k8s.pod.memory_limit_utilization", "1", "Memory usage of the pod as a share of its memory limit"),
+    Metric::f64_gauge("k8s.pod.memory.limit.utilization", "1", "Memory usage of the pod as a share of its memory limit"),
     &[],
     "k8s.pod.memory.usage ÷ the pod cgroup's memory.max; only with a limit",
+);
+const POD_THROTTLING_TIME: Metric<f64> = c(
+    Metric::f64_counter("k8s.pod.linux.cpu.throttling.time", "s", "Time the pod's processes were throttled by its CPU quota"),
+    &[],
+    "cpu.stat throttled_usec",
 )
 .agent_name();
-const POD_THROTTLING_TIME: Metric<f64> =
-    c(Metric::f64_counter("k8s.pod.cpu.throttling.time", "s", "Time the pod's processes were throttled by its CPU quota"), &[], "cpu.stat throttled_usec")
-        .agent_name();
 const POD_OOM_KILLS: Metric<u64> =
-    c(Metric::u64_counter("k8s.pod.memory.oom_kills", "{kill}", "Processes of the pod killed by the OOM killer"), &[], "memory.events oom_kill").agent_name();
+    c(Metric::u64_counter("k8s.pod.linux.memory.oom_kills", "{kill}", "Processes of the pod killed by the OOM killer"), &[], "memory.events oom_kill")
+        .agent_name();
 const POD_PIDS: Metric<i64> =
-    c(Metric::i64_up_down_counter("k8s.pod.pids.count", "{process}", "Processes and threads in the pod"), &[], "pids.current").agent_name();
+    c(Metric::i64_up_down_counter("k8s.pod.linux.pids.count", "{process}", "Processes and threads in the pod"), &[], "pids.current").agent_name();
 const POD_PRESSURE: Metric<f64> = c(
     Metric::f64_counter("k8s.pod.linux.pressure.time", "s", "Time in which some or all of the pod's tasks were stalled waiting for CPU, memory or I/O"),
     PRESSURE_ATTRIBUTES,

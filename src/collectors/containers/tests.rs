@@ -44,9 +44,9 @@ fn a_v2_systemd_node_reports_each_container_and_the_pod_with_their_ids_qos_and_r
     assert_eq!(find(&p, "container.cpu.time", &[("container.id", ID), ("cpu.mode", "user")]), Some(2.514875));
     assert_eq!(find(&p, "container.cpu.limit", &id), Some(0.5));
     assert_eq!(find(&p, "container.memory.working_set", &id), Some(125829120.0));
-    assert_eq!(find(&p, "container.memory.oom_kills", &id), Some(1.0));
-    assert_eq!(find(&p, "container.memory.limit", &[("container.id", ID2)]), None, "memory.max `max`: no limit");
-    assert_eq!(find(&p, "k8s.container.memory_limit_utilization", &id), Some(157286400.0 / 268435456.0));
+    assert_eq!(find(&p, "container.linux.memory.oom_kills", &id), Some(1.0));
+    assert_eq!(find(&p, "container.linux.memory.limit", &[("container.id", ID2)]), None, "memory.max `max`: no limit");
+    assert_eq!(find(&p, "k8s.container.memory.limit.utilization", &id), Some(157286400.0 / 268435456.0));
     assert_eq!(find(&p, "container.disk.io", &[("container.id", ID), ("disk.io.direction", "write")]), Some(314773504.0));
     assert_eq!(
         find(
@@ -88,7 +88,7 @@ fn a_v2_systemd_node_reports_each_container_and_the_pod_with_their_ids_qos_and_r
     std::fs::write(&stat, text).unwrap();
     let p = h.tick(&mut c).unwrap();
     let usage = find(&p, "container.cpu.usage", &id).unwrap();
-    let util = find(&p, "k8s.container.cpu_limit_utilization", &id).unwrap();
+    let util = find(&p, "k8s.container.cpu.limit.utilization", &id).unwrap();
     assert!(usage > 0.0 && (util - usage / 0.5).abs() < 1e-9, "usage {usage}, utilization {util}");
     assert_eq!(find(&p, "metricsd.containers.dropped", &[]), Some(0.0));
 }
@@ -100,9 +100,9 @@ fn a_v1_cgroupfs_node_reads_each_controllers_hierarchy() {
     let p = testutil::collect_once(&clock, &mut c);
     let id = [("container.id", ID)];
     assert_eq!(find(&p, "container.cpu.time", &[("container.id", ID), ("cpu.mode", "system")]), Some(0.483929808));
-    assert_eq!(find(&p, "container.cpu.throttling.time", &id), Some(5.05152856));
+    assert_eq!(find(&p, "container.linux.cpu.throttling.time", &id), Some(5.05152856));
     assert_eq!(find(&p, "container.memory.working_set", &id), Some(111919104.0));
-    assert_eq!(find(&p, "container.disk.operations", &[("container.id", ID), ("disk.io.direction", "read")]), Some(65.0));
+    assert_eq!(find(&p, "container.linux.disk.operations", &[("container.id", ID), ("disk.io.direction", "read")]), Some(65.0));
     assert_eq!(find(&p, "container.pids.limit", &id), Some(64.0));
     assert_eq!(find(&p, "k8s.pod.cpu.time", &[("k8s.pod.qos_class", "guaranteed")]), Some(2.5));
     assert!(attrs_of(&p, "container.pids.count", ID).iter().all(|(k, _)| k != "container.runtime.name"), "the cgroupfs driver does not say the runtime");
@@ -116,7 +116,7 @@ fn proxmox_guests_carry_their_vmid_runtime_and_name() {
     let mut c = collector(&t, &clock, ContainersConfig::default());
     let p = testutil::collect_once(&clock, &mut c);
     assert_eq!(
-        find(&p, "container.memory.limit", &[("proxmox.vmid", "101"), ("container.name", "web01"), ("container.runtime.name", "lxc")]),
+        find(&p, "container.linux.memory.limit", &[("proxmox.vmid", "101"), ("container.name", "web01"), ("container.runtime.name", "lxc")]),
         Some(1073741824.0)
     );
     assert_eq!(

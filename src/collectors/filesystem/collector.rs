@@ -238,7 +238,7 @@ const FILESYSTEM_LIMIT: Metric<i64> = Metric::i64_up_down_counter("system.filesy
 const FILESYSTEM_INODES_USAGE: Metric<i64> = Metric::i64_up_down_counter("system.filesystem.inodes.usage", "{inode}", "Inodes used and free (as df -i)")
     .attributes(&["system.device", "system.filesystem.mode", "system.filesystem.mountpoint", "system.filesystem.type", "system.filesystem.state"])
     .source("statvfs(2) files, ffree")
-    .agent_name();
+    .receiver_name("hostmetrics");
 
 /// The filesystem collector's metrics, in registration order.
 pub const METRICS: &[MetricSpec] = &[FILESYSTEM_USAGE.spec(), FILESYSTEM_UTILIZATION.spec(), FILESYSTEM_LIMIT.spec(), FILESYSTEM_INODES_USAGE.spec()];
