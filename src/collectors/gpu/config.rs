@@ -23,6 +23,9 @@ pub struct GpuConfig {
     pub mig: bool,
     /// Report PCIe bytes (`hw.gpu.io`) from NVML's PCIe byte counters (default true).
     pub pcie_io: bool,
+    /// Report memory health: remapped rows and retired pages, where the GPU tracks them
+    /// (default true).
+    pub memory_health: bool,
     /// How often to read the energy counter, a 4 ms driver call; `hw.energy` holds the last
     /// reading in between (default `"60s"`; `"0s"` reads it every tick).
     pub energy_interval: ConfigDuration,
@@ -43,6 +46,7 @@ impl Default for GpuConfig {
             max_processes: 64,
             mig: true,
             pcie_io: true,
+            memory_health: true,
             energy_interval: ConfigDuration::secs(60),
             retry_interval: ConfigDuration::secs(60),
             library_path: None,

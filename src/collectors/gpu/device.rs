@@ -152,6 +152,20 @@ pub mod field {
     pub const PCIE_TX_BYTES: u32 = 197;
     /// `NVML_FI_DEV_PCIE_COUNT_RX_BYTES`: PCIe bytes received by the GPU, u32, wraps.
     pub const PCIE_RX_BYTES: u32 = 198;
+    /// `NVML_FI_DEV_RETIRED_SBE`: pages retired for multiple single-bit ECC errors.
+    pub const RETIRED_SBE: u32 = 29;
+    /// `NVML_FI_DEV_RETIRED_DBE`: pages retired for a double-bit ECC error.
+    pub const RETIRED_DBE: u32 = 30;
+    /// `NVML_FI_DEV_RETIRED_PENDING`: 1 while a page waits to be retired at the next reset.
+    pub const RETIRED_PENDING: u32 = 31;
+    /// `NVML_FI_DEV_REMAPPED_COR`: rows remapped for correctable errors.
+    pub const REMAPPED_COR: u32 = 142;
+    /// `NVML_FI_DEV_REMAPPED_UNC`: rows remapped for uncorrectable errors.
+    pub const REMAPPED_UNC: u32 = 143;
+    /// `NVML_FI_DEV_REMAPPED_PENDING`: 1 while a remapping waits for the next reset.
+    pub const REMAPPED_PENDING: u32 = 144;
+    /// `NVML_FI_DEV_REMAPPED_FAILURE`: 1 when a remapping failed (the GPU needs service).
+    pub const REMAPPED_FAILURE: u32 = 145;
 }
 
 /// NVML's clock throttle (since CUDA 12: "clocks event") reason bits

@@ -257,6 +257,78 @@ const TABLE: &[Entry] = &[
             }
         },
     ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter(
+                "nvidia.gpu.memory.remapped_rows",
+                "{row}",
+                "Memory rows the GPU remapped to spare rows, for correctable or uncorrectable errors",
+            ),
+            gpu!("error.type"),
+            "nvmlDeviceGetFieldValues 142/143 (NVML_FI_DEV_REMAPPED_COR/UNC); GPUs with row remapping (A100, H100 and later); with memory_health",
+        ),
+        |g, o| {
+            for (i, n) in g.v.remapped.iter().enumerate() {
+                if let Some(n) = n {
+                    o.observe(*n, &g.attrs.errors[i]);
+                }
+            }
+        },
+    ),
+    Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter("nvidia.gpu.memory.remap.pending", "1", "1 while a row remapping waits for the next GPU reset, else 0"),
+            gpu!(),
+            "nvmlDeviceGetFieldValues 144 (NVML_FI_DEV_REMAPPED_PENDING); with memory_health",
+        ),
+        |g, o| {
+            if let Some(p) = g.v.remap_pending {
+                o.observe(p as i64, &g.attrs.base);
+            }
+        },
+    ),
+    Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter(
+                "nvidia.gpu.memory.remap.failed",
+                "1",
+                "1 when a row remapping failed (no spare row left: the GPU needs service), else 0",
+            ),
+            gpu!(),
+            "nvmlDeviceGetFieldValues 145 (NVML_FI_DEV_REMAPPED_FAILURE); with memory_health",
+        ),
+        |g, o| {
+            if let Some(f) = g.v.remap_failed {
+                o.observe(f as i64, &g.attrs.base);
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.memory.retired_pages", "{page}", "Memory pages the GPU retired, for multiple single-bit or a double-bit ECC error"),
+            gpu!("nvidia.gpu.retirement.cause"),
+            "nvmlDeviceGetFieldValues 29/30 (NVML_FI_DEV_RETIRED_SBE/DBE); GPUs with page retirement (before A100); with memory_health",
+        ),
+        |g, o| {
+            for (i, n) in g.v.retired.iter().enumerate() {
+                if let Some(n) = n {
+                    o.observe(*n, &g.attrs.retirement[i]);
+                }
+            }
+        },
+    ),
+    Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter("nvidia.gpu.memory.retired_pages.pending", "1", "1 while a page waits to be retired at the next GPU reset, else 0"),
+            gpu!(),
+            "nvmlDeviceGetFieldValues 31 (NVML_FI_DEV_RETIRED_PENDING); with memory_health",
+        ),
+        |g, o| {
+            if let Some(p) = g.v.retired_pending {
+                o.observe(p as i64, &g.attrs.base);
+            }
+        },
+    ),
     Entry::GpuI64(
         hw(
             Metric::i64_up_down_counter("hw.status", "1", "1 for the GPU's current state (ok, degraded, failed), 0 for the others"),

@@ -2,7 +2,7 @@
 //! call made only while the GPU supports it; memory temperature and the PCIe byte counters in
 //! one field-values call; then its processes and MIG devices.
 
-use super::device::{field, ClockKind, EccKind, GpuBackend};
+use super::device::{field, ClockKind, EccKind, FieldValue, GpuBackend};
 use super::mig::sample_mig;
 use super::processes::sample_processes;
 use super::snapshot::{GpuSnapshot, Values};
@@ -55,12 +55,19 @@ pub(super) fn sample(
     v.ecc[1] = st.get(Cap::EccUncorrected, || b.ecc_errors(d, EccKind::Uncorrected))?;
     v.replay = st.get(Cap::PcieReplay, || b.pcie_replay_counter(d))?;
 
-    // Memory temperature and the PCIe byte counters: one field-values call.
+    // Memory temperature, the PCIe byte counters and memory health: one field-values call.
     scratch.ids.clear();
     let wanted = [
         (Cap::MemoryTemperature, field::MEMORY_TEMP, true),
         (Cap::PcieTx, field::PCIE_TX_BYTES, config.pcie_io),
         (Cap::PcieRx, field::PCIE_RX_BYTES, config.pcie_io),
+        (Cap::RetiredSbe, field::RETIRED_SBE, config.memory_health),
+        (Cap::RetiredDbe, field::RETIRED_DBE, config.memory_health),
+        (Cap::RetiredPending, field::RETIRED_PENDING, config.memory_health),
+        (Cap::RemappedCor, field::REMAPPED_COR, config.memory_health),
+        (Cap::RemappedUnc, field::REMAPPED_UNC, config.memory_health),
+        (Cap::RemappedPending, field::REMAPPED_PENDING, config.memory_health),
+        (Cap::RemappedFailure, field::REMAPPED_FAILURE, config.memory_health),
     ];
     for (cap, id, on) in wanted {
         if on && st.supports(cap) {
@@ -82,6 +89,13 @@ pub(super) fn sample(
                     field::MEMORY_TEMP => v.memory_temperature = Some(value.as_f64()),
                     field::PCIE_TX_BYTES => v.pcie[0] = Some(st.pcie[0].update(value)),
                     field::PCIE_RX_BYTES => v.pcie[1] = Some(st.pcie[1].update(value)),
+                    field::RETIRED_SBE => v.retired[0] = Some(count(value)),
+                    field::RETIRED_DBE => v.retired[1] = Some(count(value)),
+                    field::RETIRED_PENDING => v.retired_pending = Some(count(value) != 0),
+                    field::REMAPPED_COR => v.remapped[0] = Some(count(value)),
+                    field::REMAPPED_UNC => v.remapped[1] = Some(count(value)),
+                    field::REMAPPED_PENDING => v.remap_pending = Some(count(value) != 0),
+                    field::REMAPPED_FAILURE => v.remap_failed = Some(count(value) != 0),
                     _ => {}
                 }
             }
@@ -95,6 +109,17 @@ pub(super) fn sample(
         sample_mig(b, st, scratch, snap)?;
     }
     Ok(())
+}
+
+/// A field value that counts something, as u64 (a negative or fractional answer clamps).
+fn count(v: FieldValue) -> u64 {
+    match v {
+        FieldValue::U32(v) => v as u64,
+        FieldValue::U64(v) => v,
+        FieldValue::I64(v) => v.max(0) as u64,
+        FieldValue::F64(v) if v.is_finite() && v > 0.0 => v as u64,
+        FieldValue::F64(_) => 0,
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +225,18 @@ mod tests {
 
     #[test]
     fn field_values_are_not_requested_once_every_field_is_known_unsupported() {
-        let gpu = FakeGpu::h100(0).without(&["field:82", "field:197", "field:198"]);
+        let gpu = FakeGpu::h100(0).without(&[
+            "field:82",
+            "field:197",
+            "field:198",
+            "field:29",
+            "field:30",
+            "field:31",
+            "field:142",
+            "field:143",
+            "field:144",
+            "field:145",
+        ]);
         let fake = FakeNvml::with(vec![gpu]);
         let mut r = Rig::new(fake.clone());
         r.tick();
@@ -232,6 +268,42 @@ mod tests {
         assert_eq!(value(&r.after(10), "hw.gpu.io", &tx), Some(4_294_968_496.0));
         let rx = at(0, &[("network.io.direction", "receive")]);
         assert_eq!(value(&r.after(10), "hw.gpu.io", &rx), Some(2000.0));
+    }
+
+    #[test]
+    fn memory_health_reports_remapped_rows_and_retired_pages_where_the_gpu_tracks_them() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0), FakeGpu::h100(1).without(&["field:29", "field:30", "field:31"])]);
+        let mut r = Rig::new(fake.clone());
+        let (p, logs) = capture_logs(|| r.tick());
+        let g = |extra| at(0, extra);
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &g(&[("error.type", "corrected")])), Some(4.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &g(&[("error.type", "uncorrected")])), Some(0.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remap.pending", &g(&[])), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remap.failed", &g(&[])), Some(0.0));
+        let cause = |c| at(0, &[("nvidia.gpu.retirement.cause", c)]);
+        assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages", &cause("multiple_single_bit_ecc")), Some(2.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages", &cause("double_bit_ecc")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages.pending", &g(&[])), Some(0.0));
+        // The second GPU has no page retirement (as an H100): those metrics are absent for it,
+        // logged at debug only; its remapped rows are still there.
+        assert!(points_of_gpu(&p, UUID1).iter().all(|p| !p.0.starts_with("nvidia.gpu.memory.retired_pages")));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &at(1, &[("error.type", "corrected")])), Some(4.0));
+        assert!(!logs.contains("WARN"), "{logs}");
+
+        // A new remapping and a failed one show on the next tick.
+        {
+            let mut s = fake.state();
+            s.gpus[0].remapped = [5, 1];
+            s.gpus[0].remap_failed = true;
+        }
+        let p = r.after(10);
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &g(&[("error.type", "uncorrected")])), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remap.failed", &g(&[])), Some(1.0));
+
+        let config = GpuConfig { memory_health: false, ..GpuConfig::default() };
+        let mut r = Rig::with(FakeNvml::with(vec![FakeGpu::h100(0)]), config, HostPaths::under("/nonexistent-metricsd-test"));
+        let p = r.tick();
+        assert!(of(&p, "nvidia.gpu.memory.remapped_rows").is_empty() && of(&p, "nvidia.gpu.memory.retired_pages").is_empty());
     }
 
     #[test]

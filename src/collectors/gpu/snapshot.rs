@@ -24,6 +24,8 @@ pub(super) struct GpuAttrs {
     pub(super) throttle: Vec<Vec<KeyValue>>,
     /// `nvidia.gpu.fan.index`, per fan.
     pub(super) fans: Vec<Vec<KeyValue>>,
+    /// `nvidia.gpu.retirement.cause`: multiple_single_bit_ecc, double_bit_ecc.
+    pub(super) retirement: [Vec<KeyValue>; 2],
 }
 
 fn with(base: &[KeyValue], extra: KeyValue) -> Vec<KeyValue> {
@@ -57,6 +59,7 @@ impl GpuAttrs {
             sensor: [kv("hw.sensor_location", "gpu"), kv("hw.sensor_location", "memory")],
             state: [kv("hw.state", "ok"), kv("hw.state", "degraded"), kv("hw.state", "failed")],
             throttle: throttle::REASONS.iter().map(|(_, r)| kv("nvidia.gpu.throttle.reason", r)).collect(),
+            retirement: [kv("nvidia.gpu.retirement.cause", "multiple_single_bit_ecc"), kv("nvidia.gpu.retirement.cause", "double_bit_ecc")],
             fans: (0..fans).map(|i| with(b, KeyValue::new("nvidia.gpu.fan.index", i as i64))).collect(),
             base,
         }
@@ -97,6 +100,16 @@ pub(super) struct Values {
     pub(super) replay: Option<u32>,
     /// Transmit, receive totals.
     pub(super) pcie: [Option<u64>; 2],
+    /// Retired pages: multiple single-bit, double-bit.
+    pub(super) retired: [Option<u64>; 2],
+    /// A page retirement waits for the next reset.
+    pub(super) retired_pending: Option<bool>,
+    /// Remapped rows: correctable, uncorrectable.
+    pub(super) remapped: [Option<u64>; 2],
+    /// A row remapping waits for the next reset.
+    pub(super) remap_pending: Option<bool>,
+    /// A row remapping failed.
+    pub(super) remap_failed: Option<bool>,
 }
 
 #[derive(Debug)]

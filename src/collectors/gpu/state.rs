@@ -38,6 +38,13 @@ pub(super) enum Cap {
     GraphicsProcesses,
     MigMode,
     MigDevices,
+    RetiredSbe,
+    RetiredDbe,
+    RetiredPending,
+    RemappedCor,
+    RemappedUnc,
+    RemappedPending,
+    RemappedFailure,
 }
 
 impl Cap {
