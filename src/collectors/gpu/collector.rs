@@ -3,6 +3,7 @@
 //! tick that samples every GPU into the snapshot the instruments read.
 
 use super::device::{throttle, GpuBackend, GpuError};
+use super::events::XidWatch;
 use super::sample::sample;
 use super::snapshot::{GpuAttrs, GpuSample, GpuSnapshot, HwState, Values};
 use super::state::{Abort, Cap, DeviceState, Scratch};
@@ -10,6 +11,7 @@ use super::{instruments, nvml, GpuConfig};
 use crate::collectors::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
+use opentelemetry::KeyValue;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +41,8 @@ pub struct GpuCollector {
     /// GPUs (by UUID, or `index:N`) whose loss was logged and not yet recovered.
     lost_logged: HashSet<String>,
     scratch: Scratch,
+    /// The XID event thread, started at the first successful init (with `xid`).
+    xid: Option<XidWatch>,
 }
 
 impl GpuCollector {
@@ -65,6 +69,7 @@ impl GpuCollector {
             init_failure_logged: false,
             lost_logged: HashSet::new(),
             scratch: Scratch::default(),
+            xid: None,
         }
     }
 
@@ -98,6 +103,7 @@ impl GpuCollector {
                 }
                 self.devices = devices;
                 self.up = true;
+                self.start_helpers();
                 self.ever_up = true;
                 self.init_failure_logged = false;
                 if lost > 0 {
@@ -124,6 +130,22 @@ impl GpuCollector {
                 self.schedule_retry(now);
             }
         }
+    }
+
+    /// Starts the XID thread when it is on and not running (first init, or it ended).
+    fn start_helpers(&mut self) {
+        if self.config.xid && self.xid.as_ref().is_none_or(XidWatch::is_finished) {
+            match XidWatch::start(self.backend.fresh(), self.xid.take()) {
+                Ok(w) => self.xid = Some(w),
+                Err(e) => tracing::warn!(error = %e, "cannot start the GPU XID thread; XID errors are not counted"),
+            }
+        }
+    }
+
+    /// The XID thread ended (or never started).
+    #[cfg(test)]
+    pub(super) fn xid_finished(&self) -> bool {
+        self.xid.as_ref().is_none_or(XidWatch::is_finished)
     }
 
     fn enumerate(&mut self, old: &[DeviceState]) -> Result<Vec<DeviceState>, GpuError> {
@@ -179,9 +201,12 @@ impl GpuCollector {
     fn sample_all(&mut self, now: Instant, snap: &mut GpuSnapshot) -> Result<(), String> {
         snap.count = Some(self.count);
         let mut newly_lost = false;
-        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, .. } = self;
+        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, xid, .. } = self;
         for st in devices.iter_mut() {
             let mut v = Values::default();
+            if let Some(w) = xid {
+                xid_values(w, st, scratch, &mut v);
+            }
             if !st.lost {
                 let (np, nm) = (snap.processes.len(), snap.mig.len());
                 match sample(&**backend, st, config, paths, now, scratch, &mut v, snap) {
@@ -214,6 +239,21 @@ impl GpuCollector {
             self.schedule_retry(now);
         }
         Ok(())
+    }
+}
+
+/// The XID counts of one GPU, with their attribute sets (built once per code).
+fn xid_values(w: &XidWatch, st: &mut DeviceState, scratch: &mut Scratch, v: &mut Values) {
+    scratch.xid.clear();
+    w.counts_of(&st.id.uuid, &mut scratch.xid);
+    for &(code, n) in &scratch.xid {
+        let base = &st.attrs.base;
+        let attrs = st.xid.entry(code).or_insert_with(|| {
+            let mut a = base.clone();
+            a.push(KeyValue::new("nvidia.gpu.xid", code as i64));
+            a.into()
+        });
+        v.xid.push((attrs.clone(), n));
     }
 }
 

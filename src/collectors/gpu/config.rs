@@ -26,6 +26,9 @@ pub struct GpuConfig {
     /// Report memory health: remapped rows and retired pages, where the GPU tracks them
     /// (default true).
     pub memory_health: bool,
+    /// Count critical XID errors per GPU and code (`nvidia.gpu.xid.errors`), from NVML events
+    /// waited on by a dedicated thread (default true).
+    pub xid: bool,
     /// How often to read the energy counter, a 4 ms driver call; `hw.energy` holds the last
     /// reading in between (default `"60s"`; `"0s"` reads it every tick).
     pub energy_interval: ConfigDuration,
@@ -47,6 +50,7 @@ impl Default for GpuConfig {
             mig: true,
             pcie_io: true,
             memory_health: true,
+            xid: true,
             energy_interval: ConfigDuration::secs(60),
             retry_interval: ConfigDuration::secs(60),
             library_path: None,

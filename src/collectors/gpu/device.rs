@@ -7,6 +7,9 @@
 //! ([`GpuError::Other`]). Units are NVML's own (percent, milliwatts, millijoules, MHz); the
 //! collector converts them.
 
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
 /// Why a driver call gave no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GpuError {
@@ -144,6 +147,18 @@ impl FieldValue {
     }
 }
 
+/// One critical XID error (`nvmlEventTypeXidCriticalError`): the driver's error code for a GPU
+/// fault (79: fell off the bus, 48: double-bit ECC, 13: graphics engine exception, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XidEvent {
+    /// NVML index of the GPU.
+    pub index: u32,
+    /// Its UUID.
+    pub uuid: String,
+    /// The XID code.
+    pub code: u64,
+}
+
 /// NVML field ids used by the collector (`nvml.h`'s `NVML_FI_DEV_*`).
 pub mod field {
     /// `NVML_FI_DEV_MEMORY_TEMP`: HBM temperature, °C.
@@ -266,4 +281,12 @@ pub trait GpuBackend: Send {
     fn mig_enabled(&self, dev: u32) -> Result<bool, GpuError>;
     /// Appends the GPU's MIG devices to `out`.
     fn mig_devices(&self, dev: u32, out: &mut Vec<MigDevice>) -> Result<(), GpuError>;
+    /// A second, independent backend of the same kind (not initialised), for a helper thread
+    /// (XID events, the PCIe sampler): each thread owns its own driver handle.
+    fn fresh(&self) -> Box<dyn GpuBackend>;
+    /// Registers every GPU that offers them for critical XID events and waits for them, at
+    /// most `poll` at a time, calling `on_event` for each, until `stop` is set (so it returns
+    /// within about `poll` of that). `Err(NotSupported)` when no GPU offers XID events. Needs
+    /// [`GpuBackend::init`] first.
+    fn watch_xid(&self, stop: &AtomicBool, poll: Duration, on_event: &mut dyn FnMut(XidEvent)) -> Result<(), GpuError>;
 }

@@ -5,9 +5,13 @@
 //! utilization and memory so that conversions
 //! are visible.
 
-use super::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization};
-use std::collections::{BTreeMap, HashSet};
+use super::device::{
+    field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization, XidEvent,
+};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// One fake GPU. Calls named in `unsupported` (the trait method's name, or `field:<id>`) answer
 /// `NotSupported`; every call of a `lost` GPU answers `Lost`.
@@ -110,18 +114,24 @@ pub struct FakeState {
     /// Number of `init` calls.
     pub inits: u32,
     pub gpus: Vec<FakeGpu>,
-    /// Calls per (GPU index, method name).
+    /// Calls per (GPU index, method name); a helper thread's backend ([`GpuBackend::fresh`])
+    /// counts its calls as `helper:<name>`.
     pub calls: BTreeMap<(u32, String), u32>,
+    /// Whether the GPUs offer XID events.
+    pub xid_supported: bool,
+    /// XID events not yet delivered to `watch_xid`.
+    pub xid_events: VecDeque<XidEvent>,
 }
 
-/// The backend handed to the collector; clones share the state.
+/// The backend handed to the collector; clones share the state. The flag marks a helper
+/// thread's backend (from [`GpuBackend::fresh`]): its `init` is not counted in `inits`.
 #[derive(Debug, Clone, Default)]
-pub struct FakeNvml(pub Arc<Mutex<FakeState>>);
+pub struct FakeNvml(pub Arc<Mutex<FakeState>>, bool);
 
 impl FakeNvml {
     /// A loaded driver with these GPUs.
     pub fn with(gpus: Vec<FakeGpu>) -> Self {
-        FakeNvml(Arc::new(Mutex::new(FakeState { driver: true, gpus, ..Default::default() })))
+        FakeNvml(Arc::new(Mutex::new(FakeState { driver: true, xid_supported: true, gpus, ..Default::default() })), false)
     }
 
     /// A host without the driver.
@@ -141,7 +151,8 @@ impl FakeNvml {
 
     fn on<R>(&self, dev: u32, call: &str, f: impl FnOnce(&FakeGpu) -> Result<R, GpuError>) -> Result<R, GpuError> {
         let mut s = self.state();
-        *s.calls.entry((dev, call.to_string())).or_default() += 1;
+        let name = if self.1 { format!("helper:{call}") } else { call.to_string() };
+        *s.calls.entry((dev, name)).or_default() += 1;
         if !s.driver || !s.initialised {
             return Err(GpuError::DriverUnavailable("NVML is not initialised".into()));
         }
@@ -159,6 +170,9 @@ impl FakeNvml {
 impl GpuBackend for FakeNvml {
     fn init(&mut self) -> Result<(), GpuError> {
         let mut s = self.state();
+        if self.1 {
+            return if s.driver && s.initialised { Ok(()) } else { Err(GpuError::DriverUnavailable("NVML is not initialised".into())) };
+        }
         s.inits += 1;
         s.initialised = s.driver;
         if s.driver {
@@ -173,7 +187,9 @@ impl GpuBackend for FakeNvml {
     }
 
     fn shutdown(&mut self) {
-        self.state().initialised = false;
+        if !self.1 {
+            self.state().initialised = false;
+        }
     }
 
     fn driver_version(&self) -> Result<String, GpuError> {
@@ -311,5 +327,31 @@ impl GpuBackend for FakeNvml {
             out.extend(g.mig.iter().flatten().cloned());
             Ok(())
         })
+    }
+
+    fn fresh(&self) -> Box<dyn GpuBackend> {
+        Box::new(FakeNvml(self.0.clone(), true))
+    }
+
+    /// Delivers the events the test queued in `xid_events`, looking every millisecond.
+    fn watch_xid(&self, stop: &AtomicBool, poll: Duration, on_event: &mut dyn FnMut(XidEvent)) -> Result<(), GpuError> {
+        if !self.state().xid_supported {
+            return Err(GpuError::NotSupported);
+        }
+        let step = poll.min(Duration::from_millis(1));
+        while !stop.load(Ordering::Relaxed) {
+            let next = {
+                let mut s = self.state();
+                if !s.driver || !s.initialised {
+                    return Err(GpuError::DriverUnavailable("NVML is not initialised".into()));
+                }
+                s.xid_events.pop_front()
+            };
+            match next {
+                Some(e) => on_event(e),
+                None => std::thread::sleep(step),
+            }
+        }
+        Ok(())
     }
 }

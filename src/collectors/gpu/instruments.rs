@@ -329,6 +329,14 @@ const TABLE: &[Entry] = &[
             }
         },
     ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.xid.errors", "{error}", "Critical XID errors the GPU reported since the agent started, per XID code"),
+            gpu!("nvidia.gpu.xid"),
+            "NVML events nvmlEventTypeXidCriticalError (nvmlDeviceRegisterEvents, nvmlEventSetWait_v2) on a dedicated thread; with xid (default true)",
+        ),
+        |g, o| g.v.xid.iter().for_each(|(a, n)| o.observe(*n, a)),
+    ),
     Entry::GpuI64(
         hw(
             Metric::i64_up_down_counter("hw.status", "1", "1 for the GPU's current state (ok, degraded, failed), 0 for the others"),

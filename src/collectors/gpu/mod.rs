@@ -113,6 +113,7 @@
 mod collector;
 mod config;
 pub mod device;
+mod events;
 #[cfg(test)]
 mod fake;
 pub mod instruments;
@@ -134,7 +135,7 @@ use super::SnapshotCell;
 
 #[cfg(test)]
 mod tests {
-    use super::device::MigDevice;
+    use super::device::{MigDevice, XidEvent};
     use super::fake::{FakeGpu, FakeNvml};
     use super::instruments;
     use super::rig::*;
@@ -160,7 +161,15 @@ mod tests {
         gpu.fans = vec![30];
         gpu.compute = vec![proc(1, Some(1))];
         gpu.mig = Some(vec![MigDevice { uuid: "MIG-a".into(), ..MigDevice::default() }]);
-        let p = Rig::new(FakeNvml::with(vec![gpu])).tick();
+        let fake = FakeNvml::with(vec![gpu]);
+        fake.state().xid_events.push_back(XidEvent { index: 0, uuid: UUID0.into(), code: 79 });
+        let mut r = Rig::new(fake);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut p = r.tick();
+        while !p.iter().any(|p| p.0 == "nvidia.gpu.xid.errors") && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            p = r.after(1);
+        }
         let mut names: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
         names.dedup();
         for n in &names {

@@ -110,6 +110,8 @@ pub(super) struct Values {
     pub(super) remap_pending: Option<bool>,
     /// A row remapping failed.
     pub(super) remap_failed: Option<bool>,
+    /// Critical XID errors since the agent started: attributes (with the code), count.
+    pub(super) xid: Vec<(Arc<[KeyValue]>, u64)>,
 }
 
 #[derive(Debug)]

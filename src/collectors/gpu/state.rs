@@ -6,7 +6,7 @@
 use super::device::{FieldValue, GpuError, GpuProcess, Identity, MigDevice};
 use super::snapshot::GpuAttrs;
 use opentelemetry::KeyValue;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -108,6 +108,8 @@ pub(super) struct DeviceState {
     pub(super) processes: HashMap<u32, Arc<[KeyValue]>>,
     pub(super) truncation_logged: bool,
     pub(super) mig: HashMap<String, Arc<[KeyValue]>>,
+    /// Attribute sets of `nvidia.gpu.xid.errors`, per XID code.
+    pub(super) xid: BTreeMap<u64, Arc<[KeyValue]>>,
 }
 
 impl DeviceState {
@@ -126,6 +128,7 @@ impl DeviceState {
             processes: HashMap::new(),
             truncation_logged: false,
             mig: HashMap::new(),
+            xid: BTreeMap::new(),
         }
     }
 
@@ -172,6 +175,7 @@ pub(super) struct Scratch {
     pub(super) fields: Vec<Result<FieldValue, GpuError>>,
     pub(super) processes: Vec<GpuProcess>,
     pub(super) mig: Vec<MigDevice>,
+    pub(super) xid: Vec<(u64, u64)>,
 }
 
 #[cfg(test)]
