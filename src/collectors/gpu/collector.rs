@@ -4,6 +4,7 @@
 
 use super::device::{throttle, GpuBackend, GpuError};
 use super::events::XidWatch;
+use super::pcie::PcieSampler;
 use super::sample::sample;
 use super::snapshot::{GpuAttrs, GpuSample, GpuSnapshot, HwState, Values};
 use super::state::{Abort, Cap, DeviceState, Scratch};
@@ -43,6 +44,8 @@ pub struct GpuCollector {
     scratch: Scratch,
     /// The XID event thread, started at the first successful init (with `xid`).
     xid: Option<XidWatch>,
+    /// The PCIe sampler thread (with `pcie_io` and a `pcie_interval` above 0).
+    pcie: Option<PcieSampler>,
 }
 
 impl GpuCollector {
@@ -70,6 +73,7 @@ impl GpuCollector {
             lost_logged: HashSet::new(),
             scratch: Scratch::default(),
             xid: None,
+            pcie: None,
         }
     }
 
@@ -140,6 +144,14 @@ impl GpuCollector {
                 Err(e) => tracing::warn!(error = %e, "cannot start the GPU XID thread; XID errors are not counted"),
             }
         }
+        let interval = self.config.pcie_interval.get();
+        if self.config.pcie_io && !interval.is_zero() && self.pcie.as_ref().is_none_or(PcieSampler::is_finished) {
+            self.pcie = None;
+            match PcieSampler::start(self.backend.fresh(), interval) {
+                Ok(s) => self.pcie = Some(s),
+                Err(e) => tracing::warn!(error = %e, "cannot start the GPU PCIe sampler; PCIe bytes are read on the tick"),
+            }
+        }
     }
 
     /// The XID thread ended (or never started).
@@ -201,16 +213,22 @@ impl GpuCollector {
     fn sample_all(&mut self, now: Instant, snap: &mut GpuSnapshot) -> Result<(), String> {
         snap.count = Some(self.count);
         let mut newly_lost = false;
-        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, xid, .. } = self;
+        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, xid, pcie, .. } = self;
+        let sampler = pcie.as_ref().filter(|s| !s.is_finished());
         for st in devices.iter_mut() {
             let mut v = Values::default();
             if let Some(w) = xid {
                 xid_values(w, st, scratch, &mut v);
             }
+            st.pcie_sampled = sampler.is_some();
             if !st.lost {
                 let (np, nm) = (snap.processes.len(), snap.mig.len());
                 match sample(&**backend, st, config, paths, now, scratch, &mut v, snap) {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        if let Some(s) = sampler {
+                            v.pcie = s.totals_of(&st.id.uuid);
+                        }
+                    }
                     Err(Abort::Lost) => {
                         st.lost = true;
                         newly_lost = true;

@@ -23,6 +23,11 @@ pub struct GpuConfig {
     pub mig: bool,
     /// Report PCIe bytes (`hw.gpu.io`) from NVML's PCIe byte counters (default true).
     pub pcie_io: bool,
+    /// How often a dedicated thread reads the PCIe byte counters (32-bit, they wrap every
+    /// 4 GiB) into 64-bit totals; it shortens its interval down to 50 ms while the GPU moves
+    /// more than 1 GiB per interval. `"0s"` reads them on the tick instead, which undercounts
+    /// above 4 GiB per tick (default `"1s"`; at least `"10ms"`).
+    pub pcie_interval: ConfigDuration,
     /// Report memory health: remapped rows and retired pages, where the GPU tracks them
     /// (default true).
     pub memory_health: bool,
@@ -49,6 +54,7 @@ impl Default for GpuConfig {
             max_processes: 64,
             mig: true,
             pcie_io: true,
+            pcie_interval: ConfigDuration::secs(1),
             memory_health: true,
             xid: true,
             energy_interval: ConfigDuration::secs(60),

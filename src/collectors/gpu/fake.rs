@@ -39,6 +39,8 @@ pub struct FakeGpu {
     pub pcie_replay: u32,
     pub pcie_tx: u32,
     pub pcie_rx: u32,
+    /// Bytes the transmit counter moves on after each read of it (a load; wraps as NVML's).
+    pub pcie_tx_step: u32,
     /// Pages retired: multiple single-bit, double-bit; and whether one is pending.
     pub retired: [u64; 2],
     pub retired_pending: bool,
@@ -86,6 +88,7 @@ impl FakeGpu {
             pcie_replay: 2,
             pcie_tx: 1000,
             pcie_rx: 2000,
+            pcie_tx_step: 0,
             retired: [2, 1],
             retired_pending: false,
             remapped: [4, 0],
@@ -279,7 +282,10 @@ impl GpuBackend for FakeNvml {
         self.on(dev, "pcie_replay_counter", |g| Ok(g.pcie_replay))
     }
 
+    /// A read of the transmit counter (by anyone) is counted as `pcie_tx_read` and moves it on
+    /// by `pcie_tx_step`.
     fn field_values(&self, dev: u32, ids: &[u32], out: &mut Vec<Result<FieldValue, GpuError>>) -> Result<(), GpuError> {
+        let before = out.len();
         self.on(dev, "field_values", |g| {
             for id in ids {
                 out.push(if g.unsupported.contains(&format!("field:{id}")) {
@@ -301,7 +307,16 @@ impl GpuBackend for FakeNvml {
                 });
             }
             Ok(())
-        })
+        })?;
+        if let Some(i) = ids.iter().position(|id| *id == field::PCIE_TX_BYTES) {
+            if out.get(before + i).is_some_and(|r| r.is_ok()) {
+                let mut s = self.state();
+                *s.calls.entry((dev, "pcie_tx_read".into())).or_default() += 1;
+                let g = &mut s.gpus[dev as usize];
+                g.pcie_tx = g.pcie_tx.wrapping_add(g.pcie_tx_step);
+            }
+        }
+        Ok(())
     }
 
     fn processes(&self, dev: u32, kind: ProcessKind, out: &mut Vec<GpuProcess>) -> Result<(), GpuError> {

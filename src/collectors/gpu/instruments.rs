@@ -129,7 +129,7 @@ const TABLE: &[Entry] = &[
         hw(
             Metric::u64_counter("hw.gpu.io", "By", "Bytes the GPU sent and received over PCIe"),
             gpu!("network.io.direction"),
-            "nvmlDeviceGetFieldValues 197/198 (PCIe TX/RX bytes), u32 counters accumulated across wraps; with pcie_io (default true)",
+            "nvmlDeviceGetFieldValues 197/198 (PCIe TX/RX bytes), u32 counters read every pcie_interval (default 1 s, down to 50 ms under load) by a dedicated thread and accumulated across wraps; with pcie_io (default true)",
         ),
         |g, o| {
             for (i, b) in g.v.pcie.iter().enumerate() {

@@ -119,6 +119,7 @@ mod fake;
 pub mod instruments;
 mod mig;
 pub mod nvml;
+mod pcie;
 mod processes;
 #[cfg(test)]
 mod rig;

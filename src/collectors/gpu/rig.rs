@@ -23,8 +23,11 @@ pub(super) struct Rig {
 }
 
 impl Rig {
+    /// The default config, except that the PCIe counters are read on the tick (`pcie_interval:
+    /// 0s`), so that tests set them between ticks; `pcie.rs` tests the sampler thread.
     pub(super) fn new(fake: FakeNvml) -> Self {
-        Rig::with(fake, GpuConfig::default(), HostPaths::under("/nonexistent-metricsd-test"))
+        let config = GpuConfig { pcie_interval: crate::units::ConfigDuration::secs(0), ..GpuConfig::default() };
+        Rig::with(fake, config, HostPaths::under("/nonexistent-metricsd-test"))
     }
 
     pub(super) fn with(fake: FakeNvml, config: GpuConfig, paths: HostPaths) -> Self {

@@ -59,8 +59,8 @@ pub(super) fn sample(
     scratch.ids.clear();
     let wanted = [
         (Cap::MemoryTemperature, field::MEMORY_TEMP, true),
-        (Cap::PcieTx, field::PCIE_TX_BYTES, config.pcie_io),
-        (Cap::PcieRx, field::PCIE_RX_BYTES, config.pcie_io),
+        (Cap::PcieTx, field::PCIE_TX_BYTES, config.pcie_io && !st.pcie_sampled),
+        (Cap::PcieRx, field::PCIE_RX_BYTES, config.pcie_io && !st.pcie_sampled),
         (Cap::RetiredSbe, field::RETIRED_SBE, config.memory_health),
         (Cap::RetiredDbe, field::RETIRED_DBE, config.memory_health),
         (Cap::RetiredPending, field::RETIRED_PENDING, config.memory_health),

@@ -105,6 +105,8 @@ pub(super) struct DeviceState {
     pub(super) energy_mj: Option<u64>,
     pub(super) energy_due: Option<Instant>,
     pub(super) pcie: [WrapCounter; 2],
+    /// The PCIe sampler thread reads this GPU's counters (the tick does not).
+    pub(super) pcie_sampled: bool,
     pub(super) processes: HashMap<u32, Arc<[KeyValue]>>,
     pub(super) truncation_logged: bool,
     pub(super) mig: HashMap<String, Arc<[KeyValue]>>,
@@ -125,6 +127,7 @@ impl DeviceState {
             energy_mj: None,
             energy_due: None,
             pcie: [WrapCounter::default(); 2],
+            pcie_sampled: false,
             processes: HashMap::new(),
             truncation_logged: false,
             mig: HashMap::new(),
