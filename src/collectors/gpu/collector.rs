@@ -5,6 +5,7 @@
 use super::device::{throttle, GpuBackend, GpuError};
 use super::events::XidWatch;
 use super::pcie::PcieSampler;
+use super::podresources::{Assignments, PodResourcesWatch};
 use super::sample::sample;
 use super::snapshot::{GpuAttrs, GpuSample, GpuSnapshot, HwState, Values};
 use super::state::{Abort, Cap, DeviceState, Scratch};
@@ -46,6 +47,8 @@ pub struct GpuCollector {
     xid: Option<XidWatch>,
     /// The PCIe sampler thread (with `pcie_io` and a `pcie_interval` above 0).
     pcie: Option<PcieSampler>,
+    /// The PodResources thread (with a `pod_resources_interval` above 0).
+    pods: Option<PodResourcesWatch>,
 }
 
 impl GpuCollector {
@@ -74,6 +77,7 @@ impl GpuCollector {
             scratch: Scratch::default(),
             xid: None,
             pcie: None,
+            pods: None,
         }
     }
 
@@ -144,6 +148,13 @@ impl GpuCollector {
                 Err(e) => tracing::warn!(error = %e, "cannot start the GPU XID thread; XID errors are not counted"),
             }
         }
+        let every = self.config.pod_resources_interval.get();
+        if self.pods.is_none() && !every.is_zero() {
+            match PodResourcesWatch::start(self.config.pod_resources_socket.clone(), every) {
+                Ok(w) => self.pods = Some(w),
+                Err(e) => tracing::warn!(error = %e, "cannot start the PodResources thread; GPUs carry no pod names"),
+            }
+        }
         let interval = self.config.pcie_interval.get();
         if self.config.pcie_io && !interval.is_zero() && self.pcie.as_ref().is_none_or(PcieSampler::is_finished) {
             self.pcie = None;
@@ -199,7 +210,7 @@ impl GpuCollector {
             if st.fans == 0 {
                 st.unsupported |= Cap::FanSpeed.bit();
             }
-            st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans));
+            st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, None));
             if st.lost && self.lost_logged.insert(st.id.uuid.clone()) {
                 tracing::warn!(gpu.index = st.id.index, hw.id = %st.id.uuid,
                     "GPU is lost (fell off the bus or stopped answering); reporting hw.status failed");
@@ -213,9 +224,14 @@ impl GpuCollector {
     fn sample_all(&mut self, now: Instant, snap: &mut GpuSnapshot) -> Result<(), String> {
         snap.count = Some(self.count);
         let mut newly_lost = false;
-        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, xid, pcie, .. } = self;
+        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, xid, pcie, pods, .. } = self;
         let sampler = pcie.as_ref().filter(|s| !s.is_finished());
+        let assigned = pods.as_ref().map(PodResourcesWatch::current);
+        scratch.pods = assigned.as_ref().map(|(_, a)| a.clone());
         for st in devices.iter_mut() {
+            if let Some((generation, a)) = &assigned {
+                assign_pod(st, *generation, a);
+            }
             let mut v = Values::default();
             if let Some(w) = xid {
                 xid_values(w, st, scratch, &mut v);
@@ -227,6 +243,10 @@ impl GpuCollector {
                     Ok(()) => {
                         if let Some(s) = sampler {
                             v.pcie = s.totals_of(&st.id.uuid);
+                        }
+                        // Processes on a GPU no pod holds: a pod may have just started.
+                        if st.pod.is_none() && snap.processes.len() > np {
+                            pods.as_ref().inspect(|w| w.refresh_soon());
                         }
                     }
                     Err(Abort::Lost) => {
@@ -257,6 +277,23 @@ impl GpuCollector {
             self.schedule_retry(now);
         }
         Ok(())
+    }
+}
+
+/// Takes the GPU's pod from a new PodResources answer; when it changed, rebuilds the GPU's
+/// attribute sets and drops those derived from them.
+fn assign_pod(st: &mut DeviceState, generation: u64, a: &Assignments) {
+    if st.pods_gen == generation {
+        return;
+    }
+    st.pods_gen = generation;
+    st.mig.clear(); // MIG devices carry their own pod
+    let pod = a.get(&st.id.uuid).cloned();
+    if pod != st.pod {
+        st.pod = pod;
+        st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, st.pod.as_ref()));
+        st.processes.clear();
+        st.xid.clear();
     }
 }
 

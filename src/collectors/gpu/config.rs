@@ -34,6 +34,15 @@ pub struct GpuConfig {
     /// Count critical XID errors per GPU and code (`nvidia.gpu.xid.errors`), from NVML events
     /// waited on by a dedicated thread (default true).
     pub xid: bool,
+    /// The kubelet's PodResources socket, from which GPUs learn the pod and container they are
+    /// allocated to (default `/var/lib/kubelet/pod-resources/kubelet.sock`; a missing default
+    /// socket is logged at debug, a missing configured one at warn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_resources_socket: Option<PathBuf>,
+    /// How often to ask the kubelet which pod holds each GPU, on a dedicated thread (sooner,
+    /// at most every 5 s, when a GPU with processes has no pod); `"0s"` turns it off
+    /// (default `"30s"`).
+    pub pod_resources_interval: ConfigDuration,
     /// How often to read the energy counter, a 4 ms driver call; `hw.energy` holds the last
     /// reading in between (default `"60s"`; `"0s"` reads it every tick).
     pub energy_interval: ConfigDuration,
@@ -57,6 +66,8 @@ impl Default for GpuConfig {
             pcie_interval: ConfigDuration::secs(1),
             memory_health: true,
             xid: true,
+            pod_resources_socket: None,
+            pod_resources_interval: ConfigDuration::secs(30),
             energy_interval: ConfigDuration::secs(60),
             retry_interval: ConfigDuration::secs(60),
             library_path: None,

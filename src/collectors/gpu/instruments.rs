@@ -45,7 +45,7 @@ impl Entry {
 /// The attributes of every GPU point, with `$extra` after them.
 macro_rules! gpu {
     ($($extra:literal),*) => {
-        &["hw.id", "hw.name", "hw.vendor", "hw.type", "gpu.index", "hw.gpu.pci_bus_id", "hw.serial_number" $(, $extra)*]
+        &["hw.id", "hw.name", "hw.vendor", "hw.type", "gpu.index", "hw.gpu.pci_bus_id", "hw.serial_number", "k8s.pod.name", "k8s.namespace.name", "k8s.container.name" $(, $extra)*]
     };
 }
 

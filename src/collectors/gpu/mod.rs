@@ -120,6 +120,7 @@ pub mod instruments;
 mod mig;
 pub mod nvml;
 mod pcie;
+pub mod podresources;
 mod processes;
 #[cfg(test)]
 mod rig;

@@ -3,6 +3,7 @@
 //! and the per-process and per-MIG-device points.
 
 use super::device::{throttle, Identity, Memory};
+use super::podresources::PodRef;
 use opentelemetry::KeyValue;
 use std::sync::Arc;
 
@@ -36,7 +37,8 @@ fn with(base: &[KeyValue], extra: KeyValue) -> Vec<KeyValue> {
 }
 
 impl GpuAttrs {
-    pub(super) fn new(id: &Identity, fans: u32) -> Self {
+    /// The GPU's attributes, with the pod and container it is allocated to when known.
+    pub(super) fn new(id: &Identity, fans: u32, pod: Option<&PodRef>) -> Self {
         let mut base = vec![
             KeyValue::new("hw.id", Arc::<str>::from(id.uuid.as_str())),
             KeyValue::new("hw.name", Arc::<str>::from(id.name.as_str())),
@@ -49,6 +51,11 @@ impl GpuAttrs {
         }
         if let Some(s) = &id.serial {
             base.push(KeyValue::new("hw.serial_number", Arc::<str>::from(s.as_str())));
+        }
+        if let Some(p) = pod {
+            base.push(KeyValue::new("k8s.pod.name", p.pod.clone()));
+            base.push(KeyValue::new("k8s.namespace.name", p.namespace.clone()));
+            base.push(KeyValue::new("k8s.container.name", p.container.clone()));
         }
         let b = &base;
         let kv = |k: &'static str, v: &'static str| with(b, KeyValue::new(k, v));

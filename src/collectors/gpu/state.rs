@@ -4,6 +4,7 @@
 //! sets of its processes and MIG devices; and the buffers reused from tick to tick.
 
 use super::device::{FieldValue, GpuError, GpuProcess, Identity, MigDevice};
+use super::podresources::{Assignments, PodRef};
 use super::snapshot::GpuAttrs;
 use opentelemetry::KeyValue;
 use std::collections::{BTreeMap, HashMap};
@@ -110,6 +111,10 @@ pub(super) struct DeviceState {
     pub(super) processes: HashMap<u32, Arc<[KeyValue]>>,
     pub(super) truncation_logged: bool,
     pub(super) mig: HashMap<String, Arc<[KeyValue]>>,
+    /// The pod and container the GPU is allocated to, and the PodResources generation it was
+    /// taken from.
+    pub(super) pod: Option<PodRef>,
+    pub(super) pods_gen: u64,
     /// Attribute sets of `nvidia.gpu.xid.errors`, per XID code.
     pub(super) xid: BTreeMap<u64, Arc<[KeyValue]>>,
 }
@@ -118,7 +123,7 @@ impl DeviceState {
     pub(super) fn new(dev: u32, id: Identity) -> Self {
         DeviceState {
             dev,
-            attrs: Arc::new(GpuAttrs::new(&id, 0)),
+            attrs: Arc::new(GpuAttrs::new(&id, 0, None)),
             id,
             unsupported: 0,
             failing: 0,
@@ -132,6 +137,8 @@ impl DeviceState {
             truncation_logged: false,
             mig: HashMap::new(),
             xid: BTreeMap::new(),
+            pod: None,
+            pods_gen: 0,
         }
     }
 
@@ -179,6 +186,8 @@ pub(super) struct Scratch {
     pub(super) processes: Vec<GpuProcess>,
     pub(super) mig: Vec<MigDevice>,
     pub(super) xid: Vec<(u64, u64)>,
+    /// The last PodResources answer, for MIG devices.
+    pub(super) pods: Option<Arc<Assignments>>,
 }
 
 #[cfg(test)]
