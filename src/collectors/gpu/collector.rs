@@ -2,7 +2,7 @@
 //! doubling backoff when there is no driver, a GPU is lost or the driver goes away) and the
 //! tick that samples every GPU into the snapshot the instruments read.
 
-use super::device::{throttle, GpuBackend, GpuError};
+use super::device::{field, throttle, GpuBackend, GpuError};
 use super::events::XidWatch;
 use super::pcie::PcieSampler;
 use super::podresources::{Assignments, PodResourcesWatch};
@@ -210,7 +210,14 @@ impl GpuCollector {
             if st.fans == 0 {
                 st.unsupported |= Cap::FanSpeed.bit();
             }
-            st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, None));
+            if self.config.nvlink && !st.lost {
+                match find_links(backend, &mut st) {
+                    Ok(()) => {}
+                    Err(Abort::Lost) => st.lost = true,
+                    Err(Abort::Driver(m)) => return Err(GpuError::DriverUnavailable(m)),
+                }
+            }
+            st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, &st.links, None));
             if st.lost && self.lost_logged.insert(st.id.uuid.clone()) {
                 tracing::warn!(gpu.index = st.id.index, hw.id = %st.id.uuid,
                     "GPU is lost (fell off the bus or stopped answering); reporting hw.status failed");
@@ -280,6 +287,27 @@ impl GpuCollector {
     }
 }
 
+/// The NVLink links a GPU answers for: probed once, at enumeration (a GPU without NVLink
+/// answers `NotSupported` for link 0 and is not asked again).
+fn find_links(b: &dyn GpuBackend, st: &mut DeviceState) -> Result<(), Abort> {
+    let dev = st.dev;
+    for link in 0..field::NVLINK_MAX_LINKS {
+        match b.nvlink_active(dev, link) {
+            Ok(_) => st.links.push(link),
+            Err(GpuError::NotSupported) if link == 0 => break,
+            Err(GpuError::NotSupported) => {}
+            Err(GpuError::Lost) => return Err(Abort::Lost),
+            Err(GpuError::DriverUnavailable(m)) => return Err(Abort::Driver(m)),
+            Err(GpuError::Other(m)) => tracing::debug!(gpu.index = st.id.index, link, error = %m, "NVLink link state unreadable at enumeration"),
+        }
+    }
+    if st.links.is_empty() {
+        tracing::debug!(gpu.index = st.id.index, hw.id = %st.id.uuid, "no NVLink on this GPU; NVLink metrics not reported");
+        st.unsupported |= Cap::NvLinkTx.bit() | Cap::NvLinkRx.bit() | Cap::NvLinkState.bit();
+    }
+    Ok(())
+}
+
 /// Takes the GPU's pod from a new PodResources answer; when it changed, rebuilds the GPU's
 /// attribute sets and drops those derived from them.
 fn assign_pod(st: &mut DeviceState, generation: u64, a: &Assignments) {
@@ -291,7 +319,7 @@ fn assign_pod(st: &mut DeviceState, generation: u64, a: &Assignments) {
     let pod = a.get(&st.id.uuid).cloned();
     if pod != st.pod {
         st.pod = pod;
-        st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, st.pod.as_ref()));
+        st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, &st.links, st.pod.as_ref()));
         st.processes.clear();
         st.xid.clear();
     }

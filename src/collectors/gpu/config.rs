@@ -31,6 +31,9 @@ pub struct GpuConfig {
     /// Report memory health: remapped rows and retired pages, where the GPU tracks them
     /// (default true).
     pub memory_health: bool,
+    /// Report NVLink link state, bytes and error counters, for GPUs that have links
+    /// (default true).
+    pub nvlink: bool,
     /// Count critical XID errors per GPU and code (`nvidia.gpu.xid.errors`), from NVML events
     /// waited on by a dedicated thread (default true).
     pub xid: bool,
@@ -66,6 +69,7 @@ impl Default for GpuConfig {
             pcie_interval: ConfigDuration::secs(1),
             memory_health: true,
             xid: true,
+            nvlink: true,
             pod_resources_socket: None,
             pod_resources_interval: ConfigDuration::secs(30),
             energy_interval: ConfigDuration::secs(60),

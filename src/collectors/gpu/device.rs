@@ -159,6 +159,29 @@ pub struct XidEvent {
     pub code: u64,
 }
 
+/// Which NVLink error counter (`nvmlDeviceGetNvLinkErrorCounter`), in reporting order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NvLinkErrorKind {
+    /// Receive flow-control digit CRC errors.
+    CrcFlit = 0,
+    /// Receive data CRC errors.
+    CrcData = 1,
+    /// Transmit replays.
+    Replay = 2,
+    /// Link recoveries.
+    Recovery = 3,
+}
+
+impl NvLinkErrorKind {
+    /// Every kind with its `error.type` value.
+    pub const ALL: [(NvLinkErrorKind, &'static str); 4] = [
+        (NvLinkErrorKind::CrcFlit, "crc_flit"),
+        (NvLinkErrorKind::CrcData, "crc_data"),
+        (NvLinkErrorKind::Replay, "replay"),
+        (NvLinkErrorKind::Recovery, "recovery"),
+    ];
+}
+
 /// NVML field ids used by the collector (`nvml.h`'s `NVML_FI_DEV_*`).
 pub mod field {
     /// `NVML_FI_DEV_MEMORY_TEMP`: HBM temperature, °C.
@@ -181,6 +204,12 @@ pub mod field {
     pub const REMAPPED_PENDING: u32 = 144;
     /// `NVML_FI_DEV_REMAPPED_FAILURE`: 1 when a remapping failed (the GPU needs service).
     pub const REMAPPED_FAILURE: u32 = 145;
+    /// `NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX`: NVLink data sent, all links, KiB.
+    pub const NVLINK_TX_KIB: u32 = 138;
+    /// `NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX`: NVLink data received, all links, KiB.
+    pub const NVLINK_RX_KIB: u32 = 139;
+    /// `NVML_NVLINK_MAX_LINKS`: links probed per GPU.
+    pub const NVLINK_MAX_LINKS: u32 = 18;
 }
 
 /// NVML's clock throttle (since CUDA 12: "clocks event") reason bits
@@ -281,6 +310,10 @@ pub trait GpuBackend: Send {
     fn mig_enabled(&self, dev: u32) -> Result<bool, GpuError>;
     /// Appends the GPU's MIG devices to `out`.
     fn mig_devices(&self, dev: u32, out: &mut Vec<MigDevice>) -> Result<(), GpuError>;
+    /// Whether NVLink `link` is active; `NotSupported` for a link the GPU does not have.
+    fn nvlink_active(&self, dev: u32, link: u32) -> Result<bool, GpuError>;
+    /// An NVLink error counter of `link`, since the driver was loaded.
+    fn nvlink_errors(&self, dev: u32, link: u32, kind: NvLinkErrorKind) -> Result<u64, GpuError>;
     /// A second, independent backend of the same kind (not initialised), for a helper thread
     /// (XID events, the PCIe sampler): each thread owns its own driver handle.
     fn fresh(&self) -> Box<dyn GpuBackend>;

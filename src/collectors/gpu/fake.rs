@@ -6,7 +6,8 @@
 //! are visible.
 
 use super::device::{
-    field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization, XidEvent,
+    field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, NvLinkErrorKind, ProcessKind, Utilization,
+    XidEvent,
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +42,11 @@ pub struct FakeGpu {
     pub pcie_rx: u32,
     /// Bytes the transmit counter moves on after each read of it (a load; wraps as NVML's).
     pub pcie_tx_step: u32,
+    /// NVLink links: active, error counters (crc_flit, crc_data, replay, recovery); none on
+    /// the single-GPU H100 VM the defaults come from.
+    pub nvlinks: Vec<(bool, [u64; 4])>,
+    /// NVLink data sent, received over all links, KiB (field values 138/139).
+    pub nvlink_kib: [u64; 2],
     /// Pages retired: multiple single-bit, double-bit; and whether one is pending.
     pub retired: [u64; 2],
     pub retired_pending: bool,
@@ -89,6 +95,8 @@ impl FakeGpu {
             pcie_tx: 1000,
             pcie_rx: 2000,
             pcie_tx_step: 0,
+            nvlinks: Vec::new(),
+            nvlink_kib: [0, 0],
             retired: [2, 1],
             retired_pending: false,
             remapped: [4, 0],
@@ -295,6 +303,8 @@ impl GpuBackend for FakeNvml {
                         field::MEMORY_TEMP => Ok(FieldValue::U32(g.memory_temperature)),
                         field::PCIE_TX_BYTES => Ok(FieldValue::U32(g.pcie_tx)),
                         field::PCIE_RX_BYTES => Ok(FieldValue::U32(g.pcie_rx)),
+                        field::NVLINK_TX_KIB if !g.nvlinks.is_empty() => Ok(FieldValue::U64(g.nvlink_kib[0])),
+                        field::NVLINK_RX_KIB if !g.nvlinks.is_empty() => Ok(FieldValue::U64(g.nvlink_kib[1])),
                         field::RETIRED_SBE => Ok(FieldValue::U64(g.retired[0])),
                         field::RETIRED_DBE => Ok(FieldValue::U64(g.retired[1])),
                         field::RETIRED_PENDING => Ok(FieldValue::U32(g.retired_pending as u32)),
@@ -342,6 +352,14 @@ impl GpuBackend for FakeNvml {
             out.extend(g.mig.iter().flatten().cloned());
             Ok(())
         })
+    }
+
+    fn nvlink_active(&self, dev: u32, link: u32) -> Result<bool, GpuError> {
+        self.on(dev, "nvlink_active", |g| g.nvlinks.get(link as usize).map(|l| l.0).ok_or(GpuError::NotSupported))
+    }
+
+    fn nvlink_errors(&self, dev: u32, link: u32, kind: NvLinkErrorKind) -> Result<u64, GpuError> {
+        self.on(dev, "nvlink_errors", |g| g.nvlinks.get(link as usize).map(|l| l.1[kind as usize]).ok_or(GpuError::NotSupported))
     }
 
     fn fresh(&self) -> Box<dyn GpuBackend> {

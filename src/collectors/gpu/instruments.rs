@@ -257,6 +257,51 @@ const TABLE: &[Entry] = &[
             }
         },
     ),
+    Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter("nvidia.gpu.nvlink.state", "1", "1 while the NVLink link is active, else 0"),
+            gpu!("nvidia.gpu.nvlink.link"),
+            "nvmlDeviceGetNvLinkState per link (links found at start); GPUs with NVLink; with nvlink (default true)",
+        ),
+        |g, o| {
+            for (i, (active, _)) in g.v.nvlink.iter().enumerate() {
+                if let (Some(a), Some((attrs, _))) = (active, g.attrs.links.get(i)) {
+                    o.observe(*a as i64, attrs);
+                }
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.nvlink.io", "By", "Data the GPU sent and received over all its NVLink links"),
+            gpu!("network.io.direction"),
+            "nvmlDeviceGetFieldValues 138/139 (NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX/RX) KiB × 1024; GPUs with NVLink; with nvlink",
+        ),
+        |g, o| {
+            for (i, b) in g.v.nvlink_io.iter().enumerate() {
+                if let Some(b) = b {
+                    o.observe(*b, &g.attrs.io[i]);
+                }
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.nvlink.errors", "{error}", "NVLink errors per link since the driver was loaded: CRC (flit, data), replays, recoveries"),
+            gpu!("nvidia.gpu.nvlink.link", "error.type"),
+            "nvmlDeviceGetNvLinkErrorCounter per link: NVML_NVLINK_ERROR_DL_CRC_FLIT, _CRC_DATA, _REPLAY, _RECOVERY; with nvlink",
+        ),
+        |g, o| {
+            for (i, (_, errors)) in g.v.nvlink.iter().enumerate() {
+                let Some((_, attrs)) = g.attrs.links.get(i) else { continue };
+                for (k, e) in errors.iter().enumerate() {
+                    if let Some(e) = e {
+                        o.observe(*e, &attrs[k]);
+                    }
+                }
+            }
+        },
+    ),
     Entry::GpuU64(
         nvidia(
             Metric::u64_counter(

@@ -161,6 +161,7 @@ mod tests {
         let catalog = include_str!("../../../docs/metrics.md");
         let mut gpu = FakeGpu::h100(0);
         gpu.fans = vec![30];
+        gpu.nvlinks = vec![(true, [0; 4])];
         gpu.compute = vec![proc(1, Some(1))];
         gpu.mig = Some(vec![MigDevice { uuid: "MIG-a".into(), ..MigDevice::default() }]);
         let fake = FakeNvml::with(vec![gpu]);

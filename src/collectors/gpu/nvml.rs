@@ -7,9 +7,12 @@
 //! This module only translates: NVML's types and errors into the collector's. What is called
 //! when, and what it costs, is decided in [`super`].
 
-use super::device::{ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization, XidEvent};
+use super::device::{
+    ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, NvLinkErrorKind, ProcessKind, Utilization, XidEvent,
+};
 use nvml_wrapper::bitmasks::event::EventTypes;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, PerformanceState, TemperatureSensor};
+use nvml_wrapper::enum_wrappers::nv_link::ErrorCounter;
 use nvml_wrapper::enums::device::{SampleValue, UsedGpuMemory};
 use nvml_wrapper::enums::event::XidError;
 use nvml_wrapper::error::{nvml_sym, nvml_try, NvmlError};
@@ -64,6 +67,14 @@ pub fn map_error(e: NvmlError) -> GpuError {
         | NvmlError::Uninitialized
         | NvmlError::LibRmVersionMismatch => GpuError::DriverUnavailable(e.to_string()),
         other => GpuError::Other(other.to_string()),
+    }
+}
+
+/// NVLink calls answer `InvalidArg` for a link number the GPU does not have.
+fn nvlink_error(e: NvmlError) -> GpuError {
+    match e {
+        NvmlError::InvalidArg => GpuError::NotSupported,
+        other => map_error(other),
     }
 }
 
@@ -293,6 +304,20 @@ impl GpuBackend for NvmlBackend {
             });
         }
         Ok(())
+    }
+
+    fn nvlink_active(&self, dev: u32, link: u32) -> Result<bool, GpuError> {
+        self.dev(dev)?.link_wrapper_for(link).is_active().map_err(nvlink_error)
+    }
+
+    fn nvlink_errors(&self, dev: u32, link: u32, kind: NvLinkErrorKind) -> Result<u64, GpuError> {
+        let counter = match kind {
+            NvLinkErrorKind::CrcFlit => ErrorCounter::DlCrcFlit,
+            NvLinkErrorKind::CrcData => ErrorCounter::DlCrcData,
+            NvLinkErrorKind::Replay => ErrorCounter::DlReplay,
+            NvLinkErrorKind::Recovery => ErrorCounter::DlRecovery,
+        };
+        self.dev(dev)?.link_wrapper_for(link).error_counter(counter).map_err(nvlink_error)
     }
 
     fn fresh(&self) -> Box<dyn GpuBackend> {

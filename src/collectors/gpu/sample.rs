@@ -2,7 +2,7 @@
 //! call made only while the GPU supports it; memory temperature and the PCIe byte counters in
 //! one field-values call; then its processes and MIG devices.
 
-use super::device::{field, ClockKind, EccKind, FieldValue, GpuBackend};
+use super::device::{field, ClockKind, EccKind, FieldValue, GpuBackend, NvLinkErrorKind};
 use super::mig::sample_mig;
 use super::processes::sample_processes;
 use super::snapshot::{GpuSnapshot, Values};
@@ -61,6 +61,8 @@ pub(super) fn sample(
         (Cap::MemoryTemperature, field::MEMORY_TEMP, true),
         (Cap::PcieTx, field::PCIE_TX_BYTES, config.pcie_io && !st.pcie_sampled),
         (Cap::PcieRx, field::PCIE_RX_BYTES, config.pcie_io && !st.pcie_sampled),
+        (Cap::NvLinkTx, field::NVLINK_TX_KIB, config.nvlink),
+        (Cap::NvLinkRx, field::NVLINK_RX_KIB, config.nvlink),
         (Cap::RetiredSbe, field::RETIRED_SBE, config.memory_health),
         (Cap::RetiredDbe, field::RETIRED_DBE, config.memory_health),
         (Cap::RetiredPending, field::RETIRED_PENDING, config.memory_health),
@@ -89,6 +91,8 @@ pub(super) fn sample(
                     field::MEMORY_TEMP => v.memory_temperature = Some(value.as_f64()),
                     field::PCIE_TX_BYTES => v.pcie[0] = Some(st.pcie[0].update(value)),
                     field::PCIE_RX_BYTES => v.pcie[1] = Some(st.pcie[1].update(value)),
+                    field::NVLINK_TX_KIB => v.nvlink_io[0] = Some(count(value).saturating_mul(1024)),
+                    field::NVLINK_RX_KIB => v.nvlink_io[1] = Some(count(value).saturating_mul(1024)),
                     field::RETIRED_SBE => v.retired[0] = Some(count(value)),
                     field::RETIRED_DBE => v.retired[1] = Some(count(value)),
                     field::RETIRED_PENDING => v.retired_pending = Some(count(value) != 0),
@@ -102,11 +106,31 @@ pub(super) fn sample(
         }
     }
 
+    if config.nvlink {
+        sample_links(b, st, v)?;
+    }
     if config.processes {
         sample_processes(b, st, config, paths, scratch, snap)?;
     }
     if config.mig {
         sample_mig(b, st, scratch, snap)?;
+    }
+    Ok(())
+}
+
+/// Each NVLink link's state and error counters (one call each per link; links found at
+/// enumeration).
+fn sample_links(b: &dyn GpuBackend, st: &mut DeviceState, v: &mut Values) -> Result<(), Abort> {
+    let d = st.dev;
+    let caps = [Cap::NvLinkCrcFlit, Cap::NvLinkCrcData, Cap::NvLinkReplay, Cap::NvLinkRecovery];
+    for i in 0..st.links.len() {
+        let link = st.links[i];
+        let active = st.get(Cap::NvLinkState, || b.nvlink_active(d, link))?;
+        let mut errors = [None; 4];
+        for (k, (kind, _)) in NvLinkErrorKind::ALL.iter().enumerate() {
+            errors[k] = st.get(caps[k], || b.nvlink_errors(d, link, *kind))?;
+        }
+        v.nvlink.push((active, errors));
     }
     Ok(())
 }
@@ -304,6 +328,35 @@ mod tests {
         let mut r = Rig::with(FakeNvml::with(vec![FakeGpu::h100(0)]), config, HostPaths::under("/nonexistent-metricsd-test"));
         let p = r.tick();
         assert!(of(&p, "nvidia.gpu.memory.remapped_rows").is_empty() && of(&p, "nvidia.gpu.memory.retired_pages").is_empty());
+    }
+
+    #[test]
+    fn nvlink_reports_each_links_state_and_errors_and_the_gpus_bytes_where_it_has_links() {
+        let mut gpu = FakeGpu::h100(0);
+        gpu.nvlinks = vec![(true, [1, 2, 3, 4]), (false, [0; 4])];
+        gpu.nvlink_kib = [10, 20];
+        let fake = FakeNvml::with(vec![gpu, FakeGpu::h100(1)]);
+        let mut r = Rig::new(fake.clone());
+        r.tick();
+        let p = r.after(10);
+        let link = |l| at(0, &[("nvidia.gpu.nvlink.link", l)]);
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.state", &link("0")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.state", &link("1")), Some(0.0));
+        let err = |l, t| at(0, &[("nvidia.gpu.nvlink.link", l), ("error.type", t)]);
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "crc_flit")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "crc_data")), Some(2.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "replay")), Some(3.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "recovery")), Some(4.0));
+        assert_eq!(of(&p, "nvidia.gpu.nvlink.errors").len(), 8);
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.io", &at(0, &[("network.io.direction", "transmit")])), Some(10240.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.io", &at(0, &[("network.io.direction", "receive")])), Some(20480.0));
+        assert_eq!(kind(&p, "nvidia.gpu.nvlink.io"), Some(Kind::Counter));
+        // The second GPU has no NVLink (as the H100 VM): nothing, and asked once, at enumeration.
+        assert!(points_of_gpu(&p, UUID1).iter().all(|p| !p.0.starts_with("nvidia.gpu.nvlink")));
+        assert_eq!(fake.calls(1, "nvlink_active"), 1);
+        assert_eq!(fake.calls(1, "nvlink_errors"), 0);
+        // Probed at enumeration (links 0 and 1 answer, 2 to 17 do not), then each link per tick.
+        assert_eq!(fake.calls(0, "nvlink_active"), 18 + 2 * 2);
     }
 
     #[test]

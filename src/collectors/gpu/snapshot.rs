@@ -2,7 +2,7 @@
 //! NVML's units with its attribute sets (built once per GPU, so callbacks allocate nothing),
 //! and the per-process and per-MIG-device points.
 
-use super::device::{throttle, Identity, Memory};
+use super::device::{throttle, Identity, Memory, NvLinkErrorKind};
 use super::podresources::PodRef;
 use opentelemetry::KeyValue;
 use std::sync::Arc;
@@ -25,6 +25,9 @@ pub(super) struct GpuAttrs {
     pub(super) throttle: Vec<Vec<KeyValue>>,
     /// `nvidia.gpu.fan.index`, per fan.
     pub(super) fans: Vec<Vec<KeyValue>>,
+    /// Per NVLink link (as `DeviceState::links`): its `nvidia.gpu.nvlink.link` set, and that
+    /// with each `error.type` of [`NvLinkErrorKind::ALL`].
+    pub(super) links: Vec<(Vec<KeyValue>, [Vec<KeyValue>; 4])>,
     /// `nvidia.gpu.retirement.cause`: multiple_single_bit_ecc, double_bit_ecc.
     pub(super) retirement: [Vec<KeyValue>; 2],
 }
@@ -38,7 +41,7 @@ fn with(base: &[KeyValue], extra: KeyValue) -> Vec<KeyValue> {
 
 impl GpuAttrs {
     /// The GPU's attributes, with the pod and container it is allocated to when known.
-    pub(super) fn new(id: &Identity, fans: u32, pod: Option<&PodRef>) -> Self {
+    pub(super) fn new(id: &Identity, fans: u32, links: &[u32], pod: Option<&PodRef>) -> Self {
         let mut base = vec![
             KeyValue::new("hw.id", Arc::<str>::from(id.uuid.as_str())),
             KeyValue::new("hw.name", Arc::<str>::from(id.name.as_str())),
@@ -67,6 +70,14 @@ impl GpuAttrs {
             state: [kv("hw.state", "ok"), kv("hw.state", "degraded"), kv("hw.state", "failed")],
             throttle: throttle::REASONS.iter().map(|(_, r)| kv("nvidia.gpu.throttle.reason", r)).collect(),
             retirement: [kv("nvidia.gpu.retirement.cause", "multiple_single_bit_ecc"), kv("nvidia.gpu.retirement.cause", "double_bit_ecc")],
+            links: links
+                .iter()
+                .map(|l| {
+                    let link = with(b, KeyValue::new("nvidia.gpu.nvlink.link", *l as i64));
+                    let errors = NvLinkErrorKind::ALL.map(|(_, t)| with(&link, KeyValue::new("error.type", t)));
+                    (link, errors)
+                })
+                .collect(),
             fans: (0..fans).map(|i| with(b, KeyValue::new("nvidia.gpu.fan.index", i as i64))).collect(),
             base,
         }
@@ -117,6 +128,10 @@ pub(super) struct Values {
     pub(super) remap_pending: Option<bool>,
     /// A row remapping failed.
     pub(super) remap_failed: Option<bool>,
+    /// NVLink data sent, received over all links, bytes.
+    pub(super) nvlink_io: [Option<u64>; 2],
+    /// Per link (as `GpuAttrs::links`): active, error counters.
+    pub(super) nvlink: Vec<(Option<bool>, [Option<u64>; 4])>,
     /// Critical XID errors since the agent started: attributes (with the code), count.
     pub(super) xid: Vec<(Arc<[KeyValue]>, u64)>,
 }

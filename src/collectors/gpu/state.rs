@@ -46,10 +46,17 @@ pub(super) enum Cap {
     RemappedUnc,
     RemappedPending,
     RemappedFailure,
+    NvLinkTx,
+    NvLinkRx,
+    NvLinkState,
+    NvLinkCrcFlit,
+    NvLinkCrcData,
+    NvLinkReplay,
+    NvLinkRecovery,
 }
 
 impl Cap {
-    pub(super) fn bit(self) -> u32 {
+    pub(super) fn bit(self) -> u64 {
         1 << self as u32
     }
 }
@@ -98,11 +105,13 @@ pub(super) struct DeviceState {
     pub(super) id: Identity,
     pub(super) attrs: Arc<GpuAttrs>,
     /// Calls the GPU does not support ([`Cap`] bits): never made again.
-    pub(super) unsupported: u32,
+    pub(super) unsupported: u64,
     /// Calls whose last error was logged ([`Cap`] bits), cleared by a success.
-    pub(super) failing: u32,
+    pub(super) failing: u64,
     pub(super) lost: bool,
     pub(super) fans: u32,
+    /// NVLink links the GPU answers for (found at enumeration).
+    pub(super) links: Vec<u32>,
     pub(super) energy_mj: Option<u64>,
     pub(super) energy_due: Option<Instant>,
     pub(super) pcie: [WrapCounter; 2],
@@ -123,12 +132,13 @@ impl DeviceState {
     pub(super) fn new(dev: u32, id: Identity) -> Self {
         DeviceState {
             dev,
-            attrs: Arc::new(GpuAttrs::new(&id, 0, None)),
+            attrs: Arc::new(GpuAttrs::new(&id, 0, &[], None)),
             id,
             unsupported: 0,
             failing: 0,
             lost: false,
             fans: 0,
+            links: Vec::new(),
             energy_mj: None,
             energy_due: None,
             pcie: [WrapCounter::default(); 2],
