@@ -322,6 +322,8 @@ fn assign_pod(st: &mut DeviceState, generation: u64, a: &Assignments) {
         st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, &st.links, st.pod.as_ref()));
         st.processes.clear();
         st.xid.clear();
+        st.util_pids.clear();
+        st.util_containers.clear();
     }
 }
 

@@ -109,6 +109,24 @@ pub struct GpuProcess {
     pub compute_instance_id: Option<u32>,
 }
 
+/// One sample of `nvmlDeviceGetProcessUtilization`: what one process used of the GPU during
+/// one sample period (1/6 s to 1 s, depending on the product), in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessUtilization {
+    /// Process id (the host's).
+    pub pid: u32,
+    /// When the sample was taken, CPU µs.
+    pub timestamp_us: u64,
+    /// SM (compute and 3D) busy percent.
+    pub sm: u32,
+    /// Memory controller busy percent.
+    pub memory: u32,
+    /// Video encoder busy percent.
+    pub encoder: u32,
+    /// Video decoder busy percent.
+    pub decoder: u32,
+}
+
 /// One MIG device (a GPU instance's compute instance) of a GPU in MIG mode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MigDevice {
@@ -310,6 +328,9 @@ pub trait GpuBackend: Send {
     fn mig_enabled(&self, dev: u32) -> Result<bool, GpuError>;
     /// Appends the GPU's MIG devices to `out`.
     fn mig_devices(&self, dev: u32, out: &mut Vec<MigDevice>) -> Result<(), GpuError>;
+    /// Appends the per-process utilization samples taken after `since_us` (CPU µs; 0: every
+    /// sample the driver keeps) to `out`.
+    fn process_utilization(&self, dev: u32, since_us: u64, out: &mut Vec<ProcessUtilization>) -> Result<(), GpuError>;
     /// Whether NVLink `link` is active; `NotSupported` for a link the GPU does not have.
     fn nvlink_active(&self, dev: u32, link: u32) -> Result<bool, GpuError>;
     /// An NVLink error counter of `link`, since the driver was loaded.

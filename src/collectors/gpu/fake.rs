@@ -5,6 +5,7 @@
 //! utilization and memory so that conversions
 //! are visible.
 
+use super::device::ProcessUtilization;
 use super::device::{
     field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, NvLinkErrorKind, ProcessKind, Utilization,
     XidEvent,
@@ -42,6 +43,8 @@ pub struct FakeGpu {
     pub pcie_rx: u32,
     /// Bytes the transmit counter moves on after each read of it (a load; wraps as NVML's).
     pub pcie_tx_step: u32,
+    /// Per-process utilization samples; `process_utilization` answers those after `since`.
+    pub util_samples: Vec<ProcessUtilization>,
     /// NVLink links: active, error counters (crc_flit, crc_data, replay, recovery); none on
     /// the single-GPU H100 VM the defaults come from.
     pub nvlinks: Vec<(bool, [u64; 4])>,
@@ -95,6 +98,7 @@ impl FakeGpu {
             pcie_tx: 1000,
             pcie_rx: 2000,
             pcie_tx_step: 0,
+            util_samples: Vec::new(),
             nvlinks: Vec::new(),
             nvlink_kib: [0, 0],
             retired: [2, 1],
@@ -350,6 +354,13 @@ impl GpuBackend for FakeNvml {
     fn mig_devices(&self, dev: u32, out: &mut Vec<MigDevice>) -> Result<(), GpuError> {
         self.on(dev, "mig_devices", |g| {
             out.extend(g.mig.iter().flatten().cloned());
+            Ok(())
+        })
+    }
+
+    fn process_utilization(&self, dev: u32, since_us: u64, out: &mut Vec<ProcessUtilization>) -> Result<(), GpuError> {
+        self.on(dev, "process_utilization", |g| {
+            out.extend(g.util_samples.iter().filter(|s| s.timestamp_us > since_us));
             Ok(())
         })
     }

@@ -29,6 +29,7 @@ enum Entry {
     GpuI64(Metric<i64>, PerGpu<i64>),
     GpuU64(Metric<u64>, PerGpu<u64>),
     WholeI64(Metric<i64>, Whole<i64>),
+    WholeF64(Metric<f64>, Whole<f64>),
 }
 
 impl Entry {
@@ -38,6 +39,7 @@ impl Entry {
             Entry::GpuI64(m, _) => m.spec(),
             Entry::GpuU64(m, _) => m.spec(),
             Entry::WholeI64(m, _) => m.spec(),
+            Entry::WholeF64(m, _) => m.spec(),
         }
     }
 }
@@ -423,6 +425,36 @@ const TABLE: &[Entry] = &[
         ),
         |s, o| s.mig.iter().for_each(|(a, m)| o.observe(m.total as i64, a)),
     ),
+    Entry::WholeF64(
+        nvidia(
+            Metric::f64_gauge(
+                "nvidia.gpu.container.utilization",
+                "1",
+                "Fraction of the last interval the processes of a container (or of the host, without container.id) kept the GPU's SMs, encoder or decoder busy",
+            ),
+            gpu!("container.id", "k8s.pod.uid", "hw.gpu.task"),
+            "nvmlDeviceGetProcessUtilization samples since the last tick: per process the mean of its samples, summed per container (/proc/PID/cgroup), capped at 1; with processes",
+        ),
+        |s, o| {
+            for (a, u) in &s.containers {
+                for (i, k) in [0, 2, 3].into_iter().enumerate() {
+                    o.observe(u[k], &a.task[i]);
+                }
+            }
+        },
+    ),
+    Entry::WholeF64(
+        nvidia(
+            Metric::f64_gauge(
+                "nvidia.gpu.container.memory_controller.utilization",
+                "1",
+                "Fraction of the last interval the processes of a container (or of the host) kept the GPU's memory controller busy",
+            ),
+            gpu!("container.id", "k8s.pod.uid"),
+            "nvmlDeviceGetProcessUtilization memUtil, as nvidia.gpu.container.utilization",
+        ),
+        |s, o| s.containers.iter().for_each(|(a, u)| o.observe(u[1], &a.base)),
+    ),
 ];
 
 /// The GPU collector's metrics, in registration order.
@@ -449,6 +481,9 @@ pub(super) fn register(snap: &Arc<SnapshotCell<GpuSnapshot>>, meter: &Meter) {
             }),
             Entry::GpuU64(m, f) => m.register(meter, move |o| {
                 snap.with(|s| s.gpus.iter().for_each(|g| f(g, o)));
+            }),
+            Entry::WholeF64(m, f) => m.register(meter, move |o| {
+                snap.with(|s| f(s, o));
             }),
             Entry::WholeI64(m, f) => m.register(meter, move |o| {
                 snap.with(|s| f(s, o));

@@ -122,6 +122,7 @@ pub mod nvml;
 mod pcie;
 pub mod podresources;
 mod processes;
+mod procutil;
 #[cfg(test)]
 mod rig;
 mod sample;
@@ -162,6 +163,7 @@ mod tests {
         let mut gpu = FakeGpu::h100(0);
         gpu.fans = vec![30];
         gpu.nvlinks = vec![(true, [0; 4])];
+        gpu.util_samples = vec![super::device::ProcessUtilization { pid: 1, timestamp_us: 1, ..Default::default() }];
         gpu.compute = vec![proc(1, Some(1))];
         gpu.mig = Some(vec![MigDevice { uuid: "MIG-a".into(), ..MigDevice::default() }]);
         let fake = FakeNvml::with(vec![gpu]);

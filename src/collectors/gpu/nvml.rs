@@ -7,6 +7,7 @@
 //! This module only translates: NVML's types and errors into the collector's. What is called
 //! when, and what it costs, is decided in [`super`].
 
+use super::device::ProcessUtilization;
 use super::device::{
     ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, NvLinkErrorKind, ProcessKind, Utilization, XidEvent,
 };
@@ -303,6 +304,24 @@ impl GpuBackend for NvmlBackend {
                 memory: memory(m.memory_info().map_err(map_error)?),
             });
         }
+        Ok(())
+    }
+
+    fn process_utilization(&self, dev: u32, since_us: u64, out: &mut Vec<ProcessUtilization>) -> Result<(), GpuError> {
+        let samples = match self.dev(dev)?.process_utilization_stats(since_us) {
+            Ok(s) => s,
+            // No sample since `since_us`: nothing ran.
+            Err(NvmlError::NotFound) => return Ok(()),
+            Err(e) => return Err(map_error(e)),
+        };
+        out.extend(samples.into_iter().map(|s| ProcessUtilization {
+            pid: s.pid,
+            timestamp_us: s.timestamp,
+            sm: s.sm_util,
+            memory: s.mem_util,
+            encoder: s.enc_util,
+            decoder: s.dec_util,
+        }));
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 use super::device::{field, ClockKind, EccKind, FieldValue, GpuBackend, NvLinkErrorKind};
 use super::mig::sample_mig;
 use super::processes::sample_processes;
+use super::procutil::sample_utilization;
 use super::snapshot::{GpuSnapshot, Values};
 use super::state::{Abort, Cap, DeviceState, Scratch};
 use super::GpuConfig;
@@ -111,6 +112,7 @@ pub(super) fn sample(
     }
     if config.processes {
         sample_processes(b, st, config, paths, scratch, snap)?;
+        sample_utilization(b, st, paths, scratch, snap)?;
     }
     if config.mig {
         sample_mig(b, st, scratch, snap)?;

@@ -84,6 +84,29 @@ impl GpuAttrs {
     }
 }
 
+/// Attribute sets of one container's (or the host's) share of a GPU: the GPU's attributes,
+/// `container.id` and `k8s.pod.uid` where known, and those with each `hw.gpu.task`.
+#[derive(Debug)]
+pub(super) struct ContainerAttrs {
+    pub(super) base: Vec<KeyValue>,
+    /// `hw.gpu.task`: general, encoder, decoder.
+    pub(super) task: [Vec<KeyValue>; 3],
+}
+
+impl ContainerAttrs {
+    pub(super) fn new(gpu: &[KeyValue], container: Option<&str>, pod_uid: Option<&str>) -> Self {
+        let mut base = gpu.to_vec();
+        if let Some(c) = container {
+            base.push(KeyValue::new("container.id", Arc::<str>::from(c)));
+        }
+        if let Some(u) = pod_uid {
+            base.push(KeyValue::new("k8s.pod.uid", Arc::<str>::from(u)));
+        }
+        let task = ["general", "encoder", "decoder"].map(|t| with(&base, KeyValue::new("hw.gpu.task", t)));
+        ContainerAttrs { base, task }
+    }
+}
+
 /// `hw.state` of a GPU, as an index into [`GpuAttrs::state`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) enum HwState {
@@ -152,6 +175,9 @@ pub struct GpuSnapshot {
     pub(super) processes: Vec<(Arc<[KeyValue]>, u64)>,
     /// Per MIG device: attributes, memory.
     pub(super) mig: Vec<(Arc<[KeyValue]>, Memory)>,
+    /// Per container and GPU: attributes, and the percent of the last interval its processes
+    /// kept the SMs, memory controller, encoder and decoder busy.
+    pub(super) containers: Vec<(Arc<ContainerAttrs>, [f64; 4])>,
 }
 
 impl GpuSnapshot {
@@ -160,6 +186,7 @@ impl GpuSnapshot {
         self.gpus.clear();
         self.processes.clear();
         self.mig.clear();
+        self.containers.clear();
     }
 }
 

@@ -3,9 +3,10 @@
 //! whether it is lost, its held energy reading and its wrapping PCIe counters, the attribute
 //! sets of its processes and MIG devices; and the buffers reused from tick to tick.
 
+use super::device::ProcessUtilization;
 use super::device::{FieldValue, GpuError, GpuProcess, Identity, MigDevice};
 use super::podresources::{Assignments, PodRef};
-use super::snapshot::GpuAttrs;
+use super::snapshot::{ContainerAttrs, GpuAttrs};
 use opentelemetry::KeyValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub(super) enum Cap {
     NvLinkCrcData,
     NvLinkReplay,
     NvLinkRecovery,
+    ProcessUtilization,
 }
 
 impl Cap {
@@ -120,6 +122,12 @@ pub(super) struct DeviceState {
     pub(super) processes: HashMap<u32, Arc<[KeyValue]>>,
     pub(super) truncation_logged: bool,
     pub(super) mig: HashMap<String, Arc<[KeyValue]>>,
+    /// The newest per-process utilization sample seen (CPU µs).
+    pub(super) util_since: u64,
+    /// Per PID: its container's attribute sets for the per-container utilization.
+    pub(super) util_pids: HashMap<u32, Arc<ContainerAttrs>>,
+    /// Per container (`container.id`, `k8s.pod.uid`): its attribute sets.
+    pub(super) util_containers: HashMap<(Option<String>, Option<String>), Arc<ContainerAttrs>>,
     /// The pod and container the GPU is allocated to, and the PodResources generation it was
     /// taken from.
     pub(super) pod: Option<PodRef>,
@@ -149,6 +157,9 @@ impl DeviceState {
             xid: BTreeMap::new(),
             pod: None,
             pods_gen: 0,
+            util_since: 0,
+            util_pids: HashMap::new(),
+            util_containers: HashMap::new(),
         }
     }
 
@@ -196,6 +207,7 @@ pub(super) struct Scratch {
     pub(super) processes: Vec<GpuProcess>,
     pub(super) mig: Vec<MigDevice>,
     pub(super) xid: Vec<(u64, u64)>,
+    pub(super) util: Vec<ProcessUtilization>,
     /// The last PodResources answer, for MIG devices.
     pub(super) pods: Option<Arc<Assignments>>,
 }
