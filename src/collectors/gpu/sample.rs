@@ -361,6 +361,61 @@ mod tests {
         assert_eq!(fake.calls(0, "nvlink_active"), 18 + 2 * 2);
     }
 
+    /// The driver calls one tick makes for a GPU with everything (2 NVLink links, processes),
+    /// and what a tick costs on the fake (printed: `cargo test --lib tick_cost -- --nocapture`).
+    #[test]
+    fn tick_cost_one_tick_makes_a_bounded_set_of_driver_calls_per_gpu() {
+        use crate::collectors::Collector;
+        let mut gpu = FakeGpu::h100(0);
+        gpu.nvlinks = vec![(true, [0; 4]); 2];
+        gpu.compute = vec![proc(1, Some(1))];
+        let fake = FakeNvml::with(vec![gpu]);
+        let mut r = Rig::new(fake.clone());
+        r.tick();
+        let before = fake.state().calls.clone();
+        let n = 1000;
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            r.c.refresh().unwrap();
+        }
+        let per_tick = started.elapsed() / n;
+        let calls: Vec<(String, u32)> = fake
+            .state()
+            .calls
+            .iter()
+            .filter(|((d, name), _)| *d == 0 && !name.starts_with("helper:") && name != "pcie_tx_read")
+            .map(|((_, name), c)| (name.clone(), (c - before.get(&(0, name.clone())).copied().unwrap_or(0)) / n))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        let total: u32 = calls.iter().map(|(_, c)| c).sum();
+        println!("one tick of one fully featured fake GPU: {per_tick:?}, {total} driver calls: {calls:?}");
+        // energy every 60 s (not per tick); one field-values call for every field value; per
+        // link one state and four error calls; the two process lists and the utilization samples.
+        let expected = [
+            ("clock", 2),
+            ("compute_processes", 1),
+            ("decoder_utilization", 1),
+            ("ecc_errors", 2),
+            ("encoder_utilization", 1),
+            ("field_values", 1),
+            ("graphics_processes", 1),
+            ("memory", 1),
+            ("mig_enabled", 1),
+            ("nvlink_active", 2),
+            ("nvlink_errors", 8),
+            ("pcie_replay_counter", 1),
+            ("performance_state", 1),
+            ("power_limit", 1),
+            ("power_usage", 1),
+            ("process_utilization", 1),
+            ("temperature", 1),
+            ("throttle_reasons", 1),
+            ("utilization", 1),
+        ];
+        let got: Vec<(&str, u32)> = calls.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(got, expected);
+    }
+
     #[test]
     fn energy_is_read_every_energy_interval_and_held_in_between() {
         let fake = FakeNvml::with(vec![FakeGpu::h100(0)]);
