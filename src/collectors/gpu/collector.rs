@@ -273,7 +273,7 @@ impl GpuCollector {
             }
             v.state = if st.lost {
                 HwState::Failed
-            } else if v.throttle.is_some_and(|t| t & throttle::DEGRADED != 0) {
+            } else if v.throttle.is_some_and(|t| t & throttle::DEGRADED != 0) || v.needs_reset() {
                 HwState::Degraded
             } else {
                 HwState::Ok

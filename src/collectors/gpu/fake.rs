@@ -104,7 +104,7 @@ impl FakeGpu {
             retired: [2, 1],
             retired_pending: false,
             remapped: [4, 0],
-            remap_pending: true,
+            remap_pending: false,
             remap_failed: false,
             compute: Vec::new(),
             graphics: Vec::new(),

@@ -388,7 +388,7 @@ const TABLE: &[Entry] = &[
         hw(
             Metric::i64_up_down_counter("hw.status", "1", "1 for the GPU's current state (ok, degraded, failed), 0 for the others"),
             gpu!("hw.state"),
-            "failed: NVML GpuLost/Unknown; degraded: a hardware or thermal throttle reason; else ok",
+            "failed: NVML GpuLost/Unknown; degraded: a hardware or thermal throttle reason, or a row remapping or page retirement pending, or a remapping failed; else ok",
         ),
         |g, o| {
             for (i, attrs) in g.attrs.state.iter().enumerate() {

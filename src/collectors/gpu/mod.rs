@@ -33,7 +33,8 @@
 //! the driver reserves, as `nvidia-smi` does (total = used + free + reserved). `hw.status` is 1
 //! for the GPU's current state and 0 for the others: `failed` while the GPU is lost, `degraded`
 //! while throttle reason `hw_slowdown`, `sw_thermal_slowdown`, `hw_thermal_slowdown` or
-//! `hw_power_brake_slowdown` is active, else `ok`.
+//! `hw_power_brake_slowdown` is active or while memory waits for a reset to be repaired (a row
+//! remapping or page retirement pending, or a remapping failed), else `ok`.
 //!
 //! MIG devices are reported under their own names, not as more `hw.gpu.memory.*` points: their
 //! memory is part of the parent GPU's, and summing `hw_gpu_memory_usage_bytes` must not count it

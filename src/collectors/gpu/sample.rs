@@ -299,6 +299,7 @@ mod tests {
     #[test]
     fn memory_health_reports_remapped_rows_and_retired_pages_where_the_gpu_tracks_them() {
         let fake = FakeNvml::with(vec![FakeGpu::h100(0), FakeGpu::h100(1).without(&["field:29", "field:30", "field:31"])]);
+        fake.state().gpus[0].remap_pending = true;
         let mut r = Rig::new(fake.clone());
         let (p, logs) = capture_logs(|| r.tick());
         let g = |extra| at(0, extra);
@@ -310,6 +311,9 @@ mod tests {
         assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages", &cause("multiple_single_bit_ecc")), Some(2.0));
         assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages", &cause("double_bit_ecc")), Some(1.0));
         assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages.pending", &g(&[])), Some(0.0));
+        // Memory waiting for a reset degrades the GPU; the other GPU is fine.
+        assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "degraded")])), Some(1.0));
+        assert_eq!(value(&p, "hw.status", &at(1, &[("hw.state", "ok")])), Some(1.0));
         // The second GPU has no page retirement (as an H100): those metrics are absent for it,
         // logged at debug only; its remapped rows are still there.
         assert!(points_of_gpu(&p, UUID1).iter().all(|p| !p.0.starts_with("nvidia.gpu.memory.retired_pages")));

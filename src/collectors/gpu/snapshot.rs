@@ -190,6 +190,14 @@ impl GpuSnapshot {
     }
 }
 
+impl Values {
+    /// Memory the GPU repairs only at its next reset (a row remapping or page retirement
+    /// pending), or a row remapping that failed: `hw.status` is `degraded`.
+    pub(super) fn needs_reset(&self) -> bool {
+        [self.remap_pending, self.remap_failed, self.retired_pending].contains(&Some(true))
+    }
+}
+
 pub(super) fn pct(v: u32) -> f64 {
     v as f64 / 100.0
 }
