@@ -1,7 +1,9 @@
 //! Compiles `proto/remote.proto` (the Prometheus remote-write 1.0 schema) into Rust with
 //! prost-build. The `.proto` is parsed by `protox`, a pure-Rust protobuf compiler, so the
 //! build needs no system `protoc`. Output: `$OUT_DIR/prometheus.rs`, included by
-//! `src/exporters/remote_write/encode.rs`.
+//! `src/exporters/remote_write/encode.rs`. Likewise `proto/podresources.proto` (the kubelet's
+//! PodResources v1 `List`, messages only: the gRPC client is written out by hand) into
+//! `$OUT_DIR/v1.rs`, included by `src/collectors/gpu/podresources.rs`.
 
 use std::env;
 use std::error::Error;
@@ -13,6 +15,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let remote = proto_dir.join("remote.proto");
     println!("cargo:rerun-if-changed={}", remote.display());
     println!("cargo:rerun-if-changed=build.rs");
+    let podresources = proto_dir.join("podresources.proto");
+    println!("cargo:rerun-if-changed={}", podresources.display());
+    let fds = protox::compile([&podresources], [&proto_dir])?;
+    prost_build::Config::new().compile_fds(fds)?;
 
     let fds = protox::compile([&remote], [&proto_dir])?;
     prost_build::Config::new().compile_fds(fds)?;

@@ -2,7 +2,10 @@
 //! doubling backoff when there is no driver, a GPU is lost or the driver goes away) and the
 //! tick that samples every GPU into the snapshot the instruments read.
 
-use super::device::{throttle, GpuBackend, GpuError};
+use super::device::{field, throttle, GpuBackend, GpuError};
+use super::events::XidWatch;
+use super::pcie::PcieSampler;
+use super::podresources::{Assignments, PodResourcesWatch};
 use super::sample::sample;
 use super::snapshot::{GpuAttrs, GpuSample, GpuSnapshot, HwState, Values};
 use super::state::{Abort, Cap, DeviceState, Scratch};
@@ -10,6 +13,7 @@ use super::{instruments, nvml, GpuConfig};
 use crate::collectors::{Collector, CollectorError, SnapshotCell, TickClock};
 use crate::units::HostPaths;
 use opentelemetry::metrics::Meter;
+use opentelemetry::KeyValue;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +43,12 @@ pub struct GpuCollector {
     /// GPUs (by UUID, or `index:N`) whose loss was logged and not yet recovered.
     lost_logged: HashSet<String>,
     scratch: Scratch,
+    /// The XID event thread, started at the first successful init (with `xid`).
+    xid: Option<XidWatch>,
+    /// The PCIe sampler thread (with `pcie_io` and a `pcie_interval` above 0).
+    pcie: Option<PcieSampler>,
+    /// The PodResources thread (with a `pod_resources_interval` above 0).
+    pods: Option<PodResourcesWatch>,
 }
 
 impl GpuCollector {
@@ -65,6 +75,9 @@ impl GpuCollector {
             init_failure_logged: false,
             lost_logged: HashSet::new(),
             scratch: Scratch::default(),
+            xid: None,
+            pcie: None,
+            pods: None,
         }
     }
 
@@ -98,6 +111,7 @@ impl GpuCollector {
                 }
                 self.devices = devices;
                 self.up = true;
+                self.start_helpers();
                 self.ever_up = true;
                 self.init_failure_logged = false;
                 if lost > 0 {
@@ -124,6 +138,37 @@ impl GpuCollector {
                 self.schedule_retry(now);
             }
         }
+    }
+
+    /// Starts the XID thread when it is on and not running (first init, or it ended).
+    fn start_helpers(&mut self) {
+        if self.config.xid && self.xid.as_ref().is_none_or(XidWatch::is_finished) {
+            match XidWatch::start(self.backend.fresh(), self.xid.take()) {
+                Ok(w) => self.xid = Some(w),
+                Err(e) => tracing::warn!(error = %e, "cannot start the GPU XID thread; XID errors are not counted"),
+            }
+        }
+        let every = self.config.pod_resources_interval.get();
+        if self.pods.is_none() && !every.is_zero() {
+            match PodResourcesWatch::start(self.config.pod_resources_socket.clone(), every) {
+                Ok(w) => self.pods = Some(w),
+                Err(e) => tracing::warn!(error = %e, "cannot start the PodResources thread; GPUs carry no pod names"),
+            }
+        }
+        let interval = self.config.pcie_interval.get();
+        if self.config.pcie_io && !interval.is_zero() && self.pcie.as_ref().is_none_or(PcieSampler::is_finished) {
+            self.pcie = None;
+            match PcieSampler::start(self.backend.fresh(), interval) {
+                Ok(s) => self.pcie = Some(s),
+                Err(e) => tracing::warn!(error = %e, "cannot start the GPU PCIe sampler; PCIe bytes are read on the tick"),
+            }
+        }
+    }
+
+    /// The XID thread ended (or never started).
+    #[cfg(test)]
+    pub(super) fn xid_finished(&self) -> bool {
+        self.xid.as_ref().is_none_or(XidWatch::is_finished)
     }
 
     fn enumerate(&mut self, old: &[DeviceState]) -> Result<Vec<DeviceState>, GpuError> {
@@ -165,7 +210,14 @@ impl GpuCollector {
             if st.fans == 0 {
                 st.unsupported |= Cap::FanSpeed.bit();
             }
-            st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans));
+            if self.config.nvlink && !st.lost {
+                match find_links(backend, &mut st) {
+                    Ok(()) => {}
+                    Err(Abort::Lost) => st.lost = true,
+                    Err(Abort::Driver(m)) => return Err(GpuError::DriverUnavailable(m)),
+                }
+            }
+            st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, &st.links, None));
             if st.lost && self.lost_logged.insert(st.id.uuid.clone()) {
                 tracing::warn!(gpu.index = st.id.index, hw.id = %st.id.uuid,
                     "GPU is lost (fell off the bus or stopped answering); reporting hw.status failed");
@@ -179,13 +231,31 @@ impl GpuCollector {
     fn sample_all(&mut self, now: Instant, snap: &mut GpuSnapshot) -> Result<(), String> {
         snap.count = Some(self.count);
         let mut newly_lost = false;
-        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, .. } = self;
+        let GpuCollector { backend, devices, config, paths, scratch, lost_logged, xid, pcie, pods, .. } = self;
+        let sampler = pcie.as_ref().filter(|s| !s.is_finished());
+        let assigned = pods.as_ref().map(PodResourcesWatch::current);
+        scratch.pods = assigned.as_ref().map(|(_, a)| a.clone());
         for st in devices.iter_mut() {
+            if let Some((generation, a)) = &assigned {
+                assign_pod(st, *generation, a);
+            }
             let mut v = Values::default();
+            if let Some(w) = xid {
+                xid_values(w, st, scratch, &mut v);
+            }
+            st.pcie_sampled = sampler.is_some();
             if !st.lost {
                 let (np, nm) = (snap.processes.len(), snap.mig.len());
                 match sample(&**backend, st, config, paths, now, scratch, &mut v, snap) {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        if let Some(s) = sampler {
+                            v.pcie = s.totals_of(&st.id.uuid);
+                        }
+                        // Processes on a GPU no pod holds: a pod may have just started.
+                        if st.pod.is_none() && snap.processes.len() > np {
+                            pods.as_ref().inspect(|w| w.refresh_soon());
+                        }
+                    }
                     Err(Abort::Lost) => {
                         st.lost = true;
                         newly_lost = true;
@@ -203,7 +273,7 @@ impl GpuCollector {
             }
             v.state = if st.lost {
                 HwState::Failed
-            } else if v.throttle.is_some_and(|t| t & throttle::DEGRADED != 0) {
+            } else if v.throttle.is_some_and(|t| t & throttle::DEGRADED != 0) || v.needs_reset() {
                 HwState::Degraded
             } else {
                 HwState::Ok
@@ -214,6 +284,61 @@ impl GpuCollector {
             self.schedule_retry(now);
         }
         Ok(())
+    }
+}
+
+/// The NVLink links a GPU answers for: probed once, at enumeration (a GPU without NVLink
+/// answers `NotSupported` for link 0 and is not asked again).
+fn find_links(b: &dyn GpuBackend, st: &mut DeviceState) -> Result<(), Abort> {
+    let dev = st.dev;
+    for link in 0..field::NVLINK_MAX_LINKS {
+        match b.nvlink_active(dev, link) {
+            Ok(_) => st.links.push(link),
+            Err(GpuError::NotSupported) if link == 0 => break,
+            Err(GpuError::NotSupported) => {}
+            Err(GpuError::Lost) => return Err(Abort::Lost),
+            Err(GpuError::DriverUnavailable(m)) => return Err(Abort::Driver(m)),
+            Err(GpuError::Other(m)) => tracing::debug!(gpu.index = st.id.index, link, error = %m, "NVLink link state unreadable at enumeration"),
+        }
+    }
+    if st.links.is_empty() {
+        tracing::debug!(gpu.index = st.id.index, hw.id = %st.id.uuid, "no NVLink on this GPU; NVLink metrics not reported");
+        st.unsupported |= Cap::NvLinkTx.bit() | Cap::NvLinkRx.bit() | Cap::NvLinkState.bit();
+    }
+    Ok(())
+}
+
+/// Takes the GPU's pod from a new PodResources answer; when it changed, rebuilds the GPU's
+/// attribute sets and drops those derived from them.
+fn assign_pod(st: &mut DeviceState, generation: u64, a: &Assignments) {
+    if st.pods_gen == generation {
+        return;
+    }
+    st.pods_gen = generation;
+    st.mig.clear(); // MIG devices carry their own pod
+    let pod = a.get(&st.id.uuid).cloned();
+    if pod != st.pod {
+        st.pod = pod;
+        st.attrs = Arc::new(GpuAttrs::new(&st.id, st.fans, &st.links, st.pod.as_ref()));
+        st.processes.clear();
+        st.xid.clear();
+        st.util_pids.clear();
+        st.util_containers.clear();
+    }
+}
+
+/// The XID counts of one GPU, with their attribute sets (built once per code).
+fn xid_values(w: &XidWatch, st: &mut DeviceState, scratch: &mut Scratch, v: &mut Values) {
+    scratch.xid.clear();
+    w.counts_of(&st.id.uuid, &mut scratch.xid);
+    for &(code, n) in &scratch.xid {
+        let base = &st.attrs.base;
+        let attrs = st.xid.entry(code).or_insert_with(|| {
+            let mut a = base.clone();
+            a.push(KeyValue::new("nvidia.gpu.xid", code as i64));
+            a.into()
+        });
+        v.xid.push((attrs.clone(), n));
     }
 }
 

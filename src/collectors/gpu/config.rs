@@ -27,6 +27,29 @@ pub struct GpuConfig {
     pub mig: bool,
     /// Report PCIe bytes (`hw.gpu.io`) from NVML's PCIe byte counters (default true).
     pub pcie_io: bool,
+    /// How often a dedicated thread reads the PCIe byte counters (32-bit, they wrap every
+    /// 4 GiB) into 64-bit totals; it shortens its interval down to 50 ms while the GPU moves
+    /// more than 1 GiB per interval. `"0s"` reads them on the tick instead, which undercounts
+    /// above 4 GiB per tick (default `"1s"`; at least `"10ms"`).
+    pub pcie_interval: ConfigDuration,
+    /// Report memory health: remapped rows and retired pages, where the GPU tracks them
+    /// (default true).
+    pub memory_health: bool,
+    /// Report NVLink link state, bytes and error counters, for GPUs that have links
+    /// (default true).
+    pub nvlink: bool,
+    /// Count critical XID errors per GPU and code (`nvidia.gpu.xid.errors`), from NVML events
+    /// waited on by a dedicated thread (default true).
+    pub xid: bool,
+    /// The kubelet's PodResources socket, from which GPUs learn the pod and container they are
+    /// allocated to (default `/var/lib/kubelet/pod-resources/kubelet.sock`; a missing default
+    /// socket is logged at debug, a missing configured one at warn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_resources_socket: Option<PathBuf>,
+    /// How often to ask the kubelet which pod holds each GPU, on a dedicated thread (sooner,
+    /// at most every 5 s, when a GPU with processes has no pod); `"0s"` turns it off
+    /// (default `"30s"`).
+    pub pod_resources_interval: ConfigDuration,
     /// How often to read the energy counter, a 4 ms driver call; `hw.energy` holds the last
     /// reading in between (default `"60s"`; `"0s"` reads it every tick).
     pub energy_interval: ConfigDuration,
@@ -48,6 +71,12 @@ impl Default for GpuConfig {
             max_processes: 64,
             mig: true,
             pcie_io: true,
+            pcie_interval: ConfigDuration::secs(1),
+            memory_health: true,
+            xid: true,
+            nvlink: true,
+            pod_resources_socket: None,
+            pod_resources_interval: ConfigDuration::secs(30),
             energy_interval: ConfigDuration::secs(60),
             retry_interval: ConfigDuration::secs(60),
             library_path: None,

@@ -7,6 +7,9 @@
 //! ([`GpuError::Other`]). Units are NVML's own (percent, milliwatts, millijoules, MHz); the
 //! collector converts them.
 
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
 /// Why a driver call gave no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GpuError {
@@ -40,6 +43,8 @@ pub struct Identity {
     pub pci_bus_id: String,
     /// Board serial number where the board has an infoROM that carries one.
     pub serial: Option<String>,
+    /// The driver's version (`580.159.04`), the same for every GPU of the host.
+    pub driver_version: Option<String>,
 }
 
 /// `utilization_rates()`: percent of the last sample period (1/6 s to 1 s depending on the
@@ -106,6 +111,24 @@ pub struct GpuProcess {
     pub compute_instance_id: Option<u32>,
 }
 
+/// One sample of `nvmlDeviceGetProcessUtilization`: what one process used of the GPU during
+/// one sample period (1/6 s to 1 s, depending on the product), in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessUtilization {
+    /// Process id (the host's).
+    pub pid: u32,
+    /// When the sample was taken, CPU µs.
+    pub timestamp_us: u64,
+    /// SM (compute and 3D) busy percent.
+    pub sm: u32,
+    /// Memory controller busy percent.
+    pub memory: u32,
+    /// Video encoder busy percent.
+    pub encoder: u32,
+    /// Video decoder busy percent.
+    pub decoder: u32,
+}
+
 /// One MIG device (a GPU instance's compute instance) of a GPU in MIG mode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MigDevice {
@@ -144,6 +167,41 @@ impl FieldValue {
     }
 }
 
+/// One critical XID error (`nvmlEventTypeXidCriticalError`): the driver's error code for a GPU
+/// fault (79: fell off the bus, 48: double-bit ECC, 13: graphics engine exception, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XidEvent {
+    /// NVML index of the GPU.
+    pub index: u32,
+    /// Its UUID.
+    pub uuid: String,
+    /// The XID code.
+    pub code: u64,
+}
+
+/// Which NVLink error counter (`nvmlDeviceGetNvLinkErrorCounter`), in reporting order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NvLinkErrorKind {
+    /// Receive flow-control digit CRC errors.
+    CrcFlit = 0,
+    /// Receive data CRC errors.
+    CrcData = 1,
+    /// Transmit replays.
+    Replay = 2,
+    /// Link recoveries.
+    Recovery = 3,
+}
+
+impl NvLinkErrorKind {
+    /// Every kind with its `error.type` value.
+    pub const ALL: [(NvLinkErrorKind, &'static str); 4] = [
+        (NvLinkErrorKind::CrcFlit, "crc_flit"),
+        (NvLinkErrorKind::CrcData, "crc_data"),
+        (NvLinkErrorKind::Replay, "replay"),
+        (NvLinkErrorKind::Recovery, "recovery"),
+    ];
+}
+
 /// NVML field ids used by the collector (`nvml.h`'s `NVML_FI_DEV_*`).
 pub mod field {
     /// `NVML_FI_DEV_MEMORY_TEMP`: HBM temperature, °C.
@@ -152,6 +210,26 @@ pub mod field {
     pub const PCIE_TX_BYTES: u32 = 197;
     /// `NVML_FI_DEV_PCIE_COUNT_RX_BYTES`: PCIe bytes received by the GPU, u32, wraps.
     pub const PCIE_RX_BYTES: u32 = 198;
+    /// `NVML_FI_DEV_RETIRED_SBE`: pages retired for multiple single-bit ECC errors.
+    pub const RETIRED_SBE: u32 = 29;
+    /// `NVML_FI_DEV_RETIRED_DBE`: pages retired for a double-bit ECC error.
+    pub const RETIRED_DBE: u32 = 30;
+    /// `NVML_FI_DEV_RETIRED_PENDING`: 1 while a page waits to be retired at the next reset.
+    pub const RETIRED_PENDING: u32 = 31;
+    /// `NVML_FI_DEV_REMAPPED_COR`: rows remapped for correctable errors.
+    pub const REMAPPED_COR: u32 = 142;
+    /// `NVML_FI_DEV_REMAPPED_UNC`: rows remapped for uncorrectable errors.
+    pub const REMAPPED_UNC: u32 = 143;
+    /// `NVML_FI_DEV_REMAPPED_PENDING`: 1 while a remapping waits for the next reset.
+    pub const REMAPPED_PENDING: u32 = 144;
+    /// `NVML_FI_DEV_REMAPPED_FAILURE`: 1 when a remapping failed (the GPU needs service).
+    pub const REMAPPED_FAILURE: u32 = 145;
+    /// `NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX`: NVLink data sent, all links, KiB.
+    pub const NVLINK_TX_KIB: u32 = 138;
+    /// `NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX`: NVLink data received, all links, KiB.
+    pub const NVLINK_RX_KIB: u32 = 139;
+    /// `NVML_NVLINK_MAX_LINKS`: links probed per GPU.
+    pub const NVLINK_MAX_LINKS: u32 = 18;
 }
 
 /// NVML's clock throttle (since CUDA 12: "clocks event") reason bits
@@ -252,4 +330,19 @@ pub trait GpuBackend: Send {
     fn mig_enabled(&self, dev: u32) -> Result<bool, GpuError>;
     /// Appends the GPU's MIG devices to `out`.
     fn mig_devices(&self, dev: u32, out: &mut Vec<MigDevice>) -> Result<(), GpuError>;
+    /// Appends the per-process utilization samples taken after `since_us` (CPU µs; 0: every
+    /// sample the driver keeps) to `out`.
+    fn process_utilization(&self, dev: u32, since_us: u64, out: &mut Vec<ProcessUtilization>) -> Result<(), GpuError>;
+    /// Whether NVLink `link` is active; `NotSupported` for a link the GPU does not have.
+    fn nvlink_active(&self, dev: u32, link: u32) -> Result<bool, GpuError>;
+    /// An NVLink error counter of `link`, since the driver was loaded.
+    fn nvlink_errors(&self, dev: u32, link: u32, kind: NvLinkErrorKind) -> Result<u64, GpuError>;
+    /// A second, independent backend of the same kind (not initialised), for a helper thread
+    /// (XID events, the PCIe sampler): each thread owns its own driver handle.
+    fn fresh(&self) -> Box<dyn GpuBackend>;
+    /// Registers every GPU that offers them for critical XID events and waits for them, at
+    /// most `poll` at a time, calling `on_event` for each, until `stop` is set (so it returns
+    /// within about `poll` of that). `Err(NotSupported)` when no GPU offers XID events. Needs
+    /// [`GpuBackend::init`] first.
+    fn watch_xid(&self, stop: &AtomicBool, poll: Duration, on_event: &mut dyn FnMut(XidEvent)) -> Result<(), GpuError>;
 }

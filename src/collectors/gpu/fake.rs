@@ -5,9 +5,15 @@
 //! utilization and memory so that conversions
 //! are visible.
 
-use super::device::{field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization};
-use std::collections::{BTreeMap, HashSet};
+use super::device::ProcessUtilization;
+use super::device::{
+    field, throttle, ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, NvLinkErrorKind, ProcessKind, Utilization,
+    XidEvent,
+};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// One fake GPU. Calls named in `unsupported` (the trait method's name, or `field:<id>`) answer
 /// `NotSupported`; every call of a `lost` GPU answers `Lost`.
@@ -35,6 +41,22 @@ pub struct FakeGpu {
     pub pcie_replay: u32,
     pub pcie_tx: u32,
     pub pcie_rx: u32,
+    /// Bytes the transmit counter moves on after each read of it (a load; wraps as NVML's).
+    pub pcie_tx_step: u32,
+    /// Per-process utilization samples; `process_utilization` answers those after `since`.
+    pub util_samples: Vec<ProcessUtilization>,
+    /// NVLink links: active, error counters (crc_flit, crc_data, replay, recovery); none on
+    /// the single-GPU H100 VM the defaults come from.
+    pub nvlinks: Vec<(bool, [u64; 4])>,
+    /// NVLink data sent, received over all links, KiB (field values 138/139).
+    pub nvlink_kib: [u64; 2],
+    /// Pages retired: multiple single-bit, double-bit; and whether one is pending.
+    pub retired: [u64; 2],
+    pub retired_pending: bool,
+    /// Rows remapped: correctable, uncorrectable; pending and failed flags.
+    pub remapped: [u32; 2],
+    pub remap_pending: bool,
+    pub remap_failed: bool,
     pub compute: Vec<GpuProcess>,
     pub graphics: Vec<GpuProcess>,
     pub mig: Option<Vec<MigDevice>>,
@@ -53,6 +75,7 @@ impl FakeGpu {
                 name: "NVIDIA H100 80GB HBM3".into(),
                 pci_bus_id: format!("00000000:00:{:02X}.0", 6 + index),
                 serial: Some("1752624011542".into()),
+                driver_version: Some("580.159.04".into()),
             },
             lost: false,
             unsupported: HashSet::new(),
@@ -75,6 +98,15 @@ impl FakeGpu {
             pcie_replay: 2,
             pcie_tx: 1000,
             pcie_rx: 2000,
+            pcie_tx_step: 0,
+            util_samples: Vec::new(),
+            nvlinks: Vec::new(),
+            nvlink_kib: [0, 0],
+            retired: [2, 1],
+            retired_pending: false,
+            remapped: [4, 0],
+            remap_pending: false,
+            remap_failed: false,
             compute: Vec::new(),
             graphics: Vec::new(),
             mig: None,
@@ -98,18 +130,24 @@ pub struct FakeState {
     /// Number of `init` calls.
     pub inits: u32,
     pub gpus: Vec<FakeGpu>,
-    /// Calls per (GPU index, method name).
+    /// Calls per (GPU index, method name); a helper thread's backend ([`GpuBackend::fresh`])
+    /// counts its calls as `helper:<name>`.
     pub calls: BTreeMap<(u32, String), u32>,
+    /// Whether the GPUs offer XID events.
+    pub xid_supported: bool,
+    /// XID events not yet delivered to `watch_xid`.
+    pub xid_events: VecDeque<XidEvent>,
 }
 
-/// The backend handed to the collector; clones share the state.
+/// The backend handed to the collector; clones share the state. The flag marks a helper
+/// thread's backend (from [`GpuBackend::fresh`]): its `init` is not counted in `inits`.
 #[derive(Debug, Clone, Default)]
-pub struct FakeNvml(pub Arc<Mutex<FakeState>>);
+pub struct FakeNvml(pub Arc<Mutex<FakeState>>, bool);
 
 impl FakeNvml {
     /// A loaded driver with these GPUs.
     pub fn with(gpus: Vec<FakeGpu>) -> Self {
-        FakeNvml(Arc::new(Mutex::new(FakeState { driver: true, gpus, ..Default::default() })))
+        FakeNvml(Arc::new(Mutex::new(FakeState { driver: true, xid_supported: true, gpus, ..Default::default() })), false)
     }
 
     /// A host without the driver.
@@ -129,7 +167,8 @@ impl FakeNvml {
 
     fn on<R>(&self, dev: u32, call: &str, f: impl FnOnce(&FakeGpu) -> Result<R, GpuError>) -> Result<R, GpuError> {
         let mut s = self.state();
-        *s.calls.entry((dev, call.to_string())).or_default() += 1;
+        let name = if self.1 { format!("helper:{call}") } else { call.to_string() };
+        *s.calls.entry((dev, name)).or_default() += 1;
         if !s.driver || !s.initialised {
             return Err(GpuError::DriverUnavailable("NVML is not initialised".into()));
         }
@@ -147,6 +186,9 @@ impl FakeNvml {
 impl GpuBackend for FakeNvml {
     fn init(&mut self) -> Result<(), GpuError> {
         let mut s = self.state();
+        if self.1 {
+            return if s.driver && s.initialised { Ok(()) } else { Err(GpuError::DriverUnavailable("NVML is not initialised".into())) };
+        }
         s.inits += 1;
         s.initialised = s.driver;
         if s.driver {
@@ -161,7 +203,9 @@ impl GpuBackend for FakeNvml {
     }
 
     fn shutdown(&mut self) {
-        self.state().initialised = false;
+        if !self.1 {
+            self.state().initialised = false;
+        }
     }
 
     fn driver_version(&self) -> Result<String, GpuError> {
@@ -251,7 +295,10 @@ impl GpuBackend for FakeNvml {
         self.on(dev, "pcie_replay_counter", |g| Ok(g.pcie_replay))
     }
 
+    /// A read of the transmit counter (by anyone) is counted as `pcie_tx_read` and moves it on
+    /// by `pcie_tx_step`.
     fn field_values(&self, dev: u32, ids: &[u32], out: &mut Vec<Result<FieldValue, GpuError>>) -> Result<(), GpuError> {
+        let before = out.len();
         self.on(dev, "field_values", |g| {
             for id in ids {
                 out.push(if g.unsupported.contains(&format!("field:{id}")) {
@@ -261,12 +308,30 @@ impl GpuBackend for FakeNvml {
                         field::MEMORY_TEMP => Ok(FieldValue::U32(g.memory_temperature)),
                         field::PCIE_TX_BYTES => Ok(FieldValue::U32(g.pcie_tx)),
                         field::PCIE_RX_BYTES => Ok(FieldValue::U32(g.pcie_rx)),
+                        field::NVLINK_TX_KIB if !g.nvlinks.is_empty() => Ok(FieldValue::U64(g.nvlink_kib[0])),
+                        field::NVLINK_RX_KIB if !g.nvlinks.is_empty() => Ok(FieldValue::U64(g.nvlink_kib[1])),
+                        field::RETIRED_SBE => Ok(FieldValue::U64(g.retired[0])),
+                        field::RETIRED_DBE => Ok(FieldValue::U64(g.retired[1])),
+                        field::RETIRED_PENDING => Ok(FieldValue::U32(g.retired_pending as u32)),
+                        field::REMAPPED_COR => Ok(FieldValue::U32(g.remapped[0])),
+                        field::REMAPPED_UNC => Ok(FieldValue::U32(g.remapped[1])),
+                        field::REMAPPED_PENDING => Ok(FieldValue::U32(g.remap_pending as u32)),
+                        field::REMAPPED_FAILURE => Ok(FieldValue::U32(g.remap_failed as u32)),
                         _ => Err(GpuError::NotSupported),
                     }
                 });
             }
             Ok(())
-        })
+        })?;
+        if let Some(i) = ids.iter().position(|id| *id == field::PCIE_TX_BYTES) {
+            if out.get(before + i).is_some_and(|r| r.is_ok()) {
+                let mut s = self.state();
+                *s.calls.entry((dev, "pcie_tx_read".into())).or_default() += 1;
+                let g = &mut s.gpus[dev as usize];
+                g.pcie_tx = g.pcie_tx.wrapping_add(g.pcie_tx_step);
+            }
+        }
+        Ok(())
     }
 
     fn processes(&self, dev: u32, kind: ProcessKind, out: &mut Vec<GpuProcess>) -> Result<(), GpuError> {
@@ -292,5 +357,46 @@ impl GpuBackend for FakeNvml {
             out.extend(g.mig.iter().flatten().cloned());
             Ok(())
         })
+    }
+
+    fn process_utilization(&self, dev: u32, since_us: u64, out: &mut Vec<ProcessUtilization>) -> Result<(), GpuError> {
+        self.on(dev, "process_utilization", |g| {
+            out.extend(g.util_samples.iter().filter(|s| s.timestamp_us > since_us));
+            Ok(())
+        })
+    }
+
+    fn nvlink_active(&self, dev: u32, link: u32) -> Result<bool, GpuError> {
+        self.on(dev, "nvlink_active", |g| g.nvlinks.get(link as usize).map(|l| l.0).ok_or(GpuError::NotSupported))
+    }
+
+    fn nvlink_errors(&self, dev: u32, link: u32, kind: NvLinkErrorKind) -> Result<u64, GpuError> {
+        self.on(dev, "nvlink_errors", |g| g.nvlinks.get(link as usize).map(|l| l.1[kind as usize]).ok_or(GpuError::NotSupported))
+    }
+
+    fn fresh(&self) -> Box<dyn GpuBackend> {
+        Box::new(FakeNvml(self.0.clone(), true))
+    }
+
+    /// Delivers the events the test queued in `xid_events`, looking every millisecond.
+    fn watch_xid(&self, stop: &AtomicBool, poll: Duration, on_event: &mut dyn FnMut(XidEvent)) -> Result<(), GpuError> {
+        if !self.state().xid_supported {
+            return Err(GpuError::NotSupported);
+        }
+        let step = poll.min(Duration::from_millis(1));
+        while !stop.load(Ordering::Relaxed) {
+            let next = {
+                let mut s = self.state();
+                if !s.driver || !s.initialised {
+                    return Err(GpuError::DriverUnavailable("NVML is not initialised".into()));
+                }
+                s.xid_events.pop_front()
+            };
+            match next {
+                Some(e) => on_event(e),
+                None => std::thread::sleep(step),
+            }
+        }
+        Ok(())
     }
 }

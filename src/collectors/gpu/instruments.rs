@@ -29,6 +29,7 @@ enum Entry {
     GpuI64(Metric<i64>, PerGpu<i64>),
     GpuU64(Metric<u64>, PerGpu<u64>),
     WholeI64(Metric<i64>, Whole<i64>),
+    WholeF64(Metric<f64>, Whole<f64>),
 }
 
 impl Entry {
@@ -38,6 +39,7 @@ impl Entry {
             Entry::GpuI64(m, _) => m.spec(),
             Entry::GpuU64(m, _) => m.spec(),
             Entry::WholeI64(m, _) => m.spec(),
+            Entry::WholeF64(m, _) => m.spec(),
         }
     }
 }
@@ -45,7 +47,7 @@ impl Entry {
 /// The attributes of every GPU point, with `$extra` after them.
 macro_rules! gpu {
     ($($extra:literal),*) => {
-        &["hw.id", "hw.name", "hw.vendor", "hw.type", "gpu.index", "hw.gpu.pci_bus_id", "hw.serial_number" $(, $extra)*]
+        &["hw.id", "hw.name", "hw.vendor", "hw.type", "gpu.index", "hw.gpu.pci_bus_id", "hw.serial_number", "hw.model", "hw.driver_version", "k8s.pod.name", "k8s.namespace.name", "k8s.container.name" $(, $extra)*]
     };
 }
 
@@ -129,7 +131,7 @@ const TABLE: &[Entry] = &[
         hw(
             Metric::u64_counter("hw.gpu.io", "By", "Bytes the GPU sent and received over PCIe"),
             gpu!("network.io.direction"),
-            "nvmlDeviceGetFieldValues 197/198 (PCIe TX/RX bytes), u32 counters accumulated across wraps; with pcie_io (default true)",
+            "nvmlDeviceGetFieldValues 197/198 (PCIe TX/RX bytes), u32 counters read every pcie_interval (default 1 s, down to 50 ms under load) by a dedicated thread and accumulated across wraps; with pcie_io (default true)",
         ),
         |g, o| {
             for (i, b) in g.v.pcie.iter().enumerate() {
@@ -258,10 +260,135 @@ const TABLE: &[Entry] = &[
         },
     ),
     Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter("nvidia.gpu.nvlink.state", "1", "1 while the NVLink link is active, else 0"),
+            gpu!("nvidia.gpu.nvlink.link"),
+            "nvmlDeviceGetNvLinkState per link (links found at start); GPUs with NVLink; with nvlink (default true)",
+        ),
+        |g, o| {
+            for (i, (active, _)) in g.v.nvlink.iter().enumerate() {
+                if let (Some(a), Some((attrs, _))) = (active, g.attrs.links.get(i)) {
+                    o.observe(*a as i64, attrs);
+                }
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.nvlink.io", "By", "Data the GPU sent and received over all its NVLink links"),
+            gpu!("network.io.direction"),
+            "nvmlDeviceGetFieldValues 138/139 (NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX/RX) KiB × 1024; GPUs with NVLink; with nvlink",
+        ),
+        |g, o| {
+            for (i, b) in g.v.nvlink_io.iter().enumerate() {
+                if let Some(b) = b {
+                    o.observe(*b, &g.attrs.io[i]);
+                }
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.nvlink.errors", "{error}", "NVLink errors per link since the driver was loaded: CRC (flit, data), replays, recoveries"),
+            gpu!("nvidia.gpu.nvlink.link", "error.type"),
+            "nvmlDeviceGetNvLinkErrorCounter per link: NVML_NVLINK_ERROR_DL_CRC_FLIT, _CRC_DATA, _REPLAY, _RECOVERY; with nvlink",
+        ),
+        |g, o| {
+            for (i, (_, errors)) in g.v.nvlink.iter().enumerate() {
+                let Some((_, attrs)) = g.attrs.links.get(i) else { continue };
+                for (k, e) in errors.iter().enumerate() {
+                    if let Some(e) = e {
+                        o.observe(*e, &attrs[k]);
+                    }
+                }
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter(
+                "nvidia.gpu.memory.remapped_rows",
+                "{row}",
+                "Memory rows the GPU remapped to spare rows, for correctable or uncorrectable errors",
+            ),
+            gpu!("error.type"),
+            "nvmlDeviceGetFieldValues 142/143 (NVML_FI_DEV_REMAPPED_COR/UNC); GPUs with row remapping (A100, H100 and later); with memory_health",
+        ),
+        |g, o| {
+            for (i, n) in g.v.remapped.iter().enumerate() {
+                if let Some(n) = n {
+                    o.observe(*n, &g.attrs.errors[i]);
+                }
+            }
+        },
+    ),
+    Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter("nvidia.gpu.memory.remap.pending", "1", "1 while a row remapping waits for the next GPU reset, else 0"),
+            gpu!(),
+            "nvmlDeviceGetFieldValues 144 (NVML_FI_DEV_REMAPPED_PENDING); with memory_health",
+        ),
+        |g, o| {
+            if let Some(p) = g.v.remap_pending {
+                o.observe(p as i64, &g.attrs.base);
+            }
+        },
+    ),
+    Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter(
+                "nvidia.gpu.memory.remap.failed",
+                "1",
+                "1 when a row remapping failed (no spare row left: the GPU needs service), else 0",
+            ),
+            gpu!(),
+            "nvmlDeviceGetFieldValues 145 (NVML_FI_DEV_REMAPPED_FAILURE); with memory_health",
+        ),
+        |g, o| {
+            if let Some(f) = g.v.remap_failed {
+                o.observe(f as i64, &g.attrs.base);
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.memory.retired_pages", "{page}", "Memory pages the GPU retired, for multiple single-bit or a double-bit ECC error"),
+            gpu!("nvidia.gpu.retirement.cause"),
+            "nvmlDeviceGetFieldValues 29/30 (NVML_FI_DEV_RETIRED_SBE/DBE); GPUs with page retirement (before A100); with memory_health",
+        ),
+        |g, o| {
+            for (i, n) in g.v.retired.iter().enumerate() {
+                if let Some(n) = n {
+                    o.observe(*n, &g.attrs.retirement[i]);
+                }
+            }
+        },
+    ),
+    Entry::GpuI64(
+        nvidia(
+            Metric::i64_up_down_counter("nvidia.gpu.memory.retired_pages.pending", "1", "1 while a page waits to be retired at the next GPU reset, else 0"),
+            gpu!(),
+            "nvmlDeviceGetFieldValues 31 (NVML_FI_DEV_RETIRED_PENDING); with memory_health",
+        ),
+        |g, o| {
+            if let Some(p) = g.v.retired_pending {
+                o.observe(p as i64, &g.attrs.base);
+            }
+        },
+    ),
+    Entry::GpuU64(
+        nvidia(
+            Metric::u64_counter("nvidia.gpu.xid.errors", "{error}", "Critical XID errors the GPU reported since the agent started, per XID code"),
+            gpu!("nvidia.gpu.xid"),
+            "NVML events nvmlEventTypeXidCriticalError (nvmlDeviceRegisterEvents, nvmlEventSetWait_v2) on a dedicated thread; with xid (default true)",
+        ),
+        |g, o| g.v.xid.iter().for_each(|(a, n)| o.observe(*n, a)),
+    ),
+    Entry::GpuI64(
         hw(
             Metric::i64_up_down_counter("hw.status", "1", "1 for the GPU's current state (ok, degraded, failed), 0 for the others"),
             gpu!("hw.state"),
-            "failed: NVML GpuLost/Unknown; degraded: a hardware or thermal throttle reason; else ok",
+            "failed: NVML GpuLost/Unknown; degraded: a hardware or thermal throttle reason, or a row remapping or page retirement pending, or a remapping failed; else ok",
         ),
         |g, o| {
             for (i, attrs) in g.attrs.state.iter().enumerate() {
@@ -298,6 +425,36 @@ const TABLE: &[Entry] = &[
         ),
         |s, o| s.mig.iter().for_each(|(a, m)| o.observe(m.total as i64, a)),
     ),
+    Entry::WholeF64(
+        nvidia(
+            Metric::f64_gauge(
+                "nvidia.gpu.container.utilization",
+                "1",
+                "Fraction of the last interval the processes of a container (or of the host, without container.id) kept the GPU's SMs, encoder or decoder busy",
+            ),
+            gpu!("container.id", "k8s.pod.uid", "hw.gpu.task"),
+            "nvmlDeviceGetProcessUtilization samples since the last tick: per process the mean of its samples, summed per container (/proc/PID/cgroup), capped at 1; with processes",
+        ),
+        |s, o| {
+            for (a, u) in &s.containers {
+                for (i, k) in [0, 2, 3].into_iter().enumerate() {
+                    o.observe(u[k], &a.task[i]);
+                }
+            }
+        },
+    ),
+    Entry::WholeF64(
+        nvidia(
+            Metric::f64_gauge(
+                "nvidia.gpu.container.memory_controller.utilization",
+                "1",
+                "Fraction of the last interval the processes of a container (or of the host) kept the GPU's memory controller busy",
+            ),
+            gpu!("container.id", "k8s.pod.uid"),
+            "nvmlDeviceGetProcessUtilization memUtil, as nvidia.gpu.container.utilization",
+        ),
+        |s, o| s.containers.iter().for_each(|(a, u)| o.observe(u[1], &a.base)),
+    ),
 ];
 
 /// The GPU collector's metrics, in registration order.
@@ -324,6 +481,9 @@ pub(super) fn register(snap: &Arc<SnapshotCell<GpuSnapshot>>, meter: &Meter) {
             }),
             Entry::GpuU64(m, f) => m.register(meter, move |o| {
                 snap.with(|s| s.gpus.iter().for_each(|g| f(g, o)));
+            }),
+            Entry::WholeF64(m, f) => m.register(meter, move |o| {
+                snap.with(|s| f(s, o));
             }),
             Entry::WholeI64(m, f) => m.register(meter, move |o| {
                 snap.with(|s| f(s, o));

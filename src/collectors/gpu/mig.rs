@@ -23,6 +23,11 @@ pub(super) fn sample_mig(b: &dyn GpuBackend, st: &mut DeviceState, scratch: &mut
                         a.push(KeyValue::new("gpu.mig.uuid", Arc::<str>::from(m.uuid.as_str())));
                         a.push(KeyValue::new("gpu.mig.instance_id", m.gpu_instance_id as i64));
                         a.push(KeyValue::new("gpu.mig.compute_instance_id", m.compute_instance_id as i64));
+                        if let Some(p) = scratch.pods.as_ref().and_then(|pods| pods.get(&m.uuid)) {
+                            a.push(KeyValue::new("k8s.pod.name", p.pod.clone()));
+                            a.push(KeyValue::new("k8s.namespace.name", p.namespace.clone()));
+                            a.push(KeyValue::new("k8s.container.name", p.container.clone()));
+                        }
                         let a: Arc<[KeyValue]> = a.into();
                         st.mig.insert(m.uuid.clone(), a.clone());
                         a

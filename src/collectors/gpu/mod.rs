@@ -21,7 +21,7 @@
 //! Every GPU point carries `hw.id` (the GPU UUID, `GPU-…`), `hw.name` (`NVIDIA H100 80GB
 //! HBM3`), `hw.vendor` (`nvidia`), `hw.type` (`gpu`), `gpu.index` (NVML's index, as
 //! `nvidia-smi` numbers GPUs), `hw.gpu.pci_bus_id` (`00000000:00:06.0`) and, where the board
-//! has one, `hw.serial_number`. Ratios are 0–1. A value the GPU does not offer is not reported.
+//! has one, `hw.serial_number`; `hw.model` and `hw.driver_version`. Ratios are 0–1. A value the GPU does not offer is not reported.
 //!
 //! Every metric, its instrument, unit, attributes and NVML source is listed in
 //! [docs/metrics.md](../../../docs/metrics.md) (section "gpu"), generated from this collector's
@@ -33,7 +33,8 @@
 //! the driver reserves, as `nvidia-smi` does (total = used + free + reserved). `hw.status` is 1
 //! for the GPU's current state and 0 for the others: `failed` while the GPU is lost, `degraded`
 //! while throttle reason `hw_slowdown`, `sw_thermal_slowdown`, `hw_thermal_slowdown` or
-//! `hw_power_brake_slowdown` is active, else `ok`.
+//! `hw_power_brake_slowdown` is active or while memory waits for a reset to be repaired (a row
+//! remapping or page retirement pending, or a remapping failed), else `ok`.
 //!
 //! MIG devices are reported under their own names, not as more `hw.gpu.memory.*` points: their
 //! memory is part of the parent GPU's, and summing `hw_gpu_memory_usage_bytes` must not count it
@@ -51,11 +52,8 @@
 //! and the process lists about 7 µs. Two calls are slow and are handled so:
 //!
 //! * `nvmlDeviceGetPcieThroughput` (about 21 ms each direction: NVML samples for 20 ms) is
-//!   **never** called; the PCIe byte counters of field values 197/198 give `hw.gpu.io` instead.
-//!   The counters are 32-bit and wrap at 4 GiB: the collector adds the wrapped difference
-//!   between reads to a 64-bit total, which is right as long as less than 4 GiB moves between
-//!   two reads (at the default 60 s interval, an average under 71 MB/s); above that the total
-//!   undercounts. Set `pcie_io: false` to leave the field values call out.
+//!   **never** called; the PCIe byte counters of field values 197/198 give `hw.gpu.io` instead,
+//!   read by a sampler thread often enough that their 4 GiB wrap is counted ([`pcie`]).
 //! * `nvmlDeviceGetTotalEnergyConsumption` (about 4 ms) is read only every `energy_interval`
 //!   (default 60 s), and `hw.energy` reports the last reading in between: the counter is exact
 //!   when read, never estimated, and moves in steps. Use `rate(hw_energy_joules_total[5m])`
@@ -63,8 +61,10 @@
 //!   `energy_interval: 0s` reads it every tick.
 //!
 //! The rest of the default set is well under 1 ms of CPU per GPU per tick. The field values
-//! call (memory temperature and the two PCIe counters in one call) was not timed on its own;
-//! the 8-field call in the measurements (8.6 ms) included the energy counter.
+//! call (memory temperature, NVLink bytes and memory health in one call) was not timed on its
+//! own; the 8-field call in the measurements (8.6 ms) included the energy counter. XID events,
+//! the PCIe counters and the kubelet's PodResources are read by threads of their own, never on
+//! the tick; docs/gpu.md has a tick's calls and costs.
 //!
 //! # metricsd's `system_gpu_*` metrics
 //!
@@ -107,18 +107,25 @@
 //!
 //! `config` (the `collector.gpu` section), `device` (the driver trait), `nvml` (NVML behind
 //! it), `collector` (NVML's lifecycle, retries and the tick), `state` (what is kept per GPU
-//! between ticks), `sample` (one GPU's tick), `processes` and `mig` (memory per process and
-//! per MIG device), `snapshot` (what a tick read), `instruments` (the registration table).
+//! between ticks), `sample` (one GPU's tick, with memory health and NVLink), `processes` and
+//! `mig` (memory per process and per MIG device), `procutil` (compute share per container),
+//! `events` (the XID thread), `pcie` (the PCIe sampler thread), `podresources` (the kubelet
+//! PodResources client and its thread), `snapshot` (what a tick read), `instruments` (the
+//! registration table).
 
 mod collector;
 mod config;
 pub mod device;
+mod events;
 #[cfg(test)]
 mod fake;
 pub mod instruments;
 mod mig;
 pub mod nvml;
+mod pcie;
+pub mod podresources;
 mod processes;
+mod procutil;
 #[cfg(test)]
 mod rig;
 mod sample;
@@ -134,7 +141,7 @@ use super::SnapshotCell;
 
 #[cfg(test)]
 mod tests {
-    use super::device::MigDevice;
+    use super::device::{MigDevice, XidEvent};
     use super::fake::{FakeGpu, FakeNvml};
     use super::instruments;
     use super::rig::*;
@@ -150,6 +157,24 @@ mod tests {
     }
 
     #[test]
+    fn docs_gpu_md_lists_every_metric_with_the_prometheus_name_it_gets() {
+        use crate::collectors::instruments::InstrumentKind;
+        use crate::translate::{metric_name, NameKind};
+        let page = include_str!("../../../docs/gpu.md");
+        for m in instruments::METRICS {
+            let row = page.lines().find(|l| l.starts_with(&format!("| `{}` |", m.name)));
+            let row = row.unwrap_or_else(|| panic!("{} is missing from docs/gpu.md", m.name));
+            let kind = match m.kind {
+                InstrumentKind::Gauge => NameKind::Gauge,
+                InstrumentKind::Counter => NameKind::MonotonicCounter,
+                InstrumentKind::UpDownCounter => NameKind::NonMonotonicCounter,
+            };
+            let prometheus = metric_name(m.name, m.unit, kind);
+            assert!(row.trim_end().ends_with(&format!("| `{prometheus}` |")), "{}: docs/gpu.md should say `{prometheus}`: {row}", m.name);
+        }
+    }
+
+    #[test]
     fn the_metric_table_in_the_docs_lists_every_metric_with_its_prometheus_name() {
         use crate::collectors::instruments::InstrumentKind;
         use crate::translate::{metric_name, NameKind};
@@ -158,9 +183,22 @@ mod tests {
         let catalog = include_str!("../../../docs/metrics.md");
         let mut gpu = FakeGpu::h100(0);
         gpu.fans = vec![30];
+        gpu.nvlinks = vec![(true, [0; 4])];
+        gpu.util_samples = vec![super::device::ProcessUtilization { pid: 1, timestamp_us: 1, ..Default::default() }];
         gpu.compute = vec![proc(1, Some(1))];
         gpu.mig = Some(vec![MigDevice { uuid: "MIG-a".into(), ..MigDevice::default() }]);
-        let p = Rig::new(FakeNvml::with(vec![gpu])).tick();
+        let fake = FakeNvml::with(vec![gpu]);
+        fake.state().xid_events.push_back(XidEvent { index: 0, uuid: UUID0.into(), code: 79 });
+        let mut r = Rig::new(fake.clone());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut p = r.tick();
+        while !p.iter().any(|p| p.0 == "nvidia.gpu.xid.errors") && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            p = r.after(1);
+        }
+        // One more tick with a fresh utilization sample (each is counted on one tick only).
+        fake.state().gpus[0].util_samples.push(super::device::ProcessUtilization { pid: 1, timestamp_us: u64::MAX, ..Default::default() });
+        let p = r.after(1);
         let mut names: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
         names.dedup();
         for n in &names {

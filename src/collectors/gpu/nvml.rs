@@ -7,13 +7,21 @@
 //! This module only translates: NVML's types and errors into the collector's. What is called
 //! when, and what it costs, is decided in [`super`].
 
-use super::device::{ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, ProcessKind, Utilization};
+use super::device::ProcessUtilization;
+use super::device::{
+    ClockKind, EccKind, FieldValue, GpuBackend, GpuError, GpuProcess, Identity, Memory, MigDevice, NvLinkErrorKind, ProcessKind, Utilization, XidEvent,
+};
+use nvml_wrapper::bitmasks::event::EventTypes;
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, PerformanceState, TemperatureSensor};
+use nvml_wrapper::enum_wrappers::nv_link::ErrorCounter;
 use nvml_wrapper::enums::device::{SampleValue, UsedGpuMemory};
+use nvml_wrapper::enums::event::XidError;
 use nvml_wrapper::error::{nvml_sym, nvml_try, NvmlError};
 use nvml_wrapper::structs::device::FieldId;
 use nvml_wrapper::{Device, Nvml};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// NVML, loaded at [`GpuBackend::init`]. Device handles are looked up once per `init` and
 /// kept: NVML documents them as valid until `nvmlShutdown`, which only [`GpuBackend::init`]
@@ -60,6 +68,14 @@ pub fn map_error(e: NvmlError) -> GpuError {
         | NvmlError::Uninitialized
         | NvmlError::LibRmVersionMismatch => GpuError::DriverUnavailable(e.to_string()),
         other => GpuError::Other(other.to_string()),
+    }
+}
+
+/// NVLink calls answer `InvalidArg` for a link number the GPU does not have.
+fn nvlink_error(e: NvmlError) -> GpuError {
+    match e {
+        NvmlError::InvalidArg => GpuError::NotSupported,
+        other => map_error(other),
     }
 }
 
@@ -164,6 +180,7 @@ impl GpuBackend for NvmlBackend {
             name: d.name().map_err(map_error)?,
             pci_bus_id: d.pci_info().map(|p| p.bus_id).unwrap_or_default(),
             serial: d.serial().ok().filter(|s| !s.is_empty()),
+            driver_version: self.nvml()?.sys_driver_version().ok().filter(|v| !v.is_empty()),
         })
     }
 
@@ -287,6 +304,78 @@ impl GpuBackend for NvmlBackend {
                 compute_instance_id,
                 memory: memory(m.memory_info().map_err(map_error)?),
             });
+        }
+        Ok(())
+    }
+
+    fn process_utilization(&self, dev: u32, since_us: u64, out: &mut Vec<ProcessUtilization>) -> Result<(), GpuError> {
+        let samples = match self.dev(dev)?.process_utilization_stats(since_us) {
+            Ok(s) => s,
+            // No sample since `since_us`: nothing ran.
+            Err(NvmlError::NotFound) => return Ok(()),
+            Err(e) => return Err(map_error(e)),
+        };
+        out.extend(samples.into_iter().map(|s| ProcessUtilization {
+            pid: s.pid,
+            timestamp_us: s.timestamp,
+            sm: s.sm_util,
+            memory: s.mem_util,
+            encoder: s.enc_util,
+            decoder: s.dec_util,
+        }));
+        Ok(())
+    }
+
+    fn nvlink_active(&self, dev: u32, link: u32) -> Result<bool, GpuError> {
+        self.dev(dev)?.link_wrapper_for(link).is_active().map_err(nvlink_error)
+    }
+
+    fn nvlink_errors(&self, dev: u32, link: u32, kind: NvLinkErrorKind) -> Result<u64, GpuError> {
+        let counter = match kind {
+            NvLinkErrorKind::CrcFlit => ErrorCounter::DlCrcFlit,
+            NvLinkErrorKind::CrcData => ErrorCounter::DlCrcData,
+            NvLinkErrorKind::Replay => ErrorCounter::DlReplay,
+            NvLinkErrorKind::Recovery => ErrorCounter::DlRecovery,
+        };
+        self.dev(dev)?.link_wrapper_for(link).error_counter(counter).map_err(nvlink_error)
+    }
+
+    fn fresh(&self) -> Box<dyn GpuBackend> {
+        Box::new(NvmlBackend::new(self.lib_path.clone()))
+    }
+
+    fn watch_xid(&self, stop: &AtomicBool, poll: Duration, on_event: &mut dyn FnMut(XidEvent)) -> Result<(), GpuError> {
+        let nvml = self.nvml()?;
+        let mut set = nvml.create_event_set().map_err(map_error)?;
+        let mut registered = 0;
+        for dev in 0..self.handles.len() as u32 {
+            let Ok(d) = self.dev(dev) else { continue };
+            // Ask first: a failed registration releases the whole set.
+            match d.supported_event_types() {
+                Ok(t) if t.contains(EventTypes::CRITICAL_XID_ERROR) => {}
+                Ok(_) | Err(NvmlError::NotSupported) => continue,
+                Err(e) => return Err(map_error(e)),
+            }
+            set = d.register_events(EventTypes::CRITICAL_XID_ERROR, set).map_err(|e| map_error(e.error))?;
+            registered += 1;
+        }
+        if registered == 0 {
+            return Err(GpuError::NotSupported);
+        }
+        let ms = poll.as_millis().clamp(1, u32::MAX as u128) as u32;
+        while !stop.load(Ordering::Relaxed) {
+            match set.wait(ms) {
+                Ok(ev) if ev.event_type.contains(EventTypes::CRITICAL_XID_ERROR) => {
+                    let uuid = ev.device.uuid().unwrap_or_default();
+                    let index = ev.device.index().unwrap_or(u32::MAX);
+                    match ev.event_data {
+                        Some(XidError::Value(code)) => on_event(XidEvent { index, uuid, code }),
+                        _ => tracing::warn!(gpu.index = index, hw.id = %uuid, "XID error event without a code; not counted"),
+                    }
+                }
+                Ok(_) | Err(NvmlError::Timeout) => {}
+                Err(e) => return Err(map_error(e)),
+            }
         }
         Ok(())
     }

@@ -23,8 +23,11 @@ pub(super) struct Rig {
 }
 
 impl Rig {
+    /// The default config, except that the PCIe counters are read on the tick (`pcie_interval:
+    /// 0s`), so that tests set them between ticks; `pcie.rs` tests the sampler thread.
     pub(super) fn new(fake: FakeNvml) -> Self {
-        Rig::with(fake, GpuConfig::default(), HostPaths::under("/nonexistent-metricsd-test"))
+        let config = GpuConfig { pcie_interval: crate::units::ConfigDuration::secs(0), ..GpuConfig::default() };
+        Rig::with(fake, config, HostPaths::under("/nonexistent-metricsd-test"))
     }
 
     pub(super) fn with(fake: FakeNvml, config: GpuConfig, paths: HostPaths) -> Self {
@@ -60,6 +63,8 @@ pub(super) fn at(i: usize, extra: &[(&'static str, &'static str)]) -> Vec<(&'sta
         ("gpu.index", ["0", "1"][i]),
         ("hw.gpu.pci_bus_id", ["00000000:00:06.0", "00000000:00:07.0"][i]),
         ("hw.serial_number", "1752624011542"),
+        ("hw.model", "NVIDIA H100 80GB HBM3"),
+        ("hw.driver_version", "580.159.04"),
     ];
     v.extend_from_slice(extra);
     v

@@ -2,9 +2,10 @@
 //! call made only while the GPU supports it; memory temperature and the PCIe byte counters in
 //! one field-values call; then its processes and MIG devices.
 
-use super::device::{field, ClockKind, EccKind, GpuBackend};
+use super::device::{field, ClockKind, EccKind, FieldValue, GpuBackend, NvLinkErrorKind};
 use super::mig::sample_mig;
 use super::processes::sample_processes;
+use super::procutil::sample_utilization;
 use super::snapshot::{GpuSnapshot, Values};
 use super::state::{Abort, Cap, DeviceState, Scratch};
 use super::GpuConfig;
@@ -55,12 +56,21 @@ pub(super) fn sample(
     v.ecc[1] = st.get(Cap::EccUncorrected, || b.ecc_errors(d, EccKind::Uncorrected))?;
     v.replay = st.get(Cap::PcieReplay, || b.pcie_replay_counter(d))?;
 
-    // Memory temperature and the PCIe byte counters: one field-values call.
+    // Memory temperature, the PCIe byte counters and memory health: one field-values call.
     scratch.ids.clear();
     let wanted = [
         (Cap::MemoryTemperature, field::MEMORY_TEMP, true),
-        (Cap::PcieTx, field::PCIE_TX_BYTES, config.pcie_io),
-        (Cap::PcieRx, field::PCIE_RX_BYTES, config.pcie_io),
+        (Cap::PcieTx, field::PCIE_TX_BYTES, config.pcie_io && !st.pcie_sampled),
+        (Cap::PcieRx, field::PCIE_RX_BYTES, config.pcie_io && !st.pcie_sampled),
+        (Cap::NvLinkTx, field::NVLINK_TX_KIB, config.nvlink),
+        (Cap::NvLinkRx, field::NVLINK_RX_KIB, config.nvlink),
+        (Cap::RetiredSbe, field::RETIRED_SBE, config.memory_health),
+        (Cap::RetiredDbe, field::RETIRED_DBE, config.memory_health),
+        (Cap::RetiredPending, field::RETIRED_PENDING, config.memory_health),
+        (Cap::RemappedCor, field::REMAPPED_COR, config.memory_health),
+        (Cap::RemappedUnc, field::REMAPPED_UNC, config.memory_health),
+        (Cap::RemappedPending, field::REMAPPED_PENDING, config.memory_health),
+        (Cap::RemappedFailure, field::REMAPPED_FAILURE, config.memory_health),
     ];
     for (cap, id, on) in wanted {
         if on && st.supports(cap) {
@@ -82,19 +92,60 @@ pub(super) fn sample(
                     field::MEMORY_TEMP => v.memory_temperature = Some(value.as_f64()),
                     field::PCIE_TX_BYTES => v.pcie[0] = Some(st.pcie[0].update(value)),
                     field::PCIE_RX_BYTES => v.pcie[1] = Some(st.pcie[1].update(value)),
+                    field::NVLINK_TX_KIB => v.nvlink_io[0] = Some(count(value).saturating_mul(1024)),
+                    field::NVLINK_RX_KIB => v.nvlink_io[1] = Some(count(value).saturating_mul(1024)),
+                    field::RETIRED_SBE => v.retired[0] = Some(count(value)),
+                    field::RETIRED_DBE => v.retired[1] = Some(count(value)),
+                    field::RETIRED_PENDING => v.retired_pending = Some(count(value) != 0),
+                    field::REMAPPED_COR => v.remapped[0] = Some(count(value)),
+                    field::REMAPPED_UNC => v.remapped[1] = Some(count(value)),
+                    field::REMAPPED_PENDING => v.remap_pending = Some(count(value) != 0),
+                    field::REMAPPED_FAILURE => v.remap_failed = Some(count(value) != 0),
                     _ => {}
                 }
             }
         }
     }
 
+    if config.nvlink {
+        sample_links(b, st, v)?;
+    }
     if config.processes {
         sample_processes(b, st, config, paths, scratch, snap)?;
+        sample_utilization(b, st, paths, scratch, snap)?;
     }
     if config.mig {
         sample_mig(b, st, scratch, snap)?;
     }
     Ok(())
+}
+
+/// Each NVLink link's state and error counters (one call each per link; links found at
+/// enumeration).
+fn sample_links(b: &dyn GpuBackend, st: &mut DeviceState, v: &mut Values) -> Result<(), Abort> {
+    let d = st.dev;
+    let caps = [Cap::NvLinkCrcFlit, Cap::NvLinkCrcData, Cap::NvLinkReplay, Cap::NvLinkRecovery];
+    for i in 0..st.links.len() {
+        let link = st.links[i];
+        let active = st.get(Cap::NvLinkState, || b.nvlink_active(d, link))?;
+        let mut errors = [None; 4];
+        for (k, (kind, _)) in NvLinkErrorKind::ALL.iter().enumerate() {
+            errors[k] = st.get(caps[k], || b.nvlink_errors(d, link, *kind))?;
+        }
+        v.nvlink.push((active, errors));
+    }
+    Ok(())
+}
+
+/// A field value that counts something, as u64 (a negative or fractional answer clamps).
+fn count(v: FieldValue) -> u64 {
+    match v {
+        FieldValue::U32(v) => v as u64,
+        FieldValue::U64(v) => v,
+        FieldValue::I64(v) => v.max(0) as u64,
+        FieldValue::F64(v) if v.is_finite() && v > 0.0 => v as u64,
+        FieldValue::F64(_) => 0,
+    }
 }
 
 #[cfg(test)]
@@ -200,7 +251,18 @@ mod tests {
 
     #[test]
     fn field_values_are_not_requested_once_every_field_is_known_unsupported() {
-        let gpu = FakeGpu::h100(0).without(&["field:82", "field:197", "field:198"]);
+        let gpu = FakeGpu::h100(0).without(&[
+            "field:82",
+            "field:197",
+            "field:198",
+            "field:29",
+            "field:30",
+            "field:31",
+            "field:142",
+            "field:143",
+            "field:144",
+            "field:145",
+        ]);
         let fake = FakeNvml::with(vec![gpu]);
         let mut r = Rig::new(fake.clone());
         r.tick();
@@ -232,6 +294,130 @@ mod tests {
         assert_eq!(value(&r.after(10), "hw.gpu.io", &tx), Some(4_294_968_496.0));
         let rx = at(0, &[("network.io.direction", "receive")]);
         assert_eq!(value(&r.after(10), "hw.gpu.io", &rx), Some(2000.0));
+    }
+
+    #[test]
+    fn memory_health_reports_remapped_rows_and_retired_pages_where_the_gpu_tracks_them() {
+        let fake = FakeNvml::with(vec![FakeGpu::h100(0), FakeGpu::h100(1).without(&["field:29", "field:30", "field:31"])]);
+        fake.state().gpus[0].remap_pending = true;
+        let mut r = Rig::new(fake.clone());
+        let (p, logs) = capture_logs(|| r.tick());
+        let g = |extra| at(0, extra);
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &g(&[("error.type", "corrected")])), Some(4.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &g(&[("error.type", "uncorrected")])), Some(0.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remap.pending", &g(&[])), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remap.failed", &g(&[])), Some(0.0));
+        let cause = |c| at(0, &[("nvidia.gpu.retirement.cause", c)]);
+        assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages", &cause("multiple_single_bit_ecc")), Some(2.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages", &cause("double_bit_ecc")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.retired_pages.pending", &g(&[])), Some(0.0));
+        // Memory waiting for a reset degrades the GPU; the other GPU is fine.
+        assert_eq!(value(&p, "hw.status", &g(&[("hw.state", "degraded")])), Some(1.0));
+        assert_eq!(value(&p, "hw.status", &at(1, &[("hw.state", "ok")])), Some(1.0));
+        // The second GPU has no page retirement (as an H100): those metrics are absent for it,
+        // logged at debug only; its remapped rows are still there.
+        assert!(points_of_gpu(&p, UUID1).iter().all(|p| !p.0.starts_with("nvidia.gpu.memory.retired_pages")));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &at(1, &[("error.type", "corrected")])), Some(4.0));
+        assert!(!logs.contains("WARN"), "{logs}");
+
+        // A new remapping and a failed one show on the next tick.
+        {
+            let mut s = fake.state();
+            s.gpus[0].remapped = [5, 1];
+            s.gpus[0].remap_failed = true;
+        }
+        let p = r.after(10);
+        assert_eq!(value(&p, "nvidia.gpu.memory.remapped_rows", &g(&[("error.type", "uncorrected")])), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.memory.remap.failed", &g(&[])), Some(1.0));
+
+        let config = GpuConfig { memory_health: false, ..GpuConfig::default() };
+        let mut r = Rig::with(FakeNvml::with(vec![FakeGpu::h100(0)]), config, HostPaths::under("/nonexistent-metricsd-test"));
+        let p = r.tick();
+        assert!(of(&p, "nvidia.gpu.memory.remapped_rows").is_empty() && of(&p, "nvidia.gpu.memory.retired_pages").is_empty());
+    }
+
+    #[test]
+    fn nvlink_reports_each_links_state_and_errors_and_the_gpus_bytes_where_it_has_links() {
+        let mut gpu = FakeGpu::h100(0);
+        gpu.nvlinks = vec![(true, [1, 2, 3, 4]), (false, [0; 4])];
+        gpu.nvlink_kib = [10, 20];
+        let fake = FakeNvml::with(vec![gpu, FakeGpu::h100(1)]);
+        let mut r = Rig::new(fake.clone());
+        r.tick();
+        let p = r.after(10);
+        let link = |l| at(0, &[("nvidia.gpu.nvlink.link", l)]);
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.state", &link("0")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.state", &link("1")), Some(0.0));
+        let err = |l, t| at(0, &[("nvidia.gpu.nvlink.link", l), ("error.type", t)]);
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "crc_flit")), Some(1.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "crc_data")), Some(2.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "replay")), Some(3.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.errors", &err("0", "recovery")), Some(4.0));
+        assert_eq!(of(&p, "nvidia.gpu.nvlink.errors").len(), 8);
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.io", &at(0, &[("network.io.direction", "transmit")])), Some(10240.0));
+        assert_eq!(value(&p, "nvidia.gpu.nvlink.io", &at(0, &[("network.io.direction", "receive")])), Some(20480.0));
+        assert_eq!(kind(&p, "nvidia.gpu.nvlink.io"), Some(Kind::Counter));
+        // The second GPU has no NVLink (as the H100 VM): nothing, and asked once, at enumeration.
+        assert!(points_of_gpu(&p, UUID1).iter().all(|p| !p.0.starts_with("nvidia.gpu.nvlink")));
+        assert_eq!(fake.calls(1, "nvlink_active"), 1);
+        assert_eq!(fake.calls(1, "nvlink_errors"), 0);
+        // Probed at enumeration (links 0 and 1 answer, 2 to 17 do not), then each link per tick.
+        assert_eq!(fake.calls(0, "nvlink_active"), 18 + 2 * 2);
+    }
+
+    /// The driver calls one tick makes for a GPU with everything (2 NVLink links, processes),
+    /// and what a tick costs on the fake (printed: `cargo test --lib tick_cost -- --nocapture`).
+    #[test]
+    fn tick_cost_one_tick_makes_a_bounded_set_of_driver_calls_per_gpu() {
+        use crate::collectors::Collector;
+        let mut gpu = FakeGpu::h100(0);
+        gpu.nvlinks = vec![(true, [0; 4]); 2];
+        gpu.compute = vec![proc(1, Some(1))];
+        let fake = FakeNvml::with(vec![gpu]);
+        let mut r = Rig::new(fake.clone());
+        r.tick();
+        let before = fake.state().calls.clone();
+        let n = 1000;
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            r.c.refresh().unwrap();
+        }
+        let per_tick = started.elapsed() / n;
+        let calls: Vec<(String, u32)> = fake
+            .state()
+            .calls
+            .iter()
+            .filter(|((d, name), _)| *d == 0 && !name.starts_with("helper:") && name != "pcie_tx_read")
+            .map(|((_, name), c)| (name.clone(), (c - before.get(&(0, name.clone())).copied().unwrap_or(0)) / n))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        let total: u32 = calls.iter().map(|(_, c)| c).sum();
+        println!("one tick of one fully featured fake GPU: {per_tick:?}, {total} driver calls: {calls:?}");
+        // energy every 60 s (not per tick); one field-values call for every field value; per
+        // link one state and four error calls; the two process lists and the utilization samples.
+        let expected = [
+            ("clock", 2),
+            ("compute_processes", 1),
+            ("decoder_utilization", 1),
+            ("ecc_errors", 2),
+            ("encoder_utilization", 1),
+            ("field_values", 1),
+            ("graphics_processes", 1),
+            ("memory", 1),
+            ("mig_enabled", 1),
+            ("nvlink_active", 2),
+            ("nvlink_errors", 8),
+            ("pcie_replay_counter", 1),
+            ("performance_state", 1),
+            ("power_limit", 1),
+            ("power_usage", 1),
+            ("process_utilization", 1),
+            ("temperature", 1),
+            ("throttle_reasons", 1),
+            ("utilization", 1),
+        ];
+        let got: Vec<(&str, u32)> = calls.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(got, expected);
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! whether it is lost, its held energy reading and its wrapping PCIe counters, the attribute
 //! sets of its processes and MIG devices; and the buffers reused from tick to tick.
 
+use super::device::ProcessUtilization;
 use super::device::{FieldValue, GpuError, GpuProcess, Identity, MigDevice};
-use super::snapshot::GpuAttrs;
+use super::podresources::{Assignments, PodRef};
+use super::snapshot::{ContainerAttrs, GpuAttrs};
 use opentelemetry::KeyValue;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,10 +40,25 @@ pub(super) enum Cap {
     GraphicsProcesses,
     MigMode,
     MigDevices,
+    RetiredSbe,
+    RetiredDbe,
+    RetiredPending,
+    RemappedCor,
+    RemappedUnc,
+    RemappedPending,
+    RemappedFailure,
+    NvLinkTx,
+    NvLinkRx,
+    NvLinkState,
+    NvLinkCrcFlit,
+    NvLinkCrcData,
+    NvLinkReplay,
+    NvLinkRecovery,
+    ProcessUtilization,
 }
 
 impl Cap {
-    pub(super) fn bit(self) -> u32 {
+    pub(super) fn bit(self) -> u64 {
         1 << self as u32
     }
 }
@@ -90,35 +107,59 @@ pub(super) struct DeviceState {
     pub(super) id: Identity,
     pub(super) attrs: Arc<GpuAttrs>,
     /// Calls the GPU does not support ([`Cap`] bits): never made again.
-    pub(super) unsupported: u32,
+    pub(super) unsupported: u64,
     /// Calls whose last error was logged ([`Cap`] bits), cleared by a success.
-    pub(super) failing: u32,
+    pub(super) failing: u64,
     pub(super) lost: bool,
     pub(super) fans: u32,
+    /// NVLink links the GPU answers for (found at enumeration).
+    pub(super) links: Vec<u32>,
     pub(super) energy_mj: Option<u64>,
     pub(super) energy_due: Option<Instant>,
     pub(super) pcie: [WrapCounter; 2],
+    /// The PCIe sampler thread reads this GPU's counters (the tick does not).
+    pub(super) pcie_sampled: bool,
     pub(super) processes: HashMap<u32, Arc<[KeyValue]>>,
     pub(super) truncation_logged: bool,
     pub(super) mig: HashMap<String, Arc<[KeyValue]>>,
+    /// The newest per-process utilization sample seen (CPU µs).
+    pub(super) util_since: u64,
+    /// Per PID: its container's attribute sets for the per-container utilization.
+    pub(super) util_pids: HashMap<u32, Arc<ContainerAttrs>>,
+    /// Per container (`container.id`, `k8s.pod.uid`): its attribute sets.
+    pub(super) util_containers: HashMap<(Option<String>, Option<String>), Arc<ContainerAttrs>>,
+    /// The pod and container the GPU is allocated to, and the PodResources generation it was
+    /// taken from.
+    pub(super) pod: Option<PodRef>,
+    pub(super) pods_gen: u64,
+    /// Attribute sets of `nvidia.gpu.xid.errors`, per XID code.
+    pub(super) xid: BTreeMap<u64, Arc<[KeyValue]>>,
 }
 
 impl DeviceState {
     pub(super) fn new(dev: u32, id: Identity) -> Self {
         DeviceState {
             dev,
-            attrs: Arc::new(GpuAttrs::new(&id, 0)),
+            attrs: Arc::new(GpuAttrs::new(&id, 0, &[], None)),
             id,
             unsupported: 0,
             failing: 0,
             lost: false,
             fans: 0,
+            links: Vec::new(),
             energy_mj: None,
             energy_due: None,
             pcie: [WrapCounter::default(); 2],
+            pcie_sampled: false,
             processes: HashMap::new(),
             truncation_logged: false,
             mig: HashMap::new(),
+            xid: BTreeMap::new(),
+            pod: None,
+            pods_gen: 0,
+            util_since: 0,
+            util_pids: HashMap::new(),
+            util_containers: HashMap::new(),
         }
     }
 
@@ -165,6 +206,10 @@ pub(super) struct Scratch {
     pub(super) fields: Vec<Result<FieldValue, GpuError>>,
     pub(super) processes: Vec<GpuProcess>,
     pub(super) mig: Vec<MigDevice>,
+    pub(super) xid: Vec<(u64, u64)>,
+    pub(super) util: Vec<ProcessUtilization>,
+    /// The last PodResources answer, for MIG devices.
+    pub(super) pods: Option<Arc<Assignments>>,
 }
 
 #[cfg(test)]
