@@ -200,3 +200,20 @@ impl Exporter for RemoteWriteExporter {
         http_post::post_payload(&self.client, &self.uri, &self.headers, &self.auth, payload.body.clone(), &[429]).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_version_defaults_to_1_and_only_1_or_2_are_accepted() {
+        let c: RemoteWriteConfig = serde_yaml_ng::from_str("endpoint: http://p:9090/api/v1/write\n").unwrap();
+        assert_eq!(c.protocol_version, 1);
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let c2: RemoteWriteConfig = serde_yaml_ng::from_str("endpoint: http://p:9090/api/v1/write\nprotocol_version: 2\n").unwrap();
+        assert!(c2.validate().is_empty());
+        let c3 = RemoteWriteConfig { protocol_version: 3, ..c2.clone() };
+        assert!(c3.validate().iter().any(|e| e.contains("protocol_version")), "{:?}", c3.validate());
+        assert!(RemoteWriteExporter::new(c3).is_err_and(|e| e.contains("protocol_version")));
+    }
+}
