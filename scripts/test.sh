@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the end-to-end tests need (Debian's prometheus and
 # prometheus-node-exporter, when missing and apt-get is available) and the OpenTelemetry
-# Collector (with Go, when present), then runs every test.
+# Collector and Prometheus 3 (with Go, when present), then runs every test.
 # Under CI (CI=true) a real-server test whose server is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,27 @@ if command -v go >/dev/null 2>&1; then
   export METRICSD_OTELCOL="$PWD/$otelcol"
 else
   echo "warning: go not found: the OpenTelemetry Collector tests (tests/collector.rs, ...) will skip (or fail under CI)" >&2
+fi
+
+# Prometheus 3 (tests/peers/prometheus: github.com/prometheus/prometheus pinned in its go.mod, its
+# cmd/prometheus unchanged), for the remote-write 1.0/2.0 and OTLP-receiver tests; built into
+# target/prometheus3 and reused the same way.
+prom3=target/prometheus3
+if command -v go >/dev/null 2>&1; then
+  sum=$(cat tests/peers/prometheus/go.mod tests/peers/prometheus/go.sum tests/peers/prometheus/tools.go | sha256sum | cut -d' ' -f1)
+  if [ -x "$prom3" ] && [ "$(cat "$prom3.sha256" 2>/dev/null)" = "$sum" ]; then
+    echo "Prometheus 3 test binary up to date: $prom3"
+  else
+    echo "building the Prometheus 3 test binary ($prom3; about 10 minutes of CPU the first time)"
+    start=$(date +%s)
+    mkdir -p target
+    (cd tests/peers/prometheus && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "../../../$prom3" github.com/prometheus/prometheus/cmd/prometheus)
+    echo "$sum" > "$prom3.sha256"
+    echo "built $prom3 in $(( $(date +%s) - start )) s"
+  fi
+  export METRICSD_PROMETHEUS3="$PWD/$prom3"
+else
+  echo "warning: go not found: the Prometheus 3 tests (tests/prometheus3.rs, ...) will skip (or fail under CI)" >&2
 fi
 
 cargo test --locked "$@"

@@ -1,5 +1,5 @@
 //! The remote-write exporter against an in-process receiver (headers, auth, labels, batching,
-//! retries) and end to end against a real Prometheus.
+//! retries) and end to end against a real Prometheus (Debian's 2.x and Prometheus 3).
 
 mod common;
 
@@ -72,6 +72,37 @@ fn sends_snappy_protobuf_with_the_protocol_headers_auth_and_external_labels() {
         assert!(!ts.samples.is_empty());
     }
     assert!(w.timeseries.iter().any(|t| labels(t)["__name__"] == "target_info"));
+}
+
+#[test]
+fn protocol_version_2_sends_a_2_0_request_with_its_headers_and_counts_a_partial_write() {
+    use metricsd::exporters::remote_write::encode_v2;
+    // Claims 1 sample written of every request: the rest is a partial write.
+    let sink = Sink::start(|_, _| (204, vec![("X-Prometheus-Remote-Write-Samples-Written".into(), "1".into())], String::new(), Duration::ZERO));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n    protocol_version: 2\n", sink.url("/api/v1/write")));
+    let (_, err) = run_agent_for(&cfg, 1.0);
+    let reqs = sink.requests();
+    assert!(!reqs.is_empty());
+    let r = &reqs[0];
+    assert_eq!(r.header("content-encoding"), Some("snappy"));
+    assert_eq!(r.header("content-type"), Some("application/x-protobuf;proto=io.prometheus.write.v2.Request"));
+    assert_eq!(r.header("x-prometheus-remote-write-version"), Some("2.0.0"));
+    let w = encode_v2::decode(&r.body).expect("snappy + protobuf 2.0 body");
+    assert_eq!(w.symbols[0], "");
+    let mem = w
+        .timeseries
+        .iter()
+        .find(|ts| {
+            let l: BTreeMap<String, String> = encode_v2::resolve_labels(&w.symbols, ts).unwrap().into_iter().collect();
+            l["__name__"] == "system_memory_usage_bytes" && l.get("system_memory_state").map(String::as_str) == Some("used")
+        })
+        .expect("memory series");
+    let md = mem.metadata.as_ref().expect("metadata");
+    assert_eq!(md.r#type, encode_v2::proto::metadata::MetricType::Gauge as i32);
+    assert_eq!(w.symbols[md.unit_ref as usize], "bytes");
+    assert!(!w.symbols[md.help_ref as usize].is_empty(), "help text");
+    assert!(err.contains("Server rejected part of a batch"), "partial write logged: {err}");
 }
 
 #[test]
@@ -152,6 +183,17 @@ fn a_429_with_retry_after_waits_as_asked() {
 #[test]
 fn end_to_end_into_a_real_prometheus() {
     let Some(prom) = Prometheus::start() else { return };
+    lands_with_the_translated_names_labels_and_values(&prom);
+}
+
+#[test]
+fn end_to_end_into_a_real_prometheus_3() {
+    let Some(prom) = common::prometheus3::start() else { return };
+    lands_with_the_translated_names_labels_and_values(&prom);
+}
+
+/// Runs the agent's remote-write (1.0) into `prom` for 3 s and queries what landed.
+fn lands_with_the_translated_names_labels_and_values(prom: &Prometheus) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&dir, &format!("  - type: prometheus_remote_write\n    endpoint: {}\n", prom.write_url()));
     run_agent_for(&cfg, 3.0);

@@ -6,6 +6,7 @@ pub mod grpc;
 pub mod otelcol;
 pub mod otlp_lines;
 pub mod pki;
+pub mod prometheus3;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -274,22 +275,32 @@ pub struct Prometheus {
     pub addr: String,
     child: Child,
     _dir: tempfile::TempDir,
+    bin: PathBuf,
+    extra_args: Vec<String>,
 }
 
 impl Prometheus {
     pub fn start() -> Option<Prometheus> {
-        require_program("prometheus")?;
+        let bin = require_program("prometheus")?;
+        Some(Self::start_with(bin, &[]))
+    }
+
+    /// Starts `bin` (a Prometheus server) as [`Prometheus::start`] does, with `extra_args` added
+    /// (Prometheus 3's receivers: see `prometheus3`).
+    pub fn start_with(bin: PathBuf, extra_args: &[&str]) -> Prometheus {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 1h\n").unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = Self::spawn(dir.path(), &addr);
-        let p = Prometheus { addr, child, _dir: dir };
+        let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        let child = Self::spawn(&bin, &extra_args, dir.path(), &addr);
+        let p = Prometheus { addr, child, _dir: dir, bin, extra_args };
         p.wait_ready();
-        Some(p)
+        p
     }
 
-    fn spawn(dir: &std::path::Path, addr: &str) -> Child {
-        Command::new(require_program("prometheus").expect("prometheus is installed"))
+    fn spawn(bin: &std::path::Path, extra_args: &[String], dir: &std::path::Path, addr: &str) -> Child {
+        Command::new(bin)
+            .args(extra_args)
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
@@ -313,12 +324,24 @@ impl Prometheus {
 
     /// The end of an outage: the same server (port, data) started again.
     pub fn restart(&mut self) {
-        self.child = Self::spawn(self._dir.path(), &self.addr);
+        self.child = Self::spawn(&self.bin, &self.extra_args, self._dir.path(), &self.addr);
         self.wait_ready();
     }
 
     pub fn write_url(&self) -> String {
         format!("http://{}/api/v1/write", self.addr)
+    }
+
+    /// Prometheus 3's OTLP/HTTP receiver (`--web.enable-otlp-receiver`).
+    pub fn otlp_url(&self) -> String {
+        format!("http://{}/api/v1/otlp/v1/metrics", self.addr)
+    }
+
+    /// `/api/v1/<path>` (query string included) as JSON, asserting status 200.
+    pub fn api(&self, path: &str) -> serde_json::Value {
+        let (status, body) = http_get(&self.addr, &format!("/api/v1/{path}")).expect("the API answers");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("API JSON")
     }
 
     /// `/api/v1/query` result vector as JSON values.

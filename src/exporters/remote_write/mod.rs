@@ -1,5 +1,6 @@
 //! `type = "prometheus_remote_write"`: Prometheus remote-write 1.0 to Prometheus, Mimir, Thanos
-//! Receive, Cortex or VictoriaMetrics.
+//! Receive, Cortex or VictoriaMetrics; 2.0 (`protocol_version: 2`: a symbols table, metadata
+//! on every series, the receiver's written counts) to Prometheus 3 and other 2.0 receivers.
 //!
 //! Each batch is translated by [`crate::translate`] (the same names as `/metrics`), split into
 //! `WriteRequest`s of at most `max_batch_bytes`, protobuf-encoded, snappy-compressed (block
@@ -7,7 +8,9 @@
 //! honouring `Retry-After`; any other 4xx is dropped, logged once with the server's message,
 //! and counted. One sender per exporter keeps every series' samples in timestamp order.
 
+pub mod answer_v2;
 pub mod encode;
+pub mod encode_v2;
 
 use super::http_post;
 use crate::http::auth::{self, Auth, BasicAuth};
@@ -26,6 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const DEFAULT_TIMEOUT: ConfigDuration = ConfigDuration::secs(30);
 /// Default largest uncompressed `WriteRequest`.
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// Default remote-write protocol version (1.0: every receiver takes it).
+pub const DEFAULT_PROTOCOL_VERSION: u8 = 1;
 /// Headers the protocol sets; `headers` may not replace them.
 pub const RESERVED_HEADERS: &[&str] = &["Content-Encoding", "Content-Type", "X-Prometheus-Remote-Write-Version", "User-Agent", "Authorization"];
 
@@ -57,6 +62,11 @@ pub struct RemoteWriteConfig {
     pub target_info: bool,
     /// Largest uncompressed request (default 2 MiB); bigger batches are split.
     pub max_batch_bytes: usize,
+    /// Remote-write protocol: `1` (default; every receiver) or `2` (remote-write 2.0: strings
+    /// sent once per request, type/help/unit on every series, and partial writes reported by
+    /// the receiver; Prometheus 3.0 and later with its receiver on). A 1.0-only receiver
+    /// answers 2.0 with HTTP 415, which is logged and not retried.
+    pub protocol_version: u8,
     /// TLS client settings.
     pub tls: TlsConfig,
     /// Proxy for this exporter, `http://[user:password@]host:port` (or `https://` for TLS to the
@@ -83,6 +93,7 @@ impl Default for RemoteWriteConfig {
             promote_resource_attributes: Vec::new(),
             target_info: true,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            protocol_version: DEFAULT_PROTOCOL_VERSION,
             tls: TlsConfig::default(),
             proxy_url: None,
             queue: QueueConfig::default(),
@@ -100,6 +111,9 @@ impl RemoteWriteConfig {
     pub fn validate(&self) -> Vec<String> {
         let mut v = http_post::validate_http_exporter(&self.endpoint, &self.headers, RESERVED_HEADERS, &self.auth(), self.max_batch_bytes, &self.tls);
         v.extend(crate::http::proxy::validate(self.proxy_url.as_ref()));
+        if !matches!(self.protocol_version, 1 | 2) {
+            v.push(format!("`protocol_version` must be 1 or 2, not {}", self.protocol_version));
+        }
         v
     }
 
@@ -130,8 +144,13 @@ impl RemoteWriteExporter {
         let uri = auth::parse_endpoint(&config.endpoint)?;
         let mut headers = auth::user_headers(&config.headers, RESERVED_HEADERS)?;
         headers.push((hyper::header::CONTENT_ENCODING, HeaderValue::from_static("snappy")));
-        headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf")));
-        headers.push((HeaderName::from_static("x-prometheus-remote-write-version"), HeaderValue::from_static("0.1.0")));
+        let (content_type, version) = match config.protocol_version {
+            1 => ("application/x-protobuf", "0.1.0"),
+            2 => (encode_v2::CONTENT_TYPE, encode_v2::VERSION),
+            v => return Err(format!("`protocol_version` must be 1 or 2, not {v}")),
+        };
+        headers.push((hyper::header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
+        headers.push((HeaderName::from_static("x-prometheus-remote-write-version"), HeaderValue::from_static(version)));
         let client = HttpClient::with_proxy(&config.tls, config.timeout.get(), config.proxy_url.as_ref())?;
         Ok(RemoteWriteExporter { auth: config.auth(), options: config.translate_options(), uri, headers, client, config, dropped_points: AtomicU64::new(0) })
     }
@@ -149,6 +168,15 @@ impl Exporter for RemoteWriteExporter {
             self.dropped_points.fetch_add(stats.dropped() as u64, Ordering::Relaxed);
         }
         let mut buf = Vec::new();
+        if self.config.protocol_version == 2 {
+            return Ok(encode_v2::to_requests(families, self.config.max_batch_bytes)
+                .iter()
+                .map(|req| {
+                    let points = req.timeseries.iter().map(|t| t.samples.len() as u64).sum();
+                    Payload { body: encode_v2::encode(req, &mut buf).into(), points }
+                })
+                .collect());
+        }
         Ok(encode::to_write_requests(families, self.config.max_batch_bytes)
             .iter()
             .map(|req| {
@@ -159,6 +187,33 @@ impl Exporter for RemoteWriteExporter {
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
+        if self.config.protocol_version == 2 {
+            let mut headers = self.headers.clone();
+            match self.auth.header() {
+                Ok(Some(h)) => headers.push((hyper::header::AUTHORIZATION, h)),
+                Ok(None) => {}
+                Err(e) => return Outcome::Retry { after: None, reason: e },
+            }
+            let r = self.client.request(hyper::Method::POST, &self.uri, &headers, payload.body.clone(), 64 * 1024).await;
+            return answer_v2::classify_v2(r, payload.points, &[429]);
+        }
         http_post::post_payload(&self.client, &self.uri, &self.headers, &self.auth, payload.body.clone(), &[429]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_version_defaults_to_1_and_only_1_or_2_are_accepted() {
+        let c: RemoteWriteConfig = serde_yaml_ng::from_str("endpoint: http://p:9090/api/v1/write\n").unwrap();
+        assert_eq!(c.protocol_version, 1);
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let c2: RemoteWriteConfig = serde_yaml_ng::from_str("endpoint: http://p:9090/api/v1/write\nprotocol_version: 2\n").unwrap();
+        assert!(c2.validate().is_empty());
+        let c3 = RemoteWriteConfig { protocol_version: 3, ..c2.clone() };
+        assert!(c3.validate().iter().any(|e| e.contains("protocol_version")), "{:?}", c3.validate());
+        assert!(RemoteWriteExporter::new(c3).is_err_and(|e| e.contains("protocol_version")));
     }
 }

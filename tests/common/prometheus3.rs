@@ -1,0 +1,94 @@
+//! A real Prometheus 3 for the integration tests: `cmd/prometheus` of the
+//! `github.com/prometheus/prometheus` module pinned in `tests/peers/prometheus/go.mod`, found,
+//! built when missing, and started (through [`super::Prometheus`]) with its remote-write
+//! receiver accepting both 1.0 (`prometheus.WriteRequest`) and 2.0
+//! (`io.prometheus.write.v2.Request`) bodies and its OTLP receiver (`/api/v1/otlp/v1/metrics`)
+//! on; [`start_with_metadata_labels`] adds `type-and-unit-labels` (the metadata of a 2.0
+//! request becomes the `__type__` and `__unit__` labels, so a query sees it: Prometheus'
+//! `/api/v1/metadata` lists only what its own scrapes found).
+//!
+//! `scripts/test.sh` builds it into `target/prometheus3` (again whenever its sources change) and
+//! exports `METRICSD_PROMETHEUS3`; a plain `cargo test` uses `target/prometheus3` as it is, and
+//! builds it only when it is missing and Go is installed. Without Go the tests that need it
+//! skip with a printed reason, and fail under CI.
+
+use super::{under_ci, Prometheus};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The environment variable naming the binary (scripts/test.sh sets it).
+pub const ENV: &str = "METRICSD_PROMETHEUS3";
+
+/// The flags every Prometheus 3 of the tests runs with (besides those of [`Prometheus`]).
+pub const FLAGS: &[&str] = &[
+    "--web.enable-otlp-receiver",
+    "--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
+    "--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
+];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The default place of the binary: `target/prometheus3`.
+pub fn default_bin() -> PathBuf {
+    repo().join("target").join("prometheus3")
+}
+
+fn skip_or_fail(msg: &str) {
+    if under_ci() {
+        panic!("{msg}: this end-to-end test must run under CI");
+    }
+    eprintln!("SKIPPED: {msg}");
+}
+
+/// The binary: `$METRICSD_PROMETHEUS3`, else `target/prometheus3`, built with Go when missing
+/// (once per test process); None (a skip, or a panic under CI) when it cannot be had.
+pub fn bin() -> Option<PathBuf> {
+    static BUILD: Mutex<()> = Mutex::new(());
+    if let Some(p) = std::env::var_os(ENV) {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Some(p);
+        }
+        skip_or_fail(&format!("{ENV}={} is not a file", p.display()));
+        return None;
+    }
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let p = default_bin();
+    if p.is_file() {
+        return Some(p);
+    }
+    let go = Command::new("go").arg("version").output();
+    if !go.is_ok_and(|o| o.status.success()) {
+        skip_or_fail("the Prometheus 3 test binary needs Go to build (`go` not found; see tests/peers/prometheus/)");
+        return None;
+    }
+    eprintln!("building the Prometheus 3 test binary (tests/peers/prometheus) into {}", p.display());
+    let status = Command::new("go")
+        .args(["build", "-trimpath", "-o"])
+        .arg(&p)
+        .arg("github.com/prometheus/prometheus/cmd/prometheus")
+        .current_dir(repo().join("tests/peers/prometheus"))
+        .env("GOFLAGS", "-mod=mod -buildvcs=false")
+        .status()
+        .expect("go runs");
+    if !status.success() {
+        skip_or_fail("`go build` of tests/peers/prometheus failed (output above)");
+        return None;
+    }
+    Some(p)
+}
+
+/// A running Prometheus 3 (see the module docs), or None (skip; a panic under CI).
+pub fn start() -> Option<Prometheus> {
+    Some(Prometheus::start_with(bin()?, FLAGS))
+}
+
+/// As [`start`], with `--enable-feature=type-and-unit-labels`.
+pub fn start_with_metadata_labels() -> Option<Prometheus> {
+    let mut flags = FLAGS.to_vec();
+    flags.push("--enable-feature=type-and-unit-labels");
+    Some(Prometheus::start_with(bin()?, &flags))
+}
