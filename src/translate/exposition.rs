@@ -125,7 +125,7 @@ mod tests {
             let mut l = labels(extra);
             l.push(("__name__".into(), name.into()));
             l.sort();
-            Sample { labels: l, value, timestamp_ms: ts }
+            Sample { labels: l, value, timestamp_ms: ts, start_ms: 0 }
         };
         let fams = vec![
             Family {

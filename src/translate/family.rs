@@ -32,6 +32,10 @@ pub struct Sample {
     pub value: f64,
     /// Milliseconds since the Unix epoch (from the point's `time_unix_nano`).
     pub timestamp_ms: i64,
+    /// When the series started counting, milliseconds since the Unix epoch (a cumulative sum's,
+    /// histogram's or summary's `start_time_unix_nano`); 0 when unknown or for a gauge.
+    /// Remote-write 2.0 sends it as the sample's `start_timestamp`; 1.0 has no place for it.
+    pub start_ms: i64,
 }
 
 impl Sample {

@@ -188,7 +188,7 @@ fn add_target_info(attrs: &[KeyValue], ctx: &ResourceCtx<'_>, prefix: Option<&st
     };
     let labels = info_ctx.labels(&rest, &[("__name__", &name)]);
     if let Some(f) = fams.family(&name, Kind::Gauge, TARGET_INFO_HELP, "") {
-        f.samples.push(Sample { labels, value: 1.0, timestamp_ms: ts });
+        f.samples.push(Sample { labels, value: 1.0, timestamp_ms: ts, start_ms: 0 });
     }
 }
 
@@ -264,8 +264,9 @@ fn number_points(
         };
         let ts = nanos_to_ms(p.time_unix_nano);
         latest = latest.max(Some(ts));
+        let start_ms = if kind == Kind::Counter { nanos_to_ms(p.start_time_unix_nano) } else { 0 };
         let labels = ctx.labels(&p.attributes, &[("__name__", &name)]);
-        fam.samples.push(Sample { labels, value, timestamp_ms: ts });
+        fam.samples.push(Sample { labels, value, timestamp_ms: ts, start_ms });
     }
     latest
 }
@@ -299,22 +300,23 @@ fn histogram_points(
             continue;
         }
         let ts = nanos_to_ms(p.time_unix_nano);
+        let start_ms = nanos_to_ms(p.start_time_unix_nano);
         latest = latest.max(Some(ts));
         let mut cum: u64 = 0;
         for (bound, n) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
             cum = cum.saturating_add(*n);
             let le = format_bound(*bound);
             let labels = ctx.labels(&p.attributes, &[("__name__", &bucket), ("le", &le)]);
-            fam.samples.push(Sample { labels, value: cum as f64, timestamp_ms: ts });
+            fam.samples.push(Sample { labels, value: cum as f64, timestamp_ms: ts, start_ms });
         }
         let labels = ctx.labels(&p.attributes, &[("__name__", &bucket), ("le", "+Inf")]);
-        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts });
+        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts, start_ms });
         if let Some(s) = p.sum {
             let labels = ctx.labels(&p.attributes, &[("__name__", &sum)]);
-            fam.samples.push(Sample { labels, value: s, timestamp_ms: ts });
+            fam.samples.push(Sample { labels, value: s, timestamp_ms: ts, start_ms });
         }
         let labels = ctx.labels(&p.attributes, &[("__name__", &count)]);
-        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts });
+        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts, start_ms });
     }
     latest
 }
@@ -347,16 +349,17 @@ fn summary_points(
             continue;
         }
         let ts = nanos_to_ms(p.time_unix_nano);
+        let start_ms = nanos_to_ms(p.start_time_unix_nano);
         latest = latest.max(Some(ts));
         for q in &p.quantile_values {
             let quantile = format_bound(q.quantile);
             let labels = ctx.labels(&p.attributes, &[("__name__", &name), ("quantile", &quantile)]);
-            fam.samples.push(Sample { labels, value: q.value, timestamp_ms: ts });
+            fam.samples.push(Sample { labels, value: q.value, timestamp_ms: ts, start_ms });
         }
         let labels = ctx.labels(&p.attributes, &[("__name__", &sum)]);
-        fam.samples.push(Sample { labels, value: p.sum, timestamp_ms: ts });
+        fam.samples.push(Sample { labels, value: p.sum, timestamp_ms: ts, start_ms });
         let labels = ctx.labels(&p.attributes, &[("__name__", &count)]);
-        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts });
+        fam.samples.push(Sample { labels, value: p.count as f64, timestamp_ms: ts, start_ms });
     }
     latest
 }
@@ -402,6 +405,7 @@ mod tests {
                 ),
                 value: 0.25,
                 timestamp_ms: T0_MS,
+                start_ms: 0,
             }]
         );
 
@@ -414,6 +418,30 @@ mod tests {
         let u = family(&fams, "system_memory_usage_bytes");
         assert_eq!(u.kind, Kind::Gauge);
         assert_eq!(u.samples[0].value, 7.0);
+    }
+
+    #[test]
+    fn counters_keep_their_start_time_and_gauges_and_up_down_sums_have_none() {
+        let with_start = |mut m: Metric| {
+            match m.data.as_mut() {
+                Some(Data::Sum(s)) => s.data_points.iter_mut().for_each(|p| p.start_time_unix_nano = 1_700_000_000_000_000_000),
+                Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| p.start_time_unix_nano = 1_700_000_000_000_000_000),
+                _ => {}
+            }
+            m
+        };
+        let req = request(vec![(
+            host_resource(),
+            vec![
+                with_start(sum("jobs", "", true, AggregationTemporality::Cumulative, vec![(vec![], 3.0)])),
+                with_start(sum("queue", "", false, AggregationTemporality::Cumulative, vec![(vec![], 3.0)])),
+                with_start(gauge("temp", "", vec![(vec![], 3.0)])),
+            ],
+        )]);
+        let (fams, _) = translate(&req, &no_target_info());
+        assert_eq!(family(&fams, "jobs_total").samples[0].start_ms, 1_700_000_000_000);
+        assert_eq!(family(&fams, "queue").samples[0].start_ms, 0);
+        assert_eq!(family(&fams, "temp").samples[0].start_ms, 0);
     }
 
     #[test]
@@ -595,6 +623,7 @@ mod tests {
                 labels: labels(&[("__name__", "target_info"), ("instance", "node1"), ("job", "metricsd"), ("os_type", "linux")]),
                 value: 1.0,
                 timestamp_ms: T0_MS,
+                start_ms: 0,
             }
         );
         assert_eq!(ti.samples[1].labels, labels(&[("__name__", "target_info"), ("instance", "10.0.0.5:9100"), ("job", "app"), ("url_scheme", "http")]));

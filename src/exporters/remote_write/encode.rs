@@ -166,7 +166,7 @@ mod tests {
         let mut labels: Vec<(String, String)> = extra.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         labels.push(("__name__".into(), name.into()));
         labels.sort();
-        Sample { labels, value, timestamp_ms: ts }
+        Sample { labels, value, timestamp_ms: ts, start_ms: 0 }
     }
 
     fn gauge_family(name: &str, samples: Vec<Sample>) -> Family {

@@ -109,12 +109,35 @@ fn metadata_by_series_name(families: &[Family]) -> HashMap<String, (Kind, String
     m
 }
 
+/// A series' identity: a hash of its labels, in their (sorted) order.
+fn series_key<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x7277_3273_7461_7274).build_hasher();
+    for (n, v) in labels {
+        n.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// When each counter, histogram and summary series started (the OTLP points' start time, the
+/// spec's `start_timestamp`), by [`series_key`]; the latest start where a series has several.
+fn start_by_series(families: &[Family]) -> HashMap<u64, i64> {
+    let mut m = HashMap::new();
+    for s in families.iter().flat_map(|f| &f.samples).filter(|s| s.start_ms > 0) {
+        let e = m.entry(series_key(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))).or_insert(0);
+        *e = (*e).max(s.start_ms);
+    }
+    m
+}
+
 /// Splits `families` into 2.0 requests whose encoded (uncompressed protobuf) size stays within
 /// `max_batch_bytes` (exact: each request has its own symbols table, counted as it grows). A
 /// series is never split, so one larger than the limit travels alone. The series, their order
 /// and their samples are those of 1.0's [`to_series`]. Returns no request for no samples.
 pub fn to_requests(families: Vec<Family>, max_batch_bytes: usize) -> Vec<proto::Request> {
     let meta = metadata_by_series_name(&families);
+    let starts = start_by_series(&families);
     let mut out = Vec::new();
     let mut symbols = Symbols::new();
     let mut current: Vec<proto::TimeSeries> = Vec::new();
@@ -123,7 +146,8 @@ pub fn to_requests(families: Vec<Family>, max_batch_bytes: usize) -> Vec<proto::
         let name = ts.labels.iter().find(|l| l.name == "__name__").map(|l| l.value.as_str()).unwrap_or("");
         let (kind, help, unit) = meta.get(name).map(|(k, h, u)| (*k, h.as_str(), u.as_str())).unwrap_or((Kind::Unknown, "", ""));
         let (mark, mark_bytes) = (symbols.list.len(), symbols.bytes);
-        let mut series = encode_series(&ts, &mut symbols, kind, help, unit);
+        let start = starts.get(&series_key(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))).copied().unwrap_or(0);
+        let mut series = encode_series(&ts, &mut symbols, kind, help, unit, start);
         let mut len = framed_len(series.encoded_len());
         if !current.is_empty() && symbols.bytes + series_bytes + len > max_batch_bytes {
             // Full: this series starts the next request, with a table of its own.
@@ -131,7 +155,7 @@ pub fn to_requests(families: Vec<Family>, max_batch_bytes: usize) -> Vec<proto::
             out.push(proto::Request { symbols: std::mem::take(&mut symbols.list), timeseries: std::mem::take(&mut current) });
             symbols = Symbols::new();
             series_bytes = 0;
-            series = encode_series(&ts, &mut symbols, kind, help, unit);
+            series = encode_series(&ts, &mut symbols, kind, help, unit, start);
             len = framed_len(series.encoded_len());
         }
         series_bytes += len;
@@ -143,14 +167,14 @@ pub fn to_requests(families: Vec<Family>, max_batch_bytes: usize) -> Vec<proto::
     out
 }
 
-fn encode_series(ts: &super::encode::proto::TimeSeries, symbols: &mut Symbols, kind: Kind, help: &str, unit: &str) -> proto::TimeSeries {
+fn encode_series(ts: &super::encode::proto::TimeSeries, symbols: &mut Symbols, kind: Kind, help: &str, unit: &str, start: i64) -> proto::TimeSeries {
     let mut labels_refs = Vec::with_capacity(ts.labels.len() * 2);
     for l in &ts.labels {
         labels_refs.push(symbols.intern(&l.name));
         labels_refs.push(symbols.intern(&l.value));
     }
     let metadata = proto::Metadata { r#type: metric_type(kind) as i32, help_ref: symbols.intern(help), unit_ref: symbols.intern(unit) };
-    let samples = ts.samples.iter().map(|s| proto::Sample { value: s.value, timestamp: s.timestamp, start_timestamp: 0 }).collect();
+    let samples = ts.samples.iter().map(|s| proto::Sample { value: s.value, timestamp: s.timestamp, start_timestamp: start }).collect();
     proto::TimeSeries { labels_refs, samples, metadata: Some(metadata) }
 }
 
@@ -196,7 +220,7 @@ mod tests {
         let mut labels: Vec<(String, String)> = extra.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         labels.push(("__name__".into(), name.into()));
         labels.sort();
-        Sample { labels, value, timestamp_ms: ts }
+        Sample { labels, value, timestamp_ms: ts, start_ms: 0 }
     }
 
     fn family(name: &str, kind: Kind, help: &str, unit: &str, samples: Vec<Sample>) -> Family {
@@ -220,6 +244,21 @@ mod tests {
         assert_eq!(sorted.len(), syms.len(), "no string twice: {syms:?}");
         // __name__, its value, cpu, host, node-1, 20 cpu numbers, help, unit, and "".
         assert_eq!(syms.len(), 1 + 5 + 20 + 2, "{syms:?}");
+    }
+
+    #[test]
+    fn counters_carry_their_start_as_start_timestamp_and_gauges_none() {
+        let mut counter = sample("jobs_total", &[("route", "/a")], 5.0, 2_000);
+        counter.start_ms = 1_500;
+        let gauge = sample("temp_celsius", &[("route", "/a")], 21.5, 2_000);
+        let fams = vec![family("jobs_total", Kind::Counter, "", "", vec![counter]), family("temp_celsius", Kind::Gauge, "", "celsius", vec![gauge])];
+        let r = &to_requests(fams, usize::MAX)[0];
+        let start = |name: &str| {
+            let ts = r.timeseries.iter().find(|t| resolve_labels(&r.symbols, t).unwrap().contains(&("__name__".to_string(), name.to_string()))).unwrap();
+            ts.samples[0].start_timestamp
+        };
+        assert_eq!(start("jobs_total"), 1_500);
+        assert_eq!(start("temp_celsius"), 0);
     }
 
     #[test]
