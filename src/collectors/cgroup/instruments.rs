@@ -16,23 +16,23 @@ const IN_CONTAINER: ByDefault = ByDefault::When("in a container");
 const fn container<T>(m: Metric<T>, attributes: &'static [&'static str], source: &'static str) -> Metric<T> {
     m.attributes(attributes).source(source).by_default(IN_CONTAINER)
 }
-const CPU_TIME: Metric<f64> = container(
+pub(crate) const CPU_TIME: Metric<f64> = container(
     Metric::f64_counter("container.cpu.time", "s", "CPU time the container's processes spent in user and kernel mode"),
     &["cpu.mode"],
     "v2 cpu.stat user_usec, system_usec; v1 cpuacct.usage_user/_sys (ns), else cpuacct.stat ÷ USER_HZ",
 );
-const CPU_USAGE: Metric<f64> = container(
+pub(crate) const CPU_USAGE: Metric<f64> = container(
     Metric::f64_gauge("container.cpu.usage", "{cpu}", "CPUs the container used on average since the last collection"),
     &[],
     "Δ v2 cpu.stat usage_usec (v1 cpuacct.usage) ÷ Δ wall time (none on the first tick)",
 );
-const CPU_LIMIT: Metric<f64> = container(
+pub(crate) const CPU_LIMIT: Metric<f64> = container(
     Metric::f64_gauge("container.cpu.limit", "{cpu}", "The container's CPU quota in CPUs (quota / period); absent when unlimited"),
     &[],
     "v2 cpu.max quota ÷ period; v1 cpu.cfs_quota_us ÷ cpu.cfs_period_us",
 )
 .receiver_name("docker_stats");
-const CPU_THROTTLING_PERIODS: Metric<u64> = container(
+pub(crate) const CPU_THROTTLING_PERIODS: Metric<u64> = container(
     Metric::u64_counter(
         "container.linux.cpu.throttling.periods",
         "{period}",
@@ -42,64 +42,64 @@ const CPU_THROTTLING_PERIODS: Metric<u64> = container(
     "cpu.stat nr_periods, nr_throttled (v2 and v1)",
 )
 .agent_name();
-const CPU_THROTTLING_TIME: Metric<f64> = container(
+pub(crate) const CPU_THROTTLING_TIME: Metric<f64> = container(
     Metric::f64_counter("container.linux.cpu.throttling.time", "s", "Time the container's processes were throttled by the CPU quota"),
     &[],
     "v2 cpu.stat throttled_usec; v1 cpu.stat throttled_time (ns)",
 )
 .agent_name();
-const MEMORY_USAGE: Metric<i64> = container(
+pub(crate) const MEMORY_USAGE: Metric<i64> = container(
     Metric::i64_up_down_counter("container.memory.usage", "By", "Memory charged to the container, page cache included"),
     &[],
     "v2 memory.current; v1 memory.usage_in_bytes",
 );
-const MEMORY_LIMIT: Metric<i64> = container(
+pub(crate) const MEMORY_LIMIT: Metric<i64> = container(
     Metric::i64_up_down_counter("container.linux.memory.limit", "By", "The container's memory limit; absent when unlimited"),
     &[],
     "v2 memory.max; v1 memory.limit_in_bytes",
 )
 .agent_name();
-const MEMORY_WORKING_SET: Metric<i64> = container(
+pub(crate) const MEMORY_WORKING_SET: Metric<i64> = container(
     Metric::i64_up_down_counter("container.memory.working_set", "By", "Memory usage less inactive file cache (the kubelet's working set)"),
     &[],
     "usage − memory.stat inactive_file (v1 total_inactive_file)",
 );
-const MEMORY_RSS: Metric<i64> = container(
+pub(crate) const MEMORY_RSS: Metric<i64> = container(
     Metric::i64_up_down_counter("container.memory.rss", "By", "Anonymous memory of the container (heap, stacks)"),
     &[],
     "v2 memory.stat anon; v1 memory.stat total_rss",
 );
-const MEMORY_AVAILABLE: Metric<i64> = container(
+pub(crate) const MEMORY_AVAILABLE: Metric<i64> = container(
     Metric::i64_up_down_counter("container.memory.available", "By", "Memory limit less working set; absent when unlimited"),
     &[],
     "limit − working set",
 );
-const MEMORY_OOM_KILLS: Metric<u64> = container(
+pub(crate) const MEMORY_OOM_KILLS: Metric<u64> = container(
     Metric::u64_counter("container.linux.memory.oom_kills", "{kill}", "Processes of the container killed by the OOM killer"),
     &[],
     "v2 memory.events oom_kill; v1 memory.oom_control oom_kill",
 )
 .agent_name();
-const PAGING_FAULTS: Metric<u64> = container(
+pub(crate) const PAGING_FAULTS: Metric<u64> = container(
     Metric::u64_counter("container.paging.faults", "{fault}", "Page faults of the container's processes, major (needing I/O) and minor"),
     &["system.paging.fault.type"],
     "memory.stat pgmajfault, pgfault − pgmajfault (v1 total_pgmajfault, total_pgfault)",
 );
-const DISK_IO: Metric<u64> = container(
+pub(crate) const DISK_IO: Metric<u64> = container(
     Metric::u64_counter("container.disk.io", "By", "Bytes the container read from and wrote to each block device"),
     &["system.device", "disk.io.direction"],
     "v2 io.stat rbytes, wbytes; v1 blkio.throttle.io_service_bytes_recursive",
 );
-const DISK_OPERATIONS: Metric<u64> = container(
+pub(crate) const DISK_OPERATIONS: Metric<u64> = container(
     Metric::u64_counter("container.linux.disk.operations", "{operation}", "Read and write operations of the container on each block device"),
     &["system.device", "disk.io.direction"],
     "v2 io.stat rios, wios; v1 blkio.throttle.io_serviced_recursive",
 )
 .agent_name();
-const PIDS_COUNT: Metric<i64> =
+pub(crate) const PIDS_COUNT: Metric<i64> =
     container(Metric::i64_up_down_counter("container.pids.count", "{process}", "Processes and threads in the container"), &[], "pids.current")
         .receiver_name("docker_stats");
-const PIDS_LIMIT: Metric<i64> = container(
+pub(crate) const PIDS_LIMIT: Metric<i64> = container(
     Metric::i64_up_down_counter("container.pids.limit", "{process}", "The container's limit on processes and threads; absent when unlimited"),
     &[],
     "pids.max",

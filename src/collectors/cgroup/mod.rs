@@ -71,7 +71,7 @@
 //! devices are known.
 
 mod config;
-mod instruments;
+pub(crate) mod instruments;
 #[cfg(test)]
 mod tests;
 

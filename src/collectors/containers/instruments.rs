@@ -5,6 +5,7 @@
 
 use super::discover::Kind;
 use super::{Row, Snapshot};
+use crate::collectors::cgroup::instruments as cgroup;
 use crate::collectors::instruments::{ByDefault, Metric, MetricSpec};
 use crate::collectors::pressure::PRESSURE_ATTRIBUTES;
 use crate::collectors::SnapshotCell;
@@ -20,93 +21,24 @@ const fn c<T>(m: Metric<T>, attributes: &'static [&'static str], source: &'stati
     m.attributes(attributes).source(source).by_default(ON)
 }
 
-// Per container (and Proxmox guest).
-const CPU_TIME: Metric<f64> = c(
-    Metric::f64_counter("container.cpu.time", "s", "CPU time the container's processes spent in user and kernel mode"),
-    &["cpu.mode"],
-    "v2 cpu.stat user_usec, system_usec; v1 cpuacct.usage_user/_sys (ns), else cpuacct.stat ÷ USER_HZ",
-);
-const CPU_USAGE: Metric<f64> = c(
-    Metric::f64_gauge("container.cpu.usage", "{cpu}", "CPUs the container used on average since the last collection"),
-    &[],
-    "Δ v2 cpu.stat usage_usec (v1 cpuacct.usage) ÷ Δ wall time (none on the first tick)",
-);
-const CPU_LIMIT: Metric<f64> = c(
-    Metric::f64_gauge("container.cpu.limit", "{cpu}", "The container's CPU quota in CPUs (quota / period); absent when unlimited"),
-    &[],
-    "v2 cpu.max quota ÷ period; v1 cpu.cfs_quota_us ÷ cpu.cfs_period_us",
-)
-.receiver_name("docker_stats");
-const THROTTLING_PERIODS: Metric<u64> = c(
-    Metric::u64_counter(
-        "container.linux.cpu.throttling.periods",
-        "{period}",
-        "CPU quota enforcement periods that elapsed (total) and in which the container was throttled",
-    ),
-    &["cpu.throttling.state"],
-    "cpu.stat nr_periods, nr_throttled (v2 and v1)",
-)
-.agent_name();
-const THROTTLING_TIME: Metric<f64> = c(
-    Metric::f64_counter("container.linux.cpu.throttling.time", "s", "Time the container's processes were throttled by the CPU quota"),
-    &[],
-    "v2 cpu.stat throttled_usec; v1 cpu.stat throttled_time (ns)",
-)
-.agent_name();
-const MEMORY_USAGE: Metric<i64> = c(
-    Metric::i64_up_down_counter("container.memory.usage", "By", "Memory charged to the container, page cache included"),
-    &[],
-    "v2 memory.current; v1 memory.usage_in_bytes",
-);
-const MEMORY_LIMIT: Metric<i64> = c(
-    Metric::i64_up_down_counter("container.linux.memory.limit", "By", "The container's memory limit; absent when unlimited"),
-    &[],
-    "v2 memory.max; v1 memory.limit_in_bytes",
-)
-.agent_name();
-const MEMORY_WORKING_SET: Metric<i64> = c(
-    Metric::i64_up_down_counter("container.memory.working_set", "By", "Memory usage less inactive file cache (the kubelet's working set)"),
-    &[],
-    "usage − memory.stat inactive_file (v1 total_inactive_file)",
-);
-const MEMORY_RSS: Metric<i64> = c(
-    Metric::i64_up_down_counter("container.memory.rss", "By", "Anonymous memory of the container (heap, stacks)"),
-    &[],
-    "v2 memory.stat anon; v1 memory.stat total_rss",
-);
-const MEMORY_AVAILABLE: Metric<i64> =
-    c(Metric::i64_up_down_counter("container.memory.available", "By", "Memory limit less working set; absent when unlimited"), &[], "limit − working set");
-const OOM_KILLS: Metric<u64> = c(
-    Metric::u64_counter("container.linux.memory.oom_kills", "{kill}", "Processes of the container killed by the OOM killer"),
-    &[],
-    "v2 memory.events oom_kill; v1 memory.oom_control oom_kill",
-)
-.agent_name();
-const PAGING_FAULTS: Metric<u64> = c(
-    Metric::u64_counter("container.paging.faults", "{fault}", "Page faults of the container's processes, major (needing I/O) and minor"),
-    &["system.paging.fault.type"],
-    "memory.stat pgmajfault, pgfault − pgmajfault (v1 total_pgmajfault, total_pgfault)",
-);
-const DISK_IO: Metric<u64> = c(
-    Metric::u64_counter("container.disk.io", "By", "Bytes the container read from and wrote to each block device"),
-    &["system.device", "disk.io.direction"],
-    "v2 io.stat rbytes, wbytes; v1 blkio.throttle.io_service_bytes_recursive",
-);
-const DISK_OPERATIONS: Metric<u64> = c(
-    Metric::u64_counter("container.linux.disk.operations", "{operation}", "Read and write operations of the container on each block device"),
-    &["system.device", "disk.io.direction"],
-    "v2 io.stat rios, wios; v1 blkio.throttle.io_serviced_recursive",
-)
-.agent_name();
-const PIDS_COUNT: Metric<i64> =
-    c(Metric::i64_up_down_counter("container.pids.count", "{process}", "Processes and threads in the container"), &[], "pids.current")
-        .receiver_name("docker_stats");
-const PIDS_LIMIT: Metric<i64> = c(
-    Metric::i64_up_down_counter("container.pids.limit", "{process}", "The container's limit on processes and threads; absent when unlimited"),
-    &[],
-    "pids.max",
-)
-.receiver_name("docker_stats");
+// Per container (and Proxmox guest): the cgroup collector's descriptions, on by default only
+// with this collector.
+const CPU_TIME: Metric<f64> = cgroup::CPU_TIME.by_default(ON);
+const CPU_USAGE: Metric<f64> = cgroup::CPU_USAGE.by_default(ON);
+const CPU_LIMIT: Metric<f64> = cgroup::CPU_LIMIT.by_default(ON);
+const THROTTLING_PERIODS: Metric<u64> = cgroup::CPU_THROTTLING_PERIODS.by_default(ON);
+const THROTTLING_TIME: Metric<f64> = cgroup::CPU_THROTTLING_TIME.by_default(ON);
+const MEMORY_USAGE: Metric<i64> = cgroup::MEMORY_USAGE.by_default(ON);
+const MEMORY_LIMIT: Metric<i64> = cgroup::MEMORY_LIMIT.by_default(ON);
+const MEMORY_WORKING_SET: Metric<i64> = cgroup::MEMORY_WORKING_SET.by_default(ON);
+const MEMORY_RSS: Metric<i64> = cgroup::MEMORY_RSS.by_default(ON);
+const MEMORY_AVAILABLE: Metric<i64> = cgroup::MEMORY_AVAILABLE.by_default(ON);
+const OOM_KILLS: Metric<u64> = cgroup::MEMORY_OOM_KILLS.by_default(ON);
+const PAGING_FAULTS: Metric<u64> = cgroup::PAGING_FAULTS.by_default(ON);
+const DISK_IO: Metric<u64> = cgroup::DISK_IO.by_default(ON);
+const DISK_OPERATIONS: Metric<u64> = cgroup::DISK_OPERATIONS.by_default(ON);
+const PIDS_COUNT: Metric<i64> = cgroup::PIDS_COUNT.by_default(ON);
+const PIDS_LIMIT: Metric<i64> = cgroup::PIDS_LIMIT.by_default(ON);
 const CONTAINER_CPU_UTIL: Metric<f64> = c(
     Metric::f64_gauge("k8s.container.cpu.limit.utilization", "1", "CPU usage of the container as a share of its CPU limit"),
     &[],
