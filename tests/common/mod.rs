@@ -2,6 +2,7 @@
 //! HTTP server that records what it receives and answers as the test says.
 #![allow(dead_code)]
 
+pub mod go_peer;
 pub mod grpc;
 pub mod otelcol;
 pub mod otlp_lines;

@@ -13,68 +13,28 @@
 //! (`service.telemetry.metrics.level: none`) so that parallel tests do not fight over its
 //! default port 8888.
 
-use super::{eventually, free_port, under_ci, Running};
+use super::{eventually, free_port, Running};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The environment variable naming the Collector binary (scripts/test.sh sets it).
 pub const ENV: &str = "METRICSD_OTELCOL";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+/// The Collector the tests build from `tests/peers/otelcol`.
+pub const PEER: super::go_peer::GoPeer =
+    super::go_peer::GoPeer { what: "OpenTelemetry Collector", env: ENV, file: "otelcol-test", dir: "tests/peers/otelcol", package: "./" };
 
 /// The default place of the binary: `target/otelcol-test`.
 pub fn default_bin() -> PathBuf {
-    repo().join("target").join("otelcol-test")
-}
-
-fn skip_or_fail(msg: &str) {
-    if under_ci() {
-        panic!("{msg}: this end-to-end test must run under CI");
-    }
-    eprintln!("SKIPPED: {msg}");
+    PEER.default_bin()
 }
 
 /// The Collector binary: `$METRICSD_OTELCOL`, else `target/otelcol-test`, built with Go when
-/// missing (once per test process); None (a skip, or a panic under CI) when it cannot be had.
+/// missing; None (a skip, or a panic under CI) when it cannot be had.
 pub fn bin() -> Option<PathBuf> {
-    static BUILD: Mutex<()> = Mutex::new(());
-    if let Some(p) = std::env::var_os(ENV) {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
-        skip_or_fail(&format!("{ENV}={} is not a file", p.display()));
-        return None;
-    }
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let p = default_bin();
-    if p.is_file() {
-        return Some(p);
-    }
-    let go = Command::new("go").arg("version").output();
-    if !go.is_ok_and(|o| o.status.success()) {
-        skip_or_fail("the OpenTelemetry Collector test binary needs Go to build (`go` not found; see tests/peers/otelcol/)");
-        return None;
-    }
-    eprintln!("building the OpenTelemetry Collector test binary (tests/peers/otelcol) into {}", p.display());
-    let status = Command::new("go")
-        .args(["build", "-trimpath", "-o"])
-        .arg(&p)
-        .arg("./")
-        .current_dir(repo().join("tests/peers/otelcol"))
-        .env("GOFLAGS", "-mod=mod -buildvcs=false")
-        .status()
-        .expect("go runs");
-    if !status.success() {
-        skip_or_fail("`go build` of tests/peers/otelcol failed (output above)");
-        return None;
-    }
-    Some(p)
+    PEER.bin()
 }
 
 /// A running Collector; killed (if still running) and its directory removed when dropped

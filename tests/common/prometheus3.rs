@@ -12,10 +12,8 @@
 //! builds it only when it is missing and Go is installed. Without Go the tests that need it
 //! skip with a printed reason, and fail under CI.
 
-use super::{under_ci, Prometheus};
+use super::Prometheus;
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Mutex;
 
 /// The environment variable naming the binary (scripts/test.sh sets it).
 pub const ENV: &str = "METRICSD_PROMETHEUS3";
@@ -27,58 +25,24 @@ pub const FLAGS: &[&str] = &[
     "--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
 ];
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+/// Prometheus 3, built from `tests/peers/prometheus`.
+pub const PEER: super::go_peer::GoPeer = super::go_peer::GoPeer {
+    what: "Prometheus 3",
+    env: ENV,
+    file: "prometheus3",
+    dir: "tests/peers/prometheus",
+    package: "github.com/prometheus/prometheus/cmd/prometheus",
+};
 
 /// The default place of the binary: `target/prometheus3`.
 pub fn default_bin() -> PathBuf {
-    repo().join("target").join("prometheus3")
+    PEER.default_bin()
 }
 
-fn skip_or_fail(msg: &str) {
-    if under_ci() {
-        panic!("{msg}: this end-to-end test must run under CI");
-    }
-    eprintln!("SKIPPED: {msg}");
-}
-
-/// The binary: `$METRICSD_PROMETHEUS3`, else `target/prometheus3`, built with Go when missing
-/// (once per test process); None (a skip, or a panic under CI) when it cannot be had.
+/// The binary: `$METRICSD_PROMETHEUS3`, else `target/prometheus3`, built with Go when missing;
+/// None (a skip, or a panic under CI) when it cannot be had.
 pub fn bin() -> Option<PathBuf> {
-    static BUILD: Mutex<()> = Mutex::new(());
-    if let Some(p) = std::env::var_os(ENV) {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Some(p);
-        }
-        skip_or_fail(&format!("{ENV}={} is not a file", p.display()));
-        return None;
-    }
-    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let p = default_bin();
-    if p.is_file() {
-        return Some(p);
-    }
-    let go = Command::new("go").arg("version").output();
-    if !go.is_ok_and(|o| o.status.success()) {
-        skip_or_fail("the Prometheus 3 test binary needs Go to build (`go` not found; see tests/peers/prometheus/)");
-        return None;
-    }
-    eprintln!("building the Prometheus 3 test binary (tests/peers/prometheus) into {}", p.display());
-    let status = Command::new("go")
-        .args(["build", "-trimpath", "-o"])
-        .arg(&p)
-        .arg("github.com/prometheus/prometheus/cmd/prometheus")
-        .current_dir(repo().join("tests/peers/prometheus"))
-        .env("GOFLAGS", "-mod=mod -buildvcs=false")
-        .status()
-        .expect("go runs");
-    if !status.success() {
-        skip_or_fail("`go build` of tests/peers/prometheus failed (output above)");
-        return None;
-    }
-    Some(p)
+    PEER.bin()
 }
 
 /// A running Prometheus 3 (see the module docs), or None (skip; a panic under CI).
