@@ -15,7 +15,7 @@ import sys
 # Bottom to top. A module may import its own layer and every layer below it.
 LAYERS = [
     # Values and platform helpers: import nothing of the crate.
-    ["units", "mem", "sched"],
+    ["units", "mem", "sched", "points"],
     # Readers of the kernel's files, TLS settings, the OTel→Prometheus names, shared state types.
     ["procfs", "tls", "translate", "status"],
     # The HTTP client (and its auth helpers); the resource detectors.

@@ -143,7 +143,7 @@ pub async fn run_once(config: Config) -> u8 {
         .unwrap_or_default();
     tokio::time::sleep(ONCE_WINDOW.saturating_sub(first.elapsed())).await;
     let batch = sched.tick().await;
-    print!("{}", stdout::render(&batch.request, format));
+    print!("{}", stdout::render(&batch.to_request(), format));
     for (name, st) in state.collectors.lock().unwrap().iter() {
         if let Some(e) = &st.last_error {
             eprintln!("collector {name} failed: {e}");

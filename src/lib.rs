@@ -12,6 +12,7 @@ pub mod exporters;
 pub mod http;
 pub mod mem;
 pub mod pipeline;
+pub mod points;
 pub mod procfs;
 pub mod receiver;
 pub mod resource;

@@ -201,19 +201,13 @@ impl Server {
         let received = self.state.received.lock().unwrap().current(std::time::Instant::now());
         let mut out = String::new();
         let options = crate::translate::TranslateOptions::default();
-        match (latest, received.is_empty()) {
-            (Some(b), true) => {
-                let (families, _) = crate::translate::translate(&b.request, &options);
-                crate::translate::render_text(&families, &mut out);
-            }
-            (latest, _) => {
-                // With what apps pushed (`receivers.otlp.metrics_expiration`): one exposition.
-                let mut request = latest.map(|b| b.request.clone()).unwrap_or_default();
-                request.resource_metrics.extend(received);
-                let (families, _) = crate::translate::translate(&request, &options);
-                crate::translate::render_text(&families, &mut out);
-            }
-        }
+        // With what apps pushed (`receivers.otlp.metrics_expiration`): one exposition. The
+        // batch is read in place, never copied.
+        let (families, _) = match latest {
+            Some(b) => b.translate(&received, &options),
+            None => crate::translate::translate_resources(&received, &options),
+        };
+        crate::translate::render_text(&families, &mut out);
         respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
     }
 

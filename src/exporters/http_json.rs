@@ -331,15 +331,16 @@ impl Exporter for HttpJsonExporter {
         let max = self.config.max_batch_bytes;
         match self.config.format {
             JsonFormat::OtlpJson => {
-                let parts = if serde_json::to_vec(&batch.request).map(|v| v.len()).unwrap_or(0) > max {
-                    split_request(&batch.request, max, |m| serde_json::to_vec(m).map(|v| v.len()).unwrap_or(0))
+                let request = batch.to_request();
+                let parts = if serde_json::to_vec(&*request).map(|v| v.len()).unwrap_or(0) > max {
+                    split_request(&request, max, |m| serde_json::to_vec(m).map(|v| v.len()).unwrap_or(0))
                 } else {
-                    vec![batch.request.clone()]
+                    vec![request.into_owned()]
                 };
                 parts.iter().map(|p| self.finish(serde_json::to_vec(p).map_err(|e| e.to_string())?, count_points(p))).collect()
             }
             JsonFormat::Metricsd => {
-                metricsd_bodies(&batch.request, &self.config.resource_labels, max)?.into_iter().map(|(json, points)| self.finish(json, points)).collect()
+                metricsd_bodies(&batch.to_request(), &self.config.resource_labels, max)?.into_iter().map(|(json, points)| self.finish(json, points)).collect()
             }
         }
     }

@@ -54,7 +54,7 @@ impl StdoutExporter {
 
 impl Exporter for StdoutExporter {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
-        let text = render(&batch.request, self.config.format);
+        let text = render(&batch.to_request(), self.config.format);
         Ok(vec![Payload { body: text.into(), points: batch.points }])
     }
 

@@ -20,6 +20,8 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric, NumberDataPo
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message;
 
+use crate::points::{CompactMetric, CompactScope, HostMetrics, Num, Point, Shape};
+
 /// Bytes `req` encodes to; `lens` gets the nested lengths [`encode`] needs.
 pub fn encoded_len(req: &ExportMetricsServiceRequest, lens: &mut Vec<usize>) -> usize {
     lens.clear();
@@ -32,6 +34,173 @@ pub fn encode(req: &ExportMetricsServiceRequest, lens: &[usize], buf: &mut impl 
     for rm in &req.resource_metrics {
         header(1, &mut lens, buf);
         write_resource_metrics(rm, &mut lens, buf);
+    }
+}
+
+/// Bytes a tick's batch (the host's compact metrics, then `req`) encodes to; `lens` gets the
+/// nested lengths [`encode_batch`] needs.
+pub fn batch_encoded_len(host: Option<&HostMetrics>, req: &ExportMetricsServiceRequest, lens: &mut Vec<usize>) -> usize {
+    lens.clear();
+    let host_len = host.map_or(0, |h| nested(1, lens, |lens| host_len(h, lens)));
+    host_len + req.resource_metrics.iter().map(|rm| nested(1, lens, |lens| resource_metrics_len(rm, lens))).sum::<usize>()
+}
+
+/// Writes a tick's batch using the lengths [`batch_encoded_len`] computed for it: one
+/// `ExportMetricsServiceRequest`, the host's resource first.
+pub fn encode_batch(host: Option<&HostMetrics>, req: &ExportMetricsServiceRequest, lens: &[usize], buf: &mut impl BufMut) {
+    let mut lens = lens.iter().copied();
+    if let Some(h) = host {
+        header(1, &mut lens, buf);
+        write_host(h, &mut lens, buf);
+    }
+    for rm in &req.resource_metrics {
+        header(1, &mut lens, buf);
+        write_resource_metrics(rm, &mut lens, buf);
+    }
+}
+
+fn host_len(h: &HostMetrics, lens: &mut Vec<usize>) -> usize {
+    let mut n = prost::encoding::message::encoded_len(1, &h.resource);
+    n += h.scopes.iter().map(|s| nested(2, lens, |lens| compact_scope_len(s, lens))).sum::<usize>();
+    n + h.otlp_scopes.iter().map(|sm| nested(2, lens, |lens| scope_metrics_len(sm, lens))).sum::<usize>()
+}
+
+fn write_host(h: &HostMetrics, lens: &mut impl Iterator<Item = usize>, buf: &mut impl BufMut) {
+    prost::encoding::message::encode(1, &h.resource, buf);
+    for s in &h.scopes {
+        header(2, lens, buf);
+        write_compact_scope(s, lens, buf);
+    }
+    for sm in &h.otlp_scopes {
+        header(2, lens, buf);
+        write_scope_metrics(sm, lens, buf);
+    }
+}
+
+fn compact_scope_len(s: &CompactScope, lens: &mut Vec<usize>) -> usize {
+    let mut n = prost::encoding::message::encoded_len(1, &*s.scope);
+    n += s.metrics.iter().map(|m| nested(2, lens, |lens| compact_metric_len(m, lens))).sum::<usize>();
+    n + str_field_len(3, &s.schema_url)
+}
+
+fn write_compact_scope(s: &CompactScope, lens: &mut impl Iterator<Item = usize>, buf: &mut impl BufMut) {
+    prost::encoding::message::encode(1, &*s.scope, buf);
+    for m in &s.metrics {
+        header(2, lens, buf);
+        write_compact_metric(m, lens, buf);
+    }
+    write_str(3, &s.schema_url, buf);
+}
+
+/// The OTLP enum value of cumulative temporality, as a sum writes it (field 2, varint).
+const CUMULATIVE: i32 = opentelemetry_proto::tonic::metrics::v1::AggregationTemporality::Cumulative as i32;
+
+fn compact_metric_len(m: &CompactMetric, lens: &mut Vec<usize>) -> usize {
+    let d = &m.descriptor;
+    let n = str_field_len(1, &d.name) + str_field_len(2, &d.description) + str_field_len(3, &d.unit);
+    let points = |_: &mut Vec<usize>| m.points.iter().map(|p| key_len(1) + delimited_len(compact_point_len(m, p))).sum::<usize>();
+    n + match d.shape {
+        Shape::Gauge => nested(5, lens, points),
+        Shape::Sum { monotonic } => nested(7, lens, |lens| {
+            points(lens) + prost::encoding::int32::encoded_len(2, &CUMULATIVE) + if monotonic { prost::encoding::bool::encoded_len(3, &true) } else { 0 }
+        }),
+    }
+}
+
+fn write_compact_metric(m: &CompactMetric, lens: &mut impl Iterator<Item = usize>, buf: &mut impl BufMut) {
+    let d = &m.descriptor;
+    write_str(1, &d.name, buf);
+    write_str(2, &d.description, buf);
+    write_str(3, &d.unit, buf);
+    let (tag, monotonic) = match d.shape {
+        Shape::Gauge => (5, None),
+        Shape::Sum { monotonic } => (7, Some(monotonic)),
+    };
+    header(tag, lens, buf);
+    for p in &m.points {
+        encode_key(1, WireType::LengthDelimited, buf);
+        encode_varint(compact_point_len(m, p) as u64, buf);
+        write_compact_point(m, p, buf);
+    }
+    if let Some(monotonic) = monotonic {
+        prost::encoding::int32::encode(2, &CUMULATIVE, buf);
+        if monotonic {
+            prost::encoding::bool::encode(3, &true, buf);
+        }
+    }
+}
+
+/// A length-delimited body of `n` bytes with its length prefix.
+fn delimited_len(n: usize) -> usize {
+    encoded_len_varint(n as u64) + n
+}
+
+/// Bytes of one point's `NumberDataPoint` body, written in prost's (tag) order: the times
+/// (fixed64, left out when 0), the value (a double or an sfixed64, always 9 bytes), the
+/// attributes.
+fn compact_point_len(m: &CompactMetric, p: &Point) -> usize {
+    let times = if m.start_ns != 0 { 9 } else { 0 } + if m.time_ns != 0 { 9 } else { 0 };
+    times + 9 + p.attributes.iter().map(|kv| key_len(7) + delimited_len(key_value_len(kv))).sum::<usize>()
+}
+
+fn write_compact_point(m: &CompactMetric, p: &Point, buf: &mut impl BufMut) {
+    if m.start_ns != 0 {
+        encode_key(2, WireType::SixtyFourBit, buf);
+        buf.put_u64_le(m.start_ns);
+    }
+    if m.time_ns != 0 {
+        encode_key(3, WireType::SixtyFourBit, buf);
+        buf.put_u64_le(m.time_ns);
+    }
+    match p.value {
+        Num::Double(d) => {
+            encode_key(4, WireType::SixtyFourBit, buf);
+            buf.put_f64_le(d);
+        }
+        Num::Int(i) => {
+            encode_key(6, WireType::SixtyFourBit, buf);
+            buf.put_i64_le(i);
+        }
+    }
+    for kv in p.attributes.iter() {
+        encode_key(7, WireType::LengthDelimited, buf);
+        encode_varint(key_value_len(kv) as u64, buf);
+        write_key_value(kv, buf);
+    }
+}
+
+/// Bytes of an attribute's `KeyValue` body: the key, then the value (an `AnyValue` message
+/// whose one field is always written, even when it is the default).
+fn key_value_len(kv: &opentelemetry::KeyValue) -> usize {
+    str_field_len(1, kv.key.as_str()) + key_len(2) + delimited_len(any_value_len(&kv.value))
+}
+
+fn any_value_len(v: &opentelemetry::Value) -> usize {
+    use opentelemetry::Value;
+    match v {
+        Value::String(s) => key_len(1) + delimited_len(s.as_str().len()),
+        Value::Bool(_) => 2,
+        Value::I64(i) => 1 + encoded_len_varint(*i as u64),
+        Value::F64(_) => 9,
+        other => crate::points::proto_value(other).encoded_len(),
+    }
+}
+
+fn write_key_value(kv: &opentelemetry::KeyValue, buf: &mut impl BufMut) {
+    use opentelemetry::Value;
+    write_str(1, kv.key.as_str(), buf);
+    encode_key(2, WireType::LengthDelimited, buf);
+    encode_varint(any_value_len(&kv.value) as u64, buf);
+    match &kv.value {
+        Value::String(s) => {
+            encode_key(1, WireType::LengthDelimited, buf);
+            encode_varint(s.as_str().len() as u64, buf);
+            buf.put_slice(s.as_str().as_bytes());
+        }
+        Value::Bool(b) => prost::encoding::bool::encode(2, b, buf),
+        Value::I64(i) => prost::encoding::int64::encode(3, i, buf),
+        Value::F64(f) => prost::encoding::double::encode(4, f, buf),
+        other => crate::points::proto_value(other).encode_raw(buf),
     }
 }
 
@@ -281,8 +450,55 @@ mod tests {
             crate::pipeline::Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), std::time::Duration::from_secs(5), state);
         sched.tick_now();
         let batch = sched.tick_now();
-        let bytes = encode_to_vec(&batch.request);
-        assert_eq!(first_difference(&bytes, &batch.request.encode_to_vec()), None, "(index, our length, prost's)");
-        assert_eq!(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap(), batch.request);
+        let bytes = batch.encoded();
+        let request = batch.to_request();
+        assert_eq!(first_difference(bytes, &request.encode_to_vec()), None, "(index, our length, prost's)");
+        assert_eq!(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap(), *request);
+    }
+
+    #[test]
+    fn compact_host_metrics_with_every_attribute_type_encode_as_their_otlp_copy_does() {
+        use crate::points::{CompactMetric, CompactScope, Descriptor, HostMetrics, Num, Point, Shape};
+        use opentelemetry::{Array, KeyValue as Kv, Value};
+        use std::sync::Arc;
+        let attrs = |i: i64| -> crate::points::Attributes {
+            vec![
+                Kv::new("s", format!("v{i}")),
+                Kv::new("empty", ""),
+                Kv::new("i", -i),
+                Kv::new("b", i % 2 == 0),
+                Kv::new("f", i as f64 / 4.0),
+                Kv::new("a", Value::Array(Array::String(vec!["x".into(), "y".into()]))),
+            ]
+            .into()
+        };
+        let metric = |name: &str, shape, start_ns, values: Vec<Num>| CompactMetric {
+            descriptor: Arc::new(Descriptor {
+                name: name.into(),
+                description: if start_ns == 0 { String::new() } else { "d".into() },
+                unit: "By".into(),
+                shape,
+            }),
+            start_ns,
+            time_ns: 1_700_000_001_000_000_000,
+            points: values.into_iter().enumerate().map(|(i, value)| Point { attributes: attrs(i as i64), value }).collect(),
+        };
+        let host = HostMetrics {
+            resource: Resource { attributes: vec![kv("host.name", "h")], ..Default::default() },
+            scopes: vec![CompactScope {
+                scope: Arc::new(InstrumentationScope { name: "metricsd".into(), ..Default::default() }),
+                schema_url: "".into(),
+                metrics: vec![
+                    metric("g", Shape::Gauge, 0, vec![Num::Double(0.5), Num::Int(-3)]),
+                    metric("c", Shape::Sum { monotonic: true }, 1_700_000_000_000_000_000, (0..200).map(Num::Int).collect()),
+                    metric("u", Shape::Sum { monotonic: false }, 5, vec![Num::Int(0)]),
+                ],
+            }],
+            otlp_scopes: request().resource_metrics[0].scope_metrics.clone(),
+        };
+        let batch = crate::pipeline::Batch::with_host(host, request(), 1);
+        let want = batch.to_request().encode_to_vec();
+        assert_eq!(first_difference(batch.encoded(), &want), None, "(index, our length, prost's)");
+        assert_eq!(batch.points, crate::pipeline::count_points(&batch.to_request()));
     }
 }

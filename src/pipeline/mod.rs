@@ -22,26 +22,32 @@ pub use crate::status::CollectorStatus;
 pub use scheduler::Scheduler;
 pub use state::{AgentState, TickTimings};
 
+use crate::points::HostMetrics;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
-/// One collection: the OTLP request every exporter receives (shared, never copied).
+/// One collection, shared by every exporter and never copied: the host's metrics in the
+/// meter's compact form ([`HostMetrics`]: a point is its value and its interned series), then
+/// every other resource (scraped targets, pushed batches) as OTLP.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    /// The metrics, one `ResourceMetrics` for the host and one per scraped target.
-    pub request: ExportMetricsServiceRequest,
+    /// The host's resource, compact; `None` in a batch of other resources only.
+    host: Option<HostMetrics>,
+    /// The other resources, after the host's.
+    request: ExportMetricsServiceRequest,
     /// Tick number.
     pub seq: u64,
     /// Data points in the batch.
     pub points: u64,
-    /// `request` as OTLP protobuf, made once for every OTLP exporter (see [`Batch::encoded`]).
+    /// The batch as OTLP protobuf, made once for every OTLP exporter (see [`Batch::encoded`]).
     encoded: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Batch {
     /// A batch of `request` for tick `seq` holding `points` points.
     pub fn new(request: ExportMetricsServiceRequest, seq: u64, points: u64) -> Self {
-        Batch { request, seq, points, encoded: std::sync::OnceLock::new() }
+        Batch { host: None, request, seq, points, encoded: std::sync::OnceLock::new() }
     }
 
     /// Wraps a request, counting its points.
@@ -50,43 +56,103 @@ impl Batch {
         Batch::new(request, seq, points)
     }
 
-    /// The request as OTLP protobuf, encoded on first use and shared by every OTLP exporter.
+    /// A tick's batch: the host's compact metrics, then `others`.
+    pub fn with_host(host: HostMetrics, others: ExportMetricsServiceRequest, seq: u64) -> Self {
+        let points = host.scopes.iter().map(|s| s.points() as u64).sum::<u64>()
+            + host.otlp_scopes.iter().flat_map(|s| &s.metrics).map(metric_points).sum::<u64>()
+            + count_points(&others);
+        Batch { host: Some(host), request: others, seq, points, encoded: std::sync::OnceLock::new() }
+    }
+
+    /// The host's compact metrics, if the batch has them.
+    pub fn host(&self) -> Option<&HostMetrics> {
+        self.host.as_ref()
+    }
+
+    /// The resources after the host's, as OTLP.
+    pub fn others(&self) -> &[ResourceMetrics] {
+        &self.request.resource_metrics
+    }
+
+    /// The whole batch as one OTLP request: borrowed when it has no host metrics, otherwise a
+    /// copy (the host's points become OTLP structures: ~350 bytes a point, for as long as the
+    /// caller keeps it). For exporters that need OTLP structures (stdout, the file exporter,
+    /// http_json, delta temporality); the OTLP encoding and the Prometheus translation read
+    /// the batch in place ([`encoded`](Batch::encoded), [`translate`](Batch::translate)).
+    pub fn to_request(&self) -> std::borrow::Cow<'_, ExportMetricsServiceRequest> {
+        match &self.host {
+            None => std::borrow::Cow::Borrowed(&self.request),
+            Some(h) => {
+                let mut resource_metrics = Vec::with_capacity(1 + self.request.resource_metrics.len());
+                resource_metrics.push(host_resource_metrics(h));
+                resource_metrics.extend(self.request.resource_metrics.iter().cloned());
+                std::borrow::Cow::Owned(ExportMetricsServiceRequest { resource_metrics })
+            }
+        }
+    }
+
+    /// The batch in Prometheus families ([`crate::translate::translate`]'s rules), the host's
+    /// metrics read in place; `extra` resources are translated after the batch's.
+    pub fn translate(
+        &self,
+        extra: &[ResourceMetrics],
+        opts: &crate::translate::TranslateOptions,
+    ) -> (Vec<crate::translate::Family>, crate::translate::TranslateStats) {
+        crate::translate::translate_batch(self.host.as_ref(), self.request.resource_metrics.iter().chain(extra), opts)
+    }
+
+    /// The batch as OTLP protobuf, encoded on first use and shared by every OTLP exporter.
     /// The scheduler encodes it on the tick's thread right after building the batch when an
     /// OTLP exporter is configured, while the batch is still in that CPU's cache.
     pub fn encoded(&self) -> &bytes::Bytes {
-        self.encoded.get_or_init(|| encode::encode_to_vec(&self.request).into())
+        self.encoded.get_or_init(|| {
+            let mut lens = Vec::new();
+            let mut buf = bytes::BytesMut::new();
+            buf.reserve(encode::batch_encoded_len(self.host.as_ref(), &self.request, &mut lens));
+            encode::encode_batch(self.host.as_ref(), &self.request, &lens, &mut buf);
+            buf.freeze()
+        })
     }
 
-    /// Encodes the request into `buf` (cleared first; its allocation is kept when big enough)
+    /// Encodes the batch into `buf` (cleared first; its allocation is kept when big enough)
     /// as [`encoded`](Batch::encoded) unless that was done already.
     fn encode_into(&self, mut buf: bytes::BytesMut, lens: &mut Vec<usize>) {
         self.encoded.get_or_init(|| {
             buf.clear();
-            buf.reserve(encode::encoded_len(&self.request, lens));
-            encode::encode(&self.request, lens, &mut buf);
+            buf.reserve(encode::batch_encoded_len(self.host.as_ref(), &self.request, lens));
+            encode::encode_batch(self.host.as_ref(), &self.request, lens, &mut buf);
             buf.freeze()
         });
     }
+
+    /// The parts, for the scheduler to reuse their allocations.
+    fn into_parts(self) -> (Option<HostMetrics>, Option<bytes::Bytes>) {
+        (self.host, self.encoded.into_inner())
+    }
+}
+
+/// The host's resource as OTLP (a copy).
+fn host_resource_metrics(h: &HostMetrics) -> ResourceMetrics {
+    let mut scope_metrics: Vec<_> = h.scopes.iter().map(crate::points::CompactScope::to_scope_metrics).collect();
+    scope_metrics.extend(h.otlp_scopes.iter().cloned());
+    ResourceMetrics { resource: Some(h.resource.clone()), scope_metrics, schema_url: String::new() }
+}
+
+/// Data points of one OTLP metric (histogram and summary points count once each).
+fn metric_points(m: &opentelemetry_proto::tonic::metrics::v1::Metric) -> u64 {
+    (match &m.data {
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }) as u64
 }
 
 /// Data points in a request (histogram and summary points count once each).
 pub fn count_points(req: &ExportMetricsServiceRequest) -> u64 {
-    let mut n = 0u64;
-    for rm in &req.resource_metrics {
-        for sm in &rm.scope_metrics {
-            for m in &sm.metrics {
-                n += match &m.data {
-                    Some(Data::Gauge(g)) => g.data_points.len(),
-                    Some(Data::Sum(s)) => s.data_points.len(),
-                    Some(Data::Histogram(h)) => h.data_points.len(),
-                    Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
-                    Some(Data::Summary(s)) => s.data_points.len(),
-                    None => 0,
-                } as u64;
-            }
-        }
-    }
-    n
+    req.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics).map(metric_points).sum()
 }
 
 /// Splits a request into requests whose metrics add up to at most `max_bytes` each by
@@ -149,6 +215,35 @@ mod tests {
                     schema_url: String::new(),
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn a_ticks_batch_translates_in_place_exactly_as_its_otlp_copy_does() {
+        let clock = crate::collectors::TickClock::default();
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let mut sched = Scheduler::new(
+            collectors,
+            clock,
+            &[("host.name".to_string(), "h".to_string())].into(),
+            std::time::Duration::from_secs(5),
+            AgentState::new(Default::default()),
+        );
+        let batch = sched.tick_now();
+        assert!(batch.host().is_some_and(|h| !h.scopes.is_empty()));
+        for opts in [
+            crate::translate::TranslateOptions::default(),
+            crate::translate::TranslateOptions {
+                name_prefix: Some("node".into()),
+                promote_resource_attributes: vec!["host.name".into()],
+                ..Default::default()
+            },
+        ] {
+            let (in_place, stats) = batch.translate(&[], &opts);
+            let (copy, copy_stats) = crate::translate::translate(&batch.to_request(), &opts);
+            assert!(in_place.len() > 20);
+            assert_eq!(in_place, copy);
+            assert_eq!(stats.dropped(), copy_stats.dropped());
         }
     }
 

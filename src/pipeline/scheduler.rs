@@ -7,11 +7,11 @@ use super::state::{AgentState, TickTimings};
 use super::Batch;
 use crate::collectors::metric_settings::MetricSettings;
 use crate::collectors::{Collector, TickClock};
+use crate::points::HostMetrics;
 use crate::resource::Attributes;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -182,40 +182,34 @@ impl Scheduler {
         // no longer matches the current tick unless it finishes in time).
         let refreshed = Instant::now();
         // The batch before the last, if no exporter and no `/metrics` request holds it any more.
-        let (mut host, buf) = match self.recent[1].take().map(Arc::try_unwrap) {
+        let (host, buf) = match self.recent[1].take().map(Arc::try_unwrap) {
             Some(Ok(b)) => {
-                let mut req = b.request;
-                let host = req.resource_metrics.drain(..).next();
-                (host, b.encoded.into_inner().and_then(|e| e.try_into_mut().ok()))
+                let (host, encoded) = b.into_parts();
+                (host, encoded.and_then(|e| e.try_into_mut().ok()))
             }
             _ => (None, None),
         };
-        let old = host.as_mut().map(|h| std::mem::take(&mut h.scope_metrics)).unwrap_or_default();
-        let scope_metrics = tracing::debug_span!("collect").in_scope(|| self.provider.collect_reusing(std::time::SystemTime::now(), old));
+        let mut host = host.unwrap_or_else(|| HostMetrics { resource: self.resource.clone(), ..Default::default() });
+        let old = std::mem::take(&mut host.scopes);
+        host.otlp_scopes.clear();
+        host.scopes = tracing::debug_span!("collect").in_scope(|| self.provider.collect_compact(std::time::SystemTime::now(), old));
         let collected = Instant::now();
-        let mut host = match host {
-            Some(mut h) => {
-                h.scope_metrics = scope_metrics;
-                h
-            }
-            None => ResourceMetrics { resource: Some(self.resource.clone()), scope_metrics, schema_url: String::new() },
-        };
         // Metrics a collector read whole (textfiles) join the host's resource, from collectors
         // whose refresh succeeded this tick.
         for (name, c) in &self.collectors {
             if results.iter().any(|(n, _, r)| n == name && r.is_ok()) {
                 if let Some(sm) = c.try_lock().ok().and_then(|mut c| c.take_scope_metrics()) {
-                    host.scope_metrics.push(sm);
+                    host.otlp_scopes.push(sm);
                 }
             }
         }
-        let mut request = ExportMetricsServiceRequest { resource_metrics: vec![host] };
+        let mut others = ExportMetricsServiceRequest::default();
         self.record(&results);
         // Scraped targets' results since the previous tick, each under its own resource.
         if let Some(scraped) = self.scraper.as_ref().map(|s| s.drain()) {
-            request.resource_metrics.extend(scraped);
+            others.resource_metrics.extend(scraped);
         }
-        let batch = Batch::from_request(request, self.seq);
+        let batch = Batch::with_host(host, others, self.seq);
         let mut encode = Duration::ZERO;
         if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
             let t = Instant::now();
@@ -329,7 +323,9 @@ mod tests {
             let batch = sched.tick_now();
             assert_eq!(batch.encoded.get().is_some(), wanted);
             let bytes = batch.encoded().clone();
-            assert_eq!(bytes, prost::Message::encode_to_vec(&batch.request), "the request's protobuf");
+            let prost_bytes = prost::Message::encode_to_vec(&*batch.to_request());
+            let first_difference = bytes.iter().zip(&prost_bytes).position(|(a, b)| a != b);
+            assert_eq!((first_difference, bytes.len()), (None, prost_bytes.len()), "the request's protobuf, byte for byte as prost writes it");
             assert!(std::ptr::eq(batch.encoded().as_ptr(), bytes.as_ptr()), "encoded once, then shared");
         }
     }
@@ -347,7 +343,7 @@ mod tests {
         let second = sched.tick_now();
         let third = sched.tick_now();
         assert_eq!(third.encoded().as_ptr() as usize, first_buf, "the first batch's buffer was reused");
-        assert_eq!(third.encoded(), &prost::Message::encode_to_vec(&third.request), "and holds exactly the new request");
+        assert_eq!(third.encoded(), &prost::Message::encode_to_vec(&*third.to_request()), "and holds exactly the new request");
         assert_eq!(third.points, second.points);
         assert!(third.points >= first_points);
         // A batch someone still holds is left alone: the tick allocates anew.
@@ -355,8 +351,8 @@ mod tests {
         let _held = sched.tick_now();
         let sixth = sched.tick_now();
         assert_ne!(sixth.encoded().as_ptr(), fourth.encoded().as_ptr());
-        assert_eq!(sixth.request.resource_metrics[0].resource, third.request.resource_metrics[0].resource);
-        let names = |b: &Batch| b.request.resource_metrics[0].scope_metrics[0].metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        assert_eq!(sixth.host().unwrap().resource, third.host().unwrap().resource);
+        let names = |b: &Batch| b.host().unwrap().scopes[0].metrics.iter().map(|m| m.descriptor.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&sixth), names(&second));
     }
 
@@ -370,13 +366,13 @@ mod tests {
         let collectors = crate::collectors::build(&config, &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
         let state = AgentState::new(Default::default());
         let mut sched = Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), Duration::from_secs(5), state);
-        let scopes = |b: &Batch| b.request.resource_metrics[0].scope_metrics.iter().map(|s| s.scope.as_ref().unwrap().name.clone()).collect::<Vec<_>>();
+        let scopes = |b: &Batch| b.to_request().resource_metrics[0].scope_metrics.iter().map(|s| s.scope.as_ref().unwrap().name.clone()).collect::<Vec<_>>();
         for _ in 0..3 {
             // The batch before the last is reused: the textfile scope must be added afresh.
             let b = sched.tick_now();
-            assert_eq!(b.request.resource_metrics.len(), 1, "the host's resource, not one of its own");
+            assert_eq!(b.to_request().resource_metrics.len(), 1, "the host's resource, not one of its own");
             assert_eq!(scopes(&b), ["metricsd", crate::collectors::textfile::SCOPE_NAME]);
-            assert_eq!(b.request.resource_metrics[0].scope_metrics[1].metrics[0].name, "apt_upgrades_pending");
+            assert_eq!(b.to_request().resource_metrics[0].scope_metrics[1].metrics[0].name, "apt_upgrades_pending");
         }
         std::fs::remove_dir_all(dir.path()).unwrap();
         let b = sched.tick_now();

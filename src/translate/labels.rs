@@ -4,6 +4,36 @@
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
+/// A point attribute as the labels read it: an OTLP attribute, or the meter's
+/// (`opentelemetry::KeyValue`, see [`crate::points`]).
+pub(super) trait PointAttr {
+    fn key(&self) -> &str;
+    /// The label value ([`attribute_value`]'s rules).
+    fn label_value(&self) -> String;
+}
+
+impl PointAttr for KeyValue {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn label_value(&self) -> String {
+        attribute_value(self.value.as_ref())
+    }
+}
+
+impl PointAttr for opentelemetry::KeyValue {
+    fn key(&self) -> &str {
+        self.key.as_str()
+    }
+    fn label_value(&self) -> String {
+        match &self.value {
+            opentelemetry::Value::String(s) => s.as_str().to_string(),
+            opentelemetry::Value::I64(i) => i.to_string(),
+            other => attribute_value(Some(&crate::points::proto_value(other))),
+        }
+    }
+}
+
 use super::names::label_name;
 use super::otlp::TranslateOptions;
 use super::values::attribute_value;
@@ -69,19 +99,19 @@ impl<'a> ResourceCtx<'a> {
     /// 3. `job` and `instance` from the resource override attributes of those names;
     /// 4. external labels are added where the name is still free;
     /// 5. `extra` (`__name__`, `le`, `quantile`) overrides anything.
-    pub(super) fn labels(&self, point_attrs: &[KeyValue], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(super) fn labels<A: PointAttr>(&self, point_attrs: &[A], extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut raw: Vec<(&str, String)> = Vec::with_capacity(point_attrs.len() + self.promoted.len());
         for kv in point_attrs {
-            if kv.key.is_empty() {
+            if kv.key().is_empty() {
                 continue;
             }
-            let v = attribute_value(kv.value.as_ref());
+            let v = kv.label_value();
             if !v.is_empty() {
-                raw.push((kv.key.as_str(), v));
+                raw.push((kv.key(), v));
             }
         }
         for (k, v) in &self.promoted {
-            if !point_attrs.iter().any(|kv| kv.key == *k) {
+            if !point_attrs.iter().any(|kv| kv.key() == *k) {
                 raw.push((*k, v.clone()));
             }
         }

@@ -15,6 +15,7 @@ use super::family::{Family, Kind, Sample};
 use super::labels::{ResourceCtx, HOST_NAME, SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_NAMESPACE};
 use super::names::{label_name, metric_name_with_prefix, prometheus_unit, NameKind};
 use super::values::format_bound;
+use crate::points::{CompactMetric, HostMetrics, Shape};
 
 /// Name of the per-resource info metric (OTel spec: "Resource Attributes" → `target_info`).
 pub const TARGET_INFO: &str = "target_info";
@@ -133,13 +134,43 @@ pub fn translate(req: &ExportMetricsServiceRequest, opts: &TranslateOptions) -> 
 /// [`translate`] of some of a batch's resources (one at a time, say), without copying them
 /// into a request of their own.
 pub fn translate_resources<'r>(resources: impl IntoIterator<Item = &'r ResourceMetrics>, opts: &TranslateOptions) -> (Vec<Family>, TranslateStats) {
+    translate_batch(None, resources, opts)
+}
+
+/// [`translate`] of a tick's batch as the pipeline holds it: the host's compact metrics
+/// ([`HostMetrics`], read in place: no OTLP copy is made of them) first, then `others`.
+pub fn translate_batch<'r>(
+    host: Option<&HostMetrics>,
+    others: impl IntoIterator<Item = &'r ResourceMetrics>,
+    opts: &TranslateOptions,
+) -> (Vec<Family>, TranslateStats) {
     let mut stats = TranslateStats::default();
     let mut fams = Families::default();
     let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
     let external: Vec<(String, String)> =
         opts.external_labels.iter().map(|(k, v)| (label_name(k), v.clone())).filter(|(k, v)| !k.is_empty() && !v.is_empty()).collect();
 
-    for rm in resources {
+    if let Some(h) = host {
+        let attrs: &[KeyValue] = &h.resource.attributes;
+        let ctx = ResourceCtx::new(attrs, opts, &external);
+        let mut latest_ms: Option<i64> = None;
+        for m in h.scopes.iter().flat_map(|s| &s.metrics) {
+            if let Some(ts) = compact_points(m, &ctx, prefix, &mut fams, &mut stats) {
+                latest_ms = Some(latest_ms.map_or(ts, |l| l.max(ts)));
+            }
+        }
+        for m in h.otlp_scopes.iter().flat_map(|s| &s.metrics) {
+            if let Some(ts) = translate_metric(m, &ctx, prefix, &mut fams, &mut stats) {
+                latest_ms = Some(latest_ms.map_or(ts, |l| l.max(ts)));
+            }
+        }
+        if opts.add_target_info {
+            if let Some(ts) = latest_ms {
+                add_target_info(attrs, &ctx, prefix, ts, &mut fams);
+            }
+        }
+    }
+    for rm in others {
         let attrs: &[KeyValue] = rm.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]);
         let ctx = ResourceCtx::new(attrs, opts, &external);
         let mut latest_ms: Option<i64> = None;
@@ -269,6 +300,34 @@ fn number_points(
         fam.samples.push(Sample { labels, value, timestamp_ms: ts, start_ms });
     }
     latest
+}
+
+/// [`number_points`] of the meter's compact metric: the same rules, read in place.
+fn compact_points(m: &CompactMetric, ctx: &ResourceCtx<'_>, prefix: Option<&str>, fams: &mut Families, stats: &mut TranslateStats) -> Option<i64> {
+    let d = &m.descriptor;
+    let (name_kind, kind) = match d.shape {
+        Shape::Gauge => (NameKind::Gauge, Kind::Gauge),
+        Shape::Sum { monotonic: true } => (NameKind::MonotonicCounter, Kind::Counter),
+        Shape::Sum { monotonic: false } => (NameKind::NonMonotonicCounter, Kind::Gauge),
+    };
+    let name = metric_name_with_prefix(prefix, &d.name, &d.unit, name_kind);
+    if name.is_empty() {
+        stats.dropped_unsupported += m.points.len();
+        return None;
+    }
+    let unit = prometheus_unit(&d.unit, name_kind);
+    let Some(fam) = fams.family(&name, kind, &d.description, &unit) else {
+        stats.dropped_name_conflict += m.points.len();
+        return None;
+    };
+    let ts = nanos_to_ms(m.time_ns);
+    let start_ms = if kind == Kind::Counter { nanos_to_ms(m.start_ns) } else { 0 };
+    fam.samples.reserve(m.points.len());
+    for p in &m.points {
+        let labels = ctx.labels(&p.attributes, &[("__name__", &name)]);
+        fam.samples.push(Sample { labels, value: p.value.as_f64(), timestamp_ms: ts, start_ms });
+    }
+    (!m.points.is_empty()).then_some(ts)
 }
 
 /// Histogram → `<name>_bucket{le}` with cumulative counts (OTLP buckets are per-bucket), a

@@ -53,13 +53,13 @@ impl FileExporter {
 pub fn render(batch: &Batch, format: FileFormat) -> Result<Vec<u8>, String> {
     match format {
         FileFormat::Prometheus => {
-            let (families, _) = crate::translate::translate(&batch.request, &crate::translate::TranslateOptions::default());
+            let (families, _) = batch.translate(&[], &crate::translate::TranslateOptions::default());
             let mut out = String::new();
             crate::translate::render_text(&families, &mut out);
             Ok(out.into_bytes())
         }
         FileFormat::OtlpJson => {
-            let mut v = serde_json::to_vec(&batch.request).map_err(|e| format!("cannot encode OTLP/JSON: {e}"))?;
+            let mut v = serde_json::to_vec(&*batch.to_request()).map_err(|e| format!("cannot encode OTLP/JSON: {e}"))?;
             v.push(b'\n');
             Ok(v)
         }

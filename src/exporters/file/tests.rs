@@ -35,7 +35,7 @@ async fn prometheus_format_replaces_the_file_with_the_latest_batch_as_metrics_re
     until(|| q.status().sent_payloads == 2).await;
     let text = std::fs::read_to_string(&path).unwrap();
     let b = batch(2, 2, 7);
-    let (families, _) = crate::translate::translate(&b.request, &crate::translate::TranslateOptions::default());
+    let (families, _) = crate::translate::translate(&b.to_request(), &crate::translate::TranslateOptions::default());
     let mut expected = String::new();
     crate::translate::render_text(&families, &mut expected);
     assert_eq!(text, expected, "what /metrics would show for the batch");
@@ -61,7 +61,7 @@ async fn otlp_json_format_appends_one_request_per_line() {
     assert_eq!(lines.len(), 3);
     for (i, l) in lines.iter().enumerate() {
         let req: opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest = serde_json::from_str(l).unwrap();
-        assert_eq!(req, batch(i as u64 + 1, 1, i as i64 + 1).request, "line {i} is the batch's OTLP/JSON");
+        assert_eq!(req, *batch(i as u64 + 1, 1, i as i64 + 1).to_request(), "line {i} is the batch's OTLP/JSON");
     }
     assert!(lines[0].starts_with("{\"resourceMetrics\":[{\"resource\":{\"attributes\":[{\"key\":\"host.name\""), "{}", lines[0]);
     q.shutdown(Instant::now() + Duration::from_secs(5)).await;

@@ -134,15 +134,12 @@ impl OtlpExporter {
 
 impl Exporter for OtlpExporter {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
-        let converted;
-        let (req, raw) = if self.temporality == Temporality::Cumulative {
+        let converted = (self.temporality != Temporality::Cumulative).then(|| self.delta.lock().unwrap().convert(&batch.to_request(), self.temporality));
+        let (points, raw) = match &converted {
             // The batch's own encoding, shared with every other OTLP exporter.
-            (&batch.request, batch.encoded().clone())
-        } else {
-            converted = self.delta.lock().unwrap().convert(&batch.request, self.temporality);
-            (&converted, crate::pipeline::encode::encode_to_vec(&converted).into())
+            None => (batch.points, batch.encoded().clone()),
+            Some(c) => (count_points(c), crate::pipeline::encode::encode_to_vec(c).into()),
         };
-        let points = count_points(req);
         if points == 0 {
             return Ok(Vec::new());
         }
@@ -150,7 +147,11 @@ impl Exporter for OtlpExporter {
         if raw.len() <= self.max_batch_bytes {
             return Ok(vec![self.payload_of(raw, points)?]);
         }
-        split_by_encoded_len(req, self.max_batch_bytes).iter().map(|p| self.payload(p)).collect()
+        let whole = match &converted {
+            None => batch.to_request(),
+            Some(c) => std::borrow::Cow::Borrowed(c),
+        };
+        split_by_encoded_len(&whole, self.max_batch_bytes).iter().map(|p| self.payload(p)).collect()
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
@@ -206,7 +207,11 @@ mod tests {
         let exporter = OtlpExporter::new(OtlpConfig { compression: Some(Compression::Gzip), ..Default::default() }).unwrap();
         let payloads = exporter.encode(&batch).unwrap();
         assert_eq!(payloads.len(), 1);
-        assert_eq!(ExportMetricsServiceRequest::decode(payloads[0].body.clone()).unwrap(), batch.request, "gRPC payloads are the message; tonic compresses");
+        assert_eq!(
+            ExportMetricsServiceRequest::decode(payloads[0].body.clone()).unwrap(),
+            *batch.to_request(),
+            "gRPC payloads are the message; tonic compresses"
+        );
     }
 
     #[tokio::test]

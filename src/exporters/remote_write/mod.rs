@@ -18,7 +18,7 @@ use crate::http::HttpClient;
 use crate::pipeline::queue::{Exporter, Outcome, Payload, QueueConfig, RetryConfig};
 use crate::pipeline::Batch;
 use crate::tls::TlsConfig;
-use crate::translate::{translate, TranslateOptions};
+use crate::translate::TranslateOptions;
 use crate::units::ConfigDuration;
 use hyper::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -163,7 +163,7 @@ impl RemoteWriteExporter {
 
 impl Exporter for RemoteWriteExporter {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
-        let (families, stats) = translate(&batch.request, &self.options);
+        let (families, stats) = batch.translate(&[], &self.options);
         if stats.dropped() > 0 {
             self.dropped_points.fetch_add(stats.dropped() as u64, Ordering::Relaxed);
         }
