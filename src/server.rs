@@ -203,11 +203,10 @@ impl Server {
         let options = crate::translate::TranslateOptions::default();
         // With what apps pushed (`receivers.otlp.metrics_expiration`): one exposition. The
         // batch is read in place, never copied.
-        let (families, _) = match latest {
-            Some(b) => b.translate(&received, &options),
-            None => crate::translate::translate_resources(&received, &options),
-        };
-        crate::translate::render_text(&families, &mut out);
+        match latest {
+            Some(b) => b.render_text(&received, &options, &mut out),
+            None => crate::translate::render_text(&crate::translate::translate_resources(&received, &options).0, &mut out),
+        }
         respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", out)
     }
 

@@ -130,6 +130,11 @@ fn write_compact_metric(m: &CompactMetric, lens: &mut impl Iterator<Item = usize
     }
 }
 
+/// Bytes a compact metric takes in a request, its tag and length prefix included.
+pub fn compact_metric_size(m: &CompactMetric) -> usize {
+    nested(2, &mut Vec::new(), |lens| compact_metric_len(m, lens))
+}
+
 /// A length-delimited body of `n` bytes with its length prefix.
 fn delimited_len(n: usize) -> usize {
     encoded_len_varint(n as u64) + n

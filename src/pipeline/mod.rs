@@ -27,6 +27,10 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
+/// The largest batch the tick encodes as OTLP for the exporters (the OTLP exporters' default
+/// `max_batch_bytes`): a bigger one is split by its exporter, and each piece encoded then.
+pub const PRE_ENCODE_MAX_BYTES: usize = 4 * 1024 * 1024;
+
 /// One collection, shared by every exporter and never copied: the host's metrics in the
 /// meter's compact form ([`HostMetrics`]: a point is its value and its interned series), then
 /// every other resource (scraped targets, pushed batches) as OTLP.
@@ -101,6 +105,13 @@ impl Batch {
         crate::translate::translate_batch(self.host.as_ref(), self.request.resource_metrics.iter().chain(extra), opts)
     }
 
+    /// The batch (and `extra` resources after it) in the Prometheus text exposition format,
+    /// the host's metrics written straight from their points
+    /// ([`crate::translate::render_batch_text`]).
+    pub fn render_text(&self, extra: &[ResourceMetrics], opts: &crate::translate::TranslateOptions, out: &mut String) {
+        crate::translate::render_batch_text(self.host.as_ref(), self.request.resource_metrics.iter().chain(extra), opts, out)
+    }
+
     /// The batch as OTLP protobuf, encoded on first use and shared by every OTLP exporter.
     /// The scheduler encodes it on the tick's thread right after building the batch when an
     /// OTLP exporter is configured, while the batch is still in that CPU's cache.
@@ -116,13 +127,71 @@ impl Batch {
 
     /// Encodes the batch into `buf` (cleared first; its allocation is kept when big enough)
     /// as [`encoded`](Batch::encoded) unless that was done already.
+    /// A batch over [`PRE_ENCODE_MAX_BYTES`] is left alone: an exporter splits it and encodes
+    /// the pieces, and a whole encoding would only be memory held for nothing.
     fn encode_into(&self, mut buf: bytes::BytesMut, lens: &mut Vec<usize>) {
+        let len = encode::batch_encoded_len(self.host.as_ref(), &self.request, lens);
+        if len > PRE_ENCODE_MAX_BYTES {
+            return;
+        }
         self.encoded.get_or_init(|| {
             buf.clear();
-            buf.reserve(encode::batch_encoded_len(self.host.as_ref(), &self.request, lens));
+            buf.reserve(len);
             encode::encode_batch(self.host.as_ref(), &self.request, lens, &mut buf);
             buf.freeze()
         });
+    }
+
+    /// Bytes the batch takes as OTLP protobuf (counted, not encoded, unless it already is).
+    pub fn encoded_len(&self) -> usize {
+        match self.encoded.get() {
+            Some(b) => b.len(),
+            None => encode::batch_encoded_len(self.host.as_ref(), &self.request, &mut Vec::new()),
+        }
+    }
+
+    /// The batch in batches of at most `max_bytes` of OTLP protobuf each (one metric larger
+    /// than that goes alone), every piece a complete request that repeats its resource and
+    /// scope; the batch itself when it fits. The host's compact metrics are split as they
+    /// are (a piece copies 32 bytes a point, never the OTLP structures); the other resources
+    /// with [`split_request`].
+    pub fn split(&self, max_bytes: usize) -> Vec<std::borrow::Cow<'_, Batch>> {
+        if self.encoded_len() <= max_bytes {
+            return vec![std::borrow::Cow::Borrowed(self)];
+        }
+        // What a piece repeats (resource, scope) costs little: leave it a quarter at most.
+        let budget = (max_bytes - max_bytes / 4).max(1);
+        let mut out = Vec::new();
+        let mut others = self.request.clone();
+        if let Some(h) = &self.host {
+            let mut cur: Option<HostMetrics> = None;
+            let mut cur_bytes = 0usize;
+            for s in &h.scopes {
+                for m in &s.metrics {
+                    let n = encode::compact_metric_size(m);
+                    if cur_bytes > 0 && cur_bytes + n > budget {
+                        out.push(Batch::with_host(cur.take().expect("bytes were counted"), Default::default(), self.seq));
+                        cur_bytes = 0;
+                    }
+                    let c = cur.get_or_insert_with(|| HostMetrics { resource: h.resource.clone(), ..Default::default() });
+                    if !c.scopes.last().is_some_and(|l| std::sync::Arc::ptr_eq(&l.scope, &s.scope)) {
+                        c.scopes.push(crate::points::CompactScope { scope: s.scope.clone(), schema_url: s.schema_url.clone(), metrics: Vec::new() });
+                    }
+                    c.scopes.last_mut().expect("pushed above").metrics.push(m.clone());
+                    cur_bytes += n;
+                }
+            }
+            out.extend(cur.map(|c| Batch::with_host(c, Default::default(), self.seq)));
+            if !h.otlp_scopes.is_empty() {
+                let textfiles = ResourceMetrics { resource: Some(h.resource.clone()), scope_metrics: h.otlp_scopes.clone(), schema_url: String::new() };
+                others.resource_metrics.insert(0, textfiles);
+            }
+        }
+        if !others.resource_metrics.is_empty() {
+            use prost::Message as _;
+            out.extend(split_request(&others, budget, |m| m.encoded_len() + 6).into_iter().map(|r| Batch::from_request(r, self.seq)));
+        }
+        out.into_iter().map(std::borrow::Cow::Owned).collect()
     }
 
     /// The parts, for the scheduler to reuse their allocations.
@@ -216,6 +285,87 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn metrics_text_written_from_the_points_is_what_translating_the_otlp_copy_renders() {
+        let clock = crate::collectors::TickClock::default();
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let mut sched = Scheduler::new(
+            collectors,
+            clock,
+            &[("host.name".to_string(), "h".to_string())].into(),
+            std::time::Duration::from_secs(5),
+            AgentState::new(Default::default()),
+        );
+        let batch = sched.tick_now();
+        let opts = crate::translate::TranslateOptions::default();
+        let general = |extra: &[ResourceMetrics]| {
+            let mut req = batch.to_request().into_owned();
+            req.resource_metrics.extend(extra.iter().cloned());
+            let mut out = String::new();
+            crate::translate::render_text(&crate::translate::translate(&req, &opts).0, &mut out);
+            out
+        };
+        let sorted = |s: &str| {
+            let mut lines: Vec<&str> = s.lines().collect();
+            lines.sort();
+            lines.join("\n")
+        };
+        // A pushed resource of its own, and one whose metric has a host metric's name (the
+        // families merge: the general path).
+        let mut pushed = batch.to_request().resource_metrics[0].clone();
+        pushed.resource = Some(opentelemetry_proto::tonic::resource::v1::Resource {
+            attributes: vec![crate::points::proto_key_value(&opentelemetry::KeyValue::new("service.name", "app"))],
+            ..Default::default()
+        });
+        let mut other = pushed.clone();
+        other.scope_metrics[0].metrics.retain(|m| m.name == "system.memory.usage");
+        pushed.scope_metrics[0].metrics.iter_mut().for_each(|m| m.name = format!("app.{}", m.name));
+        for extra in [vec![], vec![pushed], vec![other]] {
+            let mut out = String::new();
+            batch.render_text(&extra, &opts, &mut out);
+            assert!(out.contains("system_memory_usage_bytes{"), "{out}");
+            assert_eq!(sorted(&out), sorted(&general(&extra)));
+        }
+    }
+
+    #[test]
+    fn a_batch_over_the_limit_splits_into_complete_requests_that_hold_every_point_once() {
+        use prost::Message as _;
+        let clock = crate::collectors::TickClock::default();
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let mut sched = Scheduler::new(
+            collectors,
+            clock,
+            &[("host.name".to_string(), "h".to_string())].into(),
+            std::time::Duration::from_secs(5),
+            AgentState::new(Default::default()),
+        );
+        let tick = sched.tick_now();
+        let others = ExportMetricsServiceRequest { resource_metrics: vec![tick.to_request().resource_metrics[0].clone(); 2] };
+        let batch = Batch::with_host(tick.host().unwrap().clone(), others, 7);
+        assert_eq!(batch.split(usize::MAX).len(), 1, "a batch that fits is itself");
+        let max = 4096;
+        let pieces = batch.split(max);
+        assert!(pieces.len() > 3 * batch.encoded().len() / max / 2, "{} pieces", pieces.len());
+        let biggest_metric = batch.host().unwrap().scopes.iter().flat_map(|s| &s.metrics).map(encode::compact_metric_size).max().unwrap();
+        let mut names = Vec::new();
+        for p in &pieces {
+            let req = ExportMetricsServiceRequest::decode(&p.encoded()[..]).unwrap();
+            assert!(p.encoded().len() <= max.max(biggest_metric + 512), "{} bytes", p.encoded().len());
+            assert_eq!(p.points, count_points(&req));
+            for rm in &req.resource_metrics {
+                assert_eq!(rm.resource.as_ref().unwrap().attributes[0].key, "host.name", "every piece has its resource");
+                names.extend(rm.scope_metrics.iter().flat_map(|s| &s.metrics).map(|m| m.name.clone()));
+            }
+        }
+        assert_eq!(pieces.iter().map(|p| p.points).sum::<u64>(), batch.points, "every point once");
+        let mut want: Vec<String> =
+            batch.to_request().resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics).map(|m| m.name.clone()).collect();
+        want.sort();
+        names.sort();
+        assert_eq!(names, want);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::family::{Family, Sample};
+use super::family::{Family, Kind, Sample};
 use super::values::write_sample_value;
 
 /// `Content-Type` of what [`render_text`] writes.
@@ -34,19 +34,8 @@ pub fn render_text(families: &[Family], out: &mut String) {
     }
     for name in order {
         let group = &groups[name];
-        let help = group.iter().map(|f| f.help.as_str()).find(|h| !h.is_empty());
-        if let Some(help) = help {
-            out.push_str("# HELP ");
-            out.push_str(name);
-            out.push(' ');
-            escape_help(out, help);
-            out.push('\n');
-        }
-        out.push_str("# TYPE ");
-        out.push_str(name);
-        out.push(' ');
-        out.push_str(group[0].kind.as_str());
-        out.push('\n');
+        let help = group.iter().map(|f| f.help.as_str()).find(|h| !h.is_empty()).unwrap_or("");
+        write_family_header(out, name, help, group[0].kind);
 
         // Newest sample per label set, in order of first appearance.
         let mut chosen: Vec<&Sample> = Vec::new();
@@ -70,7 +59,23 @@ pub fn render_text(families: &[Family], out: &mut String) {
     }
 }
 
-fn write_sample_line(out: &mut String, s: &Sample) {
+/// The `# HELP` (left out when `help` is empty) and `# TYPE` lines of a family.
+pub(super) fn write_family_header(out: &mut String, name: &str, help: &str, kind: Kind) {
+    if !help.is_empty() {
+        out.push_str("# HELP ");
+        out.push_str(name);
+        out.push(' ');
+        escape_help(out, help);
+        out.push('\n');
+    }
+    out.push_str("# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(kind.as_str());
+    out.push('\n');
+}
+
+pub(super) fn write_sample_line(out: &mut String, s: &Sample) {
     out.push_str(s.name());
     let mut first = true;
     for (n, v) in &s.labels {

@@ -11,11 +11,13 @@ use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, AggregationTemporality, DataPointFlags, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, SummaryDataPoint,
 };
 
+use super::exposition::{render_text, write_family_header, write_sample_line};
 use super::family::{Family, Kind, Sample};
 use super::labels::{ResourceCtx, HOST_NAME, SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_NAMESPACE};
 use super::names::{label_name, metric_name_with_prefix, prometheus_unit, NameKind};
 use super::values::format_bound;
 use crate::points::{CompactMetric, HostMetrics, Shape};
+use std::hash::BuildHasher as _;
 
 /// Name of the per-resource info metric (OTel spec: "Resource Attributes" → `target_info`).
 pub const TARGET_INFO: &str = "target_info";
@@ -144,6 +146,17 @@ pub fn translate_batch<'r>(
     others: impl IntoIterator<Item = &'r ResourceMetrics>,
     opts: &TranslateOptions,
 ) -> (Vec<Family>, TranslateStats) {
+    translate_parts(host, others, opts, true)
+}
+
+/// [`translate_batch`]; without `compact`, the host's compact metrics are left out (but still
+/// date its `target_info`), for [`render_batch_text`] to write them itself.
+fn translate_parts<'r>(
+    host: Option<&HostMetrics>,
+    others: impl IntoIterator<Item = &'r ResourceMetrics>,
+    opts: &TranslateOptions,
+    compact: bool,
+) -> (Vec<Family>, TranslateStats) {
     let mut stats = TranslateStats::default();
     let mut fams = Families::default();
     let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
@@ -155,7 +168,11 @@ pub fn translate_batch<'r>(
         let ctx = ResourceCtx::new(attrs, opts, &external);
         let mut latest_ms: Option<i64> = None;
         for m in h.scopes.iter().flat_map(|s| &s.metrics) {
-            if let Some(ts) = compact_points(m, &ctx, prefix, &mut fams, &mut stats) {
+            let kept = match compact {
+                true => compact_points(m, &ctx, prefix, &mut fams, &mut stats),
+                false => (!m.points.is_empty()).then(|| nanos_to_ms(m.time_ns)),
+            };
+            if let Some(ts) = kept {
                 latest_ms = Some(latest_ms.map_or(ts, |l| l.max(ts)));
             }
         }
@@ -302,14 +319,71 @@ fn number_points(
     latest
 }
 
-/// [`number_points`] of the meter's compact metric: the same rules, read in place.
-fn compact_points(m: &CompactMetric, ctx: &ResourceCtx<'_>, prefix: Option<&str>, fams: &mut Families, stats: &mut TranslateStats) -> Option<i64> {
-    let d = &m.descriptor;
-    let (name_kind, kind) = match d.shape {
+/// A batch in the text exposition format ([`render_text`]'s rules), the host's compact
+/// metrics written straight from their points: no family of them is materialised, so a
+/// scrape of `/metrics` costs the text it answers, not ~0.5 KB a series of owned labels.
+/// Everything else (textfiles, scraped and pushed resources, `target_info`) is translated
+/// and rendered as usual. When a host metric's name is also another family's, the whole
+/// batch takes the general path, which merges families of one name.
+pub fn render_batch_text<'r>(
+    host: Option<&HostMetrics>,
+    others: impl IntoIterator<Item = &'r ResourceMetrics> + Clone,
+    opts: &TranslateOptions,
+    out: &mut String,
+) {
+    let Some(h) = host else {
+        return render_text(&translate_parts(None, others, opts, true).0, out);
+    };
+    let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
+    let (rest, _) = translate_parts(host, others.clone(), opts, false);
+    let mut claimed: std::collections::HashSet<String> = rest.iter().flat_map(|f| series_names(&f.name, f.kind)).collect();
+    let mut plan = Vec::new();
+    for m in h.scopes.iter().flat_map(|s| &s.metrics) {
+        let (name_kind, kind) = compact_kinds(m.descriptor.shape);
+        let name = metric_name_with_prefix(prefix, &m.descriptor.name, &m.descriptor.unit, name_kind);
+        if name.is_empty() {
+            continue;
+        }
+        if !claimed.insert(name.clone()) {
+            return render_text(&translate_parts(host, others, opts, true).0, out);
+        }
+        plan.push((m, name, kind));
+    }
+    let external: Vec<(String, String)> =
+        opts.external_labels.iter().map(|(k, v)| (label_name(k), v.clone())).filter(|(k, v)| !k.is_empty() && !v.is_empty()).collect();
+    let ctx = ResourceCtx::new(&h.resource.attributes, opts, &external);
+    for (m, name, kind) in plan {
+        write_family_header(out, &name, &m.descriptor.description, kind);
+        // Two attribute sets can only give one label set through sanitised keys (`a.b`,
+        // `a_b`): the first is kept, as a scrape must not repeat a series.
+        let mut seen = std::collections::HashSet::with_capacity_and_hasher(m.points.len(), foldhash::fast::FixedState::default());
+        for p in &m.points {
+            let sample = Sample { labels: ctx.labels(&p.attributes, &[("__name__", &name)]), value: p.value.as_f64(), timestamp_ms: 0, start_ms: 0 };
+            let at = out.len();
+            write_sample_line(out, &sample);
+            let line = &out[at..];
+            let labels_end = line.rfind(' ').unwrap_or(line.len());
+            if !seen.insert(foldhash::fast::FixedState::default().hash_one(&line[..labels_end])) {
+                out.truncate(at);
+            }
+        }
+    }
+    render_text(&rest, out);
+}
+
+/// The Prometheus kinds of a compact metric's shape.
+fn compact_kinds(shape: Shape) -> (NameKind, Kind) {
+    match shape {
         Shape::Gauge => (NameKind::Gauge, Kind::Gauge),
         Shape::Sum { monotonic: true } => (NameKind::MonotonicCounter, Kind::Counter),
         Shape::Sum { monotonic: false } => (NameKind::NonMonotonicCounter, Kind::Gauge),
-    };
+    }
+}
+
+/// [`number_points`] of the meter's compact metric: the same rules, read in place.
+fn compact_points(m: &CompactMetric, ctx: &ResourceCtx<'_>, prefix: Option<&str>, fams: &mut Families, stats: &mut TranslateStats) -> Option<i64> {
+    let d = &m.descriptor;
+    let (name_kind, kind) = compact_kinds(d.shape);
     let name = metric_name_with_prefix(prefix, &d.name, &d.unit, name_kind);
     if name.is_empty() {
         stats.dropped_unsupported += m.points.len();

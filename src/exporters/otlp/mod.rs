@@ -134,24 +134,24 @@ impl OtlpExporter {
 
 impl Exporter for OtlpExporter {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
-        let converted = (self.temporality != Temporality::Cumulative).then(|| self.delta.lock().unwrap().convert(&batch.to_request(), self.temporality));
-        let (points, raw) = match &converted {
-            // The batch's own encoding, shared with every other OTLP exporter.
-            None => (batch.points, batch.encoded().clone()),
-            Some(c) => (count_points(c), crate::pipeline::encode::encode_to_vec(c).into()),
-        };
+        if self.temporality == Temporality::Cumulative {
+            if batch.points == 0 {
+                return Ok(Vec::new());
+            }
+            // The batch's own encoding, shared with every other OTLP exporter; a batch over
+            // the limit is split as it is held (its host points never become OTLP structures).
+            return batch.split(self.max_batch_bytes).iter().map(|p| self.payload_of(p.encoded().clone(), p.points)).collect();
+        }
+        let converted = self.delta.lock().unwrap().convert(&batch.to_request(), self.temporality);
+        let points = count_points(&converted);
         if points == 0 {
             return Ok(Vec::new());
         }
-        // Encoded once; split only when too big (prost's `encoded_len` walks the whole tree).
+        let raw: bytes::Bytes = crate::pipeline::encode::encode_to_vec(&converted).into();
         if raw.len() <= self.max_batch_bytes {
             return Ok(vec![self.payload_of(raw, points)?]);
         }
-        let whole = match &converted {
-            None => batch.to_request(),
-            Some(c) => std::borrow::Cow::Borrowed(c),
-        };
-        split_by_encoded_len(&whole, self.max_batch_bytes).iter().map(|p| self.payload(p)).collect()
+        split_by_encoded_len(&converted, self.max_batch_bytes).iter().map(|p| self.payload(p)).collect()
     }
 
     async fn send(&self, payload: &Payload) -> Outcome {
