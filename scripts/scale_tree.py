@@ -4,8 +4,8 @@
 `--path.rootfs`) and the Collector's hostmetrics receiver (`root_path`) all read.
 
 The sizes are CPUs, network interfaces, disks, mounts, processes and cgroups. This host's own
-`/proc` files are the templates (`meminfo`, `vmstat`, `loadavg`, `swaps`, `uptime` copied as
-they are; a `cpuinfo` block, `/proc/self/status` and `/proc/self/stat` repeated per CPU or
+`/proc` files are the templates (`meminfo`, `vmstat`, `loadavg`, `swaps`, `uptime`, `filesystems`
+copied as they are; a `cpuinfo` block, `/proc/self/status` and `/proc/self/stat` repeated per CPU or
 process), so every reader sees the formats of the running kernel. What the tree holds:
 
 ```text
@@ -185,7 +185,7 @@ class Tree:
         self.write_etc()
 
     def write_proc(self):
-        for name in ("meminfo", "vmstat", "loadavg", "swaps", "uptime"):
+        for name in ("meminfo", "vmstat", "loadavg", "swaps", "uptime", "filesystems"):
             write(self.p(f"proc/{name}"), read(f"/proc/{name}"))
         write(self.p("proc/stat"), self.stat_text())
         write(self.p("proc/net/dev"), self.netdev_text())
