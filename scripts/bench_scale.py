@@ -61,9 +61,9 @@ from bench_side_by_side import cpu_by_thread, cpu_total_ns, free_port, rss_kb, w
 from scale_tree import Sizes, Tree  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The issue's four hosts; mounts, processes and cgroups in proportion.
-PRESETS = [Sizes(2, 4, 2, 2, 100, 20), Sizes(64, 200, 50, 10, 500, 100),
-           Sizes(256, 1000, 200, 40, 1000, 250), Sizes(1024, 4000, 500, 100, 2000, 500)]
+# The issue's four hosts (CPUs / interfaces / disks); mounts, processes and cgroups follow them
+# (see parse_sizes).
+PRESETS = "2/4/2,64/200/50,256/1000/200,1024/4000/500"
 NE_MINIMAL = ["--collector.disable-defaults", "--collector.cpu", "--collector.meminfo", "--collector.diskstats",
               "--collector.filesystem", "--collector.netdev", "--no-collector.netdev.netlink", "--collector.loadavg"]
 # metricsd's collectors that read what the tree does not hold (or the real host's kernel).
@@ -293,6 +293,7 @@ def cpu_ms(before, after, n):
     """CPU ms per cycle between two (threads, whole-process) snapshots: the threads' schedstat
     sum, or the whole-process ticks when a thread exited in the window (its time went with it)."""
     if set(before[0]) - set(after[0]):
+        print("note: a thread exited in the window; CPU from /proc/PID/stat (10 ms ticks)", file=sys.stderr)
         return (after[1] - before[1]) / 1e6 / n
     return sum(after[0][t] - before[0].get(t, 0) for t in after[0]) / 1e6 / n
 
@@ -403,6 +404,7 @@ def parse_sizes(text):
         if len(v) not in (3, 6):
             raise SystemExit(f"--sizes: {part!r} is not CPUS/INTERFACES/DISKS[/MOUNTS/PROCESSES/CGROUPS]")
         if len(v) == 3:
+            # a mount per five disks, two processes per CPU, a cgroup per disk (small hosts more)
             v += [max(2, v[2] // 5), max(100, v[0] * 2), max(20, v[2])]
         out.append(Sizes(*v))
     return out
@@ -429,14 +431,16 @@ def report(results, args):
         rows.append((sizes, r, md["cpu_ms"] / ne["cpu_ms"], md["rss_kb"] / ne["rss_kb"]))
     if args.markdown:
         oc = not args.no_otelcol
-        head = ("| host (CPUs / interfaces / disks / mounts) | metricsd CPU/cycle (series) | node_exporter | "
+        head = ("| host (CPUs / interfaces / disks) | metricsd CPU/cycle (series) | node_exporter | "
                 + ("Collector hostmetrics | " if oc else "") + "CPU ratio | metricsd RSS (peak) | node_exporter RSS | "
                 + ("Collector RSS | " if oc else "") + "RSS ratio | KB/series metricsd / node_exporter | marginal KB/series |")
         print(head)
         print("|" + " --- |" * (head.count("|") - 1))
         for sizes, r, cr, rr in rows:
             md, ne = r["metricsd"], r["node_exporter"]
-            host = f"{sizes.cpus:,} / {sizes.interfaces:,} / {sizes.disks:,} / {sizes.mounts:,}"
+            host = f"{sizes.cpus:,} / {sizes.interfaces:,} / {sizes.disks:,} ({sizes.mounts:,} mounts"
+            host += (f", {sizes.processes:,} processes" if args.process else "")
+            host += (f", {sizes.cgroups:,} cgroups)" if args.containers else ")")
             cells = [host, f"{fmt_cpu(md['cpu_ms'])} ({md['series']:,})", f"{fmt_cpu(ne['cpu_ms'])} ({ne['series']:,})"]
             if oc:
                 cells.append(f"{fmt_cpu(r['otelcol']['cpu_ms'])} ({r['otelcol']['series']:,})")
@@ -490,7 +494,7 @@ def main():
             print(f"note: {args.otelcol} missing (scripts/test.sh --test collector builds it); the Collector is left out",
                   file=sys.stderr)
         args.no_otelcol = True
-    sizes = parse_sizes(args.sizes) if args.sizes else PRESETS
+    sizes = parse_sizes(args.sizes or PRESETS)
 
     def on_term(*_):
         raise KeyboardInterrupt
