@@ -509,6 +509,8 @@ def main():
         for s in sizes:
             print(f"# {s.label()}/{s.mounts}/{s.processes}/{s.cgroups}: measuring {args.seconds} s", file=sys.stderr)
             results.append((s, measure(s, args, base, sink.server_address[1], children)))
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: every child stopped, the trees removed")
     finally:
         children.stop_all()
         shutil.rmtree(base, ignore_errors=True)
