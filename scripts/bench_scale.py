@@ -56,6 +56,7 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no scripts/__pycache__ in the working tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_side_by_side import cpu_by_thread, cpu_total_ns, free_port, rss_kb, wait_port  # noqa: E402
 from scale_tree import Sizes, Tree  # noqa: E402

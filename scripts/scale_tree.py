@@ -17,17 +17,18 @@ proc/diskstats             nvme0n1 … (259:N, 17 counters), plus loop0 that eve
 proc/1/mountinfo, mounts   /proc, /sys, /dev, /run, / (ext4 on vda), /data/volN (ext4 on nvmeNn1)
 proc/PID/{stat,status,statm,io,cmdline,comm,exe,fd/}   PIDs 1 … P (1 is init)
 sys/devices/system/cpu/{online,possible,present}, cpuN/topology/{core_id,physical_package_id}
+                           (no cpufreq, as on most VMs: the agent takes cpuinfo's `cpu MHz`)
 sys/block/DEV/{size,stat}, sys/class/block/DEV -> ../../block/DEV
 sys/fs/cgroup/…            a cgroup v2 node: kubepods.slice QoS levels, pods of 4 containers
-                           (examples/containers_cost.rs's layout and files), system.slice
+                           (examples/containers_cost.rs's layout and files)
 data/volN, dev/, run/      mount points, real directories so statfs works
 etc/{hostname,machine-id,os-release,passwd}
 ```
 
-[`Tree.tick`] advances the counters of `proc/stat`, `proc/net/dev`, `proc/diskstats` and
+`Tree.tick` advances the counters of `proc/stat`, `proc/net/dev`, `proc/diskstats` and
 `sys/block/DEV/stat` in place (same inode, same length: a reader that keeps the file open, as
-metricsd does, sees the new values; every counter is 10 digits wide so a reader never sees a
-half-written number change length), as one second of a busy host would.
+metricsd does, sees the new values; every counter keeps its width, so a reader never sees a
+short file or a line change length), as one second of a busy host would.
 
 Used by scripts/bench_scale.py and tests/scale_tree.rs; alone:
 `scripts/scale_tree.py DIR --cpus 64 --interfaces 200 --disks 50 [--mounts 10]
