@@ -32,7 +32,8 @@ metricsd and the Collector: data points per tick decoded from the OTLP requests 
 for the other exporters a second metricsd with an OTLP/HTTP exporter counts them after the
 window), RSS (VmRSS at the end of the window) and its peak (VmHWM), KB of RSS per series and the
 marginal KB per series (RSS above the smallest size's over the series above its series), and
-the ratios metricsd ÷ node_exporter. The sink for `otlp-grpc` is the Collector
+the ratios metricsd ÷ node_exporter; without `--markdown`, also the bytes metricsd sent a cycle
+(the HTTP exporters; compressed, as on the wire). The sink for `otlp-grpc` is the Collector
 (`target/otelcol-test`: otlp receiver, debug exporter at `basic`, logs at warn); the others go
 to a Python HTTP sink that counts bytes.
 
@@ -364,8 +365,10 @@ def measure(sizes, args, base_dir, sink_port, children):
             raise SystemExit(f"{who} exited with status {p.returncode} during the warm-up (run it by hand to see why)")
     Sink.take("metricsd"), Sink.take("otelcol"), Sink.take("baseline")
     before = {who: snapshot(p) for who, p in sides.items()}
+    sent0 = Sink.bytes_by.get("metricsd", 0)
     paced(args.seconds)
     after = {who: snapshot(p) for who, p in sides.items()}
+    sent = (Sink.bytes_by.get("metricsd", 0) - sent0) / args.seconds
     out = {}
     for who, p in sides.items():
         out[who] = {"cpu_ms": cpu_ms(before[who], after[who], args.seconds),
@@ -388,6 +391,7 @@ def measure(sizes, args, base_dir, sink_port, children):
         children.start("the counting metricsd", [args.binary, "-c", c, "--log-level", "error"], env=env)
         paced(4)
         out["metricsd"]["series"] = points_per_tick(Sink.take("count"))
+    out["metricsd"]["sent_bytes"] = sent
     if "baseline" in out:
         out["baseline"]["series"] = out["metricsd"]["series"]
     if not out["metricsd"]["series"]:
@@ -461,6 +465,9 @@ def report(results, args):
                 print(f"{host:>26} {who:>13} {v['cpu_ms']:>12.3f} {v['series']:>8} {v['rss_kb'] / 1024:>8.1f} "
                       f"{v['hwm_kb'] / 1024:>8.1f} {v['kb_per_series']:>9.2f} {marg:>8}")
             print(f"{host:>26} {'ratio':>13} metricsd/node_exporter: CPU {cr:.3f}, RSS {rr:.3f}")
+            if r["metricsd"]["sent_bytes"]:
+                print(f"{host:>26} {'sent':>13} metricsd over {args.exporter}: {r['metricsd']['sent_bytes'] / 1024:.1f} KiB "
+                      f"a cycle on the wire")
     cpu_ok = all(cr <= 0.15 for _, _, cr, _ in rows)
     rss_ok = all(rr <= 0.5 for _, _, _, rr in rows)
     kb_ok = all(r["metricsd"]["kb_per_series"] <= 0.4 or (r["metricsd"]["marginal_kb"] or 99) <= 0.4 for _, r, _, _ in rows[1:])
