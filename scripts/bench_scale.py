@@ -23,8 +23,9 @@ that tree, side by side (each sees the same machine):
 `--process` adds metricsd's process collector (every process: `top_n: 0`) and the Collector's
 process scraper (both per process), and node_exporter's processes collector (counts only: it
 has no per-process metrics). `--containers` adds metricsd's containers collector over the
-tree's cgroups (the others have no such collector). A second a helper thread advances the
-tree's counters (scale_tree.Tree.tick), so rates and utilizations are computed as on a live host.
+tree's cgroups (the others have no such collector). Once a second, before each scrape, the
+script advances the tree's counters (scale_tree.Tree.tick), so rates and utilizations are
+computed as on a live host.
 
 Printed per size and side: CPU per cycle (ns from /proc/PID/task/*/schedstat over the window, as
 bench_side_by_side.py takes it), series (node_exporter: sample lines of the last scrape;
