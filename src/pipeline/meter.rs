@@ -54,6 +54,8 @@ pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
 #[derive(Clone, Default)]
 pub struct MeterProvider {
     scopes: Arc<Mutex<Vec<Arc<ScopeInstruments>>>>,
+    /// Every series' attribute set, shared by the instruments (see [`Interner`]).
+    interner: Arc<Mutex<Interner>>,
 }
 
 impl std::fmt::Debug for MeterProvider {
@@ -174,7 +176,6 @@ impl ScopeInstruments {
             callbacks,
             start_ns: unix_nanos(SystemTime::now()),
             last_len: AtomicUsize::new(0),
-            interner: Mutex::new(Interner::default()),
         };
         self.instruments.lock().unwrap().push(Box::new(inst));
     }
@@ -232,6 +233,7 @@ impl MeterProvider {
     pub fn collect_compact(&self, now: SystemTime, old: Vec<CompactScope>) -> Vec<CompactScope> {
         let now = unix_nanos(now);
         let scopes: Vec<Arc<ScopeInstruments>> = self.scopes.lock().unwrap().clone();
+        let mut interner = self.interner.lock().unwrap_or_else(|e| e.into_inner());
         let mut old = old.into_iter().peekable();
         let mut out = Vec::with_capacity(scopes.len());
         for s in scopes {
@@ -244,7 +246,7 @@ impl MeterProvider {
             reuse.metrics.reserve(instruments.len());
             for i in instruments.iter() {
                 let prev = old_metrics.next_if(|m| m.descriptor.name == i.name());
-                if let Some(m) = i.collect(now, prev) {
+                if let Some(m) = i.collect(now, prev, &mut interner) {
                     reuse.metrics.push(m);
                 }
             }
@@ -252,6 +254,7 @@ impl MeterProvider {
                 out.push(reuse);
             }
         }
+        interner.sweep();
         out
     }
 
@@ -291,7 +294,7 @@ trait Collect: Send + Sync {
     fn name(&self) -> &str;
     /// Runs the callbacks; `prev` is this instrument's metric from an earlier collect, whose
     /// points vector is reused.
-    fn collect(&self, now: u64, prev: Option<CompactMetric>) -> Option<CompactMetric>;
+    fn collect(&self, now: u64, prev: Option<CompactMetric>, interner: &mut Interner) -> Option<CompactMetric>;
 }
 
 struct Instrument<T> {
@@ -302,18 +305,20 @@ struct Instrument<T> {
     last_len: AtomicUsize,
     /// Attribute keys removed from every observation (`drop_attributes`).
     drop: Arc<[String]>,
-    /// The attribute sets of the series observed in the last collect.
-    interner: Mutex<Interner>,
 }
 
-/// The attribute sets of one instrument's series, one allocation each, shared by every
-/// tick's point of the series; a set not observed in a collect is dropped after it, so gone
-/// series (a process that exited, an interface removed) free their memory.
+/// The attribute sets of the provider's series, one allocation each, shared by every tick's
+/// point of the series and by every instrument that observes the same set (a network
+/// interface's `{name, direction}` serves its bytes, packets, errors and drops); a set no
+/// instrument observed in a collect is dropped after it, so gone series (a process that
+/// exited, an interface removed) free their memory.
 #[derive(Default)]
 struct Interner {
     /// By the order-independent hash: the set, and the collect that last observed it.
     sets: HashMap<u64, (Attributes, u64), foldhash::fast::FixedState>,
     collect: u64,
+    /// Sets observed in this collect.
+    touched: usize,
 }
 
 impl Interner {
@@ -324,21 +329,27 @@ impl Interner {
             std::collections::hash_map::Entry::Occupied(mut e) => {
                 let (set, seen) = e.get_mut();
                 if same_set(set, attributes) {
-                    *seen = collect;
+                    if *seen != collect {
+                        *seen = collect;
+                        self.touched += 1;
+                    }
                     return set.clone();
                 }
                 // Another set with the same hash: kept out of the table (64-bit hashes
                 // collide about never; correctness does not depend on it).
                 attributes.into()
             }
-            std::collections::hash_map::Entry::Vacant(e) => e.insert((attributes.into(), collect)).0.clone(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.touched += 1;
+                e.insert((attributes.into(), collect)).0.clone()
+            }
         }
     }
 
-    /// After a collect that observed `observed` series: forgets the sets it did not observe.
-    fn sweep(&mut self, observed: usize) {
+    /// After a collect: forgets the sets it did not observe.
+    fn sweep(&mut self) {
         let collect = self.collect;
-        if self.sets.len() > observed {
+        if self.sets.len() > std::mem::take(&mut self.touched) {
             self.sets.retain(|_, (_, seen)| *seen == collect);
             if self.sets.capacity() > 4 * self.sets.len().max(16) {
                 self.sets.shrink_to_fit();
@@ -353,7 +364,7 @@ impl<T: Number> Collect for Instrument<T> {
         &self.descriptor.name
     }
 
-    fn collect(&self, now: u64, prev: Option<CompactMetric>) -> Option<CompactMetric> {
+    fn collect(&self, now: u64, prev: Option<CompactMetric>, interner: &mut Interner) -> Option<CompactMetric> {
         let n = self.last_len.load(Ordering::Relaxed);
         let mut points = match prev {
             Some(m) => {
@@ -364,9 +375,8 @@ impl<T: Number> Collect for Instrument<T> {
             }
             None => Vec::with_capacity(n),
         };
-        let mut interner = std::mem::take(&mut *self.interner.lock().unwrap_or_else(|e| e.into_inner()));
         let obs = Observations::<T> {
-            state: Mutex::new(Observed { points, hashes: Vec::with_capacity(n), interner }),
+            state: Mutex::new(Observed { points, hashes: Vec::with_capacity(n), interner: std::mem::take(interner) }),
             drop: self.drop.clone(),
             _measure: std::marker::PhantomData,
         };
@@ -374,14 +384,12 @@ impl<T: Number> Collect for Instrument<T> {
             cb(&obs);
         }
         let Observed { points: p, hashes, interner: i } = obs.state.into_inner().unwrap_or_else(|e| e.into_inner());
-        (points, interner) = (p, i);
+        (points, *interner) = (p, i);
         match self.descriptor.shape {
             // Dropped keys make series out of several: a sum's values add up.
             Shape::Sum { .. } if !self.drop.is_empty() => merge_sums(&mut points, &hashes),
             _ => dedup_last_wins(&mut points, &hashes),
         }
-        interner.sweep(points.len());
-        *self.interner.lock().unwrap_or_else(|e| e.into_inner()) = interner;
         self.last_len.store(points.len(), Ordering::Relaxed);
         if points.is_empty() {
             return None;
@@ -690,6 +698,34 @@ mod tests {
         assert_eq!(out.iter().map(|s| (s.scope.as_ref().unwrap().name.as_str(), s.metrics.len())).collect::<Vec<_>>(), [("a", 2), ("b", 1)]);
         p.shutdown();
         assert!(p.collect(SystemTime::now()).is_empty());
+    }
+
+    #[test]
+    fn instruments_share_one_allocation_per_attribute_set_and_a_set_no_longer_observed_is_freed() {
+        let p = MeterProvider::new();
+        let m = p.meter("t");
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        for name in ["bytes", "packets"] {
+            let up = up.clone();
+            m.u64_observable_counter(name)
+                .with_callback(move |o| {
+                    o.observe(1, &[KeyValue::new("dir", "rx"), KeyValue::new("if", "eth0")]);
+                    if up.load(Ordering::Relaxed) {
+                        o.observe(2, &[KeyValue::new("if", "eth1"), KeyValue::new("dir", "rx")]);
+                    }
+                })
+                .build();
+        }
+        let out = p.collect_compact(SystemTime::now(), Vec::new());
+        let (bytes, packets) = (&out[0].metrics[0].points, &out[0].metrics[1].points);
+        assert!(Arc::ptr_eq(&bytes[0].attributes, &packets[0].attributes), "one set for both instruments");
+        assert!(Arc::ptr_eq(&bytes[1].attributes, &packets[1].attributes), "whatever the attribute order");
+        let eth1 = Arc::downgrade(&bytes[1].attributes);
+        drop(out);
+        up.store(false, Ordering::Relaxed);
+        let out = p.collect_compact(SystemTime::now(), Vec::new());
+        assert_eq!(out[0].metrics[0].points.len(), 1);
+        assert!(eth1.upgrade().is_none(), "eth1's set is freed once no instrument observes it");
     }
 
     #[test]
