@@ -105,6 +105,12 @@ impl Batch {
         crate::translate::translate_batch(self.host.as_ref(), self.request.resource_metrics.iter().chain(extra), opts)
     }
 
+    /// [`translate`](Batch::translate) of everything but the host's compact points, which
+    /// [`crate::translate::compact_samples`] hands out one at a time.
+    pub fn translate_rest(&self, opts: &crate::translate::TranslateOptions) -> (Vec<crate::translate::Family>, crate::translate::TranslateStats) {
+        crate::translate::translate_rest(self.host.as_ref(), &self.request.resource_metrics, opts)
+    }
+
     /// The batch (and `extra` resources after it) in the Prometheus text exposition format,
     /// the host's metrics written straight from their points
     /// ([`crate::translate::render_batch_text`]).

@@ -41,7 +41,10 @@ mod values;
 pub use exposition::{render_text, TEXT_CONTENT_TYPE};
 pub use family::{Family, Kind, Sample};
 pub use names::{label_name, metric_name, metric_name_with_prefix, prometheus_unit, NameKind};
-pub use otlp::{render_batch_text, translate, translate_batch, translate_resources, TranslateOptions, TranslateStats, TARGET_INFO, TARGET_INFO_HELP};
+pub use otlp::{
+    compact_samples, render_batch_text, translate, translate_batch, translate_resources, translate_rest, TranslateOptions, TranslateStats, TARGET_INFO,
+    TARGET_INFO_HELP,
+};
 pub use values::attribute_value;
 
 #[cfg(test)]

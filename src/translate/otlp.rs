@@ -371,6 +371,58 @@ pub fn render_batch_text<'r>(
     render_text(&rest, out);
 }
 
+/// [`translate_batch`] of everything but the host's compact points (textfiles, other
+/// resources, every `target_info`), for a caller that takes the points one by one with
+/// [`compact_samples`].
+pub fn translate_rest<'r>(
+    host: Option<&HostMetrics>,
+    others: impl IntoIterator<Item = &'r ResourceMetrics>,
+    opts: &TranslateOptions,
+) -> (Vec<Family>, TranslateStats) {
+    translate_parts(host, others, opts, false)
+}
+
+/// Each of the host's compact points as a Prometheus sample ([`translate`]'s names and
+/// labels), handed to `f` one at a time and dropped after: nothing of the batch is
+/// materialised. Two of a metric's points that sanitised keys (`a.b`, `a_b`) would make one
+/// series keep the first; a metric whose name another host metric has already taken is
+/// dropped (both counted in the stats). Names taken by the other resources' families are not
+/// checked: that is for an exposition, which this is not.
+pub fn compact_samples(host: &HostMetrics, opts: &TranslateOptions, mut f: impl FnMut(&Sample)) -> TranslateStats {
+    let mut stats = TranslateStats::default();
+    let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
+    let external: Vec<(String, String)> =
+        opts.external_labels.iter().map(|(k, v)| (label_name(k), v.clone())).filter(|(k, v)| !k.is_empty() && !v.is_empty()).collect();
+    let ctx = ResourceCtx::new(&host.resource.attributes, opts, &external);
+    let mut names = std::collections::HashSet::new();
+    let hasher = foldhash::fast::FixedState::default();
+    let mut seen = std::collections::HashSet::with_hasher(foldhash::fast::FixedState::default());
+    for m in host.scopes.iter().flat_map(|s| &s.metrics) {
+        let (name_kind, kind) = compact_kinds(m.descriptor.shape);
+        let name = metric_name_with_prefix(prefix, &m.descriptor.name, &m.descriptor.unit, name_kind);
+        if name.is_empty() {
+            stats.dropped_unsupported += m.points.len();
+            continue;
+        }
+        if !names.insert(name.clone()) {
+            stats.dropped_name_conflict += m.points.len();
+            continue;
+        }
+        let timestamp_ms = nanos_to_ms(m.time_ns);
+        let start_ms = if kind == Kind::Counter { nanos_to_ms(m.start_ns) } else { 0 };
+        seen.clear();
+        for p in &m.points {
+            let sample = Sample { labels: ctx.labels(&p.attributes, &[("__name__", &name)]), value: p.value.as_f64(), timestamp_ms, start_ms };
+            if seen.insert(hasher.hash_one(&sample.labels)) {
+                f(&sample);
+            } else {
+                stats.dropped_name_conflict += 1;
+            }
+        }
+    }
+    stats
+}
+
 /// The Prometheus kinds of a compact metric's shape.
 fn compact_kinds(shape: Shape) -> (NameKind, Kind) {
     match shape {

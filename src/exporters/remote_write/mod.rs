@@ -11,6 +11,7 @@
 pub mod answer_v2;
 pub mod encode;
 pub mod encode_v2;
+pub mod stream;
 
 use super::http_post;
 use crate::http::auth::{self, Auth, BasicAuth};
@@ -163,25 +164,30 @@ impl RemoteWriteExporter {
 
 impl Exporter for RemoteWriteExporter {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
+        if self.config.protocol_version != 2 {
+            // 1.0: the host's series written one by one as they are translated (`stream`).
+            let (families, stats) = batch.translate_rest(&self.options);
+            let mut bodies = stream::Bodies::new(self.config.max_batch_bytes);
+            let host_stats = batch.host().map(|h| crate::translate::compact_samples(h, &self.options, |s| bodies.push(&s.labels, s.value, s.timestamp_ms)));
+            for ts in encode::to_series(families) {
+                bodies.push_series(&ts);
+            }
+            let dropped = stats.dropped() + host_stats.map_or(0, |s| s.dropped());
+            if dropped > 0 {
+                self.dropped_points.fetch_add(dropped as u64, Ordering::Relaxed);
+            }
+            return Ok(bodies.finish());
+        }
         let (families, stats) = batch.translate(&[], &self.options);
         if stats.dropped() > 0 {
             self.dropped_points.fetch_add(stats.dropped() as u64, Ordering::Relaxed);
         }
         let mut buf = Vec::new();
-        if self.config.protocol_version == 2 {
-            return Ok(encode_v2::to_requests(families, self.config.max_batch_bytes)
-                .iter()
-                .map(|req| {
-                    let points = req.timeseries.iter().map(|t| t.samples.len() as u64).sum();
-                    Payload { body: encode_v2::encode(req, &mut buf).into(), points }
-                })
-                .collect());
-        }
-        Ok(encode::to_write_requests(families, self.config.max_batch_bytes)
+        Ok(encode_v2::to_requests(families, self.config.max_batch_bytes)
             .iter()
             .map(|req| {
                 let points = req.timeseries.iter().map(|t| t.samples.len() as u64).sum();
-                Payload { body: encode::encode(req, &mut buf).into(), points }
+                Payload { body: encode_v2::encode(req, &mut buf).into(), points }
             })
             .collect())
     }
@@ -215,5 +221,41 @@ mod tests {
         let c3 = RemoteWriteConfig { protocol_version: 3, ..c2.clone() };
         assert!(c3.validate().iter().any(|e| e.contains("protocol_version")), "{:?}", c3.validate());
         assert!(RemoteWriteExporter::new(c3).is_err_and(|e| e.contains("protocol_version")));
+    }
+
+    #[test]
+    fn a_ticks_batch_is_written_series_by_series_as_the_same_requests_translating_it_whole_gives() {
+        let clock = crate::collectors::TickClock::default();
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let state = crate::pipeline::AgentState::new(Default::default());
+        let mut sched =
+            crate::pipeline::Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), std::time::Duration::from_secs(5), state);
+        let tick = sched.tick_now();
+        // A scraped resource after the host's, with target_info of its own.
+        let mut scraped = tick.to_request().resource_metrics[0].clone();
+        scraped.resource.as_mut().unwrap().attributes.push(crate::points::proto_key_value(&opentelemetry::KeyValue::new("service.name", "app")));
+        let batch = Batch::with_host(
+            tick.host().unwrap().clone(),
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest { resource_metrics: vec![scraped] },
+            1,
+        );
+        let config: RemoteWriteConfig = serde_yaml_ng::from_str("endpoint: http://127.0.0.1:9/api/v1/write\nmax_batch_bytes: 4096\n").unwrap();
+        let exporter = RemoteWriteExporter::new(config).unwrap();
+        let payloads = exporter.encode(&batch).unwrap();
+        let (families, _) = crate::translate::translate(&batch.to_request(), &exporter.options);
+        let want = encode::to_write_requests(families, 4096);
+        assert!(want.len() > 3, "several requests: {}", want.len());
+        let got: Vec<_> = payloads.iter().map(|p| encode::decode(&p.body).unwrap()).collect();
+        assert!(got.iter().all(|r| prost::Message::encoded_len(r) <= 4096));
+        // The same series (in another order: the general path groups a name's families).
+        let flat = |reqs: &[encode::proto::WriteRequest]| {
+            let mut v: Vec<String> = reqs.iter().flat_map(|r| &r.timeseries).map(|t| format!("{t:?}")).collect();
+            v.sort();
+            v
+        };
+        let (got, want) = (flat(&got), flat(&want));
+        assert!(got.len() > 100 && got.iter().any(|t| t.contains("\"app\"")));
+        assert!(got == want, "{} series against {}", got.len(), want.len());
+        assert_eq!(payloads.iter().map(|p| p.points).sum::<u64>(), want.len() as u64);
     }
 }
