@@ -205,42 +205,117 @@ struct JsonDocumentHead<'a> {
 /// translated samples, one resource at a time: no copy of the resource, no per-sample
 /// document tree. The same bytes [`metricsd_documents`] split and serialised give.
 pub fn metricsd_bodies(req: &ExportMetricsServiceRequest, resource_labels: &[String], max: usize) -> Result<Vec<(Vec<u8>, u64)>, String> {
-    let opts = TranslateOptions { add_target_info: false, promote_resource_attributes: resource_labels.to_vec(), ..Default::default() };
+    resources_metricsd_bodies(&req.resource_metrics, resource_labels, max, Vec::new())
+}
+
+/// [`metricsd_bodies`] of a tick's batch as the pipeline holds it: the host's compact points
+/// are translated and written one at a time ([`crate::translate::compact_samples`]), never
+/// copied into OTLP structures or families.
+pub fn batch_metricsd_bodies(batch: &Batch, resource_labels: &[String], max: usize) -> Result<Vec<(Vec<u8>, u64)>, String> {
+    let opts = metricsd_options(resource_labels);
     let mut out = Vec::new();
-    let mut item = Vec::new();
-    for rm in &req.resource_metrics {
-        let (families, _) = crate::translate::translate_resources(std::iter::once(rm), &opts);
-        let resource: BTreeMap<String, String> =
-            rm.resource.iter().flat_map(|r| r.attributes.iter()).map(|kv| (kv.key.clone(), crate::translate::attribute_value(kv.value.as_ref()))).collect();
-        let timestamp_ms = families.iter().flat_map(|f| &f.samples).map(|s| s.timestamp_ms).fold(0i64, i64::max);
-        let empty = serde_json::to_vec(&JsonDocumentHead { timestamp: timestamp_ms / 1000, resource: &resource, metrics: [] }).map_err(|e| e.to_string())?;
-        let overhead = empty.len();
-        let head = &empty[..overhead - 2]; // without the closing `]}`
-        let mut doc = head.to_vec();
-        let (mut size, mut count) = (overhead, 0u64);
+    if let Some(h) = batch.host() {
+        // The host's textfile metrics, as OTLP, after its compact points.
+        let textfiles = opentelemetry_proto::tonic::metrics::v1::ResourceMetrics {
+            resource: Some(h.resource.clone()),
+            scope_metrics: h.otlp_scopes.clone(),
+            schema_url: String::new(),
+        };
+        let (families, _) = crate::translate::translate_resources(std::iter::once(&textfiles), &opts);
+        let compact_ms = h.scopes.iter().flat_map(|s| &s.metrics).filter(|m| !m.points.is_empty()).map(|m| (m.time_ns / 1_000_000) as i64).max();
+        let timestamp_ms = families.iter().flat_map(|f| &f.samples).map(|s| s.timestamp_ms).chain(compact_ms).fold(0i64, i64::max);
+        let mut doc = MetricsdDocument::new(&h.resource.attributes, timestamp_ms, max)?;
+        let mut failed = None;
+        crate::translate::compact_samples(h, &opts, |smp, kind| {
+            if failed.is_none() {
+                failed = doc.push(smp, kind, &mut out).err();
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
         for f in &families {
             for smp in &f.samples {
-                item.clear();
-                let m = JsonMetricRef { name: smp.name(), value: json_number(smp.value), kind: f.kind.as_str(), labels: LabelsRef(&smp.labels) };
-                serde_json::to_writer(&mut item, &m).map_err(|e| e.to_string())?;
-                let n = item.len().saturating_add(1);
-                if count > 0 && size.saturating_add(n) > max {
-                    doc.extend_from_slice(b"]}");
-                    out.push((std::mem::replace(&mut doc, head.to_vec()), count));
-                    (size, count) = (overhead, 0);
-                }
-                if count > 0 {
-                    doc.push(b',');
-                }
-                doc.extend_from_slice(&item);
-                size = size.saturating_add(n);
-                count += 1;
+                doc.push(smp, f.kind, &mut out)?;
             }
         }
-        doc.extend_from_slice(b"]}");
-        out.push((doc, count));
+        doc.finish(&mut out);
+    }
+    resources_metricsd_bodies(batch.others(), resource_labels, max, out)
+}
+
+fn metricsd_options(resource_labels: &[String]) -> TranslateOptions {
+    TranslateOptions { add_target_info: false, promote_resource_attributes: resource_labels.to_vec(), ..Default::default() }
+}
+
+/// The bodies of `resources`, one document (or more) each, after `out`.
+fn resources_metricsd_bodies(
+    resources: &[opentelemetry_proto::tonic::metrics::v1::ResourceMetrics],
+    resource_labels: &[String],
+    max: usize,
+    mut out: Vec<(Vec<u8>, u64)>,
+) -> Result<Vec<(Vec<u8>, u64)>, String> {
+    let opts = metricsd_options(resource_labels);
+    for rm in resources {
+        let (families, _) = crate::translate::translate_resources(std::iter::once(rm), &opts);
+        let timestamp_ms = families.iter().flat_map(|f| &f.samples).map(|s| s.timestamp_ms).fold(0i64, i64::max);
+        let attrs = rm.resource.as_ref().map(|r| &r.attributes[..]).unwrap_or(&[]);
+        let mut doc = MetricsdDocument::new(attrs, timestamp_ms, max)?;
+        for f in &families {
+            for smp in &f.samples {
+                doc.push(smp, f.kind, &mut out)?;
+            }
+        }
+        doc.finish(&mut out);
     }
     Ok(out)
+}
+
+/// One resource's metricsd-format document being written, cut into bodies under `max` bytes.
+struct MetricsdDocument {
+    /// The document up to its metrics' `[`.
+    head: Vec<u8>,
+    doc: Vec<u8>,
+    item: Vec<u8>,
+    overhead: usize,
+    size: usize,
+    count: u64,
+    max: usize,
+}
+
+impl MetricsdDocument {
+    fn new(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue], timestamp_ms: i64, max: usize) -> Result<Self, String> {
+        let resource: BTreeMap<String, String> = attributes.iter().map(|kv| (kv.key.clone(), crate::translate::attribute_value(kv.value.as_ref()))).collect();
+        let empty = serde_json::to_vec(&JsonDocumentHead { timestamp: timestamp_ms / 1000, resource: &resource, metrics: [] }).map_err(|e| e.to_string())?;
+        let overhead = empty.len();
+        let head = empty[..overhead - 2].to_vec(); // without the closing `]}`
+        Ok(MetricsdDocument { doc: head.clone(), head, item: Vec::new(), overhead, size: overhead, count: 0, max })
+    }
+
+    /// Adds a sample, closing the body into `out` first when it would go over `max`.
+    fn push(&mut self, smp: &crate::translate::Sample, kind: crate::translate::Kind, out: &mut Vec<(Vec<u8>, u64)>) -> Result<(), String> {
+        self.item.clear();
+        let m = JsonMetricRef { name: smp.name(), value: json_number(smp.value), kind: kind.as_str(), labels: LabelsRef(&smp.labels) };
+        serde_json::to_writer(&mut self.item, &m).map_err(|e| e.to_string())?;
+        let n = self.item.len().saturating_add(1);
+        if self.count > 0 && self.size.saturating_add(n) > self.max {
+            self.doc.extend_from_slice(b"]}");
+            out.push((std::mem::replace(&mut self.doc, self.head.clone()), self.count));
+            (self.size, self.count) = (self.overhead, 0);
+        }
+        if self.count > 0 {
+            self.doc.push(b',');
+        }
+        self.doc.extend_from_slice(&self.item);
+        self.size = self.size.saturating_add(n);
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(mut self, out: &mut Vec<(Vec<u8>, u64)>) {
+        self.doc.extend_from_slice(b"]}");
+        out.push((self.doc, self.count));
+    }
 }
 
 /// The metricsd-format documents of a batch: one per resource (as trees; the exporter writes
@@ -340,7 +415,7 @@ impl Exporter for HttpJsonExporter {
                 parts.iter().map(|p| self.finish(serde_json::to_vec(p).map_err(|e| e.to_string())?, count_points(p))).collect()
             }
             JsonFormat::Metricsd => {
-                metricsd_bodies(&batch.to_request(), &self.config.resource_labels, max)?.into_iter().map(|(json, points)| self.finish(json, points)).collect()
+                batch_metricsd_bodies(batch, &self.config.resource_labels, max)?.into_iter().map(|(json, points)| self.finish(json, points)).collect()
             }
         }
     }
@@ -353,6 +428,25 @@ impl Exporter for HttpJsonExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ticks_batch_is_written_point_by_point_as_the_same_bodies_its_otlp_copy_gives() {
+        let clock = crate::collectors::TickClock::default();
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let state = crate::pipeline::AgentState::new(Default::default());
+        let mut sched =
+            crate::pipeline::Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), std::time::Duration::from_secs(5), state);
+        let tick = sched.tick_now();
+        let mut scraped = tick.to_request().resource_metrics[0].clone();
+        scraped.resource.as_mut().unwrap().attributes.push(crate::points::proto_key_value(&opentelemetry::KeyValue::new("service.name", "app")));
+        let batch = Batch::with_host(tick.host().unwrap().clone(), ExportMetricsServiceRequest { resource_metrics: vec![scraped] }, 1);
+        for max in [usize::MAX, 2048] {
+            let streamed = batch_metricsd_bodies(&batch, &["host.name".to_string()], max).unwrap();
+            let copied = metricsd_bodies(&batch.to_request(), &["host.name".to_string()], max).unwrap();
+            assert!(streamed.len() >= 2 && (max == usize::MAX || streamed.len() > 4), "{} bodies", streamed.len());
+            assert!(streamed == copied, "the same bodies, byte for byte ({} against {})", streamed.len(), copied.len());
+        }
+    }
 
     #[test]
     fn non_finite_values_become_strings_and_integers_stay_integers() {

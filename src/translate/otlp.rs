@@ -388,7 +388,7 @@ pub fn translate_rest<'r>(
 /// series keep the first; a metric whose name another host metric has already taken is
 /// dropped (both counted in the stats). Names taken by the other resources' families are not
 /// checked: that is for an exposition, which this is not.
-pub fn compact_samples(host: &HostMetrics, opts: &TranslateOptions, mut f: impl FnMut(&Sample)) -> TranslateStats {
+pub fn compact_samples(host: &HostMetrics, opts: &TranslateOptions, mut f: impl FnMut(&Sample, Kind)) -> TranslateStats {
     let mut stats = TranslateStats::default();
     let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
     let external: Vec<(String, String)> =
@@ -414,7 +414,7 @@ pub fn compact_samples(host: &HostMetrics, opts: &TranslateOptions, mut f: impl 
         for p in &m.points {
             let sample = Sample { labels: ctx.labels(&p.attributes, &[("__name__", &name)]), value: p.value.as_f64(), timestamp_ms, start_ms };
             if seen.insert(hasher.hash_one(&sample.labels)) {
-                f(&sample);
+                f(&sample, kind);
             } else {
                 stats.dropped_name_conflict += 1;
             }

@@ -168,7 +168,7 @@ impl Exporter for RemoteWriteExporter {
             // 1.0: the host's series written one by one as they are translated (`stream`).
             let (families, stats) = batch.translate_rest(&self.options);
             let mut bodies = stream::Bodies::new(self.config.max_batch_bytes);
-            let host_stats = batch.host().map(|h| crate::translate::compact_samples(h, &self.options, |s| bodies.push(&s.labels, s.value, s.timestamp_ms)));
+            let host_stats = batch.host().map(|h| crate::translate::compact_samples(h, &self.options, |s, _| bodies.push(&s.labels, s.value, s.timestamp_ms)));
             for ts in encode::to_series(families) {
                 bodies.push_series(&ts);
             }
