@@ -245,7 +245,8 @@ impl MeterProvider {
             let instruments = s.instruments.lock().unwrap();
             reuse.metrics.reserve(instruments.len());
             for i in instruments.iter() {
-                let prev = old_metrics.next_if(|m| m.descriptor.name == i.name());
+                // The same instrument's metric of an earlier collect shares its descriptor.
+                let prev = old_metrics.next_if(|m| Arc::ptr_eq(&m.descriptor, i.descriptor()));
                 if let Some(m) = i.collect(now, prev, &mut interner) {
                     reuse.metrics.push(m);
                 }
@@ -291,7 +292,7 @@ impl Number for f64 {
 
 /// An instrument that can be collected.
 trait Collect: Send + Sync {
-    fn name(&self) -> &str;
+    fn descriptor(&self) -> &Arc<Descriptor>;
     /// Runs the callbacks; `prev` is this instrument's metric from an earlier collect, whose
     /// points vector is reused.
     fn collect(&self, now: u64, prev: Option<CompactMetric>, interner: &mut Interner) -> Option<CompactMetric>;
@@ -360,8 +361,8 @@ impl Interner {
 }
 
 impl<T: Number> Collect for Instrument<T> {
-    fn name(&self) -> &str {
-        &self.descriptor.name
+    fn descriptor(&self) -> &Arc<Descriptor> {
+        &self.descriptor
     }
 
     fn collect(&self, now: u64, prev: Option<CompactMetric>, interner: &mut Interner) -> Option<CompactMetric> {
