@@ -97,9 +97,9 @@ fn full_tick(c: &mut Criterion) {
     c.bench_function("encode/otlp_protobuf_compact", |b| {
         b.iter(|| {
             buf.clear();
-            let n = metricsd::pipeline::encode::batch_encoded_len(batch.host(), &Default::default(), &mut lens);
+            let n = metricsd::pipeline::encode::batch_encoded_len(batch.compact(), &Default::default(), &mut lens);
             buf.reserve(n);
-            metricsd::pipeline::encode::encode_batch(batch.host(), &Default::default(), &lens, &mut buf);
+            metricsd::pipeline::encode::encode_batch(batch.compact(), &Default::default(), &lens, &mut buf);
             buf.len()
         })
     });

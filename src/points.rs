@@ -133,10 +133,11 @@ impl CompactScope {
     }
 }
 
-/// The host's resource in one tick: the meter's compact scopes, then the scopes collectors
-/// produced as OTLP themselves (textfiles).
+/// One resource in one tick, compact: the host's (the meter's scopes, then the scopes
+/// collectors produced as OTLP themselves: textfiles) or a scraped target's (its gauges and
+/// cumulative sums compact, its histograms and summaries as OTLP).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostMetrics {
+pub struct CompactResource {
     pub resource: Resource,
     pub scopes: Vec<CompactScope>,
     pub otlp_scopes: Vec<ScopeMetrics>,

@@ -208,14 +208,14 @@ pub fn metricsd_bodies(req: &ExportMetricsServiceRequest, resource_labels: &[Str
     resources_metricsd_bodies(&req.resource_metrics, resource_labels, max, Vec::new())
 }
 
-/// [`metricsd_bodies`] of a tick's batch as the pipeline holds it: the host's compact points
-/// are translated and written one at a time ([`crate::translate::compact_samples`]), never
+/// [`metricsd_bodies`] of a tick's batch as the pipeline holds it: the compact resources'
+/// points are translated and written one at a time ([`crate::translate::compact_samples`]), never
 /// copied into OTLP structures or families.
 pub fn batch_metricsd_bodies(batch: &Batch, resource_labels: &[String], max: usize) -> Result<Vec<(Vec<u8>, u64)>, String> {
     let opts = metricsd_options(resource_labels);
     let mut out = Vec::new();
-    if let Some(h) = batch.host() {
-        // The host's textfile metrics, as OTLP, after its compact points.
+    for h in batch.compact() {
+        // The resource's OTLP metrics (textfiles, histograms, summaries) after its compact points.
         let textfiles = opentelemetry_proto::tonic::metrics::v1::ResourceMetrics {
             resource: Some(h.resource.clone()),
             scope_metrics: h.otlp_scopes.clone(),

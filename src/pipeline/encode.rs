@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric, NumberDataPo
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
 use prost::Message;
 
-use crate::points::{CompactMetric, CompactScope, HostMetrics, Num, Point, Shape};
+use crate::points::{CompactMetric, CompactResource, CompactScope, Num, Point, Shape};
 
 /// Bytes `req` encodes to; `lens` gets the nested lengths [`encode`] needs.
 pub fn encoded_len(req: &ExportMetricsServiceRequest, lens: &mut Vec<usize>) -> usize {
@@ -37,19 +37,19 @@ pub fn encode(req: &ExportMetricsServiceRequest, lens: &[usize], buf: &mut impl 
     }
 }
 
-/// Bytes a tick's batch (the host's compact metrics, then `req`) encodes to; `lens` gets the
+/// Bytes a tick's batch (the compact resources, then `req`) encodes to; `lens` gets the
 /// nested lengths [`encode_batch`] needs.
-pub fn batch_encoded_len(host: Option<&HostMetrics>, req: &ExportMetricsServiceRequest, lens: &mut Vec<usize>) -> usize {
+pub fn batch_encoded_len(compact: &[CompactResource], req: &ExportMetricsServiceRequest, lens: &mut Vec<usize>) -> usize {
     lens.clear();
-    let host_len = host.map_or(0, |h| nested(1, lens, |lens| host_len(h, lens)));
-    host_len + req.resource_metrics.iter().map(|rm| nested(1, lens, |lens| resource_metrics_len(rm, lens))).sum::<usize>()
+    let compact_len = compact.iter().map(|h| nested(1, lens, |lens| host_len(h, lens))).sum::<usize>();
+    compact_len + req.resource_metrics.iter().map(|rm| nested(1, lens, |lens| resource_metrics_len(rm, lens))).sum::<usize>()
 }
 
 /// Writes a tick's batch using the lengths [`batch_encoded_len`] computed for it: one
-/// `ExportMetricsServiceRequest`, the host's resource first.
-pub fn encode_batch(host: Option<&HostMetrics>, req: &ExportMetricsServiceRequest, lens: &[usize], buf: &mut impl BufMut) {
+/// `ExportMetricsServiceRequest`, the compact resources first.
+pub fn encode_batch(compact: &[CompactResource], req: &ExportMetricsServiceRequest, lens: &[usize], buf: &mut impl BufMut) {
     let mut lens = lens.iter().copied();
-    if let Some(h) = host {
+    for h in compact {
         header(1, &mut lens, buf);
         write_host(h, &mut lens, buf);
     }
@@ -59,13 +59,13 @@ pub fn encode_batch(host: Option<&HostMetrics>, req: &ExportMetricsServiceReques
     }
 }
 
-fn host_len(h: &HostMetrics, lens: &mut Vec<usize>) -> usize {
+fn host_len(h: &CompactResource, lens: &mut Vec<usize>) -> usize {
     let mut n = prost::encoding::message::encoded_len(1, &h.resource);
     n += h.scopes.iter().map(|s| nested(2, lens, |lens| compact_scope_len(s, lens))).sum::<usize>();
     n + h.otlp_scopes.iter().map(|sm| nested(2, lens, |lens| scope_metrics_len(sm, lens))).sum::<usize>()
 }
 
-fn write_host(h: &HostMetrics, lens: &mut impl Iterator<Item = usize>, buf: &mut impl BufMut) {
+fn write_host(h: &CompactResource, lens: &mut impl Iterator<Item = usize>, buf: &mut impl BufMut) {
     prost::encoding::message::encode(1, &h.resource, buf);
     for s in &h.scopes {
         header(2, lens, buf);
@@ -463,7 +463,7 @@ mod tests {
 
     #[test]
     fn compact_host_metrics_with_every_attribute_type_encode_as_their_otlp_copy_does() {
-        use crate::points::{CompactMetric, CompactScope, Descriptor, HostMetrics, Num, Point, Shape};
+        use crate::points::{CompactMetric, CompactResource, CompactScope, Descriptor, Num, Point, Shape};
         use opentelemetry::{Array, KeyValue as Kv, Value};
         use std::sync::Arc;
         let attrs = |i: i64| -> crate::points::Attributes {
@@ -488,7 +488,7 @@ mod tests {
             time_ns: 1_700_000_001_000_000_000,
             points: values.into_iter().enumerate().map(|(i, value)| Point { attributes: attrs(i as i64), value }).collect(),
         };
-        let host = HostMetrics {
+        let host = CompactResource {
             resource: Resource { attributes: vec![kv("host.name", "h")], ..Default::default() },
             scopes: vec![CompactScope {
                 scope: Arc::new(InstrumentationScope { name: "metricsd".into(), ..Default::default() }),

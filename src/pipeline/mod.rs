@@ -7,6 +7,7 @@
 //! time limit and no hook to refresh snapshots first. Our scheduler also gives `--once`,
 //! `/metrics` and one collection shared by every exporter.
 
+pub mod compact;
 pub mod delta;
 pub mod encode;
 pub mod meter;
@@ -22,7 +23,7 @@ pub use crate::status::CollectorStatus;
 pub use scheduler::Scheduler;
 pub use state::{AgentState, TickTimings};
 
-use crate::points::HostMetrics;
+use crate::points::CompactResource;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
@@ -31,14 +32,14 @@ use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 /// `max_batch_bytes`): a bigger one is split by its exporter, and each piece encoded then.
 pub const PRE_ENCODE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-/// One collection, shared by every exporter and never copied: the host's metrics in the
-/// meter's compact form ([`HostMetrics`]: a point is its value and its interned series), then
-/// every other resource (scraped targets, pushed batches) as OTLP.
+/// One collection, shared by every exporter and never copied: the host's metrics and the
+/// scraped targets' in compact form ([`CompactResource`]: a point is its value and its
+/// interned series), then the other resources (pushed batches) as OTLP.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    /// The host's resource, compact; `None` in a batch of other resources only.
-    host: Option<HostMetrics>,
-    /// The other resources, after the host's.
+    /// The compact resources: the host's first, then the scraped targets'.
+    compact: Vec<CompactResource>,
+    /// The other resources, after the compact ones.
     request: ExportMetricsServiceRequest,
     /// Tick number.
     pub seq: u64,
@@ -51,7 +52,7 @@ pub struct Batch {
 impl Batch {
     /// A batch of `request` for tick `seq` holding `points` points.
     pub fn new(request: ExportMetricsServiceRequest, seq: u64, points: u64) -> Self {
-        Batch { host: None, request, seq, points, encoded: std::sync::OnceLock::new() }
+        Batch { compact: Vec::new(), request, seq, points, encoded: std::sync::OnceLock::new() }
     }
 
     /// Wraps a request, counting its points.
@@ -60,17 +61,29 @@ impl Batch {
         Batch::new(request, seq, points)
     }
 
-    /// A tick's batch: the host's compact metrics, then `others`.
-    pub fn with_host(host: HostMetrics, others: ExportMetricsServiceRequest, seq: u64) -> Self {
-        let points = host.scopes.iter().map(|s| s.points() as u64).sum::<u64>()
-            + host.otlp_scopes.iter().flat_map(|s| &s.metrics).map(metric_points).sum::<u64>()
-            + count_points(&others);
-        Batch { host: Some(host), request: others, seq, points, encoded: std::sync::OnceLock::new() }
+    /// A batch of the host's compact metrics, then `others`.
+    pub fn with_host(host: CompactResource, others: ExportMetricsServiceRequest, seq: u64) -> Self {
+        Batch::with_compact(vec![host], others, seq)
     }
 
-    /// The host's compact metrics, if the batch has them.
-    pub fn host(&self) -> Option<&HostMetrics> {
-        self.host.as_ref()
+    /// A tick's batch: compact resources (the host's first), then `others`.
+    pub fn with_compact(compact: Vec<CompactResource>, others: ExportMetricsServiceRequest, seq: u64) -> Self {
+        let points = compact
+            .iter()
+            .map(|r| r.scopes.iter().map(|s| s.points() as u64).sum::<u64>() + r.otlp_scopes.iter().flat_map(|s| &s.metrics).map(metric_points).sum::<u64>())
+            .sum::<u64>()
+            + count_points(&others);
+        Batch { compact, request: others, seq, points, encoded: std::sync::OnceLock::new() }
+    }
+
+    /// The first compact resource: the host's, in a tick's batch.
+    pub fn host(&self) -> Option<&CompactResource> {
+        self.compact.first()
+    }
+
+    /// The compact resources: the host's, then the scraped targets'.
+    pub fn compact(&self) -> &[CompactResource] {
+        &self.compact
     }
 
     /// The resources after the host's, as OTLP.
@@ -84,15 +97,12 @@ impl Batch {
     /// http_json, delta temporality); the OTLP encoding and the Prometheus translation read
     /// the batch in place ([`encoded`](Batch::encoded), [`translate`](Batch::translate)).
     pub fn to_request(&self) -> std::borrow::Cow<'_, ExportMetricsServiceRequest> {
-        match &self.host {
-            None => std::borrow::Cow::Borrowed(&self.request),
-            Some(h) => {
-                let mut resource_metrics = Vec::with_capacity(1 + self.request.resource_metrics.len());
-                resource_metrics.push(host_resource_metrics(h));
-                resource_metrics.extend(self.request.resource_metrics.iter().cloned());
-                std::borrow::Cow::Owned(ExportMetricsServiceRequest { resource_metrics })
-            }
+        if self.compact.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.request);
         }
+        let mut resource_metrics: Vec<ResourceMetrics> = self.compact.iter().map(compact_resource_metrics).collect();
+        resource_metrics.extend(self.request.resource_metrics.iter().cloned());
+        std::borrow::Cow::Owned(ExportMetricsServiceRequest { resource_metrics })
     }
 
     /// The batch in Prometheus families ([`crate::translate::translate`]'s rules), the host's
@@ -102,20 +112,20 @@ impl Batch {
         extra: &[ResourceMetrics],
         opts: &crate::translate::TranslateOptions,
     ) -> (Vec<crate::translate::Family>, crate::translate::TranslateStats) {
-        crate::translate::translate_batch(self.host.as_ref(), self.request.resource_metrics.iter().chain(extra), opts)
+        crate::translate::translate_batch(&self.compact, self.request.resource_metrics.iter().chain(extra), opts)
     }
 
     /// [`translate`](Batch::translate) of everything but the host's compact points, which
     /// [`crate::translate::compact_samples`] hands out one at a time.
     pub fn translate_rest(&self, opts: &crate::translate::TranslateOptions) -> (Vec<crate::translate::Family>, crate::translate::TranslateStats) {
-        crate::translate::translate_rest(self.host.as_ref(), &self.request.resource_metrics, opts)
+        crate::translate::translate_rest(&self.compact, &self.request.resource_metrics, opts)
     }
 
     /// The batch (and `extra` resources after it) in the Prometheus text exposition format,
     /// the host's metrics written straight from their points
     /// ([`crate::translate::render_batch_text`]).
     pub fn render_text(&self, extra: &[ResourceMetrics], opts: &crate::translate::TranslateOptions, out: &mut String) {
-        crate::translate::render_batch_text(self.host.as_ref(), self.request.resource_metrics.iter().chain(extra), opts, out)
+        crate::translate::render_batch_text(&self.compact, self.request.resource_metrics.iter().chain(extra), opts, out)
     }
 
     /// The batch as OTLP protobuf, encoded on first use and shared by every OTLP exporter.
@@ -125,8 +135,8 @@ impl Batch {
         self.encoded.get_or_init(|| {
             let mut lens = Vec::new();
             let mut buf = bytes::BytesMut::new();
-            buf.reserve(encode::batch_encoded_len(self.host.as_ref(), &self.request, &mut lens));
-            encode::encode_batch(self.host.as_ref(), &self.request, &lens, &mut buf);
+            buf.reserve(encode::batch_encoded_len(&self.compact, &self.request, &mut lens));
+            encode::encode_batch(&self.compact, &self.request, &lens, &mut buf);
             buf.freeze()
         })
     }
@@ -136,14 +146,14 @@ impl Batch {
     /// A batch over [`PRE_ENCODE_MAX_BYTES`] is left alone: an exporter splits it and encodes
     /// the pieces, and a whole encoding would only be memory held for nothing.
     fn encode_into(&self, mut buf: bytes::BytesMut, lens: &mut Vec<usize>) {
-        let len = encode::batch_encoded_len(self.host.as_ref(), &self.request, lens);
+        let len = encode::batch_encoded_len(&self.compact, &self.request, lens);
         if len > PRE_ENCODE_MAX_BYTES {
             return;
         }
         self.encoded.get_or_init(|| {
             buf.clear();
             buf.reserve(len);
-            encode::encode_batch(self.host.as_ref(), &self.request, lens, &mut buf);
+            encode::encode_batch(&self.compact, &self.request, lens, &mut buf);
             buf.freeze()
         });
     }
@@ -152,7 +162,7 @@ impl Batch {
     pub fn encoded_len(&self) -> usize {
         match self.encoded.get() {
             Some(b) => b.len(),
-            None => encode::batch_encoded_len(self.host.as_ref(), &self.request, &mut Vec::new()),
+            None => encode::batch_encoded_len(&self.compact, &self.request, &mut Vec::new()),
         }
     }
 
@@ -168,9 +178,9 @@ impl Batch {
         // What a piece repeats (resource, scope) costs little: leave it a quarter at most.
         let budget = (max_bytes - max_bytes / 4).max(1);
         let mut out = Vec::new();
-        let mut others = self.request.clone();
-        if let Some(h) = &self.host {
-            let mut cur: Option<HostMetrics> = None;
+        let mut others = ExportMetricsServiceRequest::default();
+        for h in &self.compact {
+            let mut cur: Option<CompactResource> = None;
             let mut cur_bytes = 0usize;
             for s in &h.scopes {
                 for m in &s.metrics {
@@ -179,7 +189,7 @@ impl Batch {
                         out.push(Batch::with_host(cur.take().expect("bytes were counted"), Default::default(), self.seq));
                         cur_bytes = 0;
                     }
-                    let c = cur.get_or_insert_with(|| HostMetrics { resource: h.resource.clone(), ..Default::default() });
+                    let c = cur.get_or_insert_with(|| CompactResource { resource: h.resource.clone(), ..Default::default() });
                     if !c.scopes.last().is_some_and(|l| std::sync::Arc::ptr_eq(&l.scope, &s.scope)) {
                         c.scopes.push(crate::points::CompactScope { scope: s.scope.clone(), schema_url: s.schema_url.clone(), metrics: Vec::new() });
                     }
@@ -189,10 +199,14 @@ impl Batch {
             }
             out.extend(cur.map(|c| Batch::with_host(c, Default::default(), self.seq)));
             if !h.otlp_scopes.is_empty() {
-                let textfiles = ResourceMetrics { resource: Some(h.resource.clone()), scope_metrics: h.otlp_scopes.clone(), schema_url: String::new() };
-                others.resource_metrics.insert(0, textfiles);
+                others.resource_metrics.push(ResourceMetrics {
+                    resource: Some(h.resource.clone()),
+                    scope_metrics: h.otlp_scopes.clone(),
+                    schema_url: String::new(),
+                });
             }
         }
+        others.resource_metrics.extend(self.request.resource_metrics.iter().cloned());
         if !others.resource_metrics.is_empty() {
             use prost::Message as _;
             out.extend(split_request(&others, budget, |m| m.encoded_len() + 6).into_iter().map(|r| Batch::from_request(r, self.seq)));
@@ -201,13 +215,13 @@ impl Batch {
     }
 
     /// The parts, for the scheduler to reuse their allocations.
-    fn into_parts(self) -> (Option<HostMetrics>, Option<bytes::Bytes>) {
-        (self.host, self.encoded.into_inner())
+    fn into_parts(self) -> (Vec<CompactResource>, Option<bytes::Bytes>) {
+        (self.compact, self.encoded.into_inner())
     }
 }
 
-/// The host's resource as OTLP (a copy).
-fn host_resource_metrics(h: &HostMetrics) -> ResourceMetrics {
+/// A compact resource as OTLP (a copy).
+fn compact_resource_metrics(h: &CompactResource) -> ResourceMetrics {
     let mut scope_metrics: Vec<_> = h.scopes.iter().map(crate::points::CompactScope::to_scope_metrics).collect();
     scope_metrics.extend(h.otlp_scopes.iter().cloned());
     ResourceMetrics { resource: Some(h.resource.clone()), scope_metrics, schema_url: String::new() }

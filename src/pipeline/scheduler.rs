@@ -7,7 +7,7 @@ use super::state::{AgentState, TickTimings};
 use super::Batch;
 use crate::collectors::metric_settings::MetricSettings;
 use crate::collectors::{Collector, TickClock};
-use crate::points::HostMetrics;
+use crate::points::CompactResource;
 use crate::resource::Attributes;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
@@ -44,6 +44,8 @@ pub struct Scheduler {
     seq: u64,
     last_errors: BTreeMap<&'static str, String>,
     scraper: Option<Arc<crate::scrape::Scraper>>,
+    /// The scraped series' attribute sets.
+    scrape_interner: super::compact::ScrapeInterner,
 }
 
 impl Scheduler {
@@ -89,6 +91,7 @@ impl Scheduler {
             seq: 0,
             last_errors: BTreeMap::new(),
             scraper: None,
+            scrape_interner: Default::default(),
         }
     }
 
@@ -184,12 +187,12 @@ impl Scheduler {
         // The batch before the last, if no exporter and no `/metrics` request holds it any more.
         let (host, buf) = match self.recent[1].take().map(Arc::try_unwrap) {
             Some(Ok(b)) => {
-                let (host, encoded) = b.into_parts();
-                (host, encoded.and_then(|e| e.try_into_mut().ok()))
+                let (compact, encoded) = b.into_parts();
+                (compact.into_iter().next(), encoded.and_then(|e| e.try_into_mut().ok()))
             }
             _ => (None, None),
         };
-        let mut host = host.unwrap_or_else(|| HostMetrics { resource: self.resource.clone(), ..Default::default() });
+        let mut host = host.unwrap_or_else(|| CompactResource { resource: self.resource.clone(), ..Default::default() });
         let old = std::mem::take(&mut host.scopes);
         host.otlp_scopes.clear();
         host.scopes = tracing::debug_span!("collect").in_scope(|| self.provider.collect_compact(std::time::SystemTime::now(), old));
@@ -203,13 +206,15 @@ impl Scheduler {
                 }
             }
         }
-        let mut others = ExportMetricsServiceRequest::default();
         self.record(&results);
-        // Scraped targets' results since the previous tick, each under its own resource.
+        let mut compact = vec![host];
+        // Scraped targets' results since the previous tick, each under its own resource, their
+        // gauges and sums made compact.
         if let Some(scraped) = self.scraper.as_ref().map(|s| s.drain()) {
-            others.resource_metrics.extend(scraped);
+            compact.extend(scraped.into_iter().map(|rm| super::compact::compact_resource(rm, &mut self.scrape_interner)));
+            self.scrape_interner.sweep();
         }
-        let batch = Batch::with_host(host, others, self.seq);
+        let batch = Batch::with_compact(compact, ExportMetricsServiceRequest::default(), self.seq);
         let mut encode = Duration::ZERO;
         if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
             let t = Instant::now();

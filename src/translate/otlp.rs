@@ -16,7 +16,7 @@ use super::family::{Family, Kind, Sample};
 use super::labels::{ResourceCtx, HOST_NAME, SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_NAMESPACE};
 use super::names::{label_name, metric_name_with_prefix, prometheus_unit, NameKind};
 use super::values::format_bound;
-use crate::points::{CompactMetric, HostMetrics, Shape};
+use crate::points::{CompactMetric, CompactResource, Shape};
 use std::hash::BuildHasher as _;
 
 /// Name of the per-resource info metric (OTel spec: "Resource Attributes" → `target_info`).
@@ -136,26 +136,28 @@ pub fn translate(req: &ExportMetricsServiceRequest, opts: &TranslateOptions) -> 
 /// [`translate`] of some of a batch's resources (one at a time, say), without copying them
 /// into a request of their own.
 pub fn translate_resources<'r>(resources: impl IntoIterator<Item = &'r ResourceMetrics>, opts: &TranslateOptions) -> (Vec<Family>, TranslateStats) {
-    translate_batch(None, resources, opts)
+    translate_batch(&[], resources, opts)
 }
 
-/// [`translate`] of a tick's batch as the pipeline holds it: the host's compact metrics
-/// ([`HostMetrics`], read in place: no OTLP copy is made of them) first, then `others`.
+/// [`translate`] of a tick's batch as the pipeline holds it: the compact resources (the
+/// host's, the scraped targets': [`CompactResource`], read in place, no OTLP copy is made of
+/// them) first, then `others`.
 pub fn translate_batch<'r>(
-    host: Option<&HostMetrics>,
+    compact: &[CompactResource],
     others: impl IntoIterator<Item = &'r ResourceMetrics>,
     opts: &TranslateOptions,
 ) -> (Vec<Family>, TranslateStats) {
-    translate_parts(host, others, opts, true)
+    translate_parts(compact, others, opts, true)
 }
 
-/// [`translate_batch`]; without `compact`, the host's compact metrics are left out (but still
-/// date its `target_info`), for [`render_batch_text`] to write them itself.
+/// [`translate_batch`]; without `with_points`, the compact metrics are left out (but still
+/// date their resource's `target_info`), for [`render_batch_text`] or [`compact_samples`] to
+/// take them.
 fn translate_parts<'r>(
-    host: Option<&HostMetrics>,
+    compact: &[CompactResource],
     others: impl IntoIterator<Item = &'r ResourceMetrics>,
     opts: &TranslateOptions,
-    compact: bool,
+    with_points: bool,
 ) -> (Vec<Family>, TranslateStats) {
     let mut stats = TranslateStats::default();
     let mut fams = Families::default();
@@ -163,12 +165,12 @@ fn translate_parts<'r>(
     let external: Vec<(String, String)> =
         opts.external_labels.iter().map(|(k, v)| (label_name(k), v.clone())).filter(|(k, v)| !k.is_empty() && !v.is_empty()).collect();
 
-    if let Some(h) = host {
+    for h in compact {
         let attrs: &[KeyValue] = &h.resource.attributes;
         let ctx = ResourceCtx::new(attrs, opts, &external);
         let mut latest_ms: Option<i64> = None;
         for m in h.scopes.iter().flat_map(|s| &s.metrics) {
-            let kept = match compact {
+            let kept = match with_points {
                 true => compact_points(m, &ctx, prefix, &mut fams, &mut stats),
                 false => (!m.points.is_empty()).then(|| nanos_to_ms(m.time_ns)),
             };
@@ -319,76 +321,105 @@ fn number_points(
     latest
 }
 
-/// A batch in the text exposition format ([`render_text`]'s rules), the host's compact
+/// A batch in the text exposition format ([`render_text`]'s rules), the compact resources'
 /// metrics written straight from their points: no family of them is materialised, so a
 /// scrape of `/metrics` costs the text it answers, not ~0.5 KB a series of owned labels.
-/// Everything else (textfiles, scraped and pushed resources, `target_info`) is translated
-/// and rendered as usual. When a host metric's name is also another family's, the whole
-/// batch takes the general path, which merges families of one name.
+/// Compact metrics of one name (`up` of every target) are written together under one
+/// header. Everything else (textfiles, histograms, summaries, pushed resources,
+/// `target_info`) is translated and rendered as usual. When a compact metric's name is also
+/// one of those families', or two compact metrics of one name differ in type, the whole batch
+/// takes the general path, which merges or drops them as the exposition requires.
 pub fn render_batch_text<'r>(
-    host: Option<&HostMetrics>,
+    compact: &[CompactResource],
     others: impl IntoIterator<Item = &'r ResourceMetrics> + Clone,
     opts: &TranslateOptions,
     out: &mut String,
 ) {
-    let Some(h) = host else {
-        return render_text(&translate_parts(None, others, opts, true).0, out);
-    };
+    let general = |out: &mut String| render_text(&translate_parts(compact, others.clone(), opts, true).0, out);
+    if compact.is_empty() {
+        return general(out);
+    }
     let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
-    let (rest, _) = translate_parts(host, others.clone(), opts, false);
-    let mut claimed: std::collections::HashSet<String> = rest.iter().flat_map(|f| series_names(&f.name, f.kind)).collect();
-    let mut plan = Vec::new();
-    for m in h.scopes.iter().flat_map(|s| &s.metrics) {
-        let (name_kind, kind) = compact_kinds(m.descriptor.shape);
-        let name = metric_name_with_prefix(prefix, &m.descriptor.name, &m.descriptor.unit, name_kind);
-        if name.is_empty() {
-            continue;
+    let (rest, _) = translate_parts(compact, others.clone(), opts, false);
+    let taken: std::collections::HashSet<String> = rest.iter().flat_map(|f| series_names(&f.name, f.kind)).collect();
+    // Families of compact metrics by name, in order of first appearance.
+    struct Group<'a> {
+        name: String,
+        kind: Kind,
+        help: &'a str,
+        members: Vec<(usize, &'a CompactMetric)>,
+    }
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (r, h) in compact.iter().enumerate() {
+        for m in h.scopes.iter().flat_map(|s| &s.metrics) {
+            let (name_kind, kind) = compact_kinds(m.descriptor.shape);
+            let name = metric_name_with_prefix(prefix, &m.descriptor.name, &m.descriptor.unit, name_kind);
+            if name.is_empty() {
+                continue;
+            }
+            if taken.contains(&name) {
+                return general(out);
+            }
+            match index.get(&name) {
+                Some(&g) if groups[g].kind != kind => return general(out),
+                Some(&g) => {
+                    if groups[g].help.is_empty() {
+                        groups[g].help = &m.descriptor.description;
+                    }
+                    groups[g].members.push((r, m));
+                }
+                None => {
+                    index.insert(name.clone(), groups.len());
+                    groups.push(Group { name, kind, help: &m.descriptor.description, members: vec![(r, m)] });
+                }
+            }
         }
-        if !claimed.insert(name.clone()) {
-            return render_text(&translate_parts(host, others, opts, true).0, out);
-        }
-        plan.push((m, name, kind));
     }
     let external: Vec<(String, String)> =
         opts.external_labels.iter().map(|(k, v)| (label_name(k), v.clone())).filter(|(k, v)| !k.is_empty() && !v.is_empty()).collect();
-    let ctx = ResourceCtx::new(&h.resource.attributes, opts, &external);
-    for (m, name, kind) in plan {
-        write_family_header(out, &name, &m.descriptor.description, kind);
-        // Two attribute sets can only give one label set through sanitised keys (`a.b`,
-        // `a_b`): the first is kept, as a scrape must not repeat a series.
-        let mut seen = std::collections::HashSet::with_capacity_and_hasher(m.points.len(), foldhash::fast::FixedState::default());
-        for p in &m.points {
-            let sample = Sample { labels: ctx.labels(&p.attributes, &[("__name__", &name)]), value: p.value.as_f64(), timestamp_ms: 0, start_ms: 0 };
-            let at = out.len();
-            write_sample_line(out, &sample);
-            let line = &out[at..];
-            let labels_end = line.rfind(' ').unwrap_or(line.len());
-            if !seen.insert(foldhash::fast::FixedState::default().hash_one(&line[..labels_end])) {
-                out.truncate(at);
+    let ctxs: Vec<ResourceCtx<'_>> = compact.iter().map(|h| ResourceCtx::new(&h.resource.attributes, opts, &external)).collect();
+    let hasher = foldhash::fast::FixedState::default();
+    let mut seen = std::collections::HashSet::with_hasher(foldhash::fast::FixedState::default());
+    for g in groups {
+        write_family_header(out, &g.name, g.help, g.kind);
+        // A label set written twice (sanitised keys `a.b` and `a_b`, or two resources with
+        // one job and instance) is written once, the first: a scrape must not repeat a series.
+        seen.clear();
+        for (r, m) in g.members {
+            for p in &m.points {
+                let sample = Sample { labels: ctxs[r].labels(&p.attributes, &[("__name__", &g.name)]), value: p.value.as_f64(), timestamp_ms: 0, start_ms: 0 };
+                let at = out.len();
+                write_sample_line(out, &sample);
+                let line = &out[at..];
+                let labels_end = line.rfind(' ').unwrap_or(line.len());
+                if !seen.insert(hasher.hash_one(&line[..labels_end])) {
+                    out.truncate(at);
+                }
             }
         }
     }
     render_text(&rest, out);
 }
 
-/// [`translate_batch`] of everything but the host's compact points (textfiles, other
-/// resources, every `target_info`), for a caller that takes the points one by one with
-/// [`compact_samples`].
+/// [`translate_batch`] of everything but the compact points (textfiles, histograms,
+/// summaries, other resources, every `target_info`), for a caller that takes the points one
+/// by one with [`compact_samples`].
 pub fn translate_rest<'r>(
-    host: Option<&HostMetrics>,
+    compact: &[CompactResource],
     others: impl IntoIterator<Item = &'r ResourceMetrics>,
     opts: &TranslateOptions,
 ) -> (Vec<Family>, TranslateStats) {
-    translate_parts(host, others, opts, false)
+    translate_parts(compact, others, opts, false)
 }
 
-/// Each of the host's compact points as a Prometheus sample ([`translate`]'s names and
+/// Each of a compact resource's points as a Prometheus sample ([`translate`]'s names and
 /// labels), handed to `f` one at a time and dropped after: nothing of the batch is
 /// materialised. Two of a metric's points that sanitised keys (`a.b`, `a_b`) would make one
 /// series keep the first; a metric whose name another host metric has already taken is
 /// dropped (both counted in the stats). Names taken by the other resources' families are not
 /// checked: that is for an exposition, which this is not.
-pub fn compact_samples(host: &HostMetrics, opts: &TranslateOptions, mut f: impl FnMut(&Sample, Kind)) -> TranslateStats {
+pub fn compact_samples(host: &CompactResource, opts: &TranslateOptions, mut f: impl FnMut(&Sample, Kind)) -> TranslateStats {
     let mut stats = TranslateStats::default();
     let prefix = opts.name_prefix.as_deref().filter(|p| !p.is_empty());
     let external: Vec<(String, String)> =

@@ -165,14 +165,16 @@ impl RemoteWriteExporter {
 impl Exporter for RemoteWriteExporter {
     fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
         if self.config.protocol_version != 2 {
-            // 1.0: the host's series written one by one as they are translated (`stream`).
+            // 1.0: the compact resources' series written one by one as they are translated (`stream`).
             let (families, stats) = batch.translate_rest(&self.options);
             let mut bodies = stream::Bodies::new(self.config.max_batch_bytes);
-            let host_stats = batch.host().map(|h| crate::translate::compact_samples(h, &self.options, |s, _| bodies.push(&s.labels, s.value, s.timestamp_ms)));
+            let mut dropped = stats.dropped();
+            for r in batch.compact() {
+                dropped += crate::translate::compact_samples(r, &self.options, |s, _| bodies.push(&s.labels, s.value, s.timestamp_ms)).dropped();
+            }
             for ts in encode::to_series(families) {
                 bodies.push_series(&ts);
             }
-            let dropped = stats.dropped() + host_stats.map_or(0, |s| s.dropped());
             if dropped > 0 {
                 self.dropped_points.fetch_add(dropped as u64, Ordering::Relaxed);
             }
