@@ -33,8 +33,16 @@ With `--baseline BINARY`, another metricsd build (e.g. the previous commit's) ru
 exporter in the same window, and the ratio of the two builds' CPU per tick is printed: how a
 change is measured without the minute-to-minute moves of a shared machine.
 
-Usage: scripts/bench_side_by_side.py [--seconds 30] [--exporter otlp|remote_write]
+With `--exporter otlp-grpc`, metricsd sends OTLP/gRPC to the Collector's otlp receiver (a
+debug exporter that logs nothing behind it: the real peer, as a sink) and its deliveries are
+checked on its own `/status`. With `--compare-protocols`, no node_exporter: two metricsd (and
+two of `--baseline`'s build) run in the same window with the same collectors, one exporting
+OTLP/gRPC and one OTLP/HTTP (both `--compression`) to that Collector, and the ratio of their
+CPU per tick is printed (issue 27: gRPC within 10 % of HTTP).
+
+Usage: scripts/bench_side_by_side.py [--seconds 30] [--exporter otlp|otlp-grpc|remote_write]
        [--compression gzip|none] [--split] [--baseline BINARY] [--otelcol BINARY | --no-otelcol]
+       [--compare-protocols]
        (build first: cargo build --release; the Collector: scripts/test.sh, or go build in
        tests/peers/otelcol). scripts/bench_vs_node_exporter.py is the same script.
 """
@@ -79,6 +87,31 @@ service:
     metrics:
       receivers: [hostmetrics]
       exporters: [otlphttp]
+"""
+
+
+# The Collector as the OTLP peer of both protocols: the otlp receiver, a debug exporter that
+# logs nothing at this level; so what is measured on the agent's side is a real gRPC/HTTP peer.
+OTLP_SINK_CONFIG = """receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+exporters:
+  debug:
+    verbosity: basic
+service:
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [debug]
 """
 
 
@@ -138,6 +171,100 @@ def wait_port(port, limit=20):
     raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
 
 
+def otlp_sink(otelcol, dirname):
+    """The Collector's otlp receiver on both protocols: (process, grpc port, http port)."""
+    grpc, http_port = free_port(), free_port()
+    cfg = os.path.join(dirname, "otlp-sink.yaml")
+    with open(cfg, "w") as f:
+        f.write(OTLP_SINK_CONFIG.format(grpc=grpc, http=http_port))
+    p = subprocess.Popen([otelcol, f"--config={cfg}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(grpc)
+        wait_port(http_port)
+    except SystemExit:
+        p.kill()
+        raise
+    return p, grpc, http_port
+
+
+def otlp_exporter(protocol, compression, port):
+    if protocol == "grpc":
+        return f"  - type: otlp\n    protocol: grpc\n    compression: {compression}\n    endpoint: http://127.0.0.1:{port}\n"
+    return f"  - type: otlp\n    protocol: http/protobuf\n    compression: {compression}\n    endpoint: http://127.0.0.1:{port}/v1/metrics\n"
+
+
+def exports(status_port):
+    """(payloads sent, dropped, failed attempts) of an agent, from its /status."""
+    import json
+    conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=10)
+    conn.request("GET", "/status")
+    ex = json.loads(conn.getresponse().read())["exporters"]
+    return tuple(sum(e[k] for e in ex) for k in ("sent_payloads", "dropped_payloads", "failed_attempts"))
+
+
+def compare_protocols(args):
+    """metricsd over OTLP/gRPC and over OTLP/HTTP (and the baseline's build likewise), side by
+    side in one window, all to the same Collector: CPU per tick, RSS, and the gRPC/HTTP ratio."""
+    n = args.seconds
+    d = tempfile.TemporaryDirectory()
+    procs = []
+    agents = []  # (label, process, status port)
+    try:
+        sink, grpc, http_port = otlp_sink(args.otelcol, d.name)
+        procs.append(sink)
+        builds = [("after", args.binary)] + ([("before", args.baseline)] if args.baseline else [])
+        for build, binary in builds:
+            for protocol, port in (("grpc", grpc), ("http", http_port)):
+                status_port = free_port()
+                cfg = os.path.join(d.name, f"{build}-{protocol}.yaml")
+                with open(cfg, "w") as f:
+                    f.write(f"server:\n  port: {status_port}\ncollector:\n  interval: 1s\n"
+                            f"exporters:\n{otlp_exporter(protocol, args.compression, port)}")
+                p = subprocess.Popen([binary, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
+                procs.append(p)
+                agents.append((f"{build} {protocol}", p, status_port))
+        # Warm-up: first ticks, connections, the compressors' state; and past the 10 s after which
+        # Tokio lets the start's blocking threads go (a thread that exits takes its CPU time along).
+        time.sleep(20)
+        for label, p, _ in agents:
+            if p.poll() is not None:
+                raise SystemExit(f"metricsd ({label}) exited with status {p.returncode} during the warm-up")
+        sent0 = [exports(port) for _, _, port in agents]
+        # Serving /status takes a blocking thread that Tokio lets go 10 s later: not in the window.
+        time.sleep(12)
+        cpu0 = [(cpu_by_thread(p.pid), cpu_total_ns(p.pid)) for _, p, _ in agents]
+        time.sleep(n)
+        cpu1 = [(cpu_by_thread(p.pid), cpu_total_ns(p.pid)) for _, p, _ in agents]
+        sent1 = [exports(port) for _, _, port in agents]
+        rows = {}
+        for (label, p, _), c0, c1, s0, s1 in zip(agents, cpu0, cpu1, sent0, sent1):
+            sent, dropped, failed = (b - a for a, b in zip(s0, s1))
+            if sent < n - 2 or dropped or failed:
+                raise SystemExit(f"metricsd ({label}): {sent} payloads sent, {dropped} dropped, {failed} failed in {n} s")
+            # A thread that exited in the window: the whole-process figure (10 ms ticks) keeps its time.
+            if set(c0[0]) - set(c1[0]):
+                print(f"note: a thread of metricsd ({label}) exited in the window; its CPU is counted in clock ticks", file=sys.stderr)
+                ns = c1[1] - c0[1]
+            else:
+                ns = cpu_window(c0[0], c1[0], label)
+            rows[label] = (ns / 1e6 / n, rss_kb(p.pid) / 1024, sent)
+    finally:
+        for p in reversed(procs):  # the agents first, the sink last
+            p.send_signal(signal.SIGTERM)
+            p.wait(15)
+        d.cleanup()
+    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {os.uname().release} nproc={os.cpu_count()} window={n}s "
+          f"compare-protocols compression={args.compression} peer=otelcol-otlp-receiver")
+    for label, (cpu, rss, sent) in rows.items():
+        print(f"metricsd_{label.replace(' ', '_')}: {cpu:.3f} ms/tick, {rss:.1f} MB RSS, {sent} payloads")
+    for build, _ in builds:
+        g, h = rows[f"{build} grpc"][0], rows[f"{build} http"][0]
+        print(f"ratio_cpu_grpc_over_http_{build}: {g / h:.3f}")
+    if args.baseline:
+        for protocol in ("grpc", "http"):
+            print(f"ratio_cpu_{protocol}_after_over_before: {rows[f'after {protocol}'][0] / rows[f'before {protocol}'][0]:.3f}")
+
+
 class Sink(http.server.BaseHTTPRequestHandler):
     # Keep-alive, as the OpenTelemetry Collector and Prometheus do: with HTTP/1.0 every request
     # would pay a new connection (and a resolver thread hop) that no real deployment pays.
@@ -170,7 +297,7 @@ class Sink(http.server.BaseHTTPRequestHandler):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=30)
-    ap.add_argument("--exporter", choices=["otlp", "remote_write"], default="otlp")
+    ap.add_argument("--exporter", choices=["otlp", "otlp-grpc", "remote_write"], default="otlp")
     ap.add_argument("--compression", choices=["gzip", "none"], default="gzip")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/metricsd"))
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
@@ -179,14 +306,21 @@ def main():
     ap.add_argument("--otelcol", default=os.environ.get("METRICSD_OTELCOL", os.path.join(ROOT, "target/otelcol-test")),
                     help="the Collector binary (hostmetrics receiver only)")
     ap.add_argument("--no-otelcol", action="store_true", help="leave the Collector out")
+    ap.add_argument("--compare-protocols", action="store_true",
+                    help="metricsd over OTLP/gRPC beside metricsd over OTLP/HTTP (and --baseline's build likewise), to the Collector")
     ap.add_argument("--otelcol-scrapers", default="cpu,memory,disk,filesystem,network,load,paging,processes",
                     help="the hostmetrics scrapers, comma-separated (to see what one costs)")
     args = ap.parse_args()
+    if not os.path.exists(args.binary):
+        raise SystemExit(f"{args.binary} missing: run cargo build --release")
+    grpc_peer = args.compare_protocols or args.exporter == "otlp-grpc"
+    if grpc_peer and not os.path.exists(args.otelcol):
+        raise SystemExit(f"{args.otelcol} missing: the OTLP/gRPC peer is the Collector (scripts/test.sh builds it with Go)")
+    if args.compare_protocols:
+        return compare_protocols(args)
     if not args.no_otelcol and not os.path.exists(args.otelcol):
         print(f"note: {args.otelcol} missing (scripts/test.sh builds it with Go); the Collector is left out", file=sys.stderr)
         args.no_otelcol = True
-    if not os.path.exists(args.binary):
-        raise SystemExit(f"{args.binary} missing: run cargo build --release")
     n = args.seconds
 
     sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
@@ -201,7 +335,8 @@ def main():
     ne = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{ne_port}"] + NE_MINIMAL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     d = tempfile.TemporaryDirectory()
-    md = bare = base = oc = None
+    md = bare = base = oc = grpc_sink = None
+    status_port = None
     try:
         wait_port(ne_port)
         conn = http.client.HTTPConnection("127.0.0.1", ne_port, timeout=10)
@@ -215,13 +350,20 @@ def main():
                 raise SystemExit(f"node_exporter answered Content-Encoding {r.getheader('Content-Encoding')!r}")
 
         cfg = os.path.join(d.name, "bench.yaml")
-        if args.exporter == "otlp":
+        server = "server:\n  enabled: false\n"
+        if args.exporter == "otlp-grpc":
+            grpc_sink, grpc_port, _ = otlp_sink(args.otelcol, d.name)
+            exp = otlp_exporter("grpc", args.compression, grpc_port)
+            # Deliveries are checked on the agent's /status (the Python sink speaks no gRPC).
+            status_port = free_port()
+            server = f"server:\n  port: {status_port}\n"
+        elif args.exporter == "otlp":
             exp = (f"  - type: otlp\n    protocol: http/protobuf\n    compression: {args.compression}\n"
                    f"    endpoint: http://127.0.0.1:{sink_port}/v1/metrics\n")
         else:
             exp = f"  - type: prometheus_remote_write\n    endpoint: http://127.0.0.1:{sink_port}/api/v1/write\n"
         with open(cfg, "w") as f:
-            f.write(f"server:\n  enabled: false\ncollector:\n  interval: 1s\nexporters:\n{exp}")
+            f.write(f"{server}collector:\n  interval: 1s\nexporters:\n{exp}")
         md = subprocess.Popen([args.binary, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
         if args.split:
             bare_cfg = os.path.join(d.name, "bare.yaml")
@@ -229,7 +371,12 @@ def main():
                 f.write("server:\n  enabled: false\ncollector:\n  interval: 1s\nexporters: []\n")
             bare = subprocess.Popen([args.binary, "-c", bare_cfg, "--log-level", "error"], stdout=subprocess.DEVNULL)
         if args.baseline:
-            base = subprocess.Popen([args.baseline, "-c", cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
+            base_cfg = cfg
+            if status_port:
+                base_cfg = os.path.join(d.name, "baseline.yaml")
+                with open(base_cfg, "w") as f:
+                    f.write(f"server:\n  port: {free_port()}\ncollector:\n  interval: 1s\nexporters:\n{exp}")
+            base = subprocess.Popen([args.baseline, "-c", base_cfg, "--log-level", "warn"], stdout=subprocess.DEVNULL)
         if not args.no_otelcol:
             oc_cfg = os.path.join(d.name, "otelcol.yaml")
             with open(oc_cfg, "w") as f:
@@ -246,6 +393,7 @@ def main():
         time.sleep(0.5)
         before = Sink.requests
         otel_before = Sink.otel_requests
+        grpc_before = exports(status_port) if status_port else None
         for p, who in ((md, "metricsd"), (bare, "metricsd without exporter"), (base, "the baseline metricsd"), (oc, "the Collector")):
             if p is not None and p.poll() is not None:
                 raise SystemExit(f"{who} exited with status {p.returncode} during the warm-up (run it by hand to see why)")
@@ -277,14 +425,19 @@ def main():
         ne_cpu_ms = cpu_window(ne0, ne1, "node_exporter") / 1e6 / n
         md_cpu_ms = cpu_window(md0, md1, "metricsd") / 1e6 / n
         ne_rss, md_rss = rss_kb(ne.pid) / 1024, rss_kb(md.pid) / 1024
-        sent = Sink.requests - before
-        want = {"gzip": "gzip", "none": None}[args.compression] if args.exporter == "otlp" else "snappy"
-        if Sink.encoding != want:
-            raise SystemExit(f"metricsd sent Content-Encoding {Sink.encoding!r}, expected {want!r}")
+        if grpc_before is not None:
+            sent, dropped, failed = (b - a for a, b in zip(grpc_before, exports(status_port)))
+            if dropped or failed:
+                raise SystemExit(f"metricsd over gRPC: {dropped} payloads dropped, {failed} failed attempts in the window")
+        else:
+            sent = Sink.requests - before
+            want = {"gzip": "gzip", "none": None}[args.compression] if args.exporter == "otlp" else "snappy"
+            if Sink.encoding != want:
+                raise SystemExit(f"metricsd sent Content-Encoding {Sink.encoding!r}, expected {want!r}")
     finally:
         ne.send_signal(signal.SIGTERM)
         ne.wait(10)
-        for p in (md, bare, base, oc):
+        for p in (md, bare, base, oc, grpc_sink):
             if p is not None:
                 p.send_signal(signal.SIGTERM)
                 p.wait(15)

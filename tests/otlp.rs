@@ -162,6 +162,21 @@ fn grpc_delivers_resource_names_units_and_cumulative_values_gzip_compressed_with
 }
 
 #[test]
+fn one_http2_connection_carries_every_grpc_export_of_every_compression() {
+    for compression in ["gzip", "zstd", "none"] {
+        let rx = Receiver::ok();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(&dir, &otlp(&format!("http://{}", rx.addr), &format!("    compression: {compression}\n")), "");
+        let (batches, err) = run_for(&cfg, 1.3);
+        let got = rx.got();
+        assert!(got.len() >= 3, "{compression}: {} requests; stderr:\n{err}", got.len());
+        assert_eq!(got.len(), batches, "{compression}: one request per batch");
+        got.iter().for_each(|g| check_host_batch(&g.request));
+        assert_eq!(rx.connections(), 1, "{compression}: {} exports over {} connections", got.len(), rx.connections());
+    }
+}
+
+#[test]
 fn zstd_compression_arrives_as_grpc_encoding_zstd() {
     let rx = Receiver::ok();
     let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::codec::CompressionEncoding;
@@ -50,6 +51,7 @@ impl MetricsService for Svc {
 pub struct Receiver {
     pub addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
+    accepted: Arc<AtomicUsize>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -59,6 +61,8 @@ impl Receiver {
         reply: impl Fn(usize) -> (Result<ExportMetricsServiceResponse, Status>, Duration) + Send + Sync + 'static,
     ) -> Receiver {
         let got = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
         let svc = Svc { got: got.clone(), reply: Arc::new(reply) };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -73,15 +77,23 @@ impl Receiver {
                     server = server.tls_config(t).unwrap();
                 }
                 let service = MetricsServiceServer::new(svc).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd);
+                // tonic's own TcpIncoming, counting the connections it accepts.
+                use tonic::codegen::tokio_stream::StreamExt as _;
+                let incoming = tonic::transport::server::TcpIncoming::from(listener).map(move |c| {
+                    if c.is_ok() {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    c
+                });
                 let _ = server
-                    .serve_with_incoming_shutdown(service, tonic::transport::server::TcpIncoming::from(listener), async {
+                    .serve_with_incoming_shutdown(service, incoming, async {
                         let _ = stop_rx.await;
                     })
                     .await;
             });
         });
         let addr = addr_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        Receiver { addr, got, stop: Some(stop_tx) }
+        Receiver { addr, got, accepted, stop: Some(stop_tx) }
     }
 
     pub fn ok() -> Receiver {
@@ -90,6 +102,11 @@ impl Receiver {
 
     pub fn got(&self) -> Vec<Got> {
         self.got.lock().unwrap().clone()
+    }
+
+    /// The TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 

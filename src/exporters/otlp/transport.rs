@@ -1,12 +1,12 @@
 //! How an OTLP request travels: a tonic gRPC channel over our own connector (TCP → proxy →
-//! rustls from [`crate::tls`]), or the shared HTTP client of [`crate::http`] for
+//! rustls from [`crate::tls`]) carrying our own HTTP/2 requests (`grpc_call.rs`), or the shared HTTP client of [`crate::http`] for
 //! `http/protobuf`, each set up once from an [`OtlpConfig`] with its metadata or headers.
 
 use super::config::{Compression, OtlpConfig, Protocol};
+use super::grpc_call::GrpcCall;
 use crate::http::HttpClient;
 use crate::tls::TlsConfig;
 use hyper::header::{HeaderName, HeaderValue};
-use tonic::codegen::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
@@ -47,9 +47,9 @@ pub fn grpc_channel(config: &OtlpConfig) -> Result<(Channel, MetadataMap), Strin
     Ok((channel, metadata))
 }
 
-/// The gRPC channel and its metadata, or the HTTP client, URL and headers.
+/// The gRPC channel and its headers, or the HTTP client, URL and headers.
 pub(super) enum Transport {
-    Grpc { client: tonic::client::Grpc<Channel>, metadata: MetadataMap },
+    Grpc(GrpcCall),
     Http { client: HttpClient, uri: hyper::Uri, headers: Vec<(HeaderName, HeaderValue)> },
 }
 
@@ -63,14 +63,10 @@ impl Transport {
         let compression = config.compression();
         Ok(match config.protocol() {
             Protocol::Grpc => {
-                let (channel, metadata) = grpc_channel(config)?;
-                let mut client = tonic::client::Grpc::new(channel).accept_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Zstd);
-                client = match compression {
-                    Compression::Gzip => client.send_compressed(CompressionEncoding::Gzip),
-                    Compression::Zstd => client.send_compressed(CompressionEncoding::Zstd),
-                    Compression::None => client,
-                };
-                Transport::Grpc { client, metadata }
+                // The metadata map is built to check the headers as gRPC metadata; the
+                // request carries them as headers.
+                let (channel, _metadata) = grpc_channel(config)?;
+                Transport::Grpc(GrpcCall::new(channel, &headers, timeout))
             }
             Protocol::HttpProtobuf => {
                 let tls = TlsConfig { enabled: target.tls, ..config.tls.clone() };
