@@ -177,13 +177,6 @@ fn reconcile_exporters(old: Running, wanted: &[ExporterConfig]) -> Result<(Runni
     Ok((next, old.into_iter().map(|(_, h)| h).collect()))
 }
 
-/// Whether an OTLP exporter sends batches as they are (cumulative temporality): the tick then
-/// encodes each batch once, on its own thread, for all of them (`Batch::encoded`). Delta
-/// exporters convert the batch first and encode their own request.
-fn uses_otlp(exporters: &[ExporterConfig]) -> bool {
-    exporters.iter().any(|e| matches!(e, ExporterConfig::Otlp(c) if c.temporality() == crate::exporters::otlp::Temporality::Cumulative))
-}
-
 fn uses_tls(c: &ExporterConfig) -> bool {
     let e = c.endpoint();
     e.starts_with("https://")
@@ -232,7 +225,6 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         _ => {}
     }
     *state.exporters.write().unwrap() = running.handles.clone();
-    state.encode_at_tick.store(uses_otlp(&wanted), std::sync::atomic::Ordering::Relaxed);
 
     let mut config = config;
     let (mut sched_stop, mut sched_task) = start_scheduler(&config, state.clone(), config_path.as_deref());
@@ -296,7 +288,6 @@ pub async fn run(config: Config, opts: &Options) -> u8 {
         }
         *state.resource.write().unwrap() = detect_resource(&new);
         *state.exporters.write().unwrap() = next.handles.clone();
-        state.encode_at_tick.store(uses_otlp(&wanted), std::sync::atomic::Ordering::Relaxed);
         running = next;
         for h in retired {
             tokio::spawn(async move { h.shutdown(Instant::now() + Duration::from_secs(5)).await });
@@ -419,20 +410,5 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
     }
     for f in set {
         f.await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exporters::otlp::{OtlpConfig, Temporality};
-
-    #[test]
-    fn the_tick_encodes_for_otlp_only_when_an_exporter_sends_the_batch_as_it_is() {
-        let otlp = |t: Option<Temporality>| ExporterConfig::Otlp(OtlpConfig { temporality: t, ..Default::default() });
-        assert!(!uses_otlp(&[]));
-        assert!(uses_otlp(&[otlp(None)]), "cumulative by default");
-        assert!(!uses_otlp(&[otlp(Some(Temporality::Delta))]), "a delta exporter encodes its converted request");
-        assert!(uses_otlp(&[otlp(Some(Temporality::Delta)), otlp(Some(Temporality::Cumulative))]));
     }
 }

@@ -457,7 +457,7 @@ mod tests {
         let batch = sched.tick_now();
         let bytes = batch.encoded();
         let request = batch.to_request();
-        assert_eq!(first_difference(bytes, &request.encode_to_vec()), None, "(index, our length, prost's)");
+        assert_eq!(first_difference(&bytes, &request.encode_to_vec()), None, "(index, our length, prost's)");
         assert_eq!(ExportMetricsServiceRequest::decode(&bytes[..]).unwrap(), *request);
     }
 
@@ -503,7 +503,7 @@ mod tests {
         };
         let batch = crate::pipeline::Batch::with_host(host, request(), 1);
         let want = batch.to_request().encode_to_vec();
-        assert_eq!(first_difference(batch.encoded(), &want), None, "(index, our length, prost's)");
+        assert_eq!(first_difference(&batch.encoded(), &want), None, "(index, our length, prost's)");
         assert_eq!(batch.points, crate::pipeline::count_points(&batch.to_request()));
     }
 }

@@ -28,10 +28,6 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
-/// The largest batch the tick encodes as OTLP for the exporters (the OTLP exporters' default
-/// `max_batch_bytes`): a bigger one is split by its exporter, and each piece encoded then.
-pub const PRE_ENCODE_MAX_BYTES: usize = 4 * 1024 * 1024;
-
 /// One collection, shared by every exporter and never copied: the host's metrics and the
 /// scraped targets' in compact form ([`CompactResource`]: a point is its value and its
 /// interned series), then the other resources (pushed batches) as OTLP.
@@ -45,14 +41,12 @@ pub struct Batch {
     pub seq: u64,
     /// Data points in the batch.
     pub points: u64,
-    /// The batch as OTLP protobuf, made once for every OTLP exporter (see [`Batch::encoded`]).
-    encoded: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Batch {
     /// A batch of `request` for tick `seq` holding `points` points.
     pub fn new(request: ExportMetricsServiceRequest, seq: u64, points: u64) -> Self {
-        Batch { compact: Vec::new(), request, seq, points, encoded: std::sync::OnceLock::new() }
+        Batch { compact: Vec::new(), request, seq, points }
     }
 
     /// Wraps a request, counting its points.
@@ -73,7 +67,7 @@ impl Batch {
             .map(|r| r.scopes.iter().map(|s| s.points() as u64).sum::<u64>() + r.otlp_scopes.iter().flat_map(|s| &s.metrics).map(metric_points).sum::<u64>())
             .sum::<u64>()
             + count_points(&others);
-        Batch { compact, request: others, seq, points, encoded: std::sync::OnceLock::new() }
+        Batch { compact, request: others, seq, points }
     }
 
     /// The first compact resource: the host's, in a tick's batch.
@@ -128,42 +122,29 @@ impl Batch {
         crate::translate::render_batch_text(&self.compact, self.request.resource_metrics.iter().chain(extra), opts, out)
     }
 
-    /// The batch as OTLP protobuf, encoded on first use and shared by every OTLP exporter.
-    /// The scheduler encodes it on the tick's thread right after building the batch when an
-    /// OTLP exporter is configured, while the batch is still in that CPU's cache.
-    pub fn encoded(&self) -> &bytes::Bytes {
-        self.encoded.get_or_init(|| {
-            let mut lens = Vec::new();
-            let mut buf = bytes::BytesMut::new();
-            buf.reserve(encode::batch_encoded_len(&self.compact, &self.request, &mut lens));
-            encode::encode_batch(&self.compact, &self.request, &lens, &mut buf);
-            buf.freeze()
+    /// Writes the batch as OTLP protobuf into `buf` (cleared first; its allocation is kept, so
+    /// an exporter thread that encodes every tick into one buffer allocates nothing and the
+    /// batch never holds an encoding of itself).
+    pub fn encode_to(&self, buf: &mut Vec<u8>) {
+        LENS.with(|lens| {
+            let mut lens = lens.borrow_mut();
+            let n = encode::batch_encoded_len(&self.compact, &self.request, &mut lens);
+            buf.clear();
+            buf.reserve(n);
+            encode::encode_batch(&self.compact, &self.request, &lens, buf);
         })
     }
 
-    /// Encodes the batch into `buf` (cleared first; its allocation is kept when big enough)
-    /// as [`encoded`](Batch::encoded) unless that was done already.
-    /// A batch over [`PRE_ENCODE_MAX_BYTES`] is left alone: an exporter splits it and encodes
-    /// the pieces, and a whole encoding would only be memory held for nothing.
-    fn encode_into(&self, mut buf: bytes::BytesMut, lens: &mut Vec<usize>) {
-        let len = encode::batch_encoded_len(&self.compact, &self.request, lens);
-        if len > PRE_ENCODE_MAX_BYTES {
-            return;
-        }
-        self.encoded.get_or_init(|| {
-            buf.clear();
-            buf.reserve(len);
-            encode::encode_batch(&self.compact, &self.request, lens, &mut buf);
-            buf.freeze()
-        });
+    /// The batch as OTLP protobuf, in a buffer of its own.
+    pub fn encoded(&self) -> bytes::Bytes {
+        let mut buf = Vec::new();
+        self.encode_to(&mut buf);
+        buf.into()
     }
 
-    /// Bytes the batch takes as OTLP protobuf (counted, not encoded, unless it already is).
+    /// Bytes the batch takes as OTLP protobuf (counted, not encoded).
     pub fn encoded_len(&self) -> usize {
-        match self.encoded.get() {
-            Some(b) => b.len(),
-            None => encode::batch_encoded_len(&self.compact, &self.request, &mut Vec::new()),
-        }
+        LENS.with(|lens| encode::batch_encoded_len(&self.compact, &self.request, &mut lens.borrow_mut()))
     }
 
     /// The batch in batches of at most `max_bytes` of OTLP protobuf each (one metric larger
@@ -215,9 +196,14 @@ impl Batch {
     }
 
     /// The parts, for the scheduler to reuse their allocations.
-    fn into_parts(self) -> (Vec<CompactResource>, Option<bytes::Bytes>) {
-        (self.compact, self.encoded.into_inner())
+    fn into_parts(self) -> Vec<CompactResource> {
+        self.compact
     }
+}
+
+thread_local! {
+    /// The nested lengths of the batch being encoded on this thread, kept from batch to batch.
+    static LENS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A compact resource as OTLP (a copy).

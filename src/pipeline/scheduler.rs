@@ -37,8 +37,6 @@ pub struct Scheduler {
     /// done with that one, the tick rewrites its points and encoding buffer in place (see
     /// [`meter::MeterProvider::collect_reusing`]) instead of allocating them anew.
     recent: [Option<Arc<Batch>>; 2],
-    /// The nested lengths of the batch being encoded, reused from tick to tick.
-    lens: Vec<usize>,
     timeout: Duration,
     state: Arc<AgentState>,
     seq: u64,
@@ -85,7 +83,6 @@ impl Scheduler {
             provider,
             resource,
             recent: [None, None],
-            lens: Vec::new(),
             timeout,
             state,
             seq: 0,
@@ -106,7 +103,8 @@ impl Scheduler {
         self.collectors.iter().map(|(n, _)| *n).collect()
     }
 
-    /// One tick: refresh, collect, encode; the batch is stored as the latest and returned.
+    /// One tick: refresh, collect; the batch is stored as the latest and returned (each
+    /// exporter encodes it on its own thread).
     /// Runs on the calling thread (see [`tick_now`](Scheduler::tick_now)).
     pub async fn tick(&mut self) -> Arc<Batch> {
         self.tick_now()
@@ -185,12 +183,9 @@ impl Scheduler {
         // no longer matches the current tick unless it finishes in time).
         let refreshed = Instant::now();
         // The batch before the last, if no exporter and no `/metrics` request holds it any more.
-        let (host, buf) = match self.recent[1].take().map(Arc::try_unwrap) {
-            Some(Ok(b)) => {
-                let (compact, encoded) = b.into_parts();
-                (compact.into_iter().next(), encoded.and_then(|e| e.try_into_mut().ok()))
-            }
-            _ => (None, None),
+        let host = match self.recent[1].take().map(Arc::try_unwrap) {
+            Some(Ok(b)) => b.into_parts().into_iter().next(),
+            _ => None,
         };
         let mut host = host.unwrap_or_else(|| CompactResource { resource: self.resource.clone(), ..Default::default() });
         let old = std::mem::take(&mut host.scopes);
@@ -215,17 +210,10 @@ impl Scheduler {
             self.scrape_interner.sweep();
         }
         let batch = Batch::with_compact(compact, ExportMetricsServiceRequest::default(), self.seq);
-        let mut encode = Duration::ZERO;
-        if self.state.encode_at_tick.load(std::sync::atomic::Ordering::Relaxed) {
-            let t = Instant::now();
-            batch.encode_into(buf.unwrap_or_default(), &mut self.lens);
-            encode = t.elapsed();
-        }
         *self.state.tick.lock().unwrap() = TickTimings {
             tick: self.seq,
             refresh_seconds: (refreshed - started).as_secs_f64(),
             collect_seconds: (collected - refreshed).as_secs_f64(),
-            encode_seconds: encode.as_secs_f64(),
             points: batch.points,
         };
         let batch = Arc::new(batch);
@@ -318,44 +306,43 @@ mod tests {
     use crate::status::CollectorStatus;
 
     #[test]
-    fn a_batch_is_encoded_once_and_at_the_tick_only_when_an_otlp_exporter_wants_it() {
-        for wanted in [false, true] {
-            let state = AgentState::new(Default::default());
-            state.encode_at_tick.store(wanted, std::sync::atomic::Ordering::Relaxed);
-            let clock = TickClock::default();
-            let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
-            let mut sched = Scheduler::new(collectors, clock, &Default::default(), Duration::from_secs(5), state);
-            let batch = sched.tick_now();
-            assert_eq!(batch.encoded.get().is_some(), wanted);
-            let bytes = batch.encoded().clone();
-            let prost_bytes = prost::Message::encode_to_vec(&*batch.to_request());
-            let first_difference = bytes.iter().zip(&prost_bytes).position(|(a, b)| a != b);
-            assert_eq!((first_difference, bytes.len()), (None, prost_bytes.len()), "the request's protobuf, byte for byte as prost writes it");
-            assert!(std::ptr::eq(batch.encoded().as_ptr(), bytes.as_ptr()), "encoded once, then shared");
-        }
+    fn a_ticks_batch_encodes_byte_for_byte_as_prost_writes_its_otlp_copy() {
+        let state = AgentState::new(Default::default());
+        let clock = TickClock::default();
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let mut sched = Scheduler::new(collectors, clock, &Default::default(), Duration::from_secs(5), state);
+        let batch = sched.tick_now();
+        let bytes = batch.encoded();
+        let prost_bytes = prost::Message::encode_to_vec(&*batch.to_request());
+        let first_difference = bytes.iter().zip(&prost_bytes).position(|(a, b)| a != b);
+        assert_eq!((first_difference, bytes.len()), (None, prost_bytes.len()), "the request's protobuf, byte for byte as prost writes it");
+        assert_eq!(batch.encoded_len(), bytes.len());
+        let mut buf = Vec::with_capacity(1 << 20);
+        let at = buf.as_ptr();
+        batch.encode_to(&mut buf);
+        assert_eq!((buf.as_slice(), buf.as_ptr()), (&bytes[..], at), "into the caller's buffer, its allocation kept");
     }
 
     #[test]
     fn a_tick_rewrites_the_batch_before_the_last_in_place_once_nothing_else_holds_it() {
         let state = AgentState::new(Default::default());
-        state.encode_at_tick.store(true, std::sync::atomic::Ordering::Relaxed);
         let clock = TickClock::default();
         let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
         let mut sched = Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), Duration::from_secs(5), state);
+        let points = |b: &Batch| b.host().unwrap().scopes[0].metrics[0].points.as_ptr() as usize;
         let first = sched.tick_now();
-        let (first_buf, first_points) = (first.encoded().as_ptr() as usize, first.points);
+        let (first_points_at, first_points) = (points(&first), first.points);
         drop(first);
         let second = sched.tick_now();
         let third = sched.tick_now();
-        assert_eq!(third.encoded().as_ptr() as usize, first_buf, "the first batch's buffer was reused");
-        assert_eq!(third.encoded(), &prost::Message::encode_to_vec(&*third.to_request()), "and holds exactly the new request");
+        assert_eq!(points(&third), first_points_at, "the first batch's points vector was reused");
         assert_eq!(third.points, second.points);
         assert!(third.points >= first_points);
         // A batch someone still holds is left alone: the tick allocates anew.
         let fourth = sched.tick_now();
         let _held = sched.tick_now();
         let sixth = sched.tick_now();
-        assert_ne!(sixth.encoded().as_ptr(), fourth.encoded().as_ptr());
+        assert_ne!(points(&sixth), points(&fourth));
         assert_eq!(sixth.host().unwrap().resource, third.host().unwrap().resource);
         let names = |b: &Batch| b.host().unwrap().scopes[0].metrics.iter().map(|m| m.descriptor.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&sixth), names(&second));

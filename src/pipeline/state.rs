@@ -22,8 +22,6 @@ pub struct TickTimings {
     pub refresh_seconds: f64,
     /// Every instrument callback, each observation becoming an OTLP point of the batch.
     pub collect_seconds: f64,
-    /// The batch as OTLP protobuf, made once for every OTLP exporter (0 without one).
-    pub encode_seconds: f64,
     /// Data points in the batch.
     pub points: u64,
 }
@@ -46,8 +44,6 @@ pub struct AgentState {
     pub scrape: RwLock<Option<Arc<crate::scrape::Scraper>>>,
     /// Where the last tick's time went.
     pub tick: Mutex<TickTimings>,
-    /// Whether an exporter uses [`Batch::encoded`] (OTLP): the tick then encodes the batch.
-    pub encode_at_tick: std::sync::atomic::AtomicBool,
     /// The OTLP receiver's counters; `None` when no receiver runs.
     pub receiver: Mutex<Option<crate::status::ReceiverStatus>>,
     /// What apps pushed, kept for `/metrics` when `receivers.otlp.metrics_expiration` is set.
@@ -66,7 +62,6 @@ impl AgentState {
             ready_requires_export: std::sync::atomic::AtomicBool::new(true),
             scrape: RwLock::new(None),
             tick: Mutex::new(TickTimings::default()),
-            encode_at_tick: std::sync::atomic::AtomicBool::new(false),
             receiver: Mutex::new(None),
             received: Mutex::new(Default::default()),
         })

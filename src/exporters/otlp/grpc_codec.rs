@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 01 00 00 2f 3a  1f 8b 08 00 ...   compressed (gzip or zstd), prefix written first, no copy
-//! 0a 9c 7a 0a ...                   `compression: none`: the shared encoding as it is; the
+//! 0a 9c 7a 0a ...                   `compression: none`: the batch's encoding as it is; the
 //!                                   prefix 00 00 00 bd 1c goes in front of it when sent
 //! ```
 //!
@@ -28,9 +28,15 @@ pub fn grpc_payload(raw: bytes::Bytes, compression: Compression) -> Result<bytes
     if compression == Compression::None {
         return Ok(raw);
     }
+    grpc_compressed(&raw, compression)
+}
+
+/// The gRPC payload of an encoded request compressed with `compression` (not `None`): one
+/// length-prefixed message flagged compressed.
+pub fn grpc_compressed(raw: &[u8], compression: Compression) -> Result<bytes::Bytes, String> {
     let mut out = Vec::with_capacity(PREFIX_LEN + raw.len() / 4 + 64);
     out.extend_from_slice(&[1, 0, 0, 0, 0]);
-    compress_into(&mut out, &raw, compression)?;
+    compress_into(&mut out, raw, compression)?;
     let len = u32::try_from(out.len() - PREFIX_LEN).map_err(|_| format!("a gRPC message holds at most 4 GiB, not {} bytes", out.len()))?;
     out[1..PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
     Ok(out.into())

@@ -31,8 +31,9 @@
 //! ## Why tonic and not opentelemetry-otlp's `MetricExporter`
 //!
 //! `MetricExporter` exports the SDK's `ResourceMetrics` and retries on its own. Our batch is
-//! already an OTLP `ExportMetricsServiceRequest` (host metrics plus scraped targets' own
-//! resources), built once and shared by every exporter; it goes through the one queue of
+//! encoded as an OTLP `ExportMetricsServiceRequest` (host metrics plus scraped targets' own
+//! resources; each exporter encodes it into its thread's buffer, see [`crate::pipeline::Batch`]);
+//! it goes through the one queue of
 //! [`crate::pipeline::queue`] with its byte bound, backoff and counters. So this exporter sends
 //! that request as it is over a tonic `Channel` whose connector is our rustls configuration,
 //! and classifies the answer for the queue. The queue holds each batch encoded once (that is
@@ -68,7 +69,7 @@ pub use config::{
 };
 pub use env::parse_env_headers;
 pub use grpc_call::ANSWER_LIMIT;
-pub use grpc_codec::{grpc_payload, wire, ResponseDecoder, Wire, PREFIX_LEN};
+pub use grpc_codec::{grpc_compressed, grpc_payload, wire, ResponseDecoder, Wire, PREFIX_LEN};
 pub use split::split_by_encoded_len;
 pub use transport::grpc_channel;
 
@@ -119,6 +120,31 @@ impl OtlpExporter {
     }
 
     /// The payload of an encoded request holding `points` points.
+    /// The payload of a batch: encoded into this thread's buffer (kept from batch to batch,
+    /// so no encoding stays with the batch) and compressed from there; uncompressed, the
+    /// encoding is the payload.
+    fn batch_payload(&self, batch: &Batch) -> Result<Payload, String> {
+        thread_local! {
+            static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        if self.compression == Compression::None {
+            return self.payload_of(batch.encoded(), batch.points);
+        }
+        ENCODED.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            batch.encode_to(&mut buf);
+            let body = match &self.transport {
+                Transport::Grpc(_) => grpc_compressed(&buf, self.compression)?,
+                Transport::Http { .. } => {
+                    let mut out = Vec::with_capacity(buf.len() / 4 + 64);
+                    compress::compress_into(&mut out, &buf, self.compression)?;
+                    out.into()
+                }
+            };
+            Ok(Payload { body, points: batch.points })
+        })
+    }
+
     fn payload_of(&self, raw: bytes::Bytes, points: u64) -> Result<Payload, String> {
         let body = match (&self.transport, self.compression) {
             // One length-prefixed message, compressed behind its prefix.
@@ -158,9 +184,9 @@ impl Exporter for OtlpExporter {
             if batch.points == 0 {
                 return Ok(Vec::new());
             }
-            // The batch's own encoding, shared with every other OTLP exporter; a batch over
-            // the limit is split as it is held (its host points never become OTLP structures).
-            return batch.split(self.max_batch_bytes).iter().map(|p| self.payload_of(p.encoded().clone(), p.points)).collect();
+            // A batch over the limit is split as it is held (its points never become OTLP
+            // structures), each piece encoded into this thread's buffer.
+            return batch.split(self.max_batch_bytes).iter().map(|p| self.batch_payload(p)).collect();
         }
         let converted = self.delta.lock().unwrap().convert(&batch.to_request(), self.temporality);
         let points = count_points(&converted);
@@ -227,7 +253,7 @@ mod tests {
 
         let exporter = OtlpExporter::new(OtlpConfig { compression: Some(Compression::None), ..Default::default() }).unwrap();
         let payloads = exporter.encode(&batch).unwrap();
-        assert_eq!(payloads[0].body.as_ptr(), batch.encoded().as_ptr(), "uncompressed, the batch's own encoding is sent: no copy");
+        assert_eq!(payloads[0].body, batch.encoded(), "uncompressed, the encoding is the payload");
     }
 
     #[tokio::test]
