@@ -294,6 +294,40 @@ mod tests {
     }
 
     #[test]
+    fn compact_metrics_of_one_name_in_several_resources_are_one_family_in_the_metrics_text() {
+        let clock = crate::collectors::TickClock::default();
+        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+        let mut sched = Scheduler::new(
+            collectors,
+            clock,
+            &[("host.name".to_string(), "h".to_string())].into(),
+            std::time::Duration::from_secs(5),
+            AgentState::new(Default::default()),
+        );
+        let host = sched.tick_now().host().unwrap().clone();
+        // Two more resources with the host's metrics (as two scraped targets both have `up`).
+        let target = |name: &str| {
+            let mut r = host.clone();
+            r.resource.attributes.push(crate::points::proto_key_value(&opentelemetry::KeyValue::new("service.name", name.to_string())));
+            r
+        };
+        let batch = Batch::with_compact(vec![host.clone(), target("a"), target("b")], Default::default(), 1);
+        let opts = crate::translate::TranslateOptions::default();
+        let mut out = String::new();
+        batch.render_text(&[], &opts, &mut out);
+        let mut general = String::new();
+        crate::translate::render_text(&crate::translate::translate(&batch.to_request(), &opts).0, &mut general);
+        let sorted = |s: &str| {
+            let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&out), sorted(&general));
+        assert_eq!(out.matches("# TYPE system_memory_usage_bytes ").count(), 1, "one header for the three resources");
+        assert_eq!(out.matches("system_memory_usage_bytes{").count(), 12, "4 states × 3 resources");
+    }
+
+    #[test]
     fn metrics_text_written_from_the_points_is_what_translating_the_otlp_copy_renders() {
         let clock = crate::collectors::TickClock::default();
         let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
