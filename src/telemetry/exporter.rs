@@ -1,6 +1,11 @@
-//! The SDK's OTLP exporters for the agent's own logs and spans, over the agent's own transport
-//! (the gRPC channel of [`crate::exporters::otlp::grpc_channel`], or [`crate::http::HttpClient`]
-//! for http/protobuf), so proxies and TLS settings work as for the metrics.
+//! The SDK's OTLP exporters for the agent's own logs and spans, over the agent's own transport,
+//! so proxies and TLS settings work as for the metrics: [`crate::http::HttpClient`] for
+//! http/protobuf; for gRPC, the SDK's http/protobuf exporter encodes and [`GrpcBridge`] sends
+//! the request as the signal's gRPC call on the metrics' own gRPC path
+//! ([`crate::exporters::otlp::GrpcCall`]). Not the SDK's tonic exporter: tonic 0.14 panics on
+//! a `grpc-status-details-bin` answer that is not base64 (grpc/grpc-rust PR #2618, open), and
+//! the SDK's builder takes only a bare tonic `Channel`, so nothing could guard it; a panic
+//! aborts the agent.
 //!
 //! The SDK's batch processors export from threads of their own, outside the Tokio runtime the
 //! transport needs (its timers, its connection tasks): [`OnRuntime`] enters the runtime's
@@ -8,7 +13,7 @@
 
 use super::config::TelemetryConfig;
 use crate::exporters::otlp::Protocol;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -106,6 +111,70 @@ impl opentelemetry_http::HttpClient for Client {
     }
 }
 
+/// The agent's gRPC call as the SDK's `HttpClient`: the SDK's http/protobuf exporter encodes
+/// the request, and this sends it as the OTLP gRPC call of its signal on the agent's channel
+/// ([`crate::exporters::otlp::GrpcCall`]: our connector, proxy and TLS; tonic reads the answer,
+/// after the guard that keeps a `grpc-status-details-bin` that is not base64 from aborting the
+/// agent, which the SDK's own tonic exporter lacks). The answer goes back to the SDK as HTTP:
+/// 200 with the response message, or the gRPC status as an HTTP error.
+#[derive(Clone)]
+struct GrpcBridge {
+    call: crate::exporters::otlp::GrpcCall,
+    compression: crate::exporters::otlp::Compression,
+}
+
+impl std::fmt::Debug for GrpcBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("metricsd gRPC bridge")
+    }
+}
+
+/// The gRPC methods of the signals the SDK's http exporter posts to `/v1/{signal}`.
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for GrpcBridge {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<bytes::Bytes>,
+    ) -> Result<opentelemetry_http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        use prost::Message as _;
+        let path = match request.uri().path() {
+            p if p.ends_with("/v1/traces") => TRACES_PATH,
+            p if p.ends_with("/v1/logs") => LOGS_PATH,
+            other => return Err(format!("no OTLP gRPC method for {other}").into()),
+        };
+        let body = request.into_body();
+        let payload = match self.compression {
+            crate::exporters::otlp::Compression::None => body,
+            c => crate::exporters::otlp::grpc_compressed(&body, c)?,
+        };
+        let answer = match self.call.export_to(path, &payload).await {
+            Ok(response) => opentelemetry_http::Response::builder().status(200).body(bytes::Bytes::from(response.encode_to_vec()))?,
+            Err(status) => {
+                let http = match status.code() {
+                    tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::DeadlineExceeded | tonic::Code::Aborted => 503,
+                    tonic::Code::Unauthenticated => 401,
+                    tonic::Code::PermissionDenied => 403,
+                    tonic::Code::Unimplemented => 404,
+                    _ => 400,
+                };
+                opentelemetry_http::Response::builder().status(http).body(bytes::Bytes::from(format!("gRPC {:?}: {}", status.code(), status.message())))?
+            }
+        };
+        Ok(answer)
+    }
+}
+
+/// The gRPC bridge of `config`.
+fn grpc_bridge(config: &TelemetryConfig) -> Result<GrpcBridge, String> {
+    let otlp = config.otlp();
+    let (channel, _metadata) = crate::exporters::otlp::grpc_channel(&otlp)?;
+    let call = crate::exporters::otlp::GrpcCall::new(channel, &otlp.header_pairs()?, otlp.timeout());
+    Ok(GrpcBridge { call, compression: otlp.compression() })
+}
+
 fn otlp_compression(config: &TelemetryConfig) -> Option<opentelemetry_otlp::Compression> {
     match config.otlp().compression() {
         crate::exporters::otlp::Compression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
@@ -117,14 +186,14 @@ fn otlp_compression(config: &TelemetryConfig) -> Option<opentelemetry_otlp::Comp
 pub fn spans(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExporter, String> {
     let otlp = config.otlp();
     let built = match otlp.protocol() {
-        Protocol::Grpc => {
-            let (channel, metadata) = crate::exporters::otlp::grpc_channel(&otlp)?;
-            let mut b = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_channel(channel).with_metadata(metadata).with_timeout(otlp.timeout());
-            if let Some(c) = otlp_compression(config) {
-                b = b.with_compression(c);
-            }
-            b.build()
-        }
+        // gRPC through the bridge (compressed there, as the metrics are).
+        Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_http_client(grpc_bridge(config)?)
+            .with_endpoint(config.http_url("traces")?)
+            .with_timeout(otlp.timeout())
+            .build(),
         Protocol::HttpProtobuf => {
             let client = http_client(config)?;
             let mut b = opentelemetry_otlp::SpanExporter::builder()
@@ -149,14 +218,13 @@ pub fn spans(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExporte
 pub fn logs(config: &TelemetryConfig) -> Result<opentelemetry_otlp::LogExporter, String> {
     let otlp = config.otlp();
     let built = match otlp.protocol() {
-        Protocol::Grpc => {
-            let (channel, metadata) = crate::exporters::otlp::grpc_channel(&otlp)?;
-            let mut b = opentelemetry_otlp::LogExporter::builder().with_tonic().with_channel(channel).with_metadata(metadata).with_timeout(otlp.timeout());
-            if let Some(c) = otlp_compression(config) {
-                b = b.with_compression(c);
-            }
-            b.build()
-        }
+        Protocol::Grpc => opentelemetry_otlp::LogExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_http_client(grpc_bridge(config)?)
+            .with_endpoint(config.http_url("logs")?)
+            .with_timeout(otlp.timeout())
+            .build(),
         Protocol::HttpProtobuf => {
             let client = http_client(config)?;
             let mut b = opentelemetry_otlp::LogExporter::builder()
@@ -182,4 +250,60 @@ fn http_client(config: &TelemetryConfig) -> Result<Client, String> {
     let target = otlp.target()?;
     let tls = crate::tls::TlsConfig { enabled: target.tls, ..otlp.tls.clone() };
     Ok(Client(crate::http::HttpClient::with_proxy(&tls, otlp.timeout(), otlp.proxy_url.as_ref())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_http::HttpClient as _;
+
+    /// A gRPC server that answers every call with `status` and these status details, in the
+    /// headers (trailers-only).
+    async fn grpc_server(status: &'static str, details: &'static str) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let svc = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| async move {
+                    let answer = hyper::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .header("grpc-status", status)
+                        .header("grpc-message", "busy")
+                        .header("grpc-status-details-bin", details)
+                        .body(http_body_util::Empty::<bytes::Bytes>::new())
+                        .unwrap();
+                    Ok::<_, std::convert::Infallible>(answer)
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_grpc_answer_with_status_details_that_are_not_base64_is_an_error_for_the_sdk_not_an_abort() {
+        for (status, http) in [("14", 503), ("3", 400)] {
+            let addr = grpc_server(status, "%%% not base64 %%%").await;
+            let config: TelemetryConfig = serde_yaml_ng::from_str(&format!("{{endpoint: 'http://{addr}', protocol: grpc}}")).unwrap();
+            let bridge = grpc_bridge(&config).unwrap();
+            for signal in ["logs", "traces"] {
+                let request = opentelemetry_http::Request::builder().method("POST").uri(config.http_url(signal).unwrap()).body(bytes::Bytes::new()).unwrap();
+                let answer = bridge.send_bytes(request).await.unwrap();
+                assert_eq!(answer.status().as_u16(), http, "{signal}");
+                assert!(String::from_utf8_lossy(answer.body()).contains("busy"), "{:?}", answer.body());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_path_that_is_no_otlp_signal_is_an_error() {
+        let config: TelemetryConfig = serde_yaml_ng::from_str("{endpoint: 'http://127.0.0.1:9', protocol: grpc}").unwrap();
+        let bridge = grpc_bridge(&config).unwrap();
+        let request = opentelemetry_http::Request::builder().method("POST").uri("http://127.0.0.1:9/v1/metrics").body(bytes::Bytes::new()).unwrap();
+        assert!(bridge.send_bytes(request).await.unwrap_err().to_string().contains("/v1/metrics"));
+    }
 }

@@ -244,7 +244,7 @@ impl OtlpConfig {
 
     /// The user headers, checked: valid names and values, not the protocol's own, no binary
     /// metadata. Names are lower-cased (gRPC metadata keys are).
-    pub(super) fn header_pairs(&self) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    pub(crate) fn header_pairs(&self) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
         let mut out = Vec::with_capacity(self.headers.len());
         for (k, val) in &self.headers {
             let lk = k.trim().to_ascii_lowercase();

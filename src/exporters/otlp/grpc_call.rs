@@ -38,14 +38,14 @@ const DETAILS_HEADER: &str = "grpc-status-details-bin";
 
 /// The channel and the headers every export carries.
 #[derive(Clone)]
-pub(super) struct GrpcCall {
+pub struct GrpcCall {
     channel: Channel,
     headers: HeaderMap,
 }
 
 impl GrpcCall {
     /// `headers`: the configured ones (checked by the config: no reserved or `-bin` names).
-    pub(super) fn new(channel: Channel, headers: &[(HeaderName, HeaderValue)], timeout: Duration) -> Self {
+    pub fn new(channel: Channel, headers: &[(HeaderName, HeaderValue)], timeout: Duration) -> Self {
         let mut h = HeaderMap::with_capacity(headers.len() + 5);
         for (k, v) in headers {
             h.append(k.clone(), v.clone());
@@ -63,6 +63,13 @@ impl GrpcCall {
 
     /// Sends one payload and reads the answer; a failure is the gRPC status to classify.
     pub(super) async fn export(&self, payload: &Bytes) -> Result<ExportMetricsServiceResponse, Status> {
+        self.export_to(EXPORT_PATH, payload).await
+    }
+
+    /// [`export`](GrpcCall::export) to another OTLP service's `Export` method (`path`), for
+    /// the agent's own logs and spans. Their answers have the metrics answer's shape (a
+    /// partial success of a count and a message), so they are read as one.
+    pub async fn export_to(&self, path: &'static str, payload: &Bytes) -> Result<ExportMetricsServiceResponse, Status> {
         // A payload that cannot be sent is dropped (INTERNAL is not retried).
         let (body, encoding) = match wire(payload).map_err(Status::internal)? {
             Wire::Framed { encoding } => (tonic::body::Body::new(http_body_util::Full::new(payload.clone())), encoding),
@@ -70,7 +77,7 @@ impl GrpcCall {
         };
         let mut request = hyper::Request::new(body);
         *request.method_mut() = hyper::Method::POST;
-        *request.uri_mut() = hyper::Uri::from_static(EXPORT_PATH);
+        *request.uri_mut() = hyper::Uri::from_static(path);
         *request.version_mut() = hyper::Version::HTTP_2;
         *request.headers_mut() = self.headers.clone();
         if let Some(e) = encoding {

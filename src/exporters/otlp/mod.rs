@@ -68,7 +68,7 @@ pub use config::{
     HTTP_METRICS_PATH, RESERVED_HEADERS,
 };
 pub use env::parse_env_headers;
-pub use grpc_call::ANSWER_LIMIT;
+pub use grpc_call::{GrpcCall, ANSWER_LIMIT};
 pub use grpc_codec::{grpc_compressed, grpc_payload, wire, ResponseDecoder, Wire, PREFIX_LEN};
 pub use split::split_by_encoded_len;
 pub use transport::grpc_channel;
