@@ -84,13 +84,19 @@ impl<E: LogExporter> LogExporter for OnRuntime<E> {
     }
 }
 
-/// The agent's HTTP client as the SDK's `HttpClient`.
+/// The agent's transport as the SDK's `HttpClient`: the HTTP client, or the gRPC bridge.
 #[derive(Clone)]
-struct Client(crate::http::HttpClient);
+enum Client {
+    Http(crate::http::HttpClient),
+    Grpc(GrpcBridge),
+}
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("metricsd HttpClient")
+        f.write_str(match self {
+            Client::Http(_) => "metricsd HttpClient",
+            Client::Grpc(_) => "metricsd gRPC bridge",
+        })
     }
 }
 
@@ -100,9 +106,13 @@ impl opentelemetry_http::HttpClient for Client {
         &self,
         request: opentelemetry_http::Request<bytes::Bytes>,
     ) -> Result<opentelemetry_http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let client = match self {
+            Client::Http(c) => c,
+            Client::Grpc(bridge) => return bridge.send(request).await,
+        };
         let (parts, body) = request.into_parts();
         let headers: Vec<_> = parts.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let answer = self.0.request(parts.method, &parts.uri, &headers, body, ANSWER_LIMIT).await?;
+        let answer = client.request(parts.method, &parts.uri, &headers, body, ANSWER_LIMIT).await?;
         let mut response = opentelemetry_http::Response::builder().status(answer.status);
         if let Some(h) = response.headers_mut() {
             *h = answer.headers;
@@ -111,7 +121,7 @@ impl opentelemetry_http::HttpClient for Client {
     }
 }
 
-/// The agent's gRPC call as the SDK's `HttpClient`: the SDK's http/protobuf exporter encodes
+/// The agent's gRPC call behind the SDK's `HttpClient` ([`Client::Grpc`]): the SDK's http/protobuf exporter encodes
 /// the request, and this sends it as the OTLP gRPC call of its signal on the agent's channel
 /// ([`crate::exporters::otlp::GrpcCall`]: our connector, proxy and TLS; tonic reads the answer,
 /// after the guard that keeps a `grpc-status-details-bin` that is not base64 from aborting the
@@ -123,19 +133,13 @@ struct GrpcBridge {
     compression: crate::exporters::otlp::Compression,
 }
 
-impl std::fmt::Debug for GrpcBridge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("metricsd gRPC bridge")
-    }
-}
-
 /// The gRPC methods of the signals the SDK's http exporter posts to `/v1/{signal}`.
 const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
-#[async_trait::async_trait]
-impl opentelemetry_http::HttpClient for GrpcBridge {
-    async fn send_bytes(
+impl GrpcBridge {
+    /// Sends the SDK's request as its signal's gRPC call; the answer as HTTP.
+    async fn send(
         &self,
         request: opentelemetry_http::Request<bytes::Bytes>,
     ) -> Result<opentelemetry_http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
@@ -182,80 +186,53 @@ fn otlp_compression(config: &TelemetryConfig) -> Option<opentelemetry_otlp::Comp
     }
 }
 
-/// The span exporter `config` describes.
-pub fn spans(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    let otlp = config.otlp();
-    let built = match otlp.protocol() {
-        // gRPC through the bridge (compressed there, as the metrics are).
-        Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+/// The SDK's http/protobuf exporter of one signal (`$builder`, posting to `/v1/$signal`) on
+/// the agent's transport: the HTTP client, or the gRPC bridge (which carries the headers as
+/// metadata and compresses itself).
+macro_rules! signal_exporter {
+    ($builder:expr, $config:expr, $signal:literal) => {{
+        let config: &TelemetryConfig = $config;
+        let otlp = config.otlp();
+        let grpc = matches!(otlp.protocol(), Protocol::Grpc);
+        let client = if grpc { Client::Grpc(grpc_bridge(config)?) } else { http_client(config)? };
+        let mut b = $builder
             .with_http()
+            // Explicitly: with the crate's `http-json` feature on (features unify across the
+            // build) its default would be JSON.
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_http_client(grpc_bridge(config)?)
-            .with_endpoint(config.http_url("traces")?)
-            .with_timeout(otlp.timeout())
-            .build(),
-        Protocol::HttpProtobuf => {
-            let client = http_client(config)?;
-            let mut b = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                // Explicitly: with the crate's `http-json` feature on (features unify across the
-                // build) its default would be JSON.
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_http_client(client)
-                .with_endpoint(config.http_url("traces")?)
-                .with_headers(config.headers.clone().into_iter().collect())
-                .with_timeout(otlp.timeout());
+            .with_http_client(client)
+            .with_endpoint(config.http_url($signal)?)
+            .with_timeout(otlp.timeout());
+        if !grpc {
+            b = b.with_headers(config.headers.clone().into_iter().collect());
             if let Some(c) = otlp_compression(config) {
                 b = b.with_compression(c);
             }
-            b.build()
         }
-    };
-    built.map_err(|e| format!("traces exporter: {e}"))
+        b.build().map_err(|e| format!("{} exporter: {e}", $signal))
+    }};
+}
+
+/// The span exporter `config` describes.
+pub fn spans(config: &TelemetryConfig) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    signal_exporter!(opentelemetry_otlp::SpanExporter::builder(), config, "traces")
 }
 
 /// The log exporter `config` describes.
 pub fn logs(config: &TelemetryConfig) -> Result<opentelemetry_otlp::LogExporter, String> {
-    let otlp = config.otlp();
-    let built = match otlp.protocol() {
-        Protocol::Grpc => opentelemetry_otlp::LogExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_http_client(grpc_bridge(config)?)
-            .with_endpoint(config.http_url("logs")?)
-            .with_timeout(otlp.timeout())
-            .build(),
-        Protocol::HttpProtobuf => {
-            let client = http_client(config)?;
-            let mut b = opentelemetry_otlp::LogExporter::builder()
-                .with_http()
-                // Explicitly: with the crate's `http-json` feature on (features unify across the
-                // build) its default would be JSON.
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_http_client(client)
-                .with_endpoint(config.http_url("logs")?)
-                .with_headers(config.headers.clone().into_iter().collect())
-                .with_timeout(otlp.timeout());
-            if let Some(c) = otlp_compression(config) {
-                b = b.with_compression(c);
-            }
-            b.build()
-        }
-    };
-    built.map_err(|e| format!("logs exporter: {e}"))
+    signal_exporter!(opentelemetry_otlp::LogExporter::builder(), config, "logs")
 }
 
 fn http_client(config: &TelemetryConfig) -> Result<Client, String> {
     let otlp = config.otlp();
     let target = otlp.target()?;
     let tls = crate::tls::TlsConfig { enabled: target.tls, ..otlp.tls.clone() };
-    Ok(Client(crate::http::HttpClient::with_proxy(&tls, otlp.timeout(), otlp.proxy_url.as_ref())?))
+    Ok(Client::Http(crate::http::HttpClient::with_proxy(&tls, otlp.timeout(), otlp.proxy_url.as_ref())?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_http::HttpClient as _;
 
     /// A gRPC server that answers every call with `status` and these status details, in the
     /// headers (trailers-only).
@@ -292,7 +269,7 @@ mod tests {
             let bridge = grpc_bridge(&config).unwrap();
             for signal in ["logs", "traces"] {
                 let request = opentelemetry_http::Request::builder().method("POST").uri(config.http_url(signal).unwrap()).body(bytes::Bytes::new()).unwrap();
-                let answer = bridge.send_bytes(request).await.unwrap();
+                let answer = bridge.send(request).await.unwrap();
                 assert_eq!(answer.status().as_u16(), http, "{signal}");
                 assert!(String::from_utf8_lossy(answer.body()).contains("busy"), "{:?}", answer.body());
             }
@@ -304,6 +281,6 @@ mod tests {
         let config: TelemetryConfig = serde_yaml_ng::from_str("{endpoint: 'http://127.0.0.1:9', protocol: grpc}").unwrap();
         let bridge = grpc_bridge(&config).unwrap();
         let request = opentelemetry_http::Request::builder().method("POST").uri("http://127.0.0.1:9/v1/metrics").body(bytes::Bytes::new()).unwrap();
-        assert!(bridge.send_bytes(request).await.unwrap_err().to_string().contains("/v1/metrics"));
+        assert!(bridge.send(request).await.unwrap_err().to_string().contains("/v1/metrics"));
     }
 }
