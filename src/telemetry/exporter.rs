@@ -1,6 +1,6 @@
 //! The SDK's OTLP exporters for the agent's own logs and spans, over the agent's own transport,
 //! so proxies and TLS settings work as for the metrics: [`crate::http::HttpClient`] for
-//! http/protobuf; for gRPC, the SDK's http/protobuf exporter encodes and [`GrpcBridge`] sends
+//! http/protobuf; for gRPC, the SDK's http/protobuf exporter encodes and `GrpcBridge` sends
 //! the request as the signal's gRPC call on the metrics' own gRPC path
 //! ([`crate::exporters::otlp::GrpcCall`]). Not the SDK's tonic exporter: tonic 0.14 panics on
 //! a `grpc-status-details-bin` answer that is not base64 (grpc/grpc-rust PR #2618, open), and

@@ -66,7 +66,7 @@ impl GrpcCall {
         self.export_to(EXPORT_PATH, payload).await
     }
 
-    /// [`export`](GrpcCall::export) to another OTLP service's `Export` method (`path`), for
+    /// `export` to another OTLP service's `Export` method (`path`), for
     /// the agent's own logs and spans. Their answers have the metrics answer's shape (a
     /// partial success of a count and a message), so they are read as one.
     pub async fn export_to(&self, path: &'static str, payload: &Bytes) -> Result<ExportMetricsServiceResponse, Status> {
