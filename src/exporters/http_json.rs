@@ -431,15 +431,7 @@ mod tests {
 
     #[test]
     fn a_ticks_batch_is_written_point_by_point_as_the_same_bodies_its_otlp_copy_gives() {
-        let clock = crate::collectors::TickClock::default();
-        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
-        let state = crate::pipeline::AgentState::new(Default::default());
-        let mut sched =
-            crate::pipeline::Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), std::time::Duration::from_secs(5), state);
-        let tick = sched.tick_now();
-        let mut scraped = tick.to_request().resource_metrics[0].clone();
-        scraped.resource.as_mut().unwrap().attributes.push(crate::points::proto_key_value(&opentelemetry::KeyValue::new("service.name", "app")));
-        let batch = Batch::with_host(tick.host().unwrap().clone(), ExportMetricsServiceRequest { resource_metrics: vec![scraped] }, 1);
+        let batch = crate::pipeline::testutil::host_and_scraped(&crate::pipeline::testutil::fixture_tick());
         for max in [usize::MAX, 2048] {
             let streamed = batch_metricsd_bodies(&batch, &["host.name".to_string()], max).unwrap();
             let copied = metricsd_bodies(&batch.to_request(), &["host.name".to_string()], max).unwrap();

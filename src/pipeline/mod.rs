@@ -295,16 +295,7 @@ mod tests {
 
     #[test]
     fn compact_metrics_of_one_name_in_several_resources_are_one_family_in_the_metrics_text() {
-        let clock = crate::collectors::TickClock::default();
-        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
-        let mut sched = Scheduler::new(
-            collectors,
-            clock,
-            &[("host.name".to_string(), "h".to_string())].into(),
-            std::time::Duration::from_secs(5),
-            AgentState::new(Default::default()),
-        );
-        let host = sched.tick_now().host().unwrap().clone();
+        let host = testutil::fixture_tick().host().unwrap().clone();
         // Two more resources with the host's metrics (as two scraped targets both have `up`).
         let target = |name: &str| {
             let mut r = host.clone();
@@ -329,16 +320,7 @@ mod tests {
 
     #[test]
     fn metrics_text_written_from_the_points_is_what_translating_the_otlp_copy_renders() {
-        let clock = crate::collectors::TickClock::default();
-        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
-        let mut sched = Scheduler::new(
-            collectors,
-            clock,
-            &[("host.name".to_string(), "h".to_string())].into(),
-            std::time::Duration::from_secs(5),
-            AgentState::new(Default::default()),
-        );
-        let batch = sched.tick_now();
+        let batch = testutil::fixture_tick();
         let opts = crate::translate::TranslateOptions::default();
         let general = |extra: &[ResourceMetrics]| {
             let mut req = batch.to_request().into_owned();
@@ -373,16 +355,7 @@ mod tests {
     #[test]
     fn a_batch_over_the_limit_splits_into_complete_requests_that_hold_every_point_once() {
         use prost::Message as _;
-        let clock = crate::collectors::TickClock::default();
-        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
-        let mut sched = Scheduler::new(
-            collectors,
-            clock,
-            &[("host.name".to_string(), "h".to_string())].into(),
-            std::time::Duration::from_secs(5),
-            AgentState::new(Default::default()),
-        );
-        let tick = sched.tick_now();
+        let tick = testutil::fixture_tick();
         let others = ExportMetricsServiceRequest { resource_metrics: vec![tick.to_request().resource_metrics[0].clone(); 2] };
         let batch = Batch::with_host(tick.host().unwrap().clone(), others, 7);
         assert_eq!(batch.split(usize::MAX).len(), 1, "a batch that fits is itself");
@@ -410,16 +383,7 @@ mod tests {
 
     #[test]
     fn a_ticks_batch_translates_in_place_exactly_as_its_otlp_copy_does() {
-        let clock = crate::collectors::TickClock::default();
-        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
-        let mut sched = Scheduler::new(
-            collectors,
-            clock,
-            &[("host.name".to_string(), "h".to_string())].into(),
-            std::time::Duration::from_secs(5),
-            AgentState::new(Default::default()),
-        );
-        let batch = sched.tick_now();
+        let batch = testutil::fixture_tick();
         assert!(batch.host().is_some_and(|h| !h.scopes.is_empty()));
         for opts in [
             crate::translate::TranslateOptions::default(),

@@ -44,3 +44,21 @@ pub(crate) fn sum(name: &str, monotonic: bool, points: Vec<NumberDataPoint>) -> 
 pub(crate) fn metrics(req: &ExportMetricsServiceRequest) -> Vec<&Metric> {
     req.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics).collect()
 }
+
+/// A real tick's batch: the default collectors on the `linux-6.18-vm` fixture tree, the host's
+/// resource `host.name=h`.
+pub(crate) fn fixture_tick() -> std::sync::Arc<super::Batch> {
+    let clock = crate::collectors::TickClock::default();
+    let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
+    let resource = [("host.name".to_string(), "h".to_string())].into();
+    let mut sched = super::Scheduler::new(collectors, clock, &resource, std::time::Duration::from_secs(5), super::AgentState::new(Default::default()));
+    sched.tick_now()
+}
+
+/// `tick`'s host metrics, compact, then the same metrics as OTLP under a resource of their own
+/// (`service.name=app`, as a scraped target's), which has its own `target_info`.
+pub(crate) fn host_and_scraped(tick: &super::Batch) -> super::Batch {
+    let mut scraped = tick.to_request().resource_metrics[0].clone();
+    scraped.resource.as_mut().expect("the host's resource").attributes.push(kv("service.name", "app"));
+    super::Batch::with_host(tick.host().expect("a tick's batch").clone(), ExportMetricsServiceRequest { resource_metrics: vec![scraped] }, 1)
+}

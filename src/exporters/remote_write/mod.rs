@@ -227,20 +227,8 @@ mod tests {
 
     #[test]
     fn a_ticks_batch_is_written_series_by_series_as_the_same_requests_translating_it_whole_gives() {
-        let clock = crate::collectors::TickClock::default();
-        let collectors = crate::collectors::build(&Default::default(), &crate::procfs::fixture_paths("linux-6.18-vm"), &clock);
-        let state = crate::pipeline::AgentState::new(Default::default());
-        let mut sched =
-            crate::pipeline::Scheduler::new(collectors, clock, &[("host.name".to_string(), "h".to_string())].into(), std::time::Duration::from_secs(5), state);
-        let tick = sched.tick_now();
         // A scraped resource after the host's, with target_info of its own.
-        let mut scraped = tick.to_request().resource_metrics[0].clone();
-        scraped.resource.as_mut().unwrap().attributes.push(crate::points::proto_key_value(&opentelemetry::KeyValue::new("service.name", "app")));
-        let batch = Batch::with_host(
-            tick.host().unwrap().clone(),
-            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest { resource_metrics: vec![scraped] },
-            1,
-        );
+        let batch = crate::pipeline::testutil::host_and_scraped(&crate::pipeline::testutil::fixture_tick());
         let config: RemoteWriteConfig = serde_yaml_ng::from_str("endpoint: http://127.0.0.1:9/api/v1/write\nmax_batch_bytes: 4096\n").unwrap();
         let exporter = RemoteWriteExporter::new(config).unwrap();
         let payloads = exporter.encode(&batch).unwrap();
