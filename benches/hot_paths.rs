@@ -161,6 +161,19 @@ fn remote_write(c: &mut Criterion) {
                 encode::to_write_requests(fams, 2 * 1024 * 1024).iter().map(|w| encode::encode(w, &mut buf).len()).sum::<usize>()
             })
         });
+        // What the exporter does since issue 27: the batch's compact points translated and
+        // written series by series (metricsd::exporters::remote_write::stream).
+        let mut interner = metricsd::pipeline::compact::ScrapeInterner::default();
+        let compact: Vec<_> = req.resource_metrics.iter().cloned().map(|rm| metricsd::pipeline::compact::compact_resource(rm, &mut interner)).collect();
+        g.bench_with_input(BenchmarkId::new("compact_stream_snappy", n), &compact, |b, compact| {
+            b.iter(|| {
+                let mut bodies = metricsd::exporters::remote_write::stream::Bodies::new(2 * 1024 * 1024);
+                for r in compact {
+                    metricsd::translate::compact_samples(r, &opts, |s, _| bodies.push(&s.labels, s.value, s.timestamp_ms));
+                }
+                bodies.finish().iter().map(|p| p.body.len()).sum::<usize>()
+            })
+        });
     }
     g.finish();
 }

@@ -88,7 +88,9 @@ pub fn to_series(families: Vec<Family>) -> Vec<proto::TimeSeries> {
 /// split: all its samples go, in timestamp order, into one request, so a single series larger
 /// than the limit gets a request of its own (over the limit). Series keep their order; the
 /// union of the requests' series is [`to_series`] of the input. No metadata is included (see
-/// [`metadata_request`]). Returns no request for no samples.
+/// [`metadata_request`]). Returns no request for no samples. The exporter writes 1.0 bodies
+/// series by series ([`super::stream`]); this is the reference its tests and the bench compare
+/// with.
 pub fn to_write_requests(families: Vec<Family>, max_batch_bytes: usize) -> Vec<proto::WriteRequest> {
     let mut out = Vec::new();
     let mut current = proto::WriteRequest::default();
