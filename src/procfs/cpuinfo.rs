@@ -128,17 +128,29 @@ fn cpu_dirs(paths: &HostPaths) -> Vec<(u32, std::path::PathBuf)> {
 pub fn parse_cpu_list(text: &str) -> Result<Vec<u32>, LineError> {
     let mut out = Vec::new();
     for part in text.trim().split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let a: u32 = super::num(Some(a), 1, "cpu list")?;
-                let b: u32 = super::num(Some(b), 1, "cpu list")?;
-                out.extend(a..=b);
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (super::num(Some(a), 1, "cpu list")?, super::num(Some(b), 1, "cpu list")?),
+            None => {
+                let n: u32 = super::num(Some(part), 1, "cpu list")?;
+                (n, n)
             }
-            None => out.push(super::num(Some(part), 1, "cpu list")?),
+        };
+        if a > b {
+            return Err(LineError::new(1, format!("cpu list: range {part:?} runs backwards")));
         }
+        // The count is checked before the range is expanded: a list the kernel would never write
+        // ("0-4294967295") is an error, not gigabytes of CPU numbers.
+        if b >= MAX_CPUS || out.len() as u64 + u64::from(b - a) + 1 > u64::from(MAX_CPUS) {
+            return Err(LineError::new(1, format!("cpu list: {part:?} goes past {MAX_CPUS} CPUs")));
+        }
+        out.extend(a..=b);
     }
     Ok(out)
 }
+
+/// The most CPUs a cpu list may name, and the highest CPU number plus one: Linux's `NR_CPUS`
+/// is at most 8,192 on every architecture today; this leaves room eight times over.
+pub const MAX_CPUS: u32 = 65_536;
 
 /// The online CPUs, from `/sys/devices/system/cpu/online`.
 pub fn read_online(paths: &HostPaths) -> Result<Vec<u32>, ProcError> {
@@ -209,5 +221,13 @@ mod tests {
         assert_eq!(parse_cpu_list("0-3,5,7-8\n").unwrap(), [0, 1, 2, 3, 5, 7, 8]);
         assert_eq!(read_online(&fixture_paths("linux-6.18-vm")).unwrap(), [0, 1]);
         assert_eq!(parse_cpu_list("0-x").unwrap_err().to_string(), "line 1: cpu list: not a number: \"x\"");
+    }
+
+    #[test]
+    fn a_cpu_list_past_any_kernel_is_an_error_before_it_is_expanded() {
+        assert_eq!(parse_cpu_list("9-1555555555\n").unwrap_err().to_string(), "line 1: cpu list: \"9-1555555555\" goes past 65536 CPUs");
+        assert!(parse_cpu_list("0-65535").is_ok());
+        assert!(parse_cpu_list("0-65535,3").is_err(), "the count is bounded, not only the numbers");
+        assert_eq!(parse_cpu_list("5-2").unwrap_err().to_string(), "line 1: cpu list: range \"5-2\" runs backwards");
     }
 }
