@@ -52,24 +52,15 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 /// [`gzip`], appended to `out` (after a frame header the caller wrote, as gRPC's 5-byte
 /// length prefix), with the same per-thread deflate state.
 pub fn gzip_into(out: &mut Vec<u8>, body: &[u8]) {
-    thread_local! {
-        static DEFLATE: std::cell::RefCell<flate2::Compress> =
-            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::new(GZIP_LEVEL), false));
-    }
     let start = out.len();
-    // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=4 (fastest) OS=255 (unknown).
-    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]);
-    let deflated = DEFLATE.with(|d| {
-        let mut d = d.borrow_mut();
-        d.reset();
-        loop {
-            let consumed = d.total_in() as usize;
-            out.reserve(body.len().saturating_sub(consumed) / 2 + 1024);
-            match d.compress_vec(&body[consumed.min(body.len())..], out, flate2::FlushCompress::Finish) {
-                Ok(flate2::Status::StreamEnd) => return true,
-                Ok(_) => continue,
-                Err(_) => return false,
-            }
+    out.extend_from_slice(&GZIP_HEADER);
+    let deflated = with_deflate(|d| loop {
+        let consumed = d.total_in() as usize;
+        out.reserve(body.len().saturating_sub(consumed) / 2 + 1024);
+        match d.compress_vec(&body[consumed.min(body.len())..], out, flate2::FlushCompress::Finish) {
+            Ok(flate2::Status::StreamEnd) => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
         }
     });
     if !deflated {
@@ -83,6 +74,23 @@ pub fn gzip_into(out: &mut Vec<u8>, body: &[u8]) {
     }
     out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+}
+
+/// The 10-byte gzip header of every body: ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=4 (fastest)
+/// OS=255 (unknown).
+pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
+
+/// Runs `f` with this thread's raw deflate state at [`GZIP_LEVEL`], reset for a new stream.
+pub fn with_deflate<R>(f: impl FnOnce(&mut flate2::Compress) -> R) -> R {
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<flate2::Compress> =
+            std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::new(GZIP_LEVEL), false));
+    }
+    DEFLATE.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset();
+        f(&mut d)
+    })
 }
 
 /// A client for one endpoint's TLS and proxy settings: keeps up to [`MAX_IDLE`] connections
@@ -684,11 +692,9 @@ mod tests {
         h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("120"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
         let future = SystemTime::now() + Duration::from_secs(3600);
-        let t = humantime::format_rfc3339_seconds(future).to_string(); // 2026-11-23T12:00:00Z
-        let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
-        let ymd: Vec<&str> = date.split('-').collect();
-        let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][ymd[1].parse::<usize>().unwrap() - 1];
-        h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_str(&format!("Mon, {} {mon} {} {time} GMT", ymd[2], ymd[0])).unwrap());
+        // IMF-fixdate with the right weekday ("Tue, 08 Dec 2026 00:30:00 GMT"): a wrong one is
+        // refused, so a weekday written by hand made this test fail on other days.
+        h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_str(&httpdate::fmt_http_date(future)).unwrap());
         let d = retry_after(&h).unwrap();
         assert!(d > Duration::from_secs(3500) && d <= Duration::from_secs(3600), "{d:?}");
     }

@@ -158,7 +158,8 @@ async fn sdk_metrics_over_grpc_and_http_reach_the_downstream_and_prometheus_with
         assert!(attr(&rm, "os.type").is_some(), "the agent's detected attributes are added");
     }
     // The host's own metrics go on beside them.
-    assert!(downstream.got().iter().flat_map(|g| &g.request.resource_metrics).any(|rm| attr(rm, "service.name").as_deref() == Some("metricsd")));
+    let host = || downstream.got().iter().flat_map(|g| &g.request.resource_metrics).any(|rm| attr(rm, "service.name").as_deref() == Some("metricsd"));
+    assert!(eventually(Duration::from_secs(15), || host().then_some(())).is_some(), "the host's metrics reach the downstream");
     let (_, status) = http_get(&format!("127.0.0.1:{}", p.server), "/status").unwrap();
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     // Each SDK exports at the flush and again at its shutdown: three points each time.

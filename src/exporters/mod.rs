@@ -99,14 +99,22 @@ impl ExporterConfig {
     pub fn spawn(&self, index: usize) -> Result<QueueHandle, String> {
         let name = format!("{}[{index}]", self.kind());
         let endpoint = self.endpoint();
-        match self {
-            ExporterConfig::Stdout(c) => QueueHandle::spawn(name, endpoint, stdout::StdoutExporter::new(c.clone()), c.queue.clone(), RetryConfig::default()),
+        // Each exporter is built inside its own runtime (see `QueueHandle::spawn_with`).
+        let (queue, retry) = match self {
+            ExporterConfig::Stdout(c) => (c.queue.clone(), RetryConfig::default()),
+            ExporterConfig::PrometheusRemoteWrite(c) => (c.queue.clone(), c.retry.clone()),
+            ExporterConfig::HttpJson(c) => (c.queue.clone(), c.retry.clone()),
+            ExporterConfig::Otlp(c) => (c.queue.clone(), c.retry.clone()),
+            ExporterConfig::File(c) => (c.queue.clone(), c.retry.clone()),
+        };
+        match self.clone() {
+            ExporterConfig::Stdout(c) => QueueHandle::spawn_with(name, endpoint, move || Ok(stdout::StdoutExporter::new(c)), queue, retry),
             ExporterConfig::PrometheusRemoteWrite(c) => {
-                QueueHandle::spawn(name, endpoint, remote_write::RemoteWriteExporter::new(c.clone())?, c.queue.clone(), c.retry.clone())
+                QueueHandle::spawn_with(name, endpoint, move || remote_write::RemoteWriteExporter::new(c), queue, retry)
             }
-            ExporterConfig::HttpJson(c) => QueueHandle::spawn(name, endpoint, http_json::HttpJsonExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()),
-            ExporterConfig::Otlp(c) => QueueHandle::spawn(name, endpoint, otlp::OtlpExporter::new(c.clone())?, c.queue.clone(), c.retry.clone()),
-            ExporterConfig::File(c) => QueueHandle::spawn(name, endpoint, file::FileExporter::new(c)?, c.queue.clone(), c.retry.clone()),
+            ExporterConfig::HttpJson(c) => QueueHandle::spawn_with(name, endpoint, move || http_json::HttpJsonExporter::new(c), queue, retry),
+            ExporterConfig::Otlp(c) => QueueHandle::spawn_with(name, endpoint, move || otlp::OtlpExporter::new(c), queue, retry),
+            ExporterConfig::File(c) => QueueHandle::spawn_with(name, endpoint, move || file::FileExporter::new(&c), queue, retry),
         }
     }
 }

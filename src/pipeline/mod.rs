@@ -126,11 +126,20 @@ impl Batch {
     /// an exporter thread that encodes every tick into one buffer allocates nothing and the
     /// batch never holds an encoding of itself).
     pub fn encode_to(&self, buf: &mut Vec<u8>) {
+        self.encode_into(buf, |buf, n| {
+            buf.clear();
+            buf.reserve(n);
+        })
+    }
+
+    /// Writes the batch as OTLP protobuf into any [`bytes::BufMut`] (a compressor's input, so
+    /// that the encoding is never whole in memory), after telling `announce` how many bytes
+    /// follow.
+    pub fn encode_into<B: bytes::BufMut>(&self, buf: &mut B, announce: impl FnOnce(&mut B, usize)) {
         LENS.with(|lens| {
             let mut lens = lens.borrow_mut();
             let n = encode::batch_encoded_len(&self.compact, &self.request, &mut lens);
-            buf.clear();
-            buf.reserve(n);
+            announce(buf, n);
             encode::encode_batch(&self.compact, &self.request, &lens, buf);
         })
     }

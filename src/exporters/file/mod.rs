@@ -19,7 +19,7 @@
 //!   {"resourceMetrics":[{"resource":{"attributes":[{"key":"host.name",...}]},"scopeMetrics":[...]}]}
 //!   ```
 //!
-//! Encoding runs on the queue's encoder thread, the write (the "send") on a blocking thread.
+//! Encoding runs on the exporter's thread, the write (the "send") on a blocking thread.
 //! A write that fails is classified ([`write::WriteError::retryable`]): a full disk is retried
 //! with the exporter's `retry`; a permission, read-only filesystem or missing directory error
 //! drops the payload; the queue logs each distinct reason once.

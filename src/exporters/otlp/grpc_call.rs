@@ -1,4 +1,4 @@
-//! One OTLP/gRPC export: the payload (already framed and compressed on the encoder thread, see
+//! One OTLP/gRPC export: the payload (already framed and compressed on the exporter's thread, see
 //! `grpc_codec.rs`) is the HTTP/2 request body as it is, sent over the tonic `Channel` (one
 //! HTTP/2 connection, reused by every export; our connector: proxy, rustls). The request:
 //!

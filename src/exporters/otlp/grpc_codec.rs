@@ -1,6 +1,6 @@
 //! The bytes of the OTLP/gRPC call. The request is the `ExportMetricsServiceRequest` the queue
 //! already holds encoded, as one gRPC length-prefixed message (gRPC over HTTP/2: a compressed
-//! flag, a `u32` big-endian length, the message), built on the exporter's encoder thread:
+//! flag, a `u32` big-endian length, the message), built on the exporter's thread:
 //!
 //! ```text
 //! 01 00 00 2f 3a  1f 8b 08 00 ...   compressed (gzip or zstd), prefix written first, no copy
@@ -11,8 +11,9 @@
 //! The answer, an `ExportMetricsServiceResponse`, is decoded by prost behind tonic's own frame
 //! reader ([`ResponseDecoder`], see `grpc_call.rs`).
 
-use super::compress::compress_into;
+use super::compress::{compress_with, Compressing};
 use super::config::Compression;
+use bytes::BufMut as _;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message as _;
 
@@ -34,9 +35,19 @@ pub fn grpc_payload(raw: bytes::Bytes, compression: Compression) -> Result<bytes
 /// The gRPC payload of an encoded request compressed with `compression` (not `None`): one
 /// length-prefixed message flagged compressed.
 pub fn grpc_compressed(raw: &[u8], compression: Compression) -> Result<bytes::Bytes, String> {
-    let mut out = Vec::with_capacity(PREFIX_LEN + raw.len() / 4 + 64);
+    grpc_compressed_with(compression, |c| {
+        c.pledge(raw.len());
+        c.put_slice(raw);
+    })
+}
+
+/// The gRPC payload of what `write` encodes, compressed with `compression` (not `None`) as it
+/// is written: the 5-byte prefix, then the compressed message, its length put in the prefix at
+/// the end.
+pub(super) fn grpc_compressed_with(compression: Compression, write: impl FnOnce(&mut Compressing<'_>)) -> Result<bytes::Bytes, String> {
+    let mut out = Vec::new();
     out.extend_from_slice(&[1, 0, 0, 0, 0]);
-    compress_into(&mut out, raw, compression)?;
+    compress_with(&mut out, compression, write)?;
     let len = u32::try_from(out.len() - PREFIX_LEN).map_err(|_| format!("a gRPC message holds at most 4 GiB, not {} bytes", out.len()))?;
     out[1..PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
     Ok(out.into())

@@ -18,7 +18,7 @@
 //! | `config.rs` | [`OtlpConfig`] and its options, defaults, checks and [`Target`] |
 //! | `env.rs` | the `OTEL_EXPORTER_OTLP_*` environment ([`OtlpConfig::apply_env`]) |
 //! | `transport.rs` | the gRPC channel or HTTP client built from the config |
-//! | `compress.rs` | gzip/zstd on the encoder thread, compressor state kept per thread |
+//! | `compress.rs` | gzip/zstd on the exporter's thread, compressor state kept per thread |
 //! | `grpc_codec.rs` | the gRPC payload: one length-prefixed message, compressed behind its prefix |
 //! | `grpc_call.rs` | one gRPC export: our HTTP/2 request on the channel, the answer read by tonic |
 //! | `split.rs` | [`split_by_encoded_len`], for batches over `max_batch_bytes` |
@@ -42,8 +42,11 @@
 //!
 //! ## gRPC as lean as HTTP
 //!
-//! Both protocols compress on the exporter's encoder thread with the compressor kept per
-//! thread (`compress.rs`, zlib-rs at level 1 or zstd 3), so the async workers only move bytes.
+//! Both protocols compress on the exporter's own thread with the compressor kept per thread
+//! (`compress.rs`, zlib-rs at level 1 or zstd 3). The channel (its buffer worker and HTTP/2
+//! connection tasks) runs on that thread's runtime too: the exporter is built inside it
+//! ([`crate::pipeline::queue::QueueHandle::spawn_with`]), so an export never wakes another
+//! thread.
 //! For gRPC the 5-byte message prefix is written in front of the compressed bytes in the same
 //! buffer, and that payload is the HTTP/2 request body as it is (`grpc_call.rs`): no copy into
 //! a codec buffer, no gzip encoder made per message at the default level 6 (what going through
@@ -119,30 +122,23 @@ impl OtlpExporter {
         self.payload_of(crate::pipeline::encode::encode_to_vec(req).into(), count_points(req))
     }
 
-    /// The payload of an encoded request holding `points` points.
-    /// The payload of a batch: encoded into this thread's buffer (kept from batch to batch,
-    /// so no encoding stays with the batch) and compressed from there; uncompressed, the
+    /// The payload of a batch: encoded straight into the compressor (so the batch's encoding
+    /// is never whole in memory, and no encoding stays with the batch); uncompressed, the
     /// encoding is the payload.
     fn batch_payload(&self, batch: &Batch) -> Result<Payload, String> {
-        thread_local! {
-            static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
         if self.compression == Compression::None {
             return self.payload_of(batch.encoded(), batch.points);
         }
-        ENCODED.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            batch.encode_to(&mut buf);
-            let body = match &self.transport {
-                Transport::Grpc(_) => grpc_compressed(&buf, self.compression)?,
-                Transport::Http { .. } => {
-                    let mut out = Vec::with_capacity(buf.len() / 4 + 64);
-                    compress::compress_into(&mut out, &buf, self.compression)?;
-                    out.into()
-                }
-            };
-            Ok(Payload { body, points: batch.points })
-        })
+        let write = |c: &mut compress::Compressing<'_>| batch.encode_into(c, |c, n| c.pledge(n));
+        let body = match &self.transport {
+            Transport::Grpc(_) => grpc_codec::grpc_compressed_with(self.compression, write)?,
+            Transport::Http { .. } => {
+                let mut out = Vec::new();
+                compress::compress_with(&mut out, self.compression, write)?;
+                out.into()
+            }
+        };
+        Ok(Payload { body, points: batch.points })
     }
 
     fn payload_of(&self, raw: bytes::Bytes, points: u64) -> Result<Payload, String> {
@@ -250,6 +246,17 @@ mod tests {
         assert_eq!(wire(body), Ok(Wire::Framed { encoding: Some("gzip") }), "gRPC payloads are one compressed length-prefixed message");
         let raw = std::io::Read::bytes(flate2::read::GzDecoder::new(&body[PREFIX_LEN..])).collect::<Result<Vec<u8>, _>>().unwrap();
         assert_eq!(ExportMetricsServiceRequest::decode(raw.as_slice()).unwrap(), *batch.to_request());
+
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let exporter =
+                OtlpExporter::new(OtlpConfig { protocol: Some(Protocol::HttpProtobuf), compression: Some(compression), ..Default::default() }).unwrap();
+            let body = &exporter.encode(&batch).unwrap()[0].body;
+            let raw = match compression {
+                Compression::Gzip => std::io::Read::bytes(flate2::read::GzDecoder::new(&body[..])).collect::<Result<Vec<u8>, _>>().unwrap(),
+                _ => zstd::bulk::decompress(body, 1 << 24).unwrap(),
+            };
+            assert_eq!(raw, batch.encoded(), "{compression:?}: the batch's encoding, compressed as it was written");
+        }
 
         let exporter = OtlpExporter::new(OtlpConfig { compression: Some(Compression::None), ..Default::default() }).unwrap();
         let payloads = exporter.encode(&batch).unwrap();

@@ -1,5 +1,6 @@
-//! The encoder thread of one exporter: submitted batches → payloads, appended to the spool
-//! (write-ahead) or queued in memory; encoding and disk I/O never run on the tick's thread.
+//! The intake of one exporter: submitted batches → payloads, appended to the spool
+//! (write-ahead) or queued in memory. It runs on the exporter's own thread, never on the
+//! tick's (see [`super::handle`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,11 +10,13 @@ use super::spooling::open_spool;
 use super::{Batch, Exporter, Payload, Shared};
 use crate::units::duration::deadline_after;
 
-/// The encoder thread of one exporter: encodes each submitted batch and appends its payloads
-/// to the spool or queues them in memory, and syncs the spool every [`SYNC_INTERVAL`]; ends
-/// when the intake is closed and drained. Spool I/O is blocking, which this thread may do.
-pub(super) fn encoder_thread<E: Exporter>(shared: &Shared, name: &str, exporter: &E, rx: std::sync::mpsc::Receiver<Arc<Batch>>) {
-    use std::sync::mpsc::RecvTimeoutError;
+/// Encodes each submitted batch and appends its payloads to the spool or queues them in memory,
+/// and syncs the spool every [`SYNC_INTERVAL`]; ends when the intake is closed and drained.
+///
+/// Encoding and spool I/O block, which they may: this runs on the exporter's own thread, whose
+/// runtime only also runs the exporter's sender (which waits meanwhile; it sends what this
+/// queues).
+pub(super) async fn intake_loop<E: Exporter>(shared: &Shared, name: &str, exporter: &E, mut rx: tokio::sync::mpsc::Receiver<Arc<Batch>>) {
     let spooled = shared.spool_cfg.is_some();
     if spooled {
         open_spool(shared, name);
@@ -22,19 +25,19 @@ pub(super) fn encoder_thread<E: Exporter>(shared: &Shared, name: &str, exporter:
     let mut next_sync = deadline_after(Instant::now(), SYNC_INTERVAL);
     loop {
         let batch = if spooled {
-            match rx.recv_timeout(next_sync.saturating_duration_since(Instant::now())) {
-                Ok(b) => b,
-                Err(RecvTimeoutError::Timeout) => {
+            match tokio::time::timeout_at(next_sync.into(), rx.recv()).await {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(_) => {
                     shared.spool_sync(name);
                     next_sync = deadline_after(Instant::now(), SYNC_INTERVAL);
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
             }
         } else {
-            match rx.recv() {
-                Ok(b) => b,
-                Err(_) => break,
+            match rx.recv().await {
+                Some(b) => b,
+                None => break,
             }
         };
         for p in encoded(shared, name, exporter, &batch, &mut last_err) {

@@ -27,7 +27,7 @@
 //!
 //! - `config`: the `queue` and `retry` sections ([`QueueConfig`], [`RetryConfig`]) and the backoff;
 //! - `handle`: [`QueueHandle`], the scheduler's end: spawn, submit, status, shutdown;
-//! - `intake`: the encoder thread, from submitted batches to spooled or queued payloads;
+//! - `intake`: on the exporter's thread, from submitted batches to spooled or queued payloads;
 //! - `memory`: the bounded in-memory queue;
 //! - `spooling`: the queue's use of the disk spool (open, append, read, acknowledge, fall back);
 //! - `sender`: the send loop: one payload at a time, classify, retry with backoff, give up.
@@ -85,7 +85,7 @@ pub trait Exporter: Send + Sync + 'static {
     fn send(&self, payload: &Payload) -> impl Future<Output = Outcome> + Send;
 }
 
-/// What the encoder thread, the sender task and the handle of one exporter share.
+/// What the intake, the sender and the handle of one exporter share.
 struct Shared {
     queue: Mutex<Queue>,
     status: Mutex<ExporterStatus>,

@@ -1,5 +1,5 @@
 //! The queue's use of the disk spool (`queue.spool`, see [`super::super::spool`]): opened by
-//! the encoder thread at start (waiting for a predecessor's lock on reload), appended to,
+//! the exporter's thread at start (waiting for a predecessor's lock on reload), appended to,
 //! read from and acknowledged; on failure the payloads go to memory and the spool is tried
 //! again after [`SPOOL_RETRY`]. Blocking file I/O, called on blocking threads.
 
