@@ -406,12 +406,14 @@ impl Exporter for HttpJsonExporter {
         let max = self.config.max_batch_bytes;
         match self.config.format {
             JsonFormat::OtlpJson => {
+                // Serialised once; only a body over the limit is split and serialised again.
                 let request = batch.to_request();
-                let parts = if serde_json::to_vec(&*request).map(|v| v.len()).unwrap_or(0) > max {
-                    split_request(&request, max, |m| serde_json::to_vec(m).map(|v| v.len()).unwrap_or(0))
-                } else {
-                    vec![request.into_owned()]
-                };
+                let whole = serde_json::to_vec(&*request).map_err(|e| e.to_string())?;
+                if whole.len() <= max {
+                    return Ok(vec![self.finish(whole, batch.points)?]);
+                }
+                drop(whole);
+                let parts = split_request(&request, max, |m| serde_json::to_vec(m).map(|v| v.len()).unwrap_or(0));
                 parts.iter().map(|p| self.finish(serde_json::to_vec(p).map_err(|e| e.to_string())?, count_points(p))).collect()
             }
             JsonFormat::Metricsd => {
@@ -438,6 +440,27 @@ mod tests {
             assert!(streamed.len() >= 2 && (max == usize::MAX || streamed.len() > 4), "{} bodies", streamed.len());
             assert!(streamed == copied, "the same bodies, byte for byte ({} against {})", streamed.len(), copied.len());
         }
+    }
+
+    #[tokio::test]
+    async fn otlp_json_is_the_batch_in_one_body_under_the_limit_and_complete_requests_over_it() {
+        let batch = crate::pipeline::testutil::host_and_scraped(&crate::pipeline::testutil::fixture_tick());
+        let config =
+            |max| HttpJsonConfig { endpoint: "http://127.0.0.1:1/ingest".into(), format: JsonFormat::OtlpJson, max_batch_bytes: max, ..Default::default() };
+        let exporter = HttpJsonExporter::new(config(usize::MAX)).unwrap();
+        let one = exporter.encode(&batch).unwrap();
+        assert_eq!(one.len(), 1);
+        let back: ExportMetricsServiceRequest = serde_json::from_slice(&one[0].body).unwrap();
+        assert_eq!((back, one[0].points), (batch.to_request().into_owned(), batch.points));
+
+        let exporter = HttpJsonExporter::new(config(4096)).unwrap();
+        let parts = exporter.encode(&batch).unwrap();
+        assert!(parts.len() > 2, "{} bodies", parts.len());
+        for p in &parts {
+            let back: ExportMetricsServiceRequest = serde_json::from_slice(&p.body).unwrap();
+            assert_eq!(count_points(&back), p.points);
+        }
+        assert_eq!(parts.iter().map(|p| p.points).sum::<u64>(), batch.points, "every point in one body");
     }
 
     #[test]
