@@ -207,3 +207,62 @@ impl QueueHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::super::*;
+    use std::sync::{Arc, Mutex};
+    use std::thread::ThreadId;
+    use std::time::{Duration, Instant};
+
+    /// Records the threads it is built, encodes and sends on, and where a task it spawned
+    /// when built ran.
+    #[derive(Default)]
+    struct Where {
+        built: Mutex<Option<ThreadId>>,
+        spawned: Arc<Mutex<Option<ThreadId>>>,
+        encoded: Mutex<Option<ThreadId>>,
+        sent: Mutex<Option<ThreadId>>,
+    }
+
+    impl Exporter for Arc<Where> {
+        fn encode(&self, batch: &Batch) -> Result<Vec<Payload>, String> {
+            *self.encoded.lock().unwrap() = Some(std::thread::current().id());
+            Ok(vec![Payload { body: bytes::Bytes::from_static(b"x"), points: batch.points }])
+        }
+        async fn send(&self, _p: &Payload) -> Outcome {
+            *self.sent.lock().unwrap() = Some(std::thread::current().id());
+            Outcome::Sent
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_exporter_is_built_encodes_sends_and_runs_what_it_spawns_on_its_own_thread() {
+        let w = Arc::new(Where::default());
+        let w2 = w.clone();
+        let make = move || {
+            *w2.built.lock().unwrap() = Some(std::thread::current().id());
+            // Like a gRPC channel's worker: spawned on the runtime current while it is built.
+            let spawned = w2.spawned.clone();
+            tokio::spawn(async move { *spawned.lock().unwrap() = Some(std::thread::current().id()) });
+            Ok(w2)
+        };
+        let h = QueueHandle::spawn_with("t".into(), "e".into(), make, QueueConfig::default(), fast_retry()).unwrap();
+        h.submit(batch(1));
+        wait_for(|| h.status().sent_payloads == 1).await;
+        let built = w.built.lock().unwrap().unwrap();
+        assert_ne!(built, std::thread::current().id());
+        let all = [*w.spawned.lock().unwrap(), *w.encoded.lock().unwrap(), *w.sent.lock().unwrap()];
+        assert_eq!(all, [Some(built); 3], "one thread for all of it");
+        h.shutdown(Instant::now() + Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test]
+    async fn an_exporter_that_cannot_be_built_is_an_error_even_when_asked_from_async_code() {
+        // The runtime made for it is dropped on its thread: dropped here, inside the test's
+        // runtime, it would panic.
+        let r = QueueHandle::spawn_with::<Arc<Where>>("t".into(), "e".into(), || Err("bad certificate".into()), QueueConfig::default(), fast_retry());
+        assert_eq!(r.err().as_deref(), Some("bad certificate"));
+    }
+}
