@@ -305,6 +305,23 @@ def snapshot(p):
     return cpu_by_thread(p.pid), cpu_total_ns(p.pid)
 
 
+def comm_of(pid, tid):
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def cpu_by_comm(p, before, after, n):
+    """CPU ms per cycle of each thread name (metricsd: `tick`, `export NAME`, the async workers)."""
+    out = {}
+    for tid, ns in after[0].items():
+        name = comm_of(p.pid, tid)
+        out[name] = out.get(name, 0.0) + (ns - before[0].get(tid, 0)) / 1e6 / n
+    return out
+
+
 def measure(sizes, args, base_dir, sink_port, children):
     """One size: writes the tree, runs every side over one window, returns the figures."""
     tree = Tree(os.path.join(base_dir, sizes.label().replace("/", "-")), sizes)
@@ -374,6 +391,8 @@ def measure(sizes, args, base_dir, sink_port, children):
     for who, p in sides.items():
         out[who] = {"cpu_ms": cpu_ms(before[who], after[who], args.seconds),
                     "rss_kb": status_kb(p.pid, "VmRSS"), "hwm_kb": status_kb(p.pid, "VmHWM")}
+        if who in ("metricsd", "baseline"):
+            out[who]["threads"] = cpu_by_comm(p, before[who], after[who], args.seconds)
     text = gzip.decompress(last["ne"]).decode()
     out["node_exporter"]["series"] = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
     if "otelcol" in out:
@@ -466,6 +485,10 @@ def report(results, args):
                 print(f"{host:>26} {who:>13} {v['cpu_ms']:>12.3f} {v['series']:>8} {v['rss_kb'] / 1024:>8.1f} "
                       f"{v['hwm_kb'] / 1024:>8.1f} {v['kb_per_series']:>9.2f} {marg:>8}")
             print(f"{host:>26} {'ratio':>13} metricsd/node_exporter: CPU {cr:.3f}, RSS {rr:.3f}")
+            for who in ("metricsd", "baseline"):
+                if who in r:
+                    by = ", ".join(f"{name} {ms:.3f}" for name, ms in sorted(r[who]["threads"].items(), key=lambda x: -x[1]) if ms >= 0.0005)
+                    print(f"{host:>26} {'threads':>13} {who} ms/cycle: {by}")
             if r["metricsd"]["sent_bytes"]:
                 print(f"{host:>26} {'sent':>13} metricsd over {args.exporter}: {r['metricsd']['sent_bytes'] / 1024:.1f} KiB "
                       f"a cycle on the wire")

@@ -257,16 +257,26 @@ impl Scheduler {
     /// Ticks every `interval` (first after a small random offset) until `stop` fires, handing
     /// each batch to every exporter.
     ///
-    /// The ticks run on one thread of their own (a blocking thread of the runtime) that sleeps
+    /// The ticks run on one thread of their own (`tick`) that sleeps
     /// until the next tick: a tick wakes one thread, does all its work there, and wakes the
     /// exporters once with the batch. A late tick delays the following ones (no burst).
     pub async fn run(self, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> Self {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let worker = tokio::task::spawn_blocking(move || self.run_blocking(interval, rx));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        // A thread named `tick` (in `top -H`, `perf` and `/proc/PID/task/*/comm`), inside the
+        // runtime's context so that collectors that may block still go to its blocking pool.
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("tick".into())
+            .spawn(move || {
+                let _inside = runtime.enter();
+                let _ = done_tx.send(self.run_blocking(interval, rx));
+            })
+            .expect("the OS refused the tick thread");
         // Stop when told to, or when the sender is gone.
         let _ = stop.wait_for(|s| *s).await;
         drop(tx);
-        worker.await.expect("the tick thread panicked")
+        done_rx.await.expect("the tick thread panicked")
     }
 
     /// The loop of [`run`](Scheduler::run): sleeps on `stop` until the next tick; a message or
