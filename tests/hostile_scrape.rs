@@ -21,10 +21,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Peak resident memory the agent may reach with every hostile target at once.
-const HOSTILE_PEAK_RSS: u64 = 72 << 20;
+/// Peak resident memory the agent may reach with every hostile target at once. The peak varies
+/// from run to run (how much of the hostile bodies is parsed at the same moment): 64.6–69.6
+/// MiB with stop 30's build, 64.2–73.2 MiB with stop 31's (each exporter on its own thread; debug
+/// builds, 4–6 runs each, 2026-12-08), so 72 MiB failed now and then. The bound keeps a margin
+/// under `deploy/kubernetes`' 96Mi limit.
+const HOSTILE_PEAK_RSS: u64 = 78 << 20;
 /// Peak resident memory with the largest target the default limits accept, exported.
-const FITS_PEAK_RSS: u64 = 72 << 20;
+/// Measured 62.8–64.2 MiB with stop 30's build, 65.6–69.6 MiB with stop 31's (2026-12-08).
+const FITS_PEAK_RSS: u64 = 78 << 20;
 
 /// One answer of the test target: content type, content encoding, body.
 type Answer = (&'static str, Option<&'static str>, Bytes);
