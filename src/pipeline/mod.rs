@@ -122,9 +122,9 @@ impl Batch {
         crate::translate::render_batch_text(&self.compact, self.request.resource_metrics.iter().chain(extra), opts, out)
     }
 
-    /// Writes the batch as OTLP protobuf into `buf` (cleared first; its allocation is kept, so
-    /// an exporter thread that encodes every tick into one buffer allocates nothing and the
-    /// batch never holds an encoding of itself).
+    /// Writes the batch as OTLP protobuf into `buf` (cleared first; its allocation is kept).
+    /// The batch never holds an encoding of itself; a compressing exporter encodes straight into
+    /// its compressor ([`encode_into`](Batch::encode_into)).
     pub fn encode_to(&self, buf: &mut Vec<u8>) {
         self.encode_into(buf, |buf, n| {
             buf.clear();
